@@ -1,0 +1,1 @@
+"""Coordinator domain core: no gRPC, no protobuf."""

@@ -1,0 +1,165 @@
+"""Matching: encodings in, groups of records out. Plain functions around anonlink.
+
+As in anonlink itself, similarity, candidate generation and solving are
+separate steps: ``candidate_pairs`` finds the pairs whose Dice similarity
+reaches a threshold (across datasets, and optionally within one to find
+duplicate referrals), ``solve`` turns candidates into groups with anonlink's
+greedy solvers, and ``assign_entities`` gives every record, grouped or alone,
+a stable entity id.
+Nothing here knows about gRPC, SQLite or organisations.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from bitarray import bitarray
+
+with warnings.catch_warnings():
+    # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
+    warnings.simplefilter("ignore")
+    import anonlink
+
+#: A record's place: (dataset index, row index within the dataset).
+RecordRef = tuple[int, int]
+#: anonlink's candidate-pair structure (similarities, dataset indices, record indices).
+Candidates = Any
+
+
+def unpack(packed: Iterable[bytes]) -> list[bitarray]:
+    """Turn stored encodings (bytes, most significant bit first) into anonlink's bitarrays."""
+    out = []
+    for raw in packed:
+        bits = bitarray(endian="big")
+        bits.frombytes(raw)
+        out.append(bits)
+    return out
+
+
+def candidate_pairs(
+    datasets: Sequence[Sequence[bitarray]], threshold: float, within_threshold: float = 0.0
+) -> Candidates:
+    """Pairs of records whose Dice similarity reaches a threshold, most similar first.
+
+    Pairs across datasets need ``threshold``. When ``within_threshold`` is set,
+    pairs inside one dataset reaching it are added too, so a child referred
+    twice to the same organisation can be found; it is set higher than the
+    cross-dataset threshold because siblings and twins inside one family share
+    surname, postcode and often birth date.
+    """
+    _check_threshold(threshold)
+    across = anonlink.candidate_generation.find_candidate_pairs(
+        list(datasets), anonlink.similarities.dice_coefficient_accelerated, threshold
+    )
+    if not within_threshold:
+        return across
+    _check_threshold(within_threshold)
+    parts = [across]
+    for index, dataset in enumerate(datasets):
+        sims, _, (left, right) = anonlink.candidate_generation.find_candidate_pairs(
+            [dataset, dataset],
+            anonlink.similarities.dice_coefficient_accelerated,
+            within_threshold,
+        )
+        keep = [i for i in range(len(sims)) if left[i] < right[i]]
+        parts.append(
+            (
+                array("d", (sims[i] for i in keep)),
+                (array("I", [index] * len(keep)), array("I", [index] * len(keep))),
+                (array("I", (left[i] for i in keep)), array("I", (right[i] for i in keep))),
+            )
+        )
+    return _merge(parts)
+
+
+def _merge(parts: Sequence[Candidates]) -> Candidates:
+    """One candidate structure from several, in anonlink's order (similarity descending)."""
+    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
+    d0, d1, r0, r1 = (
+        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts])
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    )
+    order = np.lexsort((r1, r0, d1, d0, -sims))
+    return (
+        array("d", sims[order].tobytes()),
+        (array("I", d0[order].tobytes()), array("I", d1[order].tobytes())),
+        (array("I", r0[order].tobytes()), array("I", r1[order].tobytes())),
+    )
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
+
+
+def solve(
+    candidates: Candidates, *, merge_threshold: float | None = None
+) -> list[tuple[RecordRef, ...]]:
+    """Groups of linked records from candidates, taken greedily from the most similar.
+
+    Without ``merge_threshold``: anonlink's greedy solver, at most one record
+    per dataset in a group. With it: anonlink's probabilistic greedy solver
+    allowing several records of one dataset (duplicates), where two groups
+    merge only if at least that share of their record pairs are candidates —
+    which stops a chain of pairwise links pulling dissimilar records together.
+    """
+    if merge_threshold is None:
+        groups = anonlink.solving.greedy_solve(candidates)
+    else:
+        groups = anonlink.solving.probabilistic_greedy_solve(
+            candidates, merge_threshold=merge_threshold, deduplicated=False
+        )
+    return [tuple((int(d), int(r)) for d, r in group) for group in groups]
+
+
+def count_candidates(candidates: Candidates) -> int:
+    """How many candidate pairs anonlink found."""
+    return len(candidates[0])
+
+
+def assign_entities(
+    groups: Iterable[Iterable[int]],
+    records: Iterable[int],
+    previous: Mapping[int, str],
+    *,
+    new_id: Callable[[], str] = lambda: secrets.token_hex(16),
+) -> dict[int, str]:
+    """Give every record an entity id, keeping ids stable across runs.
+
+    ``groups`` are sets of record ids that were linked; every other record of
+    ``records`` becomes an entity of its own, because every uploaded record
+    gets a key whether it linked or not. A group inherits the entity id that
+    most of its records had in ``previous`` (the last run), so a child keeps
+    its linkage key when the same data is matched again; an id is never given
+    to two entities.
+    """
+    assigned: dict[int, str] = {}
+    taken: set[str] = set()
+    members: list[list[int]] = [sorted(g) for g in groups]
+    grouped = {r for g in members for r in g}
+    members.extend([r] for r in sorted(set(records) - grouped))
+    # Larger groups choose first so that a split entity keeps its id on its bigger side.
+    for group in sorted(members, key=lambda g: (-len(g), g[0])):
+        votes = Counter(previous[r] for r in group if r in previous)
+        choice = next(
+            (
+                eid
+                for eid, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+                if eid not in taken
+            ),
+            None,
+        )
+        if choice is None:
+            choice = new_id()
+            while choice in taken:
+                choice = new_id()
+        taken.add(choice)
+        for record in group:
+            assigned[record] = choice
+    return assigned

@@ -1,0 +1,1064 @@
+"""The coordinator's domain service: every call a caller can make, as plain Python.
+
+Each method takes the caller's ``Identity`` (organisation and role, which the
+transport took from the verified client certificate) and plain values, checks
+that the caller may act, does the work in one store transaction with its
+audit entry, and returns plain dataclasses. Refusals raise the exceptions in
+``coordinator.core.errors`` and are themselves audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordinator.core import counts, keys, matching
+from coordinator.core.audit import AuditEntry, AuditEvent
+from coordinator.core.errors import (
+    AlreadyExists,
+    Cancelled,
+    CoordinatorError,
+    InvalidRequest,
+    NotAllowed,
+    NotAMember,
+    NotFound,
+    NotReady,
+    SchemaMismatch,
+)
+from coordinator.core.store import Store, utc_now
+from hublink.identity import Identity, Role
+from hublink.spec import EncodingLayout, UploadDigest, canonical_json
+
+log = logging.getLogger("hublink.coordinator")
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project as the core sees it: who takes part, what they encode, how results are released."""
+
+    id: str
+    purpose: str
+    organisations: tuple[str, ...]
+    schema_json: str
+    encoding_sha256: str
+    encodings: tuple[EncodingLayout, ...]
+    definition_sha256: str
+    threshold: float = 0.8
+    within_threshold: float = 0.88
+    merge_threshold: float = 0.9
+    suppression_threshold: int = 10
+    max_chunk_records: int = 2000
+    max_records: int = 5_000_000
+    released_attributes: tuple[str, ...] = ()
+
+    @property
+    def record_bytes(self) -> int:
+        return sum(e.nbytes for e in self.encodings)
+
+
+@dataclass(frozen=True)
+class IncomingRecord:
+    """A record as a node sent it: a token and its named encodings (and released attributes)."""
+
+    token: str
+    encodings: Sequence[tuple[str, bytes]]
+    attributes: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class ConsentSummary:
+    """Counts per consent rule and the hash of the policy that decided them (counts only)."""
+
+    policy_sha256: str = ""
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UploadState:
+    upload_id: str
+    project_id: str
+    state: str
+    received_chunks: tuple[int, ...]
+    records_received: int
+
+
+@dataclass(frozen=True)
+class ChunkReceipt:
+    upload_id: str
+    chunk_index: int
+    duplicate: bool
+    records_received: int
+
+
+@dataclass(frozen=True)
+class UploadReceipt:
+    upload_id: str
+    project_id: str
+    organisation: str
+    record_count: int
+    digest_sha256: str
+    audit_index: int
+    audit_head: str
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    project_id: str
+    state: str
+    done: int
+    total: int
+    records: int
+    entities: int
+    linked_entities: int
+    threshold: float
+    seconds: float
+    message: str
+
+
+@dataclass(frozen=True)
+class KeyBatch:
+    run_id: str
+    keys: tuple[tuple[str, str], ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class DatasetState:
+    organisation: str
+    upload_id: str
+    records: int
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    project_id: str
+    state: str
+    datasets: tuple[DatasetState, ...]
+    latest_run_id: str
+
+
+RUN_STAGES = ("load", "candidates", "solve", "store")
+
+
+class Coordinator:
+    """The coordinator's core: projects, uploads, runs, keys, counts and their audit."""
+
+    def __init__(self, store: Store, projects: Sequence[Project]) -> None:
+        self.store = store
+        self._projects = {p.id: p for p in projects}
+        self._progress: dict[str, tuple[int, int]] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._register_projects()
+
+    # ----------------------------------------------------------------- projects
+    def _register_projects(self) -> None:
+        system = Identity("coordinator", Role.COORDINATOR)
+        for project in self._projects.values():
+            with self.store.transaction() as tx:
+                row = tx.execute(
+                    "SELECT definition_sha256, state FROM projects WHERE id = ?", (project.id,)
+                ).fetchone()
+                details = {
+                    "purpose": project.purpose,
+                    "organisations": list(project.organisations),
+                    "definition_sha256": project.definition_sha256,
+                    "encoding_sha256": project.encoding_sha256,
+                    "threshold": project.threshold,
+                }
+                if row is None:
+                    tx.execute(
+                        "INSERT INTO projects VALUES (?, ?, ?, ?, 'open', ?)",
+                        (
+                            project.id,
+                            project.definition_sha256,
+                            project.encoding_sha256,
+                            keys.new_project_key(),
+                            utc_now(),
+                        ),
+                    )
+                    tx.audit(_event(system, "project.created", project.id, details))
+                elif row[0] != project.definition_sha256:
+                    tx.execute(
+                        "UPDATE projects SET definition_sha256 = ?, encoding_sha256 = ? "
+                        "WHERE id = ?",
+                        (project.definition_sha256, project.encoding_sha256, project.id),
+                    )
+                    tx.audit(_event(system, "project.changed", project.id, details))
+
+    def project(self, caller: Identity, project_id: str) -> Project:
+        """The project, for a member organisation's node or any admin, analyst or auditor."""
+        project = self._project(project_id)
+        self._authorise(
+            caller, "project.read", project, Role.NODE, Role.ADMIN, Role.ANALYST, Role.AUDITOR
+        )
+        return project
+
+    def projects_for(self, caller: Identity) -> list[Project]:
+        """Projects the caller's organisation takes part in (every project for admins)."""
+        if caller.role in (Role.ADMIN, Role.AUDITOR, Role.ANALYST):
+            return list(self._projects.values())
+        return [p for p in self._projects.values() if caller.organisation in p.organisations]
+
+    def _project(self, project_id: str) -> Project:
+        project = self._projects.get(project_id)
+        if project is None:
+            raise NotFound(f"project {project_id!r} is not served by this coordinator")
+        return project
+
+    def _authorise(
+        self, caller: Identity, action: str, project: Project | None, *roles: Role
+    ) -> None:
+        """Refuse (and audit the refusal) unless the caller has one of ``roles``.
+
+        Nodes must also belong to the project: a node may only touch projects
+        its organisation takes part in.
+        """
+        project_id = project.id if project else ""
+        if caller.role not in roles:
+            allowed = ", ".join(sorted(r.value for r in roles))
+            raise self._refused(
+                caller,
+                action,
+                project_id,
+                NotAllowed(
+                    f"the {caller.role.value} role may not {_verb(action)}; "
+                    f"this needs the role {allowed}"
+                ),
+            )
+        if (
+            project
+            and caller.role is Role.NODE
+            and caller.organisation not in project.organisations
+        ):
+            raise self._refused(
+                caller,
+                action,
+                project_id,
+                NotAMember(
+                    f"organisation {caller.organisation!r} does not take "
+                    f"part in project {project.id!r}"
+                ),
+            )
+        if project:
+            row = self.store.query_one("SELECT state FROM projects WHERE id = ?", (project.id,))
+            if row is not None and row["state"] != "open" and action != "project.read":
+                raise NotReady(f"project {project.id!r} is closed")
+
+    def _refused(
+        self, caller: Identity, action: str, project_id: str, error: CoordinatorError
+    ) -> CoordinatorError:
+        with self.store.transaction() as tx:
+            tx.audit(
+                _event(
+                    caller,
+                    "access.refused",
+                    project_id,
+                    {"attempted": action, "reason": str(error)},
+                )
+            )
+        log.warning("refused %s to %s: %s", action, caller, error)
+        return error
+
+    # ------------------------------------------------------------------ uploads
+    def begin_upload(
+        self,
+        caller: Identity,
+        project_id: str,
+        upload_id: str,
+        encoding_sha256: str,
+        expected_records: int,
+        consent: ConsentSummary,
+    ) -> UploadState:
+        """Open an upload; a retried call with the same id returns the same upload."""
+        project = self._project(project_id)
+        self._authorise(caller, "upload.begin", project, Role.NODE)
+        if not _UPLOAD_ID.match(upload_id):
+            raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
+        existing = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        if existing is not None:
+            if (
+                existing["organisation"] != caller.organisation
+                or existing["project_id"] != project.id
+            ):
+                raise AlreadyExists(f"upload id {upload_id} is already in use")
+            return self.upload_status(caller, upload_id)
+        if encoding_sha256 != project.encoding_sha256:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                SchemaMismatch(
+                    f"the node's encoding specification {encoding_sha256[:12]}… differs from "
+                    f"project {project.id!r}'s {project.encoding_sha256[:12]}…; fetch the "
+                    "project's "
+                    "schema and use the same hublink version"
+                ),
+            )
+        if expected_records > project.max_records:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                InvalidRequest(
+                    f"{expected_records} records exceed project {project.id!r}'s limit of "
+                    f"{project.max_records}"
+                ),
+            )
+        committed = self.store.query_one(
+            "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed'",
+            (project.id, caller.organisation),
+        )
+        if committed is not None:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                AlreadyExists(
+                    f"organisation {caller.organisation!r} already has a committed upload in "
+                    "project "
+                    f"{project.id!r}; a second upload never silently replaces the first"
+                ),
+            )
+        with self.store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
+                "expected_records, consent_json, created_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+                (
+                    upload_id,
+                    project.id,
+                    caller.organisation,
+                    encoding_sha256,
+                    expected_records,
+                    canonical_json(_consent_details(consent)),
+                    utc_now(),
+                ),
+            )
+            tx.audit(
+                _event(
+                    caller,
+                    "upload.started",
+                    project.id,
+                    {
+                        "upload_id": upload_id,
+                        "expected_records": expected_records,
+                        "consent": _consent_details(consent),
+                    },
+                )
+            )
+        log.info(
+            "upload %s started by %s for %s (%d records expected)",
+            upload_id,
+            caller,
+            project.id,
+            expected_records,
+        )
+        return UploadState(upload_id, project.id, "open", (), 0)
+
+    def _rejected(
+        self, caller: Identity, project_id: str, upload_id: str, error: CoordinatorError
+    ) -> CoordinatorError:
+        with self.store.transaction() as tx:
+            tx.audit(
+                _event(
+                    caller,
+                    "upload.rejected",
+                    project_id,
+                    {"upload_id": upload_id, "reason": str(error)},
+                )
+            )
+        log.warning("upload %s from %s rejected: %s", upload_id, caller, error)
+        return error
+
+    def _own_upload(self, caller: Identity, upload_id: str, action: str) -> tuple[Project, str]:
+        row = self.store.query_one(
+            "SELECT project_id, organisation, state FROM uploads WHERE id = ?", (upload_id,)
+        )
+        if row is None or (caller.role is Role.NODE and row["organisation"] != caller.organisation):
+            raise NotFound(f"no upload {upload_id} for organisation {caller.organisation!r}")
+        project = self._project(row["project_id"])
+        self._authorise(caller, action, project, Role.NODE)
+        return project, str(row["state"])
+
+    def upload_status(self, caller: Identity, upload_id: str) -> UploadState:
+        """What the coordinator holds of an upload, so a node can resume it."""
+        project, state = self._own_upload(caller, upload_id, "upload.status")
+        chunks = self.store.query(
+            "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index", (upload_id,)
+        )
+        row = self.store.query_one(
+            "SELECT records_received FROM uploads WHERE id = ?", (upload_id,)
+        )
+        assert row is not None
+        return UploadState(
+            upload_id, project.id, state, tuple(c[0] for c in chunks), int(row["records_received"])
+        )
+
+    def put_chunk(
+        self, caller: Identity, upload_id: str, chunk_index: int, records: Sequence[IncomingRecord]
+    ) -> ChunkReceipt:
+        """Store one chunk; a repeat with the same content is acknowledged, not stored twice."""
+        project, state = self._own_upload(caller, upload_id, "upload.chunk")
+        if state != "open":
+            raise NotReady(f"upload {upload_id} is {state}; it takes no more chunks")
+        if not records:
+            raise InvalidRequest(f"chunk {chunk_index} of upload {upload_id} has no records")
+        if len(records) > project.max_chunk_records:
+            raise InvalidRequest(
+                f"chunk {chunk_index} has {len(records)} records; project {project.id!r} takes "
+                f"at most {project.max_chunk_records} a chunk"
+            )
+        rows, digest = self._validate_chunk(project, chunk_index, records)
+        with self.store.transaction() as tx:
+            previous = tx.execute(
+                "SELECT digest_sha256 FROM chunks WHERE upload_id = ? AND chunk_index = ?",
+                (upload_id, chunk_index),
+            ).fetchone()
+            received = tx.execute(
+                "SELECT records_received FROM uploads WHERE id = ?", (upload_id,)
+            ).fetchone()[0]
+            if previous is not None:
+                if previous[0] != digest:
+                    raise AlreadyExists(
+                        f"chunk {chunk_index} of upload {upload_id} was already received with "
+                        "different content"
+                    )
+                return ChunkReceipt(upload_id, chunk_index, True, int(received))
+            if received + len(rows) > project.max_records:
+                raise InvalidRequest(
+                    f"upload {upload_id} would exceed project {project.id!r}'s limit of "
+                    f"{project.max_records} records"
+                )
+            try:
+                tx.executemany(
+                    "INSERT INTO records (upload_id, chunk_index, token, encodings) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(upload_id, chunk_index, token, blob) for token, blob in rows],
+                )
+            except Exception as exc:
+                if "UNIQUE" in str(exc):
+                    raise InvalidRequest(
+                        f"chunk {chunk_index} repeats a record token already received in "
+                        f"upload {upload_id}"
+                    ) from None
+                raise
+            tx.execute(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?)",
+                (upload_id, chunk_index, len(rows), digest),
+            )
+            tx.execute(
+                "UPDATE uploads SET records_received = records_received + ? WHERE id = ?",
+                (len(rows), upload_id),
+            )
+        return ChunkReceipt(upload_id, chunk_index, False, int(received) + len(rows))
+
+    def _validate_chunk(
+        self, project: Project, chunk_index: int, records: Sequence[IncomingRecord]
+    ) -> tuple[list[tuple[str, bytes]], str]:
+        expected = [(e.name, e.nbytes) for e in project.encodings]
+        released = set(project.released_attributes)
+        seen: set[str] = set()
+        rows: list[tuple[str, bytes]] = []
+        digest = hashlib.sha256()
+        for position, record in enumerate(records):
+            where = f"chunk {chunk_index}, record {position}"
+            if not _TOKEN.match(record.token):
+                raise InvalidRequest(f"{where}: token must be 8 to 64 URL-safe characters")
+            if record.token in seen:
+                raise InvalidRequest(f"{where}: token repeated within the chunk")
+            seen.add(record.token)
+            got = [(name, len(bits)) for name, bits in record.encodings]
+            if got != expected:
+                names = [n for n, _ in got]
+                want = [n for n, _ in expected]
+                if names != want:
+                    raise InvalidRequest(
+                        f"{where}: encodings {names} do not match the project's {want}"
+                    )
+                name, length = next(
+                    (n, ln) for (n, ln), (_, w) in zip(got, expected, strict=True) if ln != w
+                )
+                raise InvalidRequest(
+                    f"{where}: encoding {name!r} is {length * 8} bits; project {project.id!r} "
+                    f"expects {dict(expected)[name] * 8}"
+                )
+            for name, _ in record.attributes:
+                if name not in released:
+                    raise InvalidRequest(
+                        f"{where}: attribute {name!r} is not released by project {project.id!r}"
+                    )
+            blob = b"".join(bits for _, bits in record.encodings)
+            digest.update(record.token.encode() + b"\0" + blob)
+            rows.append((record.token, blob))
+        return rows, digest.hexdigest()
+
+    def commit_upload(
+        self,
+        caller: Identity,
+        upload_id: str,
+        chunk_count: int,
+        record_count: int,
+        digest_sha256: str,
+    ) -> UploadReceipt:
+        """Close an upload after checking it is whole; a bad one is rejected and erased."""
+        project, state = self._own_upload(caller, upload_id, "upload.commit")
+        if state == "committed":
+            return self._receipt(upload_id)
+        if state != "open":
+            raise NotReady(f"upload {upload_id} is {state}")
+        chunks = [
+            r[0]
+            for r in self.store.query(
+                "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index",
+                (upload_id,),
+            )
+        ]
+        problem = ""
+        if record_count == 0 or not chunks:
+            problem = "the upload is empty"
+        elif chunks != list(range(chunk_count)):
+            missing = sorted(set(range(chunk_count)) - set(chunks))
+            if missing:
+                raise NotReady(
+                    f"upload {upload_id} is missing chunks {missing[:10]}; send them "
+                    "before committing"
+                )
+            problem = f"the coordinator holds chunks beyond the {chunk_count} the node declared"
+        if not problem:
+            received, ours = self._upload_digest(upload_id)
+            if received != record_count:
+                problem = f"the node declared {record_count} records but sent {received}"
+            elif ours != digest_sha256:
+                problem = "the records' digest differs from the node's; they changed in transit"
+        if problem:
+            self._erase_upload(caller, project, upload_id, problem)
+            raise InvalidRequest(f"upload {upload_id} rejected: {problem}; nothing was kept")
+        try:
+            with self.store.transaction() as tx:
+                tx.execute(
+                    "UPDATE uploads SET state = 'committed', digest_sha256 = ?, "
+                    "committed_at = ? WHERE id = ?",
+                    (ours, utc_now(), upload_id),
+                )
+                tx.audit(
+                    _event(
+                        caller,
+                        "upload.committed",
+                        project.id,
+                        {
+                            "upload_id": upload_id,
+                            "records": record_count,
+                            "chunks": chunk_count,
+                            "digest_sha256": ours,
+                        },
+                    )
+                )
+        except Exception as exc:
+            if "UNIQUE" in str(exc):
+                raise AlreadyExists(
+                    f"organisation {caller.organisation!r} already has a committed upload in "
+                    f"project {project.id!r}"
+                ) from None
+            raise
+        log.info("upload %s committed by %s: %d records", upload_id, caller, record_count)
+        return self._receipt(upload_id)
+
+    def _upload_digest(self, upload_id: str) -> tuple[int, str]:
+        digest = UploadDigest()
+        layout = self._project(self._upload_project(upload_id)).encodings
+        count = 0
+        for token, blob in self.store.iterate(
+            "SELECT token, encodings FROM records WHERE upload_id = ? ORDER BY chunk_index, id",
+            (upload_id,),
+        ):
+            digest.add(token, _split(blob, layout))
+            count += 1
+        return count, digest.hexdigest()
+
+    def _upload_project(self, upload_id: str) -> str:
+        row = self.store.query_one("SELECT project_id FROM uploads WHERE id = ?", (upload_id,))
+        assert row is not None
+        return str(row["project_id"])
+
+    def _erase_upload(
+        self, caller: Identity, project: Project, upload_id: str, reason: str
+    ) -> None:
+        with self.store.transaction() as tx:
+            tx.execute("DELETE FROM records WHERE upload_id = ?", (upload_id,))
+            tx.execute("DELETE FROM chunks WHERE upload_id = ?", (upload_id,))
+            tx.execute(
+                "UPDATE uploads SET state = 'rejected', records_received = 0 WHERE id = ?",
+                (upload_id,),
+            )
+            tx.audit(
+                _event(
+                    caller,
+                    "upload.rejected",
+                    project.id,
+                    {"upload_id": upload_id, "reason": reason},
+                )
+            )
+        log.warning("upload %s from %s rejected: %s", upload_id, caller, reason)
+
+    def _receipt(self, upload_id: str) -> UploadReceipt:
+        row = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        assert row is not None
+        entry = self._audit_entry_for("upload.committed", upload_id)
+        return UploadReceipt(
+            upload_id,
+            row["project_id"],
+            row["organisation"],
+            int(row["records_received"]),
+            row["digest_sha256"],
+            entry.index,
+            entry.entry_hash,
+        )
+
+    def _audit_entry_for(self, action: str, upload_id: str) -> AuditEntry:
+        for entry in reversed(self.store.audit_entries()):
+            if entry.event.action == action and entry.event.details.get("upload_id") == upload_id:
+                return entry
+        raise NotFound(f"no audit entry for {action} of upload {upload_id}")  # pragma: no cover
+
+    # --------------------------------------------------------------------- runs
+    def start_run(
+        self, caller: Identity, project_id: str, threshold: float = 0.0, *, background: bool = True
+    ) -> RunState:
+        """Start matching every committed upload of the project."""
+        project = self._project(project_id)
+        self._authorise(caller, "run.start", project, Role.ADMIN)
+        threshold = threshold or project.threshold
+        if not 0.0 < threshold <= 1.0:
+            raise InvalidRequest(f"threshold must be between 0 and 1, not {threshold}")
+        uploads = self.store.query(
+            "SELECT COUNT(*) AS n FROM uploads WHERE project_id = ? AND state = 'committed'",
+            (project.id,),
+        )
+        if uploads[0]["n"] < 2:
+            raise NotReady(
+                f"project {project.id!r} has {uploads[0]['n']} committed upload(s); "
+                "matching needs at least two"
+            )
+        running = self.store.query_one(
+            "SELECT id FROM runs WHERE project_id = ? AND state = 'running'", (project.id,)
+        )
+        if running is not None and running["id"] in self._threads:
+            raise AlreadyExists(f"run {running['id']} of project {project.id!r} is still running")
+        run_id = f"run-{uuid.uuid4()}"
+        with self.store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO runs (id, project_id, state, threshold, started_at) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (run_id, project.id, threshold, utc_now()),
+            )
+            tx.audit(
+                _event(
+                    caller,
+                    "run.started",
+                    project.id,
+                    {
+                        "run_id": run_id,
+                        "threshold": threshold,
+                        "within_threshold": project.within_threshold,
+                        "merge_threshold": project.merge_threshold,
+                    },
+                )
+            )
+        self._progress[run_id] = (0, len(RUN_STAGES))
+        self._cancel[run_id] = threading.Event()
+        if background:
+            thread = threading.Thread(
+                target=self._execute_run,
+                args=(caller, project, run_id, threshold),
+                name=run_id,
+                daemon=True,
+            )
+            self._threads[run_id] = thread
+            thread.start()
+        else:
+            self._execute_run(caller, project, run_id, threshold)
+        return self._run_state(run_id)
+
+    def wait_for_run(self, run_id: str, timeout: float | None = None) -> None:
+        """Block until a background run ends (for tests and the demo)."""
+        thread = self._threads.get(run_id)
+        if thread is not None:
+            thread.join(timeout)
+
+    def _execute_run(
+        self, caller: Identity, project: Project, run_id: str, threshold: float
+    ) -> None:
+        started = time.monotonic()
+        cancel = self._cancel[run_id]
+        try:
+            datasets, record_ids = self._load_datasets(project)
+            self._advance(run_id, 1, cancel)
+            candidates = matching.candidate_pairs(datasets, threshold, project.within_threshold)
+            self._advance(run_id, 2, cancel)
+            groups = matching.solve(
+                candidates,
+                merge_threshold=project.merge_threshold if project.within_threshold else None,
+            )
+            self._advance(run_id, 3, cancel)
+            linked = [[record_ids[d][r] for d, r in group] for group in groups]
+            everyone = [rid for ids in record_ids for rid in ids]
+            previous = {
+                int(r[0]): str(r[1])
+                for r in self.store.query(
+                    "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project.id,)
+                )
+            }
+            assignment = matching.assign_entities(linked, everyone, previous)
+            entity_count = len(set(assignment.values()))
+            linked_entities = sum(1 for group in groups if len({d for d, _ in group}) > 1)
+            seconds = time.monotonic() - started
+            with self.store.transaction() as tx:
+                tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
+                tx.executemany(
+                    "INSERT INTO entities VALUES (?, ?, ?, ?)",
+                    ((rid, project.id, eid, run_id) for rid, eid in assignment.items()),
+                )
+                tx.execute(
+                    "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
+                    "records = ?, entities = ?, linked_entities = ?, candidates = ? WHERE id = ?",
+                    (
+                        utc_now(),
+                        seconds,
+                        len(everyone),
+                        entity_count,
+                        linked_entities,
+                        matching.count_candidates(candidates),
+                        run_id,
+                    ),
+                )
+                tx.audit(
+                    _event(
+                        caller,
+                        "run.completed",
+                        project.id,
+                        {
+                            "run_id": run_id,
+                            "threshold": threshold,
+                            "records": len(everyone),
+                            "entities": entity_count,
+                            "linked_entities": linked_entities,
+                            "candidate_pairs": matching.count_candidates(candidates),
+                            "seconds": round(seconds, 3),
+                        },
+                    )
+                )
+            self._progress[run_id] = (len(RUN_STAGES), len(RUN_STAGES))
+            log.info(
+                "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
+                run_id,
+                project.id,
+                len(everyone),
+                entity_count,
+                linked_entities,
+                seconds,
+            )
+        except Cancelled:
+            self._finish_run(caller, project, run_id, "cancelled", "cancelled on request", started)
+        except Exception as exc:  # a run must always end in a recorded state
+            log.exception("run %s of %s failed", run_id, project.id)
+            self._finish_run(
+                caller, project, run_id, "failed", f"matching failed: {type(exc).__name__}", started
+            )
+
+    def _finish_run(
+        self,
+        caller: Identity,
+        project: Project,
+        run_id: str,
+        state: str,
+        message: str,
+        started: float,
+    ) -> None:
+        with self.store.transaction() as tx:
+            tx.execute(
+                "UPDATE runs SET state = ?, finished_at = ?, seconds = ?, message = ? WHERE id = ?",
+                (state, utc_now(), time.monotonic() - started, message, run_id),
+            )
+            tx.audit(
+                _event(caller, f"run.{state}", project.id, {"run_id": run_id, "message": message})
+            )
+
+    def _advance(self, run_id: str, done: int, cancel: threading.Event) -> None:
+        self._progress[run_id] = (done, len(RUN_STAGES))
+        if cancel.is_set():
+            raise Cancelled(f"run {run_id} was cancelled")
+
+    def _load_datasets(self, project: Project) -> tuple[list[list[Any]], list[list[int]]]:
+        """Each committed upload as one dataset, in the project's organisation order."""
+        clk = project.encodings[0]
+        datasets: list[list[Any]] = []
+        record_ids: list[list[int]] = []
+        rows = self.store.query(
+            "SELECT id, organisation FROM uploads WHERE project_id = ? AND state = 'committed'",
+            (project.id,),
+        )
+        order = {org: i for i, org in enumerate(project.organisations)}
+        for upload in sorted(rows, key=lambda r: order.get(r["organisation"], len(order))):
+            ids: list[int] = []
+            packed: list[bytes] = []
+            for rid, blob in self.store.iterate(
+                "SELECT id, encodings FROM records WHERE upload_id = ? ORDER BY id", (upload["id"],)
+            ):
+                ids.append(int(rid))
+                packed.append(bytes(blob[: clk.nbytes]))
+            datasets.append(list(matching.unpack(packed)))
+            record_ids.append(ids)
+        return datasets, record_ids
+
+    def run_status(self, caller: Identity, project_id: str, run_id: str = "") -> RunState:
+        project = self._project(project_id)
+        self._authorise(caller, "run.status", project, Role.ADMIN, Role.NODE)
+        if not run_id:
+            row = self.store.query_one(
+                "SELECT id FROM runs WHERE project_id = ? ORDER BY started_at DESC, rowid DESC "
+                "LIMIT 1",
+                (project.id,),
+            )
+            if row is None:
+                raise NotFound(f"project {project.id!r} has no runs yet")
+            run_id = row["id"]
+        return self._run_state(run_id, project.id)
+
+    def cancel_run(self, caller: Identity, project_id: str, run_id: str) -> RunState:
+        project = self._project(project_id)
+        self._authorise(caller, "run.cancel", project, Role.ADMIN)
+        state = self._run_state(run_id, project.id)
+        if state.state == "running" and run_id in self._cancel:
+            self._cancel[run_id].set()
+        return self._run_state(run_id, project.id)
+
+    def _run_state(self, run_id: str, project_id: str | None = None) -> RunState:
+        row = self.store.query_one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None or (project_id and row["project_id"] != project_id):
+            raise NotFound(f"no run {run_id}")
+        done, total = self._progress.get(run_id, (len(RUN_STAGES), len(RUN_STAGES)))
+        if row["state"] == "running" and run_id not in self._threads:
+            # A run left 'running' by a coordinator that stopped mid-run cannot resume.
+            done = 0
+        return RunState(
+            run_id,
+            row["project_id"],
+            row["state"],
+            done,
+            total,
+            row["records"],
+            row["entities"],
+            row["linked_entities"],
+            row["threshold"],
+            row["seconds"],
+            row["message"],
+        )
+
+    # --------------------------------------------------------------------- keys
+    def linkage_keys(
+        self, caller: Identity, project_id: str, batch_size: int = 5000
+    ) -> Iterator[KeyBatch]:
+        """The key of every record the caller's organisation uploaded, in batches.
+
+        Every committed record has an entity (linked or alone), so the caller
+        learns nothing about which of its records other services hold.
+        """
+        project = self._project(project_id)
+        self._authorise(caller, "keys.read", project, Role.NODE)
+        upload = self.store.query_one(
+            "SELECT id, records_received FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed'",
+            (project.id, caller.organisation),
+        )
+        if upload is None:
+            raise NotReady(
+                f"organisation {caller.organisation!r} has no committed upload in "
+                f"project {project.id!r}"
+            )
+        run = self.store.query_one(
+            "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
+            "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+            (project.id,),
+        )
+        if run is None:
+            raise NotReady(f"project {project.id!r} has no completed matching run yet")
+        covered = self.store.query_one(
+            "SELECT COUNT(*) AS n FROM records r JOIN entities e ON e.record_id = r.id "
+            "WHERE r.upload_id = ?",
+            (upload["id"],),
+        )
+        assert covered is not None
+        total = int(upload["records_received"])
+        if covered["n"] != total:
+            raise NotReady(
+                f"upload {upload['id']} is newer than project {project.id!r}'s latest "
+                "run; ask the project's admin for a new run"
+            )
+        project_key = self._project_key(project.id)
+        batch_size = max(1, min(batch_size or 5000, 20000))
+        batch: list[tuple[str, str]] = []
+        for token, entity_id in self.store.iterate(
+            "SELECT r.token, e.entity_id FROM records r JOIN entities e ON e.record_id = r.id "
+            "WHERE r.upload_id = ? ORDER BY r.id",
+            (upload["id"],),
+        ):
+            batch.append((token, keys.linkage_key(project_key, entity_id)))
+            if len(batch) >= batch_size:
+                yield KeyBatch(run["id"], tuple(batch), total)
+                batch = []
+        if batch:
+            yield KeyBatch(run["id"], tuple(batch), total)
+        with self.store.transaction() as tx:
+            tx.audit(
+                _event(
+                    caller,
+                    "keys.released",
+                    project.id,
+                    {"run_id": run["id"], "keys": total, "upload_id": upload["id"]},
+                )
+            )
+
+    def _project_key(self, project_id: str) -> bytes:
+        row = self.store.query_one("SELECT project_key FROM projects WHERE id = ?", (project_id,))
+        assert row is not None
+        return bytes(row["project_key"])
+
+    # ------------------------------------------------------------------- counts
+    def overlap(self, caller: Identity, project_id: str) -> tuple[str, counts.CountTable]:
+        """Entities in every combination of the project's datasets, small counts suppressed."""
+        project = self._project(project_id)
+        self._authorise(caller, "counts.overlap", project, Role.ANALYST)
+        run = self.store.query_one(
+            "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
+            "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+            (project.id,),
+        )
+        if run is None:
+            raise NotReady(f"project {project.id!r} has no completed matching run yet")
+        members: dict[str, set[str]] = defaultdict(set)
+        for entity_id, organisation in self.store.iterate(
+            "SELECT e.entity_id, u.organisation FROM entities e "
+            "JOIN records r ON r.id = e.record_id JOIN uploads u ON u.id = r.upload_id "
+            "WHERE e.project_id = ? ORDER BY e.record_id",
+            (project.id,),
+        ):
+            members[entity_id].add(organisation)
+        exact = counts.overlap((frozenset(m) for m in members.values()), project.organisations)
+        table = counts.suppress_small(exact, project.suppression_threshold)
+        with self.store.transaction() as tx:
+            tx.audit(
+                _event(
+                    caller,
+                    "counts.released",
+                    project.id,
+                    {
+                        "run_id": run["id"],
+                        "query": "overlap",
+                        "cells": len(table.cells),
+                        "suppressed": table.withheld,
+                        "released": {
+                            "+".join(c.datasets): c.value for c in table.cells if not c.suppressed
+                        },
+                    },
+                )
+            )
+        return str(run["id"]), table
+
+    # -------------------------------------------------------------------- admin
+    def project_state(self, caller: Identity, project_id: str) -> ProjectState:
+        project = self._project(project_id)
+        self._authorise(caller, "project.state", project, Role.ADMIN)
+        uploads = {
+            r["organisation"]: r
+            for r in self.store.query(
+                "SELECT id, organisation, records_received FROM uploads "
+                "WHERE project_id = ? AND state = 'committed'",
+                (project.id,),
+            )
+        }
+        datasets = tuple(
+            DatasetState(
+                org,
+                uploads[org]["id"] if org in uploads else "",
+                int(uploads[org]["records_received"]) if org in uploads else 0,
+            )
+            for org in project.organisations
+        )
+        run = self.store.query_one(
+            "SELECT id FROM runs WHERE project_id = ? ORDER BY started_at DESC, rowid DESC LIMIT 1",
+            (project.id,),
+        )
+        state = self.store.query_one("SELECT state FROM projects WHERE id = ?", (project.id,))
+        assert state is not None
+        return ProjectState(project.id, state["state"], datasets, run["id"] if run else "")
+
+    # -------------------------------------------------------------------- audit
+    def audit_entries(
+        self,
+        caller: Identity,
+        project_id: str = "",
+        organisation: str = "",
+        action: str = "",
+        since: str = "",
+        until: str = "",
+    ) -> list[AuditEntry]:
+        """Audit entries matching the filters, for auditors."""
+        self._authorise(caller, "audit.read", None, Role.AUDITOR)
+        return [
+            e
+            for e in self.store.audit_entries()
+            if (not project_id or e.event.project_id == project_id)
+            and (not organisation or e.event.actor_organisation == organisation)
+            and (not action or e.event.action.startswith(action))
+            and (not since or e.time >= since)
+            and (not until or e.time <= until)
+        ]
+
+
+def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:
+    parts = []
+    offset = 0
+    for encoding in layout:
+        parts.append(blob[offset : offset + encoding.nbytes])
+        offset += encoding.nbytes
+    return parts
+
+
+def _consent_details(consent: ConsentSummary) -> dict[str, object]:
+    return {"policy_sha256": consent.policy_sha256, "counts": dict(consent.counts)}
+
+
+def _event(
+    caller: Identity, action: str, project_id: str, details: Mapping[str, object]
+) -> AuditEvent:
+    return AuditEvent(action, caller.organisation, caller.role.value, project_id, dict(details))
+
+
+def _verb(action: str) -> str:
+    return {
+        "upload.begin": "upload records",
+        "upload.chunk": "upload records",
+        "upload.commit": "upload records",
+        "upload.status": "read upload status",
+        "keys.read": "read linkage keys",
+        "counts.overlap": "query counts",
+        "run.start": "start matching runs",
+        "run.status": "read run status",
+        "run.cancel": "cancel runs",
+        "audit.read": "read the audit log",
+        "project.read": "read project definitions",
+        "project.state": "read project state",
+    }.get(action, action)

@@ -1,0 +1,1 @@
+"""gRPC transport for the coordinator: servicers translate protobuf to the core and back."""

@@ -1,0 +1,148 @@
+"""Protobuf messages to the core's plain dataclasses and back. Nothing else lives here."""
+
+from __future__ import annotations
+
+from coordinator.core import service
+from coordinator.core.audit import AuditEntry
+from coordinator.core.counts import CountTable
+from hublink.spec import canonical_json
+from hublink.v1 import (
+    admin_pb2,
+    analyst_pb2,
+    audit_pb2,
+    keys_pb2,
+    project_pb2,
+    records_pb2,
+    runs_pb2,
+    upload_pb2,
+)
+
+
+def project_message(project: service.Project) -> project_pb2.Project:
+    return project_pb2.Project(
+        project_id=project.id,
+        purpose=project.purpose,
+        organisations=list(project.organisations),
+        schema_json=project.schema_json,
+        encoding_sha256=project.encoding_sha256,
+        encodings=[project_pb2.EncodingSpec(name=e.name, bits=e.bits) for e in project.encodings],
+        released_attributes=list(project.released_attributes),
+        secret_epoch=0,
+        max_chunk_records=project.max_chunk_records,
+    )
+
+
+def consent(message: records_pb2.ConsentSummary) -> service.ConsentSummary:
+    return service.ConsentSummary(
+        policy_sha256=message.policy_sha256,
+        counts={c.rule: int(c.count) for c in message.counts},
+    )
+
+
+def incoming_records(request: upload_pb2.PutChunkRequest) -> list[service.IncomingRecord]:
+    return [
+        service.IncomingRecord(
+            token=r.token,
+            encodings=[(e.name, bytes(e.bits)) for e in r.encodings],
+            attributes=[(a.name, a.value) for a in r.attributes],
+        )
+        for r in request.records
+    ]
+
+
+def upload_status(state: service.UploadState) -> upload_pb2.UploadStatus:
+    return upload_pb2.UploadStatus(
+        upload_id=state.upload_id,
+        project_id=state.project_id,
+        state=state.state,
+        received_chunks=list(state.received_chunks),
+        records_received=state.records_received,
+    )
+
+
+def chunk_ack(receipt: service.ChunkReceipt) -> upload_pb2.ChunkAck:
+    return upload_pb2.ChunkAck(
+        upload_id=receipt.upload_id,
+        chunk_index=receipt.chunk_index,
+        duplicate=receipt.duplicate,
+        records_received=receipt.records_received,
+    )
+
+
+def upload_receipt(receipt: service.UploadReceipt) -> upload_pb2.UploadReceipt:
+    return upload_pb2.UploadReceipt(
+        upload_id=receipt.upload_id,
+        project_id=receipt.project_id,
+        organisation=receipt.organisation,
+        record_count=receipt.record_count,
+        digest_sha256=receipt.digest_sha256,
+        audit_index=receipt.audit_index,
+        checkpoint=records_pb2.Checkpoint(
+            tree_size=receipt.audit_index + 1, root_hash=bytes.fromhex(receipt.audit_head)
+        ),
+    )
+
+
+def run_status(state: service.RunState) -> runs_pb2.RunStatus:
+    return runs_pb2.RunStatus(
+        run_id=state.run_id,
+        project_id=state.project_id,
+        state=state.state,
+        done=state.done,
+        total=state.total,
+        records=state.records,
+        entities=state.entities,
+        linked_entities=state.linked_entities,
+        threshold=state.threshold,
+        seconds=state.seconds,
+        message=state.message,
+    )
+
+
+def key_batch(batch: service.KeyBatch) -> keys_pb2.LinkageKeyBatch:
+    return keys_pb2.LinkageKeyBatch(
+        run_id=batch.run_id,
+        keys=[keys_pb2.LinkageKey(token=t, key=k) for t, k in batch.keys],
+        total=batch.total,
+    )
+
+
+def count_table(project_id: str, run_id: str, table: CountTable) -> analyst_pb2.CountTable:
+    return analyst_pb2.CountTable(
+        project_id=project_id,
+        run_id=run_id,
+        cells=[
+            analyst_pb2.CountCell(
+                datasets=list(c.datasets), value=c.value or 0, suppressed=c.suppressed
+            )
+            for c in table.cells
+        ],
+        disclosure_rule=table.rule,
+    )
+
+
+def project_state(state: service.ProjectState) -> admin_pb2.ProjectState:
+    return admin_pb2.ProjectState(
+        project_id=state.project_id,
+        state=state.state,
+        latest_run_id=state.latest_run_id,
+        datasets=[
+            admin_pb2.DatasetState(
+                organisation=d.organisation, upload_id=d.upload_id, records=d.records
+            )
+            for d in state.datasets
+        ],
+    )
+
+
+def audit_entry(entry: AuditEntry) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
+        index=entry.index,
+        time=entry.time,
+        actor_organisation=entry.event.actor_organisation,
+        actor_role=entry.event.actor_role,
+        action=entry.event.action,
+        project_id=entry.event.project_id,
+        details_json=canonical_json(dict(entry.event.details)),
+        entry_hash=entry.entry_hash,
+    )

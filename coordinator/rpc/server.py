@@ -1,0 +1,57 @@
+"""Building the coordinator's gRPC server: services, mutual TLS, bound port."""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+
+from coordinator.core.service import Coordinator
+from coordinator.rpc import servicers
+from hublink.tls import TlsFiles, server_credentials
+from hublink.v1 import (
+    admin_pb2_grpc,
+    analyst_pb2_grpc,
+    audit_pb2_grpc,
+    keys_pb2_grpc,
+    project_pb2_grpc,
+    runs_pb2_grpc,
+    upload_pb2_grpc,
+)
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class BindError(OSError):
+    """The server could not listen on the address asked for."""
+
+
+def create_server(
+    core: Coordinator, address: str, tls: TlsFiles, *, max_workers: int = 16
+) -> tuple[grpc.Server, int]:
+    """A coordinator server listening on ``address`` with mutual TLS; returns it and its port.
+
+    Pass port 0 (``127.0.0.1:0``) to let the system choose, as tests do. The
+    server is not started: the caller starts and stops it.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    project_pb2_grpc.add_ProjectServiceServicer_to_server(servicers.ProjectServicer(core), server)
+    upload_pb2_grpc.add_UploadServiceServicer_to_server(servicers.UploadServicer(core), server)
+    keys_pb2_grpc.add_KeyServiceServicer_to_server(servicers.KeyServicer(core), server)
+    runs_pb2_grpc.add_RunServiceServicer_to_server(servicers.RunServicer(core), server)
+    analyst_pb2_grpc.add_AnalystServiceServicer_to_server(servicers.AnalystServicer(core), server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(servicers.AuditServicer(core), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(core), server)
+    try:
+        port = server.add_secure_port(address, server_credentials(tls))
+    except RuntimeError as exc:
+        raise BindError(f"cannot listen on {address}: {exc}") from None
+    if port == 0:
+        raise BindError(f"cannot listen on {address}: the address is in use or not local")
+    return server, port

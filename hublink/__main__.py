@@ -1,0 +1,5 @@
+"""``python -m hublink`` runs the same command as ``hublink``."""
+
+from hublink.cli import main
+
+main()

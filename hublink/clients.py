@@ -1,0 +1,157 @@
+"""Small clients for the people around a project: an admin starts runs, an analyst asks for counts.
+
+They hold a mutual-TLS channel and translate the coordinator's answers into
+plain values; the CLI and the demo print them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from hublink.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    analyst_pb2,
+    analyst_pb2_grpc,
+    runs_pb2,
+    runs_pb2_grpc,
+)
+
+
+class RequestRefused(RuntimeError):
+    """The coordinator refused a call; carries its status code and sentence."""
+
+    def __init__(self, what: str, error: grpc.RpcError) -> None:
+        self.code = error.code()
+        super().__init__(f"{what}: the coordinator said {self.code.name}: {error.details()}")
+
+
+@dataclass(frozen=True)
+class OverlapCell:
+    datasets: tuple[str, ...]
+    value: int | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.value is None
+
+
+@dataclass(frozen=True)
+class Overlap:
+    project_id: str
+    run_id: str
+    cells: tuple[OverlapCell, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    state: str
+    records: int
+    entities: int
+    linked_entities: int
+    threshold: float
+    seconds: float
+    message: str
+
+
+def _report(status: runs_pb2.RunStatus) -> RunReport:
+    return RunReport(
+        status.run_id,
+        status.state,
+        status.records,
+        status.entities,
+        status.linked_entities,
+        status.threshold,
+        status.seconds,
+        status.message,
+    )
+
+
+class AdminClient:
+    """A project admin's calls: start a matching run and follow it."""
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = 60.0) -> None:
+        self._runs = runs_pb2_grpc.RunServiceStub(channel)
+        self._admin = admin_pb2_grpc.AdminServiceStub(channel)
+        self.timeout = timeout
+
+    def start_run(self, project_id: str, threshold: float = 0.0) -> RunReport:
+        try:
+            status = self._runs.StartRun(
+                runs_pb2.StartRunRequest(project_id=project_id, threshold=threshold),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"starting a run of {project_id!r}", exc) from None
+        return _report(status)
+
+    def run_status(self, project_id: str, run_id: str = "") -> RunReport:
+        try:
+            status = self._runs.GetRunStatus(
+                runs_pb2.GetRunStatusRequest(project_id=project_id, run_id=run_id),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"reading run status of {project_id!r}", exc) from None
+        return _report(status)
+
+    def wait(
+        self,
+        project_id: str,
+        run_id: str,
+        *,
+        poll: float = 0.2,
+        on_progress: Callable[[RunReport], None] | None = None,
+        timeout: float = 3600.0,
+    ) -> RunReport:
+        """Poll a run until it ends; returns its final report."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.run_status(project_id, run_id)
+            if on_progress:
+                on_progress(report)
+            if report.state not in ("queued", "running"):
+                return report
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s")
+            time.sleep(poll)
+
+    def project_state(self, project_id: str) -> admin_pb2.ProjectState:
+        try:
+            state: admin_pb2.ProjectState = self._admin.GetProjectState(
+                admin_pb2.GetProjectStateRequest(project_id=project_id), timeout=self.timeout
+            )
+            return state
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"reading the state of {project_id!r}", exc) from None
+
+
+class AnalystClient:
+    """An analyst's calls: aggregate counts only."""
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = 60.0) -> None:
+        self._stub = analyst_pb2_grpc.AnalystServiceStub(channel)
+        self.timeout = timeout
+
+    def overlap(self, project_id: str) -> Overlap:
+        try:
+            table = self._stub.GetOverlap(
+                analyst_pb2.GetOverlapRequest(project_id=project_id), timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"asking for the overlap of {project_id!r}", exc) from None
+        return Overlap(
+            table.project_id,
+            table.run_id,
+            tuple(
+                OverlapCell(tuple(c.datasets), None if c.suppressed else int(c.value))
+                for c in table.cells
+            ),
+            table.disclosure_rule,
+        )

@@ -1,0 +1,309 @@
+"""``hublink demo``: the whole product on local defaults, end to end.
+
+It plays every party on one machine, but each through the same interfaces a
+real deployment uses: the coordinator is a real gRPC server with mutual TLS
+on loopback, each node reads its own CSV with its own config and certificate,
+the admin and analyst are clients with their own certificates. Everything is
+left in one folder so it can be inspected afterwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from coordinator.app import start as start_coordinator
+from hublink import synthetic
+from hublink.clients import AdminClient, AnalystClient, Overlap, OverlapCell
+from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
+from hublink.identity import Identity, Role
+from hublink.pki import create_authority, issue_certificate
+from hublink.report import StageProgress, overlap_json, overlap_table
+from hublink.spec import LinkageSpec
+from hublink.tls import TlsFiles, secure_channel
+from node.workflow import fetch_keys, upload
+
+PROJECT_ID = "early-years-demo"
+MARKER = ".hublink-demo"
+COORDINATOR = Identity("linkage-unit", Role.COORDINATOR)
+ADMIN = Identity("linkage-unit", Role.ADMIN)
+ANALYST = Identity("family-hubs-analytics", Role.ANALYST)
+
+log = logging.getLogger("hublink.demo")
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run (for example, --out holds files that are not a demo's)."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    out_dir: Path
+    summary: Mapping[str, Any]
+
+
+def run_demo(
+    out_dir: Path,
+    *,
+    records_per_org: int = 5000,
+    seed: int = 2026,
+    show_progress: bool = True,
+    console: Console | None = None,
+) -> DemoResult:
+    """Run the demo into ``out_dir`` and return its summary (also written as summary.json)."""
+    console = console or Console()
+    started = time.monotonic()
+    _prepare_folder(out_dir)
+    log_handler = _log_to(out_dir / "coordinator.log")
+    try:
+        with StageProgress(enabled=show_progress, console=console) as progress:
+            result = _run(out_dir, records_per_org, seed, progress, started)
+    finally:
+        logging.getLogger("hublink").removeHandler(log_handler)
+        log_handler.close()
+    _print_results(console, result)
+    return result
+
+
+def _run(
+    out_dir: Path, records_per_org: int, seed: int, progress: StageProgress, started: float
+) -> DemoResult:
+    progress("generate synthetic records", 0, 1)
+    data = synthetic.generate(out_dir / "data", records_per_org, seed=seed)
+    progress("generate synthetic records", 1, 1)
+    organisations = [layout.organisation for layout in data.layouts]
+    port = _free_port()
+    configs = _write_configs(out_dir, data, port)
+
+    progress("start coordinator (mTLS)", 0, 1)
+    coordinator = start_coordinator(load(configs["coordinator"], CoordinatorConfig))
+    try:
+        progress("start coordinator (mTLS)", 1, 1)
+        uploads = {}
+        for organisation in organisations:
+            node_config = load(configs[organisation], NodeConfig)
+
+            def report(stage: str, done: int, total: int, org: str = organisation) -> None:
+                progress(f"{stage} {org}", done, total)
+
+            uploads[organisation] = upload(node_config, progress=report)
+
+        admin_config = load(configs["admin"], ClientConfig)
+        admin = AdminClient(_channel(admin_config))
+        run = admin.start_run(PROJECT_ID)
+
+        run = admin.wait(PROJECT_ID, run.run_id)
+        progress("match (anonlink)", 1, 1)
+        if run.state != "completed":
+            raise DemoError(f"matching run {run.run_id} ended {run.state}: {run.message}")
+
+        linked: dict[str, Path] = {}
+        for i, organisation in enumerate(organisations):
+            linked[organisation] = fetch_keys(load(configs[organisation], NodeConfig)).output
+            progress("fetch linkage keys", i + 1, len(organisations))
+
+        analyst_config = load(configs["analyst"], ClientConfig)
+        overlap = AnalystClient(_channel(analyst_config)).overlap(PROJECT_ID)
+    finally:
+        coordinator.stop()
+
+    predicted = _read_linked(linked)
+    quality = synthetic.pairwise_quality(predicted, data.truth())
+    seconds = time.monotonic() - started
+    counts = overlap_json(overlap)
+    (out_dir / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")
+    summary: dict[str, Any] = {
+        "project_id": PROJECT_ID,
+        "records": sum(data.records.values()),
+        "records_per_organisation": dict(data.records),
+        "precision": round(quality.cross.precision, 4),
+        "recall": round(quality.cross.recall, 4),
+        "f1": round(quality.cross.f1, 4),
+        "cross_organisation": _quality_json(quality.cross),
+        "within_organisation": _quality_json(quality.within),
+        "threshold": run.threshold,
+        "entities": run.entities,
+        "linked_entities": run.linked_entities,
+        "match_seconds": round(run.seconds, 3),
+        "seconds": round(seconds, 2),
+        "overlap": counts["cells"],
+        "display_names": {layout.organisation: layout.display_name for layout in data.layouts},
+        "files": {
+            "linked": {org: str(path.relative_to(out_dir)) for org, path in linked.items()},
+            "coordinator_database": "coordinator/coordinator.db",
+            "truth": str(data.truth_path.relative_to(out_dir)),
+        },
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return DemoResult(out_dir, summary)
+
+
+def _quality_json(quality: synthetic.Quality) -> dict[str, float | int]:
+    return {
+        "precision": round(quality.precision, 4),
+        "recall": round(quality.recall, 4),
+        "f1": round(quality.f1, 4),
+        "true_pairs": quality.true_pairs,
+        "predicted_pairs": quality.predicted_pairs,
+        "correct_pairs": quality.correct_pairs,
+    }
+
+
+def _prepare_folder(out_dir: Path) -> None:
+    """Use an empty or earlier-demo folder; never delete files the demo did not write."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise DemoError(f"{out_dir} exists and is not a folder")
+        if any(out_dir.iterdir()):
+            if not (out_dir / MARKER).exists():
+                raise DemoError(
+                    f"{out_dir} is not empty and was not written by hublink demo; "
+                    "choose another --out"
+                )
+            shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("written by hublink demo; safe to delete\n")
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("hublink")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _channel(config: ClientConfig) -> Any:
+    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+    return secure_channel(config.coordinator, tls, server_name=config.server_name or None)
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)
+
+
+def _write_configs(out_dir: Path, data: synthetic.GeneratedData, port: int) -> dict[str, Path]:
+    """Certificates, the project, and one config per party, as an operator would write them."""
+    pki_dir = out_dir / "pki"
+    authority = create_authority(pki_dir, name="hublink demo CA")
+    config_dir = out_dir / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    schema_path = config_dir / "early-years.json"
+    schema_path.write_text(LinkageSpec.default().json_text + "\n", encoding="utf-8")
+
+    def tls_block(identity: Identity) -> str:
+        files = issue_certificate(authority, identity, pki_dir)
+        return (
+            f"[tls]\nca = {_toml_str(str(files.ca.resolve()))}\n"
+            f"cert = {_toml_str(str(files.cert.resolve()))}\n"
+            f"key = {_toml_str(str(files.key.resolve()))}\n"
+        )
+
+    organisations = [layout.organisation for layout in data.layouts]
+    project = config_dir / "project.toml"
+    project.write_text(
+        f"id = {_toml_str(PROJECT_ID)}\n"
+        'purpose = "Find children known to one early-years service but not the others, to '
+        'plan Family Hub outreach"\n'
+        f"organisations = {json.dumps(organisations)}\n"
+        'schema = "early-years.json"\n'
+        f"encoding_sha256 = {_toml_str(LinkageSpec.default().sha256)}\n"
+        "threshold = 0.8\n"
+        "suppression_threshold = 10\n"
+    )
+    coordinator_dir = out_dir / "coordinator"
+    coordinator_dir.mkdir(exist_ok=True)
+    paths = {"coordinator": config_dir / "coordinator.toml"}
+    paths["coordinator"].write_text(
+        f'listen = "127.0.0.1:{port}"\n'
+        f"database = {_toml_str(str((coordinator_dir / 'coordinator.db').resolve()))}\n"
+        f"projects = [{_toml_str(str(project.resolve()))}]\n\n" + tls_block(COORDINATOR)
+    )
+    secret_dir = out_dir / "secrets"
+    secret_dir.mkdir(mode=0o700, exist_ok=True)
+    secret = secret_dir / "project-secret"
+    secret.write_text(secrets.token_urlsafe(32) + "\n")
+    secret.chmod(0o600)
+    for layout in data.layouts:
+        org = layout.organisation
+        columns = "\n".join(
+            f"{field} = {_toml_str(column)}" for field, column in layout.columns.items()
+        )
+        node_dir = out_dir / "nodes" / org
+        node_dir.mkdir(parents=True, exist_ok=True)
+        paths[org] = node_dir / "node.toml"
+        paths[org].write_text(
+            f'coordinator = "localhost:{port}"\n'
+            f"project = {_toml_str(PROJECT_ID)}\n"
+            f"schema = {_toml_str(str(schema_path.resolve()))}\n"
+            f"secret_file = {_toml_str(str(secret.resolve()))}\n"
+            'state_dir = "state"\n'
+            'output = "linked.csv"\n\n'
+            f"[input]\npath = {_toml_str(str(data.csv_paths[org].resolve()))}\n"
+            f"id_column = {_toml_str(layout.id_column)}\n\n"
+            f"[input.columns]\n{columns}\n\n" + tls_block(Identity(org, Role.NODE))
+        )
+    for name, identity in (("admin", ADMIN), ("analyst", ANALYST)):
+        paths[name] = config_dir / f"{name}.toml"
+        paths[name].write_text(f'coordinator = "localhost:{port}"\n\n' + tls_block(identity))
+    return paths
+
+
+def _read_linked(linked: Mapping[str, Path]) -> dict[tuple[str, str], str]:
+    predicted: dict[tuple[str, str], str] = {}
+    for organisation, path in linked.items():
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                predicted[(organisation, row["local_id"])] = row["linkage_key"]
+    return predicted
+
+
+def _print_results(console: Console, result: DemoResult) -> None:
+    summary = result.summary
+    overlap = Overlap(
+        summary["project_id"],
+        "",
+        tuple(OverlapCell(tuple(c["datasets"]), c["value"]) for c in summary["overlap"]),
+        json.loads((result.out_dir / "counts.json").read_text())["disclosure_rule"],
+    )
+    console.print(overlap_table(overlap, summary["display_names"]))
+    quality = Table(title="Linkage quality against the synthetic truth (pairs of records)")
+    for column in ("", "precision", "recall", "F1", "true pairs"):
+        quality.add_column(column, justify="right" if column else "left")
+    for label, key in (
+        ("across organisations", "cross_organisation"),
+        ("within an organisation", "within_organisation"),
+    ):
+        q = summary[key]
+        quality.add_row(
+            label,
+            f"{q['precision']:.3f}",
+            f"{q['recall']:.3f}",
+            f"{q['f1']:.3f}",
+            f"{q['true_pairs']:,}",
+        )
+    console.print(quality)
+    console.print(
+        f"{summary['records']:,} records linked in {summary['seconds']:.1f} s; "
+        f"everything is in {result.out_dir}/ (summary.json, nodes/*/linked.csv, "
+        "coordinator/coordinator.db, coordinator.log)"
+    )

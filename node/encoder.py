@@ -1,0 +1,140 @@
+"""Normalising identifiers and hashing them into keyed Bloom-filter encodings with clkhash.
+
+This is the last place raw identifiers exist: what leaves ``encode`` is a
+random token and bits. Values are normalised before clkhash sees them, both so
+that the same child written two ways hashes alike, and because clkhash
+0.18.3's own date handling raises on impossible calendar dates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from hublink.spec import LinkageSpec
+from node import normalise
+from node.source import SourceRow
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from clkhash import clk
+    from clkhash.schema import from_json_dict
+
+#: How each linkage field is normalised; the output is the string clkhash hashes.
+Normaliser = Callable[[str], str | None]
+
+
+def _date_text(value: date | None) -> str | None:
+    return None if value is None else value.strftime("%d%m%Y")
+
+
+class RowError(ValueError):
+    """A value present in a row that cannot be normalised; names the field and why."""
+
+    def __init__(self, row: int, field: str, reason: str) -> None:
+        self.row = row
+        self.field = field
+        self.reason = reason
+        super().__init__(f"row {row}, field {field}: {reason}")
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """What leaves the node for one record: a fresh random token and its encodings."""
+
+    token: str
+    local_id: str
+    encodings: tuple[bytes, ...]
+
+
+def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
+    """The normaliser for each field of the default early-years schema."""
+    formats = list(date_formats) or None
+
+    def dob(raw: str) -> str | None:
+        return _date_text(normalise.date_of_birth(raw, formats=formats))
+
+    return {
+        "given_name": normalise.given_name,
+        "family_name": normalise.family_name,
+        "date_of_birth": dob,
+        "sex": normalise.sex,
+        "postcode": normalise.postcode,
+        "nhs_number": normalise.nhs_number,
+    }
+
+
+def normalise_row(
+    row: SourceRow, fields: Sequence[str], rules: Mapping[str, Normaliser]
+) -> tuple[str, ...]:
+    """The row's values in schema order, normalised; a missing value becomes ''."""
+    out = []
+    for name in fields:
+        raw = row.values.get(name, "")
+        rule = rules.get(name)
+        try:
+            value = rule(raw) if rule else (raw.strip() or None)
+        except normalise.NormalisationError as exc:
+            raise RowError(row.row, name, str(exc)) from None
+        out.append(value or "")
+    return tuple(out)
+
+
+class Encoder:
+    """Hashes normalised values with the project's secret into the spec's encodings."""
+
+    def __init__(self, spec: LinkageSpec, secret: bytes) -> None:
+        if not secret:
+            raise ValueError("the linkage secret is empty")
+        self.spec = spec
+        self._schema: Any = from_json_dict(dict(spec.schema))
+        self._secret = secret
+
+    def encode(self, values: Sequence[tuple[str, ...]]) -> list[bytes]:
+        """One record-level CLK per row of normalised values, as packed bytes."""
+        if not values:
+            return []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clks = clk.generate_clks(list(values), self._schema, self._secret)
+        return [bits.tobytes() for bits in clks]
+
+
+def encode_rows(
+    rows: Iterable[SourceRow],
+    encoder: Encoder,
+    rules: Mapping[str, Normaliser],
+    *,
+    batch: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> list[EncodedRecord]:
+    """Normalise and encode every row, giving each a fresh random token."""
+    fields = encoder.spec.all_fields
+    out: list[EncodedRecord] = []
+    pending: list[tuple[str, tuple[str, ...]]] = []
+
+    def flush() -> None:
+        bits = encoder.encode([v for _, v in pending])
+        out.extend(
+            EncodedRecord(new_token(), lid, (b,)) for (lid, _), b in zip(pending, bits, strict=True)
+        )
+        if progress:
+            progress(len(pending))
+        pending.clear()
+
+    for row in rows:
+        pending.append((row.local_id, normalise_row(row, fields, rules)))
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return out
+
+
+def new_token() -> str:
+    """A fresh random record token: 16 random bytes, URL-safe base64 (22 characters)."""
+    return secrets.token_urlsafe(16)

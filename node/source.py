@@ -1,0 +1,125 @@
+"""Reading an organisation's records from CSV, with errors that name file, row and field.
+
+The node config maps each linkage field (``given_name``, ``date_of_birth`` …)
+to a column of the organisation's export, because every system names its
+columns differently. A column the config names but the file lacks stops the
+run before anything is read, and a bad row stops it with the row number.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file and, where there is one, the row and field."""
+
+    def __init__(
+        self, path: Path, message: str, *, row: int | None = None, field: str | None = None
+    ) -> None:
+        self.path = path
+        self.row = row
+        self.field = field
+        where = str(path)
+        if row is not None:
+            where += f", row {row}"
+        if field is not None:
+            where += f", field {field}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One input row: its row number in the file (header is row 1), local id and raw values."""
+
+    row: int
+    local_id: str
+    values: Mapping[str, str]
+
+
+def read_rows(
+    path: Path,
+    *,
+    id_column: str,
+    columns: Mapping[str, str],
+    fields: Sequence[str],
+    encoding: str = "utf-8-sig",
+) -> Iterator[SourceRow]:
+    """Yield the rows of ``path`` with values keyed by linkage field.
+
+    ``columns`` maps linkage field to CSV column; fields of the schema it does
+    not map are absent from the file (a childcare provider holds no NHS
+    numbers) and come through as empty. A mapped field the schema does not
+    know, a missing column, a repeated or empty local id, or a row with the
+    wrong number of cells is an ``InputError``.
+    """
+    unknown = sorted(set(columns) - set(fields))
+    if unknown:
+        raise InputError(
+            path,
+            f"the node config maps {unknown[0]!r}, which the linkage schema "
+            f"does not have (its fields: {', '.join(fields)})",
+        )
+    try:
+        handle = path.open(newline="", encoding=encoding)
+    except OSError as exc:
+        raise InputError(path, f"cannot read the file: {exc.strerror}") from None
+    seen: set[str] = set()
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise InputError(path, f"cannot read the header: {_reason(exc)}", row=1) from None
+        if header is None:
+            raise InputError(path, "the file is empty (no header row)")
+        position = {name.strip(): i for i, name in enumerate(header)}
+        for field_name, column in {"local id": id_column, **columns}.items():
+            if column not in position:
+                raise InputError(
+                    path,
+                    f"column {column!r} (for {field_name}) is missing; the "
+                    f"header has: {', '.join(header)}",
+                )
+        wanted = {f: position[c] for f, c in columns.items()}
+        id_at = position[id_column]
+        row_number = 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise InputError(
+                    path, f"cannot read the row: {_reason(exc)}", row=row_number + 1
+                ) from None
+            row_number += 1
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise InputError(
+                    path,
+                    f"has {len(cells)} cells where the header has {len(header)}",
+                    row=row_number,
+                )
+            local_id = cells[id_at].strip()
+            if not local_id:
+                raise InputError(path, "the local id is empty", row=row_number, field=id_column)
+            if local_id in seen:
+                raise InputError(
+                    path, "this local id appears on an earlier row", row=row_number, field=id_column
+                )
+            seen.add(local_id)
+            yield SourceRow(row_number, local_id, {f: cells[i] for f, i in wanted.items()})
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"bytes that are not {exc.encoding} at position {exc.start}; set "
+            "input.encoding (e.g. 'cp1252' for Windows exports)"
+        )
+    return str(exc)

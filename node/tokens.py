@@ -1,0 +1,104 @@
+"""The node's own store: which random token stands for which local record.
+
+Tokens are the only handle the coordinator has on a record; this SQLite file
+is the only place that maps them back to local record ids, and it never
+leaves the organisation. Without it, the linkage keys the coordinator returns
+mean nothing, so it is written (in one transaction) before any record is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    committed_at TEXT,
+    receipt_json TEXT
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
+    local_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_by_upload ON tokens(upload_id);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class TokenStore:
+    """Token ↔ local id, and the node's uploads with their receipts."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> TokenStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record_upload(
+        self, upload_id: str, project_id: str, tokens: Sequence[tuple[str, str]]
+    ) -> None:
+        """Remember an upload and its (token, local id) pairs before anything is sent."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT INTO uploads VALUES (?, ?, 'sending', ?, ?, NULL, NULL)",
+                (upload_id, project_id, len(tokens), _now()),
+            )
+            self._db.executemany(
+                "INSERT INTO tokens VALUES (?, ?, ?)",
+                ((token, upload_id, local_id) for token, local_id in tokens),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def mark_committed(self, upload_id: str, receipt: Mapping[str, Any]) -> None:
+        self._db.execute(
+            "UPDATE uploads SET state = 'committed', committed_at = ?, receipt_json = ? "
+            "WHERE upload_id = ?",
+            (_now(), json.dumps(dict(receipt), sort_keys=True), upload_id),
+        )
+
+    def mark_failed(self, upload_id: str) -> None:
+        self._db.execute("UPDATE uploads SET state = 'failed' WHERE upload_id = ?", (upload_id,))
+
+    def committed_upload(self, project_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT upload_id FROM uploads WHERE project_id = ? AND state = 'committed' "
+            "ORDER BY committed_at DESC LIMIT 1",
+            (project_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def local_ids(self, upload_id: str) -> dict[str, str]:
+        """token → local id for one upload."""
+        return dict(
+            self._db.execute(
+                "SELECT token, local_id FROM tokens WHERE upload_id = ?", (upload_id,)
+            ).fetchall()
+        )
