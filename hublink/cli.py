@@ -44,11 +44,20 @@ def _user_errors() -> tuple[type[Exception], ...]:
     # Imported lazily so that `hublink --help` does not load clkhash and anonlink.
     from coordinator.rpc.server import BindError
     from hublink.clients import RequestRefused
+    from hublink.demo import DemoError
     from node.source import InputError
     from node.uploader import CoordinatorRefused
     from node.workflow import NodeError
 
-    return (*USER_ERRORS, InputError, NodeError, CoordinatorRefused, RequestRefused, BindError)
+    return (
+        *USER_ERRORS,
+        InputError,
+        NodeError,
+        CoordinatorRefused,
+        RequestRefused,
+        BindError,
+        DemoError,
+    )
 
 
 def friendly(command: F) -> F:

@@ -84,8 +84,8 @@ def _run(
     data = synthetic.generate(out_dir / "data", records_per_org, seed=seed)
     progress("generate synthetic records", 1, 1)
     organisations = [layout.organisation for layout in data.layouts]
-    port = _free_port()
-    configs = _write_configs(out_dir, data, port)
+    port = free_port()
+    configs = write_deployment(out_dir, data, port)
 
     progress("start coordinator (mTLS)", 0, 1)
     coordinator = start_coordinator(load(configs["coordinator"], CoordinatorConfig))
@@ -186,7 +186,8 @@ def _log_to(path: Path) -> logging.Handler:
     return handler
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now (the coordinator binds it moments later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -201,8 +202,13 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def _write_configs(out_dir: Path, data: synthetic.GeneratedData, port: int) -> dict[str, Path]:
-    """Certificates, the project, and one config per party, as an operator would write them."""
+def write_deployment(out_dir: Path, data: synthetic.GeneratedData, port: int) -> dict[str, Path]:
+    """Certificates, the project, and one config per party, as operators would write them.
+
+    Returns the config file of each party: "coordinator", "admin", "analyst"
+    and one per organisation of ``data``. The tests build their deployments
+    with this too, so the demo and the tests exercise the same files.
+    """
     pki_dir = out_dir / "pki"
     authority = create_authority(pki_dir, name="hublink demo CA")
     config_dir = out_dir / "config"

@@ -104,34 +104,43 @@ class Encoder:
         return [bits.tobytes() for bits in clks]
 
 
-def encode_rows(
-    rows: Iterable[SourceRow],
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A row after normalisation, before hashing: still identifying, never leaves the node."""
+
+    local_id: str
+    values: tuple[str, ...]
+
+
+def prepare_rows(
+    rows: Iterable[SourceRow], fields: Sequence[str], rules: Mapping[str, Normaliser]
+) -> list[PreparedRecord]:
+    """Normalise every row (raising RowError at the first bad one) without hashing anything.
+
+    Kept apart from encoding so that bad input is reported before the node
+    contacts the coordinator, and nothing is hashed before the project's
+    encoding hash has been checked.
+    """
+    return [PreparedRecord(row.local_id, normalise_row(row, fields, rules)) for row in rows]
+
+
+def encode_records(
+    prepared: Sequence[PreparedRecord],
     encoder: Encoder,
-    rules: Mapping[str, Normaliser],
     *,
     batch: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> list[EncodedRecord]:
-    """Normalise and encode every row, giving each a fresh random token."""
-    fields = encoder.spec.all_fields
+    """Hash prepared records in batches, giving each a fresh random token."""
     out: list[EncodedRecord] = []
-    pending: list[tuple[str, tuple[str, ...]]] = []
-
-    def flush() -> None:
-        bits = encoder.encode([v for _, v in pending])
+    for start in range(0, len(prepared), batch):
+        part = prepared[start : start + batch]
+        bits = encoder.encode([p.values for p in part])
         out.extend(
-            EncodedRecord(new_token(), lid, (b,)) for (lid, _), b in zip(pending, bits, strict=True)
+            EncodedRecord(new_token(), p.local_id, (b,)) for p, b in zip(part, bits, strict=True)
         )
         if progress:
-            progress(len(pending))
-        pending.clear()
-
-    for row in rows:
-        pending.append((row.local_id, normalise_row(row, fields, rules)))
-        if len(pending) >= batch:
-            flush()
-    if pending:
-        flush()
+            progress(len(part))
     return out
 
 

@@ -16,11 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
 from hublink.config import NodeConfig
 from hublink.identity import Identity, identity_from_certificate
 from hublink.spec import LinkageSpec, SpecError
 from hublink.tls import TlsFiles, secure_channel
-from node.encoder import Encoder, RowError, encode_rows, normalisers
+from node.encoder import (
+    Encoder,
+    PreparedRecord,
+    RowError,
+    encode_records,
+    normalisers,
+    prepare_rows,
+)
 from node.source import InputError, read_rows
 from node.tokens import TokenStore
 from node.uploader import NodeClient, Receipt
@@ -77,27 +86,35 @@ def own_identity(config: NodeConfig) -> Identity:
         raise NodeError(f"{config.tls.cert}: cannot read certificate: {exc.strerror}") from None
 
 
-def _client(config: NodeConfig) -> NodeClient:
-    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-    channel = secure_channel(config.coordinator, tls, server_name=config.server_name or None)
+def _client(config: NodeConfig, channel: grpc.Channel | None) -> NodeClient:
+    if channel is None:
+        tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+        channel = secure_channel(config.coordinator, tls, server_name=config.server_name or None)
     return NodeClient(channel, timeout=config.timeout_seconds)
 
 
-def upload(config: NodeConfig, *, progress: Progress | None = None) -> UploadSummary:
-    """Encode the node's records and upload them to the project."""
+def upload(
+    config: NodeConfig, *, progress: Progress | None = None, channel: grpc.Channel | None = None
+) -> UploadSummary:
+    """Encode the node's records and upload them to the project.
+
+    ``channel`` replaces the mutual-TLS channel the config describes, for
+    callers that wrap it (the privacy tests record every message sent).
+    """
     identity = own_identity(config)
     try:
         spec = LinkageSpec.from_file(config.schema)
     except SpecError as exc:
         raise NodeError(str(exc)) from None
     secret = read_secret(config)
-    client = _client(config)
+    prepared = _prepare(config, spec)
+    client = _client(config, channel)
     project = client.project(config.project)
     if project.encoding_sha256 != spec.sha256:
         raise NodeError(
             f"{config.schema}: this node's linkage schema hashes to {spec.sha256[:12]}… but "
             f"project {project.project_id!r} pins {project.encoding_sha256[:12]}…; refusing to "
-            "encode (fetch the project's schema with 'hublink node schema')"
+            "encode (use the schema file the project's coordinator serves)"
         )
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         if store.committed_upload(project.project_id):
@@ -105,34 +122,15 @@ def upload(config: NodeConfig, *, progress: Progress | None = None) -> UploadSum
                 f"this node already uploaded to project {project.project_id!r}; "
                 "a second upload would replace the first"
             )
-        rows = read_rows(
-            config.input.path,
-            id_column=config.input.id_column,
-            columns=config.input.columns,
-            fields=spec.all_fields,
-            encoding=config.input.encoding,
-        )
-        encoder = Encoder(spec, secret)
-        total = _count_rows(config.input.path, config.input.encoding)
         done = 0
 
         def encoded(n: int) -> None:
             nonlocal done
             done += n
             if progress:
-                progress("encode", done, total)
+                progress("encode", done, len(prepared))
 
-        try:
-            records = encode_rows(
-                rows, encoder, normalisers(config.input.date_formats), progress=encoded
-            )
-        except RowError as exc:
-            column = config.input.columns.get(exc.field, exc.field)
-            raise InputError(
-                config.input.path, exc.reason, row=exc.row, field=f"{exc.field} (column {column!r})"
-            ) from None
-        if not records:
-            raise InputError(config.input.path, "the file has no records")
+        records = encode_records(prepared, Encoder(spec, secret), progress=encoded)
         upload_id = str(uuid.uuid4())
         store.record_upload(upload_id, project.project_id, [(r.token, r.local_id) for r in records])
         sent = 0
@@ -173,10 +171,31 @@ def upload(config: NodeConfig, *, progress: Progress | None = None) -> UploadSum
     )
 
 
-def fetch_keys(config: NodeConfig) -> KeysSummary:
+def _prepare(config: NodeConfig, spec: LinkageSpec) -> list[PreparedRecord]:
+    """Read and normalise the whole input, so bad input stops the run before any contact."""
+    rows = read_rows(
+        config.input.path,
+        id_column=config.input.id_column,
+        columns=config.input.columns,
+        fields=spec.all_fields,
+        encoding=config.input.encoding,
+    )
+    try:
+        prepared = prepare_rows(rows, spec.all_fields, normalisers(config.input.date_formats))
+    except RowError as exc:
+        column = config.input.columns.get(exc.field, exc.field)
+        raise InputError(
+            config.input.path, exc.reason, row=exc.row, field=f"{exc.field} (column {column!r})"
+        ) from None
+    if not prepared:
+        raise InputError(config.input.path, "the file has no records")
+    return prepared
+
+
+def fetch_keys(config: NodeConfig, *, channel: grpc.Channel | None = None) -> KeysSummary:
     """Fetch the linkage key of every uploaded record and write ``linked.csv``."""
     identity = own_identity(config)
-    client = _client(config)
+    client = _client(config, channel)
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         upload_id = store.committed_upload(config.project)
         if upload_id is None:
@@ -207,11 +226,3 @@ def _write_atomically(path: Path, rows: list[tuple[str, str]]) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-
-
-def _count_rows(path: Path, encoding: str) -> int:
-    try:
-        with path.open(encoding=encoding, errors="replace") as handle:
-            return max(0, sum(1 for _ in handle) - 1)
-    except OSError:
-        return 0

@@ -1,0 +1,141 @@
+"""A real deployment on loopback: a coordinator, two nodes, an admin and an analyst.
+
+Everything goes through the files and interfaces operators use: configs
+written by ``hublink.demo.write_deployment``, certificates from the pilot CA,
+a gRPC server with mutual TLS, and the node's own workflow. The whole flow
+runs once per module; the tests then inspect what came out.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from coordinator.app import start as start_coordinator
+from hublink import synthetic
+from hublink.clients import AdminClient, AnalystClient, Overlap, RunReport
+from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
+from hublink.demo import PROJECT_ID, free_port, write_deployment
+from hublink.tls import TlsFiles, secure_channel
+from node.workflow import fetch_keys, upload
+
+RECORDS_PER_ORG = 800
+
+
+class RecordingInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Keeps every request message a node sends, serialised as it goes on the wire."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        self.sent.append((details.method, request))
+        return continuation(details, request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        self.sent.append((details.method, request))
+        return continuation(details, request)
+
+
+@dataclass
+class LinkedDeployment:
+    root: Path
+    data: synthetic.GeneratedData
+    configs: dict[str, Path]
+    organisations: list[str]
+    run: RunReport
+    overlap: Overlap
+    linked: dict[str, Path]
+    log_file: Path
+    database: Path
+    wire: RecordingInterceptor
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def node_config(self, organisation: str) -> NodeConfig:
+        return load(self.configs[organisation], NodeConfig)
+
+    def client_channel(self, name: str) -> grpc.Channel:
+        config = load(self.configs[name], ClientConfig)
+        tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+        return secure_channel(config.coordinator, tls)
+
+    def predicted(self) -> dict[tuple[str, str], str]:
+        out = {}
+        for organisation, path in self.linked.items():
+            with path.open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    out[(organisation, row["local_id"])] = row["linkage_key"]
+        return out
+
+
+@pytest.fixture(scope="module")
+def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedDeployment]:
+    root = tmp_path_factory.mktemp("deployment")
+    data = synthetic.generate(
+        root / "data", RECORDS_PER_ORG, seed=7, layouts=synthetic.DEFAULT_LAYOUTS[:2]
+    )
+    organisations = [layout.organisation for layout in data.layouts]
+    configs = write_deployment(root, data, free_port())
+    log_file = root / "coordinator.log"
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("hublink")
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    coordinator_config = load(configs["coordinator"], CoordinatorConfig)
+    coordinator = start_coordinator(coordinator_config)
+    wire = RecordingInterceptor()
+    try:
+        for organisation in organisations:
+            config = load(configs[organisation], NodeConfig)
+            tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+            channel = grpc.intercept_channel(secure_channel(config.coordinator, tls), wire)
+            upload(config, channel=channel)
+        admin_config = load(configs["admin"], ClientConfig)
+        admin = AdminClient(
+            secure_channel(
+                admin_config.coordinator,
+                TlsFiles(admin_config.tls.ca, admin_config.tls.cert, admin_config.tls.key),
+            )
+        )
+        run = admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID).run_id, timeout=120)
+        linked = {}
+        for organisation in organisations:
+            config = load(configs[organisation], NodeConfig)
+            tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+            channel = grpc.intercept_channel(secure_channel(config.coordinator, tls), wire)
+            linked[organisation] = fetch_keys(config, channel=channel).output
+        analyst_config = load(configs["analyst"], ClientConfig)
+        overlap = AnalystClient(
+            secure_channel(
+                analyst_config.coordinator,
+                TlsFiles(analyst_config.tls.ca, analyst_config.tls.cert, analyst_config.tls.key),
+            )
+        ).overlap(PROJECT_ID)
+        deployment = LinkedDeployment(
+            root=root,
+            data=data,
+            configs=configs,
+            organisations=organisations,
+            run=run,
+            overlap=overlap,
+            linked=linked,
+            log_file=log_file,
+            database=coordinator_config.database,
+            wire=wire,
+        )
+        deployment.extra["coordinator"] = coordinator
+        yield deployment
+    finally:
+        coordinator.stop()
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+        handler.close()

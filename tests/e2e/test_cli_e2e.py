@@ -1,0 +1,190 @@
+"""The hublink command as operators run it: separate processes, config files, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hublink import synthetic
+from hublink.demo import PROJECT_ID, free_port, write_deployment
+
+pytestmark = pytest.mark.e2e
+
+
+def hublink(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hublink", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    root = tmp_path_factory.mktemp("cli")
+    data = synthetic.generate(root / "data", 300, seed=11, layouts=synthetic.DEFAULT_LAYOUTS[:2])
+    port = free_port()
+    return root, write_deployment(root, data, port)
+
+
+@pytest.fixture(scope="module")
+def coordinator(deployment) -> Iterator[subprocess.Popen[bytes]]:
+    root, configs = deployment
+    log = root / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hublink",
+                "coordinator",
+                "serve",
+                "--config",
+                str(configs["coordinator"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        if "listening on port" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert "listening on port" in log.read_text(), log.read_text()
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def rewrite(config: Path, tmp_path: Path, old: str, new: str) -> Path:
+    text = config.read_text()
+    assert old in text
+    changed = tmp_path / "node.toml"
+    changed.write_text(text.replace(old, new))
+    return changed
+
+
+def test_missing_column_names_file_and_column(deployment, tmp_path):
+    root, configs = deployment
+    config = rewrite(
+        configs["health-visiting"], tmp_path, 'given_name = "Forename"', 'given_name = "First Name"'
+    )
+    message = one_line_error(hublink("node", "upload", "--config", str(config)))
+    assert "health-visiting.csv" in message and "'First Name'" in message
+
+
+def test_malformed_date_names_file_row_and_field(deployment, tmp_path):
+    root, configs = deployment
+    source = root / "data" / "health-visiting.csv"
+    lines = source.read_text().splitlines()
+    broken = tmp_path / "broken.csv"
+    header = lines[0].split(",")
+    cells = lines[3].split(",")
+    cells[header.index("DOB")] = "31/02/2024"
+    broken.write_text("\n".join([*lines[:3], ",".join(cells), *lines[4:]]) + "\n")
+    config = rewrite(
+        configs["health-visiting"], tmp_path, str(source.resolve()), str(broken.resolve())
+    )
+    message = one_line_error(hublink("node", "upload", "--config", str(config)))
+    assert "broken.csv, row 4, field date_of_birth (column 'DOB')" in message
+    assert "impossible calendar date" in message
+
+
+def test_unreadable_file_is_named(deployment, tmp_path):
+    root, configs = deployment
+    source = root / "data" / "health-visiting.csv"
+    config = rewrite(
+        configs["health-visiting"], tmp_path, str(source.resolve()), str(tmp_path / "nowhere.csv")
+    )
+    message = one_line_error(hublink("node", "upload", "--config", str(config)))
+    assert "nowhere.csv" in message and "cannot read" in message
+
+
+def test_unknown_config_key_is_named(deployment, tmp_path):
+    root, configs = deployment
+    config = rewrite(configs["health-visiting"], tmp_path, "state_dir =", "state_dri =")
+    message = one_line_error(hublink("node", "upload", "--config", str(config)))
+    assert "unknown key state_dri" in message and "node.toml" in message
+
+
+def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
+    root, configs = deployment
+    # A node whose schema differs from the project's refuses to encode, and says which.
+    schema = json.loads((root / "config" / "early-years.json").read_text())
+    schema["features"][0]["hashing"]["strategy"]["bitsPerToken"] = 21
+    other = tmp_path / "other-schema.json"
+    other.write_text(json.dumps(schema))
+    mismatched = rewrite(
+        configs["health-visiting"],
+        tmp_path,
+        str((root / "config" / "early-years.json").resolve()),
+        str(other),
+    )
+    message = one_line_error(hublink("node", "upload", "--config", str(mismatched)))
+    assert "other-schema.json" in message and PROJECT_ID in message and "refusing" in message
+
+    for organisation in ("health-visiting", "flying-start"):
+        result = hublink("node", "upload", "--config", str(configs[organisation]))
+        assert result.returncode == 0, result.stderr
+        assert "uploaded 300 encoded records" in result.stdout
+    again = hublink("node", "upload", "--config", str(configs["health-visiting"]))
+    assert "already uploaded" in one_line_error(again)
+
+    early = hublink("node", "keys", "--config", str(configs["flying-start"]))
+    assert "no completed matching run" in one_line_error(early)
+
+    run = hublink("admin", "run", "--config", str(configs["admin"]), "--project", PROJECT_ID)
+    assert run.returncode == 0, run.stderr
+    assert "completed" in run.stdout
+
+    for organisation in ("health-visiting", "flying-start"):
+        result = hublink("node", "keys", "--config", str(configs[organisation]))
+        assert result.returncode == 0, result.stderr
+        assert "wrote 300 linkage keys" in result.stdout
+
+    counts = hublink(
+        "analyst",
+        "overlap",
+        "--config",
+        str(configs["analyst"]),
+        "--project",
+        PROJECT_ID,
+        "--format",
+        "json",
+    )
+    assert counts.returncode == 0, counts.stderr
+    table = json.loads(counts.stdout)
+    assert [c["datasets"] for c in table["cells"]] == [
+        ["health-visiting"],
+        ["flying-start"],
+        ["health-visiting", "flying-start"],
+    ]
+    assert all(c["value"] is None or c["value"] >= 10 for c in table["cells"])
+
+    refused = hublink(
+        "analyst", "overlap", "--config", str(configs["admin"]), "--project", PROJECT_ID
+    )
+    assert "PERMISSION_DENIED" in one_line_error(refused)
+
+    coordinator.send_signal(signal.SIGTERM)
+    assert coordinator.wait(timeout=30) == 0

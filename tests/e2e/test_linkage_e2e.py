@@ -1,0 +1,90 @@
+"""Two organisations link over real mutual TLS; keys and counts are checked against the truth."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+
+import pytest
+
+from coordinator.core.audit import verify
+from coordinator.core.store import Store
+from hublink import synthetic
+
+pytestmark = pytest.mark.e2e
+
+
+def test_every_uploaded_record_gets_exactly_one_key(linked_deployment):
+    predicted = linked_deployment.predicted()
+    for organisation in linked_deployment.organisations:
+        with linked_deployment.data.csv_paths[organisation].open(newline="") as handle:
+            layout = next(
+                lay for lay in linked_deployment.data.layouts if lay.organisation == organisation
+            )
+            local_ids = {row[layout.id_column] for row in csv.DictReader(handle)}
+        keyed = {lid for org, lid in predicted if org == organisation}
+        assert keyed == local_ids
+
+
+def test_linked_csv_holds_only_local_ids_and_keys(linked_deployment):
+    for path in linked_deployment.linked.values():
+        with path.open(newline="") as handle:
+            reader = csv.reader(handle)
+            assert next(reader) == ["local_id", "linkage_key"]
+            assert all(len(row) == 2 for row in reader)
+
+
+def test_links_agree_with_the_truth(linked_deployment):
+    quality = synthetic.pairwise_quality(
+        linked_deployment.predicted(), linked_deployment.data.truth()
+    )
+    assert quality.cross.true_pairs > 300
+    assert quality.cross.precision >= 0.95
+    assert quality.cross.recall >= 0.95
+
+
+def test_overlap_counts_match_the_keys_handed_out(linked_deployment):
+    members: dict[str, set[str]] = defaultdict(set)
+    for (organisation, _), key in linked_deployment.predicted().items():
+        members[key].add(organisation)
+    a, b = linked_deployment.organisations
+    expected = {
+        (a,): sum(1 for m in members.values() if m == {a}),
+        (b,): sum(1 for m in members.values() if m == {b}),
+        (a, b): sum(1 for m in members.values() if m == {a, b}),
+    }
+    cells = {cell.datasets: cell for cell in linked_deployment.overlap.cells}
+    assert set(cells) == set(expected)
+    for combo, value in expected.items():
+        if cells[combo].suppressed:
+            assert 0 < value < 10
+        else:
+            assert cells[combo].value == value
+    assert linked_deployment.run.entities == len(members)
+
+
+def test_overlap_is_close_to_the_true_overlap(linked_deployment):
+    truth = linked_deployment.data.truth()
+    people: dict[str, set[str]] = defaultdict(set)
+    for (organisation, _), person in truth.items():
+        people[person].add(organisation)
+    true_both = sum(1 for orgs in people.values() if len(orgs) == 2)
+    both = next(c for c in linked_deployment.overlap.cells if len(c.datasets) == 2)
+    assert both.value is not None
+    assert abs(both.value - true_both) <= 0.05 * true_both
+
+
+def test_audit_chain_records_the_whole_flow_and_verifies(linked_deployment):
+    store = Store(linked_deployment.database)
+    try:
+        entries = store.audit_entries()
+    finally:
+        store.close()
+    assert verify(entries) is None
+    actions = [e.event.action for e in entries]
+    assert actions.count("upload.committed") == 2
+    assert actions.count("keys.released") == 2
+    assert "run.completed" in actions
+    assert "counts.released" in actions
+    committed = [e for e in entries if e.event.action == "upload.committed"]
+    assert {e.event.actor_organisation for e in committed} == set(linked_deployment.organisations)

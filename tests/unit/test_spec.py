@@ -1,0 +1,176 @@
+"""hublink.spec: the linkage specification both sides pin, and the upload digest."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hublink.spec import (
+    NORMALISATION_VERSION,
+    RECORD_CLK,
+    LinkageSpec,
+    SpecError,
+    UploadDigest,
+)
+from node.encoder import Encoder
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from clkhash.schema import from_json_dict
+
+EARLY_YEARS_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "postcode",
+    "nhs_number",
+)
+
+
+def default_schema() -> dict[str, Any]:
+    return LinkageSpec.default().schema
+
+
+def spec_of(schema: dict[str, Any], **kwargs: str) -> LinkageSpec:
+    return LinkageSpec.from_json(json.dumps(schema), **kwargs)
+
+
+def test_default_spec_is_a_1024_bit_record_clk_over_six_fields() -> None:
+    spec = LinkageSpec.default()
+
+    assert spec.normalisation == NORMALISATION_VERSION
+    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 1024)]
+    assert spec.record_bytes == 128
+    assert spec.all_fields == EARLY_YEARS_FIELDS
+    assert spec.fields == EARLY_YEARS_FIELDS
+    assert len(spec.sha256) == 64
+
+
+def test_hash_is_stable_across_loads_and_layouts_of_the_same_json(tmp_path: Path) -> None:
+    schema = default_schema()
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(schema, indent=4), encoding="utf-8")
+    compact = tmp_path / "compact.json"
+    compact.write_text(json.dumps(schema, sort_keys=True), encoding="utf-8")
+
+    expected = LinkageSpec.default().sha256
+    assert LinkageSpec.default().sha256 == expected
+    assert LinkageSpec.from_file(pretty).sha256 == expected
+    assert LinkageSpec.from_file(compact).sha256 == expected
+
+
+def test_hash_changes_with_the_schema() -> None:
+    schema = default_schema()
+    schema["features"][0]["hashing"]["strategy"]["bitsPerToken"] = 21
+    assert spec_of(schema).sha256 != LinkageSpec.default().sha256
+
+
+def test_hash_changes_with_the_encoding_length() -> None:
+    schema = default_schema()
+    schema["clkConfig"]["l"] = 2048
+    changed = spec_of(schema)
+    assert changed.record_bytes == 256
+    assert changed.sha256 != LinkageSpec.default().sha256
+
+
+def test_hash_changes_with_the_normalisation_version() -> None:
+    text = LinkageSpec.default().json_text
+    other = LinkageSpec.from_json(text, normalisation="hublink-normalise-2")
+    assert other.sha256 != LinkageSpec.from_json(text).sha256
+
+
+def test_hash_changes_with_field_order() -> None:
+    schema = default_schema()
+    schema["features"][0], schema["features"][1] = schema["features"][1], schema["features"][0]
+    swapped = spec_of(schema)
+    assert swapped.all_fields[:2] == ("family_name", "given_name")
+    assert swapped.sha256 != LinkageSpec.default().sha256
+
+
+def test_clkhash_mutates_the_dict_it_is_given_but_not_the_spec() -> None:
+    spec = LinkageSpec.default()
+    before = spec.sha256
+
+    handed_over = spec.schema
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_json_dict(handed_over)
+    # clkhash fills in defaults in place; this is why the spec keeps text, not a dict.
+    assert handed_over != spec.schema
+    assert spec.sha256 == before
+
+
+def test_encoding_through_the_encoder_leaves_the_pinned_hash_alone() -> None:
+    spec = LinkageSpec.default()
+    before = spec.sha256
+    schema_before = spec.schema
+
+    encoder = Encoder(spec, b"a-secret-of-16+chars")
+    encoder.encode([("amelia", "pryce", "03042021", "F", "CF10 1AA", "")])
+
+    assert spec.sha256 == before
+    assert spec.schema == schema_before
+
+
+def test_xor_folds_are_refused() -> None:
+    schema = default_schema()
+    schema["clkConfig"]["xorFolds"] = 1
+    with pytest.raises(SpecError, match="xorFolds"):
+        spec_of(schema)
+
+
+@pytest.mark.parametrize("version", [2, "3", None])
+def test_only_clkhash_v3_schemas_are_accepted(version: object) -> None:
+    schema = default_schema()
+    schema["version"] = version
+    with pytest.raises(SpecError, match="v3"):
+        spec_of(schema)
+
+
+@pytest.mark.parametrize("bits", [0, -8, 1020])
+def test_encoding_length_must_be_a_positive_multiple_of_8(bits: int) -> None:
+    schema = default_schema()
+    schema["clkConfig"]["l"] = bits
+    with pytest.raises(SpecError, match="multiple of 8"):
+        spec_of(schema)
+
+
+def test_unreadable_schema_files_name_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SpecError, match="broken.json: not valid JSON"):
+        LinkageSpec.from_file(broken)
+    with pytest.raises(SpecError, match="absent.json"):
+        LinkageSpec.from_file(tmp_path / "absent.json")
+
+
+# --- upload digest --------------------------------------------------------------------------
+
+
+def digest(records: list[tuple[str, list[bytes]]]) -> str:
+    upload = UploadDigest()
+    for token, encodings in records:
+        upload.add(token, encodings)
+    return upload.hexdigest()
+
+
+def test_digest_is_deterministic_and_order_sensitive() -> None:
+    first = ("tok-aaaa", [b"\x01" * 4])
+    second = ("tok-bbbb", [b"\x02" * 4])
+    assert digest([first, second]) == digest([first, second])
+    assert digest([first, second]) != digest([second, first])
+
+
+def test_digest_sees_a_shifted_token_boundary() -> None:
+    # Same bytes overall ("abc" then the encoding), split differently between records.
+    assert digest([("ab", [b""]), ("c", [b"\x00"])]) != digest([("a", [b""]), ("bc", [b"\x00"])])
+    assert digest([("ab", []), ("c", [])]) != digest([("a", []), ("bc", [])])
+
+
+def test_digest_sees_a_changed_bit() -> None:
+    assert digest([("tok-aaaa", [b"\x00\x01"])]) != digest([("tok-aaaa", [b"\x00\x03"])])
