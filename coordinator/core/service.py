@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -162,6 +163,7 @@ class Coordinator:
         self._cancel: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._register_projects()
+        self._fail_interrupted_runs()
 
     # ----------------------------------------------------------------- projects
     def _register_projects(self) -> None:
@@ -197,6 +199,28 @@ class Coordinator:
                         (project.definition_sha256, project.encoding_sha256, project.id),
                     )
                     tx.audit(_event(system, "project.changed", project.id, details))
+
+    def _fail_interrupted_runs(self) -> None:
+        """A run still 'running' at start-up died with an earlier process: record that it failed.
+
+        Its results were never written (they are written in one transaction at
+        the end of a run), so the previous run's keys stand.
+        """
+        system = Identity("coordinator", Role.COORDINATOR)
+        for row in self.store.query("SELECT id, project_id FROM runs WHERE state = 'running'"):
+            with self.store.transaction() as tx:
+                tx.execute(
+                    "UPDATE runs SET state = 'failed', finished_at = ?, message = ? WHERE id = ?",
+                    (utc_now(), "the coordinator stopped during the run", row["id"]),
+                )
+                tx.audit(
+                    _event(
+                        system,
+                        "run.failed",
+                        row["project_id"],
+                        {"run_id": row["id"], "message": "the coordinator stopped during the run"},
+                    )
+                )
 
     def project(self, caller: Identity, project_id: str) -> Project:
         """The project, for a member organisation's node or any admin, analyst or auditor."""
@@ -414,6 +438,7 @@ class Coordinator:
         project, state = self._own_upload(caller, upload_id, "upload.chunk")
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}; it takes no more chunks")
+        self._refuse_if_superseded(caller, project, upload_id)
         if not records:
             raise InvalidRequest(f"chunk {chunk_index} of upload {upload_id} has no records")
         if len(records) > project.max_chunk_records:
@@ -448,13 +473,11 @@ class Coordinator:
                     "VALUES (?, ?, ?, ?)",
                     [(upload_id, chunk_index, token, blob) for token, blob in rows],
                 )
-            except Exception as exc:
-                if "UNIQUE" in str(exc):
-                    raise InvalidRequest(
-                        f"chunk {chunk_index} repeats a record token already received in "
-                        f"upload {upload_id}"
-                    ) from None
-                raise
+            except sqlite3.IntegrityError:
+                raise InvalidRequest(
+                    f"chunk {chunk_index} repeats a record token already received in "
+                    f"upload {upload_id}"
+                ) from None
             tx.execute(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?)",
                 (upload_id, chunk_index, len(rows), digest),
@@ -519,6 +542,7 @@ class Coordinator:
             return self._receipt(upload_id)
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}")
+        self._refuse_if_superseded(caller, project, upload_id)
         chunks = [
             r[0]
             for r in self.store.query(
@@ -553,7 +577,7 @@ class Coordinator:
                     "committed_at = ? WHERE id = ?",
                     (ours, utc_now(), upload_id),
                 )
-                tx.audit(
+                entry = tx.audit(
                     _event(
                         caller,
                         "upload.committed",
@@ -566,15 +590,36 @@ class Coordinator:
                         },
                     )
                 )
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise AlreadyExists(
-                    f"organisation {caller.organisation!r} already has a committed upload in "
-                    f"project {project.id!r}"
-                ) from None
+                tx.execute(
+                    "UPDATE uploads SET commit_audit_index = ? WHERE id = ?",
+                    (entry.index, upload_id),
+                )
+        except sqlite3.IntegrityError:
+            # Another upload of this organisation was committed in the meantime.
+            self._refuse_if_superseded(caller, project, upload_id)
             raise
         log.info("upload %s committed by %s: %d records", upload_id, caller, record_count)
         return self._receipt(upload_id)
+
+    def _refuse_if_superseded(self, caller: Identity, project: Project, upload_id: str) -> None:
+        """Erase and refuse an open upload once its organisation has committed another.
+
+        Only one upload per organisation is ever used; an open one left behind
+        would hold encodings that can never be matched.
+        """
+        other = self.store.query_one(
+            "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed' AND id != ?",
+            (project.id, caller.organisation, upload_id),
+        )
+        if other is None:
+            return
+        reason = "the organisation committed another upload to the project first"
+        self._erase_upload(caller, project, upload_id, reason)
+        raise AlreadyExists(
+            f"upload {upload_id} refused: organisation {caller.organisation!r} already has a "
+            f"committed upload in project {project.id!r}; nothing of this upload was kept"
+        )
 
     def _upload_digest(self, upload_id: str) -> tuple[int, str]:
         digest = UploadDigest()
@@ -616,22 +661,19 @@ class Coordinator:
     def _receipt(self, upload_id: str) -> UploadReceipt:
         row = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
         assert row is not None
-        entry = self._audit_entry_for("upload.committed", upload_id)
+        entry = self.store.query_one(
+            "SELECT idx, entry_hash FROM audit WHERE idx = ?", (row["commit_audit_index"],)
+        )
+        assert entry is not None
         return UploadReceipt(
             upload_id,
             row["project_id"],
             row["organisation"],
             int(row["records_received"]),
             row["digest_sha256"],
-            entry.index,
-            entry.entry_hash,
+            int(entry["idx"]),
+            str(entry["entry_hash"]),
         )
-
-    def _audit_entry_for(self, action: str, upload_id: str) -> AuditEntry:
-        for entry in reversed(self.store.audit_entries()):
-            if entry.event.action == action and entry.event.details.get("upload_id") == upload_id:
-                return entry
-        raise NotFound(f"no audit entry for {action} of upload {upload_id}")  # pragma: no cover
 
     # --------------------------------------------------------------------- runs
     def start_run(

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     consent_json TEXT NOT NULL,
     digest_sha256 TEXT,
     created_at TEXT NOT NULL,
-    committed_at TEXT
+    committed_at TEXT,
+    commit_audit_index INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_committed_upload
     ON uploads(project_id, organisation) WHERE state = 'committed';

@@ -332,11 +332,6 @@ def test_second_upload_after_a_commit_already_exists(coordinator: Any) -> None:
     assert stored_records(coordinator, first) == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an upload refused at commit because its organisation committed another "
-    "meanwhile keeps its records and stays open",
-)
 def test_second_upload_opened_before_the_first_commit_is_refused_and_erased(
     coordinator: Any,
 ) -> None:

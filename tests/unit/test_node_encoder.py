@@ -1,0 +1,145 @@
+"""node.encoder: normalise a row, then hash it with the project's secret into a 1024-bit CLK."""
+
+from __future__ import annotations
+
+import pytest
+from bitarray import bitarray
+
+from hublink.spec import LinkageSpec
+from node.encoder import (
+    Encoder,
+    RowError,
+    encode_rows,
+    new_token,
+    normalisers,
+    normalise_row,
+)
+from node.source import SourceRow
+
+SPEC = LinkageSpec.default()
+FIELDS = SPEC.all_fields
+SECRET = b"a-secret-of-16+chars"
+
+AMELIA = ("amelia", "pryce", "03042021", "F", "CF10 1AA", "")
+OLIVER = ("oliver", "jenkins", "15112020", "M", "SA1 1DP", "")
+NOBODY = ("",) * len(FIELDS)
+
+
+def bits_of(packed: bytes) -> bitarray:
+    bits = bitarray(endian="big")
+    bits.frombytes(packed)
+    return bits
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder(SPEC, SECRET)
+
+
+# --- normalise_row --------------------------------------------------------------------------
+
+
+def test_a_row_is_normalised_into_schema_order() -> None:
+    row = SourceRow(
+        2,
+        "HV-001",
+        {
+            "postcode": "cf101aa",
+            "given_name": "  Amelia ",
+            "family_name": "PRYCE",
+            "date_of_birth": "03/04/2021",
+            "sex": "Female",
+        },
+    )
+
+    values = normalise_row(row, FIELDS, normalisers())
+
+    assert values == AMELIA  # nhs_number is not in the export, so it is empty
+
+
+def test_configured_date_formats_are_used() -> None:
+    row = SourceRow(2, "HV-001", {"date_of_birth": "2021|04|03"})
+    values = normalise_row(row, FIELDS, normalisers(["%Y|%m|%d"]))
+    assert values[FIELDS.index("date_of_birth")] == "03042021"
+
+
+def test_an_impossible_date_names_the_row_and_field() -> None:
+    row = SourceRow(7, "HV-006", {"given_name": "Noah", "date_of_birth": "31/02/2022"})
+
+    with pytest.raises(RowError) as caught:
+        normalise_row(row, FIELDS, normalisers())
+
+    assert (caught.value.row, caught.value.field) == (7, "date_of_birth")
+    assert str(caught.value).startswith("row 7, field date_of_birth: ")
+    assert "impossible" in caught.value.reason
+
+
+def test_a_field_without_a_rule_is_only_trimmed() -> None:
+    row = SourceRow(2, "X-1", {"given_name": "  Cai  ", "family_name": "   "})
+    assert normalise_row(row, ("given_name", "family_name"), {}) == ("Cai", "")
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def test_each_record_becomes_128_bytes(encoder: Encoder) -> None:
+    packed = encoder.encode([AMELIA, OLIVER])
+    assert [len(p) for p in packed] == [128, 128]
+    assert encoder.encode([]) == []
+
+
+def test_the_same_input_and_secret_give_the_same_bits(encoder: Encoder) -> None:
+    again = Encoder(LinkageSpec.default(), SECRET)
+    assert encoder.encode([AMELIA]) == again.encode([AMELIA])
+
+
+def test_different_people_get_different_bits(encoder: Encoder) -> None:
+    amelia, oliver = encoder.encode([AMELIA, OLIVER])
+    assert amelia != oliver
+
+
+def test_another_secret_gives_unrelated_bits(encoder: Encoder) -> None:
+    (ours,) = encoder.encode([AMELIA])
+    (theirs,) = Encoder(SPEC, b"another-secret-16+chars").encode([AMELIA])
+    a, b = bits_of(ours), bits_of(theirs)
+
+    # Unrelated Bloom filters of similar density agree where chance says they should:
+    # expected overlap is |a|*|b|/1024, far from the |a| a same-secret encoding would share.
+    assert a.count() == pytest.approx(b.count(), rel=0.2)
+    expected_overlap = a.count() * b.count() / 1024
+    assert (a & b).count() == pytest.approx(expected_overlap, rel=0.25)
+    assert 2 * (a & b).count() / (a.count() + b.count()) < 0.7
+
+
+def test_a_record_with_every_field_empty_sets_no_bits(encoder: Encoder) -> None:
+    (packed,) = encoder.encode([NOBODY])
+    assert len(packed) == 128
+    assert bits_of(packed).count() == 0
+
+
+def test_an_empty_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="secret is empty"):
+        Encoder(SPEC, b"")
+
+
+def test_encode_rows_gives_each_record_a_fresh_token(encoder: Encoder) -> None:
+    rows = [
+        SourceRow(2, "HV-001", {"given_name": "Amelia", "date_of_birth": "03/04/2021"}),
+        SourceRow(3, "HV-002", {"given_name": "Amelia", "date_of_birth": "03/04/2021"}),
+        SourceRow(4, "HV-003", {"given_name": "Oliver"}),
+    ]
+    progress: list[int] = []
+
+    encoded = encode_rows(rows, encoder, normalisers(), batch=2, progress=progress.append)
+
+    assert [e.local_id for e in encoded] == ["HV-001", "HV-002", "HV-003"]
+    assert len({e.token for e in encoded}) == 3
+    assert progress == [2, 1]
+    assert encoded[0].encodings == encoded[1].encodings  # same values, same bits
+    assert all(len(e.encodings) == 1 and len(e.encodings[0]) == 128 for e in encoded)
+
+
+def test_tokens_are_random_and_url_safe() -> None:
+    tokens = {new_token() for _ in range(50)}
+    assert len(tokens) == 50
+    assert all(len(t) == 22 and t.replace("-", "").replace("_", "").isalnum() for t in tokens)
