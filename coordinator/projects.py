@@ -22,7 +22,7 @@ _PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 def load_project(path: Path) -> Project:
     """Read and check one project file; errors name the file and key."""
     definition = config.load(path, config.ProjectConfig)
-    if not _PROJECT_ID.match(definition.id):
+    if not _PROJECT_ID.fullmatch(definition.id):
         raise config.ConfigError(f"{path}: id must be lower-case letters, digits and hyphens")
     if len(definition.organisations) < 2:
         raise config.ConfigError(f"{path}: organisations must list at least two organisations")

@@ -64,7 +64,11 @@ def read_rows(
             f"does not have (its fields: {', '.join(fields)})",
         )
     try:
-        handle = path.open(newline="", encoding=encoding)
+        # surrogateescape keeps undecodable bytes as markers, so the row and field
+        # that hold them can be named instead of the block the decoder was reading.
+        handle = path.open(newline="", encoding=encoding, errors="surrogateescape")
+    except LookupError:
+        raise InputError(path, f"unknown input.encoding {encoding!r}") from None
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror}") from None
     seen: set[str] = set()
@@ -72,10 +76,11 @@ def read_rows(
         reader = csv.reader(handle)
         try:
             header = next(reader, None)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise InputError(path, f"cannot read the header: {_reason(exc)}", row=1) from None
+        except csv.Error as exc:
+            raise InputError(path, f"cannot read the header: {exc}", row=1) from None
         if header is None:
             raise InputError(path, "the file is empty (no header row)")
+        _check_decoded(path, header, 1, None, encoding)
         position = {name.strip(): i for i, name in enumerate(header)}
         for field_name, column in {"local id": id_column, **columns}.items():
             if column not in position:
@@ -92,13 +97,12 @@ def read_rows(
                 cells = next(reader)
             except StopIteration:
                 return
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise InputError(
-                    path, f"cannot read the row: {_reason(exc)}", row=row_number + 1
-                ) from None
+            except csv.Error as exc:
+                raise InputError(path, f"cannot read the row: {exc}", row=row_number + 1) from None
             row_number += 1
             if not cells or all(not c.strip() for c in cells):
                 continue
+            _check_decoded(path, cells, row_number, header, encoding)
             if len(cells) != len(header):
                 raise InputError(
                     path,
@@ -116,10 +120,17 @@ def read_rows(
             yield SourceRow(row_number, local_id, {f: cells[i] for f, i in wanted.items()})
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return (
-            f"bytes that are not {exc.encoding} at position {exc.start}; set "
-            "input.encoding (e.g. 'cp1252' for Windows exports)"
-        )
-    return str(exc)
+def _check_decoded(
+    path: Path, cells: Sequence[str], row: int, header: Sequence[str] | None, encoding: str
+) -> None:
+    """Name the row and column of bytes the encoding could not decode."""
+    for position, cell in enumerate(cells):
+        if any("\udc80" <= ch <= "\udcff" for ch in cell):
+            column = header[position] if header and position < len(header) else None
+            raise InputError(
+                path,
+                f"holds bytes that are not {encoding}; set input.encoding "
+                "(e.g. 'cp1252' for Windows exports)",
+                row=row,
+                field=f"column {column!r}" if column else None,
+            )

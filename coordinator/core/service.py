@@ -9,6 +9,7 @@ audit entry, and returns plain dataclasses. Refusals raise the exceptions in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -309,7 +310,7 @@ class Coordinator:
         """Open an upload; a retried call with the same id returns the same upload."""
         project = self._project(project_id)
         self._authorise(caller, "upload.begin", project, Role.NODE)
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
         existing = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
         if existing is not None:
@@ -498,7 +499,7 @@ class Coordinator:
         digest = hashlib.sha256()
         for position, record in enumerate(records):
             where = f"chunk {chunk_index}, record {position}"
-            if not _TOKEN.match(record.token):
+            if not _TOKEN.fullmatch(record.token):
                 raise InvalidRequest(f"{where}: token must be 8 to 64 URL-safe characters")
             if record.token in seen:
                 raise InvalidRequest(f"{where}: token repeated within the chunk")
@@ -877,7 +878,12 @@ class Coordinator:
             if row is None:
                 raise NotFound(f"project {project.id!r} has no runs yet")
             run_id = row["id"]
-        return self._run_state(run_id, project.id)
+        state = self._run_state(run_id, project.id)
+        if caller.role is not Role.ADMIN:
+            # Entity counts of a run are overlap counts without disclosure control:
+            # only the project's admin sees them; nodes get state and progress.
+            state = dataclasses.replace(state, records=0, entities=0, linked_entities=0)
+        return state
 
     def cancel_run(self, caller: Identity, project_id: str, run_id: str) -> RunState:
         project = self._project(project_id)
@@ -916,7 +922,8 @@ class Coordinator:
         """The key of every record the caller's organisation uploaded, in batches.
 
         Every committed record has an entity (linked or alone), so the caller
-        learns nothing about which of its records other services hold.
+        learns nothing about which of its records other services hold. The
+        checks run when this is called, not when the batches are first read.
         """
         project = self._project(project_id)
         self._authorise(caller, "keys.read", project, Role.NODE)
@@ -949,20 +956,7 @@ class Coordinator:
                 f"upload {upload['id']} is newer than project {project.id!r}'s latest "
                 "run; ask the project's admin for a new run"
             )
-        project_key = self._project_key(project.id)
-        batch_size = max(1, min(batch_size or 5000, 20000))
-        batch: list[tuple[str, str]] = []
-        for token, entity_id in self.store.iterate(
-            "SELECT r.token, e.entity_id FROM records r JOIN entities e ON e.record_id = r.id "
-            "WHERE r.upload_id = ? ORDER BY r.id",
-            (upload["id"],),
-        ):
-            batch.append((token, keys.linkage_key(project_key, entity_id)))
-            if len(batch) >= batch_size:
-                yield KeyBatch(run["id"], tuple(batch), total)
-                batch = []
-        if batch:
-            yield KeyBatch(run["id"], tuple(batch), total)
+        # Recorded before the first key leaves, so a release cut short is still on record.
         with self.store.transaction() as tx:
             tx.audit(
                 _event(
@@ -972,6 +966,30 @@ class Coordinator:
                     {"run_id": run["id"], "keys": total, "upload_id": upload["id"]},
                 )
             )
+        return self._key_batches(
+            project.id,
+            str(upload["id"]),
+            str(run["id"]),
+            total,
+            max(1, min(batch_size or 5000, 20000)),
+        )
+
+    def _key_batches(
+        self, project_id: str, upload_id: str, run_id: str, total: int, batch_size: int
+    ) -> Iterator[KeyBatch]:
+        project_key = self._project_key(project_id)
+        batch: list[tuple[str, str]] = []
+        for token, entity_id in self.store.iterate(
+            "SELECT r.token, e.entity_id FROM records r JOIN entities e ON e.record_id = r.id "
+            "WHERE r.upload_id = ? ORDER BY r.id",
+            (upload_id,),
+        ):
+            batch.append((token, keys.linkage_key(project_key, entity_id)))
+            if len(batch) >= batch_size:
+                yield KeyBatch(run_id, tuple(batch), total)
+                batch = []
+        if batch:
+            yield KeyBatch(run_id, tuple(batch), total)
 
     def _project_key(self, project_id: str) -> bytes:
         row = self.store.query_one("SELECT project_key FROM projects WHERE id = ?", (project_id,))

@@ -85,7 +85,7 @@ def rewrite(config: Path, tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_missing_column_names_file_and_column(deployment, tmp_path):
-    root, configs = deployment
+    _, configs = deployment
     config = rewrite(
         configs["health-visiting"], tmp_path, 'given_name = "Forename"', 'given_name = "First Name"'
     )
@@ -121,7 +121,7 @@ def test_unreadable_file_is_named(deployment, tmp_path):
 
 
 def test_unknown_config_key_is_named(deployment, tmp_path):
-    root, configs = deployment
+    _, configs = deployment
     config = rewrite(configs["health-visiting"], tmp_path, "state_dir =", "state_dri =")
     message = one_line_error(hublink("node", "upload", "--config", str(config)))
     assert "unknown key state_dri" in message and "node.toml" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 from hypothesis import given
@@ -46,7 +47,7 @@ def test_a_sealed_chain_verifies() -> None:
     chain = build_chain(EVENTS)
     assert verify(chain) is None
     assert chain[0].previous_hash == GENESIS
-    assert all(b.previous_hash == a.entry_hash for a, b in zip(chain, chain[1:], strict=False))
+    assert all(b.previous_hash == a.entry_hash for a, b in itertools.pairwise(chain))
 
 
 def test_an_empty_chain_verifies() -> None:
@@ -145,7 +146,9 @@ def mutate(entry: AuditEntry, field: str) -> AuditEntry:
     if field == "time":
         return dataclasses.replace(entry, time=entry.time + "1")
     if field == "action":
-        return dataclasses.replace(entry, event=dataclasses.replace(event, action="x" + event.action))
+        return dataclasses.replace(
+            entry, event=dataclasses.replace(event, action="x" + event.action)
+        )
     if field == "organisation":
         changed = dataclasses.replace(event, actor_organisation=event.actor_organisation + "x")
         return dataclasses.replace(entry, event=changed)

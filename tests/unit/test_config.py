@@ -140,7 +140,7 @@ released_attributes = ["ward"]
 
 
 def test_unknown_top_level_key_is_refused_naming_file_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path, "node.toml", 'chunk_recrods = 10\n' + NODE)
+    path = write(tmp_path, "node.toml", "chunk_recrods = 10\n" + NODE)
     message = refusal(path, NodeConfig)
     assert str(path) in message
     assert "unknown key chunk_recrods" in message

@@ -291,13 +291,6 @@ def test_an_encoding_length_error_says_what_was_expected(hub: Hub) -> None:
         )
 
 
-NEWLINE_BUG = (
-    "bug: _TOKEN and _UPLOAD_ID are checked with re.match and a '$' anchor, which also "
-    "matches just before a final newline, so an id ending in '\\n' is accepted"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=NEWLINE_BUG)
 def test_a_token_ending_in_a_newline_is_refused(hub: Hub) -> None:
     hub.begin(HEALTH_VISITING, "upload-hv-1")
     record = IncomingRecord("hv-tok-0000\n", [("clk", CLK)])
@@ -305,7 +298,6 @@ def test_a_token_ending_in_a_newline_is_refused(hub: Hub) -> None:
         hub.coordinator.put_chunk(HEALTH_VISITING, "upload-hv-1", 0, [record])
 
 
-@pytest.mark.xfail(strict=True, reason=NEWLINE_BUG)
 def test_an_upload_id_ending_in_a_newline_is_refused(hub: Hub) -> None:
     with pytest.raises(InvalidRequest, match="upload id"):
         hub.begin(HEALTH_VISITING, "upload-hv-1\n")
@@ -450,11 +442,6 @@ def test_overlap_counts_with_small_cells_suppressed(matched: Hub) -> None:
     assert audit["details"]["suppressed"] == 2  # type: ignore[index]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: run_status gives member nodes records/entities/linked_entities exactly, "
-    "which reveals overlap cells that overlap() suppresses for analysts",
-)
 def test_a_node_cannot_read_a_suppressed_overlap_from_run_status(matched: Hub) -> None:
     _, table = matched.coordinator.overlap(ANALYST, PROJECT)
     both = next(c for c in table.cells if c.datasets == ("health-visiting", "childcare"))

@@ -227,7 +227,9 @@ def test_no_id_is_given_twice() -> None:
     # The id a new entity would be given already belongs to someone else's previous entity.
     issued = iter(["child-a", "child-a", "fresh-1", "fresh-2", "fresh-3"])
 
-    assignment = assign_entities([[1, 2], [3, 4]], [1, 2, 3, 4, 5], previous, new_id=lambda: next(issued))
+    assignment = assign_entities(
+        [[1, 2], [3, 4]], [1, 2, 3, 4, 5], previous, new_id=lambda: next(issued)
+    )
 
     assert entities(assignment) == [[1, 2], [3, 4], [5]]
     assert len(set(assignment.values())) == 3

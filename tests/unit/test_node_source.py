@@ -119,7 +119,7 @@ def test_a_row_with_the_wrong_number_of_cells_names_the_row(tmp_path: Path, row:
 def test_undecodable_bytes_suggest_setting_input_encoding(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path,
-        "ChildRef,Forename,Surname,DOB\nHV-001,Zoë,O’Brien,03/04/2021\n",
+        "ChildRef,Forename,Surname,DOB\nHV-001,Zoë,O'Brien,03/04/2021\n",
         encoding="cp1252",
     )
 
@@ -127,24 +127,42 @@ def test_undecodable_bytes_suggest_setting_input_encoding(tmp_path: Path) -> Non
         read(path, encoding="utf-8")
 
     message = str(caught.value)
-    assert message.startswith(f"{path}, row 2:")
+    assert message.startswith(f"{path}, row ")
+    assert "bytes that are not utf-8" in message
     assert "input.encoding" in message
     assert "cp1252" in message
+
+
+def test_undecodable_bytes_are_reported_at_their_row(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        "ChildRef,Forename,Surname,DOB\n"
+        "HV-001,Freya,Hughes,30/06/2021\n"
+        "HV-002,Zoë,Evans,01/02/2022\n",
+        encoding="cp1252",
+    )
+
+    with pytest.raises(InputError) as caught:
+        read(path, encoding="utf-8")
+
+    assert caught.value.row == 3
 
 
 def test_the_same_cp1252_file_reads_when_input_encoding_says_so(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path,
-        "ChildRef,Forename,Surname,DOB\nHV-001,Zoë,O’Brien,03/04/2021\n",
+        "ChildRef,Forename,Surname,DOB\nHV-001,Zoë,O'Brien,03/04/2021\n",
         encoding="cp1252",
     )
     (row,) = read(path, encoding="cp1252")
-    assert (row.values["given_name"], row.values["family_name"]) == ("Zoë", "O’Brien")
+    assert (row.values["given_name"], row.values["family_name"]) == ("Zoë", "O'Brien")
 
 
 def test_utf8_with_a_byte_order_mark_reads_fine(tmp_path: Path) -> None:
     path = write_csv(
-        tmp_path, "ChildRef,Forename,Surname,DOB\nHV-001,Siân,Lloyd-Davies,1/5/2022\n", encoding="utf-8-sig"
+        tmp_path,
+        "ChildRef,Forename,Surname,DOB\nHV-001,Siân,Lloyd-Davies,1/5/2022\n",
+        encoding="utf-8-sig",
     )
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
 

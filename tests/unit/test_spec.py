@@ -143,9 +143,9 @@ def test_encoding_length_must_be_a_positive_multiple_of_8(bits: int) -> None:
 def test_unreadable_schema_files_name_the_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(SpecError, match="broken.json: not valid JSON"):
+    with pytest.raises(SpecError, match=r"broken\.json: not valid JSON"):
         LinkageSpec.from_file(broken)
-    with pytest.raises(SpecError, match="absent.json"):
+    with pytest.raises(SpecError, match=r"absent\.json"):
         LinkageSpec.from_file(tmp_path / "absent.json")
 
 
