@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from pathlib import Path
 
+from coordinator.core import disclosure
+from coordinator.core.keys import KEY_SCOPES
 from coordinator.core.service import Project
 from hublink import config
 from hublink.spec import NORMALISATION_VERSION, LinkageSpec, SpecError, canonical_json
 
 _PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def load_project(path: Path) -> Project:
@@ -34,13 +39,21 @@ def load_project(path: Path) -> Project:
         value = getattr(definition, key)
         if not 0.0 <= value <= 1.0:
             raise config.ConfigError(f"{path}: {key} must be between 0 and 1 (0 turns it off)")
-    if definition.suppression_threshold < 1:
-        raise config.ConfigError(f"{path}: suppression_threshold must be at least 1")
+    if definition.key_scope not in KEY_SCOPES:
+        raise config.ConfigError(
+            f"{path}: key_scope must be one of {', '.join(KEY_SCOPES)}, "
+            f"not {definition.key_scope!r}"
+        )
+    if definition.retention_days < 1:
+        raise config.ConfigError(f"{path}: retention_days must be at least 1")
+    rule = _disclosure_rule(path, definition)
     if not 1 <= definition.max_chunk_records <= 20000:
         raise config.ConfigError(f"{path}: max_chunk_records must be from 1 to 20000")
     try:
         spec = LinkageSpec.from_file(
-            definition.schema, normalisation=definition.normalisation or NORMALISATION_VERSION
+            definition.schema,
+            normalisation=definition.normalisation or NORMALISATION_VERSION,
+            hardening=definition.hardening,
         )
     except SpecError as exc:
         raise config.ConfigError(f"{path}: schema: {exc}") from None
@@ -49,6 +62,15 @@ def load_project(path: Path) -> Project:
             f"{path}: encoding_sha256 pins {definition.encoding_sha256[:12]}… but schema "
             f"{definition.schema.name} gives {spec.sha256[:12]}…"
         )
+    for organisation, pinned in definition.node_keys.items():
+        if organisation not in definition.organisations:
+            raise config.ConfigError(
+                f"{path}: node_keys.{organisation} names an organisation not in the project"
+            )
+        if not _FINGERPRINT.fullmatch(pinned):
+            raise config.ConfigError(
+                f"{path}: node_keys.{organisation} must be sha256:<64 hex digits>"
+            )
     fingerprint = {
         "id": definition.id,
         "purpose": definition.purpose,
@@ -59,6 +81,13 @@ def load_project(path: Path) -> Project:
         "merge_threshold": definition.merge_threshold,
         "suppression_threshold": definition.suppression_threshold,
         "released_attributes": list(definition.released_attributes),
+        "disclosure": [rule.name, rule.threshold, rule.rounding],
+        "analysts": list(definition.analysts),
+        "attribute_precedence": list(definition.attribute_precedence),
+        "reference_date": definition.reference_date,
+        "node_keys": dict(sorted(definition.node_keys.items())),
+        "key_scope": definition.key_scope,
+        "retention_days": definition.retention_days,
     }
     return Project(
         id=definition.id,
@@ -71,8 +100,47 @@ def load_project(path: Path) -> Project:
         threshold=definition.threshold,
         within_threshold=definition.within_threshold,
         merge_threshold=definition.merge_threshold,
-        suppression_threshold=definition.suppression_threshold,
+        suppression_threshold=rule.threshold,
         max_chunk_records=definition.max_chunk_records,
         max_records=definition.max_records,
         released_attributes=definition.released_attributes,
+        disclosure=rule,
+        analysts=definition.analysts,
+        attribute_precedence=definition.attribute_precedence,
+        reference_date=definition.reference_date,
+        key_scope=definition.key_scope,
+        retention_days=definition.retention_days,
+        node_keys=dict(definition.node_keys),
     )
+
+
+def _disclosure_rule(path: Path, definition: config.ProjectConfig) -> disclosure.Rule:
+    """The project's disclosure rule, and checks of the keys that shape what analysts see."""
+    if definition.suppression_threshold < 0 or definition.rounding_base < 0:
+        raise config.ConfigError(
+            f"{path}: suppression_threshold and rounding_base must be at least 1 "
+            "(or 0 for the preset's)"
+        )
+    try:
+        rule = disclosure.rule_for(
+            definition.disclosure, definition.suppression_threshold, definition.rounding_base
+        )
+    except ValueError as exc:
+        raise config.ConfigError(f"{path}: disclosure: {exc}") from None
+    for name in definition.released_attributes:
+        if not _ATTRIBUTE.fullmatch(name) or name == "datasets":
+            raise config.ConfigError(
+                f"{path}: released_attributes: {name!r} must be lower-case letters, digits "
+                "and underscores (and not 'datasets')"
+            )
+    for organisation in definition.attribute_precedence:
+        if organisation not in definition.organisations:
+            raise config.ConfigError(
+                f"{path}: attribute_precedence names {organisation!r}, which is not in the project"
+            )
+    if definition.reference_date:
+        try:
+            date.fromisoformat(definition.reference_date)
+        except ValueError:
+            raise config.ConfigError(f"{path}: reference_date must be YYYY-MM-DD") from None
+    return rule

@@ -43,8 +43,12 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 def _user_errors() -> tuple[type[Exception], ...]:
     # Imported lazily so that `hublink --help` does not load clkhash and anonlink.
     from coordinator.rpc.server import BindError
+    from hublink.auditlog import AuditFileError
+    from hublink.checkpoint import CheckpointError
     from hublink.clients import RequestRefused
     from hublink.demo import DemoError
+    from node.policy_file import PolicyError
+    from node.secret_exchange import ExchangeError
     from node.source import InputError
     from node.uploader import CoordinatorRefused
     from node.workflow import NodeError
@@ -52,11 +56,15 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (
         *USER_ERRORS,
         InputError,
+        PolicyError,
         NodeError,
+        ExchangeError,
         CoordinatorRefused,
         RequestRefused,
         BindError,
         DemoError,
+        CheckpointError,
+        AuditFileError,
     )
 
 
@@ -168,12 +176,22 @@ def node() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Node TOML file.",
 )
+@click.option(
+    "--dry-run", is_flag=True, help="Do everything short of sending (same as `hublink node plan`)."
+)
 @friendly
-def node_upload(config_path: Path) -> None:
-    """Read the CSV, normalise and encode its identifiers, and upload the encodings."""
+def node_upload(config_path: Path, dry_run: bool) -> None:
+    """Read the CSV, apply the consent policy, encode the identifiers, and upload the encodings.
+
+    Unreadable rows go to the rejects file; the exclusion report and node.log
+    in the state folder say what was left out and why.
+    """
     from node.workflow import upload
 
     config = load(config_path, NodeConfig)
+    if dry_run:
+        _plan(config)
+        return
     with _progress() as report:
         summary = upload(config, progress=report)
     click.echo(
@@ -181,6 +199,139 @@ def node_upload(config_path: Path) -> None:
         f"{summary.project_id} (upload {summary.upload_id}, digest "
         f"{summary.digest_sha256[:16]}…)"
     )
+    click.echo(
+        f"  {summary.excluded} records left out by consent, {summary.rejected} unreadable rows; "
+        f"see {config.state_dir / 'exclusion-report.txt'}"
+    )
+
+
+@node.command("plan")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Node TOML file.",
+)
+@friendly
+def node_plan(config_path: Path) -> None:
+    """Dry run: show what an upload would send, and why records are left out. Sends nothing.
+
+    Reads the CSV and the consent policy exactly as an upload does and writes
+    the same exclusion report and rejects file, but contacts no coordinator
+    and hashes nothing.
+    """
+    _plan(load(config_path, NodeConfig))
+
+
+def _plan(config: NodeConfig) -> None:
+    from node.plan import plan, render
+
+    click.echo(render(plan(config)))
+
+
+@node.command("withdraw")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Node TOML file.",
+)
+@click.option(
+    "--file",
+    "id_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File of local record ids (one a line, or a CSV with a local id column).",
+)
+@click.argument("local_ids", nargs=-1)
+@friendly
+def node_withdraw(config_path: Path, id_file: Path | None, local_ids: tuple[str, ...]) -> None:
+    """Withdraw records whose consent was withdrawn after upload (LOCAL_IDS or --file).
+
+    The coordinator deletes their encodings; this node leaves them out of
+    every later upload, and node.log records when the withdrawal was honoured.
+    """
+    from node.withdraw import read_id_file, withdraw
+
+    config = load(config_path, NodeConfig)
+    ids = list(local_ids)
+    if id_file is not None:
+        ids += read_id_file(id_file, config.input.id_column)
+    if not ids:
+        raise click.UsageError("give local record ids or --file")
+    done = withdraw(config, ids)
+    click.echo(
+        f"{done.organisation}: {done.requested} records withdrawn from {done.project_id}; "
+        f"coordinator deleted {done.withdrawn} ({done.not_found} not found); "
+        f"{done.never_uploaded} were never uploaded and will not be"
+    )
+
+
+@node.group("secret")
+def node_secret() -> None:
+    """Agree the project's linkage secret through the coordinator, which cannot read it.
+
+    Each node runs `keygen` (and confirms the printed fingerprint with the
+    project's owner), then `publish`; one node runs `create`; every other node
+    runs `fetch` (upload fetches it too when secret_exchange = true).
+    """
+
+
+_CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Node TOML file.",
+)
+
+
+@node_secret.command("keygen")
+@_CONFIG_OPTION
+@friendly
+def node_secret_keygen(config_path: Path) -> None:
+    """Create this node's X25519 key pair (kept if one exists) and print its fingerprint."""
+    from node.secret_workflow import keygen
+
+    info = keygen(load(config_path, NodeConfig))
+    state = "created" if info.created else "kept existing"
+    click.echo(f"{info.organisation}: {state} node key {info.path}")
+    click.echo(f"fingerprint (confirm it for the project file's [node_keys]): {info.fingerprint}")
+
+
+@node_secret.command("publish")
+@_CONFIG_OPTION
+@friendly
+def node_secret_publish(config_path: Path) -> None:
+    """Publish this node's public key to the project, signed with its certificate's key."""
+    from node.secret_workflow import publish_key
+
+    info = publish_key(load(config_path, NodeConfig))
+    click.echo(f"{info.organisation}: published node key {info.fingerprint}")
+
+
+@node_secret.command("create")
+@_CONFIG_OPTION
+@friendly
+def node_secret_create(config_path: Path) -> None:
+    """Start a new secret epoch: seal a fresh secret to every member's verified key."""
+    from node.secret_workflow import create_secret
+
+    info = create_secret(load(config_path, NodeConfig))
+    click.echo(f"{info.project_id}: started secret epoch {info.epoch}; stored in {info.path}")
+
+
+@node_secret.command("fetch")
+@_CONFIG_OPTION
+@click.option("--epoch", default=0, type=click.IntRange(0), help="Epoch (default: the latest).")
+@friendly
+def node_secret_fetch(config_path: Path, epoch: int) -> None:
+    """Fetch, verify and open this node's sealed copy of the project's secret."""
+    from node.secret_workflow import fetch_secret
+
+    info = fetch_secret(load(config_path, NodeConfig), epoch)
+    click.echo(f"{info.project_id}: holds the secret of epoch {info.epoch} in {info.path}")
 
 
 @node.command("keys")
@@ -277,6 +428,31 @@ def admin_status(config_path: Path, project: str) -> None:
         )
 
 
+@admin.command("close")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client TOML file.",
+)
+@click.option("--project", required=True, help="Project id.")
+@click.option("--reason", required=True, help="Why the project is closed (goes to the audit log).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@friendly
+def admin_close(config_path: Path, project: str, reason: str, yes: bool) -> None:
+    """Close a project: the coordinator erases its encodings, entities and keys for good."""
+    from hublink.clients import AdminClient
+
+    if not yes:
+        click.confirm(f"Erase everything the coordinator holds for {project}?", abort=True)
+    config = load(config_path, ClientConfig)
+    erased = AdminClient(_channel(config), timeout=config.timeout_seconds).close_project(
+        project, reason
+    )
+    click.echo(f"project {project} closed; {erased} encoded records erased")
+
+
 # ------------------------------------------------------------------------- analyst
 @main.group()
 def analyst() -> None:
@@ -319,6 +495,89 @@ def analyst_overlap(config_path: Path, project: str, fmt: str) -> None:
             )
     else:
         print_overlap(overlap)
+
+
+@analyst.command("counts")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client TOML file.",
+)
+@click.option("--project", required=True, help="Project id.")
+@click.option(
+    "--by",
+    "by",
+    multiple=True,
+    help="Break down by this dimension (repeatable, at most 3): 'datasets' for the "
+    "combination of services, or a released attribute such as area or age_band. "
+    "Default: datasets (an overlap table).",
+)
+@click.option(
+    "--in", "datasets_in", multiple=True, help="Count only children known to this dataset."
+)
+@click.option("--not-in", "datasets_out", multiple=True, help="...and not known to this dataset.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the table as a PNG chart (UpSet for overlaps, bars for breakdowns).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write an HTML report with the chart and the table.",
+)
+@friendly
+def analyst_counts(
+    config_path: Path,
+    project: str,
+    by: tuple[str, ...],
+    datasets_in: tuple[str, ...],
+    datasets_out: tuple[str, ...],
+    fmt: str,
+    chart: Path | None,
+    html_path: Path | None,
+) -> None:
+    """Protected counts: overlaps, 'in A but not in B', breakdowns by released attributes.
+
+    Every cell passes the project's disclosure control at the coordinator
+    (small counts withheld as *, others perturbed and rounded) and the query
+    is audited.
+    """
+    from hublink.clients import AnalystClient
+    from hublink.countview import counts_json, counts_rows, pivot_table
+
+    config = load(config_path, ClientConfig)
+    client = AnalystClient(_channel(config), timeout=config.timeout_seconds)
+    dimensions = by if by or datasets_in or datasets_out else ("datasets",)
+    if (chart or html_path) and not dimensions:
+        raise click.UsageError("--chart and --html need at least one --by dimension")
+    counts = client.counts(project, dimensions, datasets_in, datasets_out)
+    if fmt == "json":
+        click.echo(json.dumps(counts_json(counts), indent=2))
+    elif fmt == "csv":
+        csv.writer(sys.stdout).writerows(counts_rows(counts))
+    else:
+        from rich.console import Console
+
+        Console().print(pivot_table(counts))
+    if chart or html_path:
+        from hublink.charts import figure_for, html_report, png_bytes, write_atomically, write_chart
+
+        png = write_chart(chart, counts) if chart else png_bytes(figure_for(counts, {}))
+        if html_path:
+            page = html_report([(counts.query, counts, png)])
+            write_atomically(html_path, page.encode())
 
 
 # ----------------------------------------------------------------------------- pki
@@ -389,6 +648,46 @@ def pki_issue(
         days=days,
     )
     click.echo(f"issued {files.cert} (key {files.key})")
+
+
+@pki.command("revoke")
+@click.argument("certificate", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--list",
+    "deny_list",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The coordinator's revocation list (its revocation_list setting).",
+)
+@click.option("--reason", default="", help="A note kept beside the entry.")
+@friendly
+def pki_revoke(certificate: Path, deny_list: Path, reason: str) -> None:
+    """Add CERTIFICATE to a revocation list; a running coordinator refuses it at once."""
+    from cryptography import x509
+
+    from coordinator.rpc.access import fingerprint
+    from hublink.identity import identity_from_certificate
+
+    pem = certificate.read_bytes()
+    try:
+        parsed = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise click.ClickException(f"{certificate}: not a PEM certificate") from None
+    who = identity_from_certificate(pem)
+    note = f"  # {who}" + (f": {reason}" if reason else "")
+    with deny_list.open("a", encoding="utf-8") as handle:
+        handle.write(f"sha256:{fingerprint(parsed)}{note}\n")
+    click.echo(f"revoked the certificate of {who} in {deny_list}")
+
+
+# --------------------------------------------------------------------------- audit
+def _add_audit_commands() -> None:
+    from hublink.auditcli import audit
+
+    main.add_command(audit)
+
+
+_add_audit_commands()
 
 
 def _progress() -> Any:

@@ -7,7 +7,7 @@ plain values; the CLI and the demo print them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -46,6 +46,46 @@ class Overlap:
     run_id: str
     cells: tuple[OverlapCell, ...]
     rule: str
+
+
+@dataclass(frozen=True)
+class CountCell:
+    """One released cell: where it sits in each dimension, and its value (None = withheld)."""
+
+    datasets: tuple[str, ...]
+    attributes: Mapping[str, str]
+    totalled: tuple[str, ...]
+    value: int | None
+    reason: str = ""
+
+    @property
+    def suppressed(self) -> bool:
+        return self.value is None
+
+    def coordinate(self, dimension: str) -> str | None:
+        """The cell's value in ``dimension`` ("a+b" for datasets); None where it is a total."""
+        if dimension in self.totalled:
+            return None
+        if dimension == "datasets":
+            return "+".join(self.datasets)
+        return self.attributes.get(dimension)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A protected count table as an analyst receives it."""
+
+    project_id: str
+    run_id: str
+    dimensions: tuple[str, ...]
+    cells: tuple[CountCell, ...]
+    rule: str
+    query: str
+
+    @property
+    def inner(self) -> tuple[CountCell, ...]:
+        """The cells that are not totals."""
+        return tuple(c for c in self.cells if not c.totalled)
 
 
 @dataclass(frozen=True)
@@ -131,6 +171,17 @@ class AdminClient:
         except grpc.RpcError as exc:
             raise RequestRefused(f"reading the state of {project_id!r}", exc) from None
 
+    def close_project(self, project_id: str, reason: str) -> int:
+        """Close a project: the coordinator erases everything it holds for it."""
+        try:
+            response = self._admin.CloseProject(
+                admin_pb2.CloseProjectRequest(project_id=project_id, reason=reason),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"closing {project_id!r}", exc) from None
+        return int(response.records_deleted)
+
 
 class AnalystClient:
     """An analyst's calls: aggregate counts only."""
@@ -154,4 +205,42 @@ class AnalystClient:
                 for c in table.cells
             ),
             table.disclosure_rule,
+        )
+
+    def counts(
+        self,
+        project_id: str,
+        by: Sequence[str] = (),
+        datasets_in: Sequence[str] = (),
+        datasets_out: Sequence[str] = (),
+    ) -> Counts:
+        """Any count table (overlap, "in A not B", breakdowns by released attributes), protected."""
+        try:
+            table = self._stub.GetCounts(
+                analyst_pb2.GetCountsRequest(
+                    project_id=project_id,
+                    by=list(by),
+                    datasets_in=list(datasets_in),
+                    datasets_out=list(datasets_out),
+                ),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"asking for counts of {project_id!r}", exc) from None
+        return Counts(
+            table.project_id,
+            table.run_id,
+            tuple(table.dimensions),
+            tuple(
+                CountCell(
+                    tuple(c.datasets),
+                    dict(sorted(c.attributes.items())),
+                    tuple(c.totalled),
+                    None if c.suppressed else int(c.value),
+                    c.reason,
+                )
+                for c in table.cells
+            ),
+            table.disclosure_rule,
+            table.query,
         )

@@ -48,15 +48,36 @@ class ProjectConfig:
     purpose: str
     organisations: tuple[str, ...]
     schema: Path
-    threshold: float = 0.8
-    within_threshold: float = 0.88
+    # Tuned for balanced (hardened) 2048-bit encodings, whose Dice similarity is the share
+    # of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
+    # were best near threshold 0.8 / within 0.88.
+    threshold: float = 0.83
+    within_threshold: float = 0.9
     merge_threshold: float = 0.9
-    suppression_threshold: int = 10
+    suppression_threshold: int = 0
+    """Counts from 1 to this minus 1 are withheld; 0 takes the disclosure preset's."""
     max_chunk_records: int = 2000
     max_records: int = 5_000_000
     released_attributes: tuple[str, ...] = ()
+    disclosure: str = "hospital-statistics"
+    """Preset: "hospital-statistics", "strict" or "unrounded" (see coordinator.core.disclosure)."""
+    rounding_base: int = 0
+    """Round released counts to multiples of this; 0 takes the preset's, 1 means unrounded."""
+    analysts: tuple[str, ...] = ()
+    """Organisations whose analysts may query counts; empty means no analyst may."""
+    attribute_precedence: tuple[str, ...] = ()
+    """Whose attribute value counts when organisations disagree; empty: the most common value."""
+    reference_date: str = ""
+    """Date (YYYY-MM-DD) at which nodes compute age bands; empty: the day of upload."""
+    key_scope: str = "project"
+    retention_days: int = 365
     normalisation: str = ""
     encoding_sha256: str = ""
+    hardening: str = "balance"
+    """Post-processing of each CLK at the node ("balance" or "none"); part of the pinned hash."""
+    node_keys: Mapping[str, str] = field(default_factory=dict)
+    """Organisation -> fingerprint ("sha256:<hex>") of its node's secret-exchange key, as each
+    organisation confirmed it; served to nodes so they can cross-check their own copy."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +87,13 @@ class CoordinatorConfig:
     tls: TlsSection
     listen: str = "127.0.0.1:50051"
     database: Path = Path("coordinator.db")
+    audit_key: Path | None = None
+    """Ed25519 key that signs the audit log's checkpoints (PEM, mode 0600), created on first
+    start; default: beside the database, <database stem>.audit-key.pem."""
     projects: tuple[Path, ...] = ()
     max_workers: int = 16
+    revocation_list: Path | None = None
+    organisation_cas: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,21 @@ class InputSection:
     columns: Mapping[str, str] = field(default_factory=dict)
     encoding: str = "utf-8-sig"
     date_formats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttributeSection:
+    """A coarse attribute a node derives from one of its columns and sends with each record.
+
+    ``derive`` says how: "age_band" turns a date of birth into a whole-year
+    band at the project's reference date ("0-1" … "4-5", "5+"); "code" sends
+    the column's value as it is (a local-authority or ward code); "flag" sends
+    "yes" or "no" (yes for Y, YES, TRUE, 1). Only attributes the project lists
+    in ``released_attributes`` may be configured.
+    """
+
+    column: str
+    derive: str = "code"
 
 
 @dataclass(frozen=True)
@@ -97,6 +138,29 @@ class NodeConfig:
     server_name: str = ""
     chunk_records: int = 1000
     timeout_seconds: float = 60.0
+    coordinator_key: Path | None = None
+    """The coordinator's audit public key (the coordinator.pub line) that receipts must be
+    signed with. Without it the node trusts the key of its first receipt and keeps it in
+    state_dir/coordinator.pub, refusing any other key afterwards."""
+    consent_policy: Path | None = None
+    """TOML consent policy (node.policy_file); without one every readable record is included."""
+    max_bad_share: float = 0.05
+    """Share of unreadable rows above which a run stops (the column mapping is probably wrong)."""
+    rejects_file: Path | None = None
+    """Where bad rows are listed (row, field, reason); default state_dir/rejects.csv."""
+    hardening: str = "balance"
+    """Must match the project's hardening; it is part of the encoding hash both sides pin."""
+    secret_exchange: bool = False
+    """Take the linkage secret from the exchange through the coordinator (``hublink node
+    secret …``) instead of secret_file / secret_env."""
+    peer_ca: Path | None = None
+    """CA bundle, not run by the coordinator's operator, that other nodes' certificates must
+    chain to for their secret-exchange keys to be trusted."""
+    node_keys: Mapping[str, str] = field(default_factory=dict)
+    """Organisation -> confirmed fingerprint of its secret-exchange key (the project file's
+    [node_keys], as this organisation confirmed it). Used when peer_ca is not set."""
+    attributes: Mapping[str, AttributeSection] = field(default_factory=dict)
+    """Released attribute name -> how it is derived from a column ([attributes.age_band])."""
 
 
 @dataclass(frozen=True)

@@ -16,23 +16,29 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 from rich.console import Console
 from rich.table import Table
 
 from coordinator.app import start as start_coordinator
-from hublink import synthetic
+from hublink import demo_audit, demo_counts, sealing, synthetic
+from hublink.auditclient import AuditClient
 from hublink.clients import AdminClient, AnalystClient, Overlap, OverlapCell
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
+from hublink.demo_policy import write_policy
 from hublink.identity import Identity, Role
 from hublink.pki import create_authority, issue_certificate
 from hublink.report import StageProgress, overlap_json, overlap_table
 from hublink.spec import LinkageSpec
 from hublink.tls import TlsFiles, secure_channel
+from node.exclusions import read_counts as exclusion_counts
+from node.secret_exchange import generate_node_key, load_node_key, raw_public
+from node.secret_workflow import create_secret, fetch_secret, publish_key
 from node.workflow import fetch_keys, upload
 
 PROJECT_ID = "early-years-demo"
@@ -40,6 +46,7 @@ MARKER = ".hublink-demo"
 COORDINATOR = Identity("linkage-unit", Role.COORDINATOR)
 ADMIN = Identity("linkage-unit", Role.ADMIN)
 ANALYST = Identity("family-hubs-analytics", Role.ANALYST)
+AUDITOR = Identity("information-governance", Role.AUDITOR)
 
 log = logging.getLogger("hublink.demo")
 
@@ -81,16 +88,24 @@ def _run(
     out_dir: Path, records_per_org: int, seed: int, progress: StageProgress, started: float
 ) -> DemoResult:
     progress("generate synthetic records", 0, 1)
-    data = synthetic.generate(out_dir / "data", records_per_org, seed=seed)
+    data = synthetic.generate(
+        out_dir / "data",
+        records_per_org,
+        seed=seed,
+        layouts=synthetic.with_areas(synthetic.DEFAULT_LAYOUTS),
+    )
     progress("generate synthetic records", 1, 1)
     organisations = [layout.organisation for layout in data.layouts]
     port = free_port()
-    configs = write_deployment(out_dir, data, port)
+    configs = write_deployment(out_dir, data, port, secret_exchange=True)
 
     progress("start coordinator (mTLS)", 0, 1)
     coordinator = start_coordinator(load(configs["coordinator"], CoordinatorConfig))
     try:
         progress("start coordinator (mTLS)", 1, 1)
+        progress("agree linkage secret (HPKE)", 0, 1)
+        exchange_secrets(configs, organisations)
+        progress("agree linkage secret (HPKE)", 1, 1)
         uploads = {}
         for organisation in organisations:
             node_config = load(configs[organisation], NodeConfig)
@@ -116,18 +131,43 @@ def _run(
 
         analyst_config = load(configs["analyst"], ClientConfig)
         overlap = AnalystClient(_channel(analyst_config)).overlap(PROJECT_ID)
+        tables = demo_counts.fetch(
+            AnalystClient(_channel(analyst_config)), PROJECT_ID, organisations
+        )
+        # The IG officer fetches a signed checkpoint over mTLS and keeps it.
+        auditor_config = load(configs["auditor"], ClientConfig)
+        kept = AuditClient(_channel(auditor_config)).checkpoint()
     finally:
         coordinator.stop()
+    audit = demo_audit.export_and_verify(
+        out_dir,
+        load(configs["coordinator"], CoordinatorConfig),
+        kept.note,
+        [load(configs[org], NodeConfig).state_dir for org in organisations],
+        {
+            ADMIN.organisation: "the linkage unit",
+            ANALYST.organisation: "the Family Hubs analytics team",
+            **{layout.organisation: layout.display_name for layout in data.layouts},
+        },
+    )
 
     predicted = _read_linked(linked)
-    quality = synthetic.pairwise_quality(predicted, data.truth())
+    # Records a consent rule excluded were never sent and have no key: the truth
+    # is restricted to what was uploaded (every uploaded record has a key).
+    truth = {k: person for k, person in data.truth().items() if k in predicted}
+    quality = synthetic.pairwise_quality(predicted, truth)
+    consent = {
+        org: exclusion_counts(load(configs[org], NodeConfig).state_dir) for org in organisations
+    }
     seconds = time.monotonic() - started
     counts = overlap_json(overlap)
-    (out_dir / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")
+    names = {layout.organisation: layout.display_name for layout in data.layouts}
+    demo_counts.write(out_dir, counts, tables, names)
     summary: dict[str, Any] = {
         "project_id": PROJECT_ID,
         "records": sum(data.records.values()),
         "records_per_organisation": dict(data.records),
+        "consent": consent,
         "precision": round(quality.cross.precision, 4),
         "recall": round(quality.cross.recall, 4),
         "f1": round(quality.cross.f1, 4),
@@ -139,6 +179,7 @@ def _run(
         "match_seconds": round(run.seconds, 3),
         "seconds": round(seconds, 2),
         "overlap": counts["cells"],
+        "audit": audit,
         "display_names": {layout.organisation: layout.display_name for layout in data.layouts},
         "files": {
             "linked": {org: str(path.relative_to(out_dir)) for org, path in linked.items()},
@@ -202,12 +243,20 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def write_deployment(out_dir: Path, data: synthetic.GeneratedData, port: int) -> dict[str, Path]:
+def write_deployment(
+    out_dir: Path, data: synthetic.GeneratedData, port: int, *, secret_exchange: bool = False
+) -> dict[str, Path]:
     """Certificates, the project, and one config per party, as operators would write them.
 
     Returns the config file of each party: "coordinator", "admin", "analyst"
     and one per organisation of ``data``. The tests build their deployments
     with this too, so the demo and the tests exercise the same files.
+
+    With ``secret_exchange`` the nodes agree their linkage secret through the
+    coordinator (``exchange_secrets``): each node gets a key pair in its state
+    folder, and the fingerprints, as each organisation would confirm them, go
+    into the project file and every node's config. Without it the nodes share
+    one secret file, the option for organisations that exchange it themselves.
     """
     pki_dir = out_dir / "pki"
     authority = create_authority(pki_dir, name="hublink demo CA")
@@ -225,6 +274,13 @@ def write_deployment(out_dir: Path, data: synthetic.GeneratedData, port: int) ->
         )
 
     organisations = [layout.organisation for layout in data.layouts]
+    node_tls = {org: tls_block(Identity(org, Role.NODE)) for org in organisations}
+    node_keys = ""
+    if secret_exchange:
+        node_keys = "\n[node_keys]\n" + "".join(
+            f"{org} = {_toml_str(_node_key(out_dir / 'nodes' / org / 'state', pki_dir, org))}\n"
+            for org in organisations
+        )
     project = config_dir / "project.toml"
     project.write_text(
         f"id = {_toml_str(PROJECT_ID)}\n"
@@ -233,8 +289,13 @@ def write_deployment(out_dir: Path, data: synthetic.GeneratedData, port: int) ->
         f"organisations = {json.dumps(organisations)}\n"
         'schema = "early-years.json"\n'
         f"encoding_sha256 = {_toml_str(LinkageSpec.default().sha256)}\n"
-        "threshold = 0.8\n"
-        "suppression_threshold = 10\n"
+        "threshold = 0.83\n"
+        "within_threshold = 0.9\n"
+        'disclosure = "hospital-statistics"\n'
+        'released_attributes = ["age_band", "area"]\n'
+        f"analysts = {json.dumps([ANALYST.organisation])}\n"
+        f"attribute_precedence = {json.dumps(organisations)}\n"
+        f"reference_date = {_toml_str(synthetic.REFERENCE_DATE.isoformat())}\n" + node_keys
     )
     coordinator_dir = out_dir / "coordinator"
     coordinator_dir.mkdir(exist_ok=True)
@@ -244,11 +305,11 @@ def write_deployment(out_dir: Path, data: synthetic.GeneratedData, port: int) ->
         f"database = {_toml_str(str((coordinator_dir / 'coordinator.db').resolve()))}\n"
         f"projects = [{_toml_str(str(project.resolve()))}]\n\n" + tls_block(COORDINATOR)
     )
-    secret_dir = out_dir / "secrets"
-    secret_dir.mkdir(mode=0o700, exist_ok=True)
-    secret = secret_dir / "project-secret"
-    secret.write_text(secrets.token_urlsafe(32) + "\n")
-    secret.chmod(0o600)
+    secret = out_dir / "secrets" / "project-secret"
+    if not secret_exchange:
+        secret.parent.mkdir(mode=0o700, exist_ok=True)
+        secret.write_text(secrets.token_urlsafe(32) + "\n")
+        secret.chmod(0o600)
     for layout in data.layouts:
         org = layout.organisation
         columns = "\n".join(
@@ -256,22 +317,59 @@ def write_deployment(out_dir: Path, data: synthetic.GeneratedData, port: int) ->
         )
         node_dir = out_dir / "nodes" / org
         node_dir.mkdir(parents=True, exist_ok=True)
+        policy = write_policy(node_dir, layout, data.csv_paths[org])
         paths[org] = node_dir / "node.toml"
         paths[org].write_text(
             f'coordinator = "localhost:{port}"\n'
             f"project = {_toml_str(PROJECT_ID)}\n"
             f"schema = {_toml_str(str(schema_path.resolve()))}\n"
-            f"secret_file = {_toml_str(str(secret.resolve()))}\n"
+            + (
+                "secret_exchange = true\n"
+                if secret_exchange
+                else f"secret_file = {_toml_str(str(secret.resolve()))}\n"
+            )
+            + f"consent_policy = {_toml_str(str(policy.resolve()))}\n"
             'state_dir = "state"\n'
             'output = "linked.csv"\n\n'
             f"[input]\npath = {_toml_str(str(data.csv_paths[org].resolve()))}\n"
             f"id_column = {_toml_str(layout.id_column)}\n\n"
-            f"[input.columns]\n{columns}\n\n" + tls_block(Identity(org, Role.NODE))
+            f"[input.columns]\n{columns}\n\n"
+            + _attributes_block(layout)
+            + node_tls[org]
+            + node_keys
         )
-    for name, identity in (("admin", ADMIN), ("analyst", ANALYST)):
+    for name, identity in (("admin", ADMIN), ("analyst", ANALYST), ("auditor", AUDITOR)):
         paths[name] = config_dir / f"{name}.toml"
         paths[name].write_text(f'coordinator = "localhost:{port}"\n\n' + tls_block(identity))
     return paths
+
+
+def _node_key(state_dir: Path, pki_dir: Path, organisation: str) -> str:
+    """Make a node's secret-exchange key pair; return the fingerprint its organisation confirms."""
+    generate_node_key(state_dir)
+    certificate = (pki_dir / f"{Role.NODE.value}-{organisation}.pem").read_text()
+    return sealing.fingerprint(raw_public(load_node_key(state_dir)), certificate)
+
+
+def exchange_secrets(
+    configs: Mapping[str, Path],
+    organisations: Sequence[str],
+    *,
+    channel_for: Callable[[str], grpc.Channel | None] = lambda org: None,
+) -> int:
+    """Agree the project's linkage secret across the nodes through the coordinator.
+
+    Every node publishes its key; the first creates and seals the secret; the
+    others fetch and open their copies. Returns the new epoch. ``channel_for``
+    lets tests record what each node sends.
+    """
+    for org in organisations:
+        publish_key(load(configs[org], NodeConfig), channel=channel_for(org))
+    first, *others = organisations
+    epoch = create_secret(load(configs[first], NodeConfig), channel=channel_for(first)).epoch
+    for org in others:
+        fetch_secret(load(configs[org], NodeConfig), epoch, channel=channel_for(org))
+    return epoch
 
 
 def _read_linked(linked: Mapping[str, Path]) -> dict[tuple[str, str], str]:
@@ -281,6 +379,18 @@ def _read_linked(linked: Mapping[str, Path]) -> dict[tuple[str, str], str]:
             for row in csv.DictReader(handle):
                 predicted[(organisation, row["local_id"])] = row["linkage_key"]
     return predicted
+
+
+def _attributes_block(layout: synthetic.OrganisationLayout) -> str:
+    """The node's released attributes: age band from its DOB column, area from its LA column."""
+    block = (
+        "[attributes.age_band]\n"
+        f"column = {_toml_str(layout.columns['date_of_birth'])}\n"
+        'derive = "age_band"\n\n'
+    )
+    if layout.area_column:
+        block += f"[attributes.area]\ncolumn = {_toml_str(layout.area_column)}\n\n"
+    return block
 
 
 def _print_results(console: Console, result: DemoResult) -> None:
@@ -308,8 +418,17 @@ def _print_results(console: Console, result: DemoResult) -> None:
             f"{q['true_pairs']:,}",
         )
     console.print(quality)
+    decisions = Table(title="Consent decisions at each node (first rule that excluded a record)")
+    for column in ("organisation", "decision", "records"):
+        decisions.add_column(column, justify="right" if column == "records" else "left")
+    for organisation, counts in summary.get("consent", {}).items():
+        for rule, count in counts["decisions"].items():
+            decisions.add_row(organisation, rule, f"{count:,}")
+    console.print(decisions)
+    demo_audit.print_audit(console, summary["audit"])
     console.print(
         f"{summary['records']:,} records linked in {summary['seconds']:.1f} s; "
         f"everything is in {result.out_dir}/ (summary.json, nodes/*/linked.csv, "
         "coordinator/coordinator.db, coordinator.log)"
     )
+    demo_counts.print_counts(console, result.out_dir, summary["display_names"])

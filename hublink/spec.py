@@ -28,6 +28,13 @@ RECORD_CLK = "clk"
 
 DEFAULT_SCHEMA_NAME = "early-years.json"
 
+#: Post-processing of the record-level CLK at the node (see ``node.hardening``):
+#: "balance" appends the CLK's complement and applies a permutation keyed by the
+#: linkage secret, doubling the encoding's length; "none" sends the CLK as
+#: clkhash made it, which frequency attacks read far more easily.
+HARDENINGS = ("balance", "none")
+DEFAULT_HARDENING = "balance"
+
 
 class SpecError(ValueError):
     """A linkage schema file that cannot be used."""
@@ -56,18 +63,32 @@ class LinkageSpec:
 
     json_text: str
     normalisation: str = NORMALISATION_VERSION
+    hardening: str = DEFAULT_HARDENING
 
     @classmethod
-    def from_file(cls, path: Path, *, normalisation: str = NORMALISATION_VERSION) -> LinkageSpec:
+    def from_file(
+        cls,
+        path: Path,
+        *,
+        normalisation: str = NORMALISATION_VERSION,
+        hardening: str = DEFAULT_HARDENING,
+    ) -> LinkageSpec:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SpecError(f"{path}: cannot read linkage schema: {exc.strerror}") from None
-        return cls.from_json(text, source=str(path), normalisation=normalisation)
+        return cls.from_json(
+            text, source=str(path), normalisation=normalisation, hardening=hardening
+        )
 
     @classmethod
     def from_json(
-        cls, text: str, *, source: str = "schema", normalisation: str = NORMALISATION_VERSION
+        cls,
+        text: str,
+        *,
+        source: str = "schema",
+        normalisation: str = NORMALISATION_VERSION,
+        hardening: str = DEFAULT_HARDENING,
     ) -> LinkageSpec:
         try:
             schema = json.loads(text)
@@ -83,7 +104,13 @@ class LinkageSpec:
             raise SpecError(f"{source}: clkConfig.l must be a positive multiple of 8, not {bits}")
         if schema["clkConfig"].get("xorFolds"):
             raise SpecError(f"{source}: xorFolds is not supported (clkhash 0.18.3 ignores it)")
-        return cls(json_text=canonical_json(schema), normalisation=normalisation)
+        if hardening not in HARDENINGS:
+            raise SpecError(
+                f"{source}: hardening must be one of {', '.join(HARDENINGS)}, not {hardening!r}"
+            )
+        return cls(
+            json_text=canonical_json(schema), normalisation=normalisation, hardening=hardening
+        )
 
     @classmethod
     def default(cls) -> LinkageSpec:
@@ -110,8 +137,15 @@ class LinkageSpec:
         return tuple(str(f["identifier"]) for f in self.schema["features"])
 
     @property
+    def clk_bits(self) -> int:
+        """Length of the CLK clkhash makes, before any hardening."""
+        return int(self.schema["clkConfig"]["l"])
+
+    @property
     def encodings(self) -> tuple[EncodingLayout, ...]:
-        return (EncodingLayout(RECORD_CLK, int(self.schema["clkConfig"]["l"])),)
+        """What every record carries: the CLK, doubled in length when balanced."""
+        factor = 2 if self.hardening == "balance" else 1
+        return (EncodingLayout(RECORD_CLK, factor * self.clk_bits),)
 
     @property
     def record_bytes(self) -> int:
@@ -120,10 +154,11 @@ class LinkageSpec:
 
     @property
     def sha256(self) -> str:
-        """The hash a project pins: schema, normalisation version and encoding layout."""
+        """The hash a project pins: schema, normalisation, hardening and encoding layout."""
         pinned = {
             "clkhash_schema": self.schema,
             "normalisation": self.normalisation,
+            "hardening": self.hardening,
             "encodings": [[e.name, e.bits] for e in self.encodings],
         }
         return hashlib.sha256(canonical_json(pinned).encode()).hexdigest()
@@ -138,19 +173,27 @@ class UploadDigest:
     """SHA-256 over an upload's records in chunk order, computed alike by node and coordinator.
 
     Each record contributes its token (length-prefixed, so token boundaries
-    cannot shift) and then its encodings' bytes in layout order. The digest
+    cannot shift), then its encodings' bytes in layout order, then its released
+    attributes sorted by name (each as 0x1f, a two-byte length and
+    ``name=value``), so a changed attribute changes the digest. The digest
     binds a receipt to exactly what was sent.
     """
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
 
-    def add(self, token: str, encodings: Sequence[bytes]) -> None:
+    def add(
+        self, token: str, encodings: Sequence[bytes], attributes: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Add one record; its released attributes (if any) follow its encodings, by name."""
         raw = token.encode()
         self._hash.update(len(raw).to_bytes(2, "big"))
         self._hash.update(raw)
         for bits in encodings:
             self._hash.update(bits)
+        for name, value in sorted(attributes):
+            pair = f"{name}={value}".encode()
+            self._hash.update(b"\x1f" + len(pair).to_bytes(2, "big") + pair)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

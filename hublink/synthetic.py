@@ -18,7 +18,10 @@ today, and all randomness comes from one ``random.Random(seed)``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
+import unicodedata
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -200,6 +203,31 @@ _OUTWARD_CODES = (
     "SW1A", "EC1A", "WC2H", "EC2M", "SE1P", "WC1E", "SW1P", "EC4M",
 )  # fmt: skip
 
+# Made-up local-authority codes (shaped like ONS codes, none of them real):
+# each postcode district lies in two of them, and a full postcode in one.
+AREA_CODES = (
+    "E06000901", "E06000902", "E06000903", "E06000904",
+    "W06000901", "W06000902", "W06000903", "W06000904",
+)  # fmt: skip
+
+
+def area_code(postcode: str) -> str:
+    """The made-up local authority a postcode lies in: fixed by the postcode, two per district."""
+    outward, _, inward = postcode.partition(" ")
+    first = zlib.crc32(outward.encode()) % len(AREA_CODES)
+    second = (first + 1 + zlib.crc32(outward.encode()[::-1]) % 3) % len(AREA_CODES)
+    return AREA_CODES[second if zlib.crc32(inward.encode()) % 3 == 0 else first]
+
+
+def with_areas(layouts: Sequence[OrganisationLayout]) -> tuple[OrganisationLayout, ...]:
+    """The layouts with a local-authority code column each ("LA Code", "la_code", …)."""
+    names = ("LA Code", "la_code", "Local Authority")
+    return tuple(
+        dataclasses.replace(layout, area_column=layout.area_column or names[i % len(names)])
+        for i, layout in enumerate(layouts)
+    )
+
+
 # Letters used in the last two places of a UK postcode (C, I, K, M, O and V never are).
 _INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 
@@ -255,6 +283,12 @@ class ErrorRates:
     """Blank sex."""
     duplicate_referral: float = 0.02
     """Share of an organisation's rows that are a second copy of a child it already holds."""
+    messy: float = 0.0
+    """Per field, the chance of a messy-but-recoverable form: a placeholder given name
+    ("BABY", "UNKNOWN"), a title, extra spaces, upper or lower case, accents stripped,
+    a postcode without its space, an NHS number with spaces or hyphens, the date of birth
+    in another of the formats UK systems export, another sex code. Off by default, and
+    drawn only when on, so files without it are unchanged."""
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -293,6 +327,8 @@ class OrganisationLayout:
     """Share of NHS numbers written as ``999 123 4567`` rather than ``9991234567``."""
     postcode_untidy_share: float = 0.0
     """Share of postcodes written without the space, in lower case, or both."""
+    area_column: str = ""
+    """If set, a last column with the family's (made-up) local-authority code (``area_code``)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.columns) - set(FIELDS)
@@ -701,11 +737,13 @@ def _copy(
     sex = "" if rng.random() < rates.sex_missing else layout.sex_codes.get(child.sex, "")
 
     postcode = child.postcode
+    area = area_code(postcode)
     if rng.random() < rates.missing_postcode:
         postcode = ""
     else:
         if rng.random() < rates.moved_postcode:
             postcode = _moved_postcode(rng, postcode)
+            area = area_code(postcode)
         if rng.random() < layout.postcode_untidy_share:
             style = rng.randrange(3)
             if style != 1:
@@ -723,7 +761,8 @@ def _copy(
         if rng.random() < layout.nhs_number_spaced_share:
             nhs_number = f"{nhs_number[:3]} {nhs_number[3:6]} {nhs_number[6:]}"
 
-    return {
+    values = {
+        "area": area,
         "given_name": given,
         "family_name": family,
         "date_of_birth": _format_date(born, layout.date_format),
@@ -731,6 +770,59 @@ def _copy(
         "postcode": postcode,
         "nhs_number": nhs_number,
     }
+    if rates.messy:
+        _make_messy(rng, values, born, child.sex, rates.messy)
+    return values
+
+
+_TITLES = {"F": ("Miss", "Ms"), "M": ("Master", "Mr")}
+_PLACEHOLDERS = ("BABY", "UNKNOWN", "Baby Girl", "Baby Boy", "INFANT OF {family}", "Twin 1")
+_MESSY_DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%b-%Y", "%d.%m.%Y", "%d/%m/%y", "%Y%m%d")
+_MESSY_SEX = {"F": ("female", "FEMALE", "2", "f", "Girl"), "M": ("male", "MALE", "1", "m", "Boy")}
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _messy_name(rng: random.Random, name: str, sex: str, family: str, given: bool) -> str:
+    kind = rng.randrange(5 if given else 4)
+    if kind == 0:
+        return f"  {name}   " if rng.random() < 0.5 else name.replace("-", " - ").replace(" ", "  ")
+    if kind == 1:
+        return name.upper() if rng.random() < 0.5 else name.lower()
+    if kind == 2:
+        stripped = _strip_accents(name)
+        return stripped if stripped != name else name.upper()
+    if kind == 3:
+        return f"{rng.choice(_TITLES[sex])} {name}" if given else f"{name.upper()} "
+    return rng.choice(_PLACEHOLDERS).format(family=family.upper())
+
+
+def _make_messy(
+    rng: random.Random, values: dict[str, str], born: date, sex: str, rate: float
+) -> None:
+    """Rewrite some fields in messy forms a normaliser should undo (or treat as missing)."""
+    family = values["family_name"]
+    if rng.random() < rate:
+        values["given_name"] = _messy_name(rng, values["given_name"], sex, family, True)
+    if rng.random() < rate:
+        values["family_name"] = _messy_name(rng, family, sex, family, False)
+    if rng.random() < rate:
+        values["date_of_birth"] = _format_date(born, rng.choice(_MESSY_DATE_FORMATS))
+    if rng.random() < rate and values["sex"]:
+        values["sex"] = rng.choice(_MESSY_SEX.get(sex, ("",)))
+    if rng.random() < rate and values["postcode"]:
+        code = values["postcode"]
+        style = rng.randrange(3)
+        values["postcode"] = (
+            code.replace(" ", "") if style == 0 else code.lower() if style == 1 else f" {code} "
+        )
+    if rng.random() < rate and values["nhs_number"]:
+        digits = values["nhs_number"].replace(" ", "")
+        sep = rng.choice(("-", " "))
+        values["nhs_number"] = f"{digits[:3]}{sep}{digits[3:6]}{sep}{digits[6:]}"
 
 
 # --------------------------------------------------------------------------- generate
@@ -813,11 +905,14 @@ def generate(
         path = out_dir / f"{layout.organisation}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow([layout.id_column, *layout.columns.values()])
+            area = [layout.area_column] if layout.area_column else []
+            writer.writerow([layout.id_column, *layout.columns.values(), *area])
             for child, number in zip(children, numbers, strict=True):
                 local_id = layout.local_id_format.format(n=number)
                 values = _copy(error_rng, child, rates, layout)
-                writer.writerow([local_id, *(values[name] for name in fields)])
+                writer.writerow(
+                    [local_id, *(values[name] for name in fields), *(values["area"] for _ in area)]
+                )
                 truth_rows.append((layout.organisation, local_id, child.person_id))
         csv_paths[layout.organisation] = path
         records[layout.organisation] = len(children)

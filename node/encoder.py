@@ -11,12 +11,13 @@ from __future__ import annotations
 import secrets
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from hublink.spec import LinkageSpec
 from node import normalise
+from node.hardening import Balancer, permutation_key
 from node.source import SourceRow
 
 with warnings.catch_warnings():
@@ -49,6 +50,8 @@ class EncodedRecord:
     token: str
     local_id: str
     encodings: tuple[bytes, ...]
+    attributes: tuple[tuple[str, str], ...] = ()
+    """Coarse attributes the project releases (node.attributes), sent beside the encodings."""
 
 
 def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
@@ -93,15 +96,25 @@ class Encoder:
         self.spec = spec
         self._schema: Any = from_json_dict(dict(spec.schema))
         self._secret = secret
+        self._balancer = (
+            Balancer(permutation_key(secret, spec.sha256), spec.clk_bits)
+            if spec.hardening == "balance"
+            else None
+        )
 
     def encode(self, values: Sequence[tuple[str, ...]]) -> list[bytes]:
-        """One record-level CLK per row of normalised values, as packed bytes."""
+        """One record-level encoding per row of normalised values, as packed bytes.
+
+        The CLK clkhash makes is balanced and permuted when the spec asks for
+        it (the default), so what leaves is always what the spec's layout says.
+        """
         if not values:
             return []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clks = clk.generate_clks(list(values), self._schema, self._secret)
-        return [bits.tobytes() for bits in clks]
+        packed = [bits.tobytes() for bits in clks]
+        return self._balancer.harden(packed) if self._balancer else packed
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,8 @@ class PreparedRecord:
 
     local_id: str
     values: tuple[str, ...]
+    extra: Mapping[str, str] = field(default_factory=dict)
+    """Raw cells of the columns released attributes are derived from (node.attributes)."""
 
 
 def prepare_rows(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,14 @@ CREATE TABLE IF NOT EXISTS tokens (
     local_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tokens_by_upload ON tokens(upload_id);
+CREATE TABLE IF NOT EXISTS withdrawals (
+    project_id TEXT NOT NULL,
+    local_id TEXT NOT NULL,
+    token TEXT,
+    requested_at TEXT NOT NULL,
+    honoured_at TEXT,
+    PRIMARY KEY (project_id, local_id)
+);
 """
 
 
@@ -101,4 +109,74 @@ class TokenStore:
             self._db.execute(
                 "SELECT token, local_id FROM tokens WHERE upload_id = ?", (upload_id,)
             ).fetchall()
+        )
+
+    # ------------------------------------------------------------- withdrawals
+    def tokens_for(self, upload_id: str, local_ids: Iterable[str]) -> dict[str, str]:
+        """local id -> token, for those of ``local_ids`` sent in the upload."""
+        wanted = set(local_ids)
+        return {
+            local_id: token
+            for token, local_id in self._db.execute(
+                "SELECT token, local_id FROM tokens WHERE upload_id = ?", (upload_id,)
+            )
+            if local_id in wanted
+        }
+
+    def record_withdrawals(
+        self, project_id: str, entries: Sequence[tuple[str, str | None]]
+    ) -> None:
+        """Remember withdrawn local ids (with the token they were sent under, if any).
+
+        A local id never sent has nothing to tell the coordinator: it is
+        honoured at once, by being left out of every later upload.
+        """
+        now = _now()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (project_id, local_id) DO UPDATE SET "
+                "token = COALESCE(withdrawals.token, excluded.token)",
+                (
+                    (project_id, local_id, token, now, None if token else now)
+                    for local_id, token in entries
+                ),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def pending_withdrawals(self, project_id: str) -> list[str]:
+        """Tokens withdrawn here that the coordinator has not yet confirmed."""
+        return [
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT token FROM withdrawals WHERE project_id = ? AND token IS NOT NULL "
+                "AND honoured_at IS NULL ORDER BY token",
+                (project_id,),
+            )
+        ]
+
+    def mark_honoured(self, project_id: str, tokens: Iterable[str]) -> None:
+        now = _now()
+        self._db.executemany(
+            "UPDATE withdrawals SET honoured_at = ? WHERE project_id = ? AND token = ?",
+            ((now, project_id, token) for token in tokens),
+        )
+
+    def withdrawn_local_ids(self) -> frozenset[str]:
+        """Every local id whose consent was withdrawn, whatever the project: never sent again."""
+        return frozenset(
+            str(row[0]) for row in self._db.execute("SELECT local_id FROM withdrawals")
+        )
+
+    def withdrawn_tokens(self, project_id: str) -> frozenset[str]:
+        return frozenset(
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT token FROM withdrawals WHERE project_id = ? AND token IS NOT NULL",
+                (project_id,),
+            )
         )

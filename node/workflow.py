@@ -22,15 +22,10 @@ from hublink.config import NodeConfig
 from hublink.identity import Identity, identity_from_certificate
 from hublink.spec import LinkageSpec, SpecError
 from hublink.tls import TlsFiles, secure_channel
-from node.encoder import (
-    Encoder,
-    PreparedRecord,
-    RowError,
-    encode_records,
-    normalisers,
-    prepare_rows,
-)
-from node.source import InputError, read_rows
+from node import attributes, exclusions, locallog
+from node.encoder import Encoder, encode_records, normalisers
+from node.intake import Intake, take_in
+from node.receipts import ReceiptRefused, check_log_grew, keep_receipt
 from node.tokens import TokenStore
 from node.uploader import NodeClient, Receipt
 
@@ -49,6 +44,8 @@ class UploadSummary:
     upload_id: str
     records: int
     digest_sha256: str
+    excluded: int = 0
+    rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,11 +100,17 @@ def upload(
     """
     identity = own_identity(config)
     try:
-        spec = LinkageSpec.from_file(config.schema)
+        spec = LinkageSpec.from_file(config.schema, hardening=config.hardening)
     except SpecError as exc:
         raise NodeError(str(exc)) from None
-    secret = read_secret(config)
-    prepared = _prepare(config, spec)
+    secret = b"" if config.secret_exchange else read_secret(config)
+    intake = prepare(config, spec)
+    if not intake.prepared:
+        raise NodeError(
+            f"{config.input.path}: no record may be sent: all {intake.rows} rows were excluded "
+            f"or unreadable (see {config.state_dir / exclusions.TEXT_NAME})"
+        )
+    prepared = intake.prepared
     client = _client(config, channel)
     project = client.project(config.project)
     if project.encoding_sha256 != spec.sha256:
@@ -115,6 +118,16 @@ def upload(
             f"{config.schema}: this node's linkage schema hashes to {spec.sha256[:12]}… but "
             f"project {project.project_id!r} pins {project.encoding_sha256[:12]}…; refusing to "
             "encode (use the schema file the project's coordinator serves)"
+        )
+    if config.secret_exchange:
+        # Imported here: only nodes that exchange secrets need the HPKE machinery.
+        from node.secret_workflow import secret_for_epoch
+
+        secret = secret_for_epoch(config, project.secret_epoch, channel=channel)
+    elif project.secret_epoch:
+        raise NodeError(
+            f"project {project.project_id!r} uses an exchanged linkage secret (epoch "
+            f"{project.secret_epoch}); set secret_exchange = true in this node's config"
         )
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         if store.committed_upload(project.project_id):
@@ -131,6 +144,17 @@ def upload(
                 progress("encode", done, len(prepared))
 
         records = encode_records(prepared, Encoder(spec, secret), progress=encoded)
+        try:
+            records = attributes.attach(
+                records,
+                prepared,
+                config.attributes,
+                project.released_attributes,
+                project.reference_date,
+                config.input.date_formats,
+            )
+        except attributes.AttributeConfigError as exc:
+            raise NodeError(f"node config: {exc}") from None
         upload_id = str(uuid.uuid4())
         store.record_upload(upload_id, project.project_id, [(r.token, r.local_id) for r in records])
         sent = 0
@@ -147,11 +171,15 @@ def upload(
                 spec.sha256,
                 records,
                 chunk_records=config.chunk_records,
+                consent=intake.summary(),
                 upload_id=upload_id,
                 progress=uploaded,
             )
         except Exception:
             store.mark_failed(upload_id)
+            locallog.append(
+                config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
+            )
             raise
         store.mark_committed(
             upload_id,
@@ -160,36 +188,77 @@ def upload(
                 "records": receipt.record_count,
                 "digest_sha256": receipt.digest_sha256,
                 "audit_index": receipt.audit_index,
+                **(receipt.audit.to_json() if receipt.audit else {}),
             },
         )
+    locallog.append(
+        config.state_dir,
+        "upload.committed",
+        project=project.project_id,
+        upload_id=upload_id,
+        records=receipt.record_count,
+        audit_index=receipt.audit_index,
+    )
+    _keep_receipt(config, receipt)
     return UploadSummary(
         identity.organisation,
         project.project_id,
         upload_id,
         receipt.record_count,
         receipt.digest_sha256,
+        intake.excluded,
+        len(intake.rejects),
     )
 
 
-def _prepare(config: NodeConfig, spec: LinkageSpec) -> list[PreparedRecord]:
-    """Read and normalise the whole input, so bad input stops the run before any contact."""
-    rows = read_rows(
-        config.input.path,
-        id_column=config.input.id_column,
-        columns=config.input.columns,
-        fields=spec.all_fields,
-        encoding=config.input.encoding,
-    )
+def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:
+    """Check the coordinator's signed receipt against its key and keep it (node.receipts)."""
+    if receipt.audit is None:
+        raise NodeError(
+            f"upload {receipt.upload_id} was committed but the coordinator sent no signed receipt"
+        )
     try:
-        prepared = prepare_rows(rows, spec.all_fields, normalisers(config.input.date_formats))
-    except RowError as exc:
-        column = config.input.columns.get(exc.field, exc.field)
-        raise InputError(
-            config.input.path, exc.reason, row=exc.row, field=f"{exc.field} (column {column!r})"
-        ) from None
-    if not prepared:
-        raise InputError(config.input.path, "the file has no records")
-    return prepared
+        kept = keep_receipt(
+            config.state_dir, config.coordinator_key, receipt.audit, receipt.coordinator_key
+        )
+    except ReceiptRefused as exc:
+        locallog.append(config.state_dir, "receipt.refused", upload_id=receipt.upload_id)
+        raise NodeError(str(exc)) from None
+    locallog.append(
+        config.state_dir,
+        "receipt.verified",
+        upload_id=receipt.upload_id,
+        audit_index=receipt.audit_index,
+        key="trusted on first use" if kept.trusted_on_first_use else "pinned",
+        file=kept.path.name,
+    )
+
+
+def prepare(
+    config: NodeConfig, spec: LinkageSpec, *, mode: str = "upload", upload_id: str = ""
+) -> Intake:
+    """Read, decide consent and normalise the whole input before any contact, and report it.
+
+    Bad rows go to the rejects file (too many stop the run here); the
+    exclusion report is written whatever the outcome of the upload.
+    """
+    with TokenStore(config.state_dir / "tokens.sqlite") as store:
+        withdrawn = store.withdrawn_local_ids()
+    intake = take_in(
+        config, spec.all_fields, normalisers(config.input.date_formats), withdrawn=withdrawn
+    )
+    exclusions.write(
+        config.state_dir,
+        exclusions.build(
+            intake,
+            mode=mode,
+            organisation=own_identity(config).organisation,
+            project_id=config.project,
+            schema_sha256=spec.sha256,
+            upload_id=upload_id,
+        ),
+    )
+    return intake
 
 
 def fetch_keys(config: NodeConfig, *, channel: grpc.Channel | None = None) -> KeysSummary:
@@ -201,15 +270,26 @@ def fetch_keys(config: NodeConfig, *, channel: grpc.Channel | None = None) -> Ke
         if upload_id is None:
             raise NodeError(f"this node has not uploaded to project {config.project!r} yet")
         local = store.local_ids(upload_id)
+        withdrawn = store.withdrawn_tokens(config.project) & set(local)
     rows: list[tuple[str, str]] = []
     for token, key in client.linkage_keys(config.project):
         local_id = local.get(token)
         if local_id is None:
             raise NodeError("the coordinator returned a key for a token this node never sent")
+        if token in withdrawn:
+            continue  # withdrawn after upload: never written, even before the next run
         rows.append((local_id, key))
-    if len(rows) != len(local):
-        raise NodeError(f"the coordinator returned {len(rows)} keys for {len(local)} records")
+    expected = len(local) - len(withdrawn)
+    if len(rows) != expected:
+        raise NodeError(f"the coordinator returned {len(rows)} keys for {expected} records")
     _write_atomically(config.output, rows)
+    try:
+        grew = check_log_grew(config.state_dir, config.coordinator_key, client.log_extension)
+    except ReceiptRefused as exc:
+        locallog.append(config.state_dir, "audit.inconsistent", project=config.project)
+        raise NodeError(str(exc)) from None
+    if grew:
+        locallog.append(config.state_dir, "audit.consistent", project=config.project)
     return KeysSummary(identity.organisation, config.project, len(rows), config.output)
 
 

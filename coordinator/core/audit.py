@@ -1,27 +1,47 @@
-"""The audit chain: every action, hash-linked so that a changed or removed entry shows.
+"""The audit log: every action, as a leaf of a Merkle log the coordinator signs.
 
-Each entry's hash covers its own canonical content and the previous entry's
-hash, so editing, deleting or reordering any entry breaks every hash after
-it. Entries hold counts, hashes and names of organisations, never an
-identifier, an encoding or a linkage key. The store writes each entry in the
-same transaction as the action it records.
+Each entry's hash is its leaf hash, SHA-256(0x00 || canonical content), and
+the entries form an RFC 6962 Merkle tree (``hublink.merkle``) whose signed
+checkpoints (``hublink.checkpoint``) are handed to nodes with their receipts
+and to auditors. An entry changed, removed, reordered or cut off after a
+checkpoint was signed no longer matches that checkpoint. Entries hold
+counts, hashes and names of organisations, never an identifier, an encoding
+or a linkage key. The store writes each entry in the same transaction as the
+action it records.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hublink.spec import canonical_json
+from hublink.auditlog import LogEntry, content_leaf, entry_content
 
-GENESIS = "0" * 64
+CHECKPOINT_ACTIONS = frozenset(
+    {
+        "project.created",
+        "project.changed",
+        "project.closed",
+        "upload.committed",
+        "upload.rejected",
+        "run.completed",
+        "run.failed",
+        "run.cancelled",
+        "keys.released",
+        "counts.released",
+        "retention.deleted",
+        "records.withdrawn",
+        "secret.key_published",
+        "secret.epoch_started",
+    }
+)
+"""Actions after which the store signs a checkpoint in the same transaction."""
 
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """An action to record, before it has a place in the chain."""
+    """An action to record, before it has a place in the log."""
 
     action: str
     actor_organisation: str
@@ -32,60 +52,63 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """An action with its place in the chain."""
+    """An action with its place in the log and its leaf hash (hex)."""
 
     index: int
     time: str
     event: AuditEvent
-    previous_hash: str
     entry_hash: str
 
     def content(self) -> dict[str, Any]:
         """The fields the hash covers, as plain data (also the export format)."""
-        return entry_content(self.index, self.time, self.event)
+        e = self.event
+        return entry_content(
+            self.index,
+            self.time,
+            e.action,
+            e.actor_organisation,
+            e.actor_role,
+            e.project_id,
+            e.details,
+        )
+
+    def to_log_entry(self) -> LogEntry:
+        e = self.event
+        return LogEntry(
+            self.index,
+            self.time,
+            e.action,
+            e.actor_organisation,
+            e.actor_role,
+            e.project_id,
+            dict(e.details),
+            self.entry_hash,
+        )
 
 
-def entry_content(index: int, time: str, event: AuditEvent) -> dict[str, Any]:
-    return {
-        "index": index,
-        "time": time,
-        "action": event.action,
-        "actor_organisation": event.actor_organisation,
-        "actor_role": event.actor_role,
-        "project_id": event.project_id,
-        "details": dict(event.details),
-    }
-
-
-def chain_hash(previous_hash: str, content: Mapping[str, Any]) -> str:
-    """Hash of an entry: SHA-256 over the previous hash and the entry's canonical JSON."""
-    payload = previous_hash.encode() + b"\n" + canonical_json(dict(content)).encode()
-    return hashlib.sha256(payload).hexdigest()
-
-
-def seal(index: int, time: str, event: AuditEvent, previous_hash: str) -> AuditEntry:
-    """Give an event its place in the chain."""
-    digest = chain_hash(previous_hash, entry_content(index, time, event))
-    return AuditEntry(index, time, event, previous_hash, digest)
+def seal(index: int, time: str, event: AuditEvent) -> AuditEntry:
+    """Give an event its place in the log and its leaf hash."""
+    unsealed = AuditEntry(index, time, event, "")
+    return AuditEntry(index, time, event, content_leaf(unsealed.content()).hex())
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    """The first place a chain fails to verify."""
+    """The first entry that fails to verify on its own."""
 
     index: int
     reason: str
 
 
 def verify(entries: Iterable[AuditEntry]) -> ChainProblem | None:
-    """Check indexes run 0, 1, 2… and every hash links; return the first problem or None."""
-    previous = GENESIS
+    """Check indexes run 0, 1, 2… and every entry matches its hash; the first problem or None.
+
+    This checks the entries alone; checkpoints and receipts are checked by
+    ``hublink.auditlog.verify_log``.
+    """
     for expected, entry in enumerate(entries):
         if entry.index != expected:
             return ChainProblem(expected, f"entry {expected} is missing (found {entry.index})")
-        if entry.previous_hash != previous:
-            return ChainProblem(entry.index, "does not follow the entry before it")
-        if chain_hash(previous, entry.content()) != entry.entry_hash:
+        if content_leaf(entry.content()).hex() != entry.entry_hash:
             return ChainProblem(entry.index, "its content does not match its hash")
-        previous = entry.entry_hash
     return None

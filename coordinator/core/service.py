@@ -17,13 +17,20 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coordinator.core import counts, keys, matching
+from coordinator.core import counts, disclosure, keys, matching, queries, retention
+from coordinator.core.attributes import (
+    ATTRIBUTES_OF_RECORD,
+    entity_facts,
+    parse_attributes,
+    store_attributes,
+)
 from coordinator.core.audit import AuditEntry, AuditEvent
+from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.errors import (
     AlreadyExists,
     Cancelled,
@@ -35,6 +42,7 @@ from coordinator.core.errors import (
     NotReady,
     SchemaMismatch,
 )
+from coordinator.core.secret_relay import current_epoch
 from coordinator.core.store import Store, utc_now
 from hublink.identity import Identity, Role
 from hublink.spec import EncodingLayout, UploadDigest, canonical_json
@@ -43,6 +51,8 @@ log = logging.getLogger("hublink.coordinator")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
+_MAX_WITHDRAW = 100_000
 
 
 @dataclass(frozen=True)
@@ -56,13 +66,29 @@ class Project:
     encoding_sha256: str
     encodings: tuple[EncodingLayout, ...]
     definition_sha256: str
-    threshold: float = 0.8
-    within_threshold: float = 0.88
+    threshold: float = 0.83
+    within_threshold: float = 0.9
     merge_threshold: float = 0.9
     suppression_threshold: int = 10
     max_chunk_records: int = 2000
     max_records: int = 5_000_000
     released_attributes: tuple[str, ...] = ()
+    disclosure: disclosure.Rule = field(
+        default_factory=lambda: disclosure.rule_for(disclosure.DEFAULT_PRESET)
+    )
+    """How counts are protected before analysts see them (coordinator.core.disclosure)."""
+    analysts: tuple[str, ...] = ()
+    """Organisations whose analysts may query counts; empty: none may."""
+    attribute_precedence: tuple[str, ...] = ()
+    """Whose attribute value counts when organisations disagree; empty: the most common."""
+    reference_date: str = ""
+    """Date at which nodes compute age bands (YYYY-MM-DD), sent to them with the project."""
+    key_scope: str = "project"
+    retention_days: int = 365
+    node_keys: Mapping[str, str] = field(default_factory=dict)
+    """Confirmed fingerprints of member nodes' secret-exchange keys, from the project file."""
+    secret_epoch: int = 0
+    """Epoch of the linkage secret now in force (0: no exchanged secret); filled per request."""
 
     @property
     def record_bytes(self) -> int:
@@ -111,7 +137,14 @@ class UploadReceipt:
     record_count: int
     digest_sha256: str
     audit_index: int
-    audit_head: str
+    entry: AuditEntry
+    """The upload.committed entry at ``audit_index``."""
+    inclusion_proof: tuple[bytes, ...]
+    """Proof that ``entry`` is in the log ``checkpoint`` signs."""
+    checkpoint: str
+    """The signed checkpoint note made when the upload was committed."""
+    public_key: str = ""
+    """The coordinator's verifier key line, for a node that trusts it on first use."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +167,14 @@ class KeyBatch:
     run_id: str
     keys: tuple[tuple[str, str], ...]
     total: int
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What a withdrawal did: tokens found and deleted, and tokens not among the caller's."""
+
+    withdrawn: int
+    not_found: int
 
 
 @dataclass(frozen=True)
@@ -229,7 +270,7 @@ class Coordinator:
         self._authorise(
             caller, "project.read", project, Role.NODE, Role.ADMIN, Role.ANALYST, Role.AUDITOR
         )
-        return project
+        return dataclasses.replace(project, secret_epoch=current_epoch(self.store, project.id))
 
     def projects_for(self, caller: Identity) -> list[Project]:
         """Projects the caller's organisation takes part in (every project for admins)."""
@@ -282,6 +323,10 @@ class Coordinator:
             if row is not None and row["state"] != "open" and action != "project.read":
                 raise NotReady(f"project {project.id!r} is closed")
 
+    def record_refusal(self, caller: Identity, action: str, reason: str) -> None:
+        """Audit a refusal made by the transport (a revoked certificate, a foreign CA)."""
+        self._refused(caller, action, "", NotAllowed(reason))
+
     def _refused(
         self, caller: Identity, action: str, project_id: str, error: CoordinatorError
     ) -> CoordinatorError:
@@ -306,8 +351,14 @@ class Coordinator:
         encoding_sha256: str,
         expected_records: int,
         consent: ConsentSummary,
+        secret_epoch: int = 0,
     ) -> UploadState:
-        """Open an upload; a retried call with the same id returns the same upload."""
+        """Open an upload; a retried call with the same id returns the same upload.
+
+        ``secret_epoch`` is the epoch of the linkage secret the node encoded
+        with (0: a secret exchanged by the organisations' own means); it must be
+        the project's current epoch, so encodings of two epochs never meet.
+        """
         project = self._project(project_id)
         self._authorise(caller, "upload.begin", project, Role.NODE)
         if not _UPLOAD_ID.fullmatch(upload_id):
@@ -330,6 +381,18 @@ class Coordinator:
                     f"project {project.id!r}'s {project.encoding_sha256[:12]}…; fetch the "
                     "project's "
                     "schema and use the same hublink version"
+                ),
+            )
+        epoch = current_epoch(self.store, project.id)
+        if secret_epoch != epoch:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                SchemaMismatch(
+                    f"the node encoded with linkage-secret epoch {secret_epoch} but project "
+                    f"{project.id!r} is at epoch {epoch}; fetch the current secret "
+                    "(hublink node secret fetch) and encode again"
                 ),
             )
         if expected_records > project.max_records:
@@ -361,7 +424,8 @@ class Coordinator:
         with self.store.transaction() as tx:
             tx.execute(
                 "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
-                "expected_records, consent_json, created_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+                "expected_records, consent_json, created_at, secret_epoch) "
+                "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)",
                 (
                     upload_id,
                     project.id,
@@ -370,6 +434,7 @@ class Coordinator:
                     expected_records,
                     canonical_json(_consent_details(consent)),
                     utc_now(),
+                    secret_epoch,
                 ),
             )
             tx.audit(
@@ -447,7 +512,8 @@ class Coordinator:
                 f"chunk {chunk_index} has {len(records)} records; project {project.id!r} takes "
                 f"at most {project.max_chunk_records} a chunk"
             )
-        rows, digest = self._validate_chunk(project, chunk_index, records)
+        attributes: dict[str, tuple[tuple[str, str], ...]] = {}
+        rows, digest = self._validate_chunk(project, chunk_index, records, attributes)
         with self.store.transaction() as tx:
             previous = tx.execute(
                 "SELECT digest_sha256 FROM chunks WHERE upload_id = ? AND chunk_index = ?",
@@ -479,6 +545,8 @@ class Coordinator:
                     f"chunk {chunk_index} repeats a record token already received in "
                     f"upload {upload_id}"
                 ) from None
+            if any(attributes.values()):
+                store_attributes(tx, upload_id, chunk_index, attributes)
             tx.execute(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?)",
                 (upload_id, chunk_index, len(rows), digest),
@@ -490,8 +558,14 @@ class Coordinator:
         return ChunkReceipt(upload_id, chunk_index, False, int(received) + len(rows))
 
     def _validate_chunk(
-        self, project: Project, chunk_index: int, records: Sequence[IncomingRecord]
+        self,
+        project: Project,
+        chunk_index: int,
+        records: Sequence[IncomingRecord],
+        attributes: dict[str, tuple[tuple[str, str], ...]] | None = None,
     ) -> tuple[list[tuple[str, bytes]], str]:
+        """Check a chunk's records; fills ``attributes`` (token -> released attributes)."""
+        attributes = {} if attributes is None else attributes
         expected = [(e.name, e.nbytes) for e in project.encodings]
         released = set(project.released_attributes)
         seen: set[str] = set()
@@ -519,14 +593,25 @@ class Coordinator:
                     f"{where}: encoding {name!r} is {length * 8} bits; project {project.id!r} "
                     f"expects {dict(expected)[name] * 8}"
                 )
-            for name, _ in record.attributes:
+            for name, value in record.attributes:
                 if name not in released:
                     raise InvalidRequest(
                         f"{where}: attribute {name!r} is not released by project {project.id!r}"
                     )
+                if not _ATTRIBUTE_VALUE.fullmatch(value):
+                    raise InvalidRequest(
+                        f"{where}: attribute {name!r} must be a coarse code of 1 to 32 letters, "
+                        "digits, spaces or . _ + -"
+                    )
+            if len({name for name, _ in record.attributes}) != len(record.attributes):
+                raise InvalidRequest(f"{where}: an attribute is repeated")
             blob = b"".join(bits for _, bits in record.encodings)
             digest.update(record.token.encode() + b"\0" + blob)
+            for name, value in sorted(record.attributes):
+                # Part of the chunk's digest: a changed attribute is not a repeat.
+                digest.update(b"\0" + name.encode() + b"=" + value.encode())
             rows.append((record.token, blob))
+            attributes[record.token] = tuple(sorted(record.attributes))
         return rows, digest.hexdigest()
 
     def commit_upload(
@@ -626,11 +711,12 @@ class Coordinator:
         digest = UploadDigest()
         layout = self._project(self._upload_project(upload_id)).encodings
         count = 0
-        for token, blob in self.store.iterate(
-            "SELECT token, encodings FROM records WHERE upload_id = ? ORDER BY chunk_index, id",
+        for token, blob, attributes in self.store.iterate(
+            f"SELECT token, encodings, {ATTRIBUTES_OF_RECORD} FROM records r "
+            "WHERE upload_id = ? ORDER BY chunk_index, id",
             (upload_id,),
         ):
-            digest.add(token, _split(blob, layout))
+            digest.add(token, _split(blob, layout), parse_attributes(attributes))
             count += 1
         return count, digest.hexdigest()
 
@@ -662,18 +748,20 @@ class Coordinator:
     def _receipt(self, upload_id: str) -> UploadReceipt:
         row = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
         assert row is not None
-        entry = self.store.query_one(
-            "SELECT idx, entry_hash FROM audit WHERE idx = ?", (row["commit_audit_index"],)
-        )
-        assert entry is not None
+        index = int(row["commit_audit_index"])
+        [entry] = self.store.audit_entries(index, index)
+        checkpoint = self.store.audit_checkpoint_at(index + 1) or self.store.audit_checkpoint()
         return UploadReceipt(
             upload_id,
             row["project_id"],
             row["organisation"],
             int(row["records_received"]),
             row["digest_sha256"],
-            int(entry["idx"]),
-            str(entry["entry_hash"]),
+            index,
+            entry,
+            tuple(self.store.audit_inclusion_proof(index, checkpoint.size)),
+            checkpoint.note,
+            self.store.signer.verifier.vkey(),
         )
 
     # --------------------------------------------------------------------- runs
@@ -694,6 +782,17 @@ class Coordinator:
             raise NotReady(
                 f"project {project.id!r} has {uploads[0]['n']} committed upload(s); "
                 "matching needs at least two"
+            )
+        epochs = self.store.query(
+            "SELECT DISTINCT secret_epoch FROM uploads "
+            "WHERE project_id = ? AND state = 'committed' ORDER BY secret_epoch",
+            (project.id,),
+        )
+        if len(epochs) > 1:
+            raise NotReady(
+                f"project {project.id!r} holds uploads encoded under different linkage-secret "
+                f"epochs ({', '.join(str(r[0]) for r in epochs)}); they can never be matched "
+                "together"
             )
         running = self.store.query_one(
             "SELECT id FROM runs WHERE project_id = ? AND state = 'running'", (project.id,)
@@ -949,8 +1048,12 @@ class Coordinator:
             "WHERE r.upload_id = ?",
             (upload["id"],),
         )
-        assert covered is not None
-        total = int(upload["records_received"])
+        held = self.store.query_one(
+            "SELECT COUNT(*) AS n FROM records WHERE upload_id = ?", (upload["id"],)
+        )
+        assert covered is not None and held is not None
+        # Records still held, not records received: withdrawn ones are deleted.
+        total = int(held["n"])
         if covered["n"] != total:
             raise NotReady(
                 f"upload {upload['id']} is newer than project {project.id!r}'s latest "
@@ -968,14 +1071,84 @@ class Coordinator:
             )
         return self._key_batches(
             project.id,
+            caller.organisation if project.key_scope == "organisation" else None,
             str(upload["id"]),
             str(run["id"]),
             total,
             max(1, min(batch_size or 5000, 20000)),
         )
 
+    def withdraw(self, caller: Identity, project_id: str, tokens: Sequence[str]) -> Withdrawal:
+        """Delete the encodings (and entity assignments) of the caller's own withdrawn records.
+
+        Only records of the caller's organisation's committed upload can be
+        found: another organisation's token counts as not found, and nothing
+        of it is touched. The records leave keys and counts at once (their
+        entity rows go with them) and stay out of every later run. The audit
+        records counts only, never the tokens.
+        """
+        project = self._project(project_id)
+        self._authorise(caller, "keys.withdraw", project, Role.NODE)
+        if len(tokens) > _MAX_WITHDRAW:
+            raise InvalidRequest(f"at most {_MAX_WITHDRAW} tokens can be withdrawn in one call")
+        for position, token in enumerate(tokens):
+            if not _TOKEN.fullmatch(token):
+                raise InvalidRequest(f"token {position}: must be 8 to 64 URL-safe characters")
+        wanted = sorted(set(tokens))
+        upload = self.store.query_one(
+            "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed'",
+            (project.id, caller.organisation),
+        )
+        if upload is None:
+            raise NotReady(
+                f"organisation {caller.organisation!r} has no committed upload in "
+                f"project {project.id!r}"
+            )
+        with self.store.transaction() as tx:
+            found: list[int] = []
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                found.extend(
+                    int(row[0])
+                    for row in tx.execute(
+                        f"SELECT id FROM records WHERE upload_id = ? AND token IN ({marks})",
+                        (upload["id"], *part),
+                    ).fetchall()
+                )
+            tx.executemany("DELETE FROM entities WHERE record_id = ?", ((i,) for i in found))
+            tx.executemany("DELETE FROM records WHERE id = ?", ((i,) for i in found))
+            tx.audit(
+                _event(
+                    caller,
+                    "records.withdrawn",
+                    project.id,
+                    {
+                        "upload_id": upload["id"],
+                        "requested": len(wanted),
+                        "withdrawn": len(found),
+                        "not_found": len(wanted) - len(found),
+                    },
+                )
+            )
+        log.info(
+            "%s withdrew %d records from %s (%d not found)",
+            caller,
+            len(found),
+            project.id,
+            len(wanted) - len(found),
+        )
+        return Withdrawal(len(found), len(wanted) - len(found))
+
     def _key_batches(
-        self, project_id: str, upload_id: str, run_id: str, total: int, batch_size: int
+        self,
+        project_id: str,
+        scope: str | None,
+        upload_id: str,
+        run_id: str,
+        total: int,
+        batch_size: int,
     ) -> Iterator[KeyBatch]:
         project_key = self._project_key(project_id)
         batch: list[tuple[str, str]] = []
@@ -984,7 +1157,7 @@ class Coordinator:
             "WHERE r.upload_id = ? ORDER BY r.id",
             (upload_id,),
         ):
-            batch.append((token, keys.linkage_key(project_key, entity_id)))
+            batch.append((token, keys.linkage_key(project_key, entity_id, scope)))
             if len(batch) >= batch_size:
                 yield KeyBatch(run_id, tuple(batch), total)
                 batch = []
@@ -998,9 +1171,47 @@ class Coordinator:
 
     # ------------------------------------------------------------------- counts
     def overlap(self, caller: Identity, project_id: str) -> tuple[str, counts.CountTable]:
-        """Entities in every combination of the project's datasets, small counts suppressed."""
+        """Entities in every combination of the project's datasets, under disclosure control."""
+        query = queries.CountQuery(by=(queries.DATASETS,), margins=False)
+        run_id, table = self.counts(caller, project_id, query, action="counts.overlap")
+        return run_id, counts.CountTable(
+            tuple(
+                counts.CountCell(tuple((c.coordinates[0] or "").split("+")), c.value, c.suppressed)
+                for c in table.cells
+            ),
+            table.rule,
+        )
+
+    def counts(
+        self,
+        caller: Identity,
+        project_id: str,
+        query: queries.CountQuery,
+        *,
+        action: str = "counts.query",
+    ) -> tuple[str, queries.ReleasedTable]:
+        """A count table over the latest run's entities, after the project's disclosure control.
+
+        Only analysts of organisations the project lists may ask. The query,
+        and every cell released or withheld, go to the audit log before the
+        table is returned.
+        """
         project = self._project(project_id)
-        self._authorise(caller, "counts.overlap", project, Role.ANALYST)
+        self._authorise(caller, action, project, Role.ANALYST)
+        if caller.organisation not in project.analysts:
+            raise self._refused(
+                caller,
+                action,
+                project.id,
+                NotAllowed(
+                    f"analysts of {caller.organisation!r} may not query project {project.id!r}"
+                    + ("" if project.analysts else "; it allows no analysts")
+                ),
+            )
+        try:
+            queries.check(query, project.organisations, project.released_attributes)
+        except queries.QueryError as exc:
+            raise self._refused(caller, action, project.id, InvalidRequest(str(exc))) from None
         run = self.store.query_one(
             "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
             "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
@@ -1008,16 +1219,15 @@ class Coordinator:
         )
         if run is None:
             raise NotReady(f"project {project.id!r} has no completed matching run yet")
-        members: dict[str, set[str]] = defaultdict(set)
-        for entity_id, organisation in self.store.iterate(
-            "SELECT e.entity_id, u.organisation FROM entities e "
-            "JOIN records r ON r.id = e.record_id JOIN uploads u ON u.id = r.upload_id "
-            "WHERE e.project_id = ? ORDER BY e.record_id",
-            (project.id,),
-        ):
-            members[entity_id].add(organisation)
-        exact = counts.overlap((frozenset(m) for m in members.values()), project.organisations)
-        table = counts.suppress_small(exact, project.suppression_threshold)
+        people = entity_facts(
+            self.store,
+            project.id,
+            project.organisations,
+            project.attribute_precedence,
+            self._project_key(project.id),
+        )
+        exact = queries.count(people, query, project.organisations)
+        table = queries.release(exact, project.disclosure, query)
         with self.store.transaction() as tx:
             tx.audit(
                 _event(
@@ -1026,16 +1236,86 @@ class Coordinator:
                     project.id,
                     {
                         "run_id": run["id"],
-                        "query": "overlap",
+                        "query": "overlap" if action == "counts.overlap" else query.describe(),
+                        "by": list(query.by),
+                        "datasets_in": list(query.datasets_in),
+                        "datasets_out": list(query.datasets_out),
+                        "rule": table.rule,
                         "cells": len(table.cells),
-                        "suppressed": table.withheld,
-                        "released": {
-                            "+".join(c.datasets): c.value for c in table.cells if not c.suppressed
-                        },
+                        "suppressed": sum(1 for c in table.cells if c.suppressed),
+                        "released": {c.label: c.value for c in table.cells if not c.suppressed},
+                        "withheld": [c.label for c in table.cells if c.suppressed],
                     },
                 )
             )
         return str(run["id"]), table
+
+    # ---------------------------------------------------------------- retention
+    def close_project(self, caller: Identity, project_id: str, reason: str) -> int:
+        """Close a project for good: erase its encodings, entities and key; return records erased.
+
+        Closing ends the retention period early, as the project's owner may.
+        """
+        project = self._project(project_id)
+        self._authorise(caller, "project.close", project, Role.ADMIN)
+        if not reason.strip():
+            raise InvalidRequest("closing a project needs a reason for the audit log")
+        with self.store.transaction() as tx:
+            uploads = retention.project_uploads(tx, project.id)
+            erased = retention.erase_uploads(tx, uploads, "erased")
+            tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
+            # The relayed key material goes too: sealed secrets are no use once closed.
+            tx.execute("DELETE FROM node_keys WHERE project_id = ?", (project.id,))
+            tx.execute("DELETE FROM secret_envelopes WHERE project_id = ?", (project.id,))
+            tx.execute(
+                "UPDATE projects SET state = 'closed', project_key = zeroblob(32) WHERE id = ?",
+                (project.id,),
+            )
+            tx.audit(
+                _event(
+                    caller,
+                    "project.closed",
+                    project.id,
+                    {"reason": reason.strip(), "records_erased": erased, "uploads": len(uploads)},
+                )
+            )
+        self.store.compact()
+        log.info("project %s closed by %s: %d records erased", project.id, caller, erased)
+        return erased
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Erase uploads older than their project's retention period; return records erased."""
+        now = now or datetime.now(UTC)
+        system = Identity("coordinator", Role.COORDINATOR)
+        total = 0
+        for project in self._projects.values():
+            cutoff = (
+                (now - timedelta(days=project.retention_days))
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z")
+            )
+            with self.store.transaction() as tx:
+                uploads = retention.expired_uploads(tx, project.id, cutoff)
+                if not uploads:
+                    continue
+                erased = retention.erase_uploads(tx, uploads, "expired")
+                tx.audit(
+                    _event(
+                        system,
+                        "retention.deleted",
+                        project.id,
+                        {
+                            "retention_days": project.retention_days,
+                            "uploads": len(uploads),
+                            "records_erased": erased,
+                        },
+                    )
+                )
+            total += erased
+            log.info("retention: erased %d records of project %s", erased, project.id)
+        if total:
+            self.store.compact()
+        return total
 
     # -------------------------------------------------------------------- admin
     def project_state(self, caller: Identity, project_id: str) -> ProjectState:
@@ -1084,8 +1364,58 @@ class Coordinator:
             and (not organisation or e.event.actor_organisation == organisation)
             and (not action or e.event.action.startswith(action))
             and (not since or e.time >= since)
-            and (not until or e.time <= until)
+            and (not until or e.time[: len(until)] <= until)
         ]
+
+    def audit_checkpoint(self, caller: Identity) -> SignedCheckpoint:
+        """The latest signed checkpoint, signed now if the log grew since the last one.
+
+        Every role may fetch it: it holds a size and a hash, and parties who
+        compare the checkpoints they were shown are what catches a coordinator
+        showing different logs to different parties.
+        """
+        self._authorise(
+            caller, "audit.checkpoint", None, Role.AUDITOR, Role.NODE, Role.ADMIN, Role.ANALYST
+        )
+        return self.store.audit_checkpoint()
+
+    def audit_inclusion_proof(
+        self, caller: Identity, index: int, size: int = 0
+    ) -> tuple[AuditEntry, SignedCheckpoint, list[bytes]]:
+        """An entry, a checkpoint of ``size`` entries (0: the latest) and the entry's proof."""
+        self._authorise(caller, "audit.read", None, Role.AUDITOR)
+        checkpoint = self._checkpoint_of_size(size)
+        if not 0 <= index < checkpoint.size:
+            raise InvalidRequest(f"entry {index} is not in the log of {checkpoint.size} entries")
+        [entry] = self.store.audit_entries(index, index)
+        return entry, checkpoint, self.store.audit_inclusion_proof(index, checkpoint.size)
+
+    def audit_consistency_proof(
+        self, caller: Identity, old_size: int, new_size: int = 0
+    ) -> tuple[SignedCheckpoint, SignedCheckpoint | None, list[bytes]]:
+        """Proof that the log of ``old_size`` entries is a prefix of a signed later log.
+
+        Returns the newer checkpoint (``new_size``, 0: the latest), the older
+        one if the coordinator signed one of that size, and the proof.
+        """
+        self._authorise(
+            caller, "audit.checkpoint", None, Role.AUDITOR, Role.NODE, Role.ADMIN, Role.ANALYST
+        )
+        newer = self._checkpoint_of_size(new_size)
+        if not 0 <= old_size <= newer.size:
+            raise InvalidRequest(
+                f"the log of {newer.size} entries cannot extend one of {old_size} entries"
+            )
+        proof = self.store.audit_consistency_proof(old_size, newer.size)
+        return newer, self.store.audit_checkpoint_at(old_size), proof
+
+    def _checkpoint_of_size(self, size: int) -> SignedCheckpoint:
+        if size <= 0:
+            return self.store.audit_checkpoint()
+        checkpoint = self.store.audit_checkpoint_at(size)
+        if checkpoint is None:
+            raise NotFound(f"the coordinator signed no checkpoint of {size} entries")
+        return checkpoint
 
 
 def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:
@@ -1114,11 +1444,19 @@ def _verb(action: str) -> str:
         "upload.commit": "upload records",
         "upload.status": "read upload status",
         "keys.read": "read linkage keys",
+        "keys.withdraw": "withdraw records",
         "counts.overlap": "query counts",
+        "counts.query": "query counts",
         "run.start": "start matching runs",
         "run.status": "read run status",
         "run.cancel": "cancel runs",
         "audit.read": "read the audit log",
+        "audit.checkpoint": "read audit checkpoints",
         "project.read": "read project definitions",
         "project.state": "read project state",
+        "secret.publish_key": "publish secret-exchange keys",
+        "secret.list_keys": "list secret-exchange keys",
+        "secret.put_envelopes": "start linkage-secret epochs",
+        "secret.get_envelope": "fetch sealed linkage secrets",
+        "project.close": "close projects",
     }.get(action, action)

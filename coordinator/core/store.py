@@ -7,12 +7,14 @@ in that same transaction, so a crash never leaves an action without its entry
 or an entry without its action.
 
 What is stored about a record: the random token the node chose, its packed
-encodings and which upload it came in. Never an identifier, never a linkage
-key (keys are derived when they are served).
+encodings, which upload it came in, and the coarse attributes its project
+releases (``record_attributes``: age band, area code…). Never an identifier,
+never a linkage key (keys are derived when they are served).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -22,12 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coordinator.core.audit import GENESIS, AuditEntry, AuditEvent, seal
+from coordinator.core import auditstore
+from coordinator.core.audit import CHECKPOINT_ACTIONS, AuditEntry, AuditEvent, seal
+from hublink import merkle
+from hublink.checkpoint import Signer, load_or_create_key
 from hublink.spec import canonical_json
 
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -52,7 +58,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     digest_sha256 TEXT,
     created_at TEXT NOT NULL,
     committed_at TEXT,
-    commit_audit_index INTEGER
+    commit_audit_index INTEGER,
+    secret_epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_committed_upload
     ON uploads(project_id, organisation) WHERE state = 'committed';
@@ -70,6 +77,12 @@ CREATE TABLE IF NOT EXISTS records (
     token TEXT NOT NULL,
     encodings BLOB NOT NULL,
     UNIQUE (upload_id, token)
+);
+CREATE TABLE IF NOT EXISTS record_attributes (
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (record_id, name)
 );
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -92,6 +105,28 @@ CREATE TABLE IF NOT EXISTS entities (
     run_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entities_by_project ON entities(project_id, entity_id);
+CREATE TABLE IF NOT EXISTS node_keys (
+    project_id TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    certificate_pem TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    fingerprint TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, organisation)
+);
+CREATE TABLE IF NOT EXISTS secret_envelopes (
+    project_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    enc BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    sender_certificate_pem TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, epoch, recipient)
+);
 CREATE TABLE IF NOT EXISTS audit (
     idx INTEGER PRIMARY KEY,
     time TEXT NOT NULL,
@@ -100,10 +135,17 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL,
     project_id TEXT NOT NULL,
     details_json TEXT NOT NULL,
-    previous_hash TEXT NOT NULL,
     entry_hash TEXT NOT NULL
 );
 """
+    + auditstore.SCHEMA
+)
+
+
+def default_audit_key(database: Path | str) -> Path:
+    """Where the audit signing key lives when the config names none: beside the database."""
+    path = Path(database)
+    return path.with_name(f"{path.stem}.audit-key.pem")
 
 
 def utc_now() -> str:
@@ -112,10 +154,11 @@ def utc_now() -> str:
 
 
 class Transaction:
-    """An open write transaction; ``audit`` appends to the chain inside it."""
+    """An open write transaction; ``audit`` appends to the Merkle log inside it."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, signer: Signer) -> None:
         self._connection = connection
+        self._signer = signer
 
     def execute(
         self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()
@@ -126,14 +169,16 @@ class Transaction:
         return self._connection.executemany(sql, rows)
 
     def audit(self, event: AuditEvent) -> AuditEntry:
-        """Append ``event`` to the audit chain, committed or rolled back with the action."""
-        last = self._connection.execute(
-            "SELECT idx, entry_hash FROM audit ORDER BY idx DESC LIMIT 1"
-        ).fetchone()
-        index, previous = (0, GENESIS) if last is None else (last[0] + 1, last[1])
-        entry = seal(index, utc_now(), event, previous)
+        """Append ``event`` to the audit log, committed or rolled back with the action.
+
+        After the actions in ``CHECKPOINT_ACTIONS`` a checkpoint over the log
+        including this entry is signed and stored in the same transaction.
+        """
+        last = self._connection.execute("SELECT MAX(idx) FROM audit").fetchone()[0]
+        index = 0 if last is None else int(last) + 1
+        entry = seal(index, utc_now(), event)
         self._connection.execute(
-            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.index,
                 entry.time,
@@ -142,11 +187,26 @@ class Transaction:
                 event.action,
                 event.project_id,
                 canonical_json(dict(event.details)),
-                entry.previous_hash,
                 entry.entry_hash,
             ),
         )
+        auditstore.append_leaf(self._connection, index, bytes.fromhex(entry.entry_hash))
+        if event.action in CHECKPOINT_ACTIONS:
+            auditstore.sign_checkpoint(self._connection, self._signer, index + 1, entry.time)
         return entry
+
+    def checkpoint(self) -> auditstore.SignedCheckpoint:
+        """A signed checkpoint over the whole log as it stands in this transaction."""
+        size = auditstore.log_size(self._connection)
+        return auditstore.sign_checkpoint(self._connection, self._signer, size, utc_now())
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return merkle.inclusion_proof(auditstore.SqlSubtrees(self._connection), index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return merkle.consistency_proof(
+            auditstore.SqlSubtrees(self._connection), old_size, new_size
+        )
 
 
 class Store:
@@ -157,8 +217,12 @@ class Store:
     serialises writers anyway, and this keeps every transaction whole.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, signer: Signer | None = None) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
+        if signer is None:
+            in_memory = str(path) == ":memory:"
+            signer = Signer.generate() if in_memory else load_or_create_key(default_audit_key(path))
+        self.signer = signer
         self._lock = threading.RLock()
         self._connection = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=30
@@ -166,6 +230,8 @@ class Store:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.execute("PRAGMA synchronous=FULL")
+        # Deleted content is overwritten, so erased encodings do not survive in free pages.
+        self._connection.execute("PRAGMA secure_delete=ON")
         with self.transaction() as tx:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -173,6 +239,12 @@ class Store:
             tx.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def compact(self) -> None:
+        """Rebuild the file and empty the write-ahead log, after erasing personal data."""
+        with self._lock:
+            self._connection.execute("VACUUM")
+            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
@@ -184,7 +256,7 @@ class Store:
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._connection)
+                yield Transaction(self._connection, self.signer)
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
@@ -216,9 +288,12 @@ class Store:
                 return
             offset += batch
 
-    def audit_entries(self) -> list[AuditEntry]:
-        """The whole audit chain, oldest first."""
-        rows = self.query("SELECT * FROM audit ORDER BY idx")
+    def audit_entries(self, first: int = 0, last: int | None = None) -> list[AuditEntry]:
+        """The audit log's entries ``first`` to ``last`` (inclusive; default all), oldest first."""
+        rows = self.query(
+            "SELECT * FROM audit WHERE idx >= ? AND idx <= ? ORDER BY idx",
+            (first, 2**62 if last is None else last),
+        )
         return [
             AuditEntry(
                 index=row["idx"],
@@ -230,8 +305,46 @@ class Store:
                     project_id=row["project_id"],
                     details=json.loads(row["details_json"]),
                 ),
-                previous_hash=row["previous_hash"],
                 entry_hash=row["entry_hash"],
             )
             for row in rows
         ]
+
+    # ------------------------------------------------------------ the Merkle log
+    def audit_checkpoint(self) -> auditstore.SignedCheckpoint:
+        """A signed checkpoint over the whole log now (signed on demand if the log grew)."""
+        with self.transaction() as tx:
+            signed = tx.checkpoint()
+        return dataclasses.replace(signed, public_key=self.signer.verifier.vkey())
+
+    def audit_checkpoints(self) -> list[auditstore.SignedCheckpoint]:
+        """Every checkpoint the coordinator signed, smallest first."""
+        with self._lock:
+            return auditstore.all_checkpoints(self._connection)
+
+    def audit_checkpoint_at(self, size: int) -> auditstore.SignedCheckpoint | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT size, time, root, note FROM checkpoints WHERE size = ?", (size,)
+            ).fetchone()
+        if row is None:
+            return None
+        return auditstore.SignedCheckpoint(
+            int(row[0]), row[1], bytes(row[2]), row[3], self.signer.verifier.vkey()
+        )
+
+    def audit_size(self) -> int:
+        with self._lock:
+            return auditstore.log_size(self._connection)
+
+    def audit_inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """Proof that entry ``index`` is in the log of ``size`` entries (hashes from the store)."""
+        with self._lock:
+            return merkle.inclusion_proof(auditstore.SqlSubtrees(self._connection), index, size)
+
+    def audit_consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """Proof that the log of ``old_size`` entries is a prefix of the log of ``new_size``."""
+        with self._lock:
+            return merkle.consistency_proof(
+                auditstore.SqlSubtrees(self._connection), old_size, new_size
+            )

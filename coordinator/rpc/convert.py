@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from coordinator.core import service
+from coordinator.core import queries, service
 from coordinator.core.audit import AuditEntry
+from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.counts import CountTable
+from hublink.checkpoint import parse_note
 from hublink.spec import canonical_json
 from hublink.v1 import (
     admin_pb2,
@@ -27,8 +29,10 @@ def project_message(project: service.Project) -> project_pb2.Project:
         encoding_sha256=project.encoding_sha256,
         encodings=[project_pb2.EncodingSpec(name=e.name, bits=e.bits) for e in project.encodings],
         released_attributes=list(project.released_attributes),
-        secret_epoch=0,
+        secret_epoch=project.secret_epoch,
         max_chunk_records=project.max_chunk_records,
+        node_key_fingerprints=dict(project.node_keys),
+        reference_date=project.reference_date,
     )
 
 
@@ -77,9 +81,43 @@ def upload_receipt(receipt: service.UploadReceipt) -> upload_pb2.UploadReceipt:
         record_count=receipt.record_count,
         digest_sha256=receipt.digest_sha256,
         audit_index=receipt.audit_index,
-        checkpoint=records_pb2.Checkpoint(
-            tree_size=receipt.audit_index + 1, root_hash=bytes.fromhex(receipt.audit_head)
-        ),
+        checkpoint=note_checkpoint(receipt.checkpoint, public_key=receipt.public_key),
+        entry=audit_entry(receipt.entry),
+        inclusion_proof=list(receipt.inclusion_proof),
+    )
+
+
+def note_checkpoint(note: str, signed_at: str = "", public_key: str = "") -> records_pb2.Checkpoint:
+    """A Checkpoint message from a signed note (size and root read from its body)."""
+    stated = parse_note(note)
+    return records_pb2.Checkpoint(
+        note=note,
+        tree_size=stated.size,
+        root_hash=stated.root,
+        signed_at=signed_at,
+        public_key=public_key,
+    )
+
+
+def checkpoint(signed: SignedCheckpoint | None) -> records_pb2.Checkpoint:
+    if signed is None:
+        return records_pb2.Checkpoint()
+    return note_checkpoint(signed.note, signed.time, signed.public_key)
+
+
+def inclusion_proof(
+    entry: AuditEntry, signed: SignedCheckpoint, proof: list[bytes]
+) -> audit_pb2.InclusionProof:
+    return audit_pb2.InclusionProof(
+        entry=audit_entry(entry), checkpoint=checkpoint(signed), proof=proof
+    )
+
+
+def consistency_proof(
+    newer: SignedCheckpoint, older: SignedCheckpoint | None, proof: list[bytes]
+) -> audit_pb2.ConsistencyProof:
+    return audit_pb2.ConsistencyProof(
+        checkpoint=checkpoint(newer), old_checkpoint=checkpoint(older), proof=proof
     )
 
 
@@ -118,6 +156,43 @@ def count_table(project_id: str, run_id: str, table: CountTable) -> analyst_pb2.
             for c in table.cells
         ],
         disclosure_rule=table.rule,
+    )
+
+
+def count_query(request: analyst_pb2.GetCountsRequest) -> queries.CountQuery:
+    return queries.CountQuery(
+        by=tuple(request.by),
+        datasets_in=tuple(request.datasets_in),
+        datasets_out=tuple(request.datasets_out),
+    )
+
+
+def released_table(
+    project_id: str, run_id: str, table: queries.ReleasedTable
+) -> analyst_pb2.CountTable:
+    cells = []
+    for c in table.cells:
+        cell = analyst_pb2.CountCell(
+            value=c.value or 0,
+            suppressed=c.suppressed,
+            reason=c.reason,
+            totalled=[d for d, v in zip(table.dimensions, c.coordinates, strict=True) if v is None],
+        )
+        for dimension, value in zip(table.dimensions, c.coordinates, strict=True):
+            if value is None:
+                continue
+            if dimension == queries.DATASETS:
+                cell.datasets.extend(value.split("+"))
+            else:
+                cell.attributes[dimension] = value
+        cells.append(cell)
+    return analyst_pb2.CountTable(
+        project_id=project_id,
+        run_id=run_id,
+        cells=cells,
+        disclosure_rule=table.rule,
+        dimensions=list(table.dimensions),
+        query=table.query,
     )
 
 

@@ -6,8 +6,10 @@ from concurrent import futures
 
 import grpc
 
+from coordinator.core.secret_relay import SecretRelay
 from coordinator.core.service import Coordinator
 from coordinator.rpc import servicers
+from coordinator.rpc.access import AccessInterceptor, CertificatePolicy
 from hublink.tls import TlsFiles, server_credentials
 from hublink.v1 import (
     admin_pb2_grpc,
@@ -16,6 +18,7 @@ from hublink.v1 import (
     keys_pb2_grpc,
     project_pb2_grpc,
     runs_pb2_grpc,
+    secrets_pb2_grpc,
     upload_pb2_grpc,
 )
 
@@ -27,15 +30,22 @@ class BindError(OSError):
 
 
 def create_server(
-    core: Coordinator, address: str, tls: TlsFiles, *, max_workers: int = 16
+    core: Coordinator,
+    address: str,
+    tls: TlsFiles,
+    *,
+    max_workers: int = 16,
+    policy: CertificatePolicy | None = None,
 ) -> tuple[grpc.Server, int]:
     """A coordinator server listening on ``address`` with mutual TLS; returns it and its port.
 
     Pass port 0 (``127.0.0.1:0``) to let the system choose, as tests do. The
-    server is not started: the caller starts and stops it.
+    server is not started: the caller starts and stops it. ``policy`` adds
+    revocation and organisation-CA checks in front of every method.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        interceptors=[AccessInterceptor(core, policy or CertificatePolicy())],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -48,6 +58,9 @@ def create_server(
     analyst_pb2_grpc.add_AnalystServiceServicer_to_server(servicers.AnalystServicer(core), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(servicers.AuditServicer(core), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(core), server)
+    secrets_pb2_grpc.add_SecretServiceServicer_to_server(
+        servicers.SecretServicer(SecretRelay(core)), server
+    )
     try:
         port = server.add_secure_port(address, server_credentials(tls))
     except RuntimeError as exc:

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import grpc
 
+from coordinator.core.secret_relay import SecretRelay
 from coordinator.core.service import Coordinator
-from coordinator.rpc import convert
+from coordinator.rpc import convert, secret_convert
 from coordinator.rpc.status import caller, translating_errors, translating_stream_errors
 from hublink.v1 import (
     admin_pb2,
@@ -24,8 +25,11 @@ from hublink.v1 import (
     keys_pb2_grpc,
     project_pb2,
     project_pb2_grpc,
+    records_pb2,
     runs_pb2,
     runs_pb2_grpc,
+    secrets_pb2,
+    secrets_pb2_grpc,
     upload_pb2,
     upload_pb2_grpc,
 )
@@ -66,6 +70,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             request.encoding_sha256,
             request.expected_records,
             convert.consent(request.consent),
+            request.secret_epoch,
         )
         return convert.upload_status(state)
 
@@ -114,6 +119,13 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         ):
             yield convert.key_batch(batch)
 
+    @translating_errors
+    def Withdraw(
+        self, request: keys_pb2.WithdrawRequest, context: grpc.ServicerContext
+    ) -> keys_pb2.WithdrawResponse:
+        done = self.core.withdraw(caller(context), request.project_id, list(request.tokens))
+        return keys_pb2.WithdrawResponse(withdrawn=done.withdrawn, not_found=done.not_found)
+
 
 class RunServicer(runs_pb2_grpc.RunServiceServicer):
     def __init__(self, core: Coordinator) -> None:
@@ -155,6 +167,15 @@ class AnalystServicer(analyst_pb2_grpc.AnalystServiceServicer):
         run_id, table = self.core.overlap(caller(context), request.project_id)
         return convert.count_table(request.project_id, run_id, table)
 
+    @translating_errors
+    def GetCounts(
+        self, request: analyst_pb2.GetCountsRequest, context: grpc.ServicerContext
+    ) -> analyst_pb2.CountTable:
+        run_id, table = self.core.counts(
+            caller(context), request.project_id, convert.count_query(request)
+        )
+        return convert.released_table(request.project_id, run_id, table)
+
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, core: Coordinator) -> None:
@@ -175,6 +196,30 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         for entry in entries:
             yield convert.audit_entry(entry)
 
+    @translating_errors
+    def GetCheckpoint(
+        self, request: audit_pb2.GetCheckpointRequest, context: grpc.ServicerContext
+    ) -> records_pb2.Checkpoint:
+        return convert.checkpoint(self.core.audit_checkpoint(caller(context)))
+
+    @translating_errors
+    def GetInclusionProof(
+        self, request: audit_pb2.GetInclusionProofRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.InclusionProof:
+        entry, signed, proof = self.core.audit_inclusion_proof(
+            caller(context), request.index, request.tree_size
+        )
+        return convert.inclusion_proof(entry, signed, proof)
+
+    @translating_errors
+    def GetConsistencyProof(
+        self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.ConsistencyProof:
+        newer, older, proof = self.core.audit_consistency_proof(
+            caller(context), request.old_size, request.new_size
+        )
+        return convert.consistency_proof(newer, older, proof)
+
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def __init__(self, core: Coordinator) -> None:
@@ -185,3 +230,54 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.GetProjectStateRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ProjectState:
         return convert.project_state(self.core.project_state(caller(context), request.project_id))
+
+    @translating_errors
+    def CloseProject(
+        self, request: admin_pb2.CloseProjectRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.CloseProjectResponse:
+        erased = self.core.close_project(caller(context), request.project_id, request.reason)
+        return admin_pb2.CloseProjectResponse(records_deleted=erased)
+
+
+class SecretServicer(secrets_pb2_grpc.SecretServiceServicer):
+    """Relays the linkage-secret exchange; it never sees a secret in the clear."""
+
+    def __init__(self, relay: SecretRelay) -> None:
+        self.relay = relay
+
+    @translating_errors
+    def PublishNodeKey(
+        self, request: secrets_pb2.PublishNodeKeyRequest, context: grpc.ServicerContext
+    ) -> secrets_pb2.PublishNodeKeyResponse:
+        stored = self.relay.publish_key(
+            caller(context), request.project_id, secret_convert.node_key(request.key)
+        )
+        return secrets_pb2.PublishNodeKeyResponse(fingerprint=stored.fingerprint)
+
+    @translating_errors
+    def ListNodeKeys(
+        self, request: secrets_pb2.ListNodeKeysRequest, context: grpc.ServicerContext
+    ) -> secrets_pb2.ListNodeKeysResponse:
+        keys = self.relay.node_keys(caller(context), request.project_id)
+        return secrets_pb2.ListNodeKeysResponse(
+            keys=[secret_convert.node_key_message(k) for k in keys]
+        )
+
+    @translating_errors
+    def PutEnvelopes(
+        self, request: secrets_pb2.PutEnvelopesRequest, context: grpc.ServicerContext
+    ) -> secrets_pb2.PutEnvelopesResponse:
+        epoch = self.relay.put_envelopes(
+            caller(context),
+            request.project_id,
+            request.epoch,
+            [secret_convert.envelope(e) for e in request.envelopes],
+        )
+        return secrets_pb2.PutEnvelopesResponse(epoch=epoch)
+
+    @translating_errors
+    def GetEnvelope(
+        self, request: secrets_pb2.GetEnvelopeRequest, context: grpc.ServicerContext
+    ) -> secrets_pb2.SecretEnvelope:
+        found = self.relay.envelope(caller(context), request.project_id, request.epoch)
+        return secret_convert.envelope_message(found)

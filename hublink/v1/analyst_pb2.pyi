@@ -6,6 +6,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetCountsRequest(_message.Message):
+    __slots__ = ("project_id", "by", "datasets_in", "datasets_out")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_IN_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_OUT_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    by: _containers.RepeatedScalarFieldContainer[str]
+    datasets_in: _containers.RepeatedScalarFieldContainer[str]
+    datasets_out: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, project_id: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., datasets_in: _Optional[_Iterable[str]] = ..., datasets_out: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetOverlapRequest(_message.Message):
     __slots__ = ("project_id",)
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -13,7 +25,7 @@ class GetOverlapRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ...) -> None: ...
 
 class CountCell(_message.Message):
-    __slots__ = ("datasets", "attributes", "value", "suppressed")
+    __slots__ = ("datasets", "attributes", "value", "suppressed", "totalled", "reason")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -25,20 +37,28 @@ class CountCell(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    TOTALLED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     datasets: _containers.RepeatedScalarFieldContainer[str]
     attributes: _containers.ScalarMap[str, str]
     value: int
     suppressed: bool
-    def __init__(self, datasets: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., value: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+    totalled: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, datasets: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., value: _Optional[int] = ..., suppressed: _Optional[bool] = ..., totalled: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CountTable(_message.Message):
-    __slots__ = ("project_id", "run_id", "cells", "disclosure_rule")
+    __slots__ = ("project_id", "run_id", "cells", "disclosure_rule", "dimensions", "query")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CELLS_FIELD_NUMBER: _ClassVar[int]
     DISCLOSURE_RULE_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     run_id: str
     cells: _containers.RepeatedCompositeFieldContainer[CountCell]
     disclosure_rule: str
-    def __init__(self, project_id: _Optional[str] = ..., run_id: _Optional[str] = ..., cells: _Optional[_Iterable[_Union[CountCell, _Mapping]]] = ..., disclosure_rule: _Optional[str] = ...) -> None: ...
+    dimensions: _containers.RepeatedScalarFieldContainer[str]
+    query: str
+    def __init__(self, project_id: _Optional[str] = ..., run_id: _Optional[str] = ..., cells: _Optional[_Iterable[_Union[CountCell, _Mapping]]] = ..., disclosure_rule: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ...) -> None: ...

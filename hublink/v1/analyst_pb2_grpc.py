@@ -39,6 +39,11 @@ class AnalystServiceStub:
                 request_serializer=hublink_dot_v1_dot_analyst__pb2.GetOverlapRequest.SerializeToString,
                 response_deserializer=hublink_dot_v1_dot_analyst__pb2.CountTable.FromString,
                 _registered_method=True)
+        self.GetCounts = channel.unary_unary(
+                '/hublink.v1.AnalystService/GetCounts',
+                request_serializer=hublink_dot_v1_dot_analyst__pb2.GetCountsRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_analyst__pb2.CountTable.FromString,
+                _registered_method=True)
 
 
 class AnalystServiceServicer:
@@ -52,12 +57,28 @@ class AnalystServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCounts(self, request, context):
+        """Any count table: an overlap, "in A but not in B", or a breakdown or
+        cross-tabulation by released attributes, with every margin. Refused
+        (PERMISSION_DENIED) unless the project lists the caller's organisation
+        among its analysts; INVALID_ARGUMENT for an attribute the project does
+        not release or a dataset not in it. Every answer is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalystServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetOverlap': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOverlap,
                     request_deserializer=hublink_dot_v1_dot_analyst__pb2.GetOverlapRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_analyst__pb2.CountTable.SerializeToString,
+            ),
+            'GetCounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCounts,
+                    request_deserializer=hublink_dot_v1_dot_analyst__pb2.GetCountsRequest.FromString,
                     response_serializer=hublink_dot_v1_dot_analyst__pb2.CountTable.SerializeToString,
             ),
     }
@@ -87,6 +108,33 @@ class AnalystService:
             target,
             '/hublink.v1.AnalystService/GetOverlap',
             hublink_dot_v1_dot_analyst__pb2.GetOverlapRequest.SerializeToString,
+            hublink_dot_v1_dot_analyst__pb2.CountTable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hublink.v1.AnalystService/GetCounts',
+            hublink_dot_v1_dot_analyst__pb2.GetCountsRequest.SerializeToString,
             hublink_dot_v1_dot_analyst__pb2.CountTable.FromString,
             options,
             channel_credentials,

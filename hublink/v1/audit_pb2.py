@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from hublink.v1 import records_pb2 as hublink_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hublink/v1/audit.proto\x12\nhublink.v1\x1a\x18hublink/v1/records.proto\"l\n\x12ListEntriesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x14\n\x0corganisation\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\t\x12\r\n\x05until\x18\x05 \x01(\t\"\xa7\x01\n\nAuditEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04time\x18\x02 \x01(\t\x12\x1a\n\x12\x61\x63tor_organisation\x18\x03 \x01(\t\x12\x12\n\nactor_role\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x12\n\nproject_id\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x07 \x01(\t\x12\x12\n\nentry_hash\x18\x08 \x01(\t\"\x16\n\x14GetCheckpointRequest2\xa2\x01\n\x0c\x41uditService\x12G\n\x0bListEntries\x12\x1e.hublink.v1.ListEntriesRequest\x1a\x16.hublink.v1.AuditEntry0\x01\x12I\n\rGetCheckpoint\x12 .hublink.v1.GetCheckpointRequest\x1a\x16.hublink.v1.Checkpointb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hublink/v1/audit.proto\x12\nhublink.v1\x1a\x18hublink/v1/records.proto\"l\n\x12ListEntriesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x14\n\x0corganisation\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\t\x12\r\n\x05until\x18\x05 \x01(\t\"\xa7\x01\n\nAuditEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04time\x18\x02 \x01(\t\x12\x1a\n\x12\x61\x63tor_organisation\x18\x03 \x01(\t\x12\x12\n\nactor_role\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x12\n\nproject_id\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x07 \x01(\t\x12\x12\n\nentry_hash\x18\x08 \x01(\t\"\x16\n\x14GetCheckpointRequest\"<\n\x18GetInclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"r\n\x0eInclusionProof\x12%\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x16.hublink.v1.AuditEntry\x12*\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x16.hublink.v1.Checkpoint\x12\r\n\x05proof\x18\x03 \x03(\x0c\"@\n\x1aGetConsistencyProofRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"}\n\x10\x43onsistencyProof\x12*\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x16.hublink.v1.Checkpoint\x12.\n\x0eold_checkpoint\x18\x02 \x01(\x0b\x32\x16.hublink.v1.Checkpoint\x12\r\n\x05proof\x18\x03 \x03(\x0c\x32\xd6\x02\n\x0c\x41uditService\x12G\n\x0bListEntries\x12\x1e.hublink.v1.ListEntriesRequest\x1a\x16.hublink.v1.AuditEntry0\x01\x12I\n\rGetCheckpoint\x12 .hublink.v1.GetCheckpointRequest\x1a\x16.hublink.v1.Checkpoint\x12U\n\x11GetInclusionProof\x12$.hublink.v1.GetInclusionProofRequest\x1a\x1a.hublink.v1.InclusionProof\x12[\n\x13GetConsistencyProof\x12&.hublink.v1.GetConsistencyProofRequest\x1a\x1c.hublink.v1.ConsistencyProofb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITENTRY']._serialized_end=342
   _globals['_GETCHECKPOINTREQUEST']._serialized_start=344
   _globals['_GETCHECKPOINTREQUEST']._serialized_end=366
-  _globals['_AUDITSERVICE']._serialized_start=369
-  _globals['_AUDITSERVICE']._serialized_end=531
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=368
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=428
+  _globals['_INCLUSIONPROOF']._serialized_start=430
+  _globals['_INCLUSIONPROOF']._serialized_end=544
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=546
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=610
+  _globals['_CONSISTENCYPROOF']._serialized_start=612
+  _globals['_CONSISTENCYPROOF']._serialized_end=737
+  _globals['_AUDITSERVICE']._serialized_start=740
+  _globals['_AUDITSERVICE']._serialized_end=1082
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,16 @@ class AuditServiceStub:
                 request_serializer=hublink_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
                 response_deserializer=hublink_dot_v1_dot_records__pb2.Checkpoint.FromString,
                 _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/hublink.v1.AuditService/GetInclusionProof',
+                request_serializer=hublink_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_audit__pb2.InclusionProof.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/hublink.v1.AuditService/GetConsistencyProof',
+                request_serializer=hublink_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -58,7 +68,25 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCheckpoint(self, request, context):
-        """Returns the latest signed checkpoint.
+        """Returns the latest signed checkpoint, signing a new one if the log grew
+        since the last. Open to every role: parties compare the checkpoints they
+        were shown to catch a coordinator that shows them different logs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Returns one entry, a signed checkpoint and the proof that the entry is
+        in the log that checkpoint signs. Auditors only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Returns a signed checkpoint and the proof that the log it signs extends
+        the log of an earlier size unchanged. Open to every role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -76,6 +104,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetCheckpoint,
                     request_deserializer=hublink_dot_v1_dot_audit__pb2.GetCheckpointRequest.FromString,
                     response_serializer=hublink_dot_v1_dot_records__pb2.Checkpoint.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=hublink_dot_v1_dot_audit__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_audit__pb2.InclusionProof.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=hublink_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_audit__pb2.ConsistencyProof.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +170,60 @@ class AuditService:
             '/hublink.v1.AuditService/GetCheckpoint',
             hublink_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
             hublink_dot_v1_dot_records__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hublink.v1.AuditService/GetInclusionProof',
+            hublink_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+            hublink_dot_v1_dot_audit__pb2.InclusionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hublink.v1.AuditService/GetConsistencyProof',
+            hublink_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+            hublink_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/project.proto\x12\nhublink.v1\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\x15\n\x13ListProjectsRequest\"=\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.hublink.v1.Project\"*\n\x0c\x45ncodingSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62its\x18\x02 \x01(\r\"\xee\x01\n\x07Project\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rorganisations\x18\x03 \x03(\t\x12\x13\n\x0bschema_json\x18\x04 \x01(\t\x12\x17\n\x0f\x65ncoding_sha256\x18\x05 \x01(\t\x12+\n\tencodings\x18\x06 \x03(\x0b\x32\x18.hublink.v1.EncodingSpec\x12\x1b\n\x13released_attributes\x18\x07 \x03(\t\x12\x14\n\x0csecret_epoch\x18\x08 \x01(\r\x12\x19\n\x11max_chunk_records\x18\t \x01(\r2\xa5\x01\n\x0eProjectService\x12@\n\nGetProject\x12\x1d.hublink.v1.GetProjectRequest\x1a\x13.hublink.v1.Project\x12Q\n\x0cListProjects\x12\x1f.hublink.v1.ListProjectsRequest\x1a .hublink.v1.ListProjectsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/project.proto\x12\nhublink.v1\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\x15\n\x13ListProjectsRequest\"=\n\x14ListProjectsResponse\x12%\n\x08projects\x18\x01 \x03(\x0b\x32\x13.hublink.v1.Project\"*\n\x0c\x45ncodingSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62its\x18\x02 \x01(\r\"\x8f\x03\n\x07Project\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rorganisations\x18\x03 \x03(\t\x12\x13\n\x0bschema_json\x18\x04 \x01(\t\x12\x17\n\x0f\x65ncoding_sha256\x18\x05 \x01(\t\x12+\n\tencodings\x18\x06 \x03(\x0b\x32\x18.hublink.v1.EncodingSpec\x12\x1b\n\x13released_attributes\x18\x07 \x03(\t\x12\x14\n\x0csecret_epoch\x18\x08 \x01(\r\x12\x19\n\x11max_chunk_records\x18\t \x01(\r\x12K\n\x15node_key_fingerprints\x18\n \x03(\x0b\x32,.hublink.v1.Project.NodeKeyFingerprintsEntry\x12\x16\n\x0ereference_date\x18\x10 \x01(\t\x1a:\n\x18NodeKeyFingerprintsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xa5\x01\n\x0eProjectService\x12@\n\nGetProject\x12\x1d.hublink.v1.GetProjectRequest\x1a\x13.hublink.v1.Project\x12Q\n\x0cListProjects\x12\x1f.hublink.v1.ListProjectsRequest\x1a .hublink.v1.ListProjectsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hublink.v1.project_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PROJECT_NODEKEYFINGERPRINTSENTRY']._loaded_options = None
+  _globals['_PROJECT_NODEKEYFINGERPRINTSENTRY']._serialized_options = b'8\001'
   _globals['_GETPROJECTREQUEST']._serialized_start=40
   _globals['_GETPROJECTREQUEST']._serialized_end=79
   _globals['_LISTPROJECTSREQUEST']._serialized_start=81
@@ -40,7 +42,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENCODINGSPEC']._serialized_start=167
   _globals['_ENCODINGSPEC']._serialized_end=209
   _globals['_PROJECT']._serialized_start=212
-  _globals['_PROJECT']._serialized_end=450
-  _globals['_PROJECTSERVICE']._serialized_start=453
-  _globals['_PROJECTSERVICE']._serialized_end=618
+  _globals['_PROJECT']._serialized_end=611
+  _globals['_PROJECT_NODEKEYFINGERPRINTSENTRY']._serialized_start=553
+  _globals['_PROJECT_NODEKEYFINGERPRINTSENTRY']._serialized_end=611
+  _globals['_PROJECTSERVICE']._serialized_start=614
+  _globals['_PROJECTSERVICE']._serialized_end=779
 # @@protoc_insertion_point(module_scope)

@@ -31,7 +31,14 @@ class EncodingSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., bits: _Optional[int] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("project_id", "purpose", "organisations", "schema_json", "encoding_sha256", "encodings", "released_attributes", "secret_epoch", "max_chunk_records")
+    __slots__ = ("project_id", "purpose", "organisations", "schema_json", "encoding_sha256", "encodings", "released_attributes", "secret_epoch", "max_chunk_records", "node_key_fingerprints", "reference_date")
+    class NodeKeyFingerprintsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     ORGANISATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +48,8 @@ class Project(_message.Message):
     RELEASED_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     SECRET_EPOCH_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_KEY_FINGERPRINTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_DATE_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     purpose: str
     organisations: _containers.RepeatedScalarFieldContainer[str]
@@ -50,4 +59,6 @@ class Project(_message.Message):
     released_attributes: _containers.RepeatedScalarFieldContainer[str]
     secret_epoch: int
     max_chunk_records: int
-    def __init__(self, project_id: _Optional[str] = ..., purpose: _Optional[str] = ..., organisations: _Optional[_Iterable[str]] = ..., schema_json: _Optional[str] = ..., encoding_sha256: _Optional[str] = ..., encodings: _Optional[_Iterable[_Union[EncodingSpec, _Mapping]]] = ..., released_attributes: _Optional[_Iterable[str]] = ..., secret_epoch: _Optional[int] = ..., max_chunk_records: _Optional[int] = ...) -> None: ...
+    node_key_fingerprints: _containers.ScalarMap[str, str]
+    reference_date: str
+    def __init__(self, project_id: _Optional[str] = ..., purpose: _Optional[str] = ..., organisations: _Optional[_Iterable[str]] = ..., schema_json: _Optional[str] = ..., encoding_sha256: _Optional[str] = ..., encodings: _Optional[_Iterable[_Union[EncodingSpec, _Mapping]]] = ..., released_attributes: _Optional[_Iterable[str]] = ..., secret_epoch: _Optional[int] = ..., max_chunk_records: _Optional[int] = ..., node_key_fingerprints: _Optional[_Mapping[str, str]] = ..., reference_date: _Optional[str] = ...) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/records.proto\x12\nhublink.v1\"&\n\x08\x45ncoding\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62its\x18\x02 \x01(\x0c\"(\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\",\n\x0b\x42lockingKey\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"\xa2\x01\n\rEncodedRecord\x12\r\n\x05token\x18\x01 \x01(\t\x12\'\n\tencodings\x18\x02 \x03(\x0b\x32\x14.hublink.v1.Encoding\x12)\n\nattributes\x18\x03 \x03(\x0b\x32\x15.hublink.v1.Attribute\x12.\n\rblocking_keys\x18\x04 \x03(\x0b\x32\x17.hublink.v1.BlockingKey\"/\n\x10\x43onsentRuleCount\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"U\n\x0e\x43onsentSummary\x12\x15\n\rpolicy_sha256\x18\x01 \x01(\t\x12,\n\x06\x63ounts\x18\x02 \x03(\x0b\x32\x1c.hublink.v1.ConsentRuleCount\"@\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/records.proto\x12\nhublink.v1\"&\n\x08\x45ncoding\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62its\x18\x02 \x01(\x0c\"(\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\",\n\x0b\x42lockingKey\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"\xa2\x01\n\rEncodedRecord\x12\r\n\x05token\x18\x01 \x01(\t\x12\'\n\tencodings\x18\x02 \x03(\x0b\x32\x14.hublink.v1.Encoding\x12)\n\nattributes\x18\x03 \x03(\x0b\x32\x15.hublink.v1.Attribute\x12.\n\rblocking_keys\x18\x04 \x03(\x0b\x32\x17.hublink.v1.BlockingKey\"/\n\x10\x43onsentRuleCount\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"U\n\x0e\x43onsentSummary\x12\x15\n\rpolicy_sha256\x18\x01 \x01(\t\x12,\n\x06\x63ounts\x18\x02 \x03(\x0b\x32\x1c.hublink.v1.ConsentRuleCount\"g\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x11\n\tsigned_at\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,5 +44,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONSENTSUMMARY']._serialized_start=382
   _globals['_CONSENTSUMMARY']._serialized_end=467
   _globals['_CHECKPOINT']._serialized_start=469
-  _globals['_CHECKPOINT']._serialized_end=533
+  _globals['_CHECKPOINT']._serialized_end=572
 # @@protoc_insertion_point(module_scope)

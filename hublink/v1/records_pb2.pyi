@@ -59,11 +59,15 @@ class ConsentSummary(_message.Message):
     def __init__(self, policy_sha256: _Optional[str] = ..., counts: _Optional[_Iterable[_Union[ConsentRuleCount, _Mapping]]] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("note", "tree_size", "root_hash")
+    __slots__ = ("note", "tree_size", "root_hash", "signed_at", "public_key")
     NOTE_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_AT_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     note: str
     tree_size: int
     root_hash: bytes
-    def __init__(self, note: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ...) -> None: ...
+    signed_at: str
+    public_key: str
+    def __init__(self, note: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., signed_at: _Optional[str] = ..., public_key: _Optional[str] = ...) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/secrets.proto\x12\nhublink.v1\"_\n\x07NodeKey\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"M\n\x15PublishNodeKeyRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12 \n\x03key\x18\x02 \x01(\x0b\x32\x13.hublink.v1.NodeKey\"\x18\n\x16PublishNodeKeyResponse\")\n\x13ListNodeKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"9\n\x14ListNodeKeysResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.hublink.v1.NodeKey\"\xaa\x01\n\x0eSecretEnvelope\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\x11\n\trecipient\x18\x04 \x01(\t\x12\x0b\n\x03\x65nc\x18\x05 \x01(\x0c\x12\x12\n\nciphertext\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\x12\x1e\n\x16sender_certificate_pem\x18\x08 \x01(\t\"g\n\x13PutEnvelopesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12-\n\tenvelopes\x18\x03 \x03(\x0b\x32\x1a.hublink.v1.SecretEnvelope\"\x16\n\x14PutEnvelopesResponse\"7\n\x12GetEnvelopeRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r2\xd9\x02\n\rSecretService\x12W\n\x0ePublishNodeKey\x12!.hublink.v1.PublishNodeKeyRequest\x1a\".hublink.v1.PublishNodeKeyResponse\x12Q\n\x0cListNodeKeys\x12\x1f.hublink.v1.ListNodeKeysRequest\x1a .hublink.v1.ListNodeKeysResponse\x12Q\n\x0cPutEnvelopes\x12\x1f.hublink.v1.PutEnvelopesRequest\x1a .hublink.v1.PutEnvelopesResponse\x12I\n\x0bGetEnvelope\x12\x1e.hublink.v1.GetEnvelopeRequest\x1a\x1a.hublink.v1.SecretEnvelopeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/secrets.proto\x12\nhublink.v1\"t\n\x07NodeKey\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x13\n\x0b\x66ingerprint\x18\x05 \x01(\t\"M\n\x15PublishNodeKeyRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12 \n\x03key\x18\x02 \x01(\x0b\x32\x13.hublink.v1.NodeKey\"-\n\x16PublishNodeKeyResponse\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\")\n\x13ListNodeKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"9\n\x14ListNodeKeysResponse\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.hublink.v1.NodeKey\"\xaa\x01\n\x0eSecretEnvelope\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\x11\n\trecipient\x18\x04 \x01(\t\x12\x0b\n\x03\x65nc\x18\x05 \x01(\x0c\x12\x12\n\nciphertext\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\x12\x1e\n\x16sender_certificate_pem\x18\x08 \x01(\t\"g\n\x13PutEnvelopesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12-\n\tenvelopes\x18\x03 \x03(\x0b\x32\x1a.hublink.v1.SecretEnvelope\"%\n\x14PutEnvelopesResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\r\"7\n\x12GetEnvelopeRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r2\xd9\x02\n\rSecretService\x12W\n\x0ePublishNodeKey\x12!.hublink.v1.PublishNodeKeyRequest\x1a\".hublink.v1.PublishNodeKeyResponse\x12Q\n\x0cListNodeKeys\x12\x1f.hublink.v1.ListNodeKeysRequest\x1a .hublink.v1.ListNodeKeysResponse\x12Q\n\x0cPutEnvelopes\x12\x1f.hublink.v1.PutEnvelopesRequest\x1a .hublink.v1.PutEnvelopesResponse\x12I\n\x0bGetEnvelope\x12\x1e.hublink.v1.GetEnvelopeRequest\x1a\x1a.hublink.v1.SecretEnvelopeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,23 +32,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hublink.v1.secrets_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODEKEY']._serialized_start=40
-  _globals['_NODEKEY']._serialized_end=135
-  _globals['_PUBLISHNODEKEYREQUEST']._serialized_start=137
-  _globals['_PUBLISHNODEKEYREQUEST']._serialized_end=214
-  _globals['_PUBLISHNODEKEYRESPONSE']._serialized_start=216
-  _globals['_PUBLISHNODEKEYRESPONSE']._serialized_end=240
-  _globals['_LISTNODEKEYSREQUEST']._serialized_start=242
-  _globals['_LISTNODEKEYSREQUEST']._serialized_end=283
-  _globals['_LISTNODEKEYSRESPONSE']._serialized_start=285
-  _globals['_LISTNODEKEYSRESPONSE']._serialized_end=342
-  _globals['_SECRETENVELOPE']._serialized_start=345
-  _globals['_SECRETENVELOPE']._serialized_end=515
-  _globals['_PUTENVELOPESREQUEST']._serialized_start=517
-  _globals['_PUTENVELOPESREQUEST']._serialized_end=620
-  _globals['_PUTENVELOPESRESPONSE']._serialized_start=622
-  _globals['_PUTENVELOPESRESPONSE']._serialized_end=644
-  _globals['_GETENVELOPEREQUEST']._serialized_start=646
-  _globals['_GETENVELOPEREQUEST']._serialized_end=701
-  _globals['_SECRETSERVICE']._serialized_start=704
-  _globals['_SECRETSERVICE']._serialized_end=1049
+  _globals['_NODEKEY']._serialized_end=156
+  _globals['_PUBLISHNODEKEYREQUEST']._serialized_start=158
+  _globals['_PUBLISHNODEKEYREQUEST']._serialized_end=235
+  _globals['_PUBLISHNODEKEYRESPONSE']._serialized_start=237
+  _globals['_PUBLISHNODEKEYRESPONSE']._serialized_end=282
+  _globals['_LISTNODEKEYSREQUEST']._serialized_start=284
+  _globals['_LISTNODEKEYSREQUEST']._serialized_end=325
+  _globals['_LISTNODEKEYSRESPONSE']._serialized_start=327
+  _globals['_LISTNODEKEYSRESPONSE']._serialized_end=384
+  _globals['_SECRETENVELOPE']._serialized_start=387
+  _globals['_SECRETENVELOPE']._serialized_end=557
+  _globals['_PUTENVELOPESREQUEST']._serialized_start=559
+  _globals['_PUTENVELOPESREQUEST']._serialized_end=662
+  _globals['_PUTENVELOPESRESPONSE']._serialized_start=664
+  _globals['_PUTENVELOPESRESPONSE']._serialized_end=701
+  _globals['_GETENVELOPEREQUEST']._serialized_start=703
+  _globals['_GETENVELOPEREQUEST']._serialized_end=758
+  _globals['_SECRETSERVICE']._serialized_start=761
+  _globals['_SECRETSERVICE']._serialized_end=1106
 # @@protoc_insertion_point(module_scope)

@@ -7,16 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class NodeKey(_message.Message):
-    __slots__ = ("organisation", "public_key", "certificate_pem", "signature")
+    __slots__ = ("organisation", "public_key", "certificate_pem", "signature", "fingerprint")
     ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     organisation: str
     public_key: bytes
     certificate_pem: str
     signature: bytes
-    def __init__(self, organisation: _Optional[str] = ..., public_key: _Optional[bytes] = ..., certificate_pem: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    fingerprint: str
+    def __init__(self, organisation: _Optional[str] = ..., public_key: _Optional[bytes] = ..., certificate_pem: _Optional[str] = ..., signature: _Optional[bytes] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class PublishNodeKeyRequest(_message.Message):
     __slots__ = ("project_id", "key")
@@ -27,8 +29,10 @@ class PublishNodeKeyRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., key: _Optional[_Union[NodeKey, _Mapping]] = ...) -> None: ...
 
 class PublishNodeKeyResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("fingerprint",)
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    fingerprint: str
+    def __init__(self, fingerprint: _Optional[str] = ...) -> None: ...
 
 class ListNodeKeysRequest(_message.Message):
     __slots__ = ("project_id",)
@@ -73,8 +77,10 @@ class PutEnvelopesRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., epoch: _Optional[int] = ..., envelopes: _Optional[_Iterable[_Union[SecretEnvelope, _Mapping]]] = ...) -> None: ...
 
 class PutEnvelopesResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("epoch",)
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    def __init__(self, epoch: _Optional[int] = ...) -> None: ...
 
 class GetEnvelopeRequest(_message.Message):
     __slots__ = ("project_id", "epoch")

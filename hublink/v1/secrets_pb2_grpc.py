@@ -61,7 +61,7 @@ class SecretServiceServicer:
 
     def PublishNodeKey(self, request, context):
         """Publishes the calling node's public key for sealing secrets (X25519),
-        with a signature by its certificate's key.
+        with a signature by its certificate's key. Replaces an earlier key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,7 +75,8 @@ class SecretServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PutEnvelopes(self, request, context):
-        """Stores envelopes a node sealed, one per member, for a new epoch.
+        """Stores envelopes a node sealed, one per member, for the next epoch.
+        The epoch must be the project's current epoch plus one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -22,30 +22,31 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from hublink.v1 import audit_pb2 as hublink_dot_v1_dot_audit__pb2
 from hublink.v1 import records_pb2 as hublink_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hublink/v1/upload.proto\x12\nhublink.v1\x1a\x18hublink/v1/records.proto\"\x9b\x01\n\x12\x42\x65ginUploadRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65ncoding_sha256\x18\x03 \x01(\t\x12\x18\n\x10\x65xpected_records\x18\x04 \x01(\x04\x12+\n\x07\x63onsent\x18\x05 \x01(\x0b\x32\x1a.hublink.v1.ConsentSummary\"e\n\x0fPutChunkRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12*\n\x07records\x18\x03 \x03(\x0b\x32\x19.hublink.v1.EncodedRecord\"_\n\x08\x43hunkAck\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x18\n\x10records_received\x18\x04 \x01(\x04\"+\n\x16GetUploadStatusRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"w\n\x0cUploadStatus\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\x0freceived_chunks\x18\x04 \x03(\r\x12\x18\n\x10records_received\x18\x05 \x01(\x04\"j\n\x13\x43ommitUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\r\x12\x14\n\x0crecord_count\x18\x03 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x04 \x01(\t\"\xba\x01\n\rUploadReceipt\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x14\n\x0crecord_count\x18\x04 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x05 \x01(\t\x12\x13\n\x0b\x61udit_index\x18\x06 \x01(\x04\x12*\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x16.hublink.v1.Checkpoint2\xb4\x02\n\rUploadService\x12G\n\x0b\x42\x65ginUpload\x12\x1e.hublink.v1.BeginUploadRequest\x1a\x18.hublink.v1.UploadStatus\x12=\n\x08PutChunk\x12\x1b.hublink.v1.PutChunkRequest\x1a\x14.hublink.v1.ChunkAck\x12O\n\x0fGetUploadStatus\x12\".hublink.v1.GetUploadStatusRequest\x1a\x18.hublink.v1.UploadStatus\x12J\n\x0c\x43ommitUpload\x12\x1f.hublink.v1.CommitUploadRequest\x1a\x19.hublink.v1.UploadReceiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hublink/v1/upload.proto\x12\nhublink.v1\x1a\x16hublink/v1/audit.proto\x1a\x18hublink/v1/records.proto\"\xb1\x01\n\x12\x42\x65ginUploadRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65ncoding_sha256\x18\x03 \x01(\t\x12\x18\n\x10\x65xpected_records\x18\x04 \x01(\x04\x12+\n\x07\x63onsent\x18\x05 \x01(\x0b\x32\x1a.hublink.v1.ConsentSummary\x12\x14\n\x0csecret_epoch\x18\x06 \x01(\r\"e\n\x0fPutChunkRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12*\n\x07records\x18\x03 \x03(\x0b\x32\x19.hublink.v1.EncodedRecord\"_\n\x08\x43hunkAck\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x18\n\x10records_received\x18\x04 \x01(\x04\"+\n\x16GetUploadStatusRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"w\n\x0cUploadStatus\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\x0freceived_chunks\x18\x04 \x03(\r\x12\x18\n\x10records_received\x18\x05 \x01(\x04\"j\n\x13\x43ommitUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\r\x12\x14\n\x0crecord_count\x18\x03 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x04 \x01(\t\"\xfa\x01\n\rUploadReceipt\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x14\n\x0crecord_count\x18\x04 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x05 \x01(\t\x12\x13\n\x0b\x61udit_index\x18\x06 \x01(\x04\x12*\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x16.hublink.v1.Checkpoint\x12%\n\x05\x65ntry\x18\x08 \x01(\x0b\x32\x16.hublink.v1.AuditEntry\x12\x17\n\x0finclusion_proof\x18\t \x03(\x0c\x32\xb4\x02\n\rUploadService\x12G\n\x0b\x42\x65ginUpload\x12\x1e.hublink.v1.BeginUploadRequest\x1a\x18.hublink.v1.UploadStatus\x12=\n\x08PutChunk\x12\x1b.hublink.v1.PutChunkRequest\x1a\x14.hublink.v1.ChunkAck\x12O\n\x0fGetUploadStatus\x12\".hublink.v1.GetUploadStatusRequest\x1a\x18.hublink.v1.UploadStatus\x12J\n\x0c\x43ommitUpload\x12\x1f.hublink.v1.CommitUploadRequest\x1a\x19.hublink.v1.UploadReceiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hublink.v1.upload_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BEGINUPLOADREQUEST']._serialized_start=66
-  _globals['_BEGINUPLOADREQUEST']._serialized_end=221
-  _globals['_PUTCHUNKREQUEST']._serialized_start=223
-  _globals['_PUTCHUNKREQUEST']._serialized_end=324
-  _globals['_CHUNKACK']._serialized_start=326
-  _globals['_CHUNKACK']._serialized_end=421
-  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=423
-  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=466
-  _globals['_UPLOADSTATUS']._serialized_start=468
-  _globals['_UPLOADSTATUS']._serialized_end=587
-  _globals['_COMMITUPLOADREQUEST']._serialized_start=589
-  _globals['_COMMITUPLOADREQUEST']._serialized_end=695
-  _globals['_UPLOADRECEIPT']._serialized_start=698
-  _globals['_UPLOADRECEIPT']._serialized_end=884
-  _globals['_UPLOADSERVICE']._serialized_start=887
-  _globals['_UPLOADSERVICE']._serialized_end=1195
+  _globals['_BEGINUPLOADREQUEST']._serialized_start=90
+  _globals['_BEGINUPLOADREQUEST']._serialized_end=267
+  _globals['_PUTCHUNKREQUEST']._serialized_start=269
+  _globals['_PUTCHUNKREQUEST']._serialized_end=370
+  _globals['_CHUNKACK']._serialized_start=372
+  _globals['_CHUNKACK']._serialized_end=467
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=469
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=512
+  _globals['_UPLOADSTATUS']._serialized_start=514
+  _globals['_UPLOADSTATUS']._serialized_end=633
+  _globals['_COMMITUPLOADREQUEST']._serialized_start=635
+  _globals['_COMMITUPLOADREQUEST']._serialized_end=741
+  _globals['_UPLOADRECEIPT']._serialized_start=744
+  _globals['_UPLOADRECEIPT']._serialized_end=994
+  _globals['_UPLOADSERVICE']._serialized_start=997
+  _globals['_UPLOADSERVICE']._serialized_end=1305
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from hublink.v1 import audit_pb2 as _audit_pb2
 from hublink.v1 import records_pb2 as _records_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -8,18 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class BeginUploadRequest(_message.Message):
-    __slots__ = ("project_id", "upload_id", "encoding_sha256", "expected_records", "consent")
+    __slots__ = ("project_id", "upload_id", "encoding_sha256", "expected_records", "consent", "secret_epoch")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     ENCODING_SHA256_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_RECORDS_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_EPOCH_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     upload_id: str
     encoding_sha256: str
     expected_records: int
     consent: _records_pb2.ConsentSummary
-    def __init__(self, project_id: _Optional[str] = ..., upload_id: _Optional[str] = ..., encoding_sha256: _Optional[str] = ..., expected_records: _Optional[int] = ..., consent: _Optional[_Union[_records_pb2.ConsentSummary, _Mapping]] = ...) -> None: ...
+    secret_epoch: int
+    def __init__(self, project_id: _Optional[str] = ..., upload_id: _Optional[str] = ..., encoding_sha256: _Optional[str] = ..., expected_records: _Optional[int] = ..., consent: _Optional[_Union[_records_pb2.ConsentSummary, _Mapping]] = ..., secret_epoch: _Optional[int] = ...) -> None: ...
 
 class PutChunkRequest(_message.Message):
     __slots__ = ("upload_id", "chunk_index", "records")
@@ -76,7 +79,7 @@ class CommitUploadRequest(_message.Message):
     def __init__(self, upload_id: _Optional[str] = ..., chunk_count: _Optional[int] = ..., record_count: _Optional[int] = ..., digest_sha256: _Optional[str] = ...) -> None: ...
 
 class UploadReceipt(_message.Message):
-    __slots__ = ("upload_id", "project_id", "organisation", "record_count", "digest_sha256", "audit_index", "checkpoint")
+    __slots__ = ("upload_id", "project_id", "organisation", "record_count", "digest_sha256", "audit_index", "checkpoint", "entry", "inclusion_proof")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     ORGANISATION_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +87,8 @@ class UploadReceipt(_message.Message):
     DIGEST_SHA256_FIELD_NUMBER: _ClassVar[int]
     AUDIT_INDEX_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     project_id: str
     organisation: str
@@ -91,4 +96,6 @@ class UploadReceipt(_message.Message):
     digest_sha256: str
     audit_index: int
     checkpoint: _records_pb2.Checkpoint
-    def __init__(self, upload_id: _Optional[str] = ..., project_id: _Optional[str] = ..., organisation: _Optional[str] = ..., record_count: _Optional[int] = ..., digest_sha256: _Optional[str] = ..., audit_index: _Optional[int] = ..., checkpoint: _Optional[_Union[_records_pb2.Checkpoint, _Mapping]] = ...) -> None: ...
+    entry: _audit_pb2.AuditEntry
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, upload_id: _Optional[str] = ..., project_id: _Optional[str] = ..., organisation: _Optional[str] = ..., record_count: _Optional[int] = ..., digest_sha256: _Optional[str] = ..., audit_index: _Optional[int] = ..., checkpoint: _Optional[_Union[_records_pb2.Checkpoint, _Mapping]] = ..., entry: _Optional[_Union[_audit_pb2.AuditEntry, _Mapping]] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...

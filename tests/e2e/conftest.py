@@ -22,7 +22,7 @@ from coordinator.app import start as start_coordinator
 from hublink import synthetic
 from hublink.clients import AdminClient, AnalystClient, Overlap, RunReport
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
-from hublink.demo import PROJECT_ID, free_port, write_deployment
+from hublink.demo import PROJECT_ID, exchange_secrets, free_port, write_deployment
 from hublink.tls import TlsFiles, secure_channel
 from node.workflow import fetch_keys, upload
 
@@ -82,7 +82,10 @@ def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link
         root / "data", RECORDS_PER_ORG, seed=7, layouts=synthetic.DEFAULT_LAYOUTS[:2]
     )
     organisations = [layout.organisation for layout in data.layouts]
-    configs = write_deployment(root, data, free_port())
+    # The nodes agree their linkage secret through the coordinator, as the demo does, so the
+    # privacy tests see the exchange's messages too (tests/e2e/test_cli_e2e.py keeps the
+    # plain secret-file option covered).
+    configs = write_deployment(root, data, free_port(), secret_exchange=True)
     log_file = root / "coordinator.log"
     handler = logging.FileHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -93,7 +96,14 @@ def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link
     coordinator_config = load(configs["coordinator"], CoordinatorConfig)
     coordinator = start_coordinator(coordinator_config)
     wire = RecordingInterceptor()
+
+    def recorded_channel(organisation: str) -> grpc.Channel:
+        config = load(configs[organisation], NodeConfig)
+        tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+        return grpc.intercept_channel(secure_channel(config.coordinator, tls), wire)
+
     try:
+        exchange_secrets(configs, organisations, channel_for=recorded_channel)
         for organisation in organisations:
             config = load(configs[organisation], NodeConfig)
             tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)

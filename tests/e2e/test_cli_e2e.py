@@ -94,9 +94,10 @@ def test_missing_column_names_file_and_column(deployment, tmp_path):
 
 
 def test_malformed_date_names_file_row_and_field(deployment, tmp_path):
+    """Over max_bad_share (5%) of bad rows stops the run, naming the first bad row and field."""
     root, configs = deployment
     source = root / "data" / "health-visiting.csv"
-    lines = source.read_text().splitlines()
+    lines = source.read_text().splitlines()[:11]  # header and 10 rows: one bad row is 10%
     broken = tmp_path / "broken.csv"
     header = lines[0].split(",")
     cells = lines[3].split(",")
@@ -108,6 +109,7 @@ def test_malformed_date_names_file_row_and_field(deployment, tmp_path):
     message = one_line_error(hublink("node", "upload", "--config", str(config)))
     assert "broken.csv, row 4, field date_of_birth (column 'DOB')" in message
     assert "impossible calendar date" in message
+    assert "1 of 10 rows" in message and "max_bad_share" in message
 
 
 def test_unreadable_file_is_named(deployment, tmp_path):
@@ -143,10 +145,14 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     message = one_line_error(hublink("node", "upload", "--config", str(mismatched)))
     assert "other-schema.json" in message and PROJECT_ID in message and "refusing" in message
 
+    included = {}
     for organisation in ("health-visiting", "flying-start"):
         result = hublink("node", "upload", "--config", str(configs[organisation]))
         assert result.returncode == 0, result.stderr
-        assert "uploaded 300 encoded records" in result.stdout
+        report = root / "nodes" / organisation / "state" / "exclusion-report.json"
+        included[organisation] = json.loads(report.read_text())["included"]
+        assert 200 < included[organisation] < 300  # the demo policies exclude some
+        assert f"uploaded {included[organisation]} encoded records" in result.stdout
     again = hublink("node", "upload", "--config", str(configs["health-visiting"]))
     assert "already uploaded" in one_line_error(again)
 
@@ -160,7 +166,7 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     for organisation in ("health-visiting", "flying-start"):
         result = hublink("node", "keys", "--config", str(configs[organisation]))
         assert result.returncode == 0, result.stderr
-        assert "wrote 300 linkage keys" in result.stdout
+        assert f"wrote {included[organisation]} linkage keys" in result.stdout
 
     counts = hublink(
         "analyst",
@@ -185,6 +191,23 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
         "analyst", "overlap", "--config", str(configs["admin"]), "--project", PROJECT_ID
     )
     assert "PERMISSION_DENIED" in one_line_error(refused)
+
+    # Breakdowns by a released attribute, as CSV, and an overlap chart with its report.
+    analyst = ("--config", str(configs["analyst"]), "--project", PROJECT_ID)
+    by_age = hublink("analyst", "counts", *analyst, "--by", "age_band", "--format", "csv")
+    assert by_age.returncode == 0, by_age.stderr
+    rows = [line.split(",") for line in by_age.stdout.strip().splitlines()]
+    assert rows[0] == ["age_band", "count", "suppressed"]
+    assert {r[0] for r in rows[1:]} >= {"0-1", "4-5", "Total"}
+    assert all(r[1] == "" or int(r[1]) % 5 == 0 for r in rows[1:])
+    chart, report = tmp_path / "overlap.png", tmp_path / "overlap.html"
+    drawn = hublink("analyst", "counts", *analyst, "--chart", str(chart), "--html", str(report))
+    assert drawn.returncode == 0, drawn.stderr
+    assert "Children" in drawn.stdout and "hospital-statistics" in drawn.stdout
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "data:image/png;base64," in report.read_text()
+    unreleased = hublink("analyst", "counts", *analyst, "--by", "ethnicity")
+    assert "not an attribute this project releases" in one_line_error(unreleased)
 
     coordinator.send_signal(signal.SIGTERM)
     assert coordinator.wait(timeout=30) == 0

@@ -37,7 +37,14 @@ def test_demo_links_the_default_data_well_and_leaves_every_artefact(tmp_path):
     for organisation, path in summary["files"]["linked"].items():
         with (out / path).open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-        assert len(rows) == summary["records_per_organisation"][organisation]
+        consent = summary["consent"][organisation]
+        assert len(rows) == consent["included"]
+        assert consent["included"] + consent["excluded"] == consent["rows"]
+        assert consent["rows"] == summary["records_per_organisation"][organisation]
+        rules = list(consent["decisions"])
+        assert any("opt-out" in r or "objection" in r for r in rules), rules
+        assert any(r.startswith("under-") for r in rules), rules
+        assert consent["excluded"] > 0 and len(consent["policy_sha256"]) == 64
     for artefact in (
         "coordinator/coordinator.db",
         "coordinator.log",
@@ -47,6 +54,35 @@ def test_demo_links_the_default_data_well_and_leaves_every_artefact(tmp_path):
         "data/truth.csv",
     ):
         assert (out / artefact).exists(), artefact
+
+    # The demo ends by verifying its own exported log offline, and telling it in words.
+    assert "audit verify passed" in result.stdout
+    assert "Audit trail" in result.stdout
+    # Consent policies leave some records out, so each node uploads its included count.
+    included = summary["consent"]["health-visiting"]["included"]
+    assert f"uploaded {included:,} encoded records" in result.stdout
+    assert summary["audit"]["verified"] is True
+    assert summary["audit"]["receipts"] == 3
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hublink",
+            "audit",
+            "verify",
+            "audit.jsonl",
+            "--key",
+            "coordinator.pub",
+            "--checkpoint",
+            "auditor-checkpoint.note",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=out,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "audit verify passed" in check.stdout
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):

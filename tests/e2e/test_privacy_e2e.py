@@ -9,20 +9,27 @@ shared memory) and in its log.
 The record tokens and encodings are random by construction (a token is 16
 random bytes; an encoding is a keyed hash), so a short name could turn up
 inside one by chance; their bytes are blanked before searching, after
-checking separately that they carry nothing else.
+checking separately that they carry nothing else. The same goes for the other
+random material the coordinator holds: entity ids, and the secret exchange's
+public keys, certificates, signatures, sealed envelopes and their digests.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from hublink.demo import PROJECT_ID
+from hublink.spec import LinkageSpec
 from hublink.v1 import keys_pb2, upload_pb2
 from node import normalise
+from node.secret_exchange import stored_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +81,16 @@ def random_parts(deployment) -> tuple[set[bytes], set[bytes]]:
             tokens.update(t.encode() for (t,) in db.execute("SELECT token FROM tokens"))
     with sqlite3.connect(deployment.database) as db:
         encodings = {bytes(b) for (b,) in db.execute("SELECT encodings FROM records")}
+        encodings.update(e.encode() for (e,) in db.execute("SELECT entity_id FROM entities"))
+        for row in db.execute(
+            "SELECT public_key, certificate_pem, signature, fingerprint FROM node_keys"
+        ):
+            encodings.update(v if isinstance(v, bytes) else v.encode() for v in row)
+        for enc, ciphertext, signature, certificate in db.execute(
+            "SELECT enc, ciphertext, signature, sender_certificate_pem FROM secret_envelopes"
+        ):
+            encodings.update({enc, ciphertext, signature, certificate.encode()})
+            encodings.add(hashlib.sha256(enc + ciphertext).hexdigest().encode())
     return tokens, encodings
 
 
@@ -104,29 +121,50 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     ]
     assert sum(len(c.records) for c in chunks) == len(tokens)
     encodings: set[bytes] = set()
+    attributes_seen = 0
+    # The layout the project's spec fixes (a balanced 2048-bit CLK by default), read from the
+    # schema and hardening the nodes were configured with rather than written out here.
+    node = linked_deployment.node_config(linked_deployment.organisations[0])
+    spec = LinkageSpec.from_file(node.schema, hardening=node.hardening)
+    layout = [(e.name, e.nbytes) for e in spec.encodings]
+    assert layout == [("clk", 256)]
     for chunk in chunks:
         for record in chunk.records:
             assert record.token.encode() in tokens
-            assert not record.attributes
+            # Only the released, coarse attributes: an age band, never a date.
+            attributes = {a.name: a.value for a in record.attributes}
+            assert set(attributes) <= {"age_band", "area"}
+            assert attributes.get("age_band", "5+") in {"0-1", "1-2", "2-3", "3-4", "4-5", "5+"}
+            attributes_seen += len(attributes)
             assert not record.blocking_keys
-            assert [(e.name, len(e.bits)) for e in record.encodings] == [("clk", 128)]
+            assert [(e.name, len(e.bits)) for e in record.encodings] == layout
             encodings.update(e.bits for e in record.encodings)
+    assert attributes_seen > 0.9 * len(tokens), "nodes send their age bands"
     values = identifiers
-    secret = linked_deployment.node_config(linked_deployment.organisations[0]).secret_file
-    assert secret is not None
-    secret_text = secret.read_text().strip().lower()
+    secret_forms = exchanged_secret_forms(linked_deployment)
     for method, message in linked_deployment.wire.sent:
         payload = blank(message.SerializeToString(), tokens | encodings)
         assert leaked(payload, values) == [], method
-        assert secret_text.encode() not in payload.lower(), method
+        assert not any(form in payload for form in secret_forms), method
     methods = {method for method, _ in linked_deployment.wire.sent}
     assert methods == {
+        # The secret exchange: signed public keys and sealed envelopes only.
+        "/hublink.v1.SecretService/PublishNodeKey",
+        "/hublink.v1.SecretService/ListNodeKeys",
+        "/hublink.v1.SecretService/PutEnvelopes",
+        "/hublink.v1.SecretService/GetEnvelope",
         "/hublink.v1.ProjectService/GetProject",
         "/hublink.v1.UploadService/BeginUpload",
         "/hublink.v1.UploadService/PutChunk",
         "/hublink.v1.UploadService/CommitUpload",
         "/hublink.v1.KeyService/GetLinkageKeys",
+        # After fetching keys the node checks the audit log still extends its receipt's
+        # checkpoint; the request holds one number, the size of the log it saw.
+        "/hublink.v1.AuditService/GetConsistencyProof",
     }
+    for method, message in linked_deployment.wire.sent:
+        if method.endswith("GetConsistencyProof"):
+            assert [f.name for f, _ in message.ListFields()] == ["old_size"]
     assert any(
         isinstance(m, keys_pb2.GetLinkageKeysRequest) for _, m in linked_deployment.wire.sent
     )
@@ -166,11 +204,51 @@ def test_audit_details_hold_no_token_or_key(linked_deployment, identifiers, rand
     assert leaked(details.encode(), identifiers) == []
 
 
+def exchanged_secret_forms(deployment) -> list[bytes]:
+    """The secret the nodes agreed (the same at every node), raw and as hex or base64 text."""
+    held = {
+        stored_secret(deployment.node_config(org).state_dir, PROJECT_ID, 1)
+        for org in deployment.organisations
+    }
+    assert len(held) == 1
+    (secret,) = held
+    assert secret is not None and len(secret) == 32
+    return [
+        secret,
+        secret.hex().encode(),
+        secret.hex().upper().encode(),
+        base64.b64encode(secret),
+        base64.urlsafe_b64encode(secret).rstrip(b"="),
+    ]
+
+
 def test_secret_never_reaches_the_coordinator(linked_deployment):
-    secret_file = linked_deployment.node_config(linked_deployment.organisations[0]).secret_file
-    assert secret_file is not None
-    secret = secret_file.read_text().strip().encode()
-    for path in [linked_deployment.log_file, linked_deployment.database]:
-        assert secret not in path.read_bytes()
+    forms = exchanged_secret_forms(linked_deployment)
+    files = [Path(f"{linked_deployment.database}{suffix}") for suffix in ("", "-wal", "-shm")]
+    files.append(linked_deployment.log_file)
+    for path in files:
+        if path.exists():
+            data = path.read_bytes()
+            assert not any(form in data for form in forms), path.name
+    with sqlite3.connect(linked_deployment.database) as db:
+        envelopes = db.execute("SELECT COUNT(*) FROM secret_envelopes").fetchone()[0]
+    assert envelopes == len(linked_deployment.organisations)  # only sealed copies are held
     coordinator_config = linked_deployment.configs["coordinator"].read_text()
-    assert str(secret_file) not in coordinator_config
+    assert "secret-exchange" not in coordinator_config
+
+
+def test_node_reports_and_local_log_hold_no_identifier_local_id_or_token(
+    linked_deployment, identifiers, random_bytes
+):
+    """The exclusion report, rejects file and node.log are for sharing: counts only."""
+    tokens, _ = random_bytes
+    local_ids = {local_id for (_, local_id) in linked_deployment.data.truth()}
+    for organisation in linked_deployment.organisations:
+        state = linked_deployment.node_config(organisation).state_dir
+        files = ["exclusion-report.json", "exclusion-report.txt", "node.log", "rejects.csv"]
+        data = b"".join((state / name).read_bytes() for name in files)
+        assert b"included" in data and b"upload.committed" in data
+        assert leaked(data, identifiers) == []
+        assert not any(token in data for token in tokens)
+        text = data.decode()
+        assert not any(re.search(rf"\b{re.escape(i)}\b", text) for i in local_ids)

@@ -7,6 +7,7 @@ starts a real coordinator server on an ephemeral loopback port with that CA.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ def pilot_pki(tmp_path: Path) -> PilotPki:
 PROJECT_ID = "early-years-test"
 PROJECT_ORGANISATIONS = ("health-visiting", "flying-start", "childcare")
 SUPPRESSION_THRESHOLD = 15
+ANALYST_ORGANISATION = "public-health"
+RELEASED_ATTRIBUTES = ("age_band", "area")
 """Counts from 1 to 14 are withheld: with 30 records per node and 10 shared
 people, the 10 linked entities are suppressed and the 20 held by one
 organisation only are released."""
@@ -128,6 +131,10 @@ def coordinator(pilot_pki: PilotPki, tmp_path: Path) -> Iterator[RunningCoordina
         f"organisations = [{organisations}]\n"
         'schema = "early-years.json"\n'
         f"suppression_threshold = {SUPPRESSION_THRESHOLD}\n"
+        'disclosure = "unrounded"\n'
+        f'analysts = ["{ANALYST_ORGANISATION}"]\n'
+        f"released_attributes = {json.dumps(list(RELEASED_ATTRIBUTES))}\n"
+        'attribute_precedence = ["health-visiting", "flying-start"]\n'
         "max_chunk_records = 2000\n",
         encoding="utf-8",
     )

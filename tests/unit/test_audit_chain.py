@@ -1,22 +1,25 @@
-"""coordinator.core.audit: a hash chain in which any edit, removal or reordering shows."""
+"""coordinator.core.audit: entries whose leaf hashes show any edit, removal or reordering.
+
+(Checkpoints, receipts and a rehashing forger are tested in test_audit_verify.py.)
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from coordinator.core.audit import (
-    GENESIS,
     AuditEntry,
     AuditEvent,
     ChainProblem,
     seal,
     verify,
 )
+from hublink.merkle import leaf_hash
+from hublink.spec import canonical_json
 
 EVENTS = [
     AuditEvent("project.created", "coordinator", "coordinator", "early-years", {"threshold": 0.8}),
@@ -29,13 +32,10 @@ EVENTS = [
 
 
 def build_chain(events: list[AuditEvent]) -> list[AuditEntry]:
-    chain: list[AuditEntry] = []
-    previous = GENESIS
-    for index, event in enumerate(events):
-        entry = seal(index, f"2025-06-01T09:00:{index:02d}.000Z", event, previous)
-        chain.append(entry)
-        previous = entry.entry_hash
-    return chain
+    return [
+        seal(index, f"2025-06-01T09:00:{index:02d}.000Z", event)
+        for index, event in enumerate(events)
+    ]
 
 
 def with_details(entry: AuditEntry, **details: Any) -> AuditEntry:
@@ -46,8 +46,14 @@ def with_details(entry: AuditEntry, **details: Any) -> AuditEntry:
 def test_a_sealed_chain_verifies() -> None:
     chain = build_chain(EVENTS)
     assert verify(chain) is None
-    assert chain[0].previous_hash == GENESIS
-    assert all(b.previous_hash == a.entry_hash for a, b in itertools.pairwise(chain))
+    assert len({e.entry_hash for e in chain}) == len(chain)
+
+
+def test_the_entry_hash_is_the_rfc_6962_leaf_of_its_canonical_content() -> None:
+    entry = build_chain(EVENTS)[1]
+    expected = leaf_hash(canonical_json(entry.content()).encode())
+    assert entry.entry_hash == expected.hex()
+    assert entry.content()["index"] == 1
 
 
 def test_an_empty_chain_verifies() -> None:
@@ -111,18 +117,13 @@ def test_swapped_entries_with_swapped_indexes_are_found() -> None:
     assert problem.index == 1
 
 
-def test_a_changed_previous_hash_is_found_at_its_entry() -> None:
-    chain = build_chain(EVENTS)
-    chain[4] = dataclasses.replace(chain[4], previous_hash="f" * 64)
-    assert verify(chain) == ChainProblem(4, "does not follow the entry before it")
-
-
-def test_a_resealed_edit_is_found_at_the_next_entry() -> None:
-    # Someone who edits entry 2 and recomputes its hash still breaks the link to entry 3.
+def test_a_resealed_edit_verifies_alone_so_checkpoints_are_needed() -> None:
+    # Entries alone cannot catch a forger who rehashes; the signed checkpoints do
+    # (test_audit_verify.py). This pins down that limit.
     chain = build_chain(EVENTS)
     edited = with_details(chain[2], records=999)
-    chain[2] = seal(2, edited.time, edited.event, edited.previous_hash)
-    assert verify(chain) == ChainProblem(3, "does not follow the entry before it")
+    chain[2] = seal(2, edited.time, edited.event)
+    assert verify(chain) is None
 
 
 # --- property: every single-entry mutation is detected --------------------------------------
@@ -138,7 +139,7 @@ events = st.builds(
     ),
 )
 
-FIELDS = ["time", "action", "organisation", "role", "project", "details", "previous", "hash"]
+FIELDS = ["time", "action", "organisation", "role", "project", "details", "hash"]
 
 
 def mutate(entry: AuditEntry, field: str) -> AuditEntry:
@@ -159,8 +160,6 @@ def mutate(entry: AuditEntry, field: str) -> AuditEntry:
         return dataclasses.replace(entry, event=changed)
     if field == "details":
         return with_details(entry, tampered=True)
-    if field == "previous":
-        return dataclasses.replace(entry, previous_hash=entry.previous_hash[::-1] + "0")
     assert field == "hash"
     return dataclasses.replace(entry, entry_hash="0" * 64)
 

@@ -132,7 +132,9 @@ released_attributes = ["ward"]
     assert project.schema == tmp_path / "early-years.json"
     assert project.threshold == 0.85
     assert project.released_attributes == ("ward",)
-    assert project.suppression_threshold == 10
+    assert project.suppression_threshold == 0  # the disclosure preset's
+    assert project.disclosure == "hospital-statistics"
+    assert project.analysts == ()
     assert project.max_chunk_records == 2000
 
 

@@ -1,4 +1,9 @@
-"""node.encoder: normalise a row, then hash it with the project's secret into a 1024-bit CLK."""
+"""node.encoder: normalise a row, hash it with the project's secret into a 1024-bit CLK, harden.
+
+The default spec balances the CLK (appends its complement) and permutes the
+2048 bits with a key derived from the secret, so what leaves is 256 bytes with
+exactly half the bits set.
+"""
 
 from __future__ import annotations
 
@@ -83,9 +88,10 @@ def test_a_field_without_a_rule_is_only_trimmed() -> None:
 # --- encoding -------------------------------------------------------------------------------
 
 
-def test_each_record_becomes_128_bytes(encoder: Encoder) -> None:
+def test_each_record_becomes_256_balanced_bytes(encoder: Encoder) -> None:
     packed = encoder.encode([AMELIA, OLIVER])
-    assert [len(p) for p in packed] == [128, 128]
+    assert [len(p) for p in packed] == [256, 256]
+    assert [bits_of(p).count() for p in packed] == [1024, 1024]
     assert encoder.encode([]) == []
 
 
@@ -104,17 +110,21 @@ def test_another_secret_gives_unrelated_bits(encoder: Encoder) -> None:
     (theirs,) = Encoder(SPEC, b"another-secret-16+chars").encode([AMELIA])
     a, b = bits_of(ours), bits_of(theirs)
 
-    # About 43% of the bits are set, so two unrelated filters differ in about half of them
-    # (2p(1-p) of 1024), and share only the bits chance says they should.
-    assert a.count() == pytest.approx(b.count(), rel=0.2)
-    assert 0.4 * 1024 < (a ^ b).count() < 0.6 * 1024
-    assert (a & b).count() == pytest.approx(a.count() * b.count() / 1024, rel=0.25)
+    # Balanced filters have exactly half their 2048 bits set; under another secret both the
+    # CLK and the permutation change, so the two differ in about half of the positions and
+    # share only the bits chance says they should.
+    assert a.count() == b.count() == 1024
+    assert 0.4 * 2048 < (a ^ b).count() < 0.6 * 2048
+    assert (a & b).count() == pytest.approx(1024 * 1024 / 2048, rel=0.15)
 
 
-def test_a_record_with_every_field_empty_sets_no_bits(encoder: Encoder) -> None:
+def test_a_record_with_every_field_empty_hashes_nothing(encoder: Encoder) -> None:
     (packed,) = encoder.encode([NOBODY])
-    assert len(packed) == 128
-    assert bits_of(packed).count() == 0
+    unhardened = Encoder(LinkageSpec.from_json(SPEC.json_text, hardening="none"), SECRET)
+    (clk,) = unhardened.encode([NOBODY])
+    assert len(packed) == 256
+    assert bits_of(clk).count() == 0
+    assert bits_of(packed).count() == 1024  # only the complement half is set
 
 
 def test_an_empty_secret_is_refused() -> None:
@@ -138,7 +148,7 @@ def test_rows_are_prepared_then_encoded_each_with_a_fresh_token(encoder: Encoder
     assert len({e.token for e in encoded}) == 3
     assert progress == [2, 1]
     assert encoded[0].encodings == encoded[1].encodings  # same values, same bits
-    assert all(len(e.encodings) == 1 and len(e.encodings[0]) == 128 for e in encoded)
+    assert all(len(e.encodings) == 1 and len(e.encodings[0]) == 256 for e in encoded)
 
 
 def test_preparing_stops_at_the_first_bad_row() -> None:

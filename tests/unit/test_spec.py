@@ -40,12 +40,14 @@ def spec_of(schema: dict[str, Any], **kwargs: str) -> LinkageSpec:
     return LinkageSpec.from_json(json.dumps(schema), **kwargs)
 
 
-def test_default_spec_is_a_1024_bit_record_clk_over_six_fields() -> None:
+def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields() -> None:
     spec = LinkageSpec.default()
 
     assert spec.normalisation == NORMALISATION_VERSION
-    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 1024)]
-    assert spec.record_bytes == 128
+    assert spec.hardening == "balance"
+    assert spec.clk_bits == 1024
+    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 2048)]
+    assert spec.record_bytes == 256
     assert spec.all_fields == EARLY_YEARS_FIELDS
     assert spec.fields == EARLY_YEARS_FIELDS
     assert len(spec.sha256) == 64
@@ -74,8 +76,19 @@ def test_hash_changes_with_the_encoding_length() -> None:
     schema = default_schema()
     schema["clkConfig"]["l"] = 2048
     changed = spec_of(schema)
-    assert changed.record_bytes == 256
+    assert changed.record_bytes == 512
     assert changed.sha256 != LinkageSpec.default().sha256
+
+
+def test_hash_and_layout_change_with_the_hardening() -> None:
+    unhardened = spec_of(default_schema(), hardening="none")
+    assert [(e.name, e.bits) for e in unhardened.encodings] == [(RECORD_CLK, 1024)]
+    assert unhardened.sha256 != LinkageSpec.default().sha256
+
+
+def test_an_unknown_hardening_is_refused() -> None:
+    with pytest.raises(SpecError, match="hardening must be one of balance, none"):
+        spec_of(default_schema(), hardening="salt")
 
 
 def test_hash_changes_with_the_normalisation_version() -> None:

@@ -448,3 +448,48 @@ def test_scores_a_large_truth_by_grouping() -> None:
     quality = pairwise_quality(predicted, truth)
     assert 0.0 < quality.cross.precision < 1.0
     assert 0.0 < quality.cross.recall < 1.0
+
+
+def test_messy_values_normalise_to_the_clean_ones_or_to_missing(tmp_path):
+    """The messy option only changes how values are written, never what they say."""
+    import dataclasses
+
+    from node import normalise
+
+    layout = dataclasses.replace(DEFAULT_LAYOUTS[0], nhs_number_coverage=1.0)
+    clean = generate(tmp_path / "clean", 400, seed=5, rates=ErrorRates.none(), layouts=[layout])
+    messy = generate(
+        tmp_path / "messy",
+        400,
+        seed=5,
+        rates=dataclasses.replace(ErrorRates.none(), messy=0.5),
+        layouts=[layout],
+    )
+    rules = {
+        "Forename": normalise.given_name,
+        "Surname": normalise.family_name,
+        "DOB": normalise.date_of_birth,
+        "Sex": normalise.sex,
+        "Postcode": normalise.postcode,
+        "NHS Number": normalise.nhs_number,
+    }
+
+    def rows(data):
+        path = data.csv_paths[layout.organisation]
+        with path.open(newline="", encoding="utf-8") as handle:
+            return {row["Patient ID"]: row for row in csv.DictReader(handle)}
+
+    before, after = rows(clean), rows(messy)
+    assert before.keys() == after.keys()
+    changed = placeholders = 0
+    for local_id, row in after.items():
+        for column, rule in rules.items():
+            raw_changed = row[column] != before[local_id][column]
+            changed += raw_changed
+            got, want = rule(row[column]), rule(before[local_id][column])
+            if column == "Forename" and got is None:
+                placeholders += 1
+                continue
+            assert got == want, (column, local_id)
+    assert changed > 400  # about half of every field was rewritten
+    assert 0 < placeholders < 100

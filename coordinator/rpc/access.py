@@ -1,0 +1,191 @@
+"""Checks on the caller's certificate that run before any servicer: revocation and issuing CA.
+
+The TLS handshake has already verified the client certificate against the
+coordinator's trust bundle. Two things it cannot know are checked here, for
+every call, from the verified certificate itself:
+
+- whether the certificate has been revoked: a plain-text deny list of
+  certificate fingerprints (SHA-256 of the DER) or serial numbers, re-read
+  whenever the file changes, so an operator can revoke without a restart;
+- whether it was issued by its own organisation's CA: when the coordinator
+  trusts several organisations' CAs, a certificate naming organisation X must
+  come from X's CA, so no organisation (nor the coordinator's operator) can
+  mint a certificate for another.
+
+Refusals leave as UNAUTHENTICATED with a sentence, and are audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from coordinator.core.service import Coordinator
+from hublink.identity import Identity, InvalidIdentity, identity_from_certificate
+from hublink.tls import PEER_CERTIFICATE_KEY
+
+log = logging.getLogger("hublink.coordinator.access")
+
+
+class RevocationList:
+    """Revoked certificates, from a file of fingerprints or ``serial:<hex>`` lines.
+
+    Blank lines and ``#`` comments are ignored. The file is read again when its
+    modification time or size changes; a missing file means nothing is revoked
+    only if no file was configured — a configured file that disappears is an
+    error, and every call is refused until it is back (failing closed).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[float, int] | None = None
+        self._fingerprints: frozenset[str] = frozenset()
+        self._serials: frozenset[int] = frozenset()
+
+    def _reload(self) -> None:
+        assert self.path is not None
+        stat = self.path.stat()
+        stamp = (stat.st_mtime, stat.st_size)
+        if stamp == self._stamp:
+            return
+        fingerprints: set[str] = set()
+        serials: set[int] = set()
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            entry = line.split("#", 1)[0].strip().lower()
+            if not entry:
+                continue
+            if entry.startswith("serial:"):
+                try:
+                    serials.add(int(entry[7:].replace(":", ""), 16))
+                except ValueError:
+                    raise ValueError(f"{self.path}, line {number}: not a hex serial") from None
+            else:
+                digest = entry.removeprefix("sha256:").replace(":", "")
+                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                    raise ValueError(f"{self.path}, line {number}: not a SHA-256 fingerprint")
+                fingerprints.add(digest)
+        self._fingerprints, self._serials = frozenset(fingerprints), frozenset(serials)
+        self._stamp = stamp
+        log.info(
+            "revocation list %s loaded: %d entries", self.path, len(fingerprints) + len(serials)
+        )
+
+    def is_revoked(self, certificate: x509.Certificate) -> bool:
+        if self.path is None:
+            return False
+        with self._lock:
+            self._reload()
+            return (
+                fingerprint(certificate) in self._fingerprints
+                or certificate.serial_number in self._serials
+            )
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER encoding, lower-case hex."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+class CertificatePolicy:
+    """Revocation and organisation-CA checks on a verified client certificate."""
+
+    def __init__(
+        self,
+        revocations: RevocationList | None = None,
+        organisation_cas: Mapping[str, Path] | None = None,
+    ) -> None:
+        self.revocations = revocations or RevocationList(None)
+        self._cas = {
+            org: x509.load_pem_x509_certificate(path.read_bytes())
+            for org, path in (organisation_cas or {}).items()
+        }
+
+    def refusal(self, certificate: x509.Certificate, identity: Identity) -> str | None:
+        """Why this certificate may not be used, or None."""
+        try:
+            if self.revocations.is_revoked(certificate):
+                return f"the certificate of {identity} has been revoked"
+        except (OSError, ValueError) as exc:
+            log.error("revocation list unusable, refusing every call: %s", exc)
+            return "the coordinator cannot read its revocation list; try again later"
+        if self._cas:
+            ca = self._cas.get(identity.organisation)
+            if ca is None:
+                return f"organisation {identity.organisation!r} has no certificate authority here"
+            try:
+                certificate.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                return (
+                    f"the certificate of {identity} was not issued by organisation "
+                    f"{identity.organisation!r}'s own certificate authority"
+                )
+        return None
+
+
+class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Runs ``CertificatePolicy`` before every method, and audits refusals through the core."""
+
+    def __init__(self, core: Coordinator, policy: CertificatePolicy) -> None:
+        self.core = core
+        self.policy = policy
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method = str(details.method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._guard(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._guard_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # hublink declares no client-streaming methods
+
+    def _check(self, context: grpc.ServicerContext, method: str) -> None:
+        certificates = context.auth_context().get(PEER_CERTIFICATE_KEY) or []
+        if len(certificates) != 1:
+            return  # the servicer refuses callers without an identity
+        try:
+            certificate = x509.load_pem_x509_certificate(certificates[0])
+            identity = identity_from_certificate(certificates[0])
+        except (InvalidIdentity, ValueError):
+            return
+        reason = self.policy.refusal(certificate, identity)
+        if reason is not None:
+            self.core.record_refusal(identity, method.rsplit("/", 1)[-1], reason)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+
+    def _guard(
+        self, behaviour: Callable[[Any, Any], Any], method: str
+    ) -> Callable[[Any, Any], Any]:
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            self._check(context, method)
+            return behaviour(request, context)
+
+        return guarded
+
+    def _guard_stream(
+        self, behaviour: Callable[[Any, Any], Iterator[Any]], method: str
+    ) -> Callable[[Any, Any], Iterator[Any]]:
+        def guarded(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            self._check(context, method)
+            yield from behaviour(request, context)
+
+        return guarded

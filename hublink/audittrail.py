@@ -1,0 +1,111 @@
+"""The audit log in plain English, for readers who will never open a hash.
+
+Why: an IG officer's first question is "who shared what, when, and what was
+released", and the answer should be readable by a board member. Each entry
+becomes one sentence with its time; hashes are shortened to their first
+characters, which is enough to match them against a receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hublink.auditlog import LogEntry
+
+
+def _who(organisation: str, names: Mapping[str, str]) -> str:
+    return names.get(organisation, organisation)
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _short(digest: Any) -> str:
+    text = str(digest or "")
+    return f"{text[:4]}…" if text else "none"
+
+
+def describe(
+    entry: LogEntry,
+    names: Mapping[str, str] | None = None,
+    policy: str = "",
+    *,
+    with_project: bool = True,
+) -> str:
+    """One sentence for one entry, starting with its time (HH:MM, UTC).
+
+    ``policy`` is the consent-policy hash of the upload an upload.committed
+    entry closes (it is recorded when the upload starts).
+    """
+    names = names or {}
+    d = entry.details
+    who = _who(entry.actor_organisation, names)
+    when = entry.time[11:16] if len(entry.time) >= 16 else entry.time
+    project = f" in project {entry.project_id}" if entry.project_id and with_project else ""
+    action = entry.action
+    if action == "project.created":
+        members = ", ".join(_who(o, names) for o in d.get("organisations", []))
+        text = f"project {entry.project_id} was set up for {members}"
+    elif action == "project.changed":
+        text = f"the definition of project {entry.project_id} changed"
+    elif action == "upload.started":
+        consent = d.get("consent") or {}
+        policy = str(consent.get("policy_sha256") or "") if isinstance(consent, Mapping) else ""
+        text = f"{who} began uploading {_n(d.get('expected_records', '?'))} encoded records" + (
+            f" under consent policy {_short(policy)}" if policy else ""
+        )
+    elif action == "upload.committed":
+        text = (
+            f"{who} uploaded {_n(d.get('records', '?'))} encoded records"
+            + (f" under consent policy {_short(policy)}" if policy else "")
+            + f" (digest {_short(d.get('digest_sha256'))})"
+        )
+    elif action == "upload.rejected":
+        text = f"an upload from {who} was refused: {d.get('reason', '')}"
+    elif action == "run.started":
+        text = f"{who} started matching at similarity threshold {d.get('threshold', '?')}"
+    elif action == "run.completed":
+        text = (
+            f"matching finished: {_n(d.get('records', '?'))} records formed "
+            f"{_n(d.get('entities', '?'))} people, {_n(d.get('linked_entities', '?'))} of them "
+            "known to more than one service"
+        )
+    elif action in ("run.failed", "run.cancelled"):
+        text = f"matching {action.split('.')[1]}: {d.get('message', '')}"
+    elif action == "keys.released":
+        text = f"{who} received linkage keys for its own {_n(d.get('keys', '?'))} records"
+    elif action == "counts.released":
+        text = (
+            f"{who} received a count table ({_n(d.get('query', 'query'))}): "
+            f"{_n(d.get('cells', '?'))} cells, {_n(d.get('suppressed', 0))} withheld as too small"
+        )
+    elif action == "access.refused":
+        text = f"{who} ({entry.actor_role}) was refused: {d.get('reason', '')}"
+    else:
+        text = f"{who} ({entry.actor_role}): {action}"
+    return f"{when} {text[:1].upper()}{text[1:]}{project if action != 'project.created' else ''}"
+
+
+def trail(
+    entries: Iterable[LogEntry],
+    names: Mapping[str, str] | None = None,
+    actions: frozenset[str] | None = None,
+    *,
+    with_project: bool = True,
+) -> list[str]:
+    """Sentences for the entries (only ``actions``, if given), each upload with its policy."""
+    policies: dict[str, str] = {}
+    lines = []
+    for entry in entries:
+        upload_id = str(entry.details.get("upload_id", ""))
+        if entry.action == "upload.started":
+            consent = entry.details.get("consent") or {}
+            if isinstance(consent, Mapping):
+                policies[upload_id] = str(consent.get("policy_sha256", ""))
+        if actions is None or entry.action in actions:
+            lines.append(
+                describe(entry, names, policies.get(upload_id, ""), with_project=with_project)
+            )
+    return lines

@@ -1,0 +1,166 @@
+"""The exclusion report an information-governance officer signs off: what was left out and why.
+
+Every run (upload or dry run) writes ``exclusion-report.json`` and a readable
+``exclusion-report.txt`` into the node's state folder, replacing the last
+run's, and logs the counts in ``node.log``. The report holds counts, the
+policy's and lists' hashes and file names — never a record — so it can be
+attached to a data-sharing sign-off. Only the policy hash and the counts go
+to the coordinator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from node import consent, locallog
+from node.intake import Intake
+
+JSON_NAME = "exclusion-report.json"
+TEXT_NAME = "exclusion-report.txt"
+
+
+def build(
+    intake: Intake,
+    *,
+    mode: str,
+    organisation: str,
+    project_id: str,
+    schema_sha256: str,
+    upload_id: str = "",
+) -> dict[str, Any]:
+    """The report as plain data (what the JSON file holds)."""
+    loaded = intake.policy
+    policy: dict[str, Any] | None = None
+    if loaded is not None:
+        policy = {
+            "path": str(loaded.path),
+            "sha256": loaded.policy.sha256,
+            "purpose": loaded.policy.purpose,
+            "rules": [
+                {
+                    "name": r.name,
+                    "action": r.action,
+                    "kind": type(r.condition).__name__,
+                    "line": r.line,
+                }
+                for r in loaded.policy.rules
+            ],
+            "lists": [
+                {"rule": f.rule, "path": str(f.path), "sha256": f.sha256, "entries": f.entries}
+                for f in loaded.lists
+            ],
+        }
+    report: dict[str, Any] = {
+        "mode": mode,
+        "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "organisation": organisation,
+        "project_id": project_id,
+        "input": str(intake.input_path),
+        "schema_sha256": schema_sha256,
+        "policy": policy,
+        "rows": intake.rows,
+        "rejected": len(intake.rejects),
+        "rejects_file": str(intake.rejects_path),
+        "included": intake.included,
+        "excluded": intake.excluded,
+        "decisions": [{"rule": name, "count": n} for name, n in intake.decisions.items()],
+    }
+    if upload_id:
+        report["upload_id"] = upload_id
+    return report
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """The report as text for people: one fact a line, counts right-aligned."""
+    policy = report["policy"]
+    lines = [
+        f"hublink exclusion report ({report['mode']})",
+        f"time:            {report['time']}",
+        f"organisation:    {report['organisation']}",
+        f"project:         {report['project_id']}",
+        f"input:           {report['input']}",
+        f"schema sha256:   {report['schema_sha256']}",
+    ]
+    if policy is None:
+        lines.append("consent policy:  none (every readable record is included)")
+    else:
+        lines.append(f"consent policy:  {policy['path']}")
+        lines.append(f"policy sha256:   {policy['sha256']}")
+        if policy["purpose"]:
+            lines.append(f"purpose:         {policy['purpose']}")
+        for item in policy["lists"]:
+            lines.append(
+                f"list for {item['rule']}: {item['path']} ({item['entries']} entries, "
+                f"sha256 {item['sha256']})"
+            )
+    lines += [
+        "",
+        f"rows read:       {report['rows']:>9,}",
+        f"unreadable rows: {report['rejected']:>9,}  (listed in {report['rejects_file']})",
+        f"included:        {report['included']:>9,}",
+        f"excluded:        {report['excluded']:>9,}",
+        "",
+        "decision (first rule that excluded a record)      records",
+    ]
+    for item in report["decisions"]:
+        lines.append(f"  {item['rule']:<46} {item['count']:>9,}")
+    if "upload_id" in report:
+        lines += ["", f"upload id:       {report['upload_id']}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(state_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Write both forms through temporary files and log the counts in node.log."""
+    json_path = state_dir / JSON_NAME
+    text_path = state_dir / TEXT_NAME
+    _write_atomically(json_path, json.dumps(report, indent=2) + "\n")
+    _write_atomically(text_path, render_text(report))
+    policy = report["policy"]
+    locallog.append(
+        state_dir,
+        "exclusions",
+        mode=report["mode"],
+        project=report["project_id"],
+        policy_sha256=policy["sha256"] if policy else "none",
+        rows=report["rows"],
+        rejected=report["rejected"],
+        **{
+            (
+                item["rule"] if item["rule"] in consent.RESERVED_NAMES else f"rule[{item['rule']}]"
+            ): item["count"]
+            for item in report["decisions"]
+        },
+    )
+    return json_path, text_path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_counts(state_dir: Path) -> dict[str, Any]:
+    """The last report's policy hash and counts, for summaries (the demo's summary.json)."""
+    report = json.loads((state_dir / JSON_NAME).read_text(encoding="utf-8"))
+    policy = report["policy"]
+    return {
+        "policy_sha256": policy["sha256"] if policy else "",
+        "rows": report["rows"],
+        "rejected": report["rejected"],
+        "included": report["included"],
+        "excluded": report["excluded"],
+        "decisions": {item["rule"]: item["count"] for item in report["decisions"]},
+    }

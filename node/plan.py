@@ -1,0 +1,119 @@
+"""``hublink node plan``: everything an upload does short of hashing and sending.
+
+An information-governance officer runs this before signing off an upload.
+It reads the same files and makes the same decisions as ``upload`` (the
+same ``node.workflow.prepare``), writes the same exclusion report and rejects
+file, and shows what would leave: which fields would be hashed from which
+columns, which attributes would be released, the counts per consent rule,
+and the policy and schema hashes. It opens no connection, so it works with
+no coordinator running, and it never hashes a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hublink.config import NodeConfig
+from hublink.spec import LinkageSpec, SpecError
+from node import exclusions
+from node.workflow import NodeError, own_identity, prepare, read_secret
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an upload would send, in counts and names only."""
+
+    organisation: str
+    project_id: str
+    input_path: Path
+    schema_sha256: str
+    policy_path: Path | None
+    policy_sha256: str
+    hashed_fields: tuple[tuple[str, str], ...]
+    encodings: tuple[tuple[str, int], ...]
+    released_attributes: tuple[str, ...]
+    rows: int
+    rejected: int
+    rejects_path: Path
+    decisions: tuple[tuple[str, int], ...]
+    included: int
+    report_path: Path
+
+
+def plan(config: NodeConfig) -> Plan:
+    """Read, decide and normalise as an upload would; send nothing and hash nothing."""
+    identity = own_identity(config)
+    try:
+        spec = LinkageSpec.from_file(config.schema)
+    except SpecError as exc:
+        raise NodeError(str(exc)) from None
+    read_secret(config)  # an upload would need it: say so now rather than at upload time
+    intake = prepare(config, spec, mode="plan")
+    hashed = tuple((name, config.input.columns.get(name, "")) for name in spec.fields)
+    return Plan(
+        organisation=identity.organisation,
+        project_id=config.project,
+        input_path=config.input.path,
+        schema_sha256=spec.sha256,
+        policy_path=intake.policy.path if intake.policy else None,
+        policy_sha256=intake.policy.policy.sha256 if intake.policy else "",
+        hashed_fields=hashed,
+        encodings=tuple((e.name, e.bits) for e in spec.encodings),
+        # Attributes the node's config derives; the project must also release them
+        # (checked against the project when uploading, as the plan contacts nobody).
+        released_attributes=tuple(
+            f"{name} ({a.derive} of column {a.column!r})" for name, a in config.attributes.items()
+        ),
+        rows=intake.rows,
+        rejected=len(intake.rejects),
+        rejects_path=intake.rejects_path,
+        decisions=tuple(intake.decisions.items()),
+        included=intake.included,
+        report_path=config.state_dir / exclusions.TEXT_NAME,
+    )
+
+
+def render(result: Plan) -> str:
+    """The plan as text for the officer who signs it off."""
+    lines = [
+        f"Dry run for {result.organisation} in project {result.project_id}: NOTHING WAS SENT.",
+        f"input:          {result.input_path}",
+        f"schema sha256:  {result.schema_sha256}",
+        "consent policy: "
+        + (
+            f"{result.policy_path} (sha256 {result.policy_sha256})"
+            if result.policy_path
+            else "none"
+        ),
+        "",
+        "Would be hashed (keyed Bloom-filter encodings; no value leaves in clear):",
+    ]
+    for name, column in result.hashed_fields:
+        lines.append(
+            f"  {name:<15} from column {column!r}"
+            if column
+            else f"  {name:<15} (not in this export)"
+        )
+    lines.append(
+        "Encodings sent: " + ", ".join(f"{name} ({bits} bits)" for name, bits in result.encodings)
+    )
+    lines.append(
+        "Attributes released: "
+        + (
+            ", ".join(result.released_attributes)
+            + " (sent in clear beside the encodings, if the project releases them)"
+            if result.released_attributes
+            else "none"
+        )
+    )
+    lines += [
+        "",
+        f"rows read:       {result.rows:>9,}",
+        f"unreadable rows: {result.rejected:>9,}  (listed in {result.rejects_path})",
+        f"would be sent:   {result.included:>9,}",
+        "decisions (first rule that excluded a record):",
+    ]
+    lines += [f"  {rule:<40} {count:>9,}" for rule, count in result.decisions]
+    lines.append(f"Exclusion report: {result.report_path}")
+    return "\n".join(lines)
