@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -18,6 +19,9 @@ from hublink.tls import TlsFiles
 
 log = logging.getLogger("hublink.coordinator")
 
+#: How often a running coordinator erases uploads past their project's retention period.
+RETENTION_SWEEP_SECONDS = 3600.0
+
 
 @dataclass
 class RunningCoordinator:
@@ -26,10 +30,23 @@ class RunningCoordinator:
     core: Coordinator
     server: grpc.Server
     port: int
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, grace: float | None = 2.0) -> None:
+        self.stopping.set()
         self.server.stop(grace).wait()
         self.core.store.close()
+
+
+def _sweep_retention(core: Coordinator, stopping: threading.Event, every: float) -> None:
+    """Erase expired uploads now and then every ``every`` seconds until stopped."""
+    while True:
+        try:
+            core.purge_expired()
+        except Exception:  # a failed sweep is retried at the next one; serving goes on
+            log.exception("retention sweep failed")
+        if stopping.wait(every):
+            return
 
 
 def start(config: CoordinatorConfig, *, address: str | None = None) -> RunningCoordinator:
@@ -40,6 +57,13 @@ def start(config: CoordinatorConfig, *, address: str | None = None) -> RunningCo
         signer=load_or_create_key(config.audit_key or default_audit_key(config.database)),
     )
     core = Coordinator(store, projects)
+    stopping = threading.Event()
+    threading.Thread(
+        target=_sweep_retention,
+        args=(core, stopping, RETENTION_SWEEP_SECONDS),
+        name="retention",
+        daemon=True,
+    ).start()
     tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
     policy = CertificatePolicy(RevocationList(config.revocation_list), config.organisation_cas)
     server, port = create_server(
@@ -52,4 +76,4 @@ def start(config: CoordinatorConfig, *, address: str | None = None) -> RunningCo
         len(projects),
         ", ".join(p.id for p in projects) or "none",
     )
-    return RunningCoordinator(core, server, port)
+    return RunningCoordinator(core, server, port, stopping)
