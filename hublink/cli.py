@@ -68,6 +68,21 @@ def _user_errors() -> tuple[type[Exception], ...]:
     )
 
 
+def _config_option(help_text: str) -> Callable[[F], F]:
+    """The --config option every command takes: one TOML file per party."""
+    return click.option(
+        "--config",
+        "config_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+_CONFIG_OPTION = _config_option("Node TOML file.")
+_CLIENT_CONFIG_OPTION = _config_option("Client TOML file (an admin's, analyst's or auditor's).")
+
+
 def friendly(command: F) -> F:
     """Turn the errors a user can cause into one line on stderr and exit status 1."""
 
@@ -169,13 +184,7 @@ def node() -> None:
 
 
 @node.command("upload")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Node TOML file.",
-)
+@_CONFIG_OPTION
 @click.option(
     "--dry-run", is_flag=True, help="Do everything short of sending (same as `hublink node plan`)."
 )
@@ -206,13 +215,7 @@ def node_upload(config_path: Path, dry_run: bool) -> None:
 
 
 @node.command("plan")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Node TOML file.",
-)
+@_CONFIG_OPTION
 @friendly
 def node_plan(config_path: Path) -> None:
     """Dry run: show what an upload would send, and why records are left out. Sends nothing.
@@ -231,13 +234,7 @@ def _plan(config: NodeConfig) -> None:
 
 
 @node.command("withdraw")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Node TOML file.",
-)
+@_CONFIG_OPTION
 @click.option(
     "--file",
     "id_file",
@@ -278,13 +275,6 @@ def node_secret() -> None:
     """
 
 
-_CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Node TOML file.",
-)
 
 
 @node_secret.command("keygen")
@@ -335,13 +325,7 @@ def node_secret_fetch(config_path: Path, epoch: int) -> None:
 
 
 @node.command("keys")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Node TOML file.",
-)
+@_CONFIG_OPTION
 @friendly
 def node_keys(config_path: Path) -> None:
     """Fetch this organisation's linkage keys and write linked.csv (local id, key)."""
@@ -363,13 +347,7 @@ def admin() -> None:
 
 
 @admin.command("run")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Client TOML file.",
-)
+@_CLIENT_CONFIG_OPTION
 @click.option("--project", required=True, help="Project id.")
 @click.option(
     "--threshold",
@@ -399,13 +377,7 @@ def admin_run(config_path: Path, project: str, threshold: float, no_wait: bool) 
 
 
 @admin.command("status")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Client TOML file.",
-)
+@_CLIENT_CONFIG_OPTION
 @click.option("--project", required=True, help="Project id.")
 @friendly
 def admin_status(config_path: Path, project: str) -> None:
@@ -429,13 +401,7 @@ def admin_status(config_path: Path, project: str) -> None:
 
 
 @admin.command("close")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Client TOML file.",
-)
+@_CLIENT_CONFIG_OPTION
 @click.option("--project", required=True, help="Project id.")
 @click.option("--reason", required=True, help="Why the project is closed (goes to the audit log).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -460,13 +426,7 @@ def analyst() -> None:
 
 
 @analyst.command("overlap")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Client TOML file.",
-)
+@_CLIENT_CONFIG_OPTION
 @click.option("--project", required=True, help="Project id.")
 @click.option(
     "--format",
@@ -498,13 +458,7 @@ def analyst_overlap(config_path: Path, project: str, fmt: str) -> None:
 
 
 @analyst.command("counts")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Client TOML file.",
-)
+@_CLIENT_CONFIG_OPTION
 @click.option("--project", required=True, help="Project id.")
 @click.option(
     "--by",
