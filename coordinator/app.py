@@ -7,12 +7,16 @@ import threading
 from dataclasses import dataclass, field
 
 import grpc
+from grpc_health.v1 import health
 
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store, default_audit_key
+from coordinator.metrics import CoordinatorMetrics
+from coordinator.ops import OpsServer
 from coordinator.projects import load_project
 from coordinator.rpc.access import CertificatePolicy, RevocationList
-from coordinator.rpc.server import create_server
+from coordinator.rpc.operability import is_serving
+from coordinator.rpc.server import BindError, create_server
 from hublink.checkpoint import load_or_create_key
 from hublink.config import CoordinatorConfig
 from hublink.tls import TlsFiles
@@ -31,10 +35,34 @@ class RunningCoordinator:
     server: grpc.Server
     port: int
     stopping: threading.Event = field(default_factory=threading.Event)
+    health: health.HealthServicer | None = None
+    ops: OpsServer | None = None
+    metrics: CoordinatorMetrics | None = None
+
+    @property
+    def ops_port(self) -> int | None:
+        """Port of /healthz, /readyz and /metrics, or None if they are not served."""
+        return None if self.ops is None else self.ops.port
 
     def stop(self, grace: float | None = 2.0) -> None:
+        """Stop cleanly: report not ready, finish requests and runs in flight, close the store.
+
+        Requests get ``grace`` seconds; matching runs still going get the same
+        again, then are recorded as failed (Coordinator.settle_runs).
+        """
+        if self.stopping.is_set():
+            return  # already stopped
         self.stopping.set()
+        if self.health is not None:
+            self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        failed = self.core.settle_runs(grace or 0.0)
+        if failed:
+            log.warning(
+                "%d matching run(s) did not finish in time and were recorded as failed", len(failed)
+            )
+        if self.ops is not None:
+            self.ops.stop()
         self.core.store.close()
 
 
@@ -49,8 +77,14 @@ def _sweep_retention(core: Coordinator, stopping: threading.Event, every: float)
             return
 
 
-def start(config: CoordinatorConfig, *, address: str | None = None) -> RunningCoordinator:
-    """Open the store, load every project file, and start serving with mutual TLS."""
+def start(
+    config: CoordinatorConfig, *, address: str | None = None, ops_address: str | None = None
+) -> RunningCoordinator:
+    """Open the store, load every project file, and start serving with mutual TLS.
+
+    ``address`` and ``ops_address`` replace the config's ``listen`` and
+    ``ops_listen`` (an empty ``ops_address`` serves no operations port).
+    """
     projects = [load_project(path) for path in config.projects]
     store = Store(
         config.database,
@@ -66,14 +100,38 @@ def start(config: CoordinatorConfig, *, address: str | None = None) -> RunningCo
     ).start()
     tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
     policy = CertificatePolicy(RevocationList(config.revocation_list), config.organisation_cas)
+    metrics = CoordinatorMetrics(store)
+    health_servicer = health.HealthServicer()
     server, port = create_server(
-        core, address or config.listen, tls, max_workers=config.max_workers, policy=policy
+        core,
+        address or config.listen,
+        tls,
+        max_workers=config.max_workers,
+        policy=policy,
+        metrics=metrics,
+        health_servicer=health_servicer,
     )
+    ops_at = config.ops_listen if ops_address is None else ops_address
+    ops = None
+    if ops_at:
+        try:
+            ops = OpsServer(ops_at, metrics, lambda: _ready(health_servicer, core))
+        except (OSError, ValueError) as exc:
+            stopping.set()
+            store.close()
+            raise BindError(f"cannot serve the operations port on {ops_at}: {exc}") from None
     server.start()
+    if ops is not None:
+        ops.start()
     log.info(
         "coordinator listening on port %d with %d project(s): %s",
         port,
         len(projects),
         ", ".join(p.id for p in projects) or "none",
     )
-    return RunningCoordinator(core, server, port, stopping)
+    return RunningCoordinator(core, server, port, stopping, health_servicer, ops, metrics)
+
+
+def _ready(health_servicer: health.HealthServicer, core: Coordinator) -> bool:
+    """Ready while gRPC health says SERVING and the database answers a query."""
+    return is_serving(health_servicer) and core.store.query_one("SELECT 1") is not None

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from hublink import __version__
+from hublink.backup import BackupError
 from hublink.config import ClientConfig, ConfigError, CoordinatorConfig, NodeConfig, load
 from hublink.identity import Identity, InvalidIdentity, Role
 from hublink.spec import SpecError
@@ -37,6 +38,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     InvalidIdentity,
     FileExistsError,
     FileNotFoundError,
+    BackupError,
 )
 
 
@@ -147,6 +149,48 @@ def demo(records: int, out_dir: Path, seed: int, quiet: bool) -> None:
     run_demo(out_dir, records_per_org=records, seed=seed, show_progress=not quiet)
 
 
+@main.command("config-reference")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the page to this file (e.g. docs/configuration.md) instead of printing it.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 if --output differs from what would be written.",
+)
+@friendly
+def config_reference(output: Path | None, check: bool) -> None:
+    """Print the reference of every configuration setting, generated from the code.
+
+    Lists every key of the coordinator, project, node and client files with its
+    type, default and meaning, as docs/configuration.md holds it.
+    """
+    import os
+    import tempfile
+
+    from hublink.config_reference import render
+
+    page = render()
+    if output is None:
+        click.echo(page, nl=False)
+        return
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != page:
+            raise click.ClickException(
+                f"{output} is out of date; run `hublink config-reference --output {output}`"
+            )
+        return
+    fd, temp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    os.replace(temp, output)
+    click.echo(f"wrote {output}", err=True)
+
+
 # --------------------------------------------------------------------- coordinator
 @main.group()
 def coordinator() -> None:
@@ -162,19 +206,39 @@ def coordinator() -> None:
     help="Coordinator TOML file.",
 )
 @click.option("--verbose", is_flag=True, help="Debug logging.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text, or one JSON object a line (default: log_format in the config).",
+)
 @friendly
-def coordinator_serve(config_path: Path, verbose: bool) -> None:
-    """Serve gRPC with mutual TLS until interrupted (Ctrl-C or SIGTERM)."""
-    from coordinator.app import start
+def coordinator_serve(config_path: Path, verbose: bool, log_format: str | None) -> None:
+    """Serve gRPC with mutual TLS until interrupted (Ctrl-C or SIGTERM).
 
-    _configure_logging(verbose)
-    running = start(load(config_path, CoordinatorConfig))
-    click.echo(f"coordinator listening on port {running.port}", err=True)
+    Also serves /healthz, /readyz and /metrics over plain HTTP on ops_listen
+    (default 127.0.0.1:9100) for probes and Prometheus. On SIGTERM it reports
+    not ready, lets requests and matching runs finish for shutdown_grace_seconds,
+    records any run still going as failed, and exits.
+    """
+    from coordinator.app import start
+    from hublink import logformat
+
+    config = load(config_path, CoordinatorConfig)
+    if config.log_format not in logformat.FORMATS:
+        raise ConfigError(f'{config_path}: log_format must be "text" or "json"')
+    log_format = log_format or config.log_format
+    logformat.configure(logging.DEBUG if verbose else logging.INFO, log_format)
+    running = start(config)
+    if log_format == "text":  # in JSON, every line of standard error is a log object
+        click.echo(f"coordinator listening on port {running.port}", err=True)
+        if running.ops_port is not None:
+            click.echo(f"health and metrics on http port {running.ops_port}", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    running.stop(grace=10.0)
+    running.stop(grace=config.shutdown_grace_seconds)
 
 
 # ---------------------------------------------------------------------------- node
@@ -273,8 +337,6 @@ def node_secret() -> None:
     project's owner), then `publish`; one node runs `create`; every other node
     runs `fetch` (upload fetches it too when secret_exchange = true).
     """
-
-
 
 
 @node_secret.command("keygen")
@@ -417,6 +479,43 @@ def admin_close(config_path: Path, project: str, reason: str, yes: bool) -> None
         project, reason
     )
     click.echo(f"project {project} closed; {erased} encoded records erased")
+
+
+@admin.command("quality")
+@_CLIENT_CONFIG_OPTION
+@click.option("--project", required=True, help="Project id.")
+@click.option("--run", "run_id", default="", help="Run id (default: the latest completed run).")
+@click.option(
+    "--out",
+    "out_path",
+    default=Path("quality.html"),
+    type=click.Path(dir_okay=False, path_type=Path),
+    show_default=True,
+    help="HTML file to write.",
+)
+@friendly
+def admin_quality(config_path: Path, project: str, run_id: str, out_path: Path) -> None:
+    """Write a run's linkage-quality report (score distribution, estimated precision/recall,
+    per-organisation link and duplicate rates) as one HTML page with charts."""
+    from hublink.clients import AdminClient
+    from hublink.quality_report import write
+
+    config = load(config_path, ClientConfig)
+    report = AdminClient(_channel(config), timeout=config.timeout_seconds).quality_report(
+        project, run_id
+    )
+    write(out_path, report)
+    q = report.quality
+    click.echo(
+        f"run {report.run_id}: threshold {report.threshold_used:.3f}; "
+        + (
+            f"estimated precision {q.precision:.3f} ± {q.precision_sd:.3f}, "
+            f"recall {q.recall:.3f} ± {q.recall_sd:.3f}"
+            if q.estimated
+            else f"no estimate ({q.not_estimated_because})"
+        )
+        + f"; report written to {out_path}"
+    )
 
 
 # ------------------------------------------------------------------------- analyst
@@ -642,6 +741,21 @@ def _add_audit_commands() -> None:
 
 
 _add_audit_commands()
+
+
+def _add_backup_commands() -> None:
+    from hublink import backupcli
+
+    for group, command in (
+        (coordinator, backupcli.coordinator_backup),
+        (coordinator, backupcli.coordinator_restore),
+        (node, backupcli.node_backup),
+        (node, backupcli.node_restore),
+    ):
+        group.add_command(command)
+
+
+_add_backup_commands()
 
 
 def _progress() -> Any:

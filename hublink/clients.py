@@ -98,6 +98,8 @@ class RunReport:
     threshold: float
     seconds: float
     message: str
+    quality: runs_pb2.RunQuality | None = None
+    """The run's estimated quality (admins only, completed runs only)."""
 
 
 def _report(status: runs_pb2.RunStatus) -> RunReport:
@@ -110,6 +112,7 @@ def _report(status: runs_pb2.RunStatus) -> RunReport:
         status.threshold,
         status.seconds,
         status.message,
+        status.quality if status.HasField("quality") else None,
     )
 
 
@@ -181,6 +184,17 @@ class AdminClient:
         except grpc.RpcError as exc:
             raise RequestRefused(f"closing {project_id!r}", exc) from None
         return int(response.records_deleted)
+
+    def quality_report(self, project_id: str, run_id: str = "") -> admin_pb2.QualityReport:
+        """A run's linkage-quality report (aggregates only; empty run id: the latest run)."""
+        try:
+            report: admin_pb2.QualityReport = self._admin.GetQualityReport(
+                admin_pb2.GetQualityReportRequest(project_id=project_id, run_id=run_id),
+                timeout=self.timeout,
+            )
+            return report
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"reading the quality report of {project_id!r}", exc) from None
 
 
 class AnalystClient:

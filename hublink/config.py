@@ -52,6 +52,11 @@ class ProjectConfig:
     # of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
     # were best near threshold 0.8 / within 0.88.
     threshold: float = 0.83
+    auto_threshold: bool = True
+    """Estimate each run's cross-organisation threshold from its similarity scores
+    (coordinator.core.quality); ``threshold`` is then the fallback when the scores allow no
+    estimate. false: always use ``threshold``, with the estimate reported beside it.
+    Measured in bench/threshold.py."""
     within_threshold: float = 0.9
     merge_threshold: float = 0.9
     suppression_threshold: int = 0
@@ -94,6 +99,14 @@ class CoordinatorConfig:
     max_workers: int = 16
     revocation_list: Path | None = None
     organisation_cas: Mapping[str, Path] = field(default_factory=dict)
+    ops_listen: str = "127.0.0.1:9100"
+    """Plain-HTTP address of /healthz, /readyz and /metrics (no client certificate, no data);
+    empty: not served."""
+    log_format: str = "text"
+    """"text" (human-readable lines) or "json" (one JSON object per line)."""
+    shutdown_grace_seconds: float = 30.0
+    """On SIGTERM, how long requests and matching runs in flight may take to finish; a run
+    still going after it is recorded as failed."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,13 @@ class NodeConfig:
     server_name: str = ""
     chunk_records: int = 1000
     timeout_seconds: float = 60.0
+    """Deadline of each call to the coordinator."""
+    retry_attempts: int = 5
+    """Tries per call when the coordinator is unreachable, slow or busy (1: never retry)."""
+    retry_initial_seconds: float = 0.5
+    """First wait before a retry; each later wait doubles, with jitter."""
+    retry_max_seconds: float = 15.0
+    """Longest wait between two tries."""
     coordinator_key: Path | None = None
     """The coordinator's audit public key (the coordinator.pub line) that receipts must be
     signed with. Without it the node trusts the key of its first receipt and keeps it in

@@ -33,9 +33,11 @@ from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
 from hublink.demo_policy import write_policy
 from hublink.identity import Identity, Role
 from hublink.pki import create_authority, issue_certificate
+from hublink.quality_report import write as write_quality_report
 from hublink.report import StageProgress, overlap_json, overlap_table
 from hublink.spec import LinkageSpec
 from hublink.tls import TlsFiles, secure_channel
+from hublink.v1 import admin_pb2
 from node.exclusions import read_counts as exclusion_counts
 from node.secret_exchange import generate_node_key, load_node_key, raw_public
 from node.secret_workflow import create_secret, fetch_secret, publish_key
@@ -123,6 +125,7 @@ def _run(
         progress("match (anonlink)", 1, 1)
         if run.state != "completed":
             raise DemoError(f"matching run {run.run_id} ended {run.state}: {run.message}")
+        quality_report = admin.quality_report(PROJECT_ID, run.run_id)
 
         linked: dict[str, Path] = {}
         for i, organisation in enumerate(organisations):
@@ -163,6 +166,7 @@ def _run(
     counts = overlap_json(overlap)
     names = {layout.organisation: layout.display_name for layout in data.layouts}
     demo_counts.write(out_dir, counts, tables, names)
+    write_quality_report(out_dir / "quality.html", quality_report)
     summary: dict[str, Any] = {
         "project_id": PROJECT_ID,
         "records": sum(data.records.values()),
@@ -174,6 +178,7 @@ def _run(
         "cross_organisation": _quality_json(quality.cross),
         "within_organisation": _quality_json(quality.within),
         "threshold": run.threshold,
+        "estimated_quality": _estimate_json(quality_report),
         "entities": run.entities,
         "linked_entities": run.linked_entities,
         "match_seconds": round(run.seconds, 3),
@@ -185,10 +190,27 @@ def _run(
             "linked": {org: str(path.relative_to(out_dir)) for org, path in linked.items()},
             "coordinator_database": "coordinator/coordinator.db",
             "truth": str(data.truth_path.relative_to(out_dir)),
+            "quality_report": "quality.html",
         },
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return DemoResult(out_dir, summary)
+
+
+def _estimate_json(report: admin_pb2.QualityReport) -> dict[str, object]:
+    """What the coordinator estimated without the truth, to set beside the measured figures."""
+    q = report.quality
+    return {
+        "threshold_used": round(report.threshold_used, 4),
+        "threshold_estimated": round(q.threshold_estimated, 4),
+        "estimated": q.estimated,
+        "precision": round(q.precision, 4),
+        "precision_sd": round(q.precision_sd, 4),
+        "recall": round(q.recall, 4),
+        "recall_sd": round(q.recall_sd, 4),
+        "links_near_threshold": q.links_near_threshold,
+        "records_with_several_candidates": q.records_with_several_candidates,
+    }
 
 
 def _quality_json(quality: synthetic.Quality) -> dict[str, float | int]:
@@ -290,6 +312,7 @@ def write_deployment(
         'schema = "early-years.json"\n'
         f"encoding_sha256 = {_toml_str(LinkageSpec.default().sha256)}\n"
         "threshold = 0.83\n"
+        "auto_threshold = true\n"
         "within_threshold = 0.9\n"
         'disclosure = "hospital-statistics"\n'
         'released_attributes = ["age_band", "area"]\n'
@@ -302,6 +325,7 @@ def write_deployment(
     paths = {"coordinator": config_dir / "coordinator.toml"}
     paths["coordinator"].write_text(
         f'listen = "127.0.0.1:{port}"\n'
+        'ops_listen = "127.0.0.1:0"\n'
         f"database = {_toml_str(str((coordinator_dir / 'coordinator.db').resolve()))}\n"
         f"projects = [{_toml_str(str(project.resolve()))}]\n\n" + tls_block(COORDINATOR)
     )
@@ -418,6 +442,14 @@ def _print_results(console: Console, result: DemoResult) -> None:
             f"{q['true_pairs']:,}",
         )
     console.print(quality)
+    estimate = summary["estimated_quality"]
+    if estimate["estimated"]:
+        console.print(
+            f"Estimated by the coordinator without the truth: threshold "
+            f"{estimate['threshold_used']:.3f}, precision {estimate['precision']:.3f} "
+            f"± {estimate['precision_sd']:.3f}, recall {estimate['recall']:.3f} "
+            f"± {estimate['recall_sd']:.3f} (per record; report: quality.html)"
+        )
     decisions = Table(title="Consent decisions at each node (first rule that excluded a record)")
     for column in ("organisation", "decision", "records"):
         decisions.add_column(column, justify="right" if column == "records" else "left")

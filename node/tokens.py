@@ -95,6 +95,22 @@ class TokenStore:
     def mark_failed(self, upload_id: str) -> None:
         self._db.execute("UPDATE uploads SET state = 'failed' WHERE upload_id = ?", (upload_id,))
 
+    def interrupted_upload(self, project_id: str) -> tuple[str, dict[str, str]] | None:
+        """The upload still 'sending' for the project (a run that stopped half-way), if any.
+
+        Returns its id and local id -> token, so a new run sends the same records
+        under the same tokens and the coordinator sees one upload resumed.
+        """
+        row = self._db.execute(
+            "SELECT upload_id FROM uploads WHERE project_id = ? AND state = 'sending' "
+            "ORDER BY created_at DESC LIMIT 1",
+            (project_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        upload_id = str(row[0])
+        return upload_id, {local: token for token, local in self.local_ids(upload_id).items()}
+
     def committed_upload(self, project_id: str) -> str | None:
         row = self._db.execute(
             "SELECT upload_id FROM uploads WHERE project_id = ? AND state = 'committed' "

@@ -3,14 +3,27 @@
 This is the only node module that speaks gRPC. It sends exactly what
 ``node.encoder`` produced — tokens and encodings, plus consent counts — and
 nothing else.
+
+Every call has a deadline (``timeout``). Calls that may be repeated safely
+are retried on transient failures (the coordinator unreachable, a deadline
+missed, the coordinator busy) with exponential backoff and jitter, a bounded
+number of times (``RetryPolicy``). An upload is resumable: BeginUpload with
+the same upload id answers with the chunks already acknowledged, a chunk that
+failed is checked with GetUploadStatus before it is sent again, and the
+coordinator acknowledges a repeated chunk with the same content as a
+duplicate, never storing it twice.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import grpc
 
@@ -31,6 +44,39 @@ from hublink.v1 import (
 from node.consent import Summary
 from node.encoder import EncodedRecord
 
+log = logging.getLogger("hublink.node")
+
+T = TypeVar("T")
+
+TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+"""Status codes worth trying again: the call may succeed a moment later unchanged."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a transient failure is retried.
+
+    The n-th wait is drawn between half and all of ``initial_seconds * 2**n``
+    (capped at ``max_seconds``), so nodes that lost the coordinator together do
+    not all come back in the same instant.
+    """
+
+    attempts: int = 5
+    """Tries per call, the first included (1: never retry)."""
+    initial_seconds: float = 0.5
+    max_seconds: float = 15.0
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``retry`` (from 0)."""
+        cap = min(self.max_seconds, self.initial_seconds * float(2**retry))
+        return cap / 2 + rng.uniform(0, cap / 2)
+
 
 class CoordinatorRefused(RuntimeError):
     """The coordinator refused a call; the message is its sentence and status."""
@@ -38,6 +84,15 @@ class CoordinatorRefused(RuntimeError):
     def __init__(self, what: str, error: grpc.RpcError) -> None:
         self.code = error.code()
         super().__init__(f"{what}: the coordinator said {self.code.name}: {error.details()}")
+
+    @property
+    def transient(self) -> bool:
+        """True if trying again later may succeed (the upload can then be resumed)."""
+        return self.code in TRANSIENT
+
+
+class UploadRejected(RuntimeError):
+    """The coordinator no longer holds the upload being resumed (it rejected or erased it)."""
 
 
 @dataclass(frozen=True)
@@ -74,20 +129,50 @@ class Receipt:
 class NodeClient:
     """A node's connection to the coordinator over an already-built mutual-TLS channel."""
 
-    def __init__(self, channel: grpc.Channel, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._projects = project_pb2_grpc.ProjectServiceStub(channel)
         self._uploads = upload_pb2_grpc.UploadServiceStub(channel)
         self._keys = keys_pb2_grpc.KeyServiceStub(channel)
         self._audit = audit_pb2_grpc.AuditServiceStub(channel)
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    def _call(self, what: str, method: Callable[..., T], request: Any) -> T:
+        """``method(request)`` with the deadline, retried on transient failures."""
+        attempts = max(1, self.retry.attempts)
+        for attempt in range(attempts):
+            try:
+                return method(request, timeout=self.timeout)
+            except grpc.RpcError as exc:
+                if exc.code() not in TRANSIENT or attempt + 1 == attempts:
+                    raise CoordinatorRefused(what, exc) from None
+                wait = self.retry.delay(attempt, self._rng)
+                log.warning(
+                    "%s: %s; trying again in %.1f s (attempt %d of %d)",
+                    what,
+                    exc.code().name,
+                    wait,
+                    attempt + 2,
+                    attempts,
+                )
+                self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def project(self, project_id: str) -> RemoteProject:
-        try:
-            p = self._projects.GetProject(
-                project_pb2.GetProjectRequest(project_id=project_id), timeout=self.timeout
-            )
-        except grpc.RpcError as exc:
-            raise CoordinatorRefused(f"fetching project {project_id!r}", exc) from None
+        p = self._call(
+            f"fetching project {project_id!r}",
+            self._projects.GetProject,
+            project_pb2.GetProjectRequest(project_id=project_id),
+        )
         return RemoteProject(
             p.project_id,
             p.purpose,
@@ -113,23 +198,38 @@ class NodeClient:
         upload_id: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Receipt:
-        """Send every record in numbered chunks and commit; returns the coordinator's receipt."""
+        """Send every record in numbered chunks and commit; returns the coordinator's receipt.
+
+        With the ``upload_id`` of an upload begun earlier (by a run that was
+        interrupted) and the same records in the same order, only the chunks
+        the coordinator has not acknowledged are sent.
+        """
         upload_id = upload_id or str(uuid.uuid4())
         size = max(1, min(chunk_records, project.max_chunk_records))
-        try:
-            self._uploads.BeginUpload(
-                upload_pb2.BeginUploadRequest(
-                    project_id=project.project_id,
-                    upload_id=upload_id,
-                    encoding_sha256=encoding_sha256,
-                    expected_records=len(records),
-                    consent=_consent_message(consent),
-                    secret_epoch=project.secret_epoch,
-                ),
-                timeout=self.timeout,
+        status = self._call(
+            "starting the upload",
+            self._uploads.BeginUpload,
+            upload_pb2.BeginUploadRequest(
+                project_id=project.project_id,
+                upload_id=upload_id,
+                encoding_sha256=encoding_sha256,
+                expected_records=len(records),
+                consent=_consent_message(consent),
+                secret_epoch=project.secret_epoch,
+            ),
+        )
+        if status.state not in ("open", "committed"):
+            raise UploadRejected(
+                f"upload {upload_id} is {status.state or 'gone'} at the coordinator; "
+                "it cannot be resumed"
             )
-        except grpc.RpcError as exc:
-            raise CoordinatorRefused("starting the upload", exc) from None
+        received = set(status.received_chunks)
+        if received:
+            log.info(
+                "resuming upload %s: the coordinator already holds %d chunk(s)",
+                upload_id,
+                len(received),
+            )
         digest = UploadDigest()
         chunks = 0
         for index, chunk in enumerate(_chunks(records, size)):
@@ -148,27 +248,21 @@ class NodeClient:
                     )
                 )
                 digest.add(record.token, record.encodings, record.attributes)
-            try:
-                ack = self._uploads.PutChunk(message, timeout=self.timeout)
-            except grpc.RpcError as exc:
-                raise CoordinatorRefused(f"sending chunk {index}", exc) from None
-            if ack.chunk_index != index:
-                raise RuntimeError(f"chunk {index} was acknowledged as {ack.chunk_index}")
+            if status.state == "open" and index not in received:
+                self._put_chunk(message)
             chunks += 1
             if progress:
                 progress(len(chunk))
-        try:
-            receipt = self._uploads.CommitUpload(
-                upload_pb2.CommitUploadRequest(
-                    upload_id=upload_id,
-                    chunk_count=chunks,
-                    record_count=len(records),
-                    digest_sha256=digest.hexdigest(),
-                ),
-                timeout=self.timeout,
-            )
-        except grpc.RpcError as exc:
-            raise CoordinatorRefused("committing the upload", exc) from None
+        receipt = self._call(
+            "committing the upload",
+            self._uploads.CommitUpload,
+            upload_pb2.CommitUploadRequest(
+                upload_id=upload_id,
+                chunk_count=chunks,
+                record_count=len(records),
+                digest_sha256=digest.hexdigest(),
+            ),
+        )
         if receipt.digest_sha256 != digest.hexdigest():
             raise RuntimeError("the coordinator's receipt does not match what was sent")
         return Receipt(
@@ -179,6 +273,42 @@ class NodeClient:
             _audit_receipt(receipt),
             receipt.checkpoint.public_key,
         )
+
+    def _put_chunk(self, message: upload_pb2.PutChunkRequest) -> None:
+        """Send one chunk until acknowledged; before each resend, ask whether it arrived."""
+        index = message.chunk_index
+        attempts = max(1, self.retry.attempts)
+        for attempt in range(attempts):
+            if attempt:
+                held = self.upload_status(message.upload_id)
+                if index in held.received_chunks:
+                    return  # it arrived; only the acknowledgement was lost
+            try:
+                ack = self._uploads.PutChunk(message, timeout=self.timeout)
+            except grpc.RpcError as exc:
+                if exc.code() not in TRANSIENT or attempt + 1 == attempts:
+                    raise CoordinatorRefused(f"sending chunk {index}", exc) from None
+                wait = self.retry.delay(attempt, self._rng)
+                log.warning(
+                    "sending chunk %d: %s; checking and trying again in %.1f s",
+                    index,
+                    exc.code().name,
+                    wait,
+                )
+                self._sleep(wait)
+                continue
+            if ack.chunk_index != index:
+                raise RuntimeError(f"chunk {index} was acknowledged as {ack.chunk_index}")
+            return
+
+    def upload_status(self, upload_id: str) -> upload_pb2.UploadStatus:
+        """What the coordinator holds of an upload (state and acknowledged chunks)."""
+        status: upload_pb2.UploadStatus = self._call(
+            "asking for the upload's status",
+            self._uploads.GetUploadStatus,
+            upload_pb2.GetUploadStatusRequest(upload_id=upload_id),
+        )
+        return status
 
     def withdraw(self, project_id: str, tokens: Sequence[str]) -> tuple[int, int]:
         """Tell the coordinator these tokens are withdrawn; (withdrawn, not found)."""
@@ -193,12 +323,11 @@ class NodeClient:
 
     def log_extension(self, old_size: int) -> tuple[str, list[bytes]]:
         """The coordinator's latest signed checkpoint and its proof that it extends ``old_size``."""
-        try:
-            answer = self._audit.GetConsistencyProof(
-                audit_pb2.GetConsistencyProofRequest(old_size=old_size), timeout=self.timeout
-            )
-        except grpc.RpcError as exc:
-            raise CoordinatorRefused("fetching the audit log's consistency proof", exc) from None
+        answer = self._call(
+            "fetching the audit log's consistency proof",
+            self._audit.GetConsistencyProof,
+            audit_pb2.GetConsistencyProofRequest(old_size=old_size),
+        )
         return answer.checkpoint.note, [bytes(p) for p in answer.proof]
 
     def linkage_keys(self, project_id: str) -> Iterator[tuple[str, str]]:

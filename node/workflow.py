@@ -9,6 +9,7 @@ send in chunks. ``fetch_keys``: fetch our records' linkage keys and write
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import tempfile
 import uuid
@@ -23,11 +24,11 @@ from hublink.identity import Identity, identity_from_certificate
 from hublink.spec import LinkageSpec, SpecError
 from hublink.tls import TlsFiles, secure_channel
 from node import attributes, exclusions, locallog
-from node.encoder import Encoder, encode_records, normalisers
+from node.encoder import EncodedRecord, Encoder, encode_records, normalisers
 from node.intake import Intake, take_in
 from node.receipts import ReceiptRefused, check_log_grew, keep_receipt
 from node.tokens import TokenStore
-from node.uploader import NodeClient, Receipt
+from node.uploader import CoordinatorRefused, NodeClient, Receipt, RetryPolicy, UploadRejected
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances, for a progress display."""
@@ -87,7 +88,10 @@ def _client(config: NodeConfig, channel: grpc.Channel | None) -> NodeClient:
     if channel is None:
         tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
         channel = secure_channel(config.coordinator, tls, server_name=config.server_name or None)
-    return NodeClient(channel, timeout=config.timeout_seconds)
+    retry = RetryPolicy(
+        config.retry_attempts, config.retry_initial_seconds, config.retry_max_seconds
+    )
+    return NodeClient(channel, timeout=config.timeout_seconds, retry=retry)
 
 
 def upload(
@@ -155,8 +159,7 @@ def upload(
             )
         except attributes.AttributeConfigError as exc:
             raise NodeError(f"node config: {exc}") from None
-        upload_id = str(uuid.uuid4())
-        store.record_upload(upload_id, project.project_id, [(r.token, r.local_id) for r in records])
+        upload_id, records = _resume_or_record(config, store, project.project_id, records)
         sent = 0
 
         def uploaded(n: int) -> None:
@@ -175,6 +178,27 @@ def upload(
                 upload_id=upload_id,
                 progress=uploaded,
             )
+        except CoordinatorRefused as exc:
+            if not exc.transient:
+                store.mark_failed(upload_id)
+            locallog.append(
+                config.state_dir,
+                "upload.interrupted" if exc.transient else "upload.failed",
+                project=project.project_id,
+                upload_id=upload_id,
+            )
+            if exc.transient:
+                raise NodeError(
+                    f"{exc}; the upload was interrupted and resumes where it stopped when "
+                    "`hublink node upload` is run again"
+                ) from None
+            raise
+        except UploadRejected as exc:
+            store.mark_failed(upload_id)
+            locallog.append(
+                config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
+            )
+            raise NodeError(f"{exc}; run `hublink node upload` again to start afresh") from None
         except Exception:
             store.mark_failed(upload_id)
             locallog.append(
@@ -209,6 +233,36 @@ def upload(
         intake.excluded,
         len(intake.rejects),
     )
+
+
+def _resume_or_record(
+    config: NodeConfig, store: TokenStore, project_id: str, records: list[EncodedRecord]
+) -> tuple[str, list[EncodedRecord]]:
+    """The upload to send ``records`` under: an interrupted one resumed, or a new one.
+
+    An earlier run that stopped half-way left its upload 'sending' with its
+    tokens. If the same records are to be sent again, they take the same
+    tokens under the same upload id, so the coordinator sees the chunks it
+    already holds as repeats and only the rest as new. Encodings are the same
+    because clkhash is deterministic for the same secret and values. If the
+    input changed in between, the old upload is abandoned (the coordinator
+    never uses an uncommitted upload) and a new one begins.
+    """
+    interrupted = store.interrupted_upload(project_id)
+    if interrupted is not None:
+        upload_id, tokens = interrupted
+        if set(tokens) == {r.local_id for r in records}:
+            locallog.append(
+                config.state_dir, "upload.resumed", project=project_id, upload_id=upload_id
+            )
+            return upload_id, [dataclasses.replace(r, token=tokens[r.local_id]) for r in records]
+        store.mark_failed(upload_id)
+        locallog.append(
+            config.state_dir, "upload.abandoned", project=project_id, upload_id=upload_id
+        )
+    upload_id = str(uuid.uuid4())
+    store.record_upload(upload_id, project_id, [(r.token, r.local_id) for r in records])
+    return upload_id, records
 
 
 def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:

@@ -59,8 +59,13 @@ def candidate_pairs(
     )
     if not within_threshold:
         return across
+    return _merge([across, within_pairs(datasets, within_threshold)])
+
+
+def within_pairs(datasets: Sequence[Sequence[bitarray]], within_threshold: float) -> Candidates:
+    """Pairs inside each dataset (left row before right) whose Dice reaches ``within_threshold``."""
     _check_threshold(within_threshold)
-    parts = [across]
+    parts = []
     for index, dataset in enumerate(datasets):
         sims, _, (left, right) = anonlink.candidate_generation.find_candidate_pairs(
             [dataset, dataset],
@@ -75,6 +80,22 @@ def candidate_pairs(
                 (array("I", (left[i] for i in keep)), array("I", (right[i] for i in keep))),
             )
         )
+    return _merge(parts)
+
+
+def above(candidates: Candidates, threshold: float) -> Candidates:
+    """The candidates whose similarity reaches ``threshold``, in the same order."""
+    sims = np.frombuffer(candidates[0], dtype=np.float64)
+    keep = sims >= threshold
+    return (
+        array("d", sims[keep].tobytes()),
+        tuple(array("I", np.frombuffer(a, dtype=np.uint32)[keep].tobytes()) for a in candidates[1]),
+        tuple(array("I", np.frombuffer(a, dtype=np.uint32)[keep].tobytes()) for a in candidates[2]),
+    )
+
+
+def combine(*parts: Candidates) -> Candidates:
+    """One candidate structure from several (say cross- and within-dataset), most similar first."""
     return _merge(parts)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coordinator.core import counts, disclosure, keys, matching, queries, retention
+from coordinator.core import counts, disclosure, keys, matching, quality, queries, retention
 from coordinator.core.attributes import (
     ATTRIBUTES_OF_RECORD,
     entity_facts,
@@ -67,6 +67,9 @@ class Project:
     encodings: tuple[EncodingLayout, ...]
     definition_sha256: str
     threshold: float = 0.83
+    auto_threshold: bool = False
+    """Use the threshold estimated from each run's scores (coordinator.core.quality);
+    project files default to true (hublink.config.ProjectConfig)."""
     within_threshold: float = 0.9
     merge_threshold: float = 0.9
     suppression_threshold: int = 10
@@ -160,6 +163,8 @@ class RunState:
     threshold: float
     seconds: float
     message: str
+    quality: quality.RunQuality | None = None
+    """A completed run's quality estimate; only the project's admin is shown it."""
 
 
 @dataclass(frozen=True)
@@ -771,6 +776,8 @@ class Coordinator:
         """Start matching every committed upload of the project."""
         project = self._project(project_id)
         self._authorise(caller, "run.start", project, Role.ADMIN)
+        # A threshold given with the request is the admin's choice; else the project's rule.
+        auto = project.auto_threshold and not threshold
         threshold = threshold or project.threshold
         if not 0.0 < threshold <= 1.0:
             raise InvalidRequest(f"threshold must be between 0 and 1, not {threshold}")
@@ -814,6 +821,7 @@ class Coordinator:
                     {
                         "run_id": run_id,
                         "threshold": threshold,
+                        "auto_threshold": auto,
                         "within_threshold": project.within_threshold,
                         "merge_threshold": project.merge_threshold,
                     },
@@ -824,14 +832,14 @@ class Coordinator:
         if background:
             thread = threading.Thread(
                 target=self._execute_run,
-                args=(caller, project, run_id, threshold),
+                args=(caller, project, run_id, threshold, auto),
                 name=run_id,
                 daemon=True,
             )
             self._threads[run_id] = thread
             thread.start()
         else:
-            self._execute_run(caller, project, run_id, threshold)
+            self._execute_run(caller, project, run_id, threshold, auto)
         return self._run_state(run_id)
 
     def wait_for_run(self, run_id: str, timeout: float | None = None) -> None:
@@ -840,15 +848,41 @@ class Coordinator:
         if thread is not None:
             thread.join(timeout)
 
+    def settle_runs(self, timeout: float) -> list[str]:
+        """At shutdown: let runs in flight finish for up to ``timeout`` s, fail the rest.
+
+        A run still going when time is up is recorded as failed now, as a
+        restart would record it; it has written nothing (a run's results are
+        written in one transaction at its end), so the previous keys stand.
+        Returns the ids of the runs recorded as failed.
+        """
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [run_id for run_id, thread in self._threads.items() if thread.is_alive()]
+        if stuck:
+            self._fail_interrupted_runs()
+        return stuck
+
     def _execute_run(
-        self, caller: Identity, project: Project, run_id: str, threshold: float
+        self, caller: Identity, project: Project, run_id: str, threshold: float, auto: bool = False
     ) -> None:
         started = time.monotonic()
         cancel = self._cancel[run_id]
         try:
             datasets, record_ids = self._load_datasets(project)
             self._advance(run_id, 1, cancel)
-            candidates = matching.candidate_pairs(datasets, threshold, project.within_threshold)
+            # Cross-dataset candidates down to the quality floor show the non-matches the
+            # threshold estimate needs; the run links only those at its threshold.
+            across = matching.candidate_pairs(datasets, min(quality.FLOOR, threshold))
+            scores = quality.best_scores(across)
+            fixed = threshold
+            threshold, found = quality.choose(scores, fixed, auto)
+            candidates = matching.above(across, threshold)
+            if project.within_threshold:
+                candidates = matching.combine(
+                    candidates, matching.within_pairs(datasets, project.within_threshold)
+                )
             self._advance(run_id, 2, cancel)
             groups = matching.solve(
                 candidates,
@@ -866,6 +900,17 @@ class Coordinator:
             assignment = matching.assign_entities(linked, everyone, previous)
             entity_count = len(set(assignment.values()))
             linked_entities = sum(1 for group in groups if len({d for d, _ in group}) > 1)
+            report = quality.report(
+                across=across,
+                scores=scores,
+                found=found,
+                auto=auto,
+                threshold_used=threshold,
+                threshold_fixed=fixed,
+                groups=groups,
+                sizes=[len(ids) for ids in record_ids],
+                names=self._dataset_names(project),
+            )
             seconds = time.monotonic() - started
             with self.store.transaction() as tx:
                 tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
@@ -875,7 +920,8 @@ class Coordinator:
                 )
                 tx.execute(
                     "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
-                    "records = ?, entities = ?, linked_entities = ?, candidates = ? WHERE id = ?",
+                    "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
+                    "threshold = ? WHERE id = ?",
                     (
                         utc_now(),
                         seconds,
@@ -883,9 +929,11 @@ class Coordinator:
                         entity_count,
                         linked_entities,
                         matching.count_candidates(candidates),
+                        threshold,
                         run_id,
                     ),
                 )
+                tx.execute("INSERT INTO run_quality VALUES (?, ?)", (run_id, report.to_json()))
                 tx.audit(
                     _event(
                         caller,
@@ -899,6 +947,7 @@ class Coordinator:
                             "linked_entities": linked_entities,
                             "candidate_pairs": matching.count_candidates(candidates),
                             "seconds": round(seconds, 3),
+                            "quality": report.summary(),
                         },
                     )
                 )
@@ -965,6 +1014,15 @@ class Coordinator:
             record_ids.append(ids)
         return datasets, record_ids
 
+    def _dataset_names(self, project: Project) -> list[str]:
+        """Organisations of the committed uploads, in ``_load_datasets``' order."""
+        order = {org: i for i, org in enumerate(project.organisations)}
+        rows = self.store.query(
+            "SELECT organisation FROM uploads WHERE project_id = ? AND state = 'committed'",
+            (project.id,),
+        )
+        return sorted((r["organisation"] for r in rows), key=lambda o: order.get(o, len(order)))
+
     def run_status(self, caller: Identity, project_id: str, run_id: str = "") -> RunState:
         project = self._project(project_id)
         self._authorise(caller, "run.status", project, Role.ADMIN, Role.NODE)
@@ -981,7 +1039,9 @@ class Coordinator:
         if caller.role is not Role.ADMIN:
             # Entity counts of a run are overlap counts without disclosure control:
             # only the project's admin sees them; nodes get state and progress.
-            state = dataclasses.replace(state, records=0, entities=0, linked_entities=0)
+            state = dataclasses.replace(
+                state, records=0, entities=0, linked_entities=0, quality=None
+            )
         return state
 
     def cancel_run(self, caller: Identity, project_id: str, run_id: str) -> RunState:
@@ -1012,7 +1072,12 @@ class Coordinator:
             row["threshold"],
             row["seconds"],
             row["message"],
+            self._run_quality(run_id),
         )
+
+    def _run_quality(self, run_id: str) -> quality.RunQuality | None:
+        row = self.store.query_one("SELECT report FROM run_quality WHERE run_id = ?", (run_id,))
+        return quality.RunQuality.from_json(row["report"]) if row is not None else None
 
     # --------------------------------------------------------------------- keys
     def linkage_keys(
@@ -1345,6 +1410,44 @@ class Coordinator:
         assert state is not None
         return ProjectState(project.id, state["state"], datasets, run["id"] if run else "")
 
+    def quality_report(
+        self, caller: Identity, project_id: str, run_id: str = ""
+    ) -> tuple[str, quality.RunQuality, tuple[quality.ReleasedBin, ...]]:
+        """A completed run's quality report for the project's admin, histogram under disclosure.
+
+        Returns the run id, its stored quality figures and the best-score
+        histogram with bins of 1 to the project's suppression threshold minus 1
+        withheld. Reading it is audited.
+        """
+        project = self._project(project_id)
+        self._authorise(caller, "quality.read", project, Role.ADMIN)
+        row = self.store.query_one(
+            "SELECT q.run_id, q.report FROM run_quality q JOIN runs r ON r.id = q.run_id "
+            "WHERE r.project_id = ? AND (? = '' OR r.id = ?) "
+            "ORDER BY r.finished_at DESC, r.rowid DESC LIMIT 1",
+            (project.id, run_id, run_id),
+        )
+        if row is None:
+            if run_id:
+                raise NotFound(f"no completed run {run_id} of project {project.id!r}")
+            raise NotReady(f"project {project.id!r} has no completed matching run yet")
+        report = quality.RunQuality.from_json(row["report"])
+        bins = quality.release_bins(report.histogram, project.disclosure.threshold)
+        with self.store.transaction() as tx:
+            tx.audit(
+                _event(
+                    caller,
+                    "quality.read",
+                    project.id,
+                    {
+                        "run_id": row["run_id"],
+                        "bins": len(bins),
+                        "suppressed_bins": sum(1 for b in bins if b.suppressed),
+                    },
+                )
+            )
+        return str(row["run_id"]), report, bins
+
     # -------------------------------------------------------------------- audit
     def audit_entries(
         self,
@@ -1459,4 +1562,5 @@ def _verb(action: str) -> str:
         "secret.put_envelopes": "start linkage-secret epochs",
         "secret.get_envelope": "fetch sealed linkage secrets",
         "project.close": "close projects",
+        "quality.read": "read linkage-quality reports",
     }.get(action, action)

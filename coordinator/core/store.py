@@ -98,6 +98,12 @@ CREATE TABLE IF NOT EXISTS runs (
     candidates INTEGER NOT NULL DEFAULT 0,
     message TEXT NOT NULL DEFAULT ''
 );
+-- A completed run's quality estimate (coordinator.core.quality.RunQuality as JSON):
+-- aggregate figures, a histogram of best scores and a fitted curve (no record, no pair).
+CREATE TABLE IF NOT EXISTS run_quality (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    report TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entities (
     record_id INTEGER PRIMARY KEY REFERENCES records(id),
     project_id TEXT NOT NULL,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coordinator.core import queries, service
+from coordinator.core import quality, queries, service
 from coordinator.core.audit import AuditEntry
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.counts import CountTable
@@ -134,6 +134,53 @@ def run_status(state: service.RunState) -> runs_pb2.RunStatus:
         threshold=state.threshold,
         seconds=state.seconds,
         message=state.message,
+        quality=run_quality(state.quality) if state.quality is not None else None,
+    )
+
+
+def run_quality(q: quality.RunQuality) -> runs_pb2.RunQuality:
+    return runs_pb2.RunQuality(
+        auto_threshold=q.auto,
+        threshold_fixed=q.threshold_fixed,
+        estimated=q.fitted,
+        not_estimated_because=q.reason,
+        threshold_estimated=q.threshold_estimated,
+        threshold_sd=q.threshold_sd,
+        precision=q.precision,
+        precision_sd=q.precision_sd,
+        recall=q.recall,
+        recall_sd=q.recall_sd,
+        scores=q.scores,
+        links_near_threshold=q.near_threshold,
+        records_with_several_candidates=q.several_candidates,
+    )
+
+
+def quality_report(
+    project_id: str,
+    run_id: str,
+    q: quality.RunQuality,
+    bins: tuple[quality.ReleasedBin, ...],
+) -> admin_pb2.QualityReport:
+    return admin_pb2.QualityReport(
+        project_id=project_id,
+        run_id=run_id,
+        threshold_used=q.threshold_used,
+        quality=run_quality(q),
+        bin_width=quality.BIN_WIDTH,
+        bins=[
+            admin_pb2.ScoreBin(lower=b.lower, count=b.count, suppressed=b.suppressed) for b in bins
+        ],
+        curve=[admin_pb2.CurvePoint(threshold=t, precision=p, recall=r) for t, p, r in q.curve],
+        datasets=[
+            admin_pb2.DatasetQuality(
+                organisation=d.organisation,
+                records=d.records,
+                linked=d.linked,
+                duplicates=d.duplicates,
+            )
+            for d in q.datasets
+        ],
     )
 
 

@@ -238,6 +238,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         erased = self.core.close_project(caller(context), request.project_id, request.reason)
         return admin_pb2.CloseProjectResponse(records_deleted=erased)
 
+    @translating_errors
+    def GetQualityReport(
+        self, request: admin_pb2.GetQualityReportRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.QualityReport:
+        run_id, report, bins = self.core.quality_report(
+            caller(context), request.project_id, request.run_id
+        )
+        return convert.quality_report(request.project_id, run_id, report, bins)
+
 
 class SecretServicer(secrets_pb2_grpc.SecretServiceServicer):
     """Relays the linkage-secret exchange; it never sees a secret in the clear."""

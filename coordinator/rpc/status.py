@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -57,6 +58,15 @@ def caller(context: grpc.ServicerContext) -> Identity:
 def _abort(context: grpc.ServicerContext, exc: Exception, method: str) -> None:
     if isinstance(exc, errors.CoordinatorError):
         context.abort(status_for(exc), str(exc))
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        # SQLite rolled the transaction back: nothing of the request was kept, and the node
+        # may resume once space is freed (RESOURCE_EXHAUSTED is one it retries).
+        log.error("%s refused: the coordinator's disk is full (%s)", method, exc)
+        context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "the coordinator's disk is full; nothing of this request was kept; "
+            "try again once its operator has freed space",
+        )
     reference = uuid.uuid4().hex[:12]
     log.exception("internal error in %s (reference %s)", method, reference)
     context.abort(

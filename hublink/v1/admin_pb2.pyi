@@ -1,3 +1,4 @@
+from hublink.v1 import runs_pb2 as _runs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -47,3 +48,63 @@ class CloseProjectResponse(_message.Message):
     RECORDS_DELETED_FIELD_NUMBER: _ClassVar[int]
     records_deleted: int
     def __init__(self, records_deleted: _Optional[int] = ...) -> None: ...
+
+class GetQualityReportRequest(_message.Message):
+    __slots__ = ("project_id", "run_id")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    run_id: str
+    def __init__(self, project_id: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class ScoreBin(_message.Message):
+    __slots__ = ("lower", "count", "suppressed")
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    lower: float
+    count: int
+    suppressed: bool
+    def __init__(self, lower: _Optional[float] = ..., count: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+
+class CurvePoint(_message.Message):
+    __slots__ = ("threshold", "precision", "recall")
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    threshold: float
+    precision: float
+    recall: float
+    def __init__(self, threshold: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ...) -> None: ...
+
+class DatasetQuality(_message.Message):
+    __slots__ = ("organisation", "records", "linked", "duplicates")
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    LINKED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    organisation: str
+    records: int
+    linked: int
+    duplicates: int
+    def __init__(self, organisation: _Optional[str] = ..., records: _Optional[int] = ..., linked: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+
+class QualityReport(_message.Message):
+    __slots__ = ("project_id", "run_id", "threshold_used", "quality", "bin_width", "bins", "curve", "datasets")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_USED_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    BIN_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    BINS_FIELD_NUMBER: _ClassVar[int]
+    CURVE_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    run_id: str
+    threshold_used: float
+    quality: _runs_pb2.RunQuality
+    bin_width: float
+    bins: _containers.RepeatedCompositeFieldContainer[ScoreBin]
+    curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetQuality]
+    def __init__(self, project_id: _Optional[str] = ..., run_id: _Optional[str] = ..., threshold_used: _Optional[float] = ..., quality: _Optional[_Union[_runs_pb2.RunQuality, _Mapping]] = ..., bin_width: _Optional[float] = ..., bins: _Optional[_Iterable[_Union[ScoreBin, _Mapping]]] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetQuality, _Mapping]]] = ...) -> None: ...

@@ -44,6 +44,11 @@ class AdminServiceStub:
                 request_serializer=hublink_dot_v1_dot_admin__pb2.CloseProjectRequest.SerializeToString,
                 response_deserializer=hublink_dot_v1_dot_admin__pb2.CloseProjectResponse.FromString,
                 _registered_method=True)
+        self.GetQualityReport = channel.unary_unary(
+                '/hublink.v1.AdminService/GetQualityReport',
+                request_serializer=hublink_dot_v1_dot_admin__pb2.GetQualityReportRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_admin__pb2.QualityReport.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -63,6 +68,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQualityReport(self, request, context):
+        """A run's linkage-quality report: aggregate score histogram, estimated
+        precision/recall curve and per-dataset rates. Admin only; audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +88,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.CloseProject,
                     request_deserializer=hublink_dot_v1_dot_admin__pb2.CloseProjectRequest.FromString,
                     response_serializer=hublink_dot_v1_dot_admin__pb2.CloseProjectResponse.SerializeToString,
+            ),
+            'GetQualityReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQualityReport,
+                    request_deserializer=hublink_dot_v1_dot_admin__pb2.GetQualityReportRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_admin__pb2.QualityReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +149,33 @@ class AdminService:
             '/hublink.v1.AdminService/CloseProject',
             hublink_dot_v1_dot_admin__pb2.CloseProjectRequest.SerializeToString,
             hublink_dot_v1_dot_admin__pb2.CloseProjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQualityReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hublink.v1.AdminService/GetQualityReport',
+            hublink_dot_v1_dot_admin__pb2.GetQualityReportRequest.SerializeToString,
+            hublink_dot_v1_dot_admin__pb2.QualityReport.FromString,
             options,
             channel_credentials,
             insecure,

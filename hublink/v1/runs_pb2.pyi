@@ -1,6 +1,7 @@
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -29,7 +30,7 @@ class CancelRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
 
 class RunStatus(_message.Message):
-    __slots__ = ("run_id", "project_id", "state", "done", "total", "records", "entities", "linked_entities", "threshold", "seconds", "message")
+    __slots__ = ("run_id", "project_id", "state", "done", "total", "records", "entities", "linked_entities", "threshold", "seconds", "message", "quality")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +42,7 @@ class RunStatus(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     project_id: str
     state: str
@@ -52,4 +54,35 @@ class RunStatus(_message.Message):
     threshold: float
     seconds: float
     message: str
-    def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., records: _Optional[int] = ..., entities: _Optional[int] = ..., linked_entities: _Optional[int] = ..., threshold: _Optional[float] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+    quality: RunQuality
+    def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., records: _Optional[int] = ..., entities: _Optional[int] = ..., linked_entities: _Optional[int] = ..., threshold: _Optional[float] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., quality: _Optional[_Union[RunQuality, _Mapping]] = ...) -> None: ...
+
+class RunQuality(_message.Message):
+    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates")
+    AUTO_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIXED_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    NOT_ESTIMATED_BECAUSE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_SD_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_SD_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    RECALL_SD_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    LINKS_NEAR_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_WITH_SEVERAL_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    auto_threshold: bool
+    threshold_fixed: float
+    estimated: bool
+    not_estimated_because: str
+    threshold_estimated: float
+    threshold_sd: float
+    precision: float
+    precision_sd: float
+    recall: float
+    recall_sd: float
+    scores: int
+    links_near_threshold: int
+    records_with_several_candidates: int
+    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ...) -> None: ...

@@ -209,5 +209,18 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     unreleased = hublink("analyst", "counts", *analyst, "--by", "ethnicity")
     assert "not an attribute this project releases" in one_line_error(unreleased)
 
+    # The admin's linkage-quality report; an analyst is refused it.
+    page = tmp_path / "quality.html"
+    quality = hublink(
+        "admin", "quality", "--config", str(configs["admin"]), "--project", PROJECT_ID,
+        "--out", str(page),
+    )  # fmt: skip
+    assert quality.returncode == 0, quality.stderr
+    assert "estimated precision" in quality.stdout and str(page) in quality.stdout
+    assert page.read_text().count("data:image/png;base64,") == 3
+    no_quality = hublink("admin", "quality", *analyst, "--out", str(tmp_path / "q2.html"))
+    assert "PERMISSION_DENIED" in one_line_error(no_quality)
+    assert not (tmp_path / "q2.html").exists()
+
     coordinator.send_signal(signal.SIGTERM)
     assert coordinator.wait(timeout=30) == 0

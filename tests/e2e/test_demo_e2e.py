@@ -33,6 +33,20 @@ def test_demo_links_the_default_data_well_and_leaves_every_artefact(tmp_path):
     assert summary["f1"] >= 0.95
     assert summary["seconds"] > 0
     assert len(summary["overlap"]) == 7
+    # Cross- and within-organisation quality are reported apart, beside the coordinator's
+    # own estimate (made without the truth) and the threshold it chose from the scores.
+    assert summary["cross_organisation"]["f1"] >= 0.95
+    assert summary["within_organisation"]["f1"] > 0.8
+    estimate = summary["estimated_quality"]
+    assert estimate["estimated"] is True
+    assert estimate["threshold_used"] == estimate["threshold_estimated"]
+    assert abs(summary["threshold"] - estimate["threshold_used"]) < 1e-4
+    assert abs(estimate["precision"] - summary["cross_organisation"]["precision"]) < 0.05
+    assert abs(estimate["recall"] - summary["cross_organisation"]["recall"]) < 0.05
+    page = (out / summary["files"]["quality_report"]).read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert "Estimated precision" in page and "Link and duplicate rates" in page
+    assert "Estimated by the coordinator without the truth" in result.stdout
 
     for organisation, path in summary["files"]["linked"].items():
         with (out / path).open(newline="") as handle:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from hublink.clients import AdminClient
 from hublink.demo import PROJECT_ID
 from hublink.spec import LinkageSpec
 from hublink.v1 import keys_pb2, upload_pb2
@@ -202,6 +203,28 @@ def test_audit_details_hold_no_token_or_key(linked_deployment, identifiers, rand
     assert not any(token.decode() in details for token in tokens)
     assert not any(key in details for key in set(linked_deployment.predicted().values()))
     assert leaked(details.encode(), identifiers) == []
+
+
+def test_the_quality_report_holds_aggregates_only(linked_deployment, identifiers, random_bytes):
+    """What the admin's quality report and run status carry: no identifier, token or key, and
+    nothing sized by records (bins of a fixed grid, one row per organisation)."""
+    admin = AdminClient(linked_deployment.client_channel("admin"))
+    report = admin.quality_report(PROJECT_ID)
+    status = admin.run_status(PROJECT_ID)
+    assert status.quality is not None
+    tokens, _ = random_bytes
+    keys = {k.encode() for k in linked_deployment.predicted().values()}
+    for message in (report, status.quality):
+        payload = message.SerializeToString()
+        assert leaked(payload, identifiers) == []
+        assert not any(token in payload for token in tokens)
+        assert not any(key in payload for key in keys)
+    assert len(report.bins) == 30 and len(report.curve) <= 31
+    assert [d.organisation for d in report.datasets] == linked_deployment.organisations
+    with sqlite3.connect(linked_deployment.database) as db:
+        (stored,) = db.execute("SELECT report FROM run_quality").fetchone()
+    assert not any(token.decode() in stored for token in tokens)
+    assert not any(key.decode() in stored for key in keys)
 
 
 def exchanged_secret_forms(deployment) -> list[bytes]:

@@ -1,0 +1,540 @@
+"""Linkage quality without the truth: a threshold and precision/recall estimated from the scores.
+
+The coordinator sees similarity scores (it never releases them), and they are
+enough to estimate how well a run links. For every record and every *other*
+dataset we take the record's best cross-dataset Dice score above a floor:
+records held elsewhere have a high best score, records nobody else holds have
+the best of many chance agreements, which sits just above the floor. A
+two-component extreme-value mixture fitted by EM to those best scores
+separates the two groups (if the weighted densities never cross, there is
+nothing to estimate); precision and recall at any threshold follow from the
+fitted tails, and the threshold chosen is the one that maximises the
+estimated F1. A bootstrap over the scores gives the estimates' spread.
+
+Estimates are per record (is this record's best partner a true match, is a
+record with a match found?), not per pair of an entity, and the model is a
+simple one: read them as a guide and a warning light, not as audited figures.
+When the scores cannot support a fit (too few, all equal, no two groups) the
+estimate says why and the run keeps the project's threshold.
+
+Nothing here knows about gRPC, SQLite or organisations; nothing it returns
+holds a record or a pair, only aggregates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from coordinator.core.matching import Candidates
+
+#: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
+#: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
+FLOOR = 0.7
+#: Fewer best scores than this and the mixture is not estimated.
+MIN_SCORES = 50
+#: Links this close to the threshold (either side) are counted as "near the threshold".
+NEAR = 0.02
+#: Histogram bins of the quality report.
+BIN_WIDTH = 0.01
+
+Scores = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Best scores as a mixture of two extreme-value laws: matches (high) and non-matches (low).
+
+    A non-match's best score is the largest of many chance agreements, and
+    maxima follow a Gumbel law: right-skewed, with a longer upper tail than a
+    Gaussian would give, which matters at low overlap where non-matches are
+    most of the scores. A match's score is pulled down by whichever error hits
+    it hardest, so matches get a Gumbel reflected the other way (left-skewed).
+    Both were chosen by checking fits against the truth on generated data
+    (bench/threshold.py); Gaussians put the threshold 0.04 too low at 10%
+    overlap. Parameters are each component's mean and standard deviation.
+    """
+
+    match_share: float
+    match_mean: float
+    match_sd: float
+    non_mean: float
+    non_sd: float
+
+    def tails(self, threshold: float) -> tuple[float, float]:
+        """Share of matches and of non-matches at or above ``threshold``."""
+        return (
+            _gumbel_lower_tail(-threshold, -self.match_mean, self.match_sd),
+            _gumbel_upper_tail(threshold, self.non_mean, self.non_sd),
+        )
+
+    def densities(self, x: Scores) -> tuple[Scores, Scores]:
+        """Weighted densities of matches and of non-matches at ``x``."""
+        return (
+            self.match_share * _gumbel_pdf(-x, -self.match_mean, self.match_sd),
+            (1 - self.match_share) * _gumbel_pdf(x, self.non_mean, self.non_sd),
+        )
+
+    def precision_recall(self, threshold: float) -> tuple[float, float]:
+        """Estimated precision and recall of the links a run makes at ``threshold``.
+
+        A record's best non-match becomes a link only if that partner is still
+        free, and the solver has already given a partner with a true match at
+        or above the threshold to that match (true matches score higher), so
+        false links are the non-match tail times the share of records left
+        free, about ``1 - match_share * recall``. Without this factor the
+        estimate ignored the solver and chose thresholds 0.01-0.03 too high
+        at high overlap (bench/threshold.py).
+        """
+        matches, non = self.tails(threshold)
+        true = self.match_share * matches
+        false = (1 - self.match_share) * non * (1 - true)
+        precision = true / (true + false) if true + false > 0 else 1.0
+        return precision, matches
+
+    def f1(self, threshold: float) -> float:
+        precision, recall = self.precision_recall(threshold)
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+    def best_threshold(self, step: float = 0.0005, low: float = 0.0) -> float:
+        """The threshold from ``low`` (the score floor) to the match mean maximising the F1.
+
+        The search starts at the floor, not at the non-match mean: when nearly
+        every record has a match, the non-match component ends up holding the
+        matches' long lower tail, and the best threshold lies below its mean.
+        """
+        grid = np.arange(min(low or self.non_mean, self.non_mean), self.match_mean, step)
+        return float(grid[int(np.argmax([self.f1(float(t)) for t in grid]))])
+
+    def crossing(self) -> float | None:
+        """The lowest score above the non-match mean from which matches are the likelier."""
+        if self.match_mean <= self.non_mean:
+            return None
+        grid = np.linspace(self.non_mean, self.match_mean, 2001)
+        matches, non = self.densities(grid)
+        above = matches >= non
+        if not above[-1] or above[0]:
+            return None
+        # The last change from non-match to match while going up.
+        last_below = int(np.flatnonzero(~above)[-1])
+        a, b = float(grid[last_below]), float(grid[last_below + 1])
+        for _ in range(40):
+            mid = (a + b) / 2
+            m, n = self.densities(np.array([mid]))
+            a, b = (a, mid) if m[0] >= n[0] else (mid, b)
+        return (a + b) / 2
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the scores say about a run: the threshold to use and quality at it.
+
+    ``fitted`` is False when the scores could not support a fit; ``reason``
+    then says why and the numbers are zero.
+    """
+
+    fitted: bool
+    reason: str
+    threshold: float
+    """The estimated threshold (maximising the estimated F1)."""
+    threshold_sd: float
+    precision: float
+    precision_sd: float
+    recall: float
+    recall_sd: float
+    scores: int
+    """How many best scores the estimate rests on."""
+    mixture: Mixture | None = None
+
+    def at(self, threshold: float) -> tuple[float, float]:
+        """Estimated precision and recall at another threshold (0, 0 without a fit)."""
+        if self.mixture is None:
+            return 0.0, 0.0
+        return self.mixture.precision_recall(threshold)
+
+
+_EULER = 0.5772156649015329
+
+
+def _gumbel_scale(mean: float, sd: float) -> tuple[float, float]:
+    beta = sd * math.sqrt(6) / math.pi
+    return mean - _EULER * beta, beta
+
+
+def _gumbel_upper_tail(x: float, mean: float, sd: float) -> float:
+    mu, beta = _gumbel_scale(mean, sd)
+    return -math.expm1(-math.exp(-(x - mu) / beta))
+
+
+def _gumbel_lower_tail(x: float, mean: float, sd: float) -> float:
+    """P(X <= x): for the reflected law, P(score >= t) is this at -t."""
+    mu, beta = _gumbel_scale(mean, sd)
+    return math.exp(-math.exp(-(x - mu) / beta))
+
+
+def _gumbel_pdf(x: Scores, mean: float, sd: float) -> Scores:
+    mu, beta = _gumbel_scale(mean, sd)
+    z = np.clip((x - mu) / beta, -50.0, 700.0)
+    out: Scores = np.exp(-(z + np.exp(-z))) / beta
+    return out
+
+
+Index = NDArray[np.uint32]
+
+
+def _arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]:
+    sims = np.frombuffer(candidates[0], dtype=np.float64)
+    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) for k in (0, 1))
+    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
+    return sims, d0, d1, r0, r1
+
+
+def best_scores(candidates: Candidates) -> Scores:
+    """Each record's best cross-dataset score, once per other dataset it has a candidate in."""
+    sims, d0, d1, r0, r1 = _arrays(candidates)
+    cross = d0 != d1
+    if not cross.any():
+        return np.zeros(0)
+    sims, d0, d1, r0, r1 = (a[cross] for a in (sims, d0, d1, r0, r1))
+    # Key = (own dataset, own row, other dataset), for both ends of each pair.
+    width = int(max(r0.max(), r1.max())) + 1
+    ndata = int(max(d0.max(), d1.max())) + 1
+    keys = np.concatenate(
+        [
+            (d0.astype(np.int64) * width + r0) * ndata + d1,
+            (d1.astype(np.int64) * width + r1) * ndata + d0,
+        ]
+    )
+    values = np.concatenate([sims, sims])
+    order = np.lexsort((-values, keys))
+    keys, values = keys[order], values[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    best: Scores = values[first]
+    return best
+
+
+def fit(
+    scores: Scores,
+    start: Mixture | None = None,
+    iterations: int = 200,
+    weights: Scores | None = None,
+) -> Mixture | None:
+    """EM for the mixture, started from a split of the scores (or from ``start``).
+
+    ``weights`` count how often each score occurs (the estimate fits distinct
+    scores with their counts, which makes the bootstrap cheap). The Gumbel's
+    M-step matches weighted mean and variance (moments, not maximum
+    likelihood): simple, and close enough for a threshold.
+    """
+    counts: Scores = np.ones(len(scores)) if weights is None else weights
+    if start is None:
+        # Start from a split halfway between the 5th and 95th percentiles.
+        low, high = _weighted_quantiles(scores, counts, (0.05, 0.95))
+        upper = scores >= (low + high) / 2
+        if not (counts[upper].sum() > 0 and counts[~upper].sum() > 0):
+            return None
+        p = float(counts[upper].sum() / counts.sum())
+        m1, s1 = _weighted_moments(scores[upper], counts[upper])
+        m0, s0 = _weighted_moments(scores[~upper], counts[~upper])
+    else:
+        p, m1, s1, m0, s0 = (
+            start.match_share,
+            start.match_mean,
+            start.match_sd,
+            start.non_mean,
+            start.non_sd,
+        )
+    for _ in range(iterations):
+        high_density, low_density = Mixture(p, m1, s1, m0, s0).densities(scores)
+        total = high_density + low_density
+        total[total <= 0] = 1e-300
+        w: Scores = counts * high_density / total
+        share = float(w.sum() / counts.sum())
+        if not 1e-3 < share < 1 - 1e-3:
+            return None
+        new_m1, new_s1 = _weighted_moments(scores, w)
+        new_m0, new_s0 = _weighted_moments(scores, counts - w)
+        moved = abs(new_m1 - m1) + abs(new_m0 - m0) + abs(share - p)
+        p, m1, s1, m0, s0 = share, new_m1, new_s1, new_m0, new_s0
+        if moved < 1e-7:
+            break
+    if m1 <= m0:
+        return None
+    return Mixture(p, m1, s1, m0, s0)
+
+
+def _weighted_moments(values: Scores, weights: Scores) -> tuple[float, float]:
+    """Weighted mean and standard deviation (at least 0.001, so a component never collapses)."""
+    total = float(weights.sum())
+    mean = float((weights * values).sum() / total)
+    # Rounding can leave a variance a hair below zero when the values are all alike.
+    sd = math.sqrt(max(0.0, float((weights * (values - mean) ** 2).sum() / total)))
+    return mean, max(sd, 1e-3)
+
+
+def _weighted_quantiles(
+    values: Scores, weights: Scores, quantiles: Sequence[float]
+) -> tuple[float, ...]:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return tuple(
+        float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)])
+        for q in quantiles
+    )
+
+
+def _unfitted(reason: str, scores: int) -> Estimate:
+    return Estimate(False, reason, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, scores)
+
+
+def estimate(
+    scores: Sequence[float] | Scores,
+    *,
+    bootstrap: int = 100,
+    seed: int = 0,
+    min_scores: int = MIN_SCORES,
+    floor: float = FLOOR,
+) -> Estimate:
+    """Fit the mixture to best scores, place the threshold, and bootstrap the spread."""
+    values = np.asarray(scores, dtype=np.float64)
+    n = len(values)
+    if n < min_scores:
+        return _unfitted(f"too few candidate scores to estimate ({n} < {min_scores})", n)
+    if float(values.max() - values.min()) < 1e-9:
+        return _unfitted("all candidate scores are equal", n)
+    # Distinct scores (to 4 places) with their counts: the same fit, far fewer points.
+    distinct, counts = np.unique(np.round(values, 4), return_counts=True)
+    weights = counts.astype(np.float64)
+    mixture = fit(distinct, weights=weights)
+    if mixture is None:
+        return _unfitted("the scores do not separate into matches and non-matches", n)
+    if mixture.crossing() is None or mixture.match_mean - mixture.non_mean < 2 * min(
+        mixture.match_sd, mixture.non_sd
+    ):
+        return _unfitted("the scores do not separate into matches and non-matches", n)
+    threshold = mixture.best_threshold(low=floor)
+    precision, recall = mixture.precision_recall(threshold)
+    rng = np.random.default_rng(seed)
+    draws: list[tuple[float, float, float]] = []
+    for _ in range(bootstrap):
+        resampled = rng.multinomial(n, weights / n).astype(np.float64)
+        again = fit(distinct, start=mixture, iterations=50, weights=resampled)
+        if again is not None and again.crossing() is not None:
+            chosen = again.best_threshold(low=floor)
+            draws.append((chosen, *again.precision_recall(chosen)))
+    spread = np.std(np.array(draws), axis=0) if len(draws) > 1 else np.zeros(3)
+    return Estimate(
+        True,
+        "",
+        threshold,
+        float(spread[0]),
+        precision,
+        float(spread[1]),
+        recall,
+        float(spread[2]),
+        n,
+        mixture,
+    )
+
+
+def near_threshold(candidates: Candidates, threshold: float, width: float = NEAR) -> int:
+    """Cross-dataset candidate pairs whose score lies within ``width`` of the threshold."""
+    sims, d0, d1, _, _ = _arrays(candidates)
+    return int(((d0 != d1) & (np.abs(sims - threshold) <= width)).sum())
+
+
+def several_candidates(candidates: Candidates, threshold: float) -> int:
+    """Records with more than one cross-dataset candidate partner at or above the threshold."""
+    sims, d0, d1, r0, r1 = _arrays(candidates)
+    keep = (sims >= threshold) & (d0 != d1)
+    if not keep.any():
+        return 0
+    width = int(max(r0.max(), r1.max())) + 1
+    ends = np.concatenate(
+        [d0[keep].astype(np.int64) * width + r0[keep], d1[keep] * width + r1[keep]]
+    )
+    _, counts = np.unique(ends, return_counts=True)
+    return int((counts > 1).sum())
+
+
+@dataclass(frozen=True)
+class DatasetRates:
+    """How one dataset's records fared in a run (aggregate counts)."""
+
+    organisation: str
+    records: int
+    linked: int
+    """Records in an entity that holds another organisation's record."""
+    duplicates: int
+    """Records in an entity that holds another record of the same organisation."""
+
+
+@dataclass(frozen=True)
+class RunQuality:
+    """A run's quality, aggregate numbers only: stored with the run, shown to its admin.
+
+    Nothing here identifies a record or a pair: the histogram counts best
+    scores per bin, the curve is the fitted model's, the rates are per dataset.
+    """
+
+    auto: bool
+    """Whether the run used the estimated threshold (when there was one)."""
+    threshold_used: float
+    threshold_fixed: float
+    """The project's (or the run request's) threshold, used when not auto or without a fit."""
+    fitted: bool
+    reason: str
+    threshold_estimated: float
+    threshold_sd: float
+    precision: float
+    precision_sd: float
+    recall: float
+    recall_sd: float
+    scores: int
+    near_threshold: int
+    several_candidates: int
+    histogram: tuple[tuple[float, int], ...] = ()
+    """(lower edge, best scores in [edge, edge + BIN_WIDTH))."""
+    curve: tuple[tuple[float, float, float], ...] = ()
+    """(threshold, estimated precision, estimated recall) from the fitted model."""
+    datasets: tuple[DatasetRates, ...] = ()
+
+    def summary(self) -> dict[str, object]:
+        """The figures for the audit log: aggregates only, no histogram."""
+        return {
+            "auto_threshold": self.auto,
+            "threshold_used": round(self.threshold_used, 4),
+            "threshold_fixed": round(self.threshold_fixed, 4),
+            "threshold_estimated": round(self.threshold_estimated, 4),
+            "threshold_sd": round(self.threshold_sd, 4),
+            "estimated": self.fitted,
+            "not_estimated_because": self.reason,
+            "precision": round(self.precision, 4),
+            "precision_sd": round(self.precision_sd, 4),
+            "recall": round(self.recall, 4),
+            "recall_sd": round(self.recall_sd, 4),
+            "scores": self.scores,
+            "links_near_threshold": self.near_threshold,
+            "records_with_several_candidates": self.several_candidates,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunQuality:
+        raw = json.loads(text)
+        raw["histogram"] = tuple((float(a), int(b)) for a, b in raw["histogram"])
+        raw["curve"] = tuple((float(a), float(b), float(c)) for a, b, c in raw["curve"])
+        raw["datasets"] = tuple(DatasetRates(**d) for d in raw["datasets"])
+        return cls(**raw)
+
+
+def choose(scores: Scores, fixed: float, auto: bool) -> tuple[float, Estimate]:
+    """The threshold a run uses: the estimate when ``auto`` and the scores allow, else ``fixed``.
+
+    A fit that fails numerically never fails the run: it falls back to ``fixed`` and says why.
+    """
+    try:
+        found = estimate(scores)
+    except (ValueError, ArithmeticError) as exc:
+        found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
+    return (found.threshold if auto and found.fitted else fixed), found
+
+
+def histogram(scores: Scores, low: float = FLOOR) -> tuple[tuple[float, int], ...]:
+    edges = np.round(np.arange(low, 1.0 + BIN_WIDTH / 2, BIN_WIDTH), 4)
+    edges[-1] = 1.0 + 1e-9  # a score of exactly 1 falls in the last bin
+    counts, _ = np.histogram(scores, bins=edges)
+    return tuple((round(float(e), 4), int(c)) for e, c in zip(edges[:-1], counts, strict=True))
+
+
+def curve(found: Estimate, low: float = FLOOR) -> tuple[tuple[float, float, float], ...]:
+    if not found.fitted:
+        return ()
+    points = []
+    for t in np.round(np.arange(low, 1.0 + 1e-9, BIN_WIDTH), 4):
+        precision, recall = found.at(float(t))
+        points.append((float(t), round(precision, 5), round(recall, 5)))
+    return tuple(points)
+
+
+def dataset_rates(
+    groups: Sequence[Sequence[tuple[int, int]]], sizes: Sequence[int], names: Sequence[str]
+) -> tuple[DatasetRates, ...]:
+    linked = [0] * len(sizes)
+    duplicates = [0] * len(sizes)
+    for group in groups:
+        per = Counter(d for d, _ in group)
+        for d, n in per.items():
+            if len(per) > 1:
+                linked[d] += n
+            if n > 1:
+                duplicates[d] += n
+    return tuple(
+        DatasetRates(names[i], sizes[i], linked[i], duplicates[i]) for i in range(len(sizes))
+    )
+
+
+def report(
+    *,
+    across: Candidates,
+    scores: Scores,
+    found: Estimate,
+    auto: bool,
+    threshold_used: float,
+    threshold_fixed: float,
+    groups: Sequence[Sequence[tuple[int, int]]],
+    sizes: Sequence[int],
+    names: Sequence[str],
+) -> RunQuality:
+    """Everything a run reports about its quality, from its cross-dataset candidates and groups."""
+    return RunQuality(
+        auto=auto,
+        threshold_used=threshold_used,
+        threshold_fixed=threshold_fixed,
+        fitted=found.fitted,
+        reason=found.reason,
+        threshold_estimated=found.threshold,
+        threshold_sd=found.threshold_sd,
+        precision=found.precision,
+        precision_sd=found.precision_sd,
+        recall=found.recall,
+        recall_sd=found.recall_sd,
+        scores=found.scores,
+        near_threshold=near_threshold(across, threshold_used),
+        several_candidates=several_candidates(across, threshold_used),
+        histogram=histogram(scores),
+        curve=curve(found),
+        datasets=dataset_rates(groups, sizes, names),
+    )
+
+
+@dataclass(frozen=True)
+class ReleasedBin:
+    """A histogram bin as the admin sees it: small counts withheld."""
+
+    lower: float
+    count: int
+    suppressed: bool
+
+
+def release_bins(histogram: Sequence[tuple[float, int]], threshold: int) -> tuple[ReleasedBin, ...]:
+    """Withhold bins counting 1 to ``threshold - 1`` best scores, as the project's counts are.
+
+    Even aggregate, a bin of one or two scores in the match region can say
+    that a rare record exists elsewhere; the project's disclosure rule
+    already decides how small a count may be shown.
+    """
+    return tuple(
+        ReleasedBin(lower, 0, True) if 0 < count < threshold else ReleasedBin(lower, count, False)
+        for lower, count in histogram
+    )

@@ -1,0 +1,168 @@
+"""The linkage-quality report for a project's admin: one HTML page with embedded PNG charts.
+
+It is drawn only from what the coordinator's GetQualityReport returns — a
+histogram of best scores with small bins withheld, the fitted model's
+precision/recall curve and per-organisation counts — so it holds nothing about
+any record or pair. Three charts: the score distribution with the threshold
+used (and the estimated one), estimated precision and recall against
+threshold, and each organisation's share of records linked elsewhere and of
+duplicate records. Same style and atomic writing as hublink.charts.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from hublink.charts import BAR, PALETTE, WITHHELD, png_bytes, write_atomically
+from hublink.v1 import admin_pb2
+
+
+def score_figure(report: admin_pb2.QualityReport) -> Figure:
+    """Histogram of best scores, withheld bins drawn as hatched outlines, threshold marked."""
+    figure = Figure(figsize=(8, 4))
+    axis = figure.add_subplot()
+    width = report.bin_width or 0.01
+    top = max((b.count for b in report.bins), default=1) or 1
+    for b in report.bins:
+        if b.suppressed:
+            axis.bar(
+                b.lower,
+                top * 0.02,
+                width=width,
+                align="edge",
+                fill=False,
+                hatch="///",
+                edgecolor=WITHHELD,
+            )
+        else:
+            axis.bar(b.lower, b.count, width=width, align="edge", color=BAR)
+    q = report.quality
+    axis.axvline(report.threshold_used, color=PALETTE[2], label=f"used {report.threshold_used:.3f}")
+    if q.estimated and abs(q.threshold_estimated - report.threshold_used) > 1e-9:
+        axis.axvline(
+            q.threshold_estimated,
+            color=PALETTE[3],
+            linestyle="--",
+            label=f"estimated {q.threshold_estimated:.3f}",
+        )
+    axis.set_yscale("symlog", linthresh=10)
+    axis.set_xlabel("Best cross-organisation similarity of a record (Dice)")
+    axis.set_ylabel("Records (per other organisation)")
+    axis.set_title("Score distribution")
+    axis.legend(frameon=False, loc="upper center")
+    figure.tight_layout()
+    return figure
+
+
+def curve_figure(report: admin_pb2.QualityReport) -> Figure:
+    """Estimated precision and recall against threshold, from the fitted model."""
+    figure = Figure(figsize=(8, 4))
+    axis = figure.add_subplot()
+    xs = [p.threshold for p in report.curve]
+    axis.plot(xs, [p.precision for p in report.curve], color=PALETTE[0], label="precision")
+    axis.plot(xs, [p.recall for p in report.curve], color=PALETTE[1], label="recall")
+    axis.axvline(report.threshold_used, color=PALETTE[2], label="threshold used")
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("Threshold")
+    axis.set_ylabel("Estimated (per record)")
+    axis.set_title("Estimated precision and recall against threshold")
+    axis.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def rates_figure(report: admin_pb2.QualityReport) -> Figure:
+    """Per organisation: share of records linked to another organisation, share duplicated."""
+    figure = Figure(figsize=(8, 3.5))
+    axis = figure.add_subplot()
+    names = [d.organisation for d in report.datasets]
+    linked = [d.linked / d.records if d.records else 0.0 for d in report.datasets]
+    duplicated = [d.duplicates / d.records if d.records else 0.0 for d in report.datasets]
+    positions = range(len(names))
+    axis.bar([p - 0.2 for p in positions], linked, width=0.4, color=PALETTE[0], label="linked")
+    axis.bar(
+        [p + 0.2 for p in positions], duplicated, width=0.4, color=PALETTE[3], label="duplicate"
+    )
+    axis.set_xticks(list(positions), names)
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("Share of the organisation's records")
+    axis.set_title("Link and duplicate rates per organisation")
+    axis.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
+    q = report.quality
+    rows = [
+        ("Run", report.run_id),
+        ("Threshold used", f"{report.threshold_used:.3f}"),
+        ("Threshold chosen from the data", "yes" if q.auto_threshold and q.estimated else "no"),
+        ("Project's fixed threshold", f"{q.threshold_fixed:.3f}"),
+    ]
+    if q.estimated:
+        rows += [
+            ("Estimated threshold", f"{q.threshold_estimated:.3f} ± {q.threshold_sd:.3f}"),
+            ("Estimated precision", f"{q.precision:.3f} ± {q.precision_sd:.3f}"),
+            ("Estimated recall", f"{q.recall:.3f} ± {q.recall_sd:.3f}"),
+        ]
+    else:
+        rows.append(("No estimate", q.not_estimated_because))
+    rows += [
+        ("Best scores the estimate rests on", f"{q.scores:,}"),
+        ("Links within 0.02 of the threshold", f"{q.links_near_threshold:,}"),
+        ("Records with more than one candidate", f"{q.records_with_several_candidates:,}"),
+    ]
+    return rows
+
+
+def html_page(report: admin_pb2.QualityReport) -> str:
+    """A self-contained page: summary table, three charts, per-organisation table."""
+    charts = [("Score distribution", score_figure(report))]
+    if report.curve:
+        charts.append(("Estimated precision and recall", curve_figure(report)))
+    charts.append(("Link and duplicate rates", rates_figure(report)))
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>hublink linkage quality — {html.escape(report.project_id)}</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
+        "td.n{text-align:right}p.note{font-size:.9em;color:#555}</style></head><body>",
+        f"<h1>Linkage quality — {html.escape(report.project_id)}</h1>",
+        "<p class='note'>Estimated by the coordinator from similarity scores alone, without "
+        "the truth: a two-component mixture fitted to each record's best score. Precision and "
+        "recall are per record (is a record's best partner a true match?), not per pair. "
+        "Histogram bins with few records are withheld (hatched), as the project's counts are. "
+        "Nothing here identifies a record.</p>",
+        "<table>",
+    ]
+    for label, value in _summary_rows(report):
+        parts.append(f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>")
+    parts.append("</table>")
+    for title, figure in charts:
+        encoded = base64.b64encode(png_bytes(figure)).decode()
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(
+            f"<img alt='{html.escape(title)}' style='max-width:100%' "
+            f"src='data:image/png;base64,{encoded}'>"
+        )
+    parts.append(
+        "<table><tr><th>Organisation</th><th>Records</th><th>Linked elsewhere</th>"
+        "<th>Duplicates</th></tr>"
+    )
+    for d in report.datasets:
+        parts.append(
+            f"<tr><td>{html.escape(d.organisation)}</td><td class='n'>{d.records:,}</td>"
+            f"<td class='n'>{d.linked:,}</td><td class='n'>{d.duplicates:,}</td></tr>"
+        )
+    parts.append("</table></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write(path: Path, report: admin_pb2.QualityReport) -> None:
+    """Write the report page through a temporary file and rename."""
+    write_atomically(path, html_page(report).encode())

@@ -1,0 +1,210 @@
+"""The threshold and quality estimator (coordinator.core.quality) on mixtures with known answers."""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import numpy as np
+import pytest
+
+from coordinator.core import quality
+from coordinator.core.quality import Mixture
+
+
+def draw(mixture: Mixture, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores drawn from the model itself (Gumbel non-matches, reflected Gumbel matches)."""
+    rng = np.random.default_rng(seed)
+    is_match = rng.random(n) < mixture.match_share
+    beta_m = mixture.match_sd * math.sqrt(6) / math.pi
+    beta_n = mixture.non_sd * math.sqrt(6) / math.pi
+    euler = 0.5772156649015329
+    matches = -rng.gumbel(-mixture.match_mean - euler * beta_m, beta_m, n)
+    non = rng.gumbel(mixture.non_mean - euler * beta_n, beta_n, n)
+    return np.where(is_match, matches, non), is_match
+
+
+@pytest.mark.parametrize("share", [0.08, 0.4, 0.7])
+def test_the_estimate_finds_a_known_crossing_and_best_threshold(share: float) -> None:
+    truth = Mixture(share, 0.95, 0.045, 0.74, 0.026)
+    crossing = truth.crossing()
+    assert crossing is not None
+    scores, is_match = draw(truth, 20_000, seed=int(share * 100))
+
+    found = quality.estimate(scores, bootstrap=20)
+
+    assert found.fitted, found.reason
+    assert found.mixture is not None
+    fitted_crossing = found.mixture.crossing()
+    assert fitted_crossing == pytest.approx(crossing, abs=0.01)
+    assert found.threshold == pytest.approx(truth.best_threshold(), abs=0.01)
+    assert 0 < found.threshold_sd < 0.01
+    # Precision as the true model gives it; recall as the labels say at that threshold.
+    assert found.precision == pytest.approx(truth.precision_recall(found.threshold)[0], abs=0.01)
+    kept = scores >= found.threshold
+    assert found.recall == pytest.approx(kept[is_match].mean(), abs=0.02)
+
+
+def test_at_the_crossing_the_weighted_densities_are_equal() -> None:
+    mixture = Mixture(0.3, 0.95, 0.045, 0.74, 0.026)
+    crossing = mixture.crossing()
+    assert crossing is not None
+    matches, non = mixture.densities(np.array([crossing - 0.01, crossing, crossing + 0.01]))
+    assert matches[0] < non[0] and matches[2] > non[2]
+    assert matches[1] == pytest.approx(non[1], rel=1e-6)
+
+
+def test_the_chosen_threshold_maximises_the_estimated_f1() -> None:
+    mixture = Mixture(0.3, 0.95, 0.045, 0.74, 0.026)
+    best = mixture.best_threshold()
+    assert mixture.f1(best) >= max(mixture.f1(best - 0.01), mixture.f1(best + 0.01))
+    # More matches free fewer partners for false links: the threshold may go lower.
+    assert Mixture(0.7, 0.95, 0.045, 0.74, 0.026).best_threshold() < best
+
+
+def test_precision_rises_and_recall_falls_with_the_threshold() -> None:
+    mixture = Mixture(0.3, 0.95, 0.045, 0.74, 0.026)
+    points = [mixture.precision_recall(t) for t in (0.78, 0.82, 0.86, 0.9)]
+    precisions, recalls = zip(*points, strict=True)
+    assert list(precisions) == sorted(precisions)
+    assert list(recalls) == sorted(recalls, reverse=True)
+
+
+def test_all_scores_equal_is_not_estimated_and_says_why() -> None:
+    found = quality.estimate(np.full(500, 0.8))
+    assert not found.fitted
+    assert "equal" in found.reason
+    assert found.threshold == 0.0
+
+
+def test_too_few_scores_is_not_estimated_and_says_why() -> None:
+    found = quality.estimate([0.72, 0.75, 0.98, 0.99])
+    assert not found.fitted
+    assert "too few" in found.reason and "4" in found.reason
+
+
+def test_one_group_of_scores_is_not_estimated() -> None:
+    rng = np.random.default_rng(3)
+    found = quality.estimate(rng.normal(0.75, 0.01, 5000))
+    assert not found.fitted
+    assert "do not separate" in found.reason
+
+
+def test_without_an_estimate_a_run_keeps_the_fixed_threshold() -> None:
+    threshold, found = quality.choose(np.full(10, 0.9), 0.83, auto=True)
+    assert (threshold, found.fitted) == (0.83, False)
+
+
+def test_with_an_estimate_auto_uses_it_and_fixed_does_not() -> None:
+    scores, _ = draw(Mixture(0.4, 0.95, 0.045, 0.74, 0.026), 5000, seed=1)
+    auto, found = quality.choose(scores, 0.83, auto=True)
+    fixed, again = quality.choose(scores, 0.83, auto=False)
+    assert found.fitted and auto == found.threshold != 0.83
+    assert fixed == 0.83 and again.threshold == found.threshold
+
+
+def candidates(rows: list[tuple[float, int, int, int, int]]) -> object:
+    """anonlink's candidate structure from (score, dataset, row, dataset, row), best first."""
+    rows = sorted(rows, reverse=True)
+    return (
+        array("d", [r[0] for r in rows]),
+        (array("I", [r[1] for r in rows]), array("I", [r[3] for r in rows])),
+        (array("I", [r[2] for r in rows]), array("I", [r[4] for r in rows])),
+    )
+
+
+def test_best_scores_take_each_records_best_per_other_dataset_and_skip_within_pairs() -> None:
+    found = candidates(
+        [
+            (0.95, 0, 0, 1, 0),
+            (0.75, 0, 0, 1, 1),  # second best of record (0, 0) in dataset 1: dropped
+            (0.80, 0, 0, 2, 0),
+            (0.99, 1, 0, 1, 1),  # within dataset 1: not a cross-dataset score
+        ]
+    )
+    best = sorted(quality.best_scores(found).tolist())
+    # (0,0) vs 1: .95; (0,0) vs 2: .80; (1,0) vs 0: .95; (1,1) vs 0: .75; (2,0) vs 0: .80
+    assert best == [0.75, 0.80, 0.80, 0.95, 0.95]
+
+
+def test_near_threshold_and_several_candidates_count_cross_pairs() -> None:
+    found = candidates(
+        [
+            (0.95, 0, 0, 1, 0),
+            (0.84, 0, 0, 1, 1),
+            (0.82, 0, 1, 1, 2),
+            (0.70, 0, 2, 1, 3),
+            (0.83, 1, 0, 1, 1),  # within a dataset: ignored by both counts
+        ]
+    )
+    assert quality.near_threshold(found, 0.83) == 2
+    # At 0.83 record (0, 0) has two partners; nobody else has more than one.
+    assert quality.several_candidates(found, 0.83) == 1
+
+
+def test_small_histogram_bins_are_withheld() -> None:
+    released = quality.release_bins([(0.7, 0), (0.71, 3), (0.72, 8), (0.73, 120)], threshold=8)
+    assert [(b.count, b.suppressed) for b in released] == [
+        (0, False),
+        (0, True),
+        (8, False),
+        (120, False),
+    ]
+
+
+def test_dataset_rates_count_linked_and_duplicate_records() -> None:
+    groups = [((0, 0), (1, 0)), ((0, 1), (0, 2)), ((0, 3), (0, 4), (1, 1))]
+    rates = quality.dataset_rates(groups, [6, 3], ["hv", "cc"])
+    assert [(r.organisation, r.records, r.linked, r.duplicates) for r in rates] == [
+        ("hv", 6, 3, 4),
+        ("cc", 3, 2, 0),
+    ]
+
+
+def test_a_run_quality_survives_its_json() -> None:
+    scores, _ = draw(Mixture(0.4, 0.95, 0.045, 0.74, 0.026), 2000, seed=5)
+    found = quality.estimate(scores, bootstrap=5)
+    report = quality.RunQuality(
+        auto=True,
+        threshold_used=found.threshold,
+        threshold_fixed=0.83,
+        fitted=True,
+        reason="",
+        threshold_estimated=found.threshold,
+        threshold_sd=found.threshold_sd,
+        precision=found.precision,
+        precision_sd=found.precision_sd,
+        recall=found.recall,
+        recall_sd=found.recall_sd,
+        scores=found.scores,
+        near_threshold=3,
+        several_candidates=4,
+        histogram=quality.histogram(scores),
+        curve=quality.curve(found),
+        datasets=(quality.DatasetRates("hv", 10, 4, 2),),
+    )
+    assert quality.RunQuality.from_json(report.to_json()) == report
+    assert sum(c for _, c in report.histogram) == int(((scores >= 0.7) & (scores <= 1)).sum())
+
+
+def test_a_fit_that_fails_numerically_falls_back_to_the_fixed_threshold(monkeypatch) -> None:
+    from coordinator.core import quality as q
+
+    def broken(scores):
+        raise ValueError("math domain error")
+
+    monkeypatch.setattr(q, "estimate", broken)
+    threshold, found = q.choose(np.linspace(0.6, 1.0, 500), 0.83, True)
+    assert threshold == 0.83
+    assert not found.fitted
+    assert "could not be computed" in found.reason
+
+
+def test_moments_of_identical_values_do_not_fail() -> None:
+    from coordinator.core.quality import _weighted_moments
+
+    values = np.full(1000, 0.8333333333333334)
+    weights = np.random.default_rng(1).random(1000)
+    mean, sd = _weighted_moments(values, weights)
+    assert abs(mean - 0.8333333333333334) < 1e-12
+    assert sd == 1e-3

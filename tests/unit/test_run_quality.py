@@ -1,0 +1,224 @@
+"""A run's quality report over the core: estimated threshold, precision/recall, audit, access.
+
+Real encodings of generated people (the node's encoder), a real SQLite store,
+the coordinator's own run; no gRPC.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from coordinator.core.errors import NotAllowed, NotReady
+from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord
+from coordinator.core.store import Store
+from coordinator.projects import load_project
+from hublink import synthetic
+from hublink.identity import Identity, Role
+from hublink.spec import LinkageSpec, UploadDigest
+from node.encoder import Encoder, RowError, normalisers, prepare_rows
+from node.source import read_rows
+
+PROJECT = "quality-check"
+ADMIN = Identity("hub-admin", Role.ADMIN)
+ANALYST = Identity("hub-analytics", Role.ANALYST)
+ORGANISATIONS = tuple(layout.organisation for layout in synthetic.DEFAULT_LAYOUTS)
+SECRET = b"a-test-secret-of-16+chars"
+
+
+def write_project(folder: Path, auto: bool) -> Path:
+    schema = resources.files("hublink").joinpath("schemas", "early-years.json")
+    with resources.as_file(schema) as source:
+        shutil.copy(source, folder / "early-years.json")
+    path = folder / "project.toml"
+    path.write_text(
+        f'id = "{PROJECT}"\n'
+        'purpose = "Check linkage quality estimates"\n'
+        f"organisations = {json.dumps(list(ORGANISATIONS))}\n"
+        'schema = "early-years.json"\n'
+        "threshold = 0.83\n"
+        f"auto_threshold = {'true' if auto else 'false'}\n"
+        'disclosure = "unrounded"\n'
+        "suppression_threshold = 8\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def encoded(data: synthetic.GeneratedData) -> dict[str, list[IncomingRecord]]:
+    encoder = Encoder(LinkageSpec.default(), SECRET)
+    spec = LinkageSpec.default()
+    out: dict[str, list[IncomingRecord]] = {}
+    for layout in data.layouts:
+        rows = read_rows(
+            data.csv_paths[layout.organisation],
+            id_column=layout.id_column,
+            columns=layout.columns,
+            fields=spec.all_fields,
+        )
+        prepared = []
+        for row in rows:
+            try:
+                prepared.extend(prepare_rows([row], spec.all_fields, normalisers()))
+            except RowError:
+                continue
+        clks = encoder.encode([p.values for p in prepared])
+        out[layout.organisation] = [
+            IncomingRecord(f"{layout.organisation[:2]}-tok-{i:05d}", [("clk", clk)])
+            for i, clk in enumerate(clks)
+        ]
+    return out
+
+
+def upload(core: Coordinator, organisation: str, sent: Sequence[IncomingRecord]) -> None:
+    caller = Identity(organisation, Role.NODE)
+    upload_id = f"upload-{organisation}"
+    core.begin_upload(
+        caller,
+        PROJECT,
+        upload_id,
+        core._projects[PROJECT].encoding_sha256,
+        len(sent),
+        ConsentSummary("c0ffee", {"consented": len(sent)}),
+    )
+    core.put_chunk(caller, upload_id, 0, sent)
+    digest = UploadDigest()
+    for record in sent:
+        digest.add(record.token, [bits for _, bits in record.encodings])
+    core.commit_upload(caller, upload_id, 1, len(sent), digest.hexdigest())
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[IncomingRecord]]:
+    folder = tmp_path_factory.mktemp("people")
+    return encoded(synthetic.generate(folder, 400, seed=11, overlap=0.5))
+
+
+def matched(folder: Path, sent: dict[str, list[IncomingRecord]], auto: bool) -> Coordinator:
+    core = Coordinator(Store(folder / "c.db"), [load_project(write_project(folder, auto))])
+    for organisation, records in sent.items():
+        upload(core, organisation, records)
+    run = core.start_run(ADMIN, PROJECT, background=False)
+    assert run.state == "completed", run.message
+    return core
+
+
+@pytest.fixture
+def auto_core(tmp_path: Path, generated: dict[str, list[IncomingRecord]]) -> Iterator[Coordinator]:
+    core = matched(tmp_path, generated, auto=True)
+    yield core
+    core.store.close()
+
+
+def test_an_auto_run_uses_the_estimated_threshold_and_reports_it(auto_core: Coordinator) -> None:
+    state = auto_core.run_status(ADMIN, PROJECT)
+    q = state.quality
+    assert q is not None and q.fitted, q
+    assert q.auto and state.threshold == q.threshold_used == q.threshold_estimated
+    assert q.threshold_fixed == 0.83
+    assert 0.78 < q.threshold_estimated < 0.9
+    assert 0.9 < q.precision <= 1 and 0.85 < q.recall <= 1
+    assert 0 < q.precision_sd < 0.05 and 0 < q.recall_sd < 0.05
+    assert q.near_threshold > 0 and q.several_candidates > 0
+    assert [d.organisation for d in q.datasets] == list(ORGANISATIONS)
+    assert all(0 < d.linked < d.records for d in q.datasets)
+
+
+def test_run_completed_audit_holds_the_aggregate_figures_only(auto_core: Coordinator) -> None:
+    entry = next(
+        e for e in reversed(auto_core.store.audit_entries()) if e.event.action == "run.completed"
+    )
+    figures = entry.event.details["quality"]
+    assert isinstance(figures, dict)
+    assert set(figures) == {
+        "auto_threshold",
+        "threshold_used",
+        "threshold_fixed",
+        "threshold_estimated",
+        "threshold_sd",
+        "estimated",
+        "not_estimated_because",
+        "precision",
+        "precision_sd",
+        "recall",
+        "recall_sd",
+        "scores",
+        "links_near_threshold",
+        "records_with_several_candidates",
+    }
+    assert all(not isinstance(v, list | dict) for v in figures.values())
+    text = json.dumps(entry.event.details)
+    assert "tok-" not in text and "histogram" not in text
+
+
+def test_a_node_is_not_shown_the_quality(auto_core: Coordinator) -> None:
+    state = auto_core.run_status(Identity(ORGANISATIONS[0], Role.NODE), PROJECT)
+    assert state.quality is None
+
+
+def test_the_quality_report_is_for_the_admin_withholds_small_bins_and_is_audited(
+    auto_core: Coordinator,
+) -> None:
+    run_id, report, bins = auto_core.quality_report(ADMIN, PROJECT)
+    assert run_id == auto_core.run_status(ADMIN, PROJECT).run_id
+    assert report.curve and report.histogram
+    assert all(b.count == 0 or b.count >= 8 for b in bins)
+    stored = dict(report.histogram)
+    withheld = [b.lower for b in bins if b.suppressed]
+    assert withheld, "400 records a dataset leave some bins of 1-7 scores"
+    assert all(0 < stored[lower] < 8 for lower in withheld)
+    assert all(stored[b.lower] == b.count for b in bins if not b.suppressed)
+    last = auto_core.store.audit_entries()[-1].event
+    assert (last.action, last.actor_role, last.details["run_id"]) == (
+        "quality.read",
+        "admin",
+        run_id,
+    )
+    with pytest.raises(NotAllowed):
+        auto_core.quality_report(ANALYST, PROJECT)
+    refused = auto_core.store.audit_entries()[-1].event
+    assert refused.actor_organisation == ANALYST.organisation
+    assert "quality.read" in json.dumps(refused.details)
+
+
+def test_a_fixed_project_keeps_its_threshold_and_reports_the_estimate_beside_it(
+    tmp_path: Path, generated: dict[str, list[IncomingRecord]]
+) -> None:
+    core = matched(tmp_path, generated, auto=False)
+    try:
+        state = core.run_status(ADMIN, PROJECT)
+        q = state.quality
+        assert q is not None and q.fitted
+        assert not q.auto and state.threshold == q.threshold_used == 0.83
+        assert q.threshold_estimated != 0.83
+    finally:
+        core.store.close()
+
+
+def test_too_few_records_fall_back_to_the_project_threshold_and_say_so(
+    tmp_path: Path, generated: dict[str, list[IncomingRecord]]
+) -> None:
+    few = {org: records[:10] for org, records in generated.items()}
+    core = matched(tmp_path, few, auto=True)
+    try:
+        state = core.run_status(ADMIN, PROJECT)
+        q = state.quality
+        assert q is not None and not q.fitted
+        assert "too few" in q.reason
+        assert state.threshold == q.threshold_used == 0.83
+    finally:
+        core.store.close()
+
+
+def test_no_quality_report_before_a_run(tmp_path: Path) -> None:
+    core = Coordinator(Store(tmp_path / "c.db"), [load_project(write_project(tmp_path, True))])
+    try:
+        with pytest.raises(NotReady):
+            core.quality_report(ADMIN, PROJECT)
+    finally:
+        core.store.close()
