@@ -1091,16 +1091,7 @@ class Coordinator:
         """
         project = self._project(project_id)
         self._authorise(caller, "keys.read", project, Role.NODE)
-        upload = self.store.query_one(
-            "SELECT id, records_received FROM uploads WHERE project_id = ? AND organisation = ? "
-            "AND state = 'committed'",
-            (project.id, caller.organisation),
-        )
-        if upload is None:
-            raise NotReady(
-                f"organisation {caller.organisation!r} has no committed upload in "
-                f"project {project.id!r}"
-            )
+        upload = self._committed_upload(caller, project)
         run = self.store.query_one(
             "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
             "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
@@ -1160,16 +1151,7 @@ class Coordinator:
             if not _TOKEN.fullmatch(token):
                 raise InvalidRequest(f"token {position}: must be 8 to 64 URL-safe characters")
         wanted = sorted(set(tokens))
-        upload = self.store.query_one(
-            "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
-            "AND state = 'committed'",
-            (project.id, caller.organisation),
-        )
-        if upload is None:
-            raise NotReady(
-                f"organisation {caller.organisation!r} has no committed upload in "
-                f"project {project.id!r}"
-            )
+        upload = self._committed_upload(caller, project)
         with self.store.transaction() as tx:
             found: list[int] = []
             for start in range(0, len(wanted), 500):
@@ -1205,6 +1187,20 @@ class Coordinator:
             len(wanted) - len(found),
         )
         return Withdrawal(len(found), len(wanted) - len(found))
+
+    def _committed_upload(self, caller: Identity, project: Project) -> sqlite3.Row:
+        """The caller's organisation's committed upload in the project, or NotReady."""
+        upload = self.store.query_one(
+            "SELECT id, records_received FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed'",
+            (project.id, caller.organisation),
+        )
+        if upload is None:
+            raise NotReady(
+                f"organisation {caller.organisation!r} has no committed upload in "
+                f"project {project.id!r}"
+            )
+        return upload
 
     def _key_batches(
         self,
