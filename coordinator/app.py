@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health
 
+from coordinator.core.candidates import Engine
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store, default_audit_key
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.ops import OpsServer
+from coordinator.parallel import DaskEngine, DaskSettings, ProcessEngine, dask_security
 from coordinator.projects import load_project
 from coordinator.rpc.access import CertificatePolicy, RevocationList
 from coordinator.rpc.operability import is_serving
 from coordinator.rpc.server import BindError, create_server
 from hublink.checkpoint import load_or_create_key
-from hublink.config import CoordinatorConfig
+from hublink.config import ConfigError, CoordinatorConfig
 from hublink.tls import TlsFiles
 
 log = logging.getLogger("hublink.coordinator")
@@ -90,7 +92,7 @@ def start(
         config.database,
         signer=load_or_create_key(config.audit_key or default_audit_key(config.database)),
     )
-    core = Coordinator(store, projects)
+    core = Coordinator(store, projects, engine=matching_engine(config))
     stopping = threading.Event()
     threading.Thread(
         target=_sweep_retention,
@@ -130,6 +132,20 @@ def start(
         ", ".join(p.id for p in projects) or "none",
     )
     return RunningCoordinator(core, server, port, stopping, health_servicer, ops, metrics)
+
+
+def matching_engine(config: CoordinatorConfig) -> Engine:
+    """Where runs compare records: the configured Dask cluster, else worker processes here."""
+    if config.dask_scheduler:
+        settings = DaskSettings(
+            config.dask_scheduler, ca=config.dask_ca, cert=config.dask_cert, key=config.dask_key
+        )
+        try:
+            dask_security(settings)  # refuse a cluster without TLS now, not at the first run
+        except ValueError as exc:
+            raise ConfigError(f"coordinator configuration: {exc}") from None
+        return DaskEngine(settings)
+    return ProcessEngine(config.matching_workers)
 
 
 def _ready(health_servicer: health.HealthServicer, core: Coordinator) -> bool:

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from coordinator.core import disclosure
+from coordinator.core.blocking import BLOCKING_MODES
 from coordinator.core.keys import KEY_SCOPES
 from coordinator.core.service import Project
 from hublink import config
@@ -39,6 +40,15 @@ def load_project(path: Path) -> Project:
         value = getattr(definition, key)
         if not 0.0 <= value <= 1.0:
             raise config.ConfigError(f"{path}: {key} must be between 0 and 1 (0 turns it off)")
+    if definition.blocking not in BLOCKING_MODES:
+        raise config.ConfigError(
+            f"{path}: blocking must be one of {', '.join(BLOCKING_MODES)}, "
+            f"not {definition.blocking!r}"
+        )
+    if not 0.5 <= definition.blocking_completeness < 1.0:
+        raise config.ConfigError(f"{path}: blocking_completeness must be from 0.5 to below 1")
+    if definition.estimate_sample < 100:
+        raise config.ConfigError(f"{path}: estimate_sample must be at least 100")
     if definition.key_scope not in KEY_SCOPES:
         raise config.ConfigError(
             f"{path}: key_scope must be one of {', '.join(KEY_SCOPES)}, "
@@ -80,6 +90,11 @@ def load_project(path: Path) -> Project:
         "auto_threshold": definition.auto_threshold,
         "within_threshold": definition.within_threshold,
         "merge_threshold": definition.merge_threshold,
+        "blocking": [
+            definition.blocking,
+            definition.blocking_completeness,
+            definition.estimate_sample,
+        ],
         "suppression_threshold": definition.suppression_threshold,
         "released_attributes": list(definition.released_attributes),
         "disclosure": [rule.name, rule.threshold, rule.rounding],
@@ -102,6 +117,9 @@ def load_project(path: Path) -> Project:
         auto_threshold=definition.auto_threshold,
         within_threshold=definition.within_threshold,
         merge_threshold=definition.merge_threshold,
+        blocking=definition.blocking,
+        blocking_completeness=definition.blocking_completeness,
+        estimate_sample=definition.estimate_sample,
         suppression_threshold=rule.threshold,
         max_chunk_records=definition.max_chunk_records,
         max_records=definition.max_records,

@@ -44,6 +44,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 def _user_errors() -> tuple[type[Exception], ...]:
     # Imported lazily so that `hublink --help` does not load clkhash and anonlink.
+    from coordinator.core.migrations import MigrationError
     from coordinator.rpc.server import BindError
     from hublink.auditlog import AuditFileError
     from hublink.checkpoint import CheckpointError
@@ -67,6 +68,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
         DemoError,
         CheckpointError,
         AuditFileError,
+        MigrationError,
     )
 
 
@@ -276,6 +278,8 @@ def node_upload(config_path: Path, dry_run: bool) -> None:
         f"  {summary.excluded} records left out by consent, {summary.rejected} unreadable rows; "
         f"see {config.state_dir / 'exclusion-report.txt'}"
     )
+    for note in summary.notes:  # an interrupted upload resumed or abandoned, and why
+        click.echo(f"  {note}")
 
 
 @node.command("plan")
@@ -422,12 +426,19 @@ def admin() -> None:
 def admin_run(config_path: Path, project: str, threshold: float, no_wait: bool) -> None:
     """Start matching every committed upload of a project, and wait for it to finish."""
     from hublink.clients import AdminClient
+    from hublink.report import StageProgress
 
     config = load(config_path, ClientConfig)
     client = AdminClient(_channel(config), timeout=config.timeout_seconds)
     report = client.start_run(project, threshold)
     if not no_wait:
-        report = client.wait(project, report.run_id)
+        with StageProgress(enabled=sys.stderr.isatty()) as progress:
+            report = client.wait(
+                project,
+                report.run_id,
+                poll=1.0,
+                on_progress=lambda r: progress(f"run {r.stage or r.state}", r.done, r.total),
+            )
     click.echo(
         f"run {report.run_id}: {report.state}; {report.records} records, "
         f"{report.entities} entities ({report.linked_entities} linked across "
@@ -436,6 +447,22 @@ def admin_run(config_path: Path, project: str, threshold: float, no_wait: bool) 
     )
     if report.state not in ("completed", "running"):
         sys.exit(1)
+
+
+@admin.command("cancel")
+@_CLIENT_CONFIG_OPTION
+@click.option("--project", required=True, help="Project id.")
+@click.option("--run", "run_id", required=True, help="Run id (as `admin run` printed it).")
+@friendly
+def admin_cancel(config_path: Path, project: str, run_id: str) -> None:
+    """Cancel a matching run in progress; the previous run's keys stay in force."""
+    from hublink.clients import AdminClient
+
+    config = load(config_path, ClientConfig)
+    report = AdminClient(_channel(config), timeout=config.timeout_seconds).cancel_run(
+        project, run_id
+    )
+    click.echo(f"run {report.run_id}: {report.state}")
 
 
 @admin.command("status")

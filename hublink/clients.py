@@ -100,6 +100,11 @@ class RunReport:
     message: str
     quality: runs_pb2.RunQuality | None = None
     """The run's estimated quality (admins only, completed runs only)."""
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    comparisons: int = 0
+    comparisons_per_second: float = 0.0
 
 
 def _report(status: runs_pb2.RunStatus) -> RunReport:
@@ -113,6 +118,11 @@ def _report(status: runs_pb2.RunStatus) -> RunReport:
         status.seconds,
         status.message,
         status.quality if status.HasField("quality") else None,
+        stage=status.stage,
+        done=status.done,
+        total=status.total,
+        comparisons=status.comparisons,
+        comparisons_per_second=status.comparisons_per_second,
     )
 
 
@@ -142,6 +152,16 @@ class AdminClient:
             )
         except grpc.RpcError as exc:
             raise RequestRefused(f"reading run status of {project_id!r}", exc) from None
+        return _report(status)
+
+    def cancel_run(self, project_id: str, run_id: str) -> RunReport:
+        try:
+            status = self._runs.CancelRun(
+                runs_pb2.CancelRunRequest(project_id=project_id, run_id=run_id),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"cancelling run {run_id} of {project_id!r}", exc) from None
         return _report(status)
 
     def wait(

@@ -59,6 +59,14 @@ class ProjectConfig:
     Measured in bench/threshold.py."""
     within_threshold: float = 0.9
     merge_threshold: float = 0.9
+    blocking: str = "auto"
+    """How a run avoids comparing every pair: "lsh" (locality-sensitive bands computed from
+    the encodings at the coordinator), "none" (all pairs), or "auto" (lsh once all-pairs would
+    exceed 2e9 comparisons, about 45,000 records a side). See coordinator.core.blocking."""
+    blocking_completeness: float = 0.998
+    """With blocking: the chance that a pair exactly at the fallback threshold is compared."""
+    estimate_sample: int = 1000
+    """With blocking: records whose exact best scores feed the threshold estimate."""
     suppression_threshold: int = 0
     """Counts from 1 to this minus 1 are withheld; 0 takes the disclosure preset's."""
     max_chunk_records: int = 2000
@@ -107,6 +115,17 @@ class CoordinatorConfig:
     shutdown_grace_seconds: float = 30.0
     """On SIGTERM, how long requests and matching runs in flight may take to finish; a run
     still going after it is recorded as failed."""
+    matching_workers: int = 0
+    """Worker processes that compare records during a run; 0: one per core."""
+    dask_scheduler: str = ""
+    """Address of a Dask scheduler ("tls://host:8786") to run comparisons on instead of local
+    workers; empty: local. Needs dask_ca, dask_cert and dask_key (Dask's TLS)."""
+    dask_ca: Path | None = None
+    """CA certificate the Dask scheduler's and workers' certificates are checked against."""
+    dask_cert: Path | None = None
+    """The coordinator's client certificate for the Dask cluster."""
+    dask_key: Path | None = None
+    """Its private key."""
 
 
 @dataclass(frozen=True)

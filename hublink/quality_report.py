@@ -2,11 +2,13 @@
 
 It is drawn only from what the coordinator's GetQualityReport returns — a
 histogram of best scores with small bins withheld, the fitted model's
-precision/recall curve and per-organisation counts — so it holds nothing about
-any record or pair. Three charts: the score distribution with the threshold
-used (and the estimated one), estimated precision and recall against
-threshold, and each organisation's share of records linked elsewhere and of
-duplicate records. Same style and atomic writing as hublink.charts.
+precision/recall curve, per-organisation counts and per-attribute counts under
+the project's disclosure rule — so it holds nothing about any record or pair.
+Charts: the score distribution with the threshold used (and the estimated
+one), estimated precision and recall against threshold, each organisation's
+share of records linked elsewhere and of duplicate records, and the link rate
+by value of each released attribute (area, age band). Same style and atomic
+writing as hublink.charts.
 """
 
 from __future__ import annotations
@@ -96,6 +98,87 @@ def rates_figure(report: admin_pb2.QualityReport) -> Figure:
     return figure
 
 
+def _share(count: int, withheld: bool, records: int, records_withheld: bool) -> float | None:
+    """A count as a share of its cell's records, or None when either was withheld or empty."""
+    if withheld or records_withheld or not records:
+        return None
+    return count / records
+
+
+def attribute_figure(report: admin_pb2.QualityReport, attribute: str) -> Figure:
+    """Link rate by value of one released attribute, one bar per organisation in each group.
+
+    Cells the project's disclosure rule withheld are drawn as hatched outlines
+    at zero height, so a missing bar is never read as a link rate of zero.
+    """
+    cells = [a for a in report.attributes if a.attribute == attribute]
+    values = sorted({a.value for a in cells})
+    organisations = list(dict.fromkeys(a.organisation for a in cells))
+    figure = Figure(figsize=(8, 3.8))
+    axis = figure.add_subplot()
+    width = 0.8 / max(1, len(organisations))
+    labelled: set[str] = set()
+    for k, organisation in enumerate(organisations):
+        by_value = {a.value: a for a in cells if a.organisation == organisation}
+        for i, value in enumerate(values):
+            x = i - 0.4 + width * (k + 0.5)
+            cell = by_value.get(value)
+            share = (
+                None
+                if cell is None
+                else _share(cell.linked, cell.linked_withheld, cell.records, cell.records_withheld)
+            )
+            if share is None:
+                if cell is not None:
+                    axis.bar(x, 0.02, width=width, fill=False, hatch="///", edgecolor=WITHHELD)
+                continue
+            axis.bar(
+                x,
+                share,
+                width=width,
+                color=PALETTE[k % len(PALETTE)],
+                label=None if organisation in labelled else organisation,
+            )
+            labelled.add(organisation)
+    axis.set_xticks(list(range(len(values))), values, rotation=30 if len(values) > 6 else 0)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel(attribute.replace("_", " "))
+    axis.set_ylabel("Share linked elsewhere")
+    axis.set_title(f"Link rate by {attribute.replace('_', ' ')} (withheld cells hatched)")
+    if labelled:
+        axis.legend(frameon=False, fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def _attribute_table(report: admin_pb2.QualityReport) -> list[str]:
+    """Protected counts and the rates they give, '*' where the rule withheld a count."""
+
+    def shown(count: int, withheld: bool) -> str:
+        return "*" if withheld else f"{count:,}"
+
+    def rate(count: int, withheld: bool, a: admin_pb2.AttributeQuality) -> str:
+        share = _share(count, withheld, a.records, a.records_withheld)
+        return "—" if share is None else f"{share:.1%}"
+
+    rows = [
+        "<table><tr><th>Organisation</th><th>Attribute</th><th>Value</th><th>Records</th>"
+        "<th>Linked elsewhere</th><th>Link rate</th><th>Duplicates</th><th>Duplicate rate</th></tr>"
+    ]
+    for a in report.attributes:
+        rows.append(
+            f"<tr><td>{html.escape(a.organisation)}</td><td>{html.escape(a.attribute)}</td>"
+            f"<td>{html.escape(a.value)}</td>"
+            f"<td class='n'>{shown(a.records, a.records_withheld)}</td>"
+            f"<td class='n'>{shown(a.linked, a.linked_withheld)}</td>"
+            f"<td class='n'>{rate(a.linked, a.linked_withheld, a)}</td>"
+            f"<td class='n'>{shown(a.duplicates, a.duplicates_withheld)}</td>"
+            f"<td class='n'>{rate(a.duplicates, a.duplicates_withheld, a)}</td></tr>"
+        )
+    rows.append("</table>")
+    return rows
+
+
 def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
     q = report.quality
     rows = [
@@ -107,6 +190,10 @@ def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
     if q.estimated:
         rows += [
             ("Estimated threshold", f"{q.threshold_estimated:.3f} ± {q.threshold_sd:.3f}"),
+            (
+                "Non-matches held at runner-up scores",
+                "yes (nearly every record found a match)" if q.non_matches_anchored else "no",
+            ),
             ("Estimated precision", f"{q.precision:.3f} ± {q.precision_sd:.3f}"),
             ("Estimated recall", f"{q.recall:.3f} ± {q.recall_sd:.3f}"),
         ]
@@ -126,6 +213,10 @@ def html_page(report: admin_pb2.QualityReport) -> str:
     if report.curve:
         charts.append(("Estimated precision and recall", curve_figure(report)))
     charts.append(("Link and duplicate rates", rates_figure(report)))
+    for attribute in dict.fromkeys(a.attribute for a in report.attributes):
+        charts.append(
+            (f"Link rate by {attribute.replace('_', ' ')}", attribute_figure(report, attribute))
+        )
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>hublink linkage quality — {html.escape(report.project_id)}</title>",
@@ -159,7 +250,18 @@ def html_page(report: admin_pb2.QualityReport) -> str:
             f"<tr><td>{html.escape(d.organisation)}</td><td class='n'>{d.records:,}</td>"
             f"<td class='n'>{d.linked:,}</td><td class='n'>{d.duplicates:,}</td></tr>"
         )
-    parts.append("</table></body></html>")
+    parts.append("</table>")
+    if report.attributes:
+        parts.append("<h2>By released attribute</h2>")
+        parts.append(
+            "<p class='note'>Each organisation's records by the value of each attribute the "
+            "project releases, as the node sent it. Counts follow the project's disclosure "
+            "rule: * is withheld (and a second cell where one alone could be worked out from "
+            "the totals above), and rounded rules round them. A link rate much lower in one "
+            "group than in others biases every count built on this linkage.</p>"
+        )
+        parts.extend(_attribute_table(report))
+    parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 

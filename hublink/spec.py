@@ -36,6 +36,18 @@ HARDENINGS = ("balance", "none")
 DEFAULT_HARDENING = "balance"
 
 
+#: A feature whose values come from the canonical-name table shipped beside the
+#: schemas (node.derived); the table's digest is part of the pinned hash.
+NAME_TABLE_FEATURE = "given_name_canonical"
+NAME_TABLE_FILE = "given-names.csv"
+
+
+def name_table_sha256() -> str:
+    """SHA-256 of the shipped canonical-name table, as bytes on disk."""
+    data = resources.files("hublink").joinpath("schemas", NAME_TABLE_FILE).read_bytes()
+    return hashlib.sha256(data).hexdigest()
+
+
 class SpecError(ValueError):
     """A linkage schema file that cannot be used."""
 
@@ -161,6 +173,9 @@ class LinkageSpec:
             "hardening": self.hardening,
             "encodings": [[e.name, e.bits] for e in self.encodings],
         }
+        if NAME_TABLE_FEATURE in self.all_fields:
+            # The canonical-name table decides that feature's values: pin it too.
+            pinned["name_table_sha256"] = name_table_sha256()
         return hashlib.sha256(canonical_json(pinned).encode()).hexdigest()
 
 

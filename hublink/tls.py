@@ -146,6 +146,11 @@ def secure_channel(
     a server whose certificate names ``coordinator.example``). Message size
     limits default to ``MAX_MESSAGE_BYTES``; ``options`` are applied last, so a
     caller can override any of them.
+
+    Nothing here sets ``grpc.enable_http_proxy``, so gRPC's own proxy support
+    stays on: a node behind an HTTP CONNECT proxy sets ``https_proxy`` (or
+    ``grpc_proxy``), and TLS, name check included, runs end to end through the
+    tunnel (tests/e2e/test_proxy_e2e.py).
     """
     merged: dict[str, Any] = {
         "grpc.max_send_message_length": MAX_MESSAGE_BYTES,

@@ -17,6 +17,7 @@ from typing import Any
 
 from hublink.spec import LinkageSpec
 from node import normalise
+from node.derived import DERIVATIONS, derive_values
 from node.hardening import Balancer, permutation_key
 from node.source import SourceRow
 
@@ -74,9 +75,16 @@ def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
 def normalise_row(
     row: SourceRow, fields: Sequence[str], rules: Mapping[str, Normaliser]
 ) -> tuple[str, ...]:
-    """The row's values in schema order, normalised; a missing value becomes ''."""
+    """The row's values in schema order, normalised; a missing value becomes ''.
+
+    Features the schema derives from others (``node.derived``, e.g. the
+    canonical given name) are computed from the normalised values, never read.
+    """
     out = []
     for name in fields:
+        if name in DERIVATIONS:
+            out.append("")
+            continue
         raw = row.values.get(name, "")
         rule = rules.get(name)
         try:
@@ -84,7 +92,7 @@ def normalise_row(
         except normalise.NormalisationError as exc:
             raise RowError(row.row, name, str(exc)) from None
         out.append(value or "")
-    return tuple(out)
+    return derive_values(tuple(fields), tuple(out))
 
 
 class Encoder:
@@ -96,11 +104,28 @@ class Encoder:
         self.spec = spec
         self._schema: Any = from_json_dict(dict(spec.schema))
         self._secret = secret
+        self._fields = spec.all_fields
+        self._derived = frozenset(i for i, f in enumerate(self._fields) if f in DERIVATIONS)
         self._balancer = (
             Balancer(permutation_key(secret, spec.sha256), spec.clk_bits)
             if spec.hardening == "balance"
             else None
         )
+
+    def _complete(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """Values for every schema feature, derived ones (node.derived) computed here.
+
+        Accepts the values of every feature, or of the features read from a
+        file only (derived ones left out), so callers need not know which
+        features a schema derives.
+        """
+        fields = self._fields
+        if len(values) == len(fields) - len(self._derived):
+            given = iter(values)
+            values = tuple("" if i in self._derived else next(given) for i in range(len(fields)))
+        elif len(values) != len(fields):
+            raise ValueError(f"expected {len(fields)} values in schema order, not {len(values)}")
+        return derive_values(fields, values)
 
     def encode(self, values: Sequence[tuple[str, ...]]) -> list[bytes]:
         """One record-level encoding per row of normalised values, as packed bytes.
@@ -110,9 +135,10 @@ class Encoder:
         """
         if not values:
             return []
+        rows = [self._complete(v) for v in values]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clks = clk.generate_clks(list(values), self._schema, self._secret)
+            clks = clk.generate_clks(rows, self._schema, self._secret)
         packed = [bits.tobytes() for bits in clks]
         return self._balancer.harden(packed) if self._balancer else packed
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from hublink.config import NodeConfig
 from hublink.spec import LinkageSpec, SpecError
 from node import exclusions
+from node.derived import DERIVATIONS
 from node.workflow import NodeError, own_identity, prepare, read_secret
 
 
@@ -50,7 +51,14 @@ def plan(config: NodeConfig) -> Plan:
         raise NodeError(str(exc)) from None
     read_secret(config)  # an upload would need it: say so now rather than at upload time
     intake = prepare(config, spec, mode="plan")
-    hashed = tuple((name, config.input.columns.get(name, "")) for name in spec.fields)
+    # A derived feature (node.derived) is made from another field's column.
+    hashed = tuple(
+        (
+            name,
+            config.input.columns.get(DERIVATIONS[name].source if name in DERIVATIONS else name, ""),
+        )
+        for name in spec.fields
+    )
     return Plan(
         organisation=identity.organisation,
         project_id=config.project,
@@ -91,9 +99,9 @@ def render(result: Plan) -> str:
     ]
     for name, column in result.hashed_fields:
         lines.append(
-            f"  {name:<15} from column {column!r}"
+            f"  {name:<20} from column {column!r}"
             if column
-            else f"  {name:<15} (not in this export)"
+            else f"  {name:<20} (not in this export)"
         )
     lines.append(
         "Encodings sent: " + ", ".join(f"{name} ({bits} bits)" for name, bits in result.encodings)

@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     local_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tokens_by_upload ON tokens(upload_id);
+-- The linkage-secret epoch an upload's records were encoded under (a table of its own so
+-- token stores written before it need no migration; no row: epoch unknown).
+CREATE TABLE IF NOT EXISTS upload_epochs (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads(upload_id),
+    secret_epoch INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS withdrawals (
     project_id TEXT NOT NULL,
     local_id TEXT NOT NULL,
@@ -67,15 +73,21 @@ class TokenStore:
         self.close()
 
     def record_upload(
-        self, upload_id: str, project_id: str, tokens: Sequence[tuple[str, str]]
+        self,
+        upload_id: str,
+        project_id: str,
+        tokens: Sequence[tuple[str, str]],
+        *,
+        secret_epoch: int = 0,
     ) -> None:
-        """Remember an upload and its (token, local id) pairs before anything is sent."""
+        """Remember an upload, its secret epoch and its (token, local id) pairs before sending."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
                 "INSERT INTO uploads VALUES (?, ?, 'sending', ?, ?, NULL, NULL)",
                 (upload_id, project_id, len(tokens), _now()),
             )
+            self._db.execute("INSERT INTO upload_epochs VALUES (?, ?)", (upload_id, secret_epoch))
             self._db.executemany(
                 "INSERT INTO tokens VALUES (?, ?, ?)",
                 ((token, upload_id, local_id) for token, local_id in tokens),
@@ -110,6 +122,13 @@ class TokenStore:
             return None
         upload_id = str(row[0])
         return upload_id, {local: token for token, local in self.local_ids(upload_id).items()}
+
+    def upload_epoch(self, upload_id: str) -> int | None:
+        """The secret epoch the upload was encoded under (None: recorded before epochs were)."""
+        row = self._db.execute(
+            "SELECT secret_epoch FROM upload_epochs WHERE upload_id = ?", (upload_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def committed_upload(self, project_id: str) -> str | None:
         row = self._db.execute(

@@ -124,6 +124,8 @@ class Receipt:
     """The signed receipt (entry, inclusion proof, checkpoint), checked by node.receipts."""
     coordinator_key: str = ""
     """The public key the coordinator offered with it (used only if none is pinned)."""
+    chunks_already_held: int = 0
+    """Chunks the coordinator held before this call (a resumed upload) and were not resent."""
 
 
 class NodeClient:
@@ -272,6 +274,7 @@ class NodeClient:
             receipt.audit_index,
             _audit_receipt(receipt),
             receipt.checkpoint.public_key,
+            len(received) if status.state == "open" else chunks,
         )
 
     def _put_chunk(self, message: upload_pb2.PutChunkRequest) -> None:
@@ -311,14 +314,17 @@ class NodeClient:
         return status
 
     def withdraw(self, project_id: str, tokens: Sequence[str]) -> tuple[int, int]:
-        """Tell the coordinator these tokens are withdrawn; (withdrawn, not found)."""
-        try:
-            answer = self._keys.Withdraw(
-                keys_pb2.WithdrawRequest(project_id=project_id, tokens=list(tokens)),
-                timeout=self.timeout,
-            )
-        except grpc.RpcError as exc:
-            raise CoordinatorRefused("withdrawing records", exc) from None
+        """Tell the coordinator these tokens are withdrawn; (withdrawn, not found).
+
+        Retried on transient failures: withdrawing is idempotent at the
+        coordinator (a record already deleted is simply not found again), so a
+        retry after a lost answer changes nothing but the counts it reports.
+        """
+        answer = self._call(
+            "withdrawing records",
+            self._keys.Withdraw,
+            keys_pb2.WithdrawRequest(project_id=project_id, tokens=list(tokens)),
+        )
         return int(answer.withdrawn), int(answer.not_found)
 
     def log_extension(self, old_size: int) -> tuple[str, list[bytes]]:
@@ -330,16 +336,29 @@ class NodeClient:
         )
         return answer.checkpoint.note, [bytes(p) for p in answer.proof]
 
-    def linkage_keys(self, project_id: str) -> Iterator[tuple[str, str]]:
-        """(token, linkage key) for every record this organisation uploaded."""
-        try:
-            for batch in self._keys.GetLinkageKeys(
-                keys_pb2.GetLinkageKeysRequest(project_id=project_id), timeout=self.timeout
-            ):
-                for key in batch.keys:
-                    yield key.token, key.key
-        except grpc.RpcError as exc:
-            raise CoordinatorRefused("fetching linkage keys", exc) from None
+    def linkage_keys(self, project_id: str) -> list[tuple[str, str]]:
+        """(token, linkage key) for every record this organisation uploaded.
+
+        The stream is read whole before anything is returned: if it breaks
+        on a transient failure it is started again from the beginning (with
+        the same backoff as any call), so a caller never sees a partial or
+        doubled set of keys.
+        """
+
+        def whole_stream(
+            request: keys_pb2.GetLinkageKeysRequest, timeout: float
+        ) -> list[tuple[str, str]]:
+            return [
+                (key.token, key.key)
+                for batch in self._keys.GetLinkageKeys(request, timeout=timeout)
+                for key in batch.keys
+            ]
+
+        return self._call(
+            "fetching linkage keys",
+            whole_stream,
+            keys_pb2.GetLinkageKeysRequest(project_id=project_id),
+        )
 
 
 def _audit_receipt(message: upload_pb2.UploadReceipt) -> AuditReceipt | None:

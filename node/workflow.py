@@ -47,6 +47,8 @@ class UploadSummary:
     digest_sha256: str
     excluded: int = 0
     rejected: int = 0
+    notes: tuple[str, ...] = ()
+    """One line each about an interrupted upload resumed or abandoned, for the operator."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,9 @@ def upload(
             )
         except attributes.AttributeConfigError as exc:
             raise NodeError(f"node config: {exc}") from None
-        upload_id, records = _resume_or_record(config, store, project.project_id, records)
+        upload_id, records, notes = _resume_or_record(
+            config, store, project.project_id, records, project.secret_epoch
+        )
         sent = 0
 
         def uploaded(n: int) -> None:
@@ -224,6 +228,11 @@ def upload(
         audit_index=receipt.audit_index,
     )
     _keep_receipt(config, receipt)
+    if receipt.chunks_already_held:
+        notes.append(
+            f"resumed upload {upload_id}: the coordinator already held "
+            f"{receipt.chunks_already_held} chunk(s); only the rest were sent"
+        )
     return UploadSummary(
         identity.organisation,
         project.project_id,
@@ -232,12 +241,17 @@ def upload(
         receipt.digest_sha256,
         intake.excluded,
         len(intake.rejects),
+        tuple(notes),
     )
 
 
 def _resume_or_record(
-    config: NodeConfig, store: TokenStore, project_id: str, records: list[EncodedRecord]
-) -> tuple[str, list[EncodedRecord]]:
+    config: NodeConfig,
+    store: TokenStore,
+    project_id: str,
+    records: list[EncodedRecord],
+    secret_epoch: int,
+) -> tuple[str, list[EncodedRecord], list[str]]:
     """The upload to send ``records`` under: an interrupted one resumed, or a new one.
 
     An earlier run that stopped half-way left its upload 'sending' with its
@@ -247,22 +261,52 @@ def _resume_or_record(
     because clkhash is deterministic for the same secret and values. If the
     input changed in between, the old upload is abandoned (the coordinator
     never uses an uncommitted upload) and a new one begins.
+
+    So is one encoded under another linkage-secret epoch than the project's
+    now (or under an epoch not recorded): its chunks at the coordinator and
+    the ones still to send would be encodings under two secrets, which never
+    match each other.
     """
+    notes: list[str] = []
     interrupted = store.interrupted_upload(project_id)
     if interrupted is not None:
         upload_id, tokens = interrupted
-        if set(tokens) == {r.local_id for r in records}:
+        epoch = store.upload_epoch(upload_id)
+        if epoch != secret_epoch:
+            reason = "secret epoch changed"
+            notes.append(
+                f"abandoned interrupted upload {upload_id}: its records were encoded under "
+                f"linkage-secret epoch {'unknown' if epoch is None else epoch} but project "
+                f"{project_id!r} is now at epoch {secret_epoch}; starting a new upload"
+            )
+        elif set(tokens) == {r.local_id for r in records}:
             locallog.append(
                 config.state_dir, "upload.resumed", project=project_id, upload_id=upload_id
             )
-            return upload_id, [dataclasses.replace(r, token=tokens[r.local_id]) for r in records]
+            resumed = [dataclasses.replace(r, token=tokens[r.local_id]) for r in records]
+            return upload_id, resumed, notes
+        else:
+            reason = "input changed"
+            notes.append(
+                f"abandoned interrupted upload {upload_id}: the input changed since; "
+                "starting a new upload"
+            )
         store.mark_failed(upload_id)
         locallog.append(
-            config.state_dir, "upload.abandoned", project=project_id, upload_id=upload_id
+            config.state_dir,
+            "upload.abandoned",
+            project=project_id,
+            upload_id=upload_id,
+            reason=reason,
         )
     upload_id = str(uuid.uuid4())
-    store.record_upload(upload_id, project_id, [(r.token, r.local_id) for r in records])
-    return upload_id, records
+    store.record_upload(
+        upload_id,
+        project_id,
+        [(r.token, r.local_id) for r in records],
+        secret_epoch=secret_epoch,
+    )
+    return upload_id, records, notes
 
 
 def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:

@@ -14,10 +14,11 @@ organisations.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
+
+import numpy as np
 
 PROJECT_KEY_BYTES = 32
 KEY_SCOPES = ("project", "organisation")
@@ -35,6 +36,28 @@ def linkage_key(project_key: bytes, entity_id: str, organisation: str | None = N
     gets a different, unrelated key for the same entity, so no two
     organisations can join their extracts without the coordinator.
     """
-    message = entity_id if organisation is None else f"{entity_id}\x1f{organisation}"
-    mac = hmac.new(project_key, message.encode(), hashlib.sha256).digest()
-    return base64.b32encode(mac).decode().lower()[:26]
+    return linkage_keys(project_key, [entity_id], organisation)[0]
+
+
+def linkage_keys(
+    project_key: bytes, entity_ids: Sequence[str], organisation: str | None = None
+) -> list[str]:
+    """``linkage_key`` of many entities at once, for the key stream of a large run.
+
+    The base32 step is done for the whole batch with numpy: the standard
+    library's base32 is pure Python and costs more than the HMAC itself.
+    """
+    if not entity_ids:
+        return []
+    suffix = "" if organisation is None else f"\x1f{organisation}"
+    macs = b"".join(
+        hmac.digest(project_key, f"{e}{suffix}".encode(), "sha256")[:17] for e in entity_ids
+    )
+    bits = np.unpackbits(np.frombuffer(macs, dtype=np.uint8).reshape(len(entity_ids), 17), axis=1)
+    groups = bits[:, :130].reshape(len(entity_ids), 26, 5).astype(np.uint8)
+    symbols = groups @ np.array([16, 8, 4, 2, 1], dtype=np.uint8)
+    text = _BASE32[symbols].tobytes().decode("ascii")
+    return [text[26 * n : 26 * n + 26] for n in range(len(entity_ids))]
+
+
+_BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)

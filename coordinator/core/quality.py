@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from coordinator.core.matching import Candidates
+from coordinator.core.quality_breakdown import AttributeRate
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
 #: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
@@ -152,6 +153,8 @@ class Estimate:
     scores: int
     """How many best scores the estimate rests on."""
     mixture: Mixture | None = None
+    anchored: bool = False
+    """Whether the non-match component was held at the runner-up scores (see ``estimate``)."""
 
     def at(self, threshold: float) -> tuple[float, float]:
         """Estimated precision and recall at another threshold (0, 0 without a fit)."""
@@ -198,10 +201,18 @@ def _arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]
 
 def best_scores(candidates: Candidates) -> Scores:
     """Each record's best cross-dataset score, once per other dataset it has a candidate in."""
+    return top_two(candidates)[0]
+
+
+def top_two(candidates: Candidates) -> tuple[Scores, Scores]:
+    """Each record's best and second-best cross-dataset scores, per other dataset.
+
+    The second is NaN when the record has only one candidate in that dataset.
+    """
     sims, d0, d1, r0, r1 = _arrays(candidates)
     cross = d0 != d1
     if not cross.any():
-        return np.zeros(0)
+        return np.zeros(0), np.zeros(0)
     sims, d0, d1, r0, r1 = (a[cross] for a in (sims, d0, d1, r0, r1))
     # Key = (own dataset, own row, other dataset), for both ends of each pair.
     width = int(max(r0.max(), r1.max())) + 1
@@ -217,8 +228,29 @@ def best_scores(candidates: Candidates) -> Scores:
     keys, values = keys[order], values[order]
     first = np.ones(len(keys), dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
-    best: Scores = values[first]
-    return best
+    at = np.flatnonzero(first)
+    best: Scores = values[at]
+    second: Scores = np.full(len(at), np.nan)
+    follows = at + 1 < len(keys)
+    has_second = np.zeros(len(at), dtype=bool)
+    has_second[follows] = keys[at[follows] + 1] == keys[at[follows]]
+    second[has_second] = values[at[has_second] + 1]
+    return best, second
+
+
+def runner_up_scores(candidates: Candidates, above: float) -> Scores:
+    """Second-best scores of the records whose best score reaches ``above``.
+
+    Such a record's best partner is almost surely its match, so its second
+    best is the best of the chance agreements it has with everyone else: a
+    sample of what a non-match's best score looks like, taken from the data
+    and free of the matches' lower tail. Twins, siblings and duplicate
+    referrals can only push it up.
+    """
+    best, second = top_two(candidates)
+    keep = (best >= above) & ~np.isnan(second)
+    out: Scores = second[keep]
+    return out
 
 
 def fit(
@@ -226,15 +258,20 @@ def fit(
     start: Mixture | None = None,
     iterations: int = 200,
     weights: Scores | None = None,
+    fixed_non: tuple[float, float] | None = None,
 ) -> Mixture | None:
     """EM for the mixture, started from a split of the scores (or from ``start``).
 
     ``weights`` count how often each score occurs (the estimate fits distinct
     scores with their counts, which makes the bootstrap cheap). The Gumbel's
     M-step matches weighted mean and variance (moments, not maximum
-    likelihood): simple, and close enough for a threshold.
+    likelihood): simple, and close enough for a threshold. With ``fixed_non``
+    (mean, sd) the non-match component is held there and only the share and
+    the match component move; it needs a ``start``.
     """
     counts: Scores = np.ones(len(scores)) if weights is None else weights
+    if start is None and fixed_non is not None:
+        return None
     if start is None:
         # Start from a split halfway between the 5th and 95th percentiles.
         low, high = _weighted_quantiles(scores, counts, (0.05, 0.95))
@@ -261,7 +298,7 @@ def fit(
         if not 1e-3 < share < 1 - 1e-3:
             return None
         new_m1, new_s1 = _weighted_moments(scores, w)
-        new_m0, new_s0 = _weighted_moments(scores, counts - w)
+        new_m0, new_s0 = fixed_non or _weighted_moments(scores, counts - w)
         moved = abs(new_m1 - m1) + abs(new_m0 - m0) + abs(share - p)
         p, m1, s1, m0, s0 = share, new_m1, new_s1, new_m0, new_s0
         if moved < 1e-7:
@@ -302,8 +339,20 @@ def estimate(
     seed: int = 0,
     min_scores: int = MIN_SCORES,
     floor: float = FLOOR,
+    candidates: Candidates | None = None,
 ) -> Estimate:
-    """Fit the mixture to best scores, place the threshold, and bootstrap the spread."""
+    """Fit the mixture to best scores, place the threshold, and bootstrap the spread.
+
+    With the run's cross-dataset ``candidates``, the non-match component is
+    checked against the runner-up scores of records that found their match
+    (``runner_up_scores``). Those are non-matches' best scores drawn from the
+    data, pushed up if anything by twins and duplicates; a fitted non-match
+    component sitting above them has swallowed the matches' lower tail, which
+    happens when nearly every record has a match (FEBRL4: 99%). The
+    non-match component is then held at the runner-ups' mean and spread and
+    only the matches are refitted. On generated data with 10-90% overlap the
+    fitted component sits below the runner-ups and nothing changes.
+    """
     values = np.asarray(scores, dtype=np.float64)
     n = len(values)
     if n < min_scores:
@@ -321,12 +370,32 @@ def estimate(
     ):
         return _unfitted("the scores do not separate into matches and non-matches", n)
     threshold = mixture.best_threshold(low=floor)
+    held: tuple[float, float] | None = None
+    if candidates is not None:
+        runner_up = runner_up_scores(candidates, threshold)
+        if len(runner_up) >= min_scores:
+            held = _weighted_moments(runner_up, np.ones(len(runner_up)))
+            anchored = (
+                fit(
+                    distinct,
+                    start=dataclasses.replace(mixture, non_mean=held[0], non_sd=held[1]),
+                    weights=weights,
+                    fixed_non=held,
+                )
+                if held[0] < mixture.non_mean
+                else None
+            )
+            if anchored is not None and anchored.crossing() is not None:
+                mixture = anchored
+                threshold = mixture.best_threshold(low=floor)
+            else:
+                held = None
     precision, recall = mixture.precision_recall(threshold)
     rng = np.random.default_rng(seed)
     draws: list[tuple[float, float, float]] = []
     for _ in range(bootstrap):
         resampled = rng.multinomial(n, weights / n).astype(np.float64)
-        again = fit(distinct, start=mixture, iterations=50, weights=resampled)
+        again = fit(distinct, start=mixture, iterations=50, weights=resampled, fixed_non=held)
         if again is not None and again.crossing() is not None:
             chosen = again.best_threshold(low=floor)
             draws.append((chosen, *again.precision_recall(chosen)))
@@ -342,6 +411,7 @@ def estimate(
         float(spread[2]),
         n,
         mixture,
+        anchored=held is not None,
     )
 
 
@@ -406,6 +476,10 @@ class RunQuality:
     curve: tuple[tuple[float, float, float], ...] = ()
     """(threshold, estimated precision, estimated recall) from the fitted model."""
     datasets: tuple[DatasetRates, ...] = ()
+    attributes: tuple[AttributeRate, ...] = ()
+    """Per organisation and released attribute value: protected record, link, duplicate counts."""
+    anchored: bool = False
+    """Whether the estimate held its non-match component at the runner-up scores."""
 
     def summary(self) -> dict[str, object]:
         """The figures for the audit log: aggregates only, no histogram."""
@@ -424,6 +498,7 @@ class RunQuality:
             "scores": self.scores,
             "links_near_threshold": self.near_threshold,
             "records_with_several_candidates": self.several_candidates,
+            "non_matches_anchored": self.anchored,
         }
 
     def to_json(self) -> str:
@@ -435,16 +510,22 @@ class RunQuality:
         raw["histogram"] = tuple((float(a), int(b)) for a, b in raw["histogram"])
         raw["curve"] = tuple((float(a), float(b), float(c)) for a, b, c in raw["curve"])
         raw["datasets"] = tuple(DatasetRates(**d) for d in raw["datasets"])
+        # Reports stored before the breakdown existed have none.
+        raw["attributes"] = tuple(AttributeRate(**a) for a in raw.get("attributes", ()))
         return cls(**raw)
 
 
-def choose(scores: Scores, fixed: float, auto: bool) -> tuple[float, Estimate]:
+def choose(
+    scores: Scores, fixed: float, auto: bool, across: Candidates | None = None
+) -> tuple[float, Estimate]:
     """The threshold a run uses: the estimate when ``auto`` and the scores allow, else ``fixed``.
 
-    A fit that fails numerically never fails the run: it falls back to ``fixed`` and says why.
+    ``across`` (the run's cross-dataset candidates) lets the estimate check its
+    non-match component against runner-up scores (``estimate``). A fit that
+    fails numerically never fails the run: it falls back to ``fixed`` and says why.
     """
     try:
-        found = estimate(scores)
+        found = estimate(scores, candidates=across)
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
     return (found.threshold if auto and found.fitted else fixed), found
@@ -515,6 +596,7 @@ def report(
         histogram=histogram(scores),
         curve=curve(found),
         datasets=dataset_rates(groups, sizes, names),
+        anchored=found.anchored,
     )
 
 

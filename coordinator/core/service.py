@@ -17,12 +17,24 @@ import sqlite3
 import threading
 import time
 import uuid
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from coordinator.core import counts, disclosure, keys, matching, quality, queries, retention
+import numpy as np
+
+from coordinator.core import (
+    candidates,
+    counts,
+    disclosure,
+    keys,
+    matching,
+    quality,
+    quality_breakdown,
+    queries,
+    retention,
+)
 from coordinator.core.attributes import (
     ATTRIBUTES_OF_RECORD,
     entity_facts,
@@ -31,6 +43,8 @@ from coordinator.core.attributes import (
 )
 from coordinator.core.audit import AuditEntry, AuditEvent
 from coordinator.core.auditstore import SignedCheckpoint
+from coordinator.core.blocking import DEFAULT_COMPLETENESS
+from coordinator.core.candidates import Engine
 from coordinator.core.errors import (
     AlreadyExists,
     Cancelled,
@@ -72,6 +86,10 @@ class Project:
     project files default to true (hublink.config.ProjectConfig)."""
     within_threshold: float = 0.9
     merge_threshold: float = 0.9
+    blocking: str = "auto"
+    """"auto", "lsh" or "none": see coordinator.core.blocking."""
+    blocking_completeness: float = DEFAULT_COMPLETENESS
+    estimate_sample: int = candidates.DEFAULT_ESTIMATE_SAMPLE
     suppression_threshold: int = 10
     max_chunk_records: int = 2000
     max_records: int = 5_000_000
@@ -165,6 +183,11 @@ class RunState:
     message: str
     quality: quality.RunQuality | None = None
     """A completed run's quality estimate; only the project's admin is shown it."""
+    stage: str = ""
+    """What a running run is doing: "loading", "comparing", "solving" or "storing"."""
+    comparisons: int = 0
+    """Pairs compared so far (a blocked run: an estimate from its bands)."""
+    comparisons_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -197,16 +220,19 @@ class ProjectState:
     latest_run_id: str
 
 
-RUN_STAGES = ("load", "candidates", "solve", "store")
-
-
 class Coordinator:
     """The coordinator's core: projects, uploads, runs, keys, counts and their audit."""
 
-    def __init__(self, store: Store, projects: Sequence[Project]) -> None:
+    def __init__(
+        self, store: Store, projects: Sequence[Project], engine: Engine | None = None
+    ) -> None:
         self.store = store
         self._projects = {p.id: p for p in projects}
-        self._progress: dict[str, tuple[int, int]] = {}
+        self._progress: dict[str, candidates.Progress] = {}
+        self.engine: Engine = engine or candidates.InlineEngine()
+        # Digests of open uploads whose chunks came in order, so a commit need not re-read them.
+        self._running: dict[str, _RunningDigest] = {}
+        self._running_lock = threading.Lock()
         self._cancel: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._register_projects()
@@ -375,6 +401,13 @@ class Coordinator:
                 or existing["project_id"] != project.id
             ):
                 raise AlreadyExists(f"upload id {upload_id} is already in use")
+            if int(existing["secret_epoch"]) != secret_epoch:
+                # Resuming would mix encodings under two secrets in one upload.
+                raise SchemaMismatch(
+                    f"upload {upload_id} was begun under linkage-secret epoch "
+                    f"{existing['secret_epoch']}, not {secret_epoch}; it cannot be resumed: "
+                    "start a new upload"
+                )
             return self.upload_status(caller, upload_id)
         if encoding_sha256 != project.encoding_sha256:
             raise self._rejected(
@@ -560,7 +593,26 @@ class Coordinator:
                 "UPDATE uploads SET records_received = records_received + ? WHERE id = ?",
                 (len(rows), upload_id),
             )
+        self._extend_digest(upload_id, chunk_index, records)
         return ChunkReceipt(upload_id, chunk_index, False, int(received) + len(rows))
+
+    def _extend_digest(
+        self, upload_id: str, chunk_index: int, records: Sequence[IncomingRecord]
+    ) -> None:
+        """Carry the upload's digest on by a stored chunk, if every earlier chunk came first."""
+        with self._running_lock:
+            running = self._running.get(upload_id)
+            if running is None and chunk_index == 0:
+                running = self._running[upload_id] = _RunningDigest()
+            if running is None or running.chunks != chunk_index:
+                self._running.pop(upload_id, None)  # out of order: the commit re-reads
+                return
+            for record in records:
+                running.digest.add(
+                    record.token, [bits for _, bits in record.encodings], record.attributes
+                )
+            running.chunks += 1
+            running.records += len(records)
 
     def _validate_chunk(
         self,
@@ -653,7 +705,12 @@ class Coordinator:
                 )
             problem = f"the coordinator holds chunks beyond the {chunk_count} the node declared"
         if not problem:
-            received, ours = self._upload_digest(upload_id)
+            with self._running_lock:
+                running = self._running.pop(upload_id, None)
+            if running is not None and running.chunks == chunk_count:
+                received, ours = running.records, running.digest.hexdigest()
+            else:  # chunks came out of order or across a restart: read them back
+                received, ours = self._upload_digest(upload_id)
             if received != record_count:
                 problem = f"the node declared {record_count} records but sent {received}"
             elif ours != digest_sha256:
@@ -733,6 +790,8 @@ class Coordinator:
     def _erase_upload(
         self, caller: Identity, project: Project, upload_id: str, reason: str
     ) -> None:
+        with self._running_lock:
+            self._running.pop(upload_id, None)
         with self.store.transaction() as tx:
             tx.execute("DELETE FROM records WHERE upload_id = ?", (upload_id,))
             tx.execute("DELETE FROM chunks WHERE upload_id = ?", (upload_id,))
@@ -827,7 +886,7 @@ class Coordinator:
                     },
                 )
             )
-        self._progress[run_id] = (0, len(RUN_STAGES))
+        self._progress[run_id] = candidates.Progress(label=f"run {run_id} of {project.id}")
         self._cancel[run_id] = threading.Event()
         if background:
             thread = threading.Thread(
@@ -869,26 +928,42 @@ class Coordinator:
     ) -> None:
         started = time.monotonic()
         cancel = self._cancel[run_id]
+        progress = self._progress[run_id]
         try:
-            datasets, record_ids = self._load_datasets(project)
-            self._advance(run_id, 1, cancel)
-            # Cross-dataset candidates down to the quality floor show the non-matches the
-            # threshold estimate needs; the run links only those at its threshold.
-            across = matching.candidate_pairs(datasets, min(quality.FLOOR, threshold))
-            scores = quality.best_scores(across)
-            fixed = threshold
-            threshold, found = quality.choose(scores, fixed, auto)
-            candidates = matching.above(across, threshold)
-            if project.within_threshold:
-                candidates = matching.combine(
-                    candidates, matching.within_pairs(datasets, project.within_threshold)
+            with self.engine.session() as session:
+                rows, record_ids = self._load_datasets(project, session)
+                self._check(run_id, cancel)
+                # Cross-dataset candidates down to the quality floor show the non-matches the
+                # threshold estimate needs; the run links only those at its threshold.
+                low = min(quality.FLOOR, threshold)
+                found = candidates.find(
+                    session,
+                    rows,
+                    low=low,
+                    design=threshold,  # blocking is planned for the fallback threshold
+                    within_threshold=project.within_threshold,
+                    blocking_mode=project.blocking,
+                    completeness=project.blocking_completeness,
+                    estimate_sample=project.estimate_sample,
+                    progress=progress,
+                    cancelled=cancel.is_set,
                 )
-            self._advance(run_id, 2, cancel)
+                del rows
+            across = found.across
+            scores = found.scores
+            fixed = threshold
+            threshold, estimate = quality.choose(scores, fixed, auto, across)
+            linking = matching.above(across, threshold)
+            if project.within_threshold:
+                linking = matching.combine(linking, found.within)
+            progress.stage = "solving"
+            self._check(run_id, cancel)
             groups = matching.solve(
-                candidates,
+                linking,
                 merge_threshold=project.merge_threshold if project.within_threshold else None,
             )
-            self._advance(run_id, 3, cancel)
+            progress.stage = "storing"
+            self._check(run_id, cancel)
             linked = [[record_ids[d][r] for d, r in group] for group in groups]
             everyone = [rid for ids in record_ids for rid in ids]
             previous = {
@@ -903,7 +978,7 @@ class Coordinator:
             report = quality.report(
                 across=across,
                 scores=scores,
-                found=found,
+                found=estimate,
                 auto=auto,
                 threshold_used=threshold,
                 threshold_fixed=fixed,
@@ -911,12 +986,27 @@ class Coordinator:
                 sizes=[len(ids) for ids in record_ids],
                 names=self._dataset_names(project),
             )
+            report = dataclasses.replace(
+                report,
+                attributes=quality_breakdown.for_run(
+                    self.store,
+                    project.id,
+                    groups=groups,
+                    record_ids=record_ids,
+                    entity_of=assignment,
+                    names=[d.organisation for d in report.datasets],
+                    released=project.released_attributes,
+                    rule=project.disclosure,
+                    project_key=self._project_key(project.id),
+                ),
+            )
             seconds = time.monotonic() - started
             with self.store.transaction() as tx:
                 tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
                 tx.executemany(
                     "INSERT INTO entities VALUES (?, ?, ?, ?)",
-                    ((rid, project.id, eid, run_id) for rid, eid in assignment.items()),
+                    # In record order: the table's pages then fill one after another.
+                    ((rid, project.id, eid, run_id) for rid, eid in sorted(assignment.items())),
                 )
                 tx.execute(
                     "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
@@ -928,7 +1018,7 @@ class Coordinator:
                         len(everyone),
                         entity_count,
                         linked_entities,
-                        matching.count_candidates(candidates),
+                        matching.count_candidates(linking),
                         threshold,
                         run_id,
                     ),
@@ -945,13 +1035,14 @@ class Coordinator:
                             "records": len(everyone),
                             "entities": entity_count,
                             "linked_entities": linked_entities,
-                            "candidate_pairs": matching.count_candidates(candidates),
+                            "candidate_pairs": matching.count_candidates(linking),
                             "seconds": round(seconds, 3),
+                            "matching": _matching_details(found, self.engine),
                             "quality": report.summary(),
                         },
                     )
                 )
-            self._progress[run_id] = (len(RUN_STAGES), len(RUN_STAGES))
+            progress.stage = "completed"
             log.info(
                 "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
                 run_id,
@@ -987,31 +1078,45 @@ class Coordinator:
                 _event(caller, f"run.{state}", project.id, {"run_id": run_id, "message": message})
             )
 
-    def _advance(self, run_id: str, done: int, cancel: threading.Event) -> None:
-        self._progress[run_id] = (done, len(RUN_STAGES))
+    def _check(self, run_id: str, cancel: threading.Event) -> None:
         if cancel.is_set():
             raise Cancelled(f"run {run_id} was cancelled")
 
-    def _load_datasets(self, project: Project) -> tuple[list[list[Any]], list[list[int]]]:
-        """Each committed upload as one dataset, in the project's organisation order."""
+    def _load_datasets(
+        self, project: Project, session: candidates.Session
+    ) -> tuple[list[np.ndarray], list[array[int]]]:
+        """Each committed upload as one dataset, in the project's organisation order.
+
+        Encodings are read in batches straight into one packed array per
+        dataset (``session.array``, which the engine's workers can share), so
+        a dataset is never a Python list of per-record objects.
+        """
         clk = project.encodings[0]
-        datasets: list[list[Any]] = []
-        record_ids: list[list[int]] = []
+        datasets: list[np.ndarray] = []
+        record_ids: list[array[int]] = []
         rows = self.store.query(
-            "SELECT id, organisation FROM uploads WHERE project_id = ? AND state = 'committed'",
+            "SELECT u.id, u.organisation, "
+            "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n FROM uploads u "
+            "WHERE u.project_id = ? AND u.state = 'committed'",
             (project.id,),
         )
         order = {org: i for i, org in enumerate(project.organisations)}
         for upload in sorted(rows, key=lambda r: order.get(r["organisation"], len(order))):
-            ids: list[int] = []
-            packed: list[bytes] = []
+            packed = session.array((int(upload["n"]), clk.nbytes))
+            ids = array("q")
+            batch: list[bytes] = []
+            filled = 0
             for rid, blob in self.store.iterate(
-                "SELECT id, encodings FROM records WHERE upload_id = ? ORDER BY id", (upload["id"],)
+                "SELECT id, substr(encodings, 1, ?) FROM records WHERE upload_id = ? ORDER BY id",
+                (clk.nbytes, upload["id"]),
             ):
                 ids.append(int(rid))
-                packed.append(bytes(blob[: clk.nbytes]))
-            datasets.append(list(matching.unpack(packed)))
-            record_ids.append(ids)
+                batch.append(blob)
+                if len(batch) == _LOAD_BATCH:
+                    filled = _fill(packed, filled, batch, clk.nbytes)
+            _fill(packed, filled, batch, clk.nbytes)
+            datasets.append(packed)
+            record_ids.append(ids)  # machine integers, not a list of Python ints
         return datasets, record_ids
 
     def _dataset_names(self, project: Project) -> list[str]:
@@ -1056,10 +1161,17 @@ class Coordinator:
         row = self.store.query_one("SELECT * FROM runs WHERE id = ?", (run_id,))
         if row is None or (project_id and row["project_id"] != project_id):
             raise NotFound(f"no run {run_id}")
-        done, total = self._progress.get(run_id, (len(RUN_STAGES), len(RUN_STAGES)))
+        progress = self._progress.get(run_id)
+        stage, done, total, compared, rate = "", 1, 1, 0, 0.0
+        if progress is not None:
+            # Loading and solving count as one step each, every comparison task as one.
+            total = progress.tasks_total + 2
+            done = {"loading": 0, "comparing": 1 + progress.tasks_done}.get(progress.stage, total)
+            stage, compared = progress.stage, progress.comparisons
+            rate = progress.comparisons_per_second
         if row["state"] == "running" and run_id not in self._threads:
             # A run left 'running' by a coordinator that stopped mid-run cannot resume.
-            done = 0
+            done, stage = 0, ""
         return RunState(
             run_id,
             row["project_id"],
@@ -1073,6 +1185,9 @@ class Coordinator:
             row["seconds"],
             row["message"],
             self._run_quality(run_id),
+            stage=stage if row["state"] == "running" else "",
+            comparisons=compared,
+            comparisons_per_second=round(rate, 1),
         )
 
     def _run_quality(self, run_id: str) -> quality.RunQuality | None:
@@ -1212,18 +1327,22 @@ class Coordinator:
         batch_size: int,
     ) -> Iterator[KeyBatch]:
         project_key = self._project_key(project_id)
-        batch: list[tuple[str, str]] = []
+        tokens: list[str] = []
+        entities: list[str] = []
         for token, entity_id in self.store.iterate(
             "SELECT r.token, e.entity_id FROM records r JOIN entities e ON e.record_id = r.id "
             "WHERE r.upload_id = ? ORDER BY r.id",
             (upload_id,),
         ):
-            batch.append((token, keys.linkage_key(project_key, entity_id, scope)))
-            if len(batch) >= batch_size:
-                yield KeyBatch(run_id, tuple(batch), total)
-                batch = []
-        if batch:
-            yield KeyBatch(run_id, tuple(batch), total)
+            tokens.append(token)
+            entities.append(entity_id)
+            if len(tokens) >= batch_size:
+                made = keys.linkage_keys(project_key, entities, scope)
+                yield KeyBatch(run_id, tuple(zip(tokens, made, strict=True)), total)
+                tokens, entities = [], []
+        if tokens:
+            made = keys.linkage_keys(project_key, entities, scope)
+            yield KeyBatch(run_id, tuple(zip(tokens, made, strict=True)), total)
 
     def _project_key(self, project_id: str) -> bytes:
         row = self.store.query_one("SELECT project_key FROM projects WHERE id = ?", (project_id,))
@@ -1439,6 +1558,7 @@ class Coordinator:
                         "run_id": row["run_id"],
                         "bins": len(bins),
                         "suppressed_bins": sum(1 for b in bins if b.suppressed),
+                        **quality_breakdown.audit_summary(report.attributes),
                     },
                 )
             )
@@ -1524,6 +1644,43 @@ def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:
         parts.append(blob[offset : offset + encoding.nbytes])
         offset += encoding.nbytes
     return parts
+
+
+_LOAD_BATCH = 10_000
+
+
+@dataclass
+class _RunningDigest:
+    """An open upload's digest so far, over its chunks 0 … ``chunks`` - 1 in order."""
+
+    digest: UploadDigest = field(default_factory=UploadDigest)
+    chunks: int = 0
+    records: int = 0
+
+
+def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> int:
+    """Copy a batch of stored encodings into rows ``start``… of ``packed``; empties the batch."""
+    if batch:
+        block = np.frombuffer(b"".join(batch), dtype=np.uint8).reshape(len(batch), nbytes)
+        packed[start : start + len(batch)] = block
+        start += len(batch)
+        batch.clear()
+    return start
+
+
+def _matching_details(found: candidates.Found, engine: Engine) -> dict[str, object]:
+    """How a run compared its records, for the audit log (figures only)."""
+    return {
+        "engine": engine.name,
+        "workers": engine.workers,
+        "blocked": found.blocked,
+        "comparisons": found.comparisons,
+        "all_pairs": found.all_pairs,
+        "bands": found.bands,
+        "band_bits": found.bits,
+        "promised_completeness": round(found.promised_completeness, 6),
+        "estimate_sample": found.sampled,
+    }
 
 
 def _consent_details(consent: ConsentSummary) -> dict[str, object]:

@@ -24,13 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coordinator.core import auditstore
+from coordinator.core import auditstore, migrations
 from coordinator.core.audit import CHECKPOINT_ACTIONS, AuditEntry, AuditEvent, seal
 from hublink import merkle
 from hublink.checkpoint import Signer, load_or_create_key
 from hublink.spec import canonical_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Bumped with each step added to ``coordinator.core.migrations.STEPS`` (2: run quality)."""
 
 _SCHEMA = (
     """
@@ -238,12 +239,16 @@ class Store:
         self._connection.execute("PRAGMA synchronous=FULL")
         # Deleted content is overwritten, so erased encodings do not survive in free pages.
         self._connection.execute("PRAGMA secure_delete=ON")
+        # An older database is copied aside, then upgraded in this one transaction
+        # (coordinator.core.migrations); a newer one is refused before anything is written.
+        backup = migrations.prepare(self._connection, self.path, SCHEMA_VERSION)
         with self.transaction() as tx:
+            migrations.migrate(tx, SCHEMA_VERSION, backup=backup)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     tx.execute(statement)
             tx.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
 
     def compact(self) -> None:
@@ -282,7 +287,30 @@ class Store:
     def iterate(
         self, sql: str, parameters: tuple[Any, ...] = (), *, batch: int = 5000
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream a read in batches, releasing the lock between batches."""
+        """Stream a read in batches, in one consistent snapshot, without holding the lock.
+
+        A file database is read through a connection of the iteration's own:
+        in WAL mode it sees the database as it was when the read began while
+        uploads and runs go on writing, and each row is visited once (no
+        LIMIT/OFFSET, whose cost grows with the offset). An in-memory database
+        has only the one connection, so it is read in OFFSET batches under the lock.
+        """
+        if self.path == ":memory:":
+            yield from self._iterate_in_memory(sql, parameters, batch)
+            return
+        reader = sqlite3.connect(
+            f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, timeout=30
+        )
+        try:
+            cursor = reader.execute(sql, parameters)
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        finally:
+            reader.close()
+
+    def _iterate_in_memory(
+        self, sql: str, parameters: tuple[Any, ...], batch: int
+    ) -> Iterator[tuple[Any, ...]]:
         offset = 0
         while True:
             with self._lock:

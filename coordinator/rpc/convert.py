@@ -135,6 +135,9 @@ def run_status(state: service.RunState) -> runs_pb2.RunStatus:
         seconds=state.seconds,
         message=state.message,
         quality=run_quality(state.quality) if state.quality is not None else None,
+        stage=state.stage,
+        comparisons=state.comparisons,
+        comparisons_per_second=state.comparisons_per_second,
     )
 
 
@@ -153,6 +156,7 @@ def run_quality(q: quality.RunQuality) -> runs_pb2.RunQuality:
         scores=q.scores,
         links_near_threshold=q.near_threshold,
         records_with_several_candidates=q.several_candidates,
+        non_matches_anchored=q.anchored,
     )
 
 
@@ -180,6 +184,20 @@ def quality_report(
                 duplicates=d.duplicates,
             )
             for d in q.datasets
+        ],
+        attributes=[
+            admin_pb2.AttributeQuality(
+                organisation=a.organisation,
+                attribute=a.attribute,
+                value=a.value,
+                records=a.records or 0,
+                records_withheld=a.records is None,
+                linked=a.linked or 0,
+                linked_withheld=a.linked is None,
+                duplicates=a.duplicates or 0,
+                duplicates_withheld=a.duplicates is None,
+            )
+            for a in q.attributes
         ],
     )
 

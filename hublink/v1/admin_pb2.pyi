@@ -90,7 +90,7 @@ class DatasetQuality(_message.Message):
     def __init__(self, organisation: _Optional[str] = ..., records: _Optional[int] = ..., linked: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
 
 class QualityReport(_message.Message):
-    __slots__ = ("project_id", "run_id", "threshold_used", "quality", "bin_width", "bins", "curve", "datasets")
+    __slots__ = ("project_id", "run_id", "threshold_used", "quality", "bin_width", "bins", "curve", "datasets", "attributes")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_USED_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class QualityReport(_message.Message):
     BINS_FIELD_NUMBER: _ClassVar[int]
     CURVE_FIELD_NUMBER: _ClassVar[int]
     DATASETS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     run_id: str
     threshold_used: float
@@ -107,4 +108,27 @@ class QualityReport(_message.Message):
     bins: _containers.RepeatedCompositeFieldContainer[ScoreBin]
     curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
     datasets: _containers.RepeatedCompositeFieldContainer[DatasetQuality]
-    def __init__(self, project_id: _Optional[str] = ..., run_id: _Optional[str] = ..., threshold_used: _Optional[float] = ..., quality: _Optional[_Union[_runs_pb2.RunQuality, _Mapping]] = ..., bin_width: _Optional[float] = ..., bins: _Optional[_Iterable[_Union[ScoreBin, _Mapping]]] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetQuality, _Mapping]]] = ...) -> None: ...
+    attributes: _containers.RepeatedCompositeFieldContainer[AttributeQuality]
+    def __init__(self, project_id: _Optional[str] = ..., run_id: _Optional[str] = ..., threshold_used: _Optional[float] = ..., quality: _Optional[_Union[_runs_pb2.RunQuality, _Mapping]] = ..., bin_width: _Optional[float] = ..., bins: _Optional[_Iterable[_Union[ScoreBin, _Mapping]]] = ..., curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetQuality, _Mapping]]] = ..., attributes: _Optional[_Iterable[_Union[AttributeQuality, _Mapping]]] = ...) -> None: ...
+
+class AttributeQuality(_message.Message):
+    __slots__ = ("organisation", "attribute", "value", "records", "records_withheld", "linked", "linked_withheld", "duplicates", "duplicates_withheld")
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    LINKED_FIELD_NUMBER: _ClassVar[int]
+    LINKED_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    organisation: str
+    attribute: str
+    value: str
+    records: int
+    records_withheld: bool
+    linked: int
+    linked_withheld: bool
+    duplicates: int
+    duplicates_withheld: bool
+    def __init__(self, organisation: _Optional[str] = ..., attribute: _Optional[str] = ..., value: _Optional[str] = ..., records: _Optional[int] = ..., records_withheld: _Optional[bool] = ..., linked: _Optional[int] = ..., linked_withheld: _Optional[bool] = ..., duplicates: _Optional[int] = ..., duplicates_withheld: _Optional[bool] = ...) -> None: ...

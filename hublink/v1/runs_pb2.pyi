@@ -30,7 +30,7 @@ class CancelRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
 
 class RunStatus(_message.Message):
-    __slots__ = ("run_id", "project_id", "state", "done", "total", "records", "entities", "linked_entities", "threshold", "seconds", "message", "quality")
+    __slots__ = ("run_id", "project_id", "state", "done", "total", "records", "entities", "linked_entities", "threshold", "seconds", "message", "quality", "stage", "comparisons", "comparisons_per_second")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,9 @@ class RunStatus(_message.Message):
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     project_id: str
     state: str
@@ -55,10 +58,13 @@ class RunStatus(_message.Message):
     seconds: float
     message: str
     quality: RunQuality
-    def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., records: _Optional[int] = ..., entities: _Optional[int] = ..., linked_entities: _Optional[int] = ..., threshold: _Optional[float] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., quality: _Optional[_Union[RunQuality, _Mapping]] = ...) -> None: ...
+    stage: str
+    comparisons: int
+    comparisons_per_second: float
+    def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., records: _Optional[int] = ..., entities: _Optional[int] = ..., linked_entities: _Optional[int] = ..., threshold: _Optional[float] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., quality: _Optional[_Union[RunQuality, _Mapping]] = ..., stage: _Optional[str] = ..., comparisons: _Optional[int] = ..., comparisons_per_second: _Optional[float] = ...) -> None: ...
 
 class RunQuality(_message.Message):
-    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates")
+    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates", "non_matches_anchored")
     AUTO_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIXED_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +78,7 @@ class RunQuality(_message.Message):
     SCORES_FIELD_NUMBER: _ClassVar[int]
     LINKS_NEAR_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     RECORDS_WITH_SEVERAL_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    NON_MATCHES_ANCHORED_FIELD_NUMBER: _ClassVar[int]
     auto_threshold: bool
     threshold_fixed: float
     estimated: bool
@@ -85,4 +92,5 @@ class RunQuality(_message.Message):
     scores: int
     links_near_threshold: int
     records_with_several_candidates: int
-    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ...) -> None: ...
+    non_matches_anchored: bool
+    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ..., non_matches_anchored: _Optional[bool] = ...) -> None: ...

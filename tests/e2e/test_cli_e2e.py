@@ -133,7 +133,7 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     root, configs = deployment
     # A node whose schema differs from the project's refuses to encode, and says which.
     schema = json.loads((root / "config" / "early-years.json").read_text())
-    schema["features"][0]["hashing"]["strategy"]["bitsPerToken"] = 21
+    schema["features"][1]["hashing"]["strategy"]["bitsPerToken"] = 21  # family name
     other = tmp_path / "other-schema.json"
     other.write_text(json.dumps(schema))
     mismatched = rewrite(
@@ -217,7 +217,9 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     )  # fmt: skip
     assert quality.returncode == 0, quality.stderr
     assert "estimated precision" in quality.stdout and str(page) in quality.stdout
-    assert page.read_text().count("data:image/png;base64,") == 3
+    # Three charts, then a link-rate chart per released attribute the nodes sent (age band).
+    assert page.read_text().count("data:image/png;base64,") == 4
+    assert "Link rate by age band" in page.read_text()
     no_quality = hublink("admin", "quality", *analyst, "--out", str(tmp_path / "q2.html"))
     assert "PERMISSION_DENIED" in one_line_error(no_quality)
     assert not (tmp_path / "q2.html").exists()

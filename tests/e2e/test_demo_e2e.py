@@ -44,8 +44,12 @@ def test_demo_links_the_default_data_well_and_leaves_every_artefact(tmp_path):
     assert abs(estimate["precision"] - summary["cross_organisation"]["precision"]) < 0.05
     assert abs(estimate["recall"] - summary["cross_organisation"]["recall"]) < 0.05
     page = (out / summary["files"]["quality_report"]).read_text()
-    assert page.count("data:image/png;base64,") == 3
+    # Score distribution, precision/recall, per-organisation rates, then one link-rate chart
+    # per released attribute (age band, area) with the counts under the disclosure rule.
+    assert page.count("data:image/png;base64,") == 5
     assert "Estimated precision" in page and "Link and duplicate rates" in page
+    assert "Link rate by age band" in page and "Link rate by area" in page
+    assert "By released attribute" in page
     assert "Estimated by the coordinator without the truth" in result.stdout
 
     for organisation, path in summary["files"]["linked"].items():

@@ -221,6 +221,17 @@ def test_the_quality_report_holds_aggregates_only(linked_deployment, identifiers
         assert not any(key in payload for key in keys)
     assert len(report.bins) == 30 and len(report.curve) <= 31
     assert [d.organisation for d in report.datasets] == linked_deployment.organisations
+    # Link rates by released attribute: coarse values only, under the project's rule
+    # (hospital-statistics: 1-7 withheld, others rounded to 5), withheld cells empty.
+    assert report.attributes
+    assert {a.attribute for a in report.attributes} <= {"age_band", "area"}
+    for cell in report.attributes:
+        for count, withheld in (
+            (cell.records, cell.records_withheld),
+            (cell.linked, cell.linked_withheld),
+            (cell.duplicates, cell.duplicates_withheld),
+        ):
+            assert count == 0 if withheld else (count == 0 or (count >= 8 and count % 5 == 0))
     with sqlite3.connect(linked_deployment.database) as db:
         (stored,) = db.execute("SELECT report FROM run_quality").fetchone()
     assert not any(token.decode() in stored for token in tokens)

@@ -627,6 +627,9 @@ def test_keys_are_per_token_and_shared_people_share_them(coordinator: Any) -> No
     report = admin.wait(coordinator.project_id, started.run_id, poll=0.05, timeout=20)
     assert report.state == "completed", report.message
     assert (report.records, report.entities, report.linked_entities) == (60, 50, 10)
+    # Progress crosses the wire: every chunk done, 30 x 30 pairs across plus each side's own.
+    assert report.done == report.total > 2
+    assert report.comparisons == 30 * 30 + 2 * (30 * 29 // 2)
 
     keys: dict[Identity, dict[str, str]] = {}
     for node, records in encoded.items():

@@ -55,3 +55,30 @@ def test_keys_always_have_the_same_shape_and_are_deterministic(
 def test_distinct_entities_never_share_a_key(entity_ids: list[str]) -> None:
     keys = {linkage_key(PROJECT_KEY, e) for e in entity_ids}
     assert len(keys) == len(entity_ids)
+
+
+def test_batch_keys_are_the_keys_the_standard_library_base32_gives() -> None:
+    """Keys must not change between versions: the fast batch encoding is checked against
+    base32 from the standard library, for both key scopes."""
+    import base64
+    import hashlib
+    import hmac
+    import secrets
+
+    from coordinator.core.keys import linkage_key, linkage_keys
+
+    project_key = secrets.token_bytes(32)
+    entities = [secrets.token_hex(16) for _ in range(200)]
+    for organisation in (None, "health-visiting"):
+        suffix = "" if organisation is None else f"\x1f{organisation}"
+        expected = [
+            base64.b32encode(
+                hmac.new(project_key, f"{e}{suffix}".encode(), hashlib.sha256).digest()
+            )
+            .decode()
+            .lower()[:26]
+            for e in entities
+        ]
+        assert linkage_keys(project_key, entities, organisation) == expected
+        assert linkage_key(project_key, entities[0], organisation) == expected[0]
+    assert linkage_keys(project_key, []) == []

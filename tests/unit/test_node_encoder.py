@@ -60,7 +60,10 @@ def test_a_row_is_normalised_into_schema_order() -> None:
 
     values = normalise_row(row, FIELDS, normalisers())
 
-    assert values == AMELIA  # nhs_number is not in the export, so it is empty
+    assert values[: len(AMELIA)] == AMELIA  # nhs_number is not in the export, so it is empty
+    # then the derived features (node.derived): canonical given name, sorted date of birth
+    # and its order, postcode outward code
+    assert values[len(AMELIA) :] == ("amelia", "03042021", "M", "CF10")
 
 
 def test_configured_date_formats_are_used() -> None:
@@ -143,7 +146,18 @@ def test_rows_are_prepared_then_encoded_each_with_a_fresh_token(encoder: Encoder
     prepared = prepare_rows(rows, FIELDS, normalisers())
     encoded = encode_records(prepared, encoder, batch=2, progress=progress.append)
 
-    assert prepared[0].values == ("amelia", "", "03042021", "", "", "")
+    assert prepared[0].values == (
+        "amelia",
+        "",
+        "03042021",
+        "",
+        "",
+        "",
+        "amelia",
+        "03042021",
+        "M",
+        "",
+    )
     assert [e.local_id for e in encoded] == ["HV-001", "HV-002", "HV-003"]
     assert len({e.token for e in encoded}) == 3
     assert progress == [2, 1]

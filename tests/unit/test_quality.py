@@ -190,7 +190,7 @@ def test_a_run_quality_survives_its_json() -> None:
 def test_a_fit_that_fails_numerically_falls_back_to_the_fixed_threshold(monkeypatch) -> None:
     from coordinator.core import quality as q
 
-    def broken(scores):
+    def broken(scores, **_):
         raise ValueError("math domain error")
 
     monkeypatch.setattr(q, "estimate", broken)
@@ -208,3 +208,102 @@ def test_moments_of_identical_values_do_not_fail() -> None:
     mean, sd = _weighted_moments(values, weights)
     assert abs(mean - 0.8333333333333334) < 1e-12
     assert sd == 1e-3
+
+
+# --- runner-up scores and the anchored non-match component ---------------------------------
+
+
+def test_top_two_gives_each_records_best_and_runner_up_per_other_dataset() -> None:
+    found = candidates(
+        [
+            (0.95, 0, 0, 1, 0),
+            (0.75, 0, 0, 1, 1),  # runner-up of record (0, 0) in dataset 1
+            (0.72, 0, 0, 1, 2),  # third: not kept
+            (0.80, 0, 0, 2, 0),  # only candidate of (0, 0) in dataset 2: no runner-up
+            (0.99, 1, 0, 1, 1),  # within dataset 1: ignored
+        ]
+    )
+    best, second = quality.top_two(found)
+    pairs = sorted(zip(best.tolist(), second.tolist(), strict=True), key=lambda p: (p[0], str(p)))
+    by_best = {b: s for b, s in pairs if not math.isnan(s)}
+    assert by_best == {0.95: 0.75}
+    assert sum(math.isnan(s) for _, s in pairs) == len(pairs) - 1
+    assert quality.runner_up_scores(found, 0.9).tolist() == [0.75]
+    assert quality.runner_up_scores(found, 0.96).tolist() == []
+
+
+def nearly_all_matched(seed: int) -> tuple[np.ndarray, np.ndarray, object]:
+    """Best scores where 98% of records have a match (a fifth of them with a long lower tail,
+    as FEBRL4's corrupted copies have), each record's runner-up a chance agreement, and the
+    candidate pairs that hold both; plus which best scores are matches."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    is_match = rng.random(n) < 0.98
+
+    def gumbel(mean: float, sd: float) -> np.ndarray:
+        beta = sd * math.sqrt(6) / math.pi
+        return rng.gumbel(mean - 0.5772156649015329 * beta, beta, n)
+
+    chance = gumbel(0.74, 0.012)
+    tail = rng.random(n) < 0.2
+    match = np.clip(np.where(tail, rng.normal(0.82, 0.05, n), -gumbel(-0.94, 0.025)), 0, 1)
+    best = np.where(is_match, np.maximum(match, chance), chance)
+    runner = np.minimum(gumbel(0.74, 0.012), best - 1e-4)
+    keep = best >= quality.FLOOR
+    best, runner, is_match = best[keep], runner[keep], is_match[keep]
+    m = len(best)
+    rows = [(float(best[i]), 0, i, 1, i) for i in range(m)]
+    rows += [(float(runner[i]), 0, i, 1, (i + 1) % m) for i in range(m) if runner[i] >= 0.7]
+    rows.sort(key=lambda r: -r[0])
+    return best, is_match, candidates(rows)
+
+
+def record_f1(best: np.ndarray, is_match: np.ndarray, threshold: float) -> float:
+    chosen = best >= threshold
+    correct = (chosen & is_match).sum()
+    precision, recall = correct / max(1, chosen.sum()), correct / is_match.sum()
+    return float(2 * precision * recall / (precision + recall))
+
+
+def test_when_nearly_every_record_matches_the_runner_ups_anchor_the_non_matches() -> None:
+    best, is_match, found = nearly_all_matched(seed=3)
+    plain = quality.estimate(best, bootstrap=0)
+    anchored = quality.estimate(best, bootstrap=5, candidates=found)
+    grid = np.arange(0.70, 0.95, 0.0025)
+    top = max(record_f1(best, is_match, float(t)) for t in grid)
+    # Left alone, the non-match component swallows the matches' lower tail: threshold too high.
+    assert not plain.anchored and plain.mixture is not None
+    assert plain.mixture.non_mean > 0.78
+    assert record_f1(best, is_match, plain.threshold) < top - 0.03
+    # Held at the runner-ups (chance agreement near 0.74), the threshold lands near the best.
+    assert anchored.anchored and anchored.mixture is not None
+    assert anchored.mixture.non_mean == pytest.approx(0.74, abs=0.01)
+    assert record_f1(best, is_match, anchored.threshold) > top - 0.01
+    # The run's stored quality, its audit figures and the wire say the estimate was anchored.
+    stored = quality.report(
+        across=found,
+        scores=best,
+        found=anchored,
+        auto=True,
+        threshold_used=anchored.threshold,
+        threshold_fixed=0.83,
+        groups=[],
+        sizes=[len(best), len(best)],
+        names=["a", "b"],
+    )
+    assert stored.anchored and stored.summary()["non_matches_anchored"] is True
+    assert quality.RunQuality.from_json(stored.to_json()).anchored
+
+
+def test_runner_ups_above_the_fitted_non_matches_change_nothing() -> None:
+    """Twins and duplicates push runner-ups up; then the fitted component is kept as it is."""
+    truth = Mixture(0.4, 0.95, 0.045, 0.74, 0.026)
+    scores, _ = draw(truth, 6000, seed=5)
+    scores = scores[scores >= quality.FLOOR]
+    rows = [(float(s), 0, i, 1, i) for i, s in enumerate(scores)]
+    rows += [(0.78, 0, i, 1, (i + 1) % len(scores)) for i, s in enumerate(scores) if s > 0.9]
+    rows.sort(key=lambda r: -r[0])
+    plain = quality.estimate(scores, bootstrap=0)
+    checked = quality.estimate(scores, bootstrap=0, candidates=candidates(rows))
+    assert not checked.anchored
+    assert checked.threshold == plain.threshold

@@ -150,6 +150,7 @@ def test_run_completed_audit_holds_the_aggregate_figures_only(auto_core: Coordin
         "scores",
         "links_near_threshold",
         "records_with_several_candidates",
+        "non_matches_anchored",
     }
     assert all(not isinstance(v, list | dict) for v in figures.values())
     text = json.dumps(entry.event.details)

@@ -40,7 +40,7 @@ def spec_of(schema: dict[str, Any], **kwargs: str) -> LinkageSpec:
     return LinkageSpec.from_json(json.dumps(schema), **kwargs)
 
 
-def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields() -> None:
+def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields_and_derived_ones() -> None:
     spec = LinkageSpec.default()
 
     assert spec.normalisation == NORMALISATION_VERSION
@@ -48,8 +48,19 @@ def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields() -> Non
     assert spec.clk_bits == 1024
     assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 2048)]
     assert spec.record_bytes == 256
-    assert spec.all_fields == EARLY_YEARS_FIELDS
-    assert spec.fields == EARLY_YEARS_FIELDS
+    # Every field read from a file, in order, then the features derived from them
+    # (node.derived); the raw given name and date are not hashed themselves, only
+    # through what is derived from them.
+    assert spec.all_fields == (
+        *EARLY_YEARS_FIELDS,
+        "given_name_canonical",
+        "date_of_birth_sorted",
+        "date_of_birth_order",
+        "postcode_outward",
+    )
+    assert spec.fields == tuple(
+        f for f in spec.all_fields if f not in ("given_name", "date_of_birth")
+    )
     assert len(spec.sha256) == 64
 
 
@@ -68,7 +79,7 @@ def test_hash_is_stable_across_loads_and_layouts_of_the_same_json(tmp_path: Path
 
 def test_hash_changes_with_the_schema() -> None:
     schema = default_schema()
-    schema["features"][0]["hashing"]["strategy"]["bitsPerToken"] = 21
+    schema["features"][1]["hashing"]["strategy"]["bitsPerToken"] = 21  # family name
     assert spec_of(schema).sha256 != LinkageSpec.default().sha256
 
 

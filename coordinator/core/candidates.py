@@ -1,0 +1,312 @@
+"""Candidate search for a run: all pairs or blocked, on whatever engine runs the tasks.
+
+``find`` is the one entry point a run uses. It cuts the work into tasks
+(``coordinator.core.comparison``), decides whether to block
+(``coordinator.core.blocking``), hands the tasks to an :class:`Engine` and
+merges what comes back. Results are the same whichever engine runs them; the
+engine only decides where: this process (:class:`InlineEngine`), worker
+processes on every core, or a Dask cluster (``coordinator.parallel``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from coordinator.core import blocking, comparison, quality
+from coordinator.core.comparison import Candidates, Outcome, Task
+from coordinator.core.errors import Cancelled
+
+log = logging.getLogger("hublink.coordinator.matching")
+
+#: With blocking, cross-dataset pairs are kept from this far below the design threshold.
+BLOCKED_MARGIN = 0.05
+
+#: Seconds between progress lines on the coordinator's log during a long comparison.
+LOG_EVERY = 10.0
+
+#: Records drawn at random (over all datasets) whose exact best scores feed the threshold
+#: estimate when blocking is on: blocking finds chance pairs below the threshold only now
+#: and then, so the blocked candidates would paint non-matches too well.
+DEFAULT_ESTIMATE_SAMPLE = 1000
+
+
+class Session(Protocol):
+    """One run's use of an engine: arrays it can share, and tasks run over them."""
+
+    def array(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A zeroed uint8 array the engine's workers can read without a copy."""
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        datasets: Sequence[np.ndarray],
+        on_done: Callable[[int, Outcome], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        """Run every task over ``datasets``, calling ``on_done(index, result)`` as each ends.
+
+        Returns early, with tasks left undone, once ``cancelled()`` is true.
+        """
+
+
+class Engine(Protocol):
+    """Where comparison tasks run."""
+
+    name: str
+    workers: int
+
+    def session(self) -> AbstractContextManager[Session]: ...
+
+
+class _InlineSession:
+    def array(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.uint8)
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        datasets: Sequence[np.ndarray],
+        on_done: Callable[[int, Outcome], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        for index, task in enumerate(tasks):
+            if cancelled():
+                return
+            on_done(index, comparison.perform(task, datasets))
+
+
+class InlineEngine:
+    """Every task in the calling thread, one after another: tests, small runs."""
+
+    name = "inline"
+    workers = 1
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        yield _InlineSession()
+
+
+@dataclass
+class Progress:
+    """How far the comparison stage of a run has gone, for status calls and the log."""
+
+    label: str = "run"
+    stage: str = "loading"
+    tasks_done: int = 0
+    tasks_total: int = 0
+    comparisons: int = 0
+    started: float = field(default_factory=time.monotonic)
+    logged: float = field(default_factory=time.monotonic)
+
+    def tick(self, comparisons: int) -> None:
+        """One more task done; a line on the log every ``LOG_EVERY`` seconds."""
+        self.tasks_done += 1
+        self.comparisons += comparisons
+        now = time.monotonic()
+        if now - self.logged >= LOG_EVERY or self.tasks_done == self.tasks_total:
+            self.logged = now
+            log.info(
+                "%s: compared %d of %d chunks, %.3g comparisons/s",
+                self.label,
+                self.tasks_done,
+                self.tasks_total,
+                self.comparisons_per_second,
+            )
+
+    @property
+    def comparisons_per_second(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.comparisons / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a run's candidate search found and how."""
+
+    across: Candidates
+    """Cross-dataset pairs at or above the search's low threshold."""
+    within: Candidates
+    """Pairs inside one dataset at or above the within threshold (empty when not asked)."""
+    scores: np.ndarray
+    """Each record's best cross-dataset score per other dataset (for the threshold estimate)."""
+    blocked: bool
+    comparisons: int
+    """Pairs whose similarity was computed (all-pairs: every pair)."""
+    all_pairs: int
+    """Pairs all-pairs matching would compare."""
+    bits: int = 0
+    bands: int = 0
+    promised_completeness: float = 1.0
+    """Chance blocking finds a pair exactly at the design threshold (1 without blocking)."""
+    sampled: int = 0
+    """Records whose scores were computed exactly for the estimate (0: all of them)."""
+
+
+def all_pairs_count(sizes: Sequence[int]) -> int:
+    return sum(a * b for n, a in enumerate(sizes) for b in sizes[n + 1 :])
+
+
+def find(
+    session: Session,
+    rows: Sequence[np.ndarray],
+    *,
+    low: float,
+    design: float,
+    within_threshold: float = 0.0,
+    blocking_mode: str = "auto",
+    completeness: float = blocking.DEFAULT_COMPLETENESS,
+    estimate_sample: int = DEFAULT_ESTIMATE_SAMPLE,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    seed: int | None = None,
+) -> Found:
+    """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
+
+    Cross-dataset pairs are kept from ``low`` (the threshold estimate needs the
+    scores of non-matches too); blocking, when on, is planned to find pairs at
+    ``design`` with chance ``completeness``. Within-dataset pairs are searched
+    at ``within_threshold`` when it is set.
+    """
+    progress = progress or Progress()
+    sizes = [len(r) for r in rows]
+    everything = all_pairs_count(sizes)
+    blocked = blocking.should_block(blocking_mode, sizes)
+    results: dict[int, Candidates] = {}
+    tasks: list[Task]
+    plans: list[blocking.BandPlan] = []
+    sample_tasks: list[Task] = []
+    sample_rows: list[np.ndarray] = []
+    datasets: list[np.ndarray] = list(rows)
+    if not blocked:
+        tasks = list(comparison.plan_pair_chunks(sizes, low, within_threshold))
+    else:
+        columns = []
+        for r in rows:
+            # Allocated by the session so its workers read them without a copy.
+            column = session.array((r.shape[1], r.shape[0]))
+            column[:] = r.T
+            columns.append(column)
+        datasets = [*rows, *columns]
+        offset = len(rows)
+        frequencies = blocking.bit_frequencies(rows)
+        # Blocking finds pairs far below its design threshold only by chance; keeping them
+        # would cost memory for nothing (the estimate takes its scores from the sample).
+        kept_from = max(low, design - BLOCKED_MARGIN)
+        tasks = []
+        for a in range(len(rows)):
+            for b in range(a + 1, len(rows)):
+                plan = blocking.plan(
+                    (sizes[a], sizes[b]), frequencies, design, completeness=completeness, seed=seed
+                )
+                plans.append(plan)
+                tasks += blocking.chunks(plan, offset + a, offset + b, kept_from, rows=(a, b))
+        if within_threshold:
+            for a in range(len(rows)):
+                plan = blocking.plan(
+                    (sizes[a], sizes[a]),
+                    frequencies,
+                    within_threshold,
+                    completeness=completeness,
+                    seed=seed,
+                )
+                tasks += blocking.chunks(
+                    plan, offset + a, offset + a, within_threshold, rows=(a, a)
+                )
+        sample_rows = _sample(rows, estimate_sample, seed)
+        first_sample = len(datasets)
+        datasets += sample_rows
+        for s, sample in enumerate(sample_rows):
+            for b, size in enumerate(sizes):
+                if b != s and len(sample) and size:
+                    sample_tasks.append(
+                        comparison.PairChunk(first_sample + s, (0, len(sample)), b, (0, size), low)
+                    )
+    everything_tasks = [*tasks, *sample_tasks]
+    progress.stage = "comparing"
+    progress.tasks_total = len(everything_tasks)
+    progress.started = time.monotonic()
+
+    def on_done(index: int, outcome: Outcome) -> None:
+        results[index] = outcome.candidates
+        progress.tick(outcome.compared)
+
+    session.run(everything_tasks, datasets, on_done, cancelled)
+    if cancelled() or len(results) < len(everything_tasks):
+        raise Cancelled("the run was cancelled")
+    found = [results[i] for i in range(len(tasks))]
+    if blocked:
+        found = [_renumber(f, len(rows)) for f in found]
+    merged = comparison.merge(found, unique=blocked)
+    across, within = _split(merged)
+    if blocked:
+        sampled = [results[len(tasks) + i] for i in range(len(sample_tasks))]
+        scores = _sample_scores(sampled)
+    else:
+        scores = quality.best_scores(across)
+    return Found(
+        across=across,
+        within=within,
+        scores=scores,
+        blocked=blocked,
+        comparisons=progress.comparisons,
+        all_pairs=everything,
+        bits=plans[0].bits if plans else 0,
+        bands=sum(len(p.bands) for p in plans),
+        promised_completeness=min((p.completeness for p in plans), default=1.0),
+        sampled=sum(len(s) for s in sample_rows),
+    )
+
+
+def _sample(rows: Sequence[np.ndarray], total: int, seed: int | None) -> list[np.ndarray]:
+    """A random sample of each dataset's rows, ``total`` records in all, shared out evenly."""
+    rng = np.random.default_rng(seed)
+    each = max(1, math.ceil(total / max(1, len(rows))))
+    out = []
+    for r in rows:
+        take = min(len(r), each)
+        picked: np.ndarray = np.sort(rng.choice(len(r), size=take, replace=False))
+        out.append(np.ascontiguousarray(r[picked]))
+    return out
+
+
+def _renumber(candidates: Candidates, ndata: int) -> Candidates:
+    """Band tasks name datasets by their column arrays (after the rows); name them by dataset."""
+    sims = np.frombuffer(candidates[0], dtype=np.float64)
+    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) - ndata for k in (0, 1))
+    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
+    return comparison.from_arrays(sims, d0, d1, r0, r1)
+
+
+def _split(candidates: Candidates) -> tuple[Candidates, Candidates]:
+    """Cross-dataset and within-dataset candidates, each still most similar first."""
+    sims = np.frombuffer(candidates[0], dtype=np.float64)
+    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) for k in (0, 1))
+    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
+    cross = d0 != d1
+    return (
+        comparison.from_arrays(sims[cross], d0[cross], d1[cross], r0[cross], r1[cross]),
+        comparison.from_arrays(sims[~cross], d0[~cross], d1[~cross], r0[~cross], r1[~cross]),
+    )
+
+
+def _sample_scores(parts: Sequence[Candidates]) -> np.ndarray:
+    """Each sampled record's best score against each other dataset, from exact comparisons."""
+    best = []
+    for part in parts:
+        sims = np.frombuffer(part[0], dtype=np.float64)
+        if not len(sims):
+            continue
+        r0 = np.frombuffer(part[2][0], dtype=np.uint32)
+        order = np.lexsort((-sims, r0))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = r0[order][1:] != r0[order][:-1]
+        best.append(sims[order][first])
+    return np.concatenate(best) if best else np.zeros(0)

@@ -1,0 +1,491 @@
+"""Comparison work cut into tasks that can run anywhere: here, in worker processes, on Dask.
+
+Matching a large project is one big job of pairwise Dice similarities. It is
+cut into small, independent tasks so that every core (or every worker of a
+Dask cluster) can take some:
+
+* a :class:`PairChunk` compares every record of a range of one dataset with
+  every record of a range of another (or of the same, to find duplicates),
+  with anonlink's native Dice;
+* a :class:`BandChunk` compares only the pairs that collide in a few
+  locality-sensitive bands (``coordinator.core.blocking``), with the same Dice.
+
+A task is a small frozen dataclass (cheap to send to a worker); the data it
+reads is the project's encodings, shared once per run. Each task returns
+candidates in anonlink's structure with dataset-level record indices, so the
+results of every task merge into what one call over everything would give.
+Nothing here knows about processes, Dask, SQLite or gRPC.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from bitarray import bitarray
+
+with warnings.catch_warnings():
+    # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
+    warnings.simplefilter("ignore")
+    import anonlink
+
+#: anonlink's candidate-pair structure (similarities, dataset indices, record indices).
+Candidates = Any
+#: A dataset's encodings: one row per record, packed bytes (most significant bit first).
+Rows = np.ndarray
+#: The same encodings transposed: one row per byte position, one column per record.
+Columns = np.ndarray
+
+#: Pairs per all-pairs chunk: about a second of anonlink on one core at 2048 bits.
+DEFAULT_CHUNK_COMPARISONS = 25_000_000
+
+
+@dataclass(frozen=True)
+class PairChunk:
+    """Every pair between ``left_range`` of dataset ``left`` and ``right_range`` of ``right``.
+
+    When ``left == right`` the chunk looks for duplicates inside one dataset
+    and keeps each unordered pair once (left record before right record).
+    """
+
+    left: int
+    left_range: tuple[int, int]
+    right: int
+    right_range: tuple[int, int]
+    threshold: float
+
+    @property
+    def comparisons(self) -> int:
+        """Pairs this chunk compares (a diagonal chunk of one dataset counts each pair once)."""
+        a = self.left_range[1] - self.left_range[0]
+        b = self.right_range[1] - self.right_range[0]
+        if self.left == self.right and self.left_range == self.right_range:
+            return a * (a - 1) // 2
+        return a * b
+
+
+@dataclass(frozen=True)
+class BandChunk:
+    """The pairs of datasets ``left`` and ``right`` that agree on every bit of some band.
+
+    ``bands`` holds, for each band, the half-byte positions whose values form
+    its key (see ``band_keys``). Colliding pairs are
+    screened on a sketch (the first ``SKETCH_BYTES`` bytes: at most
+    ``sketch_limit`` differing bits) before their full Dice is computed.
+    """
+
+    left: int
+    right: int
+    bands: tuple[tuple[int, ...], ...]
+    threshold: float
+    sketch_limit: int
+    left_rows: int = -1
+    right_rows: int = -1
+    """The same datasets by rows, when the task may read them for the exact Dice (faster)."""
+
+
+Task = PairChunk | BandChunk
+
+SKETCH_BYTES = 32
+
+
+def empty() -> Candidates:
+    """No candidates, in anonlink's structure."""
+    return (array("d"), (array("I"), array("I")), (array("I"), array("I")))
+
+
+def from_arrays(
+    sims: np.ndarray, d0: np.ndarray, d1: np.ndarray, r0: np.ndarray, r1: np.ndarray
+) -> Candidates:
+    """Candidates in anonlink's structure from numpy arrays (in whatever order)."""
+    return (
+        array("d", np.asarray(sims, dtype=np.float64).tobytes()),
+        (
+            array("I", np.asarray(d0, dtype=np.uint32).tobytes()),
+            array("I", np.asarray(d1, dtype=np.uint32).tobytes()),
+        ),
+        (
+            array("I", np.asarray(r0, dtype=np.uint32).tobytes()),
+            array("I", np.asarray(r1, dtype=np.uint32).tobytes()),
+        ),
+    )
+
+
+def merge(parts: Sequence[Candidates], *, unique: bool = False) -> Candidates:
+    """One candidate structure from several, in anonlink's order (similarity descending).
+
+    With ``unique``, a pair found by several tasks (blocking finds a close pair
+    in many bands) is kept once.
+    """
+    if not parts:
+        return empty()
+    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
+    d0, d1, r0, r1 = (
+        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts])
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    )
+    order = np.lexsort((r1, r0, d1, d0, -sims))
+    sims, d0, d1, r0, r1 = sims[order], d0[order], d1[order], r0[order], r1[order]
+    if unique and len(sims) > 1:
+        # Equal pairs have equal similarity, so after the sort they are neighbours.
+        fresh = np.ones(len(sims), dtype=bool)
+        fresh[1:] = (
+            (d0[1:] != d0[:-1]) | (d1[1:] != d1[:-1]) | (r0[1:] != r0[:-1]) | (r1[1:] != r1[:-1])
+        )
+        sims, d0, d1, r0, r1 = sims[fresh], d0[fresh], d1[fresh], r0[fresh], r1[fresh]
+    return from_arrays(sims, d0, d1, r0, r1)
+
+
+# ------------------------------------------------------------------ all pairs
+def plan_pair_chunks(
+    sizes: Sequence[int],
+    threshold: float,
+    within_threshold: float = 0.0,
+    *,
+    chunk_comparisons: int = DEFAULT_CHUNK_COMPARISONS,
+) -> list[PairChunk]:
+    """Cut all-pairs matching of datasets of ``sizes`` into chunks of about equal work.
+
+    Pairs across datasets are cut with anonlink's own ``split_to_chunks``;
+    with ``within_threshold``, each dataset's pairs with itself are cut into
+    square blocks too (the blocks on the diagonal keep each pair once).
+    """
+    chunks = [
+        PairChunk(
+            left=int(a["datasetIndex"]),
+            left_range=(int(a["range"][0]), int(a["range"][1])),
+            right=int(b["datasetIndex"]),
+            right_range=(int(b["range"][0]), int(b["range"][1])),
+            threshold=threshold,
+        )
+        for a, b in anonlink.concurrency.split_to_chunks(chunk_comparisons, dataset_sizes=sizes)
+    ]
+    if within_threshold:
+        side = max(1, int(math.sqrt(chunk_comparisons)))
+        for index, size in enumerate(sizes):
+            blocks = [(start, min(size, start + side)) for start in range(0, size, side)]
+            for i, first in enumerate(blocks):
+                for second in blocks[i:]:
+                    chunks.append(PairChunk(index, first, index, second, within_threshold))
+    return chunks
+
+
+def to_bitarrays(rows: Rows, start: int, stop: int) -> list[bitarray]:
+    """Records ``start`` to ``stop`` of a dataset as anonlink's bitarrays."""
+    out = []
+    for raw in rows[start:stop]:
+        bits = bitarray(endian="big")
+        bits.frombytes(raw.tobytes())
+        out.append(bits)
+    return out
+
+
+def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
+    """The pairs of a chunk whose Dice similarity reaches its threshold (anonlink's native Dice)."""
+    (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
+    left = to_bitarrays(datasets[chunk.left], a0, a1)
+    right = left if (chunk.left, a0, a1) == (chunk.right, b0, b1) else None
+    if right is None:
+        right = to_bitarrays(datasets[chunk.right], b0, b1)
+    sims, _, (i, j) = anonlink.candidate_generation.find_candidate_pairs(
+        [left, right], anonlink.similarities.dice_coefficient_accelerated, chunk.threshold
+    )
+    sims_np = np.frombuffer(sims, dtype=np.float64)
+    i_np = np.frombuffer(i, dtype=np.uint32).astype(np.int64) + a0
+    j_np = np.frombuffer(j, dtype=np.uint32).astype(np.int64) + b0
+    if chunk.left == chunk.right:
+        keep = i_np < j_np
+        sims_np, i_np, j_np = sims_np[keep], i_np[keep], j_np[keep]
+    n = len(sims_np)
+    return from_arrays(
+        sims_np,
+        np.full(n, chunk.left, dtype=np.uint32),
+        np.full(n, chunk.right, dtype=np.uint32),
+        i_np,
+        j_np,
+    )
+
+
+# ------------------------------------------------------------------- blocked
+def columns_of(rows: Rows) -> Columns:
+    """A dataset's encodings transposed (byte position by record), for band keys."""
+    return np.ascontiguousarray(rows.T)
+
+
+def popcounts(columns: Columns) -> np.ndarray:
+    """Bits set in each record's encoding."""
+    total = np.zeros(columns.shape[1], dtype=np.int32)
+    for row in columns:
+        total += np.bitwise_count(row)
+    return total
+
+
+def band_keys(columns: Columns, band: Sequence[int]) -> np.ndarray:
+    """Each record's key in one band: its half-bytes at the band's positions, side by side.
+
+    Half-byte ``u`` is the high four bits of byte ``u // 2`` when ``u`` is even,
+    the low four when odd.
+    """
+    key: np.ndarray = np.zeros(columns.shape[1], dtype=np.uint64)
+    for place, unit in enumerate(band):
+        byte = columns[unit // 2]
+        value = (byte >> np.uint8(4)) if unit % 2 == 0 else (byte & np.uint8(15))
+        key |= np.left_shift(value.astype(np.uint64), np.uint64(4 * place))
+    return key
+
+
+def _sketches(columns: Columns) -> list[np.ndarray]:
+    """The sketch's 64-bit words, one array per word (gathering from flat arrays is fastest)."""
+    words = min(SKETCH_BYTES, columns.shape[0]) // 8
+    return [
+        np.ascontiguousarray(columns[8 * w : 8 * w + 8].T).view(np.uint64).ravel()
+        for w in range(words)
+    ]
+
+
+def _differing(left: list[np.ndarray], right: list[np.ndarray], i: Any, j: Any) -> np.ndarray:
+    """Bits in which the sketches of pairs (i, j) differ."""
+    total = np.zeros(len(i), dtype=np.uint16)
+    for a, b in zip(left, right, strict=True):
+        total += np.bitwise_count(a[i] ^ b[j])
+    return total
+
+
+def _colliding(left: np.ndarray, right: np.ndarray, same: bool) -> Iterator[tuple[Any, Any]]:
+    """Index pairs (left, right) with equal keys, in slices of bounded size.
+
+    One sort does the join: each record becomes key, side and index packed
+    in one 64-bit integer, so sorting them (numpy sorts plain integers far
+    faster than it argsorts) puts every key's left records, then its right
+    records, next to each other.
+    """
+    index_bits = max(1, (max(len(left), len(right)) - 1).bit_length())
+    shift = np.uint64(index_bits + 1)
+    mask = np.uint64((1 << index_bits) - 1)
+    if same:
+        packed = np.sort((left << shift) | np.arange(len(left), dtype=np.uint64))
+        keys = packed >> shift
+        members = (packed & mask).astype(np.int64)
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        sizes = np.diff(np.r_[starts, len(keys)])
+        yield from _within_runs(members, starts, sizes)
+        return
+    side = np.uint64(1 << index_bits)
+    packed = np.sort(
+        np.concatenate(
+            [
+                (left << shift) | np.arange(len(left), dtype=np.uint64),
+                (right << shift) | side | np.arange(len(right), dtype=np.uint64),
+            ]
+        )
+    )
+    keys = packed >> shift
+    on_right = (packed & side) != 0
+    members = (packed & mask).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sizes = np.diff(np.r_[starts, len(keys)])
+    # Within a run, left records come first (side bit clear); count them per run.
+    lefts = np.add.reduceat((~on_right).astype(np.int64), starts) if len(starts) else starts
+    rights = sizes - lefts
+    both = (lefts > 0) & (rights > 0)
+    starts, lefts, rights = starts[both], lefts[both], rights[both]
+    yield from _cross_runs(members, starts, lefts, rights)
+
+
+#: Most pairs expanded at once while joining a band (bounds the join's memory).
+_PAIRS_AT_ONCE = 1 << 22
+
+
+def _cross_runs(
+    members: np.ndarray, starts: np.ndarray, lefts: np.ndarray, rights: np.ndarray
+) -> Iterator[tuple[Any, Any]]:
+    """Every (left, right) pair of each run, a bounded number of pairs at a time."""
+    counts = lefts * rights
+    for first, last in _slices(counts, _PAIRS_AT_ONCE):
+        if last == first + 1 and counts[first] > _PAIRS_AT_ONCE:
+            # One huge run (many records share a key): its left members a block at a time.
+            at, on_left, on_right = int(starts[first]), int(lefts[first]), int(rights[first])
+            right_members = members[at + on_left : at + on_left + on_right]
+            step = max(1, _PAIRS_AT_ONCE // on_right)
+            for block in range(0, on_left, step):
+                left_members = members[at + block : at + min(on_left, block + step)]
+                yield np.repeat(left_members, on_right), np.tile(right_members, len(left_members))
+            continue
+        s, a, b, c = starts[first:last], lefts[first:last], rights[first:last], counts[first:last]
+        total = int(c.sum())
+        # Pair number within its run → (left member, right member).
+        run = np.repeat(np.arange(len(s)), c)
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+        i = members[s[run] + within // b[run]]
+        j = members[s[run] + a[run] + within % b[run]]
+        yield i, j
+
+
+def _within_runs(
+    members: np.ndarray, starts: np.ndarray, sizes: np.ndarray
+) -> Iterator[tuple[Any, Any]]:
+    """Every unordered pair inside each run of one dataset, as (lower index, higher index)."""
+    keep = sizes > 1
+    starts, sizes = starts[keep], sizes[keep]
+    counts = sizes * sizes
+    for first, last in _slices(counts, _PAIRS_AT_ONCE):
+        if last == first + 1 and counts[first] > _PAIRS_AT_ONCE:
+            at, size = int(starts[first]), int(sizes[first])
+            run_members = members[at : at + size]
+            step = max(1, _PAIRS_AT_ONCE // size)
+            for block in range(0, size, step):
+                part = run_members[block : block + step]
+                left, right = np.repeat(part, size), np.tile(run_members, len(part))
+                lower = left < right
+                yield left[lower], right[lower]
+            continue
+        s, n, c = starts[first:last], sizes[first:last], counts[first:last]
+        total = int(c.sum())
+        run = np.repeat(np.arange(len(s)), c)
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+        i = members[s[run] + within // n[run]]
+        j = members[s[run] + within % n[run]]
+        lower = i < j
+        yield i[lower], j[lower]
+
+
+def _slices(counts: np.ndarray, most: int) -> Iterator[tuple[int, int]]:
+    """Consecutive runs whose pair counts add up to about ``most`` (a huge run goes alone)."""
+    ends = np.cumsum(counts)
+    first = 0
+    while first < len(counts):
+        base = ends[first - 1] if first else 0
+        last = int(np.searchsorted(ends, base + most, "right"))
+        last = max(last, first + 1)
+        yield first, last
+        first = last
+
+
+def _dice(left: Columns, right: Columns, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Exact Dice of the pairs (i, j), as anonlink computes it: 2|A∩B| / (|A| + |B|)."""
+    both = np.zeros(len(i), dtype=np.int32)
+    ones_left = np.zeros(len(i), dtype=np.int32)
+    ones_right = np.zeros(len(i), dtype=np.int32)
+    for a, b in zip(left, right, strict=True):
+        x, y = a[i], b[j]
+        both += np.bitwise_count(x & y)
+        ones_left += np.bitwise_count(x)
+        ones_right += np.bitwise_count(y)
+    return _ratio(both, ones_left, ones_right)
+
+
+def _dice_rows(left: Rows, right: Rows, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The same from rows: each record's bytes are together, so one gather reads a record."""
+    if left.shape[1] % 8:
+        x, y = left[i], right[j]
+    else:
+        x, y = left.view(np.uint64)[i], right.view(np.uint64)[j]
+    both = np.bitwise_count(x & y).sum(axis=1, dtype=np.int32)
+    ones_left = np.bitwise_count(x).sum(axis=1, dtype=np.int32)
+    ones_right = np.bitwise_count(y).sum(axis=1, dtype=np.int32)
+    return _ratio(both, ones_left, ones_right)
+
+
+def _ratio(both: np.ndarray, ones_left: np.ndarray, ones_right: np.ndarray) -> np.ndarray:
+    total = (ones_left + ones_right).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(total > 0, 2.0 * both / total, 0.0)
+    return out
+
+
+def compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> Candidates:
+    """Pairs colliding in any of the chunk's bands whose Dice reaches its threshold."""
+    return _compare_bands(chunk, datasets)[0]
+
+
+def _compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> tuple[Candidates, int]:
+    """Pairs colliding in any of the chunk's bands whose Dice reaches its threshold, and the
+    number of colliding pairs screened.
+
+    A pair that collides in several bands is compared once: survivors of the
+    sketch screen are collected as pair numbers and made unique before the
+    exact Dice, which is the dear step.
+    """
+    left, right = datasets[chunk.left], datasets[chunk.right]
+    same = chunk.left == chunk.right
+    sketch_left = _sketches(left)
+    sketch_right = sketch_left if same else _sketches(right)
+    width = np.int64(right.shape[1])
+    found: list[np.ndarray] = []
+    screened = 0
+    for number, band in enumerate(chunk.bands, start=1):
+        key_left = band_keys(left, band)
+        key_right = key_left if same else band_keys(right, band)
+        for i, j in _colliding(key_left, key_right, same):
+            screened += len(i)
+            differ = _differing(sketch_left, sketch_right, i, j)
+            keep = differ <= chunk.sketch_limit
+            found.append(i[keep] * width + j[keep])
+        if number % 16 == 0 and len(found) > 1:
+            found = [_unique(np.concatenate(found))]
+    if not found:
+        return empty(), screened
+    pairs = _unique(np.concatenate(found))
+    i, j = pairs // width, pairs % width
+    sims = np.empty(len(pairs), dtype=np.float64)
+    step = 1 << 16
+    for start in range(0, len(pairs), step):
+        a, b = i[start : start + step], j[start : start + step]
+        if chunk.left_rows >= 0 and chunk.right_rows >= 0:
+            sims[start : start + step] = _dice_rows(
+                datasets[chunk.left_rows], datasets[chunk.right_rows], a, b
+            )
+        else:
+            sims[start : start + step] = _dice(left, right, a, b)
+    keep = sims >= chunk.threshold
+    n = int(keep.sum())
+    found_pairs = from_arrays(
+        sims[keep],
+        np.full(n, chunk.left, dtype=np.uint32),
+        np.full(n, chunk.right, dtype=np.uint32),
+        i[keep],
+        j[keep],
+    )
+    return found_pairs, screened
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sorting plain integers beats numpy's hashing unique here)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    kept: np.ndarray = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+    return kept
+
+
+def run_task(task: Task, datasets: Sequence[np.ndarray]) -> Candidates:
+    """Do one task on the project's encodings (rows for pair chunks, columns for band chunks)."""
+    return perform(task, datasets).candidates
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a task found, and how many pairs it compared (for progress and the audit)."""
+
+    candidates: Candidates
+    compared: int
+
+
+def perform(task: Task, datasets: Sequence[np.ndarray]) -> Outcome:
+    """Do one task and count its comparisons: what engines run."""
+    if isinstance(task, PairChunk):
+        return Outcome(compare_pairs(task, datasets), task.comparisons)
+    found, screened = _compare_bands(task, datasets)
+    return Outcome(found, screened)
+
+
+def task_size(task: Task, sizes: Sequence[int]) -> int:
+    """A task's weight for progress: comparisons for a pair chunk, records hashed for a band."""
+    if isinstance(task, PairChunk):
+        return task.comparisons
+    return len(task.bands) * (sizes[task.left] + sizes[task.right])

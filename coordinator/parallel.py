@@ -1,0 +1,281 @@
+"""Engines that run a matching run's comparison tasks on every core, or on a Dask cluster.
+
+The tasks and what they compute live in ``coordinator.core.comparison``; an
+engine only decides where they run.
+
+* :class:`ProcessEngine` (the default) keeps a pool of worker processes for
+  the run. The run's encodings sit in shared memory that the workers map, so
+  nothing is copied or pickled per task and no encoding is written to disk.
+  anonlink's native Dice holds the GIL, so threads would not help.
+* :class:`DaskEngine` sends the same tasks to a Dask cluster whose scheduler
+  the coordinator is configured with, over Dask's TLS with certificates
+  (encodings are personal data). The encodings are scattered to the workers
+  once per run.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import resource_tracker
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coordinator.core import comparison
+from coordinator.core.candidates import InlineEngine, Session
+from coordinator.core.comparison import Outcome, Task
+
+log = logging.getLogger("hublink.coordinator.matching")
+
+#: Below this many tasks, or this many all-pairs comparisons (about two seconds of one
+#: core), a run is done in-process: starting workers would cost more than they save.
+MIN_TASKS_FOR_WORKERS = 4
+MIN_COMPARISONS_FOR_WORKERS = 50_000_000
+
+
+@dataclass(frozen=True)
+class SharedArray:
+    """Where a worker finds one of the run's arrays."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+class _ProcessSession:
+    def __init__(self, workers: int, min_comparisons: int) -> None:
+        self._workers = workers
+        self._min_comparisons = min_comparisons
+        self.tasks_in_workers = 0
+        self._blocks: dict[int, tuple[SharedMemory, np.ndarray]] = {}
+        self._pool: ProcessPoolExecutor | None = None
+
+    def array(self, shape: tuple[int, ...]) -> np.ndarray:
+        size = max(1, int(np.prod(shape)))
+        block = SharedMemory(create=True, size=size)
+        view: np.ndarray = np.ndarray(shape, dtype=np.uint8, buffer=block.buf)
+        view[...] = 0
+        self._blocks[id(view)] = (block, view)
+        return view
+
+    def _shared(self, array: np.ndarray) -> SharedArray:
+        if id(array) not in self._blocks:
+            copy = self.array(array.shape)
+            copy[...] = array
+            array = copy
+        block, view = self._blocks[id(array)]
+        return SharedArray(block.name, view.shape)
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        datasets: Sequence[np.ndarray],
+        on_done: Callable[[int, Outcome], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        if (
+            self._workers < 2
+            or len(tasks) < MIN_TASKS_FOR_WORKERS
+            or _small(tasks, self._min_comparisons)
+        ):
+            with InlineEngine().session() as inline:
+                inline.run(tasks, datasets, on_done, cancelled)
+            return
+        shared = tuple(self._shared(d) for d in datasets)
+        self.tasks_in_workers += len(tasks)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        pending: dict[Future[Outcome], int] = {}
+        queue = iter(enumerate(tasks))
+        # Keep two tasks per worker in flight: enough to stay busy, few enough to cancel fast.
+        for index, task in queue:
+            pending[self._pool.submit(_work, task, shared)] = index
+            if len(pending) >= 2 * self._workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                on_done(pending.pop(future), future.result())
+            if cancelled():
+                for future in pending:
+                    future.cancel()
+                return
+            for index, task in queue:
+                pending[self._pool.submit(_work, task, shared)] = index
+                if len(pending) >= 2 * self._workers:
+                    break
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for block, _ in self._blocks.values():
+            block.close()
+            block.unlink()
+        self._blocks.clear()
+
+
+def _small(tasks: Sequence[Task], least: int) -> bool:
+    if not all(isinstance(t, comparison.PairChunk) for t in tasks):
+        return False
+    return sum(t.comparisons for t in tasks if isinstance(t, comparison.PairChunk)) < least
+
+
+class ProcessEngine:
+    """Tasks in a pool of worker processes, one per core by default."""
+
+    name = "processes"
+
+    def __init__(
+        self, workers: int = 0, *, min_comparisons: int = MIN_COMPARISONS_FOR_WORKERS
+    ) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.min_comparisons = min_comparisons
+        self.tasks_in_workers = 0
+        """Tasks sent to worker processes so far (the rest ran in-process)."""
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        session = _ProcessSession(self.workers, self.min_comparisons)
+        try:
+            yield session
+        finally:
+            session.close()
+            self.tasks_in_workers += session.tasks_in_workers
+
+
+# Worker side: arrays attached once per worker process, by shared-memory name.
+_ATTACHED: dict[str, tuple[SharedMemory, np.ndarray]] = {}
+
+
+def _attach(spec: SharedArray) -> np.ndarray:
+    if spec.name not in _ATTACHED:
+        # Python 3.11 registers every attached block with the resource tracker, which
+        # would then unlink the parent's memory when this worker exits; only the
+        # creating process owns it.
+        register = resource_tracker.register
+        resource_tracker.register = lambda *args, **kwargs: None
+        try:
+            block = SharedMemory(name=spec.name)
+        finally:
+            resource_tracker.register = register
+        view: np.ndarray = np.ndarray(spec.shape, dtype=np.uint8, buffer=block.buf)
+        _ATTACHED[spec.name] = (block, view)
+    return _ATTACHED[spec.name][1]
+
+
+def _work(task: Task, shared: tuple[SharedArray, ...]) -> Outcome:
+    return comparison.perform(task, [_attach(s) for s in shared])
+
+
+# ------------------------------------------------------------------------ Dask
+@dataclass(frozen=True)
+class DaskSettings:
+    """How the coordinator reaches a Dask scheduler: its address and TLS files."""
+
+    scheduler: str
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+def dask_security(settings: DaskSettings) -> Any:
+    """Dask's TLS settings from the coordinator's: encryption required, certificates both ways."""
+    from distributed.security import Security
+
+    if settings.ca is None or settings.cert is None or settings.key is None:
+        raise ValueError(
+            "a Dask scheduler needs dask_ca, dask_cert and dask_key: encodings are personal "
+            "data and must not cross the cluster's network in the clear"
+        )
+    return Security(  # type: ignore[no-untyped-call]
+        tls_ca_file=str(settings.ca),
+        tls_client_cert=str(settings.cert),
+        tls_client_key=str(settings.key),
+        require_encryption=True,
+    )
+
+
+class _DaskSession:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._scattered: dict[int, Any] = {}
+
+    def array(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.uint8)
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        datasets: Sequence[np.ndarray],
+        on_done: Callable[[int, Outcome], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        from distributed import as_completed
+
+        data = []
+        for array in datasets:
+            if id(array) not in self._scattered:
+                self._scattered[id(array)] = self._client.scatter(array, broadcast=True)
+            data.append(self._scattered[id(array)])
+        futures = [
+            self._client.submit(comparison.perform, task, data, pure=False) for task in tasks
+        ]
+        index = {future.key: n for n, future in enumerate(futures)}
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            on_done(index[future.key], future.result())
+            if cancelled():
+                self._client.cancel(futures)
+                return
+
+    def close(self) -> None:
+        if self._scattered:
+            self._client.cancel(list(self._scattered.values()))
+        self._scattered.clear()
+
+
+class DaskEngine:
+    """Tasks on a Dask cluster, reached over TLS; one client per run."""
+
+    name = "dask"
+
+    def __init__(self, settings: DaskSettings, *, client_factory: Callable[[], Any] | None = None):
+        self.settings = settings
+        self._client_factory = client_factory
+        self.workers = 0
+
+    def _client(self) -> Any:
+        if self._client_factory is not None:
+            return self._client_factory()
+        from distributed import Client
+
+        return Client(  # type: ignore[no-untyped-call]
+            self.settings.scheduler, security=dask_security(self.settings), timeout=30
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        client = self._client()
+        try:
+            self.workers = len(client.scheduler_info().get("workers", {}))
+            log.info(
+                "matching on the Dask cluster at %s (%d workers)",
+                client.scheduler.address,
+                self.workers,
+            )
+            session = _DaskSession(client)
+            try:
+                yield session
+            finally:
+                session.close()
+        finally:
+            if self._client_factory is None:
+                client.close()
