@@ -29,6 +29,9 @@ log = logging.getLogger("hublink.coordinator.matching")
 #: With blocking, cross-dataset pairs are kept from this far below the design threshold.
 BLOCKED_MARGIN = 0.05
 
+#: Pairs found by blocked tasks held before they are merged into one unique set.
+FOLD_EVERY = 2_000_000
+
 #: Seconds between progress lines on the coordinator's log during a long comparison.
 LOG_EVERY = 10.0
 
@@ -234,17 +237,31 @@ def find(
     progress.tasks_total = len(everything_tasks)
     progress.started = time.monotonic()
 
+    # Blocked tasks each find most close pairs again: fold them in as they come, so a run
+    # holds one copy of each pair and a bounded backlog, not every task's results at once.
+    folded: list[Candidates] = []
+    backlog = 0
+    finished = 0
+
     def on_done(index: int, outcome: Outcome) -> None:
-        results[index] = outcome.candidates
+        nonlocal backlog, finished
+        finished += 1
         progress.tick(outcome.compared)
+        if index >= len(tasks):
+            results[index] = outcome.candidates
+            return
+        found = _renumber(outcome.candidates, len(rows)) if blocked else outcome.candidates
+        folded.append(found)
+        backlog += len(found[0])
+        if blocked and backlog > FOLD_EVERY and len(folded) > 1:
+            folded[:] = [comparison.merge(folded, unique=True)]
+            backlog = 0
 
     session.run(everything_tasks, datasets, on_done, cancelled)
-    if cancelled() or len(results) < len(everything_tasks):
+    if cancelled() or finished < len(everything_tasks):
         raise Cancelled("the run was cancelled")
-    found = [results[i] for i in range(len(tasks))]
-    if blocked:
-        found = [_renumber(f, len(rows)) for f in found]
-    merged = comparison.merge(found, unique=blocked)
+    merged = comparison.merge(folded, unique=blocked)
+    folded.clear()
     across, within = _split(merged)
     if blocked:
         sampled = [results[len(tasks) + i] for i in range(len(sample_tasks))]

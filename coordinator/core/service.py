@@ -1005,8 +1005,12 @@ class Coordinator:
                 tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
                 tx.executemany(
                     "INSERT INTO entities VALUES (?, ?, ?, ?)",
-                    # In record order: the table's pages then fill one after another.
-                    ((rid, project.id, eid, run_id) for rid, eid in sorted(assignment.items())),
+                    # In record order (each upload's ids ascend): pages fill one after another.
+                    (
+                        (rid, project.id, assignment[rid], run_id)
+                        for ids in record_ids
+                        for rid in ids
+                    ),
                 )
                 tx.execute(
                     "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
