@@ -254,7 +254,7 @@ def find(
         folded.append(found)
         backlog += len(found[0])
         if blocked and backlog > FOLD_EVERY and len(folded) > 1:
-            folded[:] = [comparison.merge(folded, unique=True)]
+            folded[:] = [_fold(folded, len(rows), max(sizes))]
             backlog = 0
 
     session.run(everything_tasks, datasets, on_done, cancelled)
@@ -292,6 +292,28 @@ def _sample(rows: Sequence[np.ndarray], total: int, seed: int | None) -> list[np
         picked: np.ndarray = np.sort(rng.choice(len(r), size=take, replace=False))
         out.append(np.ascontiguousarray(r[picked]))
     return out
+
+
+def _fold(parts: Sequence[Candidates], ndata: int, largest: int) -> Candidates:
+    """Several tasks' candidates as one, each pair once, in no particular order.
+
+    Cheaper than ``comparison.merge``: one sort of a single integer per pair
+    (datasets and rows packed together) instead of a sort on five keys.
+    """
+    if ndata * ndata * largest * largest >= 2**63:
+        return comparison.merge(parts, unique=True)
+    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
+    d0, d1, r0, r1 = (
+        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts]).astype(np.int64)
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    )
+    key = ((d0 * ndata + d1) * largest + r0) * largest + r1
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    keep = order[first]
+    return comparison.from_arrays(sims[keep], d0[keep], d1[keep], r0[keep], r1[keep])
 
 
 def _renumber(candidates: Candidates, ndata: int) -> Candidates:

@@ -1136,7 +1136,7 @@ class Coordinator:
         project = self._project(project_id)
         self._authorise(caller, "run.status", project, Role.ADMIN, Role.NODE)
         if not run_id:
-            row = self.store.query_one(
+            row = self.store.read_one(
                 "SELECT id FROM runs WHERE project_id = ? ORDER BY started_at DESC, rowid DESC "
                 "LIMIT 1",
                 (project.id,),
@@ -1162,7 +1162,8 @@ class Coordinator:
         return self._run_state(run_id, project.id)
 
     def _run_state(self, run_id: str, project_id: str | None = None) -> RunState:
-        row = self.store.query_one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        # Status is polled during runs: read beside the run's long final write, not after it.
+        row = self.store.read_one("SELECT * FROM runs WHERE id = ?", (run_id,))
         if row is None or (project_id and row["project_id"] != project_id):
             raise NotFound(f"no run {run_id}")
         progress = self._progress.get(run_id)
@@ -1195,7 +1196,7 @@ class Coordinator:
         )
 
     def _run_quality(self, run_id: str) -> quality.RunQuality | None:
-        row = self.store.query_one("SELECT report FROM run_quality WHERE run_id = ?", (run_id,))
+        row = self.store.read_one("SELECT report FROM run_quality WHERE run_id = ?", (run_id,))
         return quality.RunQuality.from_json(row["report"]) if row is not None else None
 
     # --------------------------------------------------------------------- keys

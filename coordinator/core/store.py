@@ -284,6 +284,25 @@ class Store:
         rows = self.query(sql, parameters)
         return rows[0] if rows else None
 
+    def read_one(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        """One row of committed data, read without waiting for the writer's lock.
+
+        For calls a person polls while a long write holds the lock (a run
+        storing millions of entities): a file database is read through a
+        connection of its own, which WAL lets read beside the writer.
+        """
+        if self.path == ":memory:":
+            return self.query_one(sql, parameters)
+        reader = sqlite3.connect(
+            f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, timeout=30
+        )
+        try:
+            reader.row_factory = sqlite3.Row
+            row: sqlite3.Row | None = reader.execute(sql, parameters).fetchone()
+            return row
+        finally:
+            reader.close()
+
     def iterate(
         self, sql: str, parameters: tuple[Any, ...] = (), *, batch: int = 5000
     ) -> Iterator[tuple[Any, ...]]:

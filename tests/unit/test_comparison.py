@@ -182,3 +182,18 @@ def test_a_key_shared_by_very_many_records_is_joined_in_blocks(
     within = list(comparison._colliding(keys_left, keys_left, True))
     pairs = {(int(a), int(b)) for i, j in within for a, b in zip(i, j, strict=True)}
     assert pairs == {(a, b) for a in range(30) for b in range(30) if a < b}
+
+
+def test_folding_task_results_keeps_each_pair_once_with_its_score() -> None:
+    left, right = planted(1500, 700, 0.06, seed=9)
+    frequencies = blocking.bit_frequencies([left, right])
+    plan = blocking.plan((1500, 1500), frequencies, 0.8, seed=2)
+    columns = [comparison.columns_of(left), comparison.columns_of(right)]
+    parts = [
+        comparison.run_task(t, columns)
+        for t in blocking.chunks(plan, 0, 1, 0.8, per_task=max(1, len(plan.bands) // 6))
+    ]
+    assert len(parts) >= 5
+    folded = candidates._fold(parts, 2, 1500)
+    assert as_set(folded) == as_set(comparison.merge(parts, unique=True))
+    assert len(folded[0]) == len(as_set(folded)) < sum(len(p[0]) for p in parts)

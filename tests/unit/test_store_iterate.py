@@ -44,3 +44,38 @@ def test_in_memory_store_still_iterates(tmp_path: Path) -> None:
     _fill(store, range(30))
     assert len(list(store.iterate("SELECT key FROM meta WHERE key LIKE 'row-%'", batch=7))) == 30
     store.close()
+
+
+def test_read_one_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    """Run status is polled while a run's final write holds the lock for a long time."""
+    import threading
+
+    store = Store(tmp_path / "coordinator.db")
+    _fill(store, range(3))
+    writing, release = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with store.transaction() as tx:
+            tx.execute("INSERT INTO meta VALUES ('row-999999', 'pending')")
+            writing.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert writing.wait(30)
+    answers: list[object] = []
+    reader = threading.Thread(
+        target=lambda: answers.append(
+            store.read_one("SELECT COUNT(*) AS n FROM meta WHERE key LIKE 'row-%'")
+        )
+    )
+    reader.start()
+    reader.join(20)
+    finished_while_writing = not reader.is_alive()
+    release.set()
+    writer.join()
+    reader.join()
+    assert finished_while_writing
+    # It saw the committed rows only, not the write still in progress.
+    assert answers[0]["n"] == 3  # type: ignore[index]
+    store.close()
