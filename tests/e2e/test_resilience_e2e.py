@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from coordinator.app import RunningCoordinator
 from coordinator.app import start as start_coordinator
-from coordinator.core import matching
+from coordinator.core import candidates
 from hublink import synthetic
 from hublink.config import CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
@@ -238,7 +238,8 @@ def test_a_run_still_going_at_shutdown_is_recorded_as_failed(
         release.wait(30)
         raise RuntimeError("the test let the stuck run go")
 
-    monkeypatch.setattr(matching, "candidate_pairs", stuck)
+    # The run gets stuck comparing, where a real run spends its time.
+    monkeypatch.setattr(candidates, "find", stuck)
     core = deployment.coordinator.core
     run = core.start_run(Identity("hub-admin", Role.ADMIN), PROJECT_ID)
     assert run.state == "running"
