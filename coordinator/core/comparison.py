@@ -217,14 +217,6 @@ def columns_of(rows: Rows) -> Columns:
     return np.ascontiguousarray(rows.T)
 
 
-def popcounts(columns: Columns) -> np.ndarray:
-    """Bits set in each record's encoding."""
-    total = np.zeros(columns.shape[1], dtype=np.int32)
-    for row in columns:
-        total += np.bitwise_count(row)
-    return total
-
-
 def band_keys(columns: Columns, band: Sequence[int]) -> np.ndarray:
     """Each record's key in one band: its half-bytes at the band's positions, side by side.
 
@@ -398,11 +390,6 @@ def _ratio(both: np.ndarray, ones_left: np.ndarray, ones_right: np.ndarray) -> n
     return out
 
 
-def compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> Candidates:
-    """Pairs colliding in any of the chunk's bands whose Dice reaches its threshold."""
-    return _compare_bands(chunk, datasets)[0]
-
-
 def _compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> tuple[Candidates, int]:
     """Pairs colliding in any of the chunk's bands whose Dice reaches its threshold, and the
     number of colliding pairs screened.
@@ -482,10 +469,3 @@ def perform(task: Task, datasets: Sequence[np.ndarray]) -> Outcome:
         return Outcome(compare_pairs(task, datasets), task.comparisons)
     found, screened = _compare_bands(task, datasets)
     return Outcome(found, screened)
-
-
-def task_size(task: Task, sizes: Sequence[int]) -> int:
-    """A task's weight for progress: comparisons for a pair chunk, records hashed for a band."""
-    if isinstance(task, PairChunk):
-        return task.comparisons
-    return len(task.bands) * (sizes[task.left] + sizes[task.right])
