@@ -21,8 +21,7 @@ from pathlib import Path
 from coordinator.core import matching
 from hublink import synthetic
 from hublink.spec import LinkageSpec
-from node.encoder import Encoder, RowError, normalisers, prepare_rows
-from node.source import read_rows
+from node.encoder import Encoder
 
 SECRET = b"bench-only secret, never used for real data"
 
@@ -30,22 +29,10 @@ SECRET = b"bench-only secret, never used for real data"
 def encode_all(data: synthetic.GeneratedData, spec: LinkageSpec) -> tuple[list, list]:
     encoder = Encoder(spec, SECRET)
     datasets, ids = [], []
-    for layout in data.layouts:
-        rows = read_rows(
-            data.csv_paths[layout.organisation],
-            id_column=layout.id_column,
-            columns=layout.columns,
-            fields=spec.all_fields,
-        )
-        prepared = []
-        for row in rows:
-            try:
-                prepared.extend(prepare_rows([row], spec.all_fields, normalisers()))
-            except RowError:
-                continue  # planted unreadable rows: a node rejects them
+    for organisation, prepared in synthetic.prepared_records(data, spec).items():
         packed = encoder.encode([p.values for p in prepared])
         datasets.append(matching.unpack(packed))
-        ids.append([(layout.organisation, p.local_id) for p in prepared])
+        ids.append([(organisation, p.local_id) for p in prepared])
     return datasets, ids
 
 

@@ -28,8 +28,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from hublink.nhs import check_digit
+
+if TYPE_CHECKING:
+    from hublink.spec import LinkageSpec
+    from node.encoder import PreparedRecord
 
 __all__ = [
     "DEFAULT_LAYOUTS",
@@ -986,3 +991,30 @@ def pairwise_quality(
         cross=_quality(true_cross, predicted_cross, correct_cross),
         within=_quality(true_within, predicted_within, correct_within),
     )
+
+
+def prepared_records(data: GeneratedData, spec: LinkageSpec) -> dict[str, list[PreparedRecord]]:
+    """Each organisation's generated rows read and normalised the node's way, for benches and tests.
+
+    Rows the generator planted as unreadable are left out, as a node rejects them.
+    The node's modules are imported here so that generating data needs none of them.
+    """
+    from node.encoder import RowError, normalisers, prepare_rows
+    from node.source import read_rows
+
+    out: dict[str, list[PreparedRecord]] = {}
+    for layout in data.layouts:
+        rows = read_rows(
+            data.csv_paths[layout.organisation],
+            id_column=layout.id_column,
+            columns=layout.columns,
+            fields=spec.all_fields,
+        )
+        kept: list[PreparedRecord] = []
+        for row in rows:
+            try:
+                kept.extend(prepare_rows([row], spec.all_fields, normalisers()))
+            except RowError:
+                continue
+        out[layout.organisation] = kept
+    return out

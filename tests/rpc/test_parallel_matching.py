@@ -26,8 +26,7 @@ from coordinator.projects import load_project
 from hublink import pki, synthetic
 from hublink.identity import Identity, Role
 from hublink.spec import LinkageSpec, UploadDigest
-from node.encoder import Encoder, RowError, normalisers, prepare_rows
-from node.source import read_rows
+from node.encoder import Encoder
 
 PROJECT = "scale-check"
 ADMIN = Identity("hub-admin", Role.ADMIN)
@@ -58,22 +57,10 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Incoming
     spec = LinkageSpec.default()
     encoder = Encoder(spec, b"engine-test secret, synthetic data only")
     out: dict[str, list[IncomingRecord]] = {}
-    for layout in data.layouts:
-        rows = read_rows(
-            data.csv_paths[layout.organisation],
-            id_column=layout.id_column,
-            columns=layout.columns,
-            fields=spec.all_fields,
-        )
-        prepared = []
-        for row in rows:
-            try:
-                prepared.extend(prepare_rows([row], spec.all_fields, normalisers()))
-            except RowError:
-                continue  # planted unreadable rows: a node rejects them
+    for organisation, prepared in synthetic.prepared_records(data, spec).items():
         packed = encoder.encode([p.values for p in prepared])
-        out[layout.organisation] = [
-            IncomingRecord(f"{layout.organisation}-{p.local_id}", [("clk", bits)])
+        out[organisation] = [
+            IncomingRecord(f"{organisation}-{p.local_id}", [("clk", bits)])
             for p, bits in zip(prepared, packed, strict=True)
         ]
     return out

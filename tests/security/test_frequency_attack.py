@@ -34,12 +34,8 @@ from hublink.spec import LinkageSpec
 from node.encoder import (
     Encoder,
     PreparedRecord,
-    RowError,
     encode_records,
-    normalisers,
-    prepare_rows,
 )
-from node.source import read_rows
 
 pytestmark = pytest.mark.slow
 
@@ -64,20 +60,10 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Population:
     per_org = -(-RECORDS // len(synthetic.DEFAULT_LAYOUTS))
     data = synthetic.generate(folder, per_org, seed=404)
     spec = LinkageSpec.default()
-    prepared: list[PreparedRecord] = []
-    for layout in data.layouts:
-        rows = read_rows(
-            data.csv_paths[layout.organisation],
-            id_column=layout.id_column,
-            columns=layout.columns,
-            fields=spec.all_fields,
-        )
-        for row in rows:
-            try:
-                prepared.extend(prepare_rows([row], spec.all_fields, normalisers()))
-            except RowError:
-                continue  # the generator plants a few unreadable rows; a node rejects them
-    prepared = prepared[:RECORDS]
+    # The generator plants a few unreadable rows; like a node, this leaves them out.
+    prepared: list[PreparedRecord] = [
+        record for part in synthetic.prepared_records(data, spec).values() for record in part
+    ][:RECORDS]
     assert len(prepared) == RECORDS
     # What the default schema hashes for the given name: its canonical form (node.derived),
     # so the attacker is given the exact frequency of every hashed value, and guessing it

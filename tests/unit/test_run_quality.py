@@ -21,8 +21,7 @@ from coordinator.projects import load_project
 from hublink import synthetic
 from hublink.identity import Identity, Role
 from hublink.spec import LinkageSpec, UploadDigest
-from node.encoder import Encoder, RowError, normalisers, prepare_rows
-from node.source import read_rows
+from node.encoder import Encoder
 
 PROJECT = "quality-check"
 ADMIN = Identity("hub-admin", Role.ADMIN)
@@ -54,22 +53,10 @@ def encoded(data: synthetic.GeneratedData) -> dict[str, list[IncomingRecord]]:
     encoder = Encoder(LinkageSpec.default(), SECRET)
     spec = LinkageSpec.default()
     out: dict[str, list[IncomingRecord]] = {}
-    for layout in data.layouts:
-        rows = read_rows(
-            data.csv_paths[layout.organisation],
-            id_column=layout.id_column,
-            columns=layout.columns,
-            fields=spec.all_fields,
-        )
-        prepared = []
-        for row in rows:
-            try:
-                prepared.extend(prepare_rows([row], spec.all_fields, normalisers()))
-            except RowError:
-                continue
+    for organisation, prepared in synthetic.prepared_records(data, spec).items():
         clks = encoder.encode([p.values for p in prepared])
-        out[layout.organisation] = [
-            IncomingRecord(f"{layout.organisation[:2]}-tok-{i:05d}", [("clk", clk)])
+        out[organisation] = [
+            IncomingRecord(f"{organisation[:2]}-tok-{i:05d}", [("clk", clk)])
             for i, clk in enumerate(clks)
         ]
     return out
