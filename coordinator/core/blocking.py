@@ -174,14 +174,11 @@ def chunks(
     right: int,
     threshold: float,
     per_task: int = 0,
-    *,
-    rows: tuple[int, int] = (-1, -1),
 ) -> list[BandChunk]:
     """The plan's bands for one pair of datasets (or one dataset with itself), as tasks.
 
-    ``left`` and ``right`` index the datasets' column arrays; ``rows``, when
-    given, their row arrays, which make the exact comparisons faster.
-    ``per_task`` bands go to each task (default: enough for ``TASKS_PER_PLAN`` tasks).
+    ``left`` and ``right`` index the datasets; ``per_task`` bands go to each
+    task (default: enough for ``TASKS_PER_PLAN`` tasks).
     """
     per_task = per_task or max(BANDS_PER_TASK, math.ceil(len(plan_.bands) / TASKS_PER_PLAN))
     return [
@@ -191,8 +188,6 @@ def chunks(
             bands=plan_.bands[start : start + per_task],
             threshold=threshold,
             sketch_limit=plan_.sketch_limit,
-            left_rows=rows[0],
-            right_rows=rows[1],
         )
         for start in range(0, len(plan_.bands), per_task)
     ]

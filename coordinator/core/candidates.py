@@ -191,14 +191,6 @@ def find(
     if not blocked:
         tasks = list(comparison.plan_pair_chunks(sizes, low, within_threshold))
     else:
-        columns = []
-        for r in rows:
-            # Allocated by the session so its workers read them without a copy.
-            column = session.array((r.shape[1], r.shape[0]))
-            column[:] = r.T
-            columns.append(column)
-        datasets = [*rows, *columns]
-        offset = len(rows)
         frequencies = blocking.bit_frequencies(rows)
         # Blocking finds pairs far below its design threshold only by chance; keeping them
         # would cost memory for nothing (the estimate takes its scores from the sample).
@@ -210,7 +202,7 @@ def find(
                     (sizes[a], sizes[b]), frequencies, design, completeness=completeness, seed=seed
                 )
                 plans.append(plan)
-                tasks += blocking.chunks(plan, offset + a, offset + b, kept_from, rows=(a, b))
+                tasks += blocking.chunks(plan, a, b, kept_from)
         if within_threshold:
             for a in range(len(rows)):
                 plan = blocking.plan(
@@ -220,9 +212,7 @@ def find(
                     completeness=completeness,
                     seed=seed,
                 )
-                tasks += blocking.chunks(
-                    plan, offset + a, offset + a, within_threshold, rows=(a, a)
-                )
+                tasks += blocking.chunks(plan, a, a, within_threshold)
         sample_rows = _sample(rows, estimate_sample, seed)
         first_sample = len(datasets)
         datasets += sample_rows
@@ -250,7 +240,7 @@ def find(
         if index >= len(tasks):
             results[index] = outcome.candidates
             return
-        found = _renumber(outcome.candidates, len(rows)) if blocked else outcome.candidates
+        found = outcome.candidates
         folded.append(found)
         backlog += len(found[0])
         if blocked and backlog > FOLD_EVERY and len(folded) > 1:
@@ -260,7 +250,10 @@ def find(
     session.run(everything_tasks, datasets, on_done, cancelled)
     if cancelled() or finished < len(everything_tasks):
         raise Cancelled("the run was cancelled")
-    merged = comparison.merge(folded, unique=blocked)
+    if blocked and folded:
+        merged = _most_similar_first(_fold(folded, len(rows), max(sizes)))
+    else:
+        merged = comparison.merge(folded, unique=blocked)
     folded.clear()
     across, within = _split(merged)
     if blocked:
@@ -295,33 +288,50 @@ def _sample(rows: Sequence[np.ndarray], total: int, seed: int | None) -> list[np
 
 
 def _fold(parts: Sequence[Candidates], ndata: int, largest: int) -> Candidates:
-    """Several tasks' candidates as one, each pair once, in no particular order.
+    """Several tasks' candidates as one, each pair once, ordered by (datasets, rows).
 
-    Cheaper than ``comparison.merge``: one sort of a single integer per pair
-    (datasets and rows packed together) instead of a sort on five keys.
+    Cheaper than ``comparison.merge`` in time and memory: a pair is packed
+    into one integer (datasets and rows in mixed radix) part by part, and one
+    sort of those integers finds the repeats; the fields are unpacked again
+    only for the pairs kept.
     """
     if ndata * ndata * largest * largest >= 2**63:
         return comparison.merge(parts, unique=True)
     sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
-    d0, d1, r0, r1 = (
-        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts]).astype(np.int64)
-        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
-    )
-    key = ((d0 * ndata + d1) * largest + r0) * largest + r1
+    key = np.concatenate([_pair_keys(p, ndata, largest) for p in parts])
     order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    keep = order[first]
-    return comparison.from_arrays(sims[keep], d0[keep], d1[keep], r0[keep], r1[keep])
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, sims = key[first], sims[order[first]]
+    del order, first
+    r1 = key % largest
+    key //= largest
+    r0 = key % largest
+    key //= largest
+    return comparison.from_arrays(sims, key // ndata, key % ndata, r0, r1)
 
 
-def _renumber(candidates: Candidates, ndata: int) -> Candidates:
-    """Band tasks name datasets by their column arrays (after the rows); name them by dataset."""
+def _pair_keys(part: Candidates, ndata: int, largest: int) -> np.ndarray:
+    """One task's pairs, each as one integer: ((d0 * ndata + d1) * largest + r0) * largest + r1."""
+    d0, d1 = (np.frombuffer(part[1][k], dtype=np.uint32).astype(np.int64) for k in (0, 1))
+    key = d0 * ndata + d1
+    for k in (0, 1):
+        key *= largest
+        key += np.frombuffer(part[2][k], dtype=np.uint32)
+    return key
+
+
+def _most_similar_first(candidates: Candidates) -> Candidates:
+    """Folded candidates in anonlink's order: similarity descending, then (datasets, rows)."""
     sims = np.frombuffer(candidates[0], dtype=np.float64)
-    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) - ndata for k in (0, 1))
-    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
-    return comparison.from_arrays(sims, d0, d1, r0, r1)
+    # The fold left them ordered by (datasets, rows), so a stable sort keeps that among ties.
+    order = np.argsort(-sims, kind="stable")
+    fields = [
+        np.frombuffer(candidates[k][j], dtype=np.uint32)
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    ]
+    return comparison.from_arrays(sims[order], *(f[order] for f in fields))
 
 
 def _split(candidates: Candidates) -> tuple[Candidates, Candidates]:

@@ -38,8 +38,6 @@ with warnings.catch_warnings():
 Candidates = Any
 #: A dataset's encodings: one row per record, packed bytes (most significant bit first).
 Rows = np.ndarray
-#: The same encodings transposed: one row per byte position, one column per record.
-Columns = np.ndarray
 
 #: Pairs per all-pairs chunk: about a second of anonlink on one core at 2048 bits.
 DEFAULT_CHUNK_COMPARISONS = 25_000_000
@@ -74,9 +72,9 @@ class BandChunk:
     """The pairs of datasets ``left`` and ``right`` that agree on every bit of some band.
 
     ``bands`` holds, for each band, the half-byte positions whose values form
-    its key (see ``band_keys``). Colliding pairs are
-    screened on a sketch (the first ``SKETCH_BYTES`` bytes: at most
-    ``sketch_limit`` differing bits) before their full Dice is computed.
+    its key (see ``band_keys``). Colliding pairs are screened on a sketch (the
+    first ``SKETCH_BYTES`` bytes: at most ``sketch_limit`` differing bits)
+    before their full Dice is computed.
     """
 
     left: int
@@ -84,9 +82,6 @@ class BandChunk:
     bands: tuple[tuple[int, ...], ...]
     threshold: float
     sketch_limit: int
-    left_rows: int = -1
-    right_rows: int = -1
-    """The same datasets by rows, when the task may read them for the exact Dice (faster)."""
 
 
 Task = PairChunk | BandChunk
@@ -212,30 +207,44 @@ def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
 
 
 # ------------------------------------------------------------------- blocked
-def columns_of(rows: Rows) -> Columns:
-    """A dataset's encodings transposed (byte position by record), for band keys."""
-    return np.ascontiguousarray(rows.T)
+#: Records whose bytes are transposed at once while band keys are built (a block fits in cache).
+_KEY_BLOCK = 16384
+#: Bands whose keys are built in one pass over a dataset.
+_BANDS_AT_ONCE = 8
 
 
-def band_keys(columns: Columns, band: Sequence[int]) -> np.ndarray:
-    """Each record's key in one band: its half-bytes at the band's positions, side by side.
+def band_keys(rows: Rows, bands: Sequence[Sequence[int]]) -> np.ndarray:
+    """Each record's key in each band (one row of keys a band): its half-bytes at the band's
+    positions, side by side.
 
     Half-byte ``u`` is the high four bits of byte ``u // 2`` when ``u`` is even,
-    the low four when odd.
+    the low four when odd. The bytes the bands read are gathered and
+    transposed a block of records at a time, so each half-byte is read from
+    a short contiguous column in cache, without a transposed copy of the
+    whole dataset (which would double the run's shared memory).
     """
-    key: np.ndarray = np.zeros(columns.shape[1], dtype=np.uint64)
-    for place, unit in enumerate(band):
-        byte = columns[unit // 2]
-        value = (byte >> np.uint8(4)) if unit % 2 == 0 else (byte & np.uint8(15))
-        key |= np.left_shift(value.astype(np.uint64), np.uint64(4 * place))
-    return key
+    needed = sorted({unit // 2 for band in bands for unit in band})
+    place_of = {byte: k for k, byte in enumerate(needed)}
+    widest = max((len(band) for band in bands), default=0)
+    dtype = np.uint32 if widest <= 8 else np.uint64
+    keys: np.ndarray = np.zeros((len(bands), len(rows)), dtype=dtype)
+    for start in range(0, len(rows), _KEY_BLOCK):
+        stop = min(len(rows), start + _KEY_BLOCK)
+        block = np.ascontiguousarray(rows[start:stop][:, needed].T)
+        high, low = block >> np.uint8(4), block & np.uint8(15)
+        for b, band in enumerate(bands):
+            key = keys[b, start:stop]
+            for place, unit in enumerate(band):
+                half = (high if unit % 2 == 0 else low)[place_of[unit // 2]]
+                key |= half.astype(dtype) << dtype(4 * place)
+    return keys
 
 
-def _sketches(columns: Columns) -> list[np.ndarray]:
+def _sketches(rows: Rows) -> list[np.ndarray]:
     """The sketch's 64-bit words, one array per word (gathering from flat arrays is fastest)."""
-    words = min(SKETCH_BYTES, columns.shape[0]) // 8
+    words = min(SKETCH_BYTES, rows.shape[1]) // 8
     return [
-        np.ascontiguousarray(columns[8 * w : 8 * w + 8].T).view(np.uint64).ravel()
+        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
         for w in range(words)
     ]
 
@@ -256,6 +265,7 @@ def _colliding(left: np.ndarray, right: np.ndarray, same: bool) -> Iterator[tupl
     faster than it argsorts) puts every key's left records, then its right
     records, next to each other.
     """
+    left, right = left.astype(np.uint64, copy=False), right.astype(np.uint64, copy=False)
     index_bits = max(1, (max(len(left), len(right)) - 1).bit_length())
     shift = np.uint64(index_bits + 1)
     mask = np.uint64((1 << index_bits) - 1)
@@ -358,21 +368,11 @@ def _slices(counts: np.ndarray, most: int) -> Iterator[tuple[int, int]]:
         first = last
 
 
-def _dice(left: Columns, right: Columns, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Exact Dice of the pairs (i, j), as anonlink computes it: 2|A∩B| / (|A| + |B|)."""
-    both = np.zeros(len(i), dtype=np.int32)
-    ones_left = np.zeros(len(i), dtype=np.int32)
-    ones_right = np.zeros(len(i), dtype=np.int32)
-    for a, b in zip(left, right, strict=True):
-        x, y = a[i], b[j]
-        both += np.bitwise_count(x & y)
-        ones_left += np.bitwise_count(x)
-        ones_right += np.bitwise_count(y)
-    return _ratio(both, ones_left, ones_right)
-
-
 def _dice_rows(left: Rows, right: Rows, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """The same from rows: each record's bytes are together, so one gather reads a record."""
+    """Exact Dice of the pairs (i, j), as anonlink computes it: 2|A∩B| / (|A| + |B|).
+
+    Each record's bytes are together in a row, so one gather reads a record.
+    """
     if left.shape[1] % 8:
         x, y = left[i], right[j]
     else:
@@ -390,7 +390,7 @@ def _ratio(both: np.ndarray, ones_left: np.ndarray, ones_right: np.ndarray) -> n
     return out
 
 
-def _compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> tuple[Candidates, int]:
+def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidates, int]:
     """Pairs colliding in any of the chunk's bands whose Dice reaches its threshold, and the
     number of colliding pairs screened.
 
@@ -402,18 +402,21 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> tuple[Candi
     same = chunk.left == chunk.right
     sketch_left = _sketches(left)
     sketch_right = sketch_left if same else _sketches(right)
-    width = np.int64(right.shape[1])
+    width = np.int64(len(right))
     found: list[np.ndarray] = []
     screened = 0
-    for number, band in enumerate(chunk.bands, start=1):
-        key_left = band_keys(left, band)
-        key_right = key_left if same else band_keys(right, band)
-        for i, j in _colliding(key_left, key_right, same):
-            screened += len(i)
-            differ = _differing(sketch_left, sketch_right, i, j)
-            keep = differ <= chunk.sketch_limit
-            found.append(i[keep] * width + j[keep])
-        if number % 16 == 0 and len(found) > 1:
+    for first in range(0, len(chunk.bands), _BANDS_AT_ONCE):
+        bands = chunk.bands[first : first + _BANDS_AT_ONCE]
+        keys_left = band_keys(left, bands)
+        keys_right = keys_left if same else band_keys(right, bands)
+        for number in range(len(bands)):
+            for i, j in _colliding(keys_left[number], keys_right[number], same):
+                screened += len(i)
+                differ = _differing(sketch_left, sketch_right, i, j)
+                keep = differ <= chunk.sketch_limit
+                found.append(i[keep] * width + j[keep])
+        del keys_left, keys_right
+        if len(found) > 1:
             found = [_unique(np.concatenate(found))]
     if not found:
         return empty(), screened
@@ -423,12 +426,7 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Columns]) -> tuple[Candi
     step = 1 << 16
     for start in range(0, len(pairs), step):
         a, b = i[start : start + step], j[start : start + step]
-        if chunk.left_rows >= 0 and chunk.right_rows >= 0:
-            sims[start : start + step] = _dice_rows(
-                datasets[chunk.left_rows], datasets[chunk.right_rows], a, b
-            )
-        else:
-            sims[start : start + step] = _dice(left, right, a, b)
+        sims[start : start + step] = _dice_rows(left, right, a, b)
     keep = sims >= chunk.threshold
     n = int(keep.sum())
     found_pairs = from_arrays(
@@ -451,7 +449,7 @@ def _unique(values: np.ndarray) -> np.ndarray:
 
 
 def run_task(task: Task, datasets: Sequence[np.ndarray]) -> Candidates:
-    """Do one task on the project's encodings (rows for pair chunks, columns for band chunks)."""
+    """Do one task on the project's encodings (one packed row per record, a dataset an array)."""
     return perform(task, datasets).candidates
 
 

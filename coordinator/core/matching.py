@@ -4,18 +4,16 @@ As in anonlink itself, similarity, candidate generation and solving are
 separate steps: ``candidate_pairs`` finds the pairs whose Dice similarity
 reaches a threshold (across datasets, and optionally within one to find
 duplicate referrals), ``solve`` turns candidates into groups with anonlink's
-greedy solvers, and ``assign_entities`` gives every record, grouped or alone,
-a stable entity id.
+greedy solvers (``coordinator.core.entities`` then gives every record, grouped
+or alone, a stable entity id).
 Nothing here knows about gRPC, SQLite or organisations.
 """
 
 from __future__ import annotations
 
-import secrets
 import warnings
 from array import array
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,45 +140,3 @@ def solve(
 def count_candidates(candidates: Candidates) -> int:
     """How many candidate pairs anonlink found."""
     return len(candidates[0])
-
-
-def assign_entities(
-    groups: Iterable[Iterable[int]],
-    records: Iterable[int],
-    previous: Mapping[int, str],
-    *,
-    new_id: Callable[[], str] = lambda: secrets.token_hex(16),
-) -> dict[int, str]:
-    """Give every record an entity id, keeping ids stable across runs.
-
-    ``groups`` are sets of record ids that were linked; every other record of
-    ``records`` becomes an entity of its own, because every uploaded record
-    gets a key whether it linked or not. A group inherits the entity id that
-    most of its records had in ``previous`` (the last run), so a child keeps
-    its linkage key when the same data is matched again; an id is never given
-    to two entities.
-    """
-    assigned: dict[int, str] = {}
-    taken: set[str] = set()
-    members: list[list[int]] = [sorted(g) for g in groups]
-    grouped = {r for g in members for r in g}
-    members.extend([r] for r in sorted(set(records) - grouped))
-    # Larger groups choose first so that a split entity keeps its id on its bigger side.
-    for group in sorted(members, key=lambda g: (-len(g), g[0])):
-        votes = Counter(previous[r] for r in group if r in previous)
-        choice = next(
-            (
-                eid
-                for eid, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
-                if eid not in taken
-            ),
-            None,
-        )
-        if choice is None:
-            choice = new_id()
-            while choice in taken:
-                choice = new_id()
-        taken.add(choice)
-        for record in group:
-            assigned[record] = choice
-    return assigned

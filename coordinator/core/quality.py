@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -208,34 +207,52 @@ def top_two(candidates: Candidates) -> tuple[Scores, Scores]:
     """Each record's best and second-best cross-dataset scores, per other dataset.
 
     The second is NaN when the record has only one candidate in that dataset.
+    A record's scores against one other dataset all sit at the same end of its
+    pairs (pairs name the lower dataset first), so each end is ranked on its
+    own, which halves the memory a run of millions of pairs needs here.
     """
     sims, d0, d1, r0, r1 = _arrays(candidates)
     cross = d0 != d1
     if not cross.any():
         return np.zeros(0), np.zeros(0)
-    sims, d0, d1, r0, r1 = (a[cross] for a in (sims, d0, d1, r0, r1))
-    # Key = (own dataset, own row, other dataset), for both ends of each pair.
+    if not cross.all():
+        sims, d0, d1, r0, r1 = (a[cross] for a in (sims, d0, d1, r0, r1))
+    if np.any(d0 > d1):
+        d0, d1, r0, r1 = (
+            np.minimum(d0, d1),
+            np.maximum(d0, d1),
+            np.where(d0 < d1, r0, r1),
+            np.where(d0 < d1, r1, r0),
+        )
     width = int(max(r0.max(), r1.max())) + 1
     ndata = int(max(d0.max(), d1.max())) + 1
-    keys = np.concatenate(
-        [
-            (d0.astype(np.int64) * width + r0) * ndata + d1,
-            (d1.astype(np.int64) * width + r1) * ndata + d0,
-        ]
-    )
-    values = np.concatenate([sims, sims])
-    order = np.lexsort((-values, keys))
-    keys, values = keys[order], values[order]
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    at = np.flatnonzero(first)
-    best: Scores = values[at]
-    second: Scores = np.full(len(at), np.nan)
-    follows = at + 1 < len(keys)
-    has_second = np.zeros(len(at), dtype=bool)
-    has_second[follows] = keys[at[follows] + 1] == keys[at[follows]]
-    second[has_second] = values[at[has_second] + 1]
-    return best, second
+    # Most similar first already (anonlink's order) lets one stable sort on the key do;
+    # otherwise sort on the score first.
+    ranked = bool(np.all(sims[:-1] >= sims[1:]))
+    if not ranked:
+        by_score = np.argsort(-sims, kind="stable")
+        sims = sims[by_score]
+        d0, d1, r0, r1 = (a[by_score] for a in (d0, d1, r0, r1))
+    bests, seconds = [], []
+    for own, own_row, other in ((d0, r0, d1), (d1, r1, d0)):
+        # Key = (own dataset, own row, other dataset).
+        keys = (own.astype(np.int64) * width + own_row) * ndata + other
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        values = sims[order]
+        del order
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        at = np.flatnonzero(first)
+        second = np.full(len(at), np.nan)
+        follows = at + 1 < len(keys)
+        has_second = np.zeros(len(at), dtype=bool)
+        has_second[follows] = keys[at[follows] + 1] == keys[at[follows]]
+        second[has_second] = values[at[has_second] + 1]
+        bests.append(values[at])
+        seconds.append(second)
+    best: Scores = np.concatenate(bests)
+    return best, np.concatenate(seconds)
 
 
 def runner_up_scores(candidates: Candidates, above: float) -> Scores:
@@ -549,19 +566,21 @@ def curve(found: Estimate, low: float = FLOOR) -> tuple[tuple[float, float, floa
 
 
 def dataset_rates(
-    groups: Sequence[Sequence[tuple[int, int]]], sizes: Sequence[int], names: Sequence[str]
+    dataset: np.ndarray,
+    linked: np.ndarray,
+    duplicated: np.ndarray,
+    sizes: Sequence[int],
+    names: Sequence[str],
 ) -> tuple[DatasetRates, ...]:
-    linked = [0] * len(sizes)
-    duplicates = [0] * len(sizes)
-    for group in groups:
-        per = Counter(d for d, _ in group)
-        for d, n in per.items():
-            if len(per) > 1:
-                linked[d] += n
-            if n > 1:
-                duplicates[d] += n
+    """Each dataset's records, those linked to another dataset, and those in a duplicate group.
+
+    Arguments are per record of the run, in load order (``entities.Grouping``).
+    """
+    n = len(sizes)
+    linked_n = np.bincount(dataset[linked], minlength=n)
+    duplicates_n = np.bincount(dataset[duplicated], minlength=n)
     return tuple(
-        DatasetRates(names[i], sizes[i], linked[i], duplicates[i]) for i in range(len(sizes))
+        DatasetRates(names[i], sizes[i], int(linked_n[i]), int(duplicates_n[i])) for i in range(n)
     )
 
 
@@ -573,11 +592,10 @@ def report(
     auto: bool,
     threshold_used: float,
     threshold_fixed: float,
-    groups: Sequence[Sequence[tuple[int, int]]],
-    sizes: Sequence[int],
-    names: Sequence[str],
+    datasets: tuple[DatasetRates, ...],
 ) -> RunQuality:
-    """Everything a run reports about its quality, from its cross-dataset candidates and groups."""
+    """Everything a run reports about its quality, from its cross-dataset candidates and groups
+    (``datasets``: ``dataset_rates`` of the run's groups)."""
     return RunQuality(
         auto=auto,
         threshold_used=threshold_used,
@@ -595,7 +613,7 @@ def report(
         several_candidates=several_candidates(across, threshold_used),
         histogram=histogram(scores),
         curve=curve(found),
-        datasets=dataset_rates(groups, sizes, names),
+        datasets=datasets,
         anchored=found.anchored,
     )
 

@@ -19,10 +19,14 @@ Nothing here is per record.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
 
 from coordinator.core import disclosure
+from coordinator.core.entities import Entities
 from coordinator.core.store import Store
 
 #: The three counts of a cell, in this order everywhere.
@@ -78,8 +82,8 @@ def attribute_rates(
     *,
     dataset_of: Mapping[int, int],
     names: Sequence[str],
-    linked: set[int],
-    duplicated: set[int],
+    linked: Container[int],
+    duplicated: Container[int],
     record_key: Callable[[int], int],
     released: Sequence[str],
     rule: disclosure.Rule,
@@ -130,37 +134,91 @@ def _protect_column(
     return released
 
 
+class RecordStatus(Mapping[int, int]):
+    """A run's records by id, over its arrays (``coordinator.core.entities``): each record's
+    dataset (as a mapping), whether it is linked or duplicated, and its entity id.
+
+    Lookups search the sorted record ids, so a run of millions of records needs
+    no dict or set per record.
+    """
+
+    def __init__(
+        self,
+        record_ids: np.ndarray,
+        dataset: np.ndarray,
+        linked: np.ndarray,
+        duplicated: np.ndarray,
+        entities: Entities,
+    ) -> None:
+        self._order = np.argsort(record_ids, kind="stable")
+        self._sorted = record_ids[self._order]
+        self._dataset = dataset
+        self._entities = entities
+        self.linked = _Flagged(self, linked)
+        self.duplicated = _Flagged(self, duplicated)
+
+    def index(self, record_id: int) -> int:
+        """The record's place in load order, or -1 if the run does not hold it."""
+        at = int(np.searchsorted(self._sorted, record_id))
+        if at < len(self._sorted) and self._sorted[at] == record_id:
+            return int(self._order[at])
+        return -1
+
+    def __getitem__(self, record_id: int) -> int:
+        at = self.index(record_id)
+        if at < 0:
+            raise KeyError(record_id)
+        return int(self._dataset[at])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(int(r) for r in self._sorted)
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def entity_id(self, record_id: int) -> str:
+        return self._entities.id_of(self.index(record_id))
+
+
+class _Flagged(Container[int]):
+    """Record ids whose flag is set, as a container over a per-record boolean array."""
+
+    def __init__(self, status: RecordStatus, flags: np.ndarray) -> None:
+        self._status = status
+        self._flags = flags
+
+    def __contains__(self, record_id: object) -> bool:
+        if not isinstance(record_id, int):
+            return False
+        at = self._status.index(record_id)
+        return at >= 0 and bool(self._flags[at])
+
+
 def for_run(
     store: Store,
     project_id: str,
     *,
-    groups: Sequence[Sequence[tuple[int, int]]],
-    record_ids: Sequence[Sequence[int]],
-    entity_of: Mapping[int, str],
+    status: RecordStatus,
     names: Sequence[str],
     released: Sequence[str],
     rule: disclosure.Rule,
     project_key: bytes,
 ) -> tuple[AttributeRate, ...]:
-    """A run's breakdown, from its groups and entity ids and the records' stored attributes."""
+    """A run's breakdown, from its records' status and entity ids and their stored attributes."""
     if not released:
         return ()
-    dataset_of, linked, duplicated = record_status(groups, record_ids)
-    keys: dict[str, int] = {}
 
-    def record_key(record_id: int) -> int:
-        entity = entity_of[record_id]
-        if entity not in keys:
-            keys[entity] = disclosure.record_key(project_key, entity)
-        return keys[entity]
+    @lru_cache(maxsize=1 << 16)
+    def entity_key(entity_id: str) -> int:
+        return disclosure.record_key(project_key, entity_id)
 
     return attribute_rates(
         load_attributes(store, project_id),
-        dataset_of=dataset_of,
+        dataset_of=status,
         names=names,
-        linked=linked,
-        duplicated=duplicated,
-        record_key=record_key,
+        linked=status.linked,
+        duplicated=status.duplicated,
+        record_key=lambda record_id: entity_key(status.entity_id(record_id)),
         released=released,
         rule=rule,
     )

@@ -28,6 +28,7 @@ from coordinator.core import (
     candidates,
     counts,
     disclosure,
+    entities,
     keys,
     matching,
     quality,
@@ -958,23 +959,29 @@ class Coordinator:
                 linking = matching.combine(linking, found.within)
             progress.stage = "solving"
             self._check(run_id, cancel)
-            groups = matching.solve(
+            solution = matching.solve(
                 linking,
                 merge_threshold=project.merge_threshold if project.within_threshold else None,
             )
+            sizes = [len(ids) for ids in record_ids]
+            grouping = entities.Grouping.from_solution(solution, sizes)
+            del solution
             progress.stage = "storing"
             self._check(run_id, cancel)
-            linked = [[record_ids[d][r] for d, r in group] for group in groups]
-            everyone = [rid for ids in record_ids for rid in ids]
-            previous = {
-                int(r[0]): str(r[1])
-                for r in self.store.query(
+            everyone = np.concatenate(
+                [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
+                or [np.zeros(0, dtype=np.int64)]
+            )
+            del record_ids
+            previous = entities.Previous.from_rows(
+                self.store.iterate(
                     "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project.id,)
                 )
-            }
-            assignment = matching.assign_entities(linked, everyone, previous)
-            entity_count = len(set(assignment.values()))
-            linked_entities = sum(1 for group in groups if len({d for d, _ in group}) > 1)
+            )
+            assignment = entities.assign(grouping, everyone, previous)
+            del previous
+            linked_entities = grouping.linked_entities()
+            linked, duplicated = grouping.status()
             report = quality.report(
                 across=across,
                 scores=scores,
@@ -982,24 +989,25 @@ class Coordinator:
                 auto=auto,
                 threshold_used=threshold,
                 threshold_fixed=fixed,
-                groups=groups,
-                sizes=[len(ids) for ids in record_ids],
-                names=self._dataset_names(project),
+                datasets=quality.dataset_rates(
+                    grouping.dataset, linked, duplicated, sizes, self._dataset_names(project)
+                ),
             )
             report = dataclasses.replace(
                 report,
                 attributes=quality_breakdown.for_run(
                     self.store,
                     project.id,
-                    groups=groups,
-                    record_ids=record_ids,
-                    entity_of=assignment,
+                    status=quality_breakdown.RecordStatus(
+                        everyone, grouping.dataset, linked, duplicated, assignment
+                    ),
                     names=[d.organisation for d in report.datasets],
                     released=project.released_attributes,
                     rule=project.disclosure,
                     project_key=self._project_key(project.id),
                 ),
             )
+            del grouping, linked, duplicated
             seconds = time.monotonic() - started
             with self.store.transaction() as tx:
                 tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
@@ -1007,9 +1015,8 @@ class Coordinator:
                     "INSERT INTO entities VALUES (?, ?, ?, ?)",
                     # In record order (each upload's ids ascend): pages fill one after another.
                     (
-                        (rid, project.id, assignment[rid], run_id)
-                        for ids in record_ids
-                        for rid in ids
+                        (rid, project.id, entity_id, run_id)
+                        for rid, entity_id in assignment.rows(everyone)
                     ),
                 )
                 tx.execute(
@@ -1020,7 +1027,7 @@ class Coordinator:
                         utc_now(),
                         seconds,
                         len(everyone),
-                        entity_count,
+                        assignment.count,
                         linked_entities,
                         matching.count_candidates(linking),
                         threshold,
@@ -1037,7 +1044,7 @@ class Coordinator:
                             "run_id": run_id,
                             "threshold": threshold,
                             "records": len(everyone),
-                            "entities": entity_count,
+                            "entities": assignment.count,
                             "linked_entities": linked_entities,
                             "candidate_pairs": matching.count_candidates(linking),
                             "seconds": round(seconds, 3),
@@ -1052,7 +1059,7 @@ class Coordinator:
                 run_id,
                 project.id,
                 len(everyone),
-                entity_count,
+                assignment.count,
                 linked_entities,
                 seconds,
             )

@@ -99,27 +99,22 @@ def test_blocked_search_finds_the_close_pairs_with_the_same_scores() -> None:
     exact = as_set(comparison.merge([comparison.run_task(c, [left, right]) for c in chunks]))
     frequencies = blocking.bit_frequencies([left, right])
     plan = blocking.plan((3000, 3000), frequencies, 0.8, completeness=0.999, seed=5)
-    columns = [comparison.columns_of(left), comparison.columns_of(right)]
-    for rows in ((-1, -1), (2, 3)):  # exact Dice from columns, and from rows
-        tasks = blocking.chunks(plan, 0, 1, 0.8, rows=rows)
-        blocked = as_set(
-            comparison.merge(
-                [comparison.run_task(t, [*columns, left, right]) for t in tasks], unique=True
-            )
-        )
-        assert set(blocked) <= set(exact)
-        assert all(blocked[pair] == exact[pair] for pair in blocked)
-        assert len(blocked) / len(exact) >= 0.995
+    tasks = blocking.chunks(plan, 0, 1, 0.8)
+    blocked = as_set(
+        comparison.merge([comparison.run_task(t, [left, right]) for t in tasks], unique=True)
+    )
+    assert set(blocked) <= set(exact)
+    assert all(blocked[pair] == exact[pair] for pair in blocked)
+    assert len(blocked) / len(exact) >= 0.995
     assert len(exact) >= 1400
 
 
 def test_blocked_search_inside_one_dataset_keeps_each_pair_once() -> None:
     left, _ = planted(2000, 0, 0.0, seed=4)
     plan = blocking.plan((2000, 2000), blocking.bit_frequencies([left]), 0.9, seed=1)
-    columns = [comparison.columns_of(left)]
     found = as_set(
         comparison.merge(
-            [comparison.run_task(t, columns) for t in blocking.chunks(plan, 0, 0, 0.9)],
+            [comparison.run_task(t, [left]) for t in blocking.chunks(plan, 0, 0, 0.9)],
             unique=True,
         )
     )
@@ -188,12 +183,33 @@ def test_folding_task_results_keeps_each_pair_once_with_its_score() -> None:
     left, right = planted(1500, 700, 0.06, seed=9)
     frequencies = blocking.bit_frequencies([left, right])
     plan = blocking.plan((1500, 1500), frequencies, 0.8, seed=2)
-    columns = [comparison.columns_of(left), comparison.columns_of(right)]
     parts = [
-        comparison.run_task(t, columns)
+        comparison.run_task(t, [left, right])
         for t in blocking.chunks(plan, 0, 1, 0.8, per_task=max(1, len(plan.bands) // 6))
     ]
     assert len(parts) >= 5
     folded = candidates._fold(parts, 2, 1500)
-    assert as_set(folded) == as_set(comparison.merge(parts, unique=True))
+    merged = comparison.merge(parts, unique=True)
+    assert as_set(folded) == as_set(merged)
     assert len(folded[0]) == len(as_set(folded)) < sum(len(p[0]) for p in parts)
+    # Put most similar first, the folded pairs are in exactly the order merge gives.
+    ordered = candidates._most_similar_first(folded)
+    assert list(ordered[0]) == list(merged[0])
+    assert [list(a) for a in (*ordered[1], *ordered[2])] == [
+        list(a) for a in (*merged[1], *merged[2])
+    ]
+
+
+def test_band_keys_are_the_bands_half_bytes_side_by_side() -> None:
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 256, size=(comparison._KEY_BLOCK + 77, 16), dtype=np.uint8)
+    bands = [(0, 1), (5, 30, 31), (2, 9, 17, 24, 25, 26, 27, 28, 29)]  # last: over 32 bits
+
+    keys = comparison.band_keys(rows, bands)
+
+    def by_hand(row: np.ndarray, band: tuple[int, ...]) -> int:
+        halves = [(int(row[u // 2]) >> 4) if u % 2 == 0 else int(row[u // 2]) & 15 for u in band]
+        return sum(h << (4 * place) for place, h in enumerate(halves))
+
+    for r in (0, 1, comparison._KEY_BLOCK - 1, comparison._KEY_BLOCK, len(rows) - 1):
+        assert [int(keys[b, r]) for b in range(3)] == [by_hand(rows[r], b) for b in bands]

@@ -8,15 +8,13 @@ Every person here is made up. Values are already normalised, in the order of
 from __future__ import annotations
 
 import itertools
-import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
 from bitarray import bitarray
 
 from coordinator.core.matching import (
-    assign_entities,
     candidate_pairs,
     count_candidates,
     solve,
@@ -164,95 +162,3 @@ def test_solve_returns_plain_int_pairs() -> None:
     groups = solve(candidate_pairs([encode(AMELIA), encode(AMELIA_TYPO)], 0.8))
     assert groups == [((0, 0), (1, 0))] or groups == [((1, 0), (0, 0))]
     assert all(type(x) is int for group in groups for ref in group for x in ref)
-
-
-# --- entity ids -----------------------------------------------------------------------------
-
-
-def entities(assignment: dict[int, str]) -> list[list[int]]:
-    """The assignment as sorted groups of records, to compare ignoring the ids themselves."""
-    by_id: dict[str, list[int]] = {}
-    for record, entity in assignment.items():
-        by_id.setdefault(entity, []).append(record)
-    return sorted(sorted(group) for group in by_id.values())
-
-
-def test_every_record_gets_an_id_singletons_included() -> None:
-    assignment = assign_entities([[1, 4], [2, 5, 6]], range(1, 8), {}, new_id=counter_ids())
-
-    assert set(assignment) == {1, 2, 3, 4, 5, 6, 7}
-    assert entities(assignment) == [[1, 4], [2, 5, 6], [3], [7]]
-
-
-def test_ids_are_stable_when_the_same_groups_are_matched_again() -> None:
-    groups = [[10, 20], [11, 21, 31]]
-    records = [10, 11, 12, 20, 21, 31, 32]
-    first = assign_entities(groups, records, {}, new_id=counter_ids("run1"))
-
-    again = assign_entities(groups, records, first, new_id=counter_ids("run2"))
-
-    assert again == first
-
-
-def test_a_record_added_to_a_known_entity_takes_its_id() -> None:
-    first = assign_entities([[1, 2]], [1, 2, 3], {}, new_id=counter_ids("run1"))
-
-    again = assign_entities([[1, 2, 4]], [1, 2, 3, 4], first, new_id=counter_ids("run2"))
-
-    assert again[4] == again[1] == first[1]
-    assert again[3] == first[3]
-
-
-def test_a_split_group_keeps_the_old_id_on_its_larger_side() -> None:
-    previous = {1: "child-a", 2: "child-a", 3: "child-a", 4: "child-b"}
-
-    # Record 1 (the smaller side) is listed first so that order alone would favour it.
-    split = assign_entities([[1], [2, 3]], [1, 2, 3, 4], previous, new_id=counter_ids())
-
-    assert split[2] == split[3] == "child-a"
-    assert split[1] not in {"child-a", "child-b"}
-    assert split[4] == "child-b"
-
-
-def test_a_merged_group_takes_the_id_most_of_its_records_had() -> None:
-    previous = {1: "child-b", 2: "child-a", 3: "child-a"}
-
-    merged = assign_entities([[1, 2, 3]], [1, 2, 3], previous, new_id=counter_ids())
-
-    assert set(merged.values()) == {"child-a"}
-
-
-def test_no_id_is_given_twice() -> None:
-    previous = {1: "child-a", 2: "child-a", 3: "child-a", 4: "child-a"}
-    # The id a new entity would be given already belongs to someone else's previous entity.
-    issued = iter(["child-a", "child-a", "fresh-1", "fresh-2", "fresh-3"])
-
-    assignment = assign_entities(
-        [[1, 2], [3, 4]], [1, 2, 3, 4, 5], previous, new_id=lambda: next(issued)
-    )
-
-    assert entities(assignment) == [[1, 2], [3, 4], [5]]
-    assert len(set(assignment.values())) == 3
-    assert assignment[1] == "child-a"
-    assert assignment[3] == "fresh-1"
-    assert assignment[5] == "fresh-2"
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_ids_are_unique_per_entity_for_arbitrary_regroupings(seed: int) -> None:
-    rng = random.Random(seed)
-    records = list(range(40))
-    previous = {r: f"old-{rng.randrange(10)}" for r in records if rng.random() < 0.7}
-    shuffled = records[:]
-    rng.shuffle(shuffled)
-    groups: list[Sequence[int]] = []
-    while shuffled:
-        size = rng.randint(1, 4)
-        groups.append(shuffled[:size])
-        shuffled = shuffled[size:]
-
-    assignment = assign_entities(groups, records, previous, new_id=counter_ids())
-
-    assert set(assignment) == set(records)
-    assert len(set(assignment.values())) == len(groups)
-    assert entities(assignment) == sorted(sorted(g) for g in groups)

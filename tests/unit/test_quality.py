@@ -8,7 +8,8 @@ from array import array
 import numpy as np
 import pytest
 
-from coordinator.core import quality
+from coordinator.core import comparison, quality
+from coordinator.core.entities import Grouping
 from coordinator.core.quality import Mixture
 
 
@@ -154,7 +155,8 @@ def test_small_histogram_bins_are_withheld() -> None:
 
 def test_dataset_rates_count_linked_and_duplicate_records() -> None:
     groups = [((0, 0), (1, 0)), ((0, 1), (0, 2)), ((0, 3), (0, 4), (1, 1))]
-    rates = quality.dataset_rates(groups, [6, 3], ["hv", "cc"])
+    grouping = Grouping.from_solution(groups, [6, 3])
+    rates = quality.dataset_rates(grouping.dataset, *grouping.status(), [6, 3], ["hv", "cc"])
     assert [(r.organisation, r.records, r.linked, r.duplicates) for r in rates] == [
         ("hv", 6, 3, 4),
         ("cc", 3, 2, 0),
@@ -287,9 +289,7 @@ def test_when_nearly_every_record_matches_the_runner_ups_anchor_the_non_matches(
         auto=True,
         threshold_used=anchored.threshold,
         threshold_fixed=0.83,
-        groups=[],
-        sizes=[len(best), len(best)],
-        names=["a", "b"],
+        datasets=(),
     )
     assert stored.anchored and stored.summary()["non_matches_anchored"] is True
     assert quality.RunQuality.from_json(stored.to_json()).anchored
@@ -307,3 +307,26 @@ def test_runner_ups_above_the_fitted_non_matches_change_nothing() -> None:
     checked = quality.estimate(scores, bootstrap=0, candidates=candidates(rows))
     assert not checked.anchored
     assert checked.threshold == plain.threshold
+
+
+@pytest.mark.parametrize("ranked", [True, False])
+def test_top_two_scores_match_a_count_by_hand(ranked: bool) -> None:
+    rng = np.random.default_rng(11)
+    n = 400
+    d0 = rng.integers(0, 3, n)
+    d1 = (d0 + rng.integers(1, 3, n)) % 3  # either order, never the same dataset
+    r0, r1 = rng.integers(0, 30, n), rng.integers(0, 30, n)
+    sims = np.round(rng.uniform(0.7, 1.0, n), 3)
+    if ranked:
+        order = np.argsort(-sims, kind="stable")
+        d0, d1, r0, r1, sims = d0[order], d1[order], r0[order], r1[order], sims[order]
+    scores: dict[tuple[int, int, int], list[float]] = {}
+    for a, b, i, j, s in zip(d0, d1, r0, r1, sims, strict=True):
+        scores.setdefault((int(a), int(i), int(b)), []).append(float(s))
+        scores.setdefault((int(b), int(j), int(a)), []).append(float(s))
+    expected = sorted((max(v), sorted(v)[-2] if len(v) > 1 else -1.0) for v in scores.values())
+
+    best, second = quality.top_two(comparison.from_arrays(sims, d0, d1, r0, r1))
+
+    got = sorted(zip(best.tolist(), np.nan_to_num(second, nan=-1.0).tolist(), strict=True))
+    assert got == expected

@@ -1,0 +1,247 @@
+"""A run's outcome as arrays: which records were linked, and each record's entity id.
+
+A project of a million records a party has two million records and about a
+million and a half entities. Held as Python objects (a list per group, a
+dict from record to entity id, a set of ids taken) that costs over a
+kilobyte a record, more than the encodings themselves. So after the solver,
+a run works on flat arrays over its records in load order (dataset 0's
+records, then dataset 1's, ...): the group each record fell in, the entity
+each record belongs to, and a table of entity ids, 32 hex characters each.
+
+``assign`` keeps entity ids stable across runs exactly as before: entities
+choose in order (larger first, then by their lowest record id), each taking
+the id most of its records had in the previous run, or its next choice if an
+earlier entity took that one, else a fresh random id. That order is computed
+as rounds of proposals (every entity proposes its best id not yet refused,
+each id goes to the earliest entity proposing it, the others try their next):
+because every id prefers earlier entities alike, this ends where choosing one
+entity at a time would, but in a few array passes instead of a loop per
+entity. Nothing here knows about SQLite or gRPC.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Entity ids: 16 random bytes as 32 lower-case hex characters.
+ID_DTYPE = np.dtype("S32")
+
+NewIds = Callable[[int], np.ndarray]
+"""new_ids(n): ``n`` fresh entity ids (an ``ID_DTYPE`` array), for entities that inherit none."""
+
+
+def random_ids(count: int) -> np.ndarray:
+    """``count`` ids of 16 random bytes each, hex-encoded."""
+    text = os.urandom(16 * count).hex().encode("ascii")
+    ids: np.ndarray = np.frombuffer(text, dtype=ID_DTYPE).copy()
+    return ids
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Groups found by the solver, as arrays over the run's records in load order."""
+
+    sizes: tuple[int, ...]
+    """Records of each dataset."""
+    group: np.ndarray
+    """Each record's group number, or -1 for a record the solver left alone."""
+    groups: int
+
+    @classmethod
+    def from_solution(
+        cls, solution: Sequence[Sequence[tuple[int, int]]], sizes: Sequence[int]
+    ) -> Grouping:
+        """From anonlink's solution (groups of (dataset, row)); single-record groups dropped."""
+        offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        group = np.full(int(offsets[-1]), -1, dtype=np.int64)
+        number = 0
+        for members in solution:
+            if len(members) < 2:
+                continue
+            for dataset, row in members:
+                group[offsets[dataset] + row] = number
+            number += 1
+        return cls(tuple(int(s) for s in sizes), group, number)
+
+    @property
+    def dataset(self) -> np.ndarray:
+        """Each record's dataset index."""
+        return np.repeat(np.arange(len(self.sizes)), self.sizes)
+
+    def status(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per record: linked to another dataset? in a group with another of its own dataset?"""
+        linked = np.zeros(len(self.group), dtype=bool)
+        duplicated = np.zeros(len(self.group), dtype=bool)
+        grouped = np.flatnonzero(self.group >= 0)
+        if not len(grouped):
+            return linked, duplicated
+        ndata = max(1, len(self.sizes))
+        pair = self.group[grouped] * ndata + self.dataset[grouped]
+        distinct, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+        datasets_in_group = np.bincount(distinct // ndata, minlength=self.groups)
+        linked[grouped] = datasets_in_group[self.group[grouped]] > 1
+        duplicated[grouped] = counts[inverse] > 1
+        return linked, duplicated
+
+    def linked_entities(self) -> int:
+        """Groups holding records of more than one dataset."""
+        grouped = np.flatnonzero(self.group >= 0)
+        if not len(grouped):
+            return 0
+        ndata = max(1, len(self.sizes))
+        distinct = np.unique(self.group[grouped] * ndata + self.dataset[grouped])
+        return int(np.count_nonzero(np.bincount(distinct // ndata, minlength=self.groups) > 1))
+
+
+@dataclass(frozen=True)
+class Entities:
+    """Every record's entity: ``ids[entity[i]]`` is the id of record ``i`` (load order)."""
+
+    entity: np.ndarray
+    ids: np.ndarray
+    inherited: int
+    """Entities that kept an id from the previous run."""
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def id_of(self, index: int) -> str:
+        return bytes(self.ids[self.entity[index]]).decode("ascii")
+
+    def rows(self, record_ids: np.ndarray, batch: int = 100_000) -> Iterator[tuple[int, str]]:
+        """(record id, entity id) of every record in load order, built a batch at a time."""
+        for start in range(0, len(self.entity), batch):
+            ids = self.ids[self.entity[start : start + batch]]
+            for record_id, entity_id in zip(
+                record_ids[start : start + batch].tolist(), ids.tolist(), strict=True
+            ):
+                yield record_id, entity_id.decode("ascii")
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The previous run's entity of each record it covered: record ids and their entity ids."""
+
+    record_ids: np.ndarray
+    entity_ids: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Previous:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=ID_DTYPE))
+
+    @classmethod
+    def from_rows(cls, rows: Iterator[tuple[int, str]] | Sequence[tuple[int, str]]) -> Previous:
+        """From (record id, entity id) rows, read in batches into arrays."""
+        ids: list[np.ndarray] = []
+        entities: list[np.ndarray] = []
+        batch_ids: list[int] = []
+        batch_entities: list[str] = []
+        for record_id, entity_id in rows:
+            batch_ids.append(int(record_id))
+            batch_entities.append(str(entity_id))
+            if len(batch_ids) == 100_000:
+                ids.append(np.array(batch_ids, dtype=np.int64))
+                entities.append(np.array(batch_entities, dtype=ID_DTYPE))
+                batch_ids, batch_entities = [], []
+        ids.append(np.array(batch_ids, dtype=np.int64))
+        entities.append(np.array(batch_entities, dtype=ID_DTYPE))
+        return cls(np.concatenate(ids), np.concatenate(entities))
+
+
+def assign(
+    grouping: Grouping,
+    record_ids: np.ndarray,
+    previous: Previous,
+    *,
+    new_ids: NewIds = random_ids,
+) -> Entities:
+    """Give every record an entity id, keeping ids stable across runs (module docstring).
+
+    ``record_ids`` are the records' ids in load order. Every record gets an id,
+    linked or not, because every uploaded record gets a key.
+    """
+    n = len(record_ids)
+    record_ids = np.asarray(record_ids, dtype=np.int64)
+    # Entities: the solver's groups, then one per record left alone.
+    alone = grouping.group < 0
+    entity = grouping.group.copy()
+    entity[alone] = grouping.groups + np.arange(int(alone.sum()))
+    count = grouping.groups + int(alone.sum())
+    size = np.bincount(entity, minlength=count)
+    lowest = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(lowest, entity, record_ids)
+    # Rank: larger entities first, then by lowest record id; ``entity`` becomes the rank.
+    order = np.lexsort((lowest, -size))
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count)
+    entity = rank[entity]
+
+    chosen = np.full(count, -1, dtype=np.int64)
+    codes = np.zeros(0, dtype=ID_DTYPE)
+    if len(previous.record_ids) and n:
+        codes, chosen = _inherit(entity, record_ids, previous, count)
+    fresh = np.flatnonzero(chosen < 0)
+    ids = np.empty(count, dtype=ID_DTYPE)
+    held = chosen >= 0
+    ids[held] = codes[chosen[held]]
+    ids[fresh] = _fresh(len(fresh), codes[chosen[held]], new_ids)
+    return Entities(entity, ids, int(held.sum()))
+
+
+def _inherit(
+    entity: np.ndarray, record_ids: np.ndarray, previous: Previous, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The previous id each entity inherits (an index into the returned codes, -1 for none)."""
+    sorter = np.argsort(record_ids, kind="stable")
+    place = np.searchsorted(record_ids, previous.record_ids, sorter=sorter)
+    where = sorter[np.minimum(place, len(record_ids) - 1)]
+    known = record_ids[where] == previous.record_ids
+    codes, code_of = np.unique(previous.entity_ids[known], return_inverse=True)
+    voter = entity[where[known]]
+    chosen = np.full(count, -1, dtype=np.int64)
+    if not len(voter):
+        return codes, chosen
+    # Votes: (entity, code, how many of its records had that id), best first per entity;
+    # ties go to the smaller id, and codes are in id order.
+    ncodes = len(codes)
+    distinct, votes = np.unique(voter * ncodes + code_of, return_counts=True)
+    vote_entity, vote_code = distinct // ncodes, distinct % ncodes
+    best_first = np.lexsort((vote_code, -votes, vote_entity))
+    vote_entity, vote_code = vote_entity[best_first], vote_code[best_first]
+    start = np.searchsorted(vote_entity, np.arange(count), "left")
+    end = np.searchsorted(vote_entity, np.arange(count), "right")
+    pointer = start.copy()
+    holder = np.full(ncodes, count, dtype=np.int64)  # count: nobody holds it
+    proposing = np.flatnonzero(start < end)
+    while len(proposing):
+        wanted = vote_code[pointer[proposing]]
+        before = holder[wanted]
+        np.minimum.at(holder, wanted, proposing)
+        won = holder[wanted] == proposing
+        # Losers: proposers beaten to their id, and earlier holders an earlier entity displaced.
+        displaced = np.unique(before[(before < count) & (holder[wanted] != before)])
+        losers = np.concatenate([proposing[~won], displaced])
+        pointer[losers] += 1
+        proposing = losers[pointer[losers] < end[losers]]
+    held = holder < count
+    chosen[holder[held]] = np.flatnonzero(held)
+    return codes, chosen
+
+
+def _fresh(count: int, taken: np.ndarray, new_ids: NewIds) -> np.ndarray:
+    """``count`` new ids, none of them ``taken`` and no two alike."""
+    out = np.asarray(new_ids(count), dtype=ID_DTYPE)
+    while True:
+        clash = np.isin(out, taken)
+        _, first = np.unique(out, return_index=True)
+        repeated = np.ones(len(out), dtype=bool)
+        repeated[first] = False
+        redo = np.flatnonzero(clash | repeated)
+        if not len(redo):
+            return out
+        out[redo] = np.asarray(new_ids(len(redo)), dtype=ID_DTYPE)
