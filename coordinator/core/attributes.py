@@ -35,14 +35,19 @@ def parse_attributes(text: str | None) -> tuple[tuple[str, str], ...]:
 def store_attributes(
     tx: Transaction,
     upload_id: str,
-    chunk_index: int,
+    above_id: int,
     attributes: Mapping[str, Sequence[tuple[str, str]]],
 ) -> None:
-    """Store a just-inserted chunk's attributes against its records' ids."""
+    """Store a just-inserted chunk's attributes against its records' ids.
+
+    The chunk's records are those of the upload with ids above ``above_id``
+    (the largest id before the chunk went in): a range of the primary key, so
+    finding them costs the chunk's size, not the upload's.
+    """
     ids = dict(
         tx.execute(
-            "SELECT token, id FROM records WHERE upload_id = ? AND chunk_index = ?",
-            (upload_id, chunk_index),
+            "SELECT token, id FROM records WHERE id > ? AND upload_id = ?",
+            (above_id, upload_id),
         ).fetchall()
     )
     tx.executemany(

@@ -65,6 +65,8 @@ from hublink.spec import EncodingLayout, UploadDigest, canonical_json
 log = logging.getLogger("hublink.coordinator")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: A chunk's tokens joined by newlines, all good (checked in one match).
+_TOKENS = re.compile(r"[A-Za-z0-9_-]{8,64}(?:\n[A-Za-z0-9_-]{8,64})*")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
 _MAX_WITHDRAW = 100_000
@@ -573,6 +575,8 @@ class Coordinator:
                     f"upload {upload_id} would exceed project {project.id!r}'s limit of "
                     f"{project.max_records} records"
                 )
+            # Ids above the largest so far are this chunk's (the transaction holds the lock).
+            floor = tx.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]
             try:
                 tx.executemany(
                     "INSERT INTO records (upload_id, chunk_index, token, encodings) "
@@ -584,8 +588,8 @@ class Coordinator:
                     f"chunk {chunk_index} repeats a record token already received in "
                     f"upload {upload_id}"
                 ) from None
-            if any(attributes.values()):
-                store_attributes(tx, upload_id, chunk_index, attributes)
+            if attributes:
+                store_attributes(tx, upload_id, int(floor), attributes)
             tx.execute(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?)",
                 (upload_id, chunk_index, len(rows), digest),
@@ -608,10 +612,10 @@ class Coordinator:
             if running is None or running.chunks != chunk_index:
                 self._running.pop(upload_id, None)  # out of order: the commit re-reads
                 return
-            for record in records:
-                running.digest.add(
-                    record.token, [bits for _, bits in record.encodings], record.attributes
-                )
+            running.digest.add_all(
+                (record.token, [bits for _, bits in record.encodings], record.attributes)
+                for record in records
+            )
             running.chunks += 1
             running.records += len(records)
 
@@ -622,55 +626,42 @@ class Coordinator:
         records: Sequence[IncomingRecord],
         attributes: dict[str, tuple[tuple[str, str], ...]] | None = None,
     ) -> tuple[list[tuple[str, bytes]], str]:
-        """Check a chunk's records; fills ``attributes`` (token -> released attributes)."""
+        """Check a chunk's records; fills ``attributes`` (token -> released attributes, for
+        records that have any).
+
+        The common case (good tokens, the project's one encoding, no attributes)
+        is checked a chunk at a time; a chunk that fails is walked record by
+        record to name the first bad one.
+        """
         attributes = {} if attributes is None else attributes
         expected = [(e.name, e.nbytes) for e in project.encodings]
+        tokens = [record.token for record in records]
+        if not _TOKENS.fullmatch("\n".join(tokens)) or len(set(tokens)) != len(tokens):
+            _name_bad_token(chunk_index, tokens)
         released = set(project.released_attributes)
-        seen: set[str] = set()
         rows: list[tuple[str, bytes]] = []
-        digest = hashlib.sha256()
+        pieces: list[bytes] = []
         for position, record in enumerate(records):
-            where = f"chunk {chunk_index}, record {position}"
-            if not _TOKEN.fullmatch(record.token):
-                raise InvalidRequest(f"{where}: token must be 8 to 64 URL-safe characters")
-            if record.token in seen:
-                raise InvalidRequest(f"{where}: token repeated within the chunk")
-            seen.add(record.token)
-            got = [(name, len(bits)) for name, bits in record.encodings]
-            if got != expected:
-                names = [n for n, _ in got]
-                want = [n for n, _ in expected]
-                if names != want:
-                    raise InvalidRequest(
-                        f"{where}: encodings {names} do not match the project's {want}"
-                    )
-                name, length = next(
-                    (n, ln) for (n, ln), (_, w) in zip(got, expected, strict=True) if ln != w
+            encodings = record.encodings
+            if len(encodings) != len(expected) or any(
+                name != want or len(bits) != length
+                for (name, bits), (want, length) in zip(encodings, expected, strict=False)
+            ):
+                _name_bad_layout(project, f"chunk {chunk_index}, record {position}", encodings)
+            blob = encodings[0][1] if len(encodings) == 1 else b"".join(b for _, b in encodings)
+            piece = record.token.encode() + b"\0" + blob
+            if record.attributes:
+                pairs = _checked_attributes(
+                    project, released, f"chunk {chunk_index}, record {position}", record
                 )
-                raise InvalidRequest(
-                    f"{where}: encoding {name!r} is {length * 8} bits; project {project.id!r} "
-                    f"expects {dict(expected)[name] * 8}"
-                )
-            for name, value in record.attributes:
-                if name not in released:
-                    raise InvalidRequest(
-                        f"{where}: attribute {name!r} is not released by project {project.id!r}"
-                    )
-                if not _ATTRIBUTE_VALUE.fullmatch(value):
-                    raise InvalidRequest(
-                        f"{where}: attribute {name!r} must be a coarse code of 1 to 32 letters, "
-                        "digits, spaces or . _ + -"
-                    )
-            if len({name for name, _ in record.attributes}) != len(record.attributes):
-                raise InvalidRequest(f"{where}: an attribute is repeated")
-            blob = b"".join(bits for _, bits in record.encodings)
-            digest.update(record.token.encode() + b"\0" + blob)
-            for name, value in sorted(record.attributes):
                 # Part of the chunk's digest: a changed attribute is not a repeat.
-                digest.update(b"\0" + name.encode() + b"=" + value.encode())
+                piece += b"".join(
+                    b"\0" + name.encode() + b"=" + value.encode() for name, value in pairs
+                )
+                attributes[record.token] = pairs
+            pieces.append(piece)
             rows.append((record.token, blob))
-            attributes[record.token] = tuple(sorted(record.attributes))
-        return rows, digest.hexdigest()
+        return rows, hashlib.sha256(b"".join(pieces)).hexdigest()
 
     def commit_upload(
         self,
@@ -1647,6 +1638,55 @@ class Coordinator:
         if checkpoint is None:
             raise NotFound(f"the coordinator signed no checkpoint of {size} entries")
         return checkpoint
+
+
+def _name_bad_token(chunk_index: int, tokens: Sequence[str]) -> None:
+    """Raise for the chunk's first bad or repeated token, naming its place."""
+    seen: set[str] = set()
+    for position, token in enumerate(tokens):
+        where = f"chunk {chunk_index}, record {position}"
+        if not _TOKEN.fullmatch(token):
+            raise InvalidRequest(f"{where}: token must be 8 to 64 URL-safe characters")
+        if token in seen:
+            raise InvalidRequest(f"{where}: token repeated within the chunk")
+        seen.add(token)
+
+
+def _name_bad_layout(project: Project, where: str, encodings: Sequence[tuple[str, bytes]]) -> None:
+    """Raise for a record whose encodings are not the project's, saying what differs."""
+    expected = [(e.name, e.nbytes) for e in project.encodings]
+    names = [name for name, _ in encodings]
+    want = [name for name, _ in expected]
+    if names != want:
+        raise InvalidRequest(f"{where}: encodings {names} do not match the project's {want}")
+    name, length = next(
+        (n, len(bits))
+        for (n, bits), (_, w) in zip(encodings, expected, strict=True)
+        if len(bits) != w
+    )
+    raise InvalidRequest(
+        f"{where}: encoding {name!r} is {length * 8} bits; project {project.id!r} "
+        f"expects {dict(expected)[name] * 8}"
+    )
+
+
+def _checked_attributes(
+    project: Project, released: set[str], where: str, record: IncomingRecord
+) -> tuple[tuple[str, str], ...]:
+    """A record's released attributes, sorted by name, once each is known to be allowed."""
+    for name, value in record.attributes:
+        if name not in released:
+            raise InvalidRequest(
+                f"{where}: attribute {name!r} is not released by project {project.id!r}"
+            )
+        if not _ATTRIBUTE_VALUE.fullmatch(value):
+            raise InvalidRequest(
+                f"{where}: attribute {name!r} must be a coarse code of 1 to 32 letters, "
+                "digits, spaces or . _ + -"
+            )
+    if len({name for name, _ in record.attributes}) != len(record.attributes):
+        raise InvalidRequest(f"{where}: an attribute is repeated")
+    return tuple(sorted(record.attributes))
 
 
 def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:
