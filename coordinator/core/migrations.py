@@ -90,7 +90,20 @@ def _v1_to_v2(tx: StepTransaction) -> None:
         )
 
 
-STEPS: tuple[Step, ...] = (Step(1, "add run quality reports", _v1_to_v2),)
+def _v2_to_v3(tx: StepTransaction) -> None:
+    """Version 3 indexes each upload's records in arrival order (``records_by_upload``).
+
+    The index itself comes from the current schema's ``CREATE INDEX IF NOT
+    EXISTS`` in the same transaction; nothing else changes, so this step has
+    nothing to do. Before it, loading a run or reading keys went through the
+    token index and sorted every record of the upload.
+    """
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "add run quality reports", _v1_to_v2),
+    Step(2, "index records by upload in arrival order", _v2_to_v3),
+)
 """Every step, oldest first; ``STEPS[i].from_version == i + 1``."""
 
 

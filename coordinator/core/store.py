@@ -30,7 +30,7 @@ from hublink import merkle
 from hublink.checkpoint import Signer, load_or_create_key
 from hublink.spec import canonical_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped with each step added to ``coordinator.core.migrations.STEPS`` (2: run quality)."""
 
 _SCHEMA = (
@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS records (
     encodings BLOB NOT NULL,
     UNIQUE (upload_id, token)
 );
+-- An upload's records in the order they arrived, without a sort: runs load them, keys read them.
+CREATE INDEX IF NOT EXISTS records_by_upload ON records(upload_id, id);
 CREATE TABLE IF NOT EXISTS record_attributes (
     record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
     name TEXT NOT NULL,

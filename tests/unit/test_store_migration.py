@@ -137,7 +137,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
     store = Store(database)
     try:
         core = Coordinator(store, [load_project(project_file)])
-        assert _version(database) == str(SCHEMA_VERSION) == "2"
+        assert _version(database) == str(SCHEMA_VERSION) == "3"
         assert "run_quality" in _tables(database)
         records_after = [
             (r["token"], r["encodings"])
@@ -151,7 +151,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
         migrated = [e for e in entries if e.event.action == "store.migrated"]
         assert len(migrated) == 1 and len(entries) > audit_before
         assert migrated[0].event.details["from_version"] == 1
-        assert migrated[0].event.details["to_version"] == 2
+        assert migrated[0].event.details["to_version"] == 3
         # What version 2 added works: a new run keeps its quality report.
         run = core.start_run(ADMIN, PROJECT, background=False)
         assert run.state == "completed", run.message
@@ -207,7 +207,7 @@ def test_a_database_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> 
     with sqlite3.connect(database) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
     before = database.read_bytes()
-    with pytest.raises(migrations.SchemaTooNew, match="schema version 3 but this hublink knows"):
+    with pytest.raises(migrations.SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1} but this hublink knows"):
         Store(database)
     assert database.read_bytes() == before
     assert not list(tmp_path.glob("*backup*"))
