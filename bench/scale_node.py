@@ -29,7 +29,8 @@ from typing import overload
 import numpy as np
 
 from hublink.tls import TlsFiles, secure_channel
-from node.encoder import EncodedRecord, new_token
+from node.encoder import EncodedRecord
+from node.record_tokens import TokenSequence
 from node.uploader import NodeClient
 
 
@@ -38,12 +39,13 @@ class LazyRecords(Sequence[EncodedRecord]):
 
     def __init__(self, rows: np.ndarray) -> None:
         self._rows = rows
+        self._tokens = TokenSequence(len(rows))  # as a node makes them: ascending, random
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def _record(self, index: int) -> EncodedRecord:
-        return EncodedRecord(new_token(), f"r{index}", (self._rows[index].tobytes(),))
+        return EncodedRecord(self._tokens(), f"r{index}", (self._rows[index].tobytes(),))
 
     @overload
     def __getitem__(self, index: int) -> EncodedRecord: ...
