@@ -91,18 +91,22 @@ def _v1_to_v2(tx: StepTransaction) -> None:
 
 
 def _v2_to_v3(tx: StepTransaction) -> None:
-    """Version 3 indexes each upload's records in arrival order (``records_by_upload``).
+    """Version 3 changes two indexes so large runs read and write in order.
 
-    The index itself comes from the current schema's ``CREATE INDEX IF NOT
-    EXISTS`` in the same transaction; nothing else changes, so this step has
-    nothing to do. Before it, loading a run or reading keys went through the
-    token index and sorted every record of the upload.
+    It adds ``records_by_upload`` (each upload's records in arrival order:
+    before it, loading a run or reading keys went through the token index and
+    sorted every record of the upload) and replaces the index of entities by
+    (project, entity id), which took each of a run's rows at a random place,
+    with one by (project, record id). New indexes come from the current
+    schema's ``CREATE INDEX IF NOT EXISTS`` in the same transaction; the old
+    one is dropped here.
     """
+    tx.execute("DROP INDEX IF EXISTS entities_by_project")
 
 
 STEPS: tuple[Step, ...] = (
     Step(1, "add run quality reports", _v1_to_v2),
-    Step(2, "index records by upload in arrival order", _v2_to_v3),
+    Step(2, "index records and entities in arrival order", _v2_to_v3),
 )
 """Every step, oldest first; ``STEPS[i].from_version == i + 1``."""
 

@@ -94,6 +94,9 @@ def _downgrade_to_version_1(database: Path) -> None:
     """Put the file back into the layout hublink wrote before run quality reports."""
     with sqlite3.connect(database) as db:
         db.execute("DROP TABLE run_quality")
+        db.execute("DROP INDEX records_by_upload")
+        db.execute("DROP INDEX entities_by_project_record")
+        db.execute("CREATE INDEX entities_by_project ON entities(project_id, entity_id)")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     sqlite3.connect(database).close()
 
@@ -101,6 +104,11 @@ def _downgrade_to_version_1(database: Path) -> None:
 def _tables(database: Path) -> set[str]:
     with sqlite3.connect(database) as db:
         return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _indexes(database: Path) -> set[str]:
+    with sqlite3.connect(database) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
 
 def _version(database: Path) -> str:
@@ -139,6 +147,9 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
         core = Coordinator(store, [load_project(project_file)])
         assert _version(database) == str(SCHEMA_VERSION) == "3"
         assert "run_quality" in _tables(database)
+        indexes = _indexes(database)
+        assert {"records_by_upload", "entities_by_project_record"} <= indexes
+        assert "entities_by_project" not in indexes
         records_after = [
             (r["token"], r["encodings"])
             for r in store.query("SELECT token, encodings FROM records ORDER BY id")
