@@ -13,7 +13,10 @@ Memory: the coordinator's peak resident set (``VmHWM`` of the server process)
 and, apart, the largest of its matching workers' (its descendant processes,
 polled while they live). Workers map the run's encodings from shared memory,
 and those pages count in each worker's resident set as well as the server's,
-so the two figures must not be added.
+so the two figures must not be added. What the coordinator as a whole holds
+is ``coordinator_tree_peak_mb``: the largest sum, over the server and all its
+descendants polled together, of proportional set sizes (each shared page
+split among the processes that map it, so counted once in the sum).
 """
 
 from __future__ import annotations
@@ -79,6 +82,18 @@ def _is_worker(pid: int) -> bool:
         return False
 
 
+def _pss_mb(pid: int) -> float:
+    """A process's proportional set size in MB (shared pages split among their users), 0 if
+    it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class MemoryWatch:
     """Polls a process's descendants' peak memory while they live (they may vanish any time)."""
 
@@ -86,6 +101,9 @@ class MemoryWatch:
         self.pid = pid
         self.every = every
         self.worker_peak_mb = 0.0
+        self.tree_peak_mb = 0.0
+        """Largest sum of proportional set sizes of the server and its descendants: memory
+        the coordinator as a whole held, shared-memory pages counted once."""
         self.workers_seen: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -93,10 +111,13 @@ class MemoryWatch:
 
     def _poll(self) -> None:
         while not self._stop.wait(self.every):
-            for child in _children(self.pid):
+            children = _children(self.pid)
+            for child in children:
                 if child in self.workers_seen or _is_worker(child):
                     self.workers_seen.add(child)
                     self.worker_peak_mb = max(self.worker_peak_mb, peak_rss_mb(child))
+            tree = sum(_pss_mb(pid) for pid in [self.pid, *children])
+            self.tree_peak_mb = max(self.tree_peak_mb, tree)
 
     def stop(self) -> None:
         self._stop.set()
@@ -268,6 +289,7 @@ def run(
         "upload_coordinator_cpu_s": server_upload_cpu,
         "coordinator_peak_rss_mb": server_peak,
         "coordinator_worker_peak_rss_mb": watch.worker_peak_mb,
+        "coordinator_tree_peak_mb": watch.tree_peak_mb,
         "coordinator_workers_seen": len(watch.workers_seen),
         "node_upload_peak_rss_mb": max(k["peak_rss_mb"] for k in keys),
         "matching": _matching_details(folder / "coordinator.db"),

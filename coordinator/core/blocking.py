@@ -44,7 +44,7 @@ MAX_BANDS = 4000
 #: band. A close pair collides in many bands and each task compares it once, so fewer,
 #: larger tasks waste less; ``TASKS_PER_PLAN`` keeps enough of them to share out.
 BANDS_PER_TASK = 8
-TASKS_PER_PLAN = 16
+TASKS_PER_PLAN = 32
 
 
 @dataclass(frozen=True)

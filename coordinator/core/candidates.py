@@ -40,6 +40,9 @@ LOG_EVERY = 10.0
 #: and then, so the blocked candidates would paint non-matches too well.
 DEFAULT_ESTIMATE_SAMPLE = 1000
 
+#: Records of the other dataset a sample task compares the sample with.
+SAMPLE_SLICE = 100_000
+
 
 class Session(Protocol):
     """One run's use of an engine: arrays it can share, and tasks run over them."""
@@ -218,9 +221,16 @@ def find(
         datasets += sample_rows
         for s, sample in enumerate(sample_rows):
             for b, size in enumerate(sizes):
-                if b != s and len(sample) and size:
+                if b == s or not len(sample):
+                    continue
+                # In slices of the other dataset: a task holds one slice as anonlink's
+                # bitarrays, never a whole dataset of a million.
+                for start in range(0, size, SAMPLE_SLICE):
+                    stop = min(size, start + SAMPLE_SLICE)
                     sample_tasks.append(
-                        comparison.PairChunk(first_sample + s, (0, len(sample)), b, (0, size), low)
+                        comparison.PairChunk(
+                            first_sample + s, (0, len(sample)), b, (start, stop), low
+                        )
                     )
     everything_tasks = [*tasks, *sample_tasks]
     progress.stage = "comparing"
@@ -347,15 +357,21 @@ def _split(candidates: Candidates) -> tuple[Candidates, Candidates]:
 
 
 def _sample_scores(parts: Sequence[Candidates]) -> np.ndarray:
-    """Each sampled record's best score against each other dataset, from exact comparisons."""
-    best = []
-    for part in parts:
-        sims = np.frombuffer(part[0], dtype=np.float64)
-        if not len(sims):
-            continue
-        r0 = np.frombuffer(part[2][0], dtype=np.uint32)
-        order = np.lexsort((-sims, r0))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = r0[order][1:] != r0[order][:-1]
-        best.append(sims[order][first])
-    return np.concatenate(best) if best else np.zeros(0)
+    """Each sampled record's best score against each other dataset, from exact comparisons
+    (a sample's comparisons with one dataset may come in several slices)."""
+    if not parts:
+        return np.zeros(0)
+    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
+    if not len(sims):
+        return np.zeros(0)
+    d0, d1, r0 = (
+        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts]).astype(np.int64)
+        for k, j in ((1, 0), (1, 1), (2, 0))
+    )
+    key = (d0 * (int(d1.max()) + 1) + d1) * (int(r0.max()) + 1) + r0
+    order = np.lexsort((-sims, key))
+    key = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    best: np.ndarray = sims[order][first]
+    return best

@@ -265,12 +265,14 @@ def _colliding(left: np.ndarray, right: np.ndarray, same: bool) -> Iterator[tupl
     faster than it argsorts) puts every key's left records, then its right
     records, next to each other.
     """
-    left, right = left.astype(np.uint64, copy=False), right.astype(np.uint64, copy=False)
     index_bits = max(1, (max(len(left), len(right)) - 1).bit_length())
     shift = np.uint64(index_bits + 1)
     mask = np.uint64((1 << index_bits) - 1)
     if same:
-        packed = np.sort((left << shift) | np.arange(len(left), dtype=np.uint64))
+        packed = left.astype(np.uint64)
+        packed <<= shift
+        packed |= np.arange(len(left), dtype=np.uint64)
+        packed.sort()
         keys = packed >> shift
         members = (packed & mask).astype(np.int64)
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
@@ -278,19 +280,23 @@ def _colliding(left: np.ndarray, right: np.ndarray, same: bool) -> Iterator[tupl
         yield from _within_runs(members, starts, sizes)
         return
     side = np.uint64(1 << index_bits)
-    packed = np.sort(
-        np.concatenate(
-            [
-                (left << shift) | np.arange(len(left), dtype=np.uint64),
-                (right << shift) | side | np.arange(len(right), dtype=np.uint64),
-            ]
-        )
-    )
+    # Built and sorted in place: at a million records a side, every copy is 16 MB.
+    packed = np.empty(len(left) + len(right), dtype=np.uint64)
+    for part, keys_of, flag in ((packed[: len(left)], left, 0), (packed[len(left) :], right, 1)):
+        part[:] = keys_of
+        part <<= shift
+        part |= np.arange(len(part), dtype=np.uint64)
+        if flag:
+            part |= side
+    packed.sort()
     keys = packed >> shift
     on_right = (packed & side) != 0
-    members = (packed & mask).astype(np.int64)
+    packed &= mask
+    members = packed.astype(np.intp)
+    del packed
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
+    del keys
     # Within a run, left records come first (side bit clear); count them per run.
     lefts = np.add.reduceat((~on_right).astype(np.int64), starts) if len(starts) else starts
     rights = sizes - lefts
@@ -300,7 +306,7 @@ def _colliding(left: np.ndarray, right: np.ndarray, same: bool) -> Iterator[tupl
 
 
 #: Most pairs expanded at once while joining a band (bounds the join's memory).
-_PAIRS_AT_ONCE = 1 << 22
+_PAIRS_AT_ONCE = 1 << 20
 
 
 def _cross_runs(
@@ -421,20 +427,28 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
     if not found:
         return empty(), screened
     pairs = _unique(np.concatenate(found))
-    i, j = pairs // width, pairs % width
-    sims = np.empty(len(pairs), dtype=np.float64)
+    del found
+    # Scored a slice at a time, keeping only pairs at the threshold: most screened pairs
+    # fall short, so the task never holds every pair's score and rows at once.
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     step = 1 << 16
     for start in range(0, len(pairs), step):
-        a, b = i[start : start + step], j[start : start + step]
-        sims[start : start + step] = _dice_rows(left, right, a, b)
-    keep = sims >= chunk.threshold
-    n = int(keep.sum())
+        part = pairs[start : start + step]
+        i, j = part // width, part % width
+        sims = _dice_rows(left, right, i, j)
+        keep = sims >= chunk.threshold
+        kept.append((sims[keep], i[keep], j[keep]))
+    del pairs
+    if not kept:
+        return empty(), screened
+    sims = np.concatenate([k[0] for k in kept])
+    n = len(sims)
     found_pairs = from_arrays(
-        sims[keep],
+        sims,
         np.full(n, chunk.left, dtype=np.uint32),
         np.full(n, chunk.right, dtype=np.uint32),
-        i[keep],
-        j[keep],
+        np.concatenate([k[1] for k in kept]),
+        np.concatenate([k[2] for k in kept]),
     )
     return found_pairs, screened
 

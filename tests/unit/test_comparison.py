@@ -213,3 +213,25 @@ def test_band_keys_are_the_bands_half_bytes_side_by_side() -> None:
 
     for r in (0, 1, comparison._KEY_BLOCK - 1, comparison._KEY_BLOCK, len(rows) - 1):
         assert [int(keys[b, r]) for b in range(3)] == [by_hand(rows[r], b) for b in bands]
+
+
+def test_sampled_scores_are_the_same_whatever_the_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    left, right = planted(1200, 500, 0.06, seed=12)
+
+    def scores() -> list[float]:
+        with candidates.InlineEngine().session() as session:
+            found = candidates.find(
+                session,
+                [left, right],
+                low=0.7,
+                design=0.8,
+                blocking_mode="lsh",
+                estimate_sample=300,
+                seed=3,
+            )
+        return sorted(found.scores.tolist())
+
+    whole = scores()
+    monkeypatch.setattr(candidates, "SAMPLE_SLICE", 250)  # five slices of each dataset
+    assert scores() == whole
+    assert len(whole) >= 100
