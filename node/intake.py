@@ -22,9 +22,10 @@ means the column mapping or the encoding is wrong.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,13 @@ class BadRow:
 
 @dataclass(frozen=True)
 class Intake:
-    """What reading the input produced; ``prepared`` holds only included records."""
+    """What reading the input produced.
+
+    ``prepared`` holds the included records only when the caller asked to
+    keep them (a dry run, tests); an upload reads them again a batch at a
+    time (``included_records``) and checks it met the same ones, in the same
+    order, through ``included_sha256``.
+    """
 
     input_path: Path
     prepared: tuple[PreparedRecord, ...]
@@ -55,6 +62,8 @@ class Intake:
     decisions: dict[str, int]
     policy: LoadedPolicy | None
     rejects_path: Path
+    included_sha256: str = ""
+    """SHA-256 over the included records' local ids, in file order."""
 
     @property
     def included(self) -> int:
@@ -75,14 +84,24 @@ def rejects_path(config: NodeConfig) -> Path:
     return config.rejects_file or config.state_dir / "rejects.csv"
 
 
-def take_in(
+@dataclass(frozen=True)
+class _Reading:
+    """One pass over the input: its rows' decisions and the records that may leave."""
+
+    rows: Iterator[PreparedRecord | BadRow | str]
+    """Per readable row: the included record, a bad row, or the name of its other decision."""
+    unreadable: list[BadRow]
+    """Rows the reader rejected (filled as ``rows`` is consumed)."""
+    policy: consent.Policy
+    loaded: LoadedPolicy | None
+
+
+def _read(
     config: NodeConfig,
     fields: Sequence[str],
     rules: dict[str, Normaliser],
-    *,
-    withdrawn: Collection[str] = frozenset(),
-) -> Intake:
-    """Read, decide and normalise the input; raises before anything is hashed if it cannot."""
+    withdrawn: Collection[str],
+) -> _Reading:
     source = config.input.path
     loaded = load_policy(config.consent_policy) if config.consent_policy else None
     policy = loaded.policy if loaded else consent.Policy(())
@@ -91,14 +110,10 @@ def take_in(
         loaded.check_columns(header, source)
     attribute_columns = sorted({a.column for a in config.attributes.values()})
     extra = sorted({*policy.columns(), *attribute_columns})
-    rejects: list[BadRow] = []
-
-    unreadable = 0
+    unreadable: list[BadRow] = []
 
     def reject(error: InputError) -> None:
-        nonlocal unreadable
-        unreadable += 1
-        rejects.append(BadRow(error.row or 0, error.field or "", error.reason))
+        unreadable.append(BadRow(error.row or 0, error.field or "", error.reason))
 
     rows = read_rows(
         source,
@@ -109,39 +124,115 @@ def take_in(
         extra_columns=extra,
         on_bad=reject,
     )
-    decisions = consent.empty_tally(policy)
-    prepared: list[PreparedRecord] = []
-    readable = 0
-    for row in rows:
-        readable += 1
-        # Every row is checked, whatever its decision, so the share of bad rows
-        # says something about the file and the mapping, not about the policy.
-        try:
-            values = normalise_row(row, fields, rules)
-        except RowError as exc:
-            column = config.input.columns.get(exc.field, exc.field)
-            rejects.append(BadRow(row.row, f"{exc.field} (column {column!r})", exc.reason))
-            continue
-        if row.local_id in withdrawn:
-            decision = consent.WITHDRAWN
-        else:
+
+    def decide() -> Iterator[PreparedRecord | BadRow | str]:
+        for row in rows:
+            # Every row is checked, whatever its decision, so the share of bad rows
+            # says something about the file and the mapping, not about the policy.
+            try:
+                values = normalise_row(row, fields, rules)
+            except RowError as exc:
+                column = config.input.columns.get(exc.field, exc.field)
+                yield BadRow(row.row, f"{exc.field} (column {column!r})", exc.reason)
+                continue
+            if row.local_id in withdrawn:
+                yield consent.WITHDRAWN
+                continue
             try:
                 decision = consent.decide(policy, row.extra)
             except consent.UndecidableRecord as exc:
-                rejects.append(BadRow(row.row, f"column {exc.column!r}", exc.reason))
+                yield BadRow(row.row, f"column {exc.column!r}", exc.reason)
                 continue
-        if decision == consent.INCLUDED:
-            kept = {c: row.extra.get(c, "") for c in attribute_columns}
-            prepared.append(PreparedRecord(row.local_id, values, kept))
+            if decision == consent.INCLUDED:
+                kept = {c: row.extra.get(c, "") for c in attribute_columns}
+                yield PreparedRecord(row.local_id, values, kept)
+            else:
+                yield decision
+
+    return _Reading(decide(), unreadable, policy, loaded)
+
+
+def take_in(
+    config: NodeConfig,
+    fields: Sequence[str],
+    rules: dict[str, Normaliser],
+    *,
+    withdrawn: Collection[str] = frozenset(),
+    keep: bool = True,
+) -> Intake:
+    """Read, decide and normalise the input; raises before anything is hashed if it cannot.
+
+    With ``keep=False`` the included records are counted and fingerprinted,
+    not kept: an upload of a million records reads them again in batches.
+    """
+    reading = _read(config, fields, rules, withdrawn)
+    decisions = consent.empty_tally(reading.policy)
+    rejects: list[BadRow] = []
+    prepared: list[PreparedRecord] = []
+    fingerprint = hashlib.sha256()
+    readable = 0
+    for outcome in reading.rows:
+        readable += 1
+        if isinstance(outcome, BadRow):
+            rejects.append(outcome)
+            continue
+        decision = consent.INCLUDED if isinstance(outcome, PreparedRecord) else outcome
         decisions[decision] = decisions.get(decision, 0) + 1
+        if isinstance(outcome, PreparedRecord):
+            fingerprint.update(outcome.local_id.encode() + b"\0")
+            if keep:
+                prepared.append(outcome)
     # Rows the reader rejected never reached the loop; the others are among the readable.
-    total = readable + unreadable
+    rejects.extend(reading.unreadable)
+    total = readable + len(reading.unreadable)
     rejects.sort(key=lambda bad: bad.row)
     where = rejects_path(config)
     write_rejects(where, rejects)
-    intake = Intake(source, tuple(prepared), total, tuple(rejects), decisions, loaded, where)
+    intake = Intake(
+        config.input.path,
+        tuple(prepared),
+        total,
+        tuple(rejects),
+        decisions,
+        reading.loaded,
+        where,
+        fingerprint.hexdigest(),
+    )
     _check_share(config, intake)
     return intake
+
+
+class InputChanged(RuntimeError):
+    """The input file changed between reading it and sending it."""
+
+
+def included_records(
+    config: NodeConfig,
+    fields: Sequence[str],
+    rules: dict[str, Normaliser],
+    intake: Intake,
+    *,
+    withdrawn: Collection[str] = frozenset(),
+) -> Iterator[PreparedRecord]:
+    """The included records again, one at a time, exactly as ``take_in`` met them.
+
+    Raises InputChanged at the end (before the caller can commit anything)
+    if the file no longer gives the same included records in the same order.
+    """
+    reading = _read(config, fields, rules, withdrawn)
+    fingerprint = hashlib.sha256()
+    count = 0
+    for outcome in reading.rows:
+        if isinstance(outcome, PreparedRecord):
+            fingerprint.update(outcome.local_id.encode() + b"\0")
+            count += 1
+            yield outcome
+    if count != intake.included or fingerprint.hexdigest() != intake.included_sha256:
+        raise InputChanged(
+            f"{intake.input_path}: the file changed while it was being sent ({count} records "
+            f"may leave now, {intake.included} when it was first read); nothing was committed, "
+            "run `hublink node upload` again"
+        )
 
 
 def _check_share(config: NodeConfig, intake: Intake) -> None:

@@ -31,11 +31,19 @@ CREATE TABLE IF NOT EXISTS tokens (
     local_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tokens_by_upload ON tokens(upload_id);
+-- A resumed upload looks its records' tokens up by local id, a batch at a time.
+CREATE INDEX IF NOT EXISTS tokens_by_local_id ON tokens(upload_id, local_id);
 -- The linkage-secret epoch an upload's records were encoded under (a table of its own so
 -- token stores written before it need no migration; no row: epoch unknown).
 CREATE TABLE IF NOT EXISTS upload_epochs (
     upload_id TEXT PRIMARY KEY REFERENCES uploads(upload_id),
     secret_epoch INTEGER NOT NULL
+);
+-- What an upload sends: a fingerprint of its included records' local ids in order, so an
+-- interrupted upload is resumed only over the same input (no row: recorded before it was).
+CREATE TABLE IF NOT EXISTS upload_inputs (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads(upload_id),
+    included_sha256 TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS withdrawals (
     project_id TEXT NOT NULL,
@@ -76,18 +84,27 @@ class TokenStore:
         self,
         upload_id: str,
         project_id: str,
-        tokens: Sequence[tuple[str, str]],
+        tokens: Sequence[tuple[str, str]] = (),
         *,
         secret_epoch: int = 0,
+        records: int | None = None,
+        included_sha256: str = "",
     ) -> None:
-        """Remember an upload, its secret epoch and its (token, local id) pairs before sending."""
+        """Remember an upload before sending: its secret epoch, how many records it sends
+        (``records``, else as many as ``tokens``), the fingerprint of its input, and any
+        (token, local id) pairs known now; a streaming upload adds the rest with
+        ``add_tokens`` a batch at a time, each batch before it is sent."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
                 "INSERT INTO uploads VALUES (?, ?, 'sending', ?, ?, NULL, NULL)",
-                (upload_id, project_id, len(tokens), _now()),
+                (upload_id, project_id, len(tokens) if records is None else records, _now()),
             )
             self._db.execute("INSERT INTO upload_epochs VALUES (?, ?)", (upload_id, secret_epoch))
+            if included_sha256:
+                self._db.execute(
+                    "INSERT INTO upload_inputs VALUES (?, ?)", (upload_id, included_sha256)
+                )
             self._db.executemany(
                 "INSERT INTO tokens VALUES (?, ?, ?)",
                 ((token, upload_id, local_id) for token, local_id in tokens),
@@ -96,6 +113,30 @@ class TokenStore:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def add_tokens(self, upload_id: str, tokens: Sequence[tuple[str, str]]) -> None:
+        """Remember more (token, local id) pairs of an upload, in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO tokens VALUES (?, ?, ?)",
+                ((token, upload_id, local_id) for token, local_id in tokens),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def upload_input(self, upload_id: str) -> tuple[int, str]:
+        """How many records the upload sends and its input's fingerprint ("" if not recorded)."""
+        row = self._db.execute(
+            "SELECT u.records, i.included_sha256 FROM uploads u "
+            "LEFT JOIN upload_inputs i ON i.upload_id = u.upload_id WHERE u.upload_id = ?",
+            (upload_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(upload_id)
+        return int(row[0]), str(row[1] or "")
 
     def mark_committed(self, upload_id: str, receipt: Mapping[str, Any]) -> None:
         self._db.execute(
@@ -108,20 +149,21 @@ class TokenStore:
         self._db.execute("UPDATE uploads SET state = 'failed' WHERE upload_id = ?", (upload_id,))
 
     def interrupted_upload(self, project_id: str) -> tuple[str, dict[str, str]] | None:
-        """The upload still 'sending' for the project (a run that stopped half-way), if any.
+        """The upload still 'sending' for the project (a run that stopped half-way), if any,
+        with local id -> token for the records it recorded before it stopped."""
+        upload_id = self.interrupted_upload_id(project_id)
+        if upload_id is None:
+            return None
+        return upload_id, {local: token for token, local in self.local_ids(upload_id).items()}
 
-        Returns its id and local id -> token, so a new run sends the same records
-        under the same tokens and the coordinator sees one upload resumed.
-        """
+    def interrupted_upload_id(self, project_id: str) -> str | None:
+        """The id of the project's upload still 'sending', if any (its tokens left unread)."""
         row = self._db.execute(
             "SELECT upload_id FROM uploads WHERE project_id = ? AND state = 'sending' "
             "ORDER BY created_at DESC LIMIT 1",
             (project_id,),
         ).fetchone()
-        if row is None:
-            return None
-        upload_id = str(row[0])
-        return upload_id, {local: token for token, local in self.local_ids(upload_id).items()}
+        return None if row is None else str(row[0])
 
     def upload_epoch(self, upload_id: str) -> int | None:
         """The secret epoch the upload was encoded under (None: recorded before epochs were)."""
@@ -149,14 +191,20 @@ class TokenStore:
     # ------------------------------------------------------------- withdrawals
     def tokens_for(self, upload_id: str, local_ids: Iterable[str]) -> dict[str, str]:
         """local id -> token, for those of ``local_ids`` sent in the upload."""
-        wanted = set(local_ids)
-        return {
-            local_id: token
-            for token, local_id in self._db.execute(
-                "SELECT token, local_id FROM tokens WHERE upload_id = ?", (upload_id,)
+        wanted = list(dict.fromkeys(local_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                (str(local_id), str(token))
+                for token, local_id in self._db.execute(
+                    f"SELECT token, local_id FROM tokens WHERE upload_id = ? "
+                    f"AND local_id IN ({marks})",
+                    (upload_id, *part),
+                )
             )
-            if local_id in wanted
-        }
+        return found
 
     def record_withdrawals(
         self, project_id: str, entries: Sequence[tuple[str, str | None]]

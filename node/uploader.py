@@ -16,12 +16,13 @@ duplicate, never storing it twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -193,19 +194,27 @@ class NodeClient:
         self,
         project: RemoteProject,
         encoding_sha256: str,
-        records: Sequence[EncodedRecord],
+        records: Iterable[EncodedRecord],
         *,
         chunk_records: int,
+        count: int | None = None,
         consent: Summary | None = None,
         upload_id: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Receipt:
         """Send every record in numbered chunks and commit; returns the coordinator's receipt.
 
-        With the ``upload_id`` of an upload begun earlier (by a run that was
-        interrupted) and the same records in the same order, only the chunks
-        the coordinator has not acknowledged are sent.
+        ``records`` may be a stream (``count`` then says how many it yields): a
+        chunk's records are drawn from it only when that chunk is built, so a
+        node never holds more than a chunk of its upload. With the
+        ``upload_id`` of an upload begun earlier (by a run that was interrupted)
+        and the same records in the same order, only the chunks the
+        coordinator has not acknowledged are sent.
         """
+        if count is None:
+            if not isinstance(records, Sized):
+                raise TypeError("a stream of records needs its count")
+            count = len(records)
         upload_id = upload_id or str(uuid.uuid4())
         size = max(1, min(chunk_records, project.max_chunk_records))
         status = self._call(
@@ -215,7 +224,7 @@ class NodeClient:
                 project_id=project.project_id,
                 upload_id=upload_id,
                 encoding_sha256=encoding_sha256,
-                expected_records=len(records),
+                expected_records=count,
                 consent=_consent_message(consent),
                 secret_epoch=project.secret_epoch,
             ),
@@ -234,6 +243,7 @@ class NodeClient:
             )
         digest = UploadDigest()
         chunks = 0
+        sent = 0
         for index, chunk in enumerate(_chunks(records, size)):
             message = upload_pb2.PutChunkRequest(upload_id=upload_id, chunk_index=index)
             for record in chunk:
@@ -253,15 +263,21 @@ class NodeClient:
             if status.state == "open" and index not in received:
                 self._put_chunk(message)
             chunks += 1
+            sent += len(chunk)
             if progress:
                 progress(len(chunk))
+        if sent != count:
+            raise UploadRejected(
+                f"upload {upload_id}: {sent} records were produced for {count} announced; "
+                "nothing was committed"
+            )
         receipt = self._call(
             "committing the upload",
             self._uploads.CommitUpload,
             upload_pb2.CommitUploadRequest(
                 upload_id=upload_id,
                 chunk_count=chunks,
-                record_count=len(records),
+                record_count=count,
                 digest_sha256=digest.hexdigest(),
             ),
         )
@@ -388,9 +404,11 @@ def _audit_receipt(message: upload_pb2.UploadReceipt) -> AuditReceipt | None:
     )
 
 
-def _chunks(records: Sequence[EncodedRecord], size: int) -> Iterator[Sequence[EncodedRecord]]:
-    for start in range(0, len(records), size):
-        yield records[start : start + size]
+def _chunks(records: Iterable[EncodedRecord], size: int) -> Iterator[list[EncodedRecord]]:
+    """Consecutive chunks of ``size`` records, drawn from ``records`` one chunk at a time."""
+    stream = iter(records)
+    while chunk := list(itertools.islice(stream, size)):
+        yield chunk
 
 
 def _consent_message(consent: Summary | None) -> records_pb2.ConsentSummary:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,18 @@ from hublink.spec import LinkageSpec, SpecError
 from hublink.tls import TlsFiles, secure_channel
 from node import attributes, exclusions, locallog
 from node.encoder import EncodedRecord, Encoder, encode_records, normalisers
-from node.intake import Intake, take_in
+from node.intake import InputChanged, Intake, included_records, take_in
 from node.receipts import ReceiptRefused, check_log_grew, keep_receipt
+from node.record_tokens import TokenSequence
 from node.tokens import TokenStore
-from node.uploader import CoordinatorRefused, NodeClient, Receipt, RetryPolicy, UploadRejected
+from node.uploader import (
+    CoordinatorRefused,
+    NodeClient,
+    Receipt,
+    RemoteProject,
+    RetryPolicy,
+    UploadRejected,
+)
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances, for a progress display."""
@@ -110,13 +119,14 @@ def upload(
     except SpecError as exc:
         raise NodeError(str(exc)) from None
     secret = b"" if config.secret_exchange else read_secret(config)
-    intake = prepare(config, spec)
-    if not intake.prepared:
+    # The first pass counts and fingerprints what may leave; records are read again
+    # a chunk at a time as they are encoded and sent, never held all at once.
+    intake = prepare(config, spec, keep=False)
+    if not intake.included:
         raise NodeError(
             f"{config.input.path}: no record may be sent: all {intake.rows} rows were excluded "
             f"or unreadable (see {config.state_dir / exclusions.TEXT_NAME})"
         )
-    prepared = intake.prepared
     client = _client(config, channel)
     project = client.project(config.project)
     if project.encoding_sha256 != spec.sha256:
@@ -135,52 +145,50 @@ def upload(
             f"project {project.project_id!r} uses an exchanged linkage secret (epoch "
             f"{project.secret_epoch}); set secret_exchange = true in this node's config"
         )
+    if config.attributes:
+        try:
+            attributes.check(config.attributes, project.released_attributes)
+        except attributes.AttributeConfigError as exc:
+            raise NodeError(f"node config: {exc}") from None
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         if store.committed_upload(project.project_id):
             raise NodeError(
                 f"this node already uploaded to project {project.project_id!r}; "
                 "a second upload would replace the first"
             )
-        done = 0
-
-        def encoded(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("encode", done, len(prepared))
-
-        records = encode_records(prepared, Encoder(spec, secret), progress=encoded)
-        try:
-            records = attributes.attach(
-                records,
-                prepared,
-                config.attributes,
-                project.released_attributes,
-                project.reference_date,
-                config.input.date_formats,
-            )
-        except attributes.AttributeConfigError as exc:
-            raise NodeError(f"node config: {exc}") from None
-        upload_id, records, notes = _resume_or_record(
-            config, store, project.project_id, records, project.secret_epoch
+        upload_id, resumed, notes = _resume_or_record(
+            config, store, project.project_id, intake, project.secret_epoch
         )
-        sent = 0
+        size = max(1, min(config.chunk_records, project.max_chunk_records))
+        done = {"encode": 0, "upload": 0}
 
-        def uploaded(n: int) -> None:
-            nonlocal sent
-            sent += n
+        def tick(stage: str, n: int) -> None:
+            done[stage] += n
             if progress:
-                progress("upload", sent, len(records))
+                progress(stage, done[stage], intake.included)
 
+        records = _stream(
+            config,
+            spec,
+            Encoder(spec, secret),
+            intake,
+            project,
+            store,
+            upload_id,
+            resumed=resumed,
+            batch=size,
+            encoded=lambda n: tick("encode", n),
+        )
         try:
             receipt: Receipt = client.upload(
                 project,
                 spec.sha256,
                 records,
-                chunk_records=config.chunk_records,
+                count=intake.included,
+                chunk_records=size,
                 consent=intake.summary(),
                 upload_id=upload_id,
-                progress=uploaded,
+                progress=lambda n: tick("upload", n),
             )
         except CoordinatorRefused as exc:
             if not exc.transient:
@@ -197,6 +205,12 @@ def upload(
                     "`hublink node upload` is run again"
                 ) from None
             raise
+        except InputChanged as exc:
+            store.mark_failed(upload_id)
+            locallog.append(
+                config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
+            )
+            raise NodeError(str(exc)) from None
         except UploadRejected as exc:
             store.mark_failed(upload_id)
             locallog.append(
@@ -249,18 +263,20 @@ def _resume_or_record(
     config: NodeConfig,
     store: TokenStore,
     project_id: str,
-    records: list[EncodedRecord],
+    intake: Intake,
     secret_epoch: int,
-) -> tuple[str, list[EncodedRecord], list[str]]:
-    """The upload to send ``records`` under: an interrupted one resumed, or a new one.
+) -> tuple[str, bool, list[str]]:
+    """The upload to send the intake's records under, an interrupted one resumed or a new
+    one, and whether it is resumed.
 
-    An earlier run that stopped half-way left its upload 'sending' with its
-    tokens. If the same records are to be sent again, they take the same
-    tokens under the same upload id, so the coordinator sees the chunks it
-    already holds as repeats and only the rest as new. Encodings are the same
-    because clkhash is deterministic for the same secret and values. If the
-    input changed in between, the old upload is abandoned (the coordinator
-    never uses an uncommitted upload) and a new one begins.
+    An earlier run that stopped half-way left its upload 'sending' with the
+    tokens of the records it had reached. If the same records are to be sent
+    again (the same included local ids in the same order), they take the
+    same tokens under the same upload id, so the coordinator sees the chunks
+    it already holds as repeats and only the rest as new. Encodings are the
+    same because clkhash is deterministic for the same secret and values. If
+    the input changed in between, the old upload is abandoned (the
+    coordinator never uses an uncommitted upload) and a new one begins.
 
     So is one encoded under another linkage-secret epoch than the project's
     now (or under an epoch not recorded): its chunks at the coordinator and
@@ -268,9 +284,8 @@ def _resume_or_record(
     match each other.
     """
     notes: list[str] = []
-    interrupted = store.interrupted_upload(project_id)
-    if interrupted is not None:
-        upload_id, tokens = interrupted
+    upload_id = store.interrupted_upload_id(project_id)
+    if upload_id is not None:
         epoch = store.upload_epoch(upload_id)
         if epoch != secret_epoch:
             reason = "secret epoch changed"
@@ -279,12 +294,11 @@ def _resume_or_record(
                 f"linkage-secret epoch {'unknown' if epoch is None else epoch} but project "
                 f"{project_id!r} is now at epoch {secret_epoch}; starting a new upload"
             )
-        elif set(tokens) == {r.local_id for r in records}:
+        elif store.upload_input(upload_id) == (intake.included, intake.included_sha256):
             locallog.append(
                 config.state_dir, "upload.resumed", project=project_id, upload_id=upload_id
             )
-            resumed = [dataclasses.replace(r, token=tokens[r.local_id]) for r in records]
-            return upload_id, resumed, notes
+            return upload_id, True, notes
         else:
             reason = "input changed"
             notes.append(
@@ -303,10 +317,60 @@ def _resume_or_record(
     store.record_upload(
         upload_id,
         project_id,
-        [(r.token, r.local_id) for r in records],
         secret_epoch=secret_epoch,
+        records=intake.included,
+        included_sha256=intake.included_sha256,
     )
-    return upload_id, records, notes
+    return upload_id, False, notes
+
+
+def _stream(
+    config: NodeConfig,
+    spec: LinkageSpec,
+    encoder: Encoder,
+    intake: Intake,
+    project: RemoteProject,
+    store: TokenStore,
+    upload_id: str,
+    *,
+    resumed: bool,
+    batch: int,
+    encoded: Callable[[int], None],
+) -> Iterator[EncodedRecord]:
+    """The upload's records, read, encoded and given tokens a batch (a chunk) at a time.
+
+    Each batch's tokens are recorded in the token store before any of its
+    records is handed on to be sent, so a key that comes back always maps to
+    a local record. A resumed upload's records keep the tokens recorded for
+    them; the rest draw fresh ones. Raises InputChanged at the end if the file
+    changed since the intake read it.
+    """
+    tokens = TokenSequence(intake.included)
+    stream = included_records(
+        config,
+        spec.all_fields,
+        normalisers(config.input.date_formats),
+        intake,
+        withdrawn=store.withdrawn_local_ids(),
+    )
+    while part := list(itertools.islice(stream, batch)):
+        records = encode_records(part, encoder)
+        if config.attributes:
+            records = attributes.attach(
+                records,
+                part,
+                config.attributes,
+                project.released_attributes,
+                project.reference_date,
+                config.input.date_formats,
+            )
+        known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
+        records = [dataclasses.replace(r, token=known.get(r.local_id) or tokens()) for r in records]
+        fresh = [(r.token, r.local_id) for r in records if r.local_id not in known]
+        if fresh:
+            store.add_tokens(upload_id, fresh)
+        encoded(len(records))
+        yield from records
 
 
 def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:
@@ -333,7 +397,12 @@ def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:
 
 
 def prepare(
-    config: NodeConfig, spec: LinkageSpec, *, mode: str = "upload", upload_id: str = ""
+    config: NodeConfig,
+    spec: LinkageSpec,
+    *,
+    mode: str = "upload",
+    upload_id: str = "",
+    keep: bool = True,
 ) -> Intake:
     """Read, decide consent and normalise the whole input before any contact, and report it.
 
@@ -343,7 +412,11 @@ def prepare(
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         withdrawn = store.withdrawn_local_ids()
     intake = take_in(
-        config, spec.all_fields, normalisers(config.input.date_formats), withdrawn=withdrawn
+        config,
+        spec.all_fields,
+        normalisers(config.input.date_formats),
+        withdrawn=withdrawn,
+        keep=keep,
     )
     exclusions.write(
         config.state_dir,

@@ -225,8 +225,8 @@ def test_the_node_killed_mid_upload_resumes_from_the_last_acknowledged_chunk(
     assert state == "open" and records == distinct == chunks * CHUNK and chunks > 0
     with TokenStore(deployment.node("flying-start").state_dir / "tokens.sqlite") as store:
         interrupted = store.interrupted_upload(PROJECT_ID)
-    assert interrupted is not None and interrupted[0] == upload_id
-    total = len(interrupted[1])
+        assert interrupted is not None and interrupted[0] == upload_id
+        total, _ = store.upload_input(upload_id)
     assert chunks < -(-total // CHUNK)
 
     # The operator runs the same command again, straight to the coordinator this time.

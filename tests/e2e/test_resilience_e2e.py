@@ -186,14 +186,19 @@ def test_an_interrupted_upload_resumes_from_the_last_acknowledged_chunk(
     assert summary.upload_id == upload_id
     chunks = -(-summary.records // CHUNK)
     assert healthy.delivered == list(range(3, chunks))
-    assert summary.records == len(tokens)
+    # Tokens are recorded a chunk at a time, each chunk before it is sent: the first run
+    # recorded the chunks it reached (three sent, the fourth being sent), no more.
+    assert len(tokens) == 4 * CHUNK < summary.records
     records, distinct, state, digest = deployment.stored(upload_id)
     assert (records, distinct, state) == (summary.records, summary.records, "committed")
     assert digest == summary.digest_sha256
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         assert store.committed_upload(PROJECT_ID) == upload_id
         assert store.interrupted_upload(PROJECT_ID) is None
-        assert set(store.local_ids(upload_id).values()) == set(tokens)
+        now = {local: token for token, local in store.local_ids(upload_id).items()}
+    # The resumed run kept every token recorded before and gave the rest their own.
+    assert len(now) == summary.records
+    assert all(now[local] == token for local, token in tokens.items())
 
 
 def test_a_refusal_is_not_retried_and_the_next_run_starts_afresh(
@@ -275,3 +280,81 @@ def test_a_run_still_going_at_shutdown_is_recorded_as_failed(
         assert [r["state"] for r in rows] == ["failed"]
     finally:
         restarted.stop(grace=None)
+
+
+class TokensAtEachChunk(grpc.UnaryUnaryClientInterceptor):
+    """Counts, as each chunk leaves, the tokens the node has recorded so far."""
+
+    def __init__(self, token_store: Path) -> None:
+        self.token_store = token_store
+        self.recorded: list[int] = []
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if details.method == PUT_CHUNK:
+            with sqlite3.connect(self.token_store) as db:
+                self.recorded.append(int(db.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]))
+        return continuation(details, request)
+
+
+def test_an_upload_reads_encodes_and_sends_one_chunk_at_a_time(deployment: Deployment) -> None:
+    """The node streams: chunk k's records are encoded and given tokens just before chunk k
+    leaves, so a million-record upload never sits in memory whole."""
+    config = deployment.node("flying-start")
+    watch = TokensAtEachChunk(config.state_dir / "tokens.sqlite")
+    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+    events: list[tuple[str, int, int]] = []
+
+    summary = upload(
+        config,
+        channel=grpc.intercept_channel(secure_channel(config.coordinator, tls), watch),
+        progress=lambda stage, done, total: events.append((stage, done, total)),
+    )
+
+    chunks = -(-summary.records // CHUNK)
+    assert watch.recorded == [min((k + 1) * CHUNK, summary.records) for k in range(chunks)]
+    # Encoding and sending alternate, a chunk at a time, against the total known up front.
+    assert events[:4] == [
+        ("encode", CHUNK, summary.records),
+        ("upload", CHUNK, summary.records),
+        ("encode", 2 * CHUNK, summary.records),
+        ("upload", 2 * CHUNK, summary.records),
+    ]
+    assert events[-1] == ("upload", summary.records, summary.records)
+    # Tokens are random and ascend through the upload, in the order records were sent.
+    with TokenStore(config.state_dir / "tokens.sqlite") as store:
+        sent = store.local_ids(summary.upload_id)
+    held = sqlite3.connect(deployment.database).execute(
+        "SELECT token FROM records WHERE upload_id = ? ORDER BY id", (summary.upload_id,)
+    )
+    order = [row[0] for row in held]
+    assert order == sorted(order) and set(order) == set(sent)
+
+
+def test_a_file_changed_while_it_is_sent_commits_nothing(deployment: Deployment) -> None:
+    config = deployment.node("flying-start")
+    original = config.input.path.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+
+    class Edits(grpc.UnaryUnaryClientInterceptor):
+        """Someone saves the file (one record fewer) while the second chunk is on its way."""
+
+        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            if details.method == PUT_CHUNK and request.chunk_index == 1:
+                config.input.path.write_text("".join(lines[:-1]), encoding="utf-8")
+            return continuation(details, request)
+
+    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
+    with pytest.raises(NodeError, match="changed while it was being sent"):
+        upload(
+            config, channel=grpc.intercept_channel(secure_channel(config.coordinator, tls), Edits())
+        )
+
+    with TokenStore(config.state_dir / "tokens.sqlite") as store:
+        assert store.committed_upload(PROJECT_ID) is None
+        assert store.interrupted_upload(PROJECT_ID) is None  # marked failed, not resumable
+    with sqlite3.connect(deployment.database) as db:
+        states = [r[0] for r in db.execute("SELECT state FROM uploads")]
+    assert "committed" not in states
+    # Run again on the file as it now is: a fresh upload of what it now holds.
+    summary = upload(config, channel=deployment.channel(config, Faults()))
+    assert deployment.stored(summary.upload_id)[2] == "committed"
