@@ -25,7 +25,8 @@ For each size (records per party) it measures, in one run:
    per party uploading over mutual TLS, a run started and waited for by an
    admin client, every party's keys fetched; wall time from the first upload
    to the last key back, upload MB/s, peak memory of the coordinator, of its
-   workers and of a node's uploader.
+   workers, of the two together (proportional set sizes summed, so memory the
+   workers share with the coordinator counts once) and of a node's uploader.
 
 Speed figures depend on the machine, so ``lscpu``'s model and core count are
 written beside them. Nothing here is asserted: tests check only that the
@@ -300,6 +301,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("run_s", "matching run s", "seconds"),
     ("coordinator_peak_rss_mb", "coordinator peak RSS MB", "number"),
     ("coordinator_worker_peak_rss_mb", "largest matching worker peak RSS MB", "number"),
+    ("coordinator_tree_peak_mb", "coordinator and workers together, peak MB", "number"),
     ("node_upload_peak_rss_mb", "node uploader peak RSS MB", "number"),
 )
 
