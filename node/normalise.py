@@ -30,6 +30,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Final, Literal
 
 from hublink.nhs import is_valid as _nhs_checksum_ok
@@ -143,6 +144,12 @@ def _is_placeholder(words: list[str]) -> bool:
     return _PLACEHOLDER_NAME.fullmatch(" ".join(words)) is not None
 
 
+#: Distinct raw values each cached normaliser remembers. Names and postcodes repeat a great
+#: deal across a file (and an upload reads its file twice), and folding is the dear part.
+_CACHED_VALUES: Final[int] = 1 << 16
+
+
+@lru_cache(maxsize=_CACHED_VALUES)
 def _name(raw: str | None) -> str | None:
     """Shared rules for given and family names; see :func:`given_name`."""
     if raw is None:
@@ -474,6 +481,7 @@ CANONICAL_POSTCODE: Final[re.Pattern[str]] = re.compile(rf"(?:{_OUTWARD} {_INWAR
 """Full-match pattern for every output of :func:`postcode` other than ``None``."""
 
 
+@lru_cache(maxsize=_CACHED_VALUES)
 def postcode(raw: str | None) -> str | None:
     """Canonical UK postcode, "SW1A 1AA" style; ``None`` if missing or not a real shape.
 
