@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scale_node import peak_rss_mb
+from scale_node import peak_rss_mb, proc_mb
 
 from hublink.clients import AdminClient
 from hublink.identity import Identity, Role
@@ -83,15 +83,8 @@ def _is_worker(pid: int) -> bool:
 
 
 def _pss_mb(pid: int) -> float:
-    """A process's proportional set size in MB (shared pages split among their users), 0 if
-    it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    """A process's proportional set size in MB (shared pages split among their users)."""
+    return proc_mb(pid, "smaps_rollup", "Pss")
 
 
 class MemoryWatch:

@@ -63,15 +63,21 @@ class LazyRecords(Sequence[EncodedRecord]):
         return self._record(index)
 
 
-def peak_rss_mb(pid: int | str = "self") -> float:
-    """Peak resident memory (VmHWM) of a process in MB, 0 if it is gone."""
+def proc_mb(pid: int | str, file: str, field: str) -> float:
+    """A kB figure of ``/proc/<pid>/<file>`` (``field``: its line's label) in MB, 0 if the
+    process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak resident memory (VmHWM) of a process in MB, 0 if it is gone."""
+    return proc_mb(pid, "status", "VmHWM")
 
 
 def _cpu_seconds() -> float:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,7 @@ class TokenStore:
         (``records``, else as many as ``tokens``), the fingerprint of its input, and any
         (token, local id) pairs known now; a streaming upload adds the rest with
         ``add_tokens`` a batch at a time, each batch before it is sent."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.execute(
                 "INSERT INTO uploads VALUES (?, ?, 'sending', ?, ?, NULL, NULL)",
                 (upload_id, project_id, len(tokens) if records is None else records, _now()),
@@ -105,23 +105,25 @@ class TokenStore:
                 self._db.execute(
                     "INSERT INTO upload_inputs VALUES (?, ?)", (upload_id, included_sha256)
                 )
-            self._db.executemany(
-                "INSERT INTO tokens VALUES (?, ?, ?)",
-                ((token, upload_id, local_id) for token, local_id in tokens),
-            )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._insert_tokens(upload_id, tokens)
 
     def add_tokens(self, upload_id: str, tokens: Sequence[tuple[str, str]]) -> None:
         """Remember more (token, local id) pairs of an upload, in one transaction."""
+        with self._transaction():
+            self._insert_tokens(upload_id, tokens)
+
+    def _insert_tokens(self, upload_id: str, tokens: Sequence[tuple[str, str]]) -> None:
+        self._db.executemany(
+            "INSERT INTO tokens VALUES (?, ?, ?)",
+            ((token, upload_id, local_id) for token, local_id in tokens),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, taken at once: all of it lands, or none."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(
-                "INSERT INTO tokens VALUES (?, ?, ?)",
-                ((token, upload_id, local_id) for token, local_id in tokens),
-            )
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -215,8 +217,7 @@ class TokenStore:
         honoured at once, by being left out of every later upload.
         """
         now = _now()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.executemany(
                 "INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (project_id, local_id) DO UPDATE SET "
@@ -226,10 +227,6 @@ class TokenStore:
                     for local_id, token in entries
                 ),
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def pending_withdrawals(self, project_id: str) -> list[str]:
         """Tokens withdrawn here that the coordinator has not yet confirmed."""
