@@ -299,6 +299,13 @@ def _resume_or_record(
                 config.state_dir, "upload.resumed", project=project_id, upload_id=upload_id
             )
             return upload_id, True, notes
+        elif not store.upload_input(upload_id)[1]:
+            reason = "recorded by an earlier hublink"
+            notes.append(
+                f"abandoned interrupted upload {upload_id}: an earlier hublink recorded it "
+                "without the fingerprint of its input, so it cannot be resumed safely; "
+                "starting a new upload"
+            )
         else:
             reason = "input changed"
             notes.append(
