@@ -287,6 +287,7 @@ def _resume_or_record(
     upload_id = store.interrupted_upload_id(project_id)
     if upload_id is not None:
         epoch = store.upload_epoch(upload_id)
+        recorded = store.upload_input(upload_id)
         if epoch != secret_epoch:
             reason = "secret epoch changed"
             notes.append(
@@ -294,12 +295,12 @@ def _resume_or_record(
                 f"linkage-secret epoch {'unknown' if epoch is None else epoch} but project "
                 f"{project_id!r} is now at epoch {secret_epoch}; starting a new upload"
             )
-        elif store.upload_input(upload_id) == (intake.included, intake.included_sha256):
+        elif recorded == (intake.included, intake.included_sha256):
             locallog.append(
                 config.state_dir, "upload.resumed", project=project_id, upload_id=upload_id
             )
             return upload_id, True, notes
-        elif not store.upload_input(upload_id)[1]:
+        elif not recorded[1]:
             reason = "recorded by an earlier hublink"
             notes.append(
                 f"abandoned interrupted upload {upload_id}: an earlier hublink recorded it "

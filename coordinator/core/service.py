@@ -636,7 +636,13 @@ class Coordinator:
         attributes = {} if attributes is None else attributes
         expected = [(e.name, e.nbytes) for e in project.encodings]
         tokens = [record.token for record in records]
-        if not _TOKENS.fullmatch("\n".join(tokens)) or len(set(tokens)) != len(tokens):
+        joined = "\n".join(tokens)
+        # A newline inside a token would pass the match as two good tokens: count them too.
+        if (
+            not _TOKENS.fullmatch(joined)
+            or joined.count("\n") != len(tokens) - 1
+            or len(set(tokens)) != len(tokens)
+        ):
             _name_bad_token(chunk_index, tokens)
         released = set(project.released_attributes)
         rows: list[tuple[str, bytes]] = []

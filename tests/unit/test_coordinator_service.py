@@ -506,3 +506,22 @@ def test_the_audit_holds_no_tokens_or_keys(matched: Hub) -> None:
     for token, key in keys.items():
         assert token not in text
         assert key not in text
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("short", "token must be 8 to 64 URL-safe characters"),
+        ("has space inside", "token must be 8 to 64 URL-safe characters"),
+        ("hv-tok-9998\nhv-tok-9999", "token must be 8 to 64 URL-safe characters"),
+        ("hv-tok-0000", "token repeated within the chunk"),  # the chunk's first token again
+    ],
+)
+def test_a_bad_token_is_refused_and_its_place_named(hub: Hub, token: str, why: str) -> None:
+    hub.begin(HEALTH_VISITING, "upload-hv-1", 3)
+    chunk = [*HV_RECORDS[:2], IncomingRecord(token, [("clk", HEALTH_VISITING_CLKS[2])])]
+
+    with pytest.raises(InvalidRequest, match=f"chunk 0, record 2: {why}"):
+        hub.coordinator.put_chunk(HEALTH_VISITING, "upload-hv-1", 0, chunk)
+
+    assert hub.stored_records("upload-hv-1") == 0

@@ -218,7 +218,9 @@ def test_a_database_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> 
     with sqlite3.connect(database) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
     before = database.read_bytes()
-    with pytest.raises(migrations.SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1} but this hublink knows"):
+    with pytest.raises(
+        migrations.SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1} but this hublink knows"
+    ):
         Store(database)
     assert database.read_bytes() == before
     assert not list(tmp_path.glob("*backup*"))
