@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import grouped
 
 from coordinator.core import matching
 from hublink import synthetic
@@ -39,12 +43,7 @@ def encode_all(data: synthetic.GeneratedData, spec: LinkageSpec) -> tuple[list, 
 def quality(datasets, ids, truth, threshold, within, merge) -> synthetic.LinkageQuality:
     candidates = matching.candidate_pairs(datasets, threshold, within)
     groups = matching.solve(candidates, merge_threshold=merge if within else None)
-    flat = [rid for part in ids for rid in part]
-    index = {rid: i for i, rid in enumerate(flat)}
-    linked = [[index[ids[d][r]] for d, r in group] for group in groups]
-    entity = matching.assign_entities(linked, range(len(flat)), {})
-    predicted = {flat[i]: key for i, key in entity.items()}
-    return synthetic.pairwise_quality(predicted, truth)
+    return synthetic.pairwise_quality(grouped.predicted(groups, ids), truth)
 
 
 def main() -> None:

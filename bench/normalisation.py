@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import grouped
 
 from coordinator.core import matching
 from hublink import synthetic
@@ -96,12 +100,7 @@ def encode(data: synthetic.GeneratedData, spec: LinkageSpec, pipeline: Pipeline)
 def link(datasets, ids, truth, project: ProjectConfig) -> synthetic.LinkageQuality:
     candidates = matching.candidate_pairs(datasets, project.threshold, project.within_threshold)
     groups = matching.solve(candidates, merge_threshold=project.merge_threshold)
-    flat = [rid for part in ids for rid in part]
-    index = {rid: i for i, rid in enumerate(flat)}
-    linked = [[index[ids[d][r]] for d, r in group] for group in groups]
-    entity = matching.assign_entities(linked, range(len(flat)), {})
-    predicted = {flat[i]: key for i, key in entity.items()}
-    return synthetic.pairwise_quality(predicted, truth)
+    return synthetic.pairwise_quality(grouped.predicted(groups, ids), truth)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+import grouped
 from hardening_tuning import encode_all
 
 from coordinator.core import matching, quality
@@ -60,11 +61,7 @@ def scaled(factor: float) -> synthetic.ErrorRates:
 def link(datasets, ids, truth, across, within, threshold, merge):  # type: ignore[no-untyped-def]
     candidates = matching.combine(matching.above(across, threshold), within)
     groups = matching.solve(candidates, merge_threshold=merge)
-    flat = [rid for part in ids for rid in part]
-    index = {rid: i for i, rid in enumerate(flat)}
-    linked = [[index[ids[d][r]] for d, r in group] for group in groups]
-    entity = matching.assign_entities(linked, range(len(flat)), {})
-    return synthetic.pairwise_quality({flat[i]: k for i, k in entity.items()}, truth)
+    return synthetic.pairwise_quality(grouped.predicted(groups, ids), truth)
 
 
 def febrl4(wheel: Path) -> dict[str, list[tuple[str, list[str]]]]:

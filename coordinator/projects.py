@@ -64,6 +64,7 @@ def load_project(path: Path) -> Project:
             definition.schema,
             normalisation=definition.normalisation or NORMALISATION_VERSION,
             hardening=definition.hardening,
+            field_scoring=definition.field_scoring,
         )
     except SpecError as exc:
         raise config.ConfigError(f"{path}: schema: {exc}") from None
@@ -112,6 +113,7 @@ def load_project(path: Path) -> Project:
         schema_json=spec.json_text,
         encoding_sha256=spec.sha256,
         encodings=spec.encodings,
+        field_flip=spec.group_flip,
         definition_sha256=hashlib.sha256(canonical_json(fingerprint).encode()).hexdigest(),
         threshold=definition.threshold,
         auto_threshold=definition.auto_threshold,

@@ -88,6 +88,11 @@ class ProjectConfig:
     encoding_sha256: str = ""
     hardening: str = "balance"
     """Post-processing of each CLK at the node ("balance" or "none"); part of the pinned hash."""
+    field_scoring: bool = False
+    """Nodes also send per-field filters (given name; family name; date of birth with sex;
+    postcode with NHS number; hublink/schemas/field-groups.json) and the coordinator weighs
+    them Fellegi-Sunter style to tell duplicate referrals from twins and siblings. Discloses
+    more than the record CLK alone (see docs/linkage-quality.md); part of the pinned hash."""
     node_keys: Mapping[str, str] = field(default_factory=dict)
     """Organisation -> fingerprint ("sha256:<hex>") of its node's secret-exchange key, as each
     organisation confirmed it; served to nodes so they can cross-check their own copy."""
@@ -189,6 +194,8 @@ class NodeConfig:
     """Where bad rows are listed (row, field, reason); default state_dir/rejects.csv."""
     hardening: str = "balance"
     """Must match the project's hardening; it is part of the encoding hash both sides pin."""
+    field_scoring: bool = False
+    """Must match the project's field_scoring; it is part of the encoding hash both sides pin."""
     secret_exchange: bool = False
     """Take the linkage secret from the exchange through the coordinator (``hublink node
     secret …``) instead of secret_file / secret_env."""

@@ -266,7 +266,12 @@ def _toml_str(value: str) -> str:
 
 
 def write_deployment(
-    out_dir: Path, data: synthetic.GeneratedData, port: int, *, secret_exchange: bool = False
+    out_dir: Path,
+    data: synthetic.GeneratedData,
+    port: int,
+    *,
+    secret_exchange: bool = False,
+    field_scoring: bool = True,
 ) -> dict[str, Path]:
     """Certificates, the project, and one config per party, as operators would write them.
 
@@ -279,8 +284,12 @@ def write_deployment(
     folder, and the fingerprints, as each organisation would confirm them, go
     into the project file and every node's config. Without it the nodes share
     one secret file, the option for organisations that exchange it themselves.
+
+    With ``field_scoring`` (the demo's choice) nodes also send per-field
+    filters and the coordinator decides duplicate referrals field by field.
     """
     pki_dir = out_dir / "pki"
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=field_scoring)
     authority = create_authority(pki_dir, name="hublink demo CA")
     config_dir = out_dir / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -310,7 +319,8 @@ def write_deployment(
         'plan Family Hub outreach"\n'
         f"organisations = {json.dumps(organisations)}\n"
         'schema = "early-years.json"\n'
-        f"encoding_sha256 = {_toml_str(LinkageSpec.default().sha256)}\n"
+        f"encoding_sha256 = {_toml_str(spec.sha256)}\n"
+        f"field_scoring = {str(field_scoring).lower()}\n"
         "threshold = 0.83\n"
         "auto_threshold = true\n"
         "within_threshold = 0.9\n"
@@ -347,6 +357,7 @@ def write_deployment(
             f'coordinator = "localhost:{port}"\n'
             f"project = {_toml_str(PROJECT_ID)}\n"
             f"schema = {_toml_str(str(schema_path.resolve()))}\n"
+            f"field_scoring = {str(field_scoring).lower()}\n"
             + (
                 "secret_exchange = true\n"
                 if secret_exchange

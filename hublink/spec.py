@@ -10,6 +10,7 @@ two differ.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,9 @@ NORMALISATION_VERSION = "hublink-normalise-1"
 RECORD_CLK = "clk"
 
 DEFAULT_SCHEMA_NAME = "early-years.json"
+
+#: Per-field filter groups a project may add beside the record CLK (``field_scoring``).
+FIELD_GROUPS_FILE = "field-groups.json"
 
 #: Post-processing of the record-level CLK at the node (see ``node.hardening``):
 #: "balance" appends the CLK's complement and applies a permutation keyed by the
@@ -53,6 +57,23 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class FieldGroup:
+    """A per-field filter: a separate keyed Bloom filter over some of the schema's features."""
+
+    name: str
+    features: tuple[str, ...]
+
+
+def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
+    """The field groups hublink ships (hublink/schemas/field-groups.json), their CLK length
+    and the chance each of their bits is flipped at random before it leaves the node."""
+    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
+    data = json.loads(text)
+    groups = tuple(FieldGroup(name, tuple(features)) for name, features in data["groups"].items())
+    return groups, int(data["bits"]), float(data["flip"])
+
+
+@dataclass(frozen=True)
 class EncodingLayout:
     """A named encoding and its length in bits."""
 
@@ -76,6 +97,12 @@ class LinkageSpec:
     json_text: str
     normalisation: str = NORMALISATION_VERSION
     hardening: str = DEFAULT_HARDENING
+    field_groups: tuple[FieldGroup, ...] = ()
+    """Per-field filters sent beside the record CLK; empty unless the project asks for them."""
+    group_bits: int = 0
+    """Length of each per-field filter as clkhash makes it (before balancing)."""
+    group_flip: float = 0.0
+    """Chance each bit of a per-field filter is flipped at random, afresh for every record."""
 
     @classmethod
     def from_file(
@@ -84,13 +111,18 @@ class LinkageSpec:
         *,
         normalisation: str = NORMALISATION_VERSION,
         hardening: str = DEFAULT_HARDENING,
+        field_scoring: bool = False,
     ) -> LinkageSpec:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SpecError(f"{path}: cannot read linkage schema: {exc.strerror}") from None
         return cls.from_json(
-            text, source=str(path), normalisation=normalisation, hardening=hardening
+            text,
+            source=str(path),
+            normalisation=normalisation,
+            hardening=hardening,
+            field_scoring=field_scoring,
         )
 
     @classmethod
@@ -101,7 +133,9 @@ class LinkageSpec:
         source: str = "schema",
         normalisation: str = NORMALISATION_VERSION,
         hardening: str = DEFAULT_HARDENING,
+        field_scoring: bool = False,
     ) -> LinkageSpec:
+        """Parse and check a clkhash v3 schema; ``field_scoring`` adds the shipped field groups."""
         try:
             schema = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -120,8 +154,30 @@ class LinkageSpec:
             raise SpecError(
                 f"{source}: hardening must be one of {', '.join(HARDENINGS)}, not {hardening!r}"
             )
+        groups: tuple[FieldGroup, ...] = ()
+        group_bits = 0
+        group_flip = 0.0
+        if field_scoring:
+            groups, group_bits, group_flip = shipped_field_groups()
+            hashed = {
+                str(f.get("identifier"))
+                for f in schema.get("features", [])
+                if isinstance(f, dict) and not f.get("ignored", False)
+            }
+            for group in groups:
+                missing = sorted(set(group.features) - hashed)
+                if missing:
+                    raise SpecError(
+                        f"{source}: field_scoring needs the feature(s) {', '.join(missing)} "
+                        f"(field group {group.name}) hashed in the schema"
+                    )
         return cls(
-            json_text=canonical_json(schema), normalisation=normalisation, hardening=hardening
+            json_text=canonical_json(schema),
+            normalisation=normalisation,
+            hardening=hardening,
+            field_groups=groups,
+            group_bits=group_bits,
+            group_flip=group_flip,
         )
 
     @classmethod
@@ -149,15 +205,38 @@ class LinkageSpec:
         return tuple(str(f["identifier"]) for f in self.schema["features"])
 
     @property
+    def field_scoring(self) -> bool:
+        """Whether records carry per-field filters for the coordinator to weigh field by field."""
+        return bool(self.field_groups)
+
+    @property
     def clk_bits(self) -> int:
         """Length of the CLK clkhash makes, before any hardening."""
         return int(self.schema["clkConfig"]["l"])
 
     @property
     def encodings(self) -> tuple[EncodingLayout, ...]:
-        """What every record carries: the CLK, doubled in length when balanced."""
+        """What every record carries: the CLK, then any per-field filters, each doubled in
+        length when balanced."""
         factor = 2 if self.hardening == "balance" else 1
-        return (EncodingLayout(RECORD_CLK, factor * self.clk_bits),)
+        record = EncodingLayout(RECORD_CLK, factor * self.clk_bits)
+        groups = (EncodingLayout(g.name, factor * self.group_bits) for g in self.field_groups)
+        return (record, *groups)
+
+    def group_schema(self, group: FieldGroup) -> dict[str, Any]:
+        """The clkhash schema of one per-field filter: the project's schema with every other
+        feature ignored, its own length, and the group's name as HKDF info so that its keys
+        (and so its bit positions) are unrelated to the record CLK's and other groups'."""
+        schema = self.schema
+        schema["clkConfig"]["l"] = self.group_bits
+        kdf = schema["clkConfig"].setdefault("kdf", {"type": "HKDF", "hash": "SHA256"})
+        kdf["info"] = base64.b64encode(f"hublink field group {group.name}".encode()).decode()
+        for feature in schema["features"]:
+            if feature["identifier"] not in group.features:
+                identifier = feature["identifier"]
+                feature.clear()
+                feature.update({"identifier": identifier, "ignored": True})
+        return schema
 
     @property
     def record_bytes(self) -> int:
@@ -167,12 +246,15 @@ class LinkageSpec:
     @property
     def sha256(self) -> str:
         """The hash a project pins: schema, normalisation, hardening and encoding layout."""
-        pinned = {
+        pinned: dict[str, Any] = {
             "clkhash_schema": self.schema,
             "normalisation": self.normalisation,
             "hardening": self.hardening,
             "encodings": [[e.name, e.bits] for e in self.encodings],
         }
+        if self.field_groups:
+            pinned["field_groups"] = [[g.name, list(g.features)] for g in self.field_groups]
+            pinned["field_group_flip"] = self.group_flip
         if NAME_TABLE_FEATURE in self.all_fields:
             # The canonical-name table decides that feature's values: pin it too.
             pinned["name_table_sha256"] = name_table_sha256()

@@ -8,12 +8,16 @@ that the same child written two ways hashes alike, and because clkhash
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+import numpy as np
 
 from hublink.spec import LinkageSpec
 from node import normalise
@@ -111,6 +115,18 @@ class Encoder:
             if spec.hardening == "balance"
             else None
         )
+        self._flip_key = permutation_key(secret, f"{spec.sha256}/flips")
+        # Per-field filters (project setting field_scoring): each its own schema, keys and
+        # permutation, so no bit position of one is related to another's.
+        self._groups = [
+            (
+                from_json_dict(spec.group_schema(group)),
+                Balancer(permutation_key(secret, f"{spec.sha256}/{group.name}"), spec.group_bits)
+                if spec.hardening == "balance"
+                else None,
+            )
+            for group in spec.field_groups
+        ]
 
     def _complete(self, values: tuple[str, ...]) -> tuple[str, ...]:
         """Values for every schema feature, derived ones (node.derived) computed here.
@@ -135,12 +151,64 @@ class Encoder:
         """
         if not values:
             return []
+        return self._hash([self._complete(v) for v in values], self._schema, self._balancer)
+
+    def encode_all(
+        self, values: Sequence[tuple[str, ...]], tokens: Sequence[str] = ()
+    ) -> list[tuple[bytes, ...]]:
+        """Every encoding of the spec's layout per row: the record CLK, then each per-field
+        filter (``LinkageSpec.field_groups``) in layout order.
+
+        ``tokens`` (one per row) seed the bits flipped in per-field filters;
+        without them fresh random tokens are used, so the filters cannot be
+        made again.
+        """
+        if not values:
+            return []
         rows = [self._complete(v) for v in values]
+        parts = [self._hash(rows, self._schema, self._balancer)]
+        if self._groups:
+            if not tokens:
+                tokens = [new_token() for _ in rows]
+            if len(tokens) != len(rows):
+                raise ValueError(f"expected {len(rows)} tokens, not {len(tokens)}")
+            for (schema, balancer), group in zip(self._groups, self.spec.field_groups, strict=True):
+                seeds = [self._flip_seed(token, group.name) for token in tokens]
+                parts.append(
+                    flip_bits(self._hash(rows, schema, balancer), self.spec.group_flip, seeds)
+                )
+        return list(zip(*parts, strict=True))
+
+    def _flip_seed(self, token: str, group: str) -> bytes:
+        return hmac.new(self._flip_key, f"{group}\x1f{token}".encode(), hashlib.sha256).digest()
+
+    def _hash(
+        self, rows: list[tuple[str, ...]], schema: Any, balancer: Balancer | None
+    ) -> list[bytes]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clks = clk.generate_clks(rows, self._schema, self._secret)
+            clks = clk.generate_clks(rows, schema, self._secret)
         packed = [bits.tobytes() for bits in clks]
-        return self._balancer.harden(packed) if self._balancer else packed
+        return balancer.harden(packed) if balancer else packed
+
+
+def flip_bits(packed: list[bytes], chance: float, seeds: Sequence[bytes]) -> list[bytes]:
+    """Each encoding with every bit flipped independently with probability ``chance``.
+
+    The flips are drawn from SHAKE-256 of the record's seed (``Encoder.flip_seeds``:
+    keyed by the linkage secret and the record's random token), so two records
+    with the same values never send the same bits (BLIP, Schnell and Borgs
+    2016: equal filters cannot be counted), while a record sent again under the
+    same token, as a resumed upload does, gets the same bits and digest.
+    """
+    if not packed or chance <= 0:
+        return packed
+    rows = np.frombuffer(b"".join(packed), dtype=np.uint8).reshape(len(packed), -1)
+    width = rows.shape[1] * 8
+    stream = b"".join(hashlib.shake_256(seed).digest(2 * width) for seed in seeds)
+    draws = np.frombuffer(stream, dtype="<u2").reshape(len(packed), width)
+    mask = np.packbits(draws < round(chance * 65536), axis=1)
+    return [row.tobytes() for row in rows ^ mask]
 
 
 @dataclass(frozen=True)
@@ -171,14 +239,20 @@ def encode_records(
     *,
     batch: int = 2000,
     progress: Callable[[int], None] | None = None,
+    tokens: Sequence[str] = (),
 ) -> list[EncodedRecord]:
-    """Hash prepared records in batches, giving each a fresh random token."""
+    """Hash prepared records in batches, each under its token (``tokens``, one per record)
+    or, without them, a fresh random one."""
     out: list[EncodedRecord] = []
+    chosen = list(tokens) or [new_token() for _ in prepared]
+    if len(chosen) != len(prepared):
+        raise ValueError(f"expected {len(prepared)} tokens, not {len(chosen)}")
     for start in range(0, len(prepared), batch):
         part = prepared[start : start + batch]
-        bits = encoder.encode([p.values for p in part])
+        names = chosen[start : start + batch]
+        encoded = encoder.encode_all([p.values for p in part], names)
         out.extend(
-            EncodedRecord(new_token(), p.local_id, (b,)) for p, b in zip(part, bits, strict=True)
+            EncodedRecord(t, p.local_id, e) for t, p, e in zip(names, part, encoded, strict=True)
         )
         if progress:
             progress(len(part))

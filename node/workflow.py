@@ -9,7 +9,6 @@ send in chunks. ``fetch_keys``: fetch our records' linkage keys and write
 from __future__ import annotations
 
 import csv
-import dataclasses
 import itertools
 import os
 import tempfile
@@ -115,7 +114,9 @@ def upload(
     """
     identity = own_identity(config)
     try:
-        spec = LinkageSpec.from_file(config.schema, hardening=config.hardening)
+        spec = LinkageSpec.from_file(
+            config.schema, hardening=config.hardening, field_scoring=config.field_scoring
+        )
     except SpecError as exc:
         raise NodeError(str(exc)) from None
     secret = b"" if config.secret_exchange else read_secret(config)
@@ -362,7 +363,11 @@ def _stream(
         withdrawn=store.withdrawn_local_ids(),
     )
     while part := list(itertools.islice(stream, batch)):
-        records = encode_records(part, encoder)
+        # Tokens first: they seed the bits flipped in per-field filters, so a resumed
+        # record is sent again exactly as before.
+        known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
+        chosen = [known.get(p.local_id) or tokens() for p in part]
+        records = encode_records(part, encoder, tokens=chosen)
         if config.attributes:
             records = attributes.attach(
                 records,
@@ -372,8 +377,6 @@ def _stream(
                 project.reference_date,
                 config.input.date_formats,
             )
-        known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
-        records = [dataclasses.replace(r, token=known.get(r.local_id) or tokens()) for r in records]
         fresh = [(r.token, r.local_id) for r in records if r.local_id not in known]
         if fresh:
             store.add_tokens(upload_id, fresh)

@@ -83,8 +83,12 @@ def within_pairs(datasets: Sequence[Sequence[bitarray]], within_threshold: float
 
 def above(candidates: Candidates, threshold: float) -> Candidates:
     """The candidates whose similarity reaches ``threshold``, in the same order."""
+    return select(candidates, np.frombuffer(candidates[0], dtype=np.float64) >= threshold)
+
+
+def select(candidates: Candidates, keep: np.ndarray) -> Candidates:
+    """The candidates where ``keep`` (a boolean mask in candidate order) is set, in order."""
     sims = np.frombuffer(candidates[0], dtype=np.float64)
-    keep = sims >= threshold
     return (
         array("d", sims[keep].tobytes()),
         tuple(array("I", np.frombuffer(a, dtype=np.uint32)[keep].tobytes()) for a in candidates[1]),

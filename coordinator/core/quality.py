@@ -191,6 +191,11 @@ def _gumbel_pdf(x: Scores, mean: float, sd: float) -> Scores:
 Index = NDArray[np.uint32]
 
 
+def candidate_arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]:
+    """anonlink's candidate structure as numpy views: similarities, datasets (2), rows (2)."""
+    return _arrays(candidates)
+
+
 def _arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]:
     sims = np.frombuffer(candidates[0], dtype=np.float64)
     d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) for k in (0, 1))
@@ -465,6 +470,43 @@ class DatasetRates:
 
 
 @dataclass(frozen=True)
+class DuplicateEstimate:
+    """How per-field weighing (``field_scoring``) decided the within-dataset pairs of a run.
+
+    Aggregates only. Precision and recall are the model's own estimates: the
+    mean match probability of the pairs it linked, and their share of the
+    probability mass of all the pairs it weighed.
+    """
+
+    groups: tuple[str, ...]
+    weighed: int
+    """Within-dataset pairs at or above the record-level floor, weighed field by field."""
+    linked: int
+    """Pairs whose match probability reached the cut-off, passed to the solver."""
+    estimated_duplicate_pairs: float
+    precision: float
+    recall: float
+    match_anchors: int
+    """Cross-organisation links used as the picture of one child's two records."""
+    relative_anchors: int
+    """Cross-organisation runner-up pairs used as the picture of relatives."""
+    weights: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    """Per group: log2(match/chance) at each agreement level, best level first."""
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "groups": list(self.groups),
+            "weighed": self.weighed,
+            "linked": self.linked,
+            "estimated_duplicate_pairs": round(self.estimated_duplicate_pairs, 1),
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "match_anchors": self.match_anchors,
+            "relative_anchors": self.relative_anchors,
+        }
+
+
+@dataclass(frozen=True)
 class RunQuality:
     """A run's quality, aggregate numbers only: stored with the run, shown to its admin.
 
@@ -497,6 +539,8 @@ class RunQuality:
     """Per organisation and released attribute value: protected record, link, duplicate counts."""
     anchored: bool = False
     """Whether the estimate held its non-match component at the runner-up scores."""
+    duplicates: DuplicateEstimate | None = None
+    """How within-dataset pairs were weighed field by field (projects with field_scoring)."""
 
     def summary(self) -> dict[str, object]:
         """The figures for the audit log: aggregates only, no histogram."""
@@ -516,6 +560,7 @@ class RunQuality:
             "links_near_threshold": self.near_threshold,
             "records_with_several_candidates": self.several_candidates,
             "non_matches_anchored": self.anchored,
+            **({"duplicates": self.duplicates.summary()} if self.duplicates is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -529,6 +574,11 @@ class RunQuality:
         raw["datasets"] = tuple(DatasetRates(**d) for d in raw["datasets"])
         # Reports stored before the breakdown existed have none.
         raw["attributes"] = tuple(AttributeRate(**a) for a in raw.get("attributes", ()))
+        found = raw.get("duplicates")
+        if found is not None:
+            found["groups"] = tuple(found["groups"])
+            found["weights"] = tuple((g, tuple(w)) for g, w in found["weights"])
+            raw["duplicates"] = DuplicateEstimate(**found)
         return cls(**raw)
 
 

@@ -29,6 +29,7 @@ from coordinator.core import (
     counts,
     disclosure,
     entities,
+    field_scoring,
     keys,
     matching,
     quality,
@@ -113,10 +114,17 @@ class Project:
     """Confirmed fingerprints of member nodes' secret-exchange keys, from the project file."""
     secret_epoch: int = 0
     """Epoch of the linkage secret now in force (0: no exchanged secret); filled per request."""
+    field_flip: float = 0.0
+    """Chance nodes flipped each bit of a per-field filter (``LinkageSpec.group_flip``)."""
 
     @property
     def record_bytes(self) -> int:
         return sum(e.nbytes for e in self.encodings)
+
+    @property
+    def field_groups(self) -> tuple[EncodingLayout, ...]:
+        """The per-field filters records carry after the record CLK (``field_scoring``)."""
+        return self.encodings[1:]
 
 
 @dataclass(frozen=True)
@@ -939,7 +947,7 @@ class Coordinator:
                     rows,
                     low=low,
                     design=threshold,  # blocking is planned for the fallback threshold
-                    within_threshold=project.within_threshold,
+                    within_threshold=_within_search(project),
                     blocking_mode=project.blocking,
                     completeness=project.blocking_completeness,
                     estimate_sample=project.estimate_sample,
@@ -952,8 +960,13 @@ class Coordinator:
             fixed = threshold
             threshold, estimate = quality.choose(scores, fixed, auto, across)
             linking = matching.above(across, threshold)
+            duplicates = None
             if project.within_threshold:
-                linking = matching.combine(linking, found.within)
+                within = found.within
+                if project.field_groups:
+                    progress.stage = "weighing fields"
+                    within, duplicates = self._weigh_fields(project, found, record_ids, threshold)
+                linking = matching.combine(linking, within)
             progress.stage = "solving"
             self._check(run_id, cancel)
             solution = matching.solve(
@@ -992,6 +1005,7 @@ class Coordinator:
             )
             report = dataclasses.replace(
                 report,
+                duplicates=duplicates,
                 attributes=quality_breakdown.for_run(
                     self.store,
                     project.id,
@@ -1126,6 +1140,56 @@ class Coordinator:
             datasets.append(packed)
             record_ids.append(ids)  # machine integers, not a list of Python ints
         return datasets, record_ids
+
+    def _weigh_fields(
+        self,
+        project: Project,
+        found: candidates.Found,
+        record_ids: Sequence[array[int]],
+        threshold: float,
+    ) -> tuple[matching.Candidates, quality.DuplicateEstimate]:
+        """Within-dataset candidates kept by the per-field model (coordinator.core.field_scoring).
+
+        Reads the per-field filters of only the records the model needs (the
+        within candidates, the cross-dataset anchors and a random sample per
+        dataset), never every record's.
+        """
+        everyone = np.concatenate(
+            [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+        keep, estimate = field_scoring.weigh(
+            found.across,
+            found.within,
+            threshold,
+            [len(ids) for ids in record_ids],
+            lambda rows: self._group_filters(project, everyone[rows]),
+            flip=project.field_flip,
+        )
+        return matching.select(found.within, keep), estimate
+
+    def _group_filters(self, project: Project, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The per-field filters of the records ``ids``, one packed array a group, rows in
+        the order of ``ids``."""
+        order = np.argsort(ids, kind="stable")
+        ascending = ids[order]
+        start = project.encodings[0].nbytes
+        width = sum(g.nbytes for g in project.field_groups)
+        packed = np.zeros((len(ids), width), dtype=np.uint8)
+        for first in range(0, len(ids), _IDS_AT_ONCE):
+            part = ids[first : first + _IDS_AT_ONCE]
+            marks = ",".join("?" * len(part))
+            for rid, blob in self.store.query(
+                f"SELECT id, substr(encodings, ?, ?) FROM records WHERE id IN ({marks})",
+                (start + 1, width, *(int(i) for i in part)),
+            ):
+                packed[order[np.searchsorted(ascending, rid)]] = np.frombuffer(blob, np.uint8)
+        out = {}
+        at = 0
+        for group in project.field_groups:
+            out[group.name] = packed[:, at : at + group.nbytes]
+            at += group.nbytes
+        return out
 
     def _dataset_names(self, project: Project) -> list[str]:
         """Organisations of the committed uploads, in ``_load_datasets``' order."""
@@ -1705,6 +1769,8 @@ def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:
 
 
 _LOAD_BATCH = 10_000
+#: Record ids per query when reading per-field filters (below SQLite's variable limit).
+_IDS_AT_ONCE = 900
 
 
 @dataclass
@@ -1724,6 +1790,17 @@ def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> in
         start += len(batch)
         batch.clear()
     return start
+
+
+def _within_search(project: Project) -> float:
+    """The record-level Dice within-dataset candidates are searched down to.
+
+    With per-field filters the field model decides, so the search goes down
+    to its floor; otherwise the project's within threshold decides alone.
+    """
+    if project.within_threshold and project.field_groups:
+        return min(project.within_threshold, field_scoring.WITHIN_FLOOR)
+    return project.within_threshold
 
 
 def _matching_details(found: candidates.Found, engine: Engine) -> dict[str, object]:

@@ -54,6 +54,30 @@ def test_links_agree_with_the_truth(linked_deployment):
     assert quality.cross.recall >= 0.95
 
 
+def test_per_field_filters_decide_duplicate_referrals(linked_deployment):
+    """The demo's project sends per-field filters; the run weighs them and says how it went."""
+    store = Store(linked_deployment.database)
+    try:
+        row = store.query_one("SELECT report FROM run_quality")
+        assert row is not None
+        report = json.loads(row["report"])
+        completed = [e.event for e in store.audit_entries() if e.event.action == "run.completed"]
+    finally:
+        store.close()
+    found = report["duplicates"]
+    assert found["groups"] == ["given", "family", "birth", "place"]
+    assert found["weighed"] > found["linked"] > 0
+    assert found["match_anchors"] > 100
+    assert 0.8 < found["precision"] <= 1.0
+    assert completed[-1].details["quality"]["duplicates"]["linked"] == found["linked"]
+    within = synthetic.pairwise_quality(
+        linked_deployment.predicted(), uploaded_truth(linked_deployment)
+    ).within
+    assert within.true_pairs > 5
+    assert within.precision >= 0.9
+    assert within.recall >= 0.8
+
+
 def test_overlap_counts_match_the_keys_handed_out(linked_deployment):
     members: dict[str, set[str]] = defaultdict(set)
     for (organisation, _), key in linked_deployment.predicted().items():

@@ -123,12 +123,15 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     assert sum(len(c.records) for c in chunks) == len(tokens)
     encodings: set[bytes] = set()
     attributes_seen = 0
-    # The layout the project's spec fixes (a balanced 2048-bit CLK by default), read from the
-    # schema and hardening the nodes were configured with rather than written out here.
+    # The layout the project's spec fixes (a balanced 2048-bit CLK, and with field_scoring, as
+    # the demo sets it, four balanced 1024-bit per-field filters), read from the schema,
+    # hardening and field_scoring the nodes were configured with rather than written out here.
     node = linked_deployment.node_config(linked_deployment.organisations[0])
-    spec = LinkageSpec.from_file(node.schema, hardening=node.hardening)
+    spec = LinkageSpec.from_file(
+        node.schema, hardening=node.hardening, field_scoring=node.field_scoring
+    )
     layout = [(e.name, e.nbytes) for e in spec.encodings]
-    assert layout == [("clk", 256)]
+    assert layout == [("clk", 256), ("given", 128), ("family", 128), ("birth", 128), ("place", 128)]
     for chunk in chunks:
         for record in chunk.records:
             assert record.token.encode() in tokens

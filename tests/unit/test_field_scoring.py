@@ -1,0 +1,159 @@
+"""The per-field model: levels, anchors, the fit, and weighing a run's within candidates."""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import pytest
+
+from coordinator.core import field_scoring, matching
+from coordinator.core.field_scoring import Profile, anchors, dice, fit, levels, weigh
+
+GROUPS = ("given", "family", "birth", "place")
+
+
+def scores(rows: list[tuple[float, float, float, float]]) -> dict[str, np.ndarray]:
+    return {g: np.array([r[i] for r in rows], dtype=np.float64) for i, g in enumerate(GROUPS)}
+
+
+def test_levels_count_down_from_full_agreement() -> None:
+    assert levels(np.array([1.0, 0.99, 0.95, 0.85, 0.5])).tolist() == [0, 0, 1, 2, 3]
+
+
+def test_flipped_bits_move_the_cuts_to_where_flipped_filters_land() -> None:
+    # With 2% of bits flipped, identical values land near 0.96, not 1.
+    assert levels(np.array([0.962]), flip=0.02).tolist() == [0]
+    assert levels(np.array([0.962])).tolist() == [1]
+
+
+def test_dice_of_packed_rows() -> None:
+    left = np.array([[0b11110000], [0b11111111], [0]], dtype=np.uint8)
+    right = np.array([[0b11000000], [0b11111111], [0]], dtype=np.uint8)
+    assert dice(left, right).tolist() == pytest.approx([2 * 2 / 6, 1.0, 0.0])
+
+
+def test_profile_is_smoothed_so_no_level_is_impossible() -> None:
+    profile = Profile.count(scores([(1.0, 1.0, 1.0, 1.0)] * 10))
+    assert all(min(c) > 0 for c in profile.chances.values())
+    assert profile.chances["given"][0] > 0.8
+    assert sum(profile.chances["given"]) == pytest.approx(1.0)
+
+
+MATCH = [(1.0, 1.0, 1.0, 1.0)] * 90 + [(0.92, 1.0, 1.0, 0.85)] * 10
+RELATIVE = [(0.6, 1.0, 0.85, 1.0)] * 100  # siblings: surname and address, not name or birthday
+STRANGER = [(0.6, 0.6, 0.7, 0.6)] * 990 + [(1.0, 0.6, 0.7, 0.6)] * 10
+
+
+def test_a_duplicate_a_sibling_and_two_strangers_with_one_name_and_birthday() -> None:
+    candidates = [
+        (1.0, 1.0, 1.0, 1.0),  # a duplicate referral
+        (0.93, 1.0, 1.0, 0.85),  # a duplicate with a typo and a missing NHS number
+        (0.6, 1.0, 0.85, 1.0),  # a sibling
+        (0.6, 1.0, 1.0, 1.0),  # a twin
+        (1.0, 0.6, 1.0, 0.6),  # strangers sharing a given name and a birthday
+    ] + [(0.6, 1.0, 0.85, 1.0)] * 50
+    model = fit(
+        match=scores(MATCH),
+        relative=scores(RELATIVE),
+        stranger=scores(STRANGER),
+        candidates=scores(candidates),
+        all_pairs=1_000_000,
+    )
+    chance = model.probability(scores(candidates[:5]))
+    assert chance[0] > 0.99
+    assert chance[1] > 0.5
+    assert chance[2] < 0.01
+    assert chance[3] < 0.5
+    assert chance[4] < 0.5
+    assert 1.5 < model.matches < 3.5  # about the two duplicates
+    assert model.weights()["given"][0] > 0 > model.weights()["given"][-1]
+
+
+def test_strangers_who_agree_by_chance_stay_strangers_among_many_pairs() -> None:
+    """The same pair is one child when pairs are few, not when chance agreement is cheap."""
+    pair = [(1.0, 0.6, 1.0, 0.6)]
+    few = fit(
+        match=scores(MATCH),
+        relative=scores(RELATIVE),
+        stranger=scores(STRANGER),
+        candidates=scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 5),
+        all_pairs=10,
+    )
+    many = fit(
+        match=scores(MATCH),
+        relative=scores(RELATIVE),
+        stranger=scores(STRANGER),
+        candidates=scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 5),
+        all_pairs=10_000_000,
+    )
+    assert many.probability(scores(pair))[0] < few.probability(scores(pair))[0]
+    assert many.probability(scores(pair))[0] < 0.5
+
+
+def test_fit_refuses_a_run_without_pairs() -> None:
+    with pytest.raises(ValueError, match="no within-dataset pairs"):
+        fit(
+            match=scores(MATCH),
+            relative=scores(RELATIVE),
+            stranger=scores(STRANGER),
+            candidates=scores([]),
+            all_pairs=0,
+        )
+
+
+def test_anchors_are_mutual_best_links_and_pairs_best_for_neither() -> None:
+    # dataset 0 rows 0,1 against dataset 1 rows 0,1: 0-0 mutual best, 1-1 mutual best,
+    # 0-1 is the runner-up of both its records.
+    sims = np.array([0.95, 0.9, 0.85, 0.82])
+    d = (np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))
+    r = (np.array([0, 1, 0, 1], dtype=np.uint32), np.array([0, 1, 1, 0], dtype=np.uint32))
+    matches, relatives = anchors(sims, d, r, threshold=0.88)
+    assert matches.tolist() == [True, True, False, False]
+    assert relatives.tolist() == [False, False, True, True]
+    # A mutual best below the threshold is no match anchor.
+    assert anchors(sims, d, r, threshold=0.92)[0].tolist() == [True, False, False, False]
+
+
+def test_stranger_pairs_never_pair_a_record_with_itself() -> None:
+    drawn = field_scoring.stranger_pairs([5, 1, 300], seed=3)
+    assert drawn[0].shape == (field_scoring.STRANGER_PAIRS, 2)
+    assert (drawn[0][:, 0] != drawn[0][:, 1]).all()
+    assert drawn[0].max() < 5 and drawn[2].max() < 300
+    assert len(drawn[1]) == 0
+
+
+def _candidates(rows: list[tuple[float, int, int, int, int]]) -> matching.Candidates:
+    return (
+        array("d", [r[0] for r in rows]),
+        (array("I", [r[1] for r in rows]), array("I", [r[2] for r in rows])),
+        (array("I", [r[3] for r in rows]), array("I", [r[4] for r in rows])),
+    )
+
+
+def test_weigh_reads_only_the_records_it_needs_and_keeps_the_duplicate() -> None:
+    """Two datasets of 40 records; filters are random except where a pair should agree."""
+    rng = np.random.default_rng(5)
+    sizes = [40, 40]
+    filters = {g: rng.integers(0, 256, (80, 16), dtype=np.uint8) for g in GROUPS}
+    # Cross links 0:i <-> 1:i agree in every group; within dataset 0, rows 1 and 2 agree
+    # everywhere (a duplicate) and rows 3 and 4 share surname and address only (siblings).
+    for g in GROUPS:
+        filters[g][40:80] = filters[g][0:40]
+        filters[g][2] = filters[g][1]
+    for g in ("family", "place"):
+        filters[g][4] = filters[g][3]
+    across = _candidates([(0.97, 0, 1, i, i) for i in range(30)] + [(0.82, 0, 1, 3, 4)])
+    within = _candidates([(0.95, 0, 0, 1, 2), (0.9, 0, 0, 3, 4)])
+    asked: list[np.ndarray] = []
+
+    def read(rows: np.ndarray) -> dict[str, np.ndarray]:
+        asked.append(rows)
+        return {g: a[rows] for g, a in filters.items()}
+
+    keep, found = weigh(across, within, 0.9, sizes, read, seed=1)
+    assert keep.tolist() == [True, False]
+    assert found.weighed == 2 and found.linked == 1
+    assert found.match_anchors == 30 and found.relative_anchors == 1
+    assert found.groups == GROUPS
+    assert len(asked) == 1 and (np.diff(asked[0]) > 0).all()
