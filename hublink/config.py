@@ -92,7 +92,8 @@ class ProjectConfig:
     """Nodes also send per-field filters (given name; family name; date of birth with sex;
     postcode with NHS number; hublink/schemas/field-groups.json) and the coordinator weighs
     them Fellegi-Sunter style to tell duplicate referrals from twins and siblings. Discloses
-    more than the record CLK alone (see docs/linkage-quality.md); part of the pinned hash."""
+    more than the record CLK alone (README, "Duplicate referrals, field by field"); part of
+    the pinned hash."""
     node_keys: Mapping[str, str] = field(default_factory=dict)
     """Organisation -> fingerprint ("sha256:<hex>") of its node's secret-exchange key, as each
     organisation confirmed it; served to nodes so they can cross-check their own copy."""
