@@ -10,7 +10,7 @@ project's merge threshold) and prints within-organisation pairwise precision,
 recall and F1, then the best recall reached at precision >= 0.98.
 
     python bench/dedup.py [--records 3000] [--seed 7] [--errors 0.5,1,1.5,2] [--overlaps 0.5]
-        [--field-scoring]
+        [--field-scoring [--salt given=year_of_birth]]
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the
@@ -18,11 +18,14 @@ coordinator's field model (coordinator/core/field_scoring.py) instead of the
 within thresholds: it prints within- and cross-organisation precision, recall
 and F1 against the truth beside the model's own estimates of within precision
 and recall (calibration), and the estimated number of duplicate pairs.
+``--salt GROUP=FEATURE`` (repeatable) salts that group's filter with the feature's
+value (``FieldGroup.salt``), to measure what salting costs the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -51,6 +54,13 @@ def main() -> None:
     parser.add_argument("--overlaps", default="0.5")
     parser.add_argument(
         "--field-scoring", action="store_true", help="decide duplicates with per-field filters"
+    )
+    parser.add_argument(
+        "--salt",
+        action="append",
+        default=[],
+        metavar="GROUP=FEATURE",
+        help="with --field-scoring: salt a per-field filter with another feature's value",
     )
     args = parser.parse_args()
     merge = ProjectConfig("x", "x", (), Path("x")).merge_threshold
@@ -106,6 +116,17 @@ def main() -> None:
 def fields(args: argparse.Namespace, merge: float) -> None:
     """Within-organisation quality when per-field filters decide duplicates."""
     spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+    salts = dict(pair.split("=", 1) for pair in args.salt)
+    unknown = set(salts) - {g.name for g in spec.field_groups}
+    if unknown:
+        raise SystemExit(f"--salt: no field group named {', '.join(sorted(unknown))}")
+    if salts:
+        spec = dataclasses.replace(
+            spec,
+            field_groups=tuple(
+                dataclasses.replace(g, salt=salts.get(g.name, g.salt)) for g in spec.field_groups
+            ),
+        )
     encoder = Encoder(spec, SECRET)
     print(
         "overlap errors | dup pairs | cross thr | weighed | within P/R/F1 | "

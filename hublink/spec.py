@@ -62,6 +62,8 @@ class FieldGroup:
 
     name: str
     features: tuple[str, ...]
+    salt: str = ""
+    """A feature whose value keys a permutation of this filter's bits ("" for none)."""
 
 
 def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
@@ -69,7 +71,11 @@ def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     and the chance each of their bits is flipped at random before it leaves the node."""
     text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
     data = json.loads(text)
-    groups = tuple(FieldGroup(name, tuple(features)) for name, features in data["groups"].items())
+    salts = data.get("salts", {})
+    groups = tuple(
+        FieldGroup(name, tuple(features), str(salts.get(name, "")))
+        for name, features in data["groups"].items()
+    )
     return groups, int(data["bits"]), float(data["flip"])
 
 
@@ -253,7 +259,7 @@ class LinkageSpec:
             "encodings": [[e.name, e.bits] for e in self.encodings],
         }
         if self.field_groups:
-            pinned["field_groups"] = [[g.name, list(g.features)] for g in self.field_groups]
+            pinned["field_groups"] = [[g.name, list(g.features), g.salt] for g in self.field_groups]
             pinned["field_group_flip"] = self.group_flip
         if NAME_TABLE_FEATURE in self.all_fields:
             # The canonical-name table decides that feature's values: pin it too.

@@ -100,6 +100,11 @@ def family_name_last(family: str) -> str:
     return parts[-1] if parts else ""
 
 
+def year_of_birth(ddmmyyyy: str) -> str:
+    """The year of a DDMMYYYY date ("2021" of "03042021"): kept by day/month swaps and day slips."""
+    return ddmmyyyy[-4:]
+
+
 def postcode_outward(postcode: str) -> str:
     """The outward code of a canonical postcode ("CF10" of "CF10 1AA"): kept by local moves."""
     return postcode.split(" ")[0] if " " in postcode else ""
@@ -122,7 +127,17 @@ DERIVATIONS: Mapping[str, Derivation] = {
     "family_name_first": Derivation("family_name", family_name_first),
     "family_name_last": Derivation("family_name", family_name_last),
     "postcode_outward": Derivation("postcode", postcode_outward),
+    "year_of_birth": Derivation("date_of_birth", year_of_birth),
 }
+
+
+def derived_value(name: str, fields: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """One feature's value from a record's values: read when in ``fields``, else derived."""
+    if name in fields:
+        return values[fields.index(name)]
+    derivation = DERIVATIONS[name]
+    source = values[fields.index(derivation.source)] if derivation.source in fields else ""
+    return derivation.derive(source) if source else ""
 
 
 def derive_values(fields: tuple[str, ...], values: tuple[str, ...]) -> tuple[str, ...]:

@@ -21,8 +21,8 @@ import numpy as np
 
 from hublink.spec import LinkageSpec
 from node import normalise
-from node.derived import DERIVATIONS, derive_values
-from node.hardening import Balancer, permutation_key
+from node.derived import DERIVATIONS, derive_values, derived_value
+from node.hardening import Balancer, keyed_permutation, permutation_key
 from node.source import SourceRow
 
 with warnings.catch_warnings():
@@ -99,6 +99,11 @@ def normalise_row(
     return derive_values(tuple(fields), tuple(out))
 
 
+def _derivable(name: str, fields: tuple[str, ...]) -> bool:
+    """Whether a record's value of ``name`` can be read or derived from ``fields``."""
+    return name in fields or (name in DERIVATIONS and DERIVATIONS[name].source in fields)
+
+
 class Encoder:
     """Hashes normalised values with the project's secret into the spec's encodings."""
 
@@ -116,6 +121,14 @@ class Encoder:
             else None
         )
         self._flip_key = permutation_key(secret, f"{spec.sha256}/flips")
+        self._salt_key = permutation_key(secret, f"{spec.sha256}/salts")
+        self._salt_orders: dict[tuple[str, str], np.ndarray] = {}
+        for group in spec.field_groups:
+            if group.salt and not _derivable(group.salt, self._fields):
+                raise ValueError(
+                    f"field group {group.name} is salted with {group.salt}, which the linkage "
+                    "schema neither has nor can derive"
+                )
         # Per-field filters (project setting field_scoring): each its own schema, keys and
         # permutation, so no bit position of one is related to another's.
         self._groups = [
@@ -174,10 +187,40 @@ class Encoder:
                 raise ValueError(f"expected {len(rows)} tokens, not {len(tokens)}")
             for (schema, balancer), group in zip(self._groups, self.spec.field_groups, strict=True):
                 seeds = [self._flip_seed(token, group.name) for token in tokens]
-                parts.append(
-                    flip_bits(self._hash(rows, schema, balancer), self.spec.group_flip, seeds)
-                )
+                hashed = self._hash(rows, schema, balancer)
+                if group.salt:
+                    salts = [derived_value(group.salt, self._fields, row) for row in rows]
+                    hashed = self._salted(hashed, group.name, salts)
+                parts.append(flip_bits(hashed, self.spec.group_flip, seeds))
         return list(zip(*parts, strict=True))
+
+    def _salted(self, packed: list[bytes], group: str, salts: Sequence[str]) -> list[bytes]:
+        """Each filter's bits permuted by a key drawn from the secret and its salt value.
+
+        Two records' filters are comparable only when their salt values are
+        equal; otherwise they look unrelated. So a given-name filter salted with
+        the year of birth agrees only for the same name born the same year, and
+        near-identical filters can no longer be counted to learn how common a
+        name is.
+        """
+        rows = np.unpackbits(
+            np.frombuffer(b"".join(packed), dtype=np.uint8).reshape(len(packed), -1), axis=1
+        )
+        out = np.empty_like(rows)
+        values = np.array(salts, dtype=object)
+        for value in set(salts):
+            chosen = values == value
+            out[chosen] = rows[chosen][:, self._salt_order(group, value, rows.shape[1])]
+        return [row.tobytes() for row in np.packbits(out, axis=1)]
+
+    def _salt_order(self, group: str, value: str, size: int) -> np.ndarray:
+        """The permutation for one salt value (kept: a salt such as a year has few values)."""
+        found = self._salt_orders.get((group, value))
+        if found is None:
+            key = hmac.new(self._salt_key, f"{group}\x1f{value}".encode(), hashlib.sha256)
+            found = keyed_permutation(key.digest(), size)
+            self._salt_orders[(group, value)] = found
+        return found
 
     def _flip_seed(self, token: str, group: str) -> bytes:
         return hmac.new(self._flip_key, f"{group}\x1f{token}".encode(), hashlib.sha256).digest()

@@ -19,6 +19,9 @@ agreement level of each group (independently across groups):
   mostly siblings and twins sharing a surname and an address.
 - **stranger**: random pairs inside a dataset, which agree only by chance.
 
+Pairs are linked from the match probability that maximises the model's own
+expected F1 (``best_cut``).
+
 Only the share of each kind among all within-dataset pairs is estimated, by
 EM on the within-dataset candidates. Every pair that is not a candidate counts
 as a stranger, which keeps the shares on the scale of all pairs: two strangers
@@ -42,12 +45,15 @@ from coordinator.core.matching import Candidates
 from coordinator.core.quality import DuplicateEstimate, candidate_arrays
 
 #: Group Dice cut points between agreement levels (level 0 is the best). Balanced filters
-#: (``node.hardening``) put unrelated records near 0.65, so "some agreement" starts at 0.8.
-LEVELS = (0.99, 0.9, 0.8)
+#: (``node.hardening``) put unrelated records near 0.65, so "some agreement" starts at 0.8;
+#: 0.95 parts one wrong date digit or name letter from two (bench/dedup.py: 1-2 points of
+#: recall at doubled error rates against three levels).
+LEVELS = (0.99, 0.95, 0.9, 0.8)
 #: Record-level Dice a within-dataset pair needs to be weighed at all: every duplicate on
 #: generated data at twice the usual errors scored above it (bench/dedup.py).
 WITHIN_FLOOR = 0.8
-#: A within-dataset pair is linked when its match probability reaches this.
+#: The match probability a within-dataset pair needs when there is nothing to choose a cut
+#: from (``best_cut`` chooses it otherwise).
 CUT = 0.5
 #: Random pairs drawn per dataset for the stranger distribution.
 STRANGER_PAIRS = 20_000
@@ -260,6 +266,25 @@ def stranger_pairs(sizes: Sequence[int], seed: int | None = None) -> list[np.nda
     return out
 
 
+def best_cut(chance: np.ndarray) -> float:
+    """The match probability to link at that maximises the model's own expected F1.
+
+    Linking every pair at or above a cut c is expected to find sum(p) true
+    pairs among them, link sum(1 - p) wrongly and miss sum(p) below it; the cut
+    is the one that maximises the F1 those give (``CUT`` when there are no pairs).
+    It follows the model rather than a fixed 0.5, which Fellegi-Sunter
+    probabilities anchored on near-certain matches are too modest for.
+    """
+    if not len(chance):
+        return CUT
+    order = np.sort(chance)[::-1]
+    found = np.cumsum(order)
+    wrong = np.cumsum(1.0 - order)
+    missed = found[-1] - found
+    f1 = 2 * found / np.maximum(2 * found + wrong + missed, 1e-12)
+    return float(order[int(np.argmax(f1))])
+
+
 #: Reads the per-field filters of some records: ascending global row numbers (dataset
 #: offset + row) in, one packed uint8 array per group (rows in the same order) out.
 FilterReader = Callable[[np.ndarray], Mapping[str, np.ndarray]]
@@ -318,7 +343,7 @@ def weigh(
         flip=flip,
     )
     chance = model.probability(scores["candidate"]) if len(w0) else np.zeros(0)
-    keep = chance >= CUT
+    keep = chance >= best_cut(chance)
     mass = float(chance.sum())
     return keep, DuplicateEstimate(
         groups=tuple(filters),

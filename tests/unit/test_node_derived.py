@@ -201,3 +201,9 @@ def test_the_shipped_schema_absorbs_common_changes_better_than_plain_fields(
 ) -> None:
     child = ("elizabeth", "jenkins", "03042021", "F", "CF10 1AA", "")
     assert dice(LinkageSpec.default(), child, variant) > dice(schema_with(), child, variant) + gain
+
+
+def test_the_year_of_birth_survives_a_day_month_swap() -> None:
+    assert derived.year_of_birth("03042021") == derived.year_of_birth("04032021") == "2021"
+    assert derived.derived_value("year_of_birth", ("date_of_birth",), ("15112020",)) == "2020"
+    assert derived.derived_value("year_of_birth", ("sex",), ("F",)) == ""

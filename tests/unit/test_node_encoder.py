@@ -7,6 +7,8 @@ exactly half the bits set.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from bitarray import bitarray
 
@@ -178,3 +180,39 @@ def test_tokens_are_random_and_url_safe() -> None:
     tokens = {new_token() for _ in range(50)}
     assert len(tokens) == 50
     assert all(len(t) == 22 and t.replace("-", "").replace("_", "").isalnum() for t in tokens)
+
+
+# --- per-field filters (field_scoring) ------------------------------------------------------
+
+
+def group_dice(spec: LinkageSpec, group: str, a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    at = [e.name for e in spec.encodings].index(group)
+    x, y = (bits_of(e[at]) for e in Encoder(spec, SECRET).encode_all([a, b], ["t1", "t2"]))
+    return 2 * (x & y).count() / (x.count() + y.count())
+
+
+def test_the_given_name_filter_agrees_only_for_the_same_name_born_the_same_year() -> None:
+    spec = LinkageSpec.from_json(SPEC.json_text, field_scoring=True)
+    assert {g.name: g.salt for g in spec.field_groups}["given"] == "year_of_birth"
+    same_year = ("amelia", "jenkins", "15112021", "F", "SA1 1DP", "")
+    other_year = ("amelia", "jenkins", "03042020", "F", "SA1 1DP", "")
+    # Only the flipped bits part two filters of one name and year.
+    assert group_dice(spec, "given", AMELIA, same_year) > 0.9
+    # Another year permutes the bits: no closer than two different names are.
+    unsalted_other_name = group_dice(spec, "family", AMELIA, OLIVER)
+    assert group_dice(spec, "given", AMELIA, other_year) < min(0.6, unsalted_other_name)
+    # The family name is not salted: it still agrees across years.
+    assert group_dice(spec, "family", AMELIA, ("amelia", "pryce", "03042019", "F", "", "")) > 0.9
+
+
+def test_a_salt_the_schema_cannot_supply_is_refused() -> None:
+    spec = LinkageSpec.from_json(SPEC.json_text, field_scoring=True)
+    broken = dataclasses.replace(
+        spec,
+        field_groups=tuple(
+            dataclasses.replace(g, salt="school_year" if g.name == "given" else g.salt)
+            for g in spec.field_groups
+        ),
+    )
+    with pytest.raises(ValueError, match="given is salted with school_year"):
+        Encoder(broken, SECRET)
