@@ -541,6 +541,12 @@ def admin_quality(config_path: Path, project: str, run_id: str, out_path: Path) 
             if q.estimated
             else f"no estimate ({q.not_estimated_because})"
         )
+        + (
+            f"; estimated duplicate pairs {q.duplicates.estimated_duplicate_pairs:.1f} "
+            f"({q.duplicates.linked} linked)"
+            if q.HasField("duplicates")
+            else ""
+        )
         + f"; report written to {out_path}"
     )
 

@@ -458,8 +458,8 @@ def _print_results(console: Console, result: DemoResult) -> None:
         console.print(
             f"Estimated by the coordinator without the truth: threshold "
             f"{estimate['threshold_used']:.3f}, precision {estimate['precision']:.3f} "
-            f"± {estimate['precision_sd']:.3f}, recall {estimate['recall']:.3f} "
-            f"± {estimate['recall_sd']:.3f} (per record; report: quality.html)"
+            f"± {estimate['precision_sd']:.1g}, recall {estimate['recall']:.3f} "
+            f"± {estimate['recall_sd']:.1g} (per record; report: quality.html)"
         )
     decisions = Table(title="Consent decisions at each node (first rule that excluded a record)")
     for column in ("organisation", "decision", "records"):

@@ -7,8 +7,9 @@ the project's disclosure rule — so it holds nothing about any record or pair.
 Charts: the score distribution with the threshold used (and the estimated
 one), estimated precision and recall against threshold, each organisation's
 share of records linked elsewhere and of duplicate records, and the link rate
-by value of each released attribute (area, age band). Same style and atomic
-writing as hublink.charts.
+by value of each released attribute (area, age band). When the project weighs
+per-field filters (field_scoring), a table of the duplicate model's own
+estimates and weights follows. Same style and atomic writing as hublink.charts.
 """
 
 from __future__ import annotations
@@ -207,6 +208,67 @@ def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
     return rows
 
 
+def _level_label(index: int, levels: int) -> str:
+    """Agreement levels by position: "best" first, "none" (below every cut) last."""
+    if index == 0:
+        return "best"
+    return "none" if index == levels - 1 else str(index + 1)
+
+
+def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
+    """The per-field duplicate model's aggregate figures; nothing when the run had none."""
+    if not report.quality.HasField("duplicates"):
+        return []
+    d = report.quality.duplicates
+    parts = [
+        "<h2>Duplicate referrals (per-field model)</h2>",
+        "<p class='note'>Pairs of records within one organisation were weighed field by field "
+        "(agreement of each field group's filter) by a model of one person's two records, "
+        "relatives and strangers, fitted to this run's own pairs. The figures below are that "
+        "model's estimates, made without the truth: precision is the mean match probability "
+        "of the pairs linked, recall their share of the probability of all the pairs weighed. "
+        "Anchors are the cross-organisation pairs the model learnt from. Counts of pairs "
+        "only; nothing here identifies a record.</p>",
+        "<table>",
+    ]
+    rows = [
+        ("Field groups weighed", ", ".join(d.groups)),
+        ("Within-organisation pairs weighed", f"{d.weighed:,}"),
+        ("Pairs linked (match probability at the cut-off)", f"{d.linked:,}"),
+        ("Estimated duplicate pairs", f"{d.estimated_duplicate_pairs:,.1f}"),
+        ("Estimated precision of the pairs linked", f"{d.precision:.3f}"),
+        ("Estimated recall", f"{d.recall:.3f}"),
+        (
+            "Anchors",
+            f"{d.match_anchors:,} cross-organisation links (one person), "
+            f"{d.relative_anchors:,} runner-up pairs (relatives)",
+        ),
+    ]
+    for label, value in rows:
+        parts.append(f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>")
+    parts.append("</table>")
+    if d.weights:
+        levels = max(len(g.weights) for g in d.weights)
+        parts.append(
+            "<p class='note'>Weight of each agreement level, from the best (filters alike) to "
+            "none (below every cut): log2 of how much likelier that agreement is for one "
+            "person's two records than for strangers. Positive counts towards a duplicate.</p>"
+        )
+        parts.append(
+            "<table><tr><th>Field group</th>"
+            + "".join(f"<th>{_level_label(i, levels)}</th>" for i in range(levels))
+            + "</tr>"
+        )
+        for g in d.weights:
+            parts.append(
+                f"<tr><td>{html.escape(g.group)}</td>"
+                + "".join(f"<td class='n'>{w:+.1f}</td>" for w in g.weights)
+                + "</tr>"
+            )
+        parts.append("</table>")
+    return parts
+
+
 def html_page(report: admin_pb2.QualityReport) -> str:
     """A self-contained page: summary table, three charts, per-organisation table."""
     charts = [("Score distribution", score_figure(report))]
@@ -251,6 +313,7 @@ def html_page(report: admin_pb2.QualityReport) -> str:
             f"<td class='n'>{d.linked:,}</td><td class='n'>{d.duplicates:,}</td></tr>"
         )
     parts.append("</table>")
+    parts.extend(_duplicate_section(report))
     if report.attributes:
         parts.append("<h2>By released attribute</h2>")
         parts.append(

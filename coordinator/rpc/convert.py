@@ -157,6 +157,21 @@ def run_quality(q: quality.RunQuality) -> runs_pb2.RunQuality:
         links_near_threshold=q.near_threshold,
         records_with_several_candidates=q.several_candidates,
         non_matches_anchored=q.anchored,
+        duplicates=duplicate_model(q.duplicates) if q.duplicates is not None else None,
+    )
+
+
+def duplicate_model(d: quality.DuplicateEstimate) -> runs_pb2.DuplicateModel:
+    return runs_pb2.DuplicateModel(
+        groups=list(d.groups),
+        weighed=d.weighed,
+        linked=d.linked,
+        estimated_duplicate_pairs=d.estimated_duplicate_pairs,
+        precision=d.precision,
+        recall=d.recall,
+        match_anchors=d.match_anchors,
+        relative_anchors=d.relative_anchors,
+        weights=[runs_pb2.GroupWeights(group=g, weights=list(w)) for g, w in d.weights],
     )
 
 

@@ -1,6 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -64,7 +65,7 @@ class RunStatus(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., records: _Optional[int] = ..., entities: _Optional[int] = ..., linked_entities: _Optional[int] = ..., threshold: _Optional[float] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., quality: _Optional[_Union[RunQuality, _Mapping]] = ..., stage: _Optional[str] = ..., comparisons: _Optional[int] = ..., comparisons_per_second: _Optional[float] = ...) -> None: ...
 
 class RunQuality(_message.Message):
-    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates", "non_matches_anchored")
+    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates", "non_matches_anchored", "duplicates")
     AUTO_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIXED_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +80,7 @@ class RunQuality(_message.Message):
     LINKS_NEAR_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     RECORDS_WITH_SEVERAL_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     NON_MATCHES_ANCHORED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     auto_threshold: bool
     threshold_fixed: float
     estimated: bool
@@ -93,4 +95,35 @@ class RunQuality(_message.Message):
     links_near_threshold: int
     records_with_several_candidates: int
     non_matches_anchored: bool
-    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ..., non_matches_anchored: _Optional[bool] = ...) -> None: ...
+    duplicates: DuplicateModel
+    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ..., non_matches_anchored: _Optional[bool] = ..., duplicates: _Optional[_Union[DuplicateModel, _Mapping]] = ...) -> None: ...
+
+class DuplicateModel(_message.Message):
+    __slots__ = ("groups", "weighed", "linked", "estimated_duplicate_pairs", "precision", "recall", "match_anchors", "relative_anchors", "weights")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHED_FIELD_NUMBER: _ClassVar[int]
+    LINKED_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_DUPLICATE_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    MATCH_ANCHORS_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_ANCHORS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    weighed: int
+    linked: int
+    estimated_duplicate_pairs: float
+    precision: float
+    recall: float
+    match_anchors: int
+    relative_anchors: int
+    weights: _containers.RepeatedCompositeFieldContainer[GroupWeights]
+    def __init__(self, groups: _Optional[_Iterable[str]] = ..., weighed: _Optional[int] = ..., linked: _Optional[int] = ..., estimated_duplicate_pairs: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., match_anchors: _Optional[int] = ..., relative_anchors: _Optional[int] = ..., weights: _Optional[_Iterable[_Union[GroupWeights, _Mapping]]] = ...) -> None: ...
+
+class GroupWeights(_message.Message):
+    __slots__ = ("group", "weights")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, group: _Optional[str] = ..., weights: _Optional[_Iterable[float]] = ...) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -217,6 +218,7 @@ def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     )  # fmt: skip
     assert quality.returncode == 0, quality.stderr
     assert "estimated precision" in quality.stdout and str(page) in quality.stdout
+    assert re.search(r"estimated duplicate pairs \d+\.\d \(\d+ linked\)", quality.stdout)
     # Three charts, then a link-rate chart per released attribute the nodes sent (age band).
     assert page.read_text().count("data:image/png;base64,") == 4
     assert "Link rate by age band" in page.read_text()

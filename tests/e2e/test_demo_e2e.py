@@ -50,6 +50,8 @@ def test_demo_links_the_default_data_well_and_leaves_every_artefact(tmp_path):
     assert "Estimated precision" in page and "Link and duplicate rates" in page
     assert "Link rate by age band" in page and "Link rate by area" in page
     assert "By released attribute" in page
+    # The demo weighs per-field filters, so the duplicate model's figures are shown (no chart).
+    assert "<h2>Duplicate referrals (per-field model)</h2>" in page
     assert "Estimated by the coordinator without the truth" in result.stdout
 
     for organisation, path in summary["files"]["linked"].items():

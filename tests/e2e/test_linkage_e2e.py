@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from coordinator.core.audit import verify
 from coordinator.core.store import Store
 from hublink import synthetic
+from hublink.clients import AdminClient
+from hublink.demo import PROJECT_ID
+from hublink.quality_report import write as write_quality_report
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +58,7 @@ def test_links_agree_with_the_truth(linked_deployment):
     assert quality.cross.recall >= 0.95
 
 
-def test_per_field_filters_decide_duplicate_referrals(linked_deployment):
+def test_per_field_filters_decide_duplicate_referrals(linked_deployment, tmp_path):
     """The demo's project sends per-field filters; the run weighs them and says how it went."""
     store = Store(linked_deployment.database)
     try:
@@ -70,6 +74,21 @@ def test_per_field_filters_decide_duplicate_referrals(linked_deployment):
     assert found["match_anchors"] > 100
     assert 0.8 < found["precision"] <= 1.0
     assert completed[-1].details["quality"]["duplicates"]["linked"] == found["linked"]
+    # The admin's quality.html, from the real GetQualityReport, shows the same figures.
+    page = tmp_path / "quality.html"
+    write_quality_report(
+        page, AdminClient(linked_deployment.client_channel("admin")).quality_report(PROJECT_ID)
+    )
+    text = page.read_text()
+    assert "<h2>Duplicate referrals (per-field model)</h2>" in text
+    shown = re.search(r"<th>Estimated duplicate pairs</th><td>([\d,]+\.\d)</td>", text)
+    assert shown is not None
+    estimated = float(shown.group(1).replace(",", ""))
+    assert estimated > 0
+    assert estimated == pytest.approx(found["estimated_duplicate_pairs"], abs=0.051)
+    assert f"the cut-off)</th><td>{found['linked']:,}</td>" in text
+    for group in found["groups"]:
+        assert re.search(rf"<tr><td>{group}</td>(<td class='n'>[+-]\d+\.\d</td>){{5}}</tr>", text)
     within = synthetic.pairwise_quality(
         linked_deployment.predicted(), uploaded_truth(linked_deployment)
     ).within
