@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from coordinator.core import field_scoring, matching
-from coordinator.core.field_scoring import Profile, anchors, dice, fit, levels, weigh
+from coordinator.core.field_scoring import (
+    Profile,
+    WithinModel,
+    anchors,
+    dice,
+    fit,
+    levels,
+    weigh,
+)
 
 GROUPS = ("given", "family", "birth", "place")
 
@@ -82,20 +90,17 @@ def test_a_duplicate_a_sibling_and_two_strangers_with_one_name_and_birthday() ->
 def test_strangers_who_agree_by_chance_stay_strangers_among_many_pairs() -> None:
     """The same pair is one child when pairs are few, not when chance agreement is cheap."""
     pair = [(1.0, 0.6, 1.0, 0.6)]
-    few = fit(
-        match=scores(MATCH),
-        relative=scores(RELATIVE),
-        stranger=scores(STRANGER),
-        candidates=scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 5),
-        all_pairs=10,
-    )
-    many = fit(
-        match=scores(MATCH),
-        relative=scores(RELATIVE),
-        stranger=scores(STRANGER),
-        candidates=scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 5),
-        all_pairs=10_000_000,
-    )
+
+    def fitted(all_pairs: int) -> WithinModel:
+        return fit(
+            match=scores(MATCH),
+            relative=scores(RELATIVE),
+            stranger=scores(STRANGER),
+            candidates=scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 5),
+            all_pairs=all_pairs,
+        )
+
+    few, many = fitted(10), fitted(10_000_000)
     assert many.probability(scores(pair))[0] < few.probability(scores(pair))[0]
     assert many.probability(scores(pair))[0] < 0.5
 
