@@ -25,7 +25,6 @@ value (``FieldGroup.salt``), to measure what salting costs the model.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from threshold import link, scaled
 from coordinator.core import field_scoring, matching, quality
 from hublink import synthetic
 from hublink.config import ProjectConfig
-from hublink.spec import LinkageSpec
+from hublink.spec import LinkageSpec, SpecError
 from node.derived import derive_values
 from node.encoder import Encoder
 
@@ -116,17 +115,10 @@ def main() -> None:
 def fields(args: argparse.Namespace, merge: float) -> None:
     """Within-organisation quality when per-field filters decide duplicates."""
     spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
-    salts = dict(pair.split("=", 1) for pair in args.salt)
-    unknown = set(salts) - {g.name for g in spec.field_groups}
-    if unknown:
-        raise SystemExit(f"--salt: no field group named {', '.join(sorted(unknown))}")
-    if salts:
-        spec = dataclasses.replace(
-            spec,
-            field_groups=tuple(
-                dataclasses.replace(g, salt=salts.get(g.name, g.salt)) for g in spec.field_groups
-            ),
-        )
+    try:
+        spec = spec.with_salts(dict(pair.split("=", 1) for pair in args.salt))
+    except SpecError as exc:
+        raise SystemExit(f"--salt: {exc}") from None
     encoder = Encoder(spec, SECRET)
     print(
         "overlap errors | dup pairs | cross thr | weighed | within P/R/F1 | "

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -209,6 +209,18 @@ class LinkageSpec:
     def all_fields(self) -> tuple[str, ...]:
         """Every feature identifier in schema order, the order clkhash expects values in."""
         return tuple(str(f["identifier"]) for f in self.schema["features"])
+
+    def with_salts(self, salts: Mapping[str, str]) -> LinkageSpec:
+        """This spec with the named field groups salted by other features ("" for none).
+
+        For measuring what a salt costs or protects (bench/dedup.py --salt, the attack
+        tests); a project's salts come from the shipped field groups.
+        """
+        unknown = set(salts) - {g.name for g in self.field_groups}
+        if unknown:
+            raise SpecError(f"no field group named {', '.join(sorted(unknown))}")
+        groups = tuple(replace(g, salt=salts.get(g.name, g.salt)) for g in self.field_groups)
+        return replace(self, field_groups=groups)
 
     @property
     def field_scoring(self) -> bool:

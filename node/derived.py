@@ -131,8 +131,14 @@ DERIVATIONS: Mapping[str, Derivation] = {
 }
 
 
+def derivable(name: str, fields: tuple[str, ...]) -> bool:
+    """Whether a record's value of ``name`` can be read from ``fields`` or derived from them."""
+    return name in fields or (name in DERIVATIONS and DERIVATIONS[name].source in fields)
+
+
 def derived_value(name: str, fields: tuple[str, ...], values: tuple[str, ...]) -> str:
-    """One feature's value from a record's values: read when in ``fields``, else derived."""
+    """One feature's value from a record's values: read when in ``fields``, else derived
+    (``derivable`` says whether it can be)."""
     if name in fields:
         return values[fields.index(name)]
     derivation = DERIVATIONS[name]

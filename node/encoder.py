@@ -21,7 +21,7 @@ import numpy as np
 
 from hublink.spec import LinkageSpec
 from node import normalise
-from node.derived import DERIVATIONS, derive_values, derived_value
+from node.derived import DERIVATIONS, derivable, derive_values, derived_value
 from node.hardening import Balancer, keyed_permutation, permutation_key
 from node.source import SourceRow
 
@@ -99,11 +99,6 @@ def normalise_row(
     return derive_values(tuple(fields), tuple(out))
 
 
-def _derivable(name: str, fields: tuple[str, ...]) -> bool:
-    """Whether a record's value of ``name`` can be read or derived from ``fields``."""
-    return name in fields or (name in DERIVATIONS and DERIVATIONS[name].source in fields)
-
-
 class Encoder:
     """Hashes normalised values with the project's secret into the spec's encodings."""
 
@@ -124,7 +119,7 @@ class Encoder:
         self._salt_key = permutation_key(secret, f"{spec.sha256}/salts")
         self._salt_orders: dict[tuple[str, str], np.ndarray] = {}
         for group in spec.field_groups:
-            if group.salt and not _derivable(group.salt, self._fields):
+            if group.salt and not derivable(group.salt, self._fields):
                 raise ValueError(
                     f"field group {group.name} is salted with {group.salt}, which the linkage "
                     "schema neither has nor can derive"

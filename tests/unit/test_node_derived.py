@@ -207,3 +207,6 @@ def test_the_year_of_birth_survives_a_day_month_swap() -> None:
     assert derived.year_of_birth("03042021") == derived.year_of_birth("04032021") == "2021"
     assert derived.derived_value("year_of_birth", ("date_of_birth",), ("15112020",)) == "2020"
     assert derived.derived_value("year_of_birth", ("sex",), ("F",)) == ""
+    assert derived.derivable("year_of_birth", ("date_of_birth",))
+    assert not derived.derivable("year_of_birth", ("sex",))
+    assert derived.derivable("sex", ("sex",)) and not derived.derivable("school_year", ("sex",))
