@@ -18,6 +18,14 @@ agreement level of each group (independently across groups):
   candidate: records similar enough to be candidates but not the same child,
   mostly siblings and twins sharing a surname and an address.
 - **stranger**: random pairs inside a dataset, which agree only by chance.
+  Groups are not independent among strangers: the given-name filter is salted
+  with the year of birth, so two strangers whose given names agree were born
+  the same year and agree on the birth group far more often than random pairs
+  do, and names run in families and places. So strangers are counted twice:
+  random pairs for when the given name (``PIVOT_GROUP``) disagrees, and random
+  pairs that agree on it, found by scanning a sample of the dataset's given-name
+  filters, for when it agrees. Duplicates among the latter are weighed out
+  (``_CLEANING_ROUNDS``).
 
 Pairs are linked from the match probability that maximises the model's own
 expected F1 (``best_cut``).
@@ -37,10 +45,11 @@ Nothing here knows about gRPC, SQLite or organisations: arrays in, arrays out.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from coordinator.core import matching
 from coordinator.core.matching import Candidates
 from coordinator.core.quality import DuplicateEstimate, candidate_arrays
 
@@ -57,6 +66,15 @@ WITHIN_FLOOR = 0.8
 CUT = 0.5
 #: Random pairs drawn per dataset for the stranger distribution.
 STRANGER_PAIRS = 20_000
+#: The group strangers are profiled on both sides of (see the module's docstring), and the
+#: sample scanned for pairs agreeing on it: this many records of each dataset against up
+#: to ``PIVOT_RIGHT`` others, a few million pairs, of which some tenths of a percent agree.
+PIVOT_GROUP = "given"
+PIVOT_LEFT = 1_000
+PIVOT_RIGHT = 20_000
+#: Times the pivot-agreeing strangers are re-counted with each pair weighted by the model's
+#: chance that it is a stranger (the scan also finds duplicates and twins).
+_CLEANING_ROUNDS = 2
 _ITERATIONS = 300
 _SMOOTHING = 0.5
 
@@ -71,9 +89,14 @@ def levels(dice: np.ndarray, flip: float = 0.0) -> np.ndarray:
     differ in a share h of positions differ in q + h(1 - 2q) after flipping,
     where q = 2 flip (1 - flip) is the chance exactly one of the two flipped.
     """
+    return np.searchsorted(-cuts(flip), -np.asarray(dice, dtype=np.float64), side="left")
+
+
+def cuts(flip: float = 0.0) -> np.ndarray:
+    """The Dice score each level starts at, once the node has flipped bits (see ``levels``)."""
     q = 2 * flip * (1 - flip)
-    cuts = -np.round([1 - (q + (1 - c) * (1 - 2 * q)) for c in LEVELS], 12)
-    return np.searchsorted(cuts, -np.asarray(dice, dtype=np.float64), side="left")
+    found: np.ndarray = np.round([1 - (q + (1 - c) * (1 - 2 * q)) for c in LEVELS], 12)
+    return found
 
 
 def dice(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -96,13 +119,18 @@ class Profile:
     """How many pairs it was counted from."""
 
     @classmethod
-    def count(cls, scores: GroupScores, flip: float = 0.0) -> Profile:
-        """The profile of a population of pairs from its group scores (smoothed, never 0)."""
+    def count(
+        cls, scores: GroupScores, flip: float = 0.0, weights: np.ndarray | None = None
+    ) -> Profile:
+        """The profile of a population of pairs from its group scores (smoothed, never 0).
+
+        ``weights`` counts each pair by how much it belongs to the population.
+        """
         size = len(LEVELS) + 1
         chances = {}
         pairs = 0
         for group, values in scores.items():
-            found = np.bincount(levels(values, flip), minlength=size).astype(np.float64)
+            found = np.bincount(levels(values, flip), weights=weights, minlength=size)
             pairs = len(values)
             chances[group] = tuple((found + _SMOOTHING) / (found.sum() + _SMOOTHING * size))
         return cls(chances, pairs)
@@ -129,6 +157,12 @@ class WithinModel:
     relatives: float
     iterations: int
     flip: float = 0.0
+    pivot: str | None = None
+    """The group strangers are profiled on both sides of (None: groups independent)."""
+    pivot_chances: tuple[float, ...] = ()
+    """Among all pairs, the chance of each level of the pivot group."""
+    agreeing: Profile | None = None
+    """Strangers whose pivot group agrees: the other groups' levels."""
 
     def probability(self, scores: GroupScores) -> np.ndarray:
         """Each pair's probability of being one child, from its group scores."""
@@ -152,9 +186,23 @@ class WithinModel:
             [
                 self.match.log_likelihood(at),
                 self.relative.log_likelihood(at),
-                self.stranger.log_likelihood(at),
+                self._stranger_log_likelihood(at),
             ]
         )
+
+    def _stranger_log_likelihood(self, at: Mapping[str, np.ndarray]) -> np.ndarray:
+        name = self.pivot
+        if self.agreeing is None or name is None or name not in at:
+            return self.stranger.log_likelihood(at)
+        pivot = at[name]
+        agree = pivot < len(LEVELS)
+        total: np.ndarray = np.log(np.asarray(self.pivot_chances))[pivot]
+        for group, chosen in at.items():
+            if group != name:
+                apart = np.log(np.asarray(self.stranger.chances[group]))[chosen]
+                together = np.log(np.asarray(self.agreeing.chances[group]))[chosen]
+                total = total + np.where(agree, together, apart)
+        return total
 
 
 def _shares(matches: float, relatives: float, all_pairs: int) -> np.ndarray:
@@ -180,47 +228,63 @@ def fit(
     candidates: GroupScores,
     all_pairs: int,
     flip: float = 0.0,
+    agreeing: GroupScores | None = None,
+    scanned: int = 0,
+    pivot: str | None = PIVOT_GROUP,
 ) -> WithinModel:
     """Estimate how many within-dataset candidates are one child, by EM over the shares only.
 
     ``match``, ``relative`` and ``stranger`` are the group scores of the
     three anchor populations (see the module's docstring); ``candidates``
     those of the within-dataset candidate pairs; ``all_pairs`` the number of
-    within-dataset pairs in the run.
+    within-dataset pairs in the run. ``agreeing`` are the scores of the pairs
+    a scan of ``scanned`` random pairs found agreeing on ``pivot``; without
+    them (or without that group) strangers are modelled with groups independent.
     """
     if all_pairs < 1:
         raise ValueError("there are no within-dataset pairs to model")
-    profiles = (
+    model = WithinModel(
         Profile.count(match, flip),
         Profile.count(relative, flip),
         Profile.count(stranger, flip),
+        all_pairs=all_pairs,
+        matches=0.0,
+        relatives=0.0,
+        iterations=0,
+        flip=flip,
     )
     at = {group: levels(values, flip) for group, values in candidates.items()}
+    if agreeing is None or pivot is None or pivot not in agreeing or scanned < 1:
+        return _fit_shares(model, at)
+    found = np.bincount(levels(agreeing[pivot], flip), minlength=len(LEVELS) + 1)
+    found[-1] = max(scanned - found[:-1].sum(), 0)
+    chances = (found + _SMOOTHING) / (found.sum() + _SMOOTHING * len(found))
+    model = replace(model, pivot=pivot, pivot_chances=tuple(float(c) for c in chances))
+    sample = {group: levels(values, flip) for group, values in agreeing.items()}
+    weights = None
+    for _ in range(_CLEANING_ROUNDS + 1):
+        model = _fit_shares(replace(model, agreeing=Profile.count(agreeing, flip, weights)), at)
+        weights = _posterior(model._log_terms(sample), model._shares())[2]
+    return model
+
+
+def _fit_shares(model: WithinModel, at: Mapping[str, np.ndarray]) -> WithinModel:
+    """The model with the shares of each kind of pair estimated by EM on the candidates."""
     size = len(next(iter(at.values()), ()))
-    model = WithinModel(
-        *profiles, all_pairs=all_pairs, matches=0.0, relatives=0.0, iterations=0, flip=flip
-    )
     if size == 0:
-        return model
+        return replace(model, matches=0.0, relatives=0.0, iterations=0)
     terms = model._log_terms(at)
     counts = np.array([0.1 * size, 0.5 * size])
     done = 0
     while done < _ITERATIONS:
         done += 1
-        p = _posterior(terms, _shares(counts[0], counts[1], all_pairs))
+        p = _posterior(terms, _shares(counts[0], counts[1], model.all_pairs))
         updated = p[:2].sum(axis=1)
         settled = np.abs(updated - counts).max() < 1e-6
         counts = updated
         if settled:
             break
-    return WithinModel(
-        *profiles,
-        all_pairs=all_pairs,
-        matches=float(counts[0]),
-        relatives=float(counts[1]),
-        iterations=done,
-        flip=flip,
-    )
+    return replace(model, matches=float(counts[0]), relatives=float(counts[1]), iterations=done)
 
 
 def anchors(
@@ -266,6 +330,45 @@ def stranger_pairs(sizes: Sequence[int], seed: int | None = None) -> list[np.nda
     return out
 
 
+def pivot_sample(sizes: Sequence[int], seed: int | None = None) -> list[np.ndarray]:
+    """Global row numbers to scan for pivot-agreeing pairs: per dataset, ``PIVOT_LEFT``
+    random records, then up to ``PIVOT_RIGHT`` random records to hold them against."""
+    rng = np.random.default_rng(None if seed is None else (seed, 1))
+    out = []
+    start = 0
+    for size in sizes:
+        for many in (PIVOT_LEFT, PIVOT_RIGHT):
+            drawn = rng.choice(size, min(many, size) if size > 1 else 0, replace=False)
+            out.append(np.sort(drawn).astype(np.int64) + start)
+        start += size
+    return out
+
+
+def agreeing_pairs(
+    sample: Sequence[np.ndarray], read: Callable[[np.ndarray], np.ndarray], cut: float
+) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+    """The pairs of ``pivot_sample``'s rows whose filters (``read``) reach Dice ``cut``.
+
+    Returns the pairs (distinct records only) and how many pairs were scanned.
+    Each dataset's left records are held against its right ones, so the pairs
+    found are a uniform sample of the dataset's pairs that agree.
+    """
+    lefts, rights, scanned = [], [], 0
+    for left, right in zip(sample[::2], sample[1::2], strict=True):
+        if not len(left) or not len(right):
+            continue
+        found = matching.candidate_pairs(
+            [matching.unpack(bytes(row) for row in read(rows)) for rows in (left, right)], cut
+        )
+        _, _, _, one, other = candidate_arrays(found)
+        a, b = left[one], right[other]
+        lefts.append(a[a != b])
+        rights.append(b[a != b])
+        scanned += len(left) * len(right) - len(np.intersect1d(left, right))
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate([empty, *lefts]), np.concatenate([empty, *rights])), scanned
+
+
 def best_cut(chance: np.ndarray) -> float:
     """The match probability to link at that maximises the model's own expected F1.
 
@@ -305,7 +408,8 @@ def weigh(
     candidates, ``threshold`` the run's cross-dataset threshold, ``sizes``
     the datasets' lengths, ``flip`` the spec's ``group_flip``. Filters are
     read once, for only the records the model needs: the within candidates,
-    the anchors and a random sample.
+    the anchors, the random stranger pairs and the records scanned for pairs
+    agreeing on ``PIVOT_GROUP`` (at most ``PIVOT_LEFT + PIVOT_RIGHT`` a dataset).
     Returns a mask over ``within`` (candidate order) and aggregate figures.
     """
     sims, d0, d1, r0, r1 = candidate_arrays(across)
@@ -325,8 +429,17 @@ def weigh(
         ),
         "candidate": (offsets[w0] + v0, offsets[w0] + v1),
     }
-    needed = np.unique(np.concatenate([np.concatenate(p) for p in pairs.values()]))
+    sample = pivot_sample(sizes, seed)
+    needed = np.unique(
+        np.concatenate([np.concatenate(p) for p in pairs.values()] + [np.concatenate(sample)])
+    )
     filters = read(needed)
+    scanned = 0
+    if PIVOT_GROUP in filters:
+        pivot = filters[PIVOT_GROUP]
+        pairs["agreeing"], scanned = agreeing_pairs(
+            sample, lambda rows: pivot[np.searchsorted(needed, rows)], cuts(flip)[-1]
+        )
     scores = {
         kind: {
             name: dice(group[np.searchsorted(needed, left)], group[np.searchsorted(needed, right)])
@@ -341,6 +454,8 @@ def weigh(
         candidates=scores["candidate"],
         all_pairs=max(1, sum(n * (n - 1) // 2 for n in sizes)),
         flip=flip,
+        agreeing=scores.get("agreeing"),
+        scanned=scanned,
     )
     chance = model.probability(scores["candidate"]) if len(w0) else np.zeros(0)
     keep = chance >= best_cut(chance)

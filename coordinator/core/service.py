@@ -1151,8 +1151,9 @@ class Coordinator:
         """Within-dataset candidates kept by the per-field model (coordinator.core.field_scoring).
 
         Reads the per-field filters of only the records the model needs (the
-        within candidates, the cross-dataset anchors and a random sample per
-        dataset), never every record's.
+        within candidates, the cross-dataset anchors and random samples of at
+        most about 60,000 records a dataset), not every record's once datasets
+        are larger than that.
         """
         everyone = np.concatenate(
             [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]

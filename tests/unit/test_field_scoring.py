@@ -105,6 +105,87 @@ def test_strangers_who_agree_by_chance_stay_strangers_among_many_pairs() -> None
     assert many.probability(scores(pair))[0] < 0.5
 
 
+def test_strangers_who_share_a_salted_given_name_share_a_birth_year_too() -> None:
+    """Two strangers with one given name, surname and birth year, living apart.
+
+    Salting the given name with the year of birth makes a given-name agreement
+    also a birth-year agreement, which random pairs (groups independent) do not
+    know: they read the near birthday as a second, independent coincidence.
+    The pairs a scan found agreeing on the given name show how often such
+    strangers also agree on the rest.
+    """
+    pair = [(1.0, 1.0, 0.92, 0.6)]
+    match = [(1.0, 1.0, 1.0, 1.0)] * 80 + [(1.0, 1.0, 0.92, 0.6)] * 5 + [(1.0, 1.0, 1.0, 0.6)] * 15
+    # Random pairs agreeing on the given name: born the same year (birth 0.92 or 0.85),
+    # some with a common surname, few at one address; a few duplicates among them.
+    agreeing = (
+        [(1.0, 0.6, 0.85, 0.6)] * 50
+        + [(1.0, 0.6, 0.92, 0.6)] * 30
+        + [(1.0, 1.0, 0.92, 0.6)] * 15
+        + [(1.0, 1.0, 1.0, 1.0)] * 5
+    )
+    candidates = scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 20 + [(0.6, 1.0, 0.85, 1.0)] * 40)
+
+    def chance(**sample: object) -> float:
+        model = fit(
+            match=scores(match),
+            relative=scores(RELATIVE),
+            stranger=scores(STRANGER),
+            candidates=candidates,
+            all_pairs=1_000_000,
+            **sample,  # type: ignore[arg-type]
+        )
+        return float(model.probability(scores(pair))[0])
+
+    independent = chance()
+    pivoted = chance(agreeing=scores(agreeing), scanned=10_000)
+    assert independent > 0.5  # read as a duplicate who moved
+    assert pivoted < 0.5
+    # The pivot must be a group the filters have; without it, groups stay independent.
+    assert chance(agreeing=scores(agreeing), scanned=10_000, pivot="none") == independent
+
+
+def test_duplicates_found_by_the_scan_are_weighed_out_of_the_strangers() -> None:
+    """The scan also finds duplicates (they agree on the given name); counted as strangers
+    they would make strangers look like duplicates, and every duplicate less likely."""
+    agreeing = scores([(1.0, 0.6, 0.85, 0.6)] * 80 + [(1.0, 1.0, 1.0, 1.0)] * 20)
+    candidates = scores([(1.0, 1.0, 1.0, 1.0)] * 20 + [(0.6, 1.0, 0.85, 1.0)] * 40)
+    model = fit(
+        match=scores(MATCH),
+        relative=scores(RELATIVE),
+        stranger=scores(STRANGER),
+        candidates=candidates,
+        all_pairs=1_000_000,
+        agreeing=agreeing,
+        scanned=1_000_000,  # the scan found the 20 duplicates among a million pairs
+    )
+    assert model.agreeing is not None
+    # Counted plainly, 20 of 100 agreeing pairs agree on the surname; weighed, far fewer.
+    assert model.agreeing.chances["family"][0] < 0.05
+    assert model.probability(scores([(1.0, 1.0, 1.0, 1.0)]))[0] > 0.99
+
+
+def test_the_scan_pairs_records_that_agree_on_the_pivot_and_never_a_record_with_itself() -> None:
+    rng = np.random.default_rng(2)
+    pivot = rng.integers(0, 256, (12, 16), dtype=np.uint8)
+    pivot[3] = pivot[1]  # dataset 0 rows 1 and 3 agree
+    pivot[10] = pivot[8]  # dataset 1 rows 2 and 4 agree (global 8 and 10)
+    sample = [np.array([0, 1, 2]), np.arange(6), np.array([7, 8]), np.arange(6, 12)]
+    (left, right), scanned = field_scoring.agreeing_pairs(sample, lambda rows: pivot[rows], 0.9)
+    assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == [(1, 3), (8, 10)]
+    assert scanned == (3 * 6 - 3) + (2 * 6 - 2)
+
+
+def test_the_scan_sample_is_distinct_sorted_rows_of_each_dataset() -> None:
+    sample = field_scoring.pivot_sample([5, 1, 30_000], seed=3)
+    assert [len(rows) for rows in sample] == [5, 5, 0, 0, 1_000, 20_000]
+    for rows, (low, high) in zip(
+        sample, [(0, 5), (0, 5), (5, 6), (5, 6), (6, 30_006), (6, 30_006)], strict=True
+    ):
+        assert (np.diff(rows) > 0).all()
+        assert all(low <= r < high for r in rows.tolist())
+
+
 def test_fit_refuses_a_run_without_pairs() -> None:
     with pytest.raises(ValueError, match="no within-dataset pairs"):
         fit(
