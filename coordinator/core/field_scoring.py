@@ -28,7 +28,8 @@ agreement level of each group (independently across groups):
   (``_CLEANING_ROUNDS``).
 
 Pairs are linked from the match probability that maximises the model's own
-expected F1 (``best_cut``).
+expected F1 (``best_cut``), except pairs whose two records link to two
+different records of another dataset (``partners_apart``).
 
 Only the share of each kind among all within-dataset pairs is estimated, by
 EM on the within-dataset candidates. Every pair that is not a candidate counts
@@ -388,6 +389,46 @@ def best_cut(chance: np.ndarray) -> float:
     return float(order[int(np.argmax(f1))])
 
 
+def partners_apart(across: Candidates, within: Candidates, threshold: float) -> np.ndarray:
+    """Which within-dataset pairs have two different partners in another dataset.
+
+    A record's partner in another dataset is its most similar candidate there
+    at or above ``threshold``. Two records of one organisation whose partners in
+    another differ are two children: twins, say, each known to both. The field
+    model cannot see this; it weighs one pair at a time. A child referred twice
+    to both organisations is lost to it as well, which is rarer than twins known
+    to both. Returns a mask over ``within``.
+    """
+    sims, *cross = candidate_arrays(across)
+    d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in cross)
+    _, *inside = candidate_arrays(within)
+    w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in inside)
+    apart = np.zeros(len(w0), dtype=bool)
+    above = sims >= threshold
+    if not len(w0) or not above.any():
+        return apart
+    width = int(max(r0.max(), r1.max(), v0.max(), v1.max())) + 1
+    parts = int(max(d0.max(), d1.max(), w0.max())) + 1
+    # Each (record, other dataset) and its best partner there, both directions of each pair.
+    own = np.concatenate([d0[above], d1[above]])
+    row = np.concatenate([r0[above], r1[above]])
+    other = np.concatenate([d1[above], d0[above]])
+    partner = np.concatenate([r1[above], r0[above]])
+    order = np.argsort(-np.concatenate([sims[above], sims[above]]), kind="stable")
+    known, first = np.unique(((own * width + row) * parts + other)[order], return_index=True)
+    partner = partner[order][first]
+
+    for there in range(parts):
+        found = []
+        for rows in (v0, v1):
+            wanted = (w0 * width + rows) * parts + there
+            at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+            found.append(np.where(known[at] == wanted, at, -1))
+        both = (found[0] >= 0) & (found[1] >= 0) & (w0 != there)
+        apart |= both & (partner[found[0]] != partner[found[1]])
+    return apart
+
+
 #: Reads the per-field filters of some records: ascending global row numbers (dataset
 #: offset + row) in, one packed uint8 array per group (rows in the same order) out.
 FilterReader = Callable[[np.ndarray], Mapping[str, np.ndarray]]
@@ -459,6 +500,7 @@ def weigh(
     )
     chance = model.probability(scores["candidate"]) if len(w0) else np.zeros(0)
     keep = chance >= best_cut(chance)
+    keep &= ~partners_apart(across, within, threshold)
     mass = float(chance.sum())
     return keep, DuplicateEstimate(
         groups=tuple(filters),

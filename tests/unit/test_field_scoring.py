@@ -248,7 +248,9 @@ def test_weigh_reads_only_the_records_it_needs_and_keeps_the_duplicate() -> None
         filters[g][2] = filters[g][1]
     for g in ("family", "place"):
         filters[g][4] = filters[g][3]
-    across = _candidates([(0.97, 0, 1, i, i) for i in range(30)] + [(0.82, 0, 1, 3, 4)])
+    # Row 2's copy in dataset 1 is left out: were both duplicates linked to different
+    # records there, they would be two children (partners_apart).
+    across = _candidates([(0.97, 0, 1, i, i) for i in range(30) if i != 2] + [(0.82, 0, 1, 3, 4)])
     within = _candidates([(0.95, 0, 0, 1, 2), (0.9, 0, 0, 3, 4)])
     asked: list[np.ndarray] = []
 
@@ -259,6 +261,33 @@ def test_weigh_reads_only_the_records_it_needs_and_keeps_the_duplicate() -> None
     keep, found = weigh(across, within, 0.9, sizes, read, seed=1)
     assert keep.tolist() == [True, False]
     assert found.weighed == 2 and found.linked == 1
-    assert found.match_anchors == 30 and found.relative_anchors == 1
+    assert found.match_anchors == 29 and found.relative_anchors == 1
     assert found.groups == GROUPS
     assert len(asked) == 1 and (np.diff(asked[0]) > 0).all()
+    # With 0:1 and 0:2 each linked to its own record of dataset 1, they are two children.
+    both = _candidates([(0.97, 0, 1, i, i) for i in range(30)])
+    assert weigh(both, within, 0.9, sizes, read, seed=1)[0].tolist() == [False, False]
+
+
+def test_two_records_linked_to_two_records_elsewhere_are_two_children() -> None:
+    """Twins known to both organisations: each links to its own twin in the other."""
+    across = _candidates(
+        [
+            (0.97, 0, 1, 0, 0),  # twin A, in both
+            (0.96, 0, 1, 1, 1),  # twin B, in both
+            (0.95, 0, 1, 2, 2),  # a child referred twice to dataset 0, once to dataset 1
+            (0.91, 0, 1, 3, 2),
+            (0.89, 0, 1, 0, 1),  # twin A's runner-up: not its partner
+            (0.80, 0, 1, 5, 5),  # below the threshold: no partner
+            (0.93, 0, 2, 4, 0),
+        ]
+    )
+    within = _candidates(
+        [(0.92, 0, 0, 0, 1), (0.9, 0, 0, 2, 3), (0.88, 0, 0, 4, 5), (0.87, 1, 1, 0, 1)]
+    )
+    apart = field_scoring.partners_apart(across, within, 0.85)
+    # The twins are apart; the duplicate shares its partner; row 5 has none above the
+    # threshold; in dataset 1, the twins' partners in dataset 0 differ as well.
+    assert apart.tolist() == [True, False, False, True]
+    assert not field_scoring.partners_apart(across, within, 0.99).any()
+    assert len(field_scoring.partners_apart(across, _candidates([]), 0.85)) == 0
