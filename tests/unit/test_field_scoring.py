@@ -105,6 +105,26 @@ def test_strangers_who_agree_by_chance_stay_strangers_among_many_pairs() -> None
     assert many.probability(scores(pair))[0] < 0.5
 
 
+def fitted_on(
+    candidates: dict[str, np.ndarray],
+    match: list[tuple[float, float, float, float]] = MATCH,
+    agreeing: list[tuple[float, float, float, float]] | None = None,
+    scanned: int = 0,
+    pivot: str = "given",
+) -> WithinModel:
+    """The model fitted on the anchors above among a million within-dataset pairs."""
+    return fit(
+        match=scores(match),
+        relative=scores(RELATIVE),
+        stranger=scores(STRANGER),
+        candidates=candidates,
+        all_pairs=1_000_000,
+        agreeing=scores(agreeing) if agreeing is not None else None,
+        scanned=scanned,
+        pivot=pivot,
+    )
+
+
 def test_strangers_who_share_a_salted_given_name_share_a_birth_year_too() -> None:
     """Two strangers with one given name, surname and birth year, living apart.
 
@@ -126,39 +146,24 @@ def test_strangers_who_share_a_salted_given_name_share_a_birth_year_too() -> Non
     )
     candidates = scores(pair * 5 + [(1.0, 1.0, 1.0, 1.0)] * 20 + [(0.6, 1.0, 0.85, 1.0)] * 40)
 
-    def chance(**sample: object) -> float:
-        model = fit(
-            match=scores(match),
-            relative=scores(RELATIVE),
-            stranger=scores(STRANGER),
-            candidates=candidates,
-            all_pairs=1_000_000,
-            **sample,  # type: ignore[arg-type]
-        )
+    def chance(model: WithinModel) -> float:
         return float(model.probability(scores(pair))[0])
 
-    independent = chance()
-    pivoted = chance(agreeing=scores(agreeing), scanned=10_000)
+    independent = chance(fitted_on(candidates, match))
     assert independent > 0.5  # read as a duplicate who moved
-    assert pivoted < 0.5
+    assert chance(fitted_on(candidates, match, agreeing, scanned=10_000)) < 0.5
     # The pivot must be a group the filters have; without it, groups stay independent.
-    assert chance(agreeing=scores(agreeing), scanned=10_000, pivot="none") == independent
+    unknown = fitted_on(candidates, match, agreeing, scanned=10_000, pivot="none")
+    assert chance(unknown) == independent
 
 
 def test_duplicates_found_by_the_scan_are_weighed_out_of_the_strangers() -> None:
     """The scan also finds duplicates (they agree on the given name); counted as strangers
     they would make strangers look like duplicates, and every duplicate less likely."""
-    agreeing = scores([(1.0, 0.6, 0.85, 0.6)] * 80 + [(1.0, 1.0, 1.0, 1.0)] * 20)
+    agreeing = [(1.0, 0.6, 0.85, 0.6)] * 80 + [(1.0, 1.0, 1.0, 1.0)] * 20
     candidates = scores([(1.0, 1.0, 1.0, 1.0)] * 20 + [(0.6, 1.0, 0.85, 1.0)] * 40)
-    model = fit(
-        match=scores(MATCH),
-        relative=scores(RELATIVE),
-        stranger=scores(STRANGER),
-        candidates=candidates,
-        all_pairs=1_000_000,
-        agreeing=agreeing,
-        scanned=1_000_000,  # the scan found the 20 duplicates among a million pairs
-    )
+    # The scan found the 20 duplicates among a million pairs.
+    model = fitted_on(candidates, agreeing=agreeing, scanned=1_000_000)
     assert model.agreeing is not None
     # Counted plainly, 20 of 100 agreeing pairs agree on the surname; weighed, far fewer.
     assert model.agreeing.chances["family"][0] < 0.05
