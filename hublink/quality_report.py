@@ -235,6 +235,10 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
         ("Field groups weighed", ", ".join(d.groups)),
         ("Within-organisation pairs weighed", f"{d.weighed:,}"),
         ("Pairs linked (match probability at the cut-off)", f"{d.linked:,}"),
+        (
+            "Pairs left apart (each record links to a different person elsewhere)",
+            f"{d.apart:,}",
+        ),
         ("Estimated duplicate pairs", f"{d.estimated_duplicate_pairs:,.1f}"),
         ("Estimated precision of the pairs linked", f"{d.precision:.3f}"),
         ("Estimated recall", f"{d.recall:.3f}"),

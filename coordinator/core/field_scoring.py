@@ -500,7 +500,8 @@ def weigh(
     )
     chance = model.probability(scores["candidate"]) if len(w0) else np.zeros(0)
     keep = chance >= best_cut(chance)
-    keep &= ~partners_apart(across, within, threshold)
+    apart = keep & partners_apart(across, within, threshold)
+    keep &= ~apart
     mass = float(chance.sum())
     return keep, DuplicateEstimate(
         groups=tuple(filters),
@@ -512,4 +513,5 @@ def weigh(
         match_anchors=int(matches.sum()),
         relative_anchors=int(relatives.sum()),
         weights=tuple(model.weights().items()),
+        apart=int(apart.sum()),
     )

@@ -482,7 +482,8 @@ class DuplicateEstimate:
     weighed: int
     """Within-dataset pairs at or above the record-level floor, weighed field by field."""
     linked: int
-    """Pairs whose match probability reached the cut-off, passed to the solver."""
+    """Pairs whose match probability reached the cut-off, less those left ``apart``: passed
+    to the solver."""
     estimated_duplicate_pairs: float
     precision: float
     recall: float
@@ -492,6 +493,9 @@ class DuplicateEstimate:
     """Cross-organisation runner-up pairs used as the picture of relatives."""
     weights: tuple[tuple[str, tuple[float, ...]], ...] = ()
     """Per group: log2(match/chance) at each agreement level, best level first."""
+    apart: int = 0
+    """Pairs the model would have linked whose two records link to two different records of
+    another organisation, left unlinked as two children (``field_scoring.partners_apart``)."""
 
     def summary(self) -> dict[str, object]:
         return {
@@ -503,6 +507,7 @@ class DuplicateEstimate:
             "recall": round(self.recall, 4),
             "match_anchors": self.match_anchors,
             "relative_anchors": self.relative_anchors,
+            "apart": self.apart,
         }
 
 

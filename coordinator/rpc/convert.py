@@ -172,6 +172,7 @@ def duplicate_model(d: quality.DuplicateEstimate) -> runs_pb2.DuplicateModel:
         match_anchors=d.match_anchors,
         relative_anchors=d.relative_anchors,
         weights=[runs_pb2.GroupWeights(group=g, weights=list(w)) for g, w in d.weights],
+        apart=d.apart,
     )
 
 

@@ -99,7 +99,7 @@ class RunQuality(_message.Message):
     def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ..., non_matches_anchored: _Optional[bool] = ..., duplicates: _Optional[_Union[DuplicateModel, _Mapping]] = ...) -> None: ...
 
 class DuplicateModel(_message.Message):
-    __slots__ = ("groups", "weighed", "linked", "estimated_duplicate_pairs", "precision", "recall", "match_anchors", "relative_anchors", "weights")
+    __slots__ = ("groups", "weighed", "linked", "estimated_duplicate_pairs", "precision", "recall", "match_anchors", "relative_anchors", "weights", "apart")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     WEIGHED_FIELD_NUMBER: _ClassVar[int]
     LINKED_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class DuplicateModel(_message.Message):
     MATCH_ANCHORS_FIELD_NUMBER: _ClassVar[int]
     RELATIVE_ANCHORS_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    APART_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedScalarFieldContainer[str]
     weighed: int
     linked: int
@@ -118,7 +119,8 @@ class DuplicateModel(_message.Message):
     match_anchors: int
     relative_anchors: int
     weights: _containers.RepeatedCompositeFieldContainer[GroupWeights]
-    def __init__(self, groups: _Optional[_Iterable[str]] = ..., weighed: _Optional[int] = ..., linked: _Optional[int] = ..., estimated_duplicate_pairs: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., match_anchors: _Optional[int] = ..., relative_anchors: _Optional[int] = ..., weights: _Optional[_Iterable[_Union[GroupWeights, _Mapping]]] = ...) -> None: ...
+    apart: int
+    def __init__(self, groups: _Optional[_Iterable[str]] = ..., weighed: _Optional[int] = ..., linked: _Optional[int] = ..., estimated_duplicate_pairs: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., match_anchors: _Optional[int] = ..., relative_anchors: _Optional[int] = ..., weights: _Optional[_Iterable[_Union[GroupWeights, _Mapping]]] = ..., apart: _Optional[int] = ...) -> None: ...
 
 class GroupWeights(_message.Message):
     __slots__ = ("group", "weights")

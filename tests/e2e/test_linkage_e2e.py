@@ -87,6 +87,7 @@ def test_per_field_filters_decide_duplicate_referrals(linked_deployment, tmp_pat
     assert estimated > 0
     assert estimated == pytest.approx(found["estimated_duplicate_pairs"], abs=0.051)
     assert f"the cut-off)</th><td>{found['linked']:,}</td>" in text
+    assert f"elsewhere)</th><td>{found['apart']:,}</td>" in text
     for group in found["groups"]:
         assert re.search(rf"<tr><td>{group}</td>(<td class='n'>[+-]\d+\.\d</td>){{5}}</tr>", text)
     within = synthetic.pairwise_quality(

@@ -271,7 +271,9 @@ def test_weigh_reads_only_the_records_it_needs_and_keeps_the_duplicate() -> None
     assert len(asked) == 1 and (np.diff(asked[0]) > 0).all()
     # With 0:1 and 0:2 each linked to its own record of dataset 1, they are two children.
     both = _candidates([(0.97, 0, 1, i, i) for i in range(30)])
-    assert weigh(both, within, 0.9, sizes, read, seed=1)[0].tolist() == [False, False]
+    keep, found = weigh(both, within, 0.9, sizes, read, seed=1)
+    assert keep.tolist() == [False, False]
+    assert found.apart == 1 and found.linked == 0
 
 
 def test_two_records_linked_to_two_records_elsewhere_are_two_children() -> None:

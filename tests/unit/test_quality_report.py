@@ -19,6 +19,7 @@ DUPLICATES = DuplicateEstimate(
     recall=0.875,
     match_anchors=1210,
     relative_anchors=388,
+    apart=3,
     weights=(
         ("given", (6.5, 4.25, 1.5, -0.75, -3.0)),
         ("family", (5.0, 3.5, 0.25, -1.25, -4.5)),
@@ -58,6 +59,7 @@ def back(message: runs_pb2.DuplicateModel) -> DuplicateEstimate:
         match_anchors=message.match_anchors,
         relative_anchors=message.relative_anchors,
         weights=tuple((g.group, tuple(g.weights)) for g in message.weights),
+        apart=message.apart,
     )
 
 
@@ -89,6 +91,8 @@ def test_the_page_shows_the_models_figures_and_weights() -> None:
     assert "<th>Field groups weighed</th><td>given, family, birth</td>" in text
     assert "<th>Within-organisation pairs weighed</th><td>412</td>" in text
     assert "<th>Pairs linked (match probability at the cut-off)</th><td>37</td>" in text
+    assert "<th>Pairs left apart (each record links to a different person elsewhere)</th>" in text
+    assert "elsewhere)</th><td>3</td>" in text
     assert "<th>Estimated duplicate pairs</th><td>35.2</td>" in text
     assert "<th>Estimated precision of the pairs linked</th><td>0.938</td>" in text
     assert "<th>Estimated recall</th><td>0.875</td>" in text
