@@ -118,6 +118,9 @@ def main() -> None:
 def fields(args: argparse.Namespace, merge: float) -> None:
     """Within-organisation quality when per-field filters decide duplicates."""
     spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+    malformed = [pair for pair in args.salt if "=" not in pair]
+    if malformed:
+        raise SystemExit(f"--salt: expected GROUP=FEATURE, not {malformed[0]!r}")
     try:
         spec = spec.with_salts(dict(pair.split("=", 1) for pair in args.salt))
     except SpecError as exc:

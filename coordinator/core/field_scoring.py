@@ -262,10 +262,10 @@ def fit(
     chances = (found + _SMOOTHING) / (found.sum() + _SMOOTHING * len(found))
     model = replace(model, pivot=pivot, pivot_chances=tuple(float(c) for c in chances))
     sample = {group: levels(values, flip) for group, values in agreeing.items()}
-    weights = None
-    for _ in range(_CLEANING_ROUNDS + 1):
-        model = _fit_shares(replace(model, agreeing=Profile.count(agreeing, flip, weights)), at)
+    model = _fit_shares(replace(model, agreeing=Profile.count(agreeing, flip)), at)
+    for _ in range(_CLEANING_ROUNDS):
         weights = _posterior(model._log_terms(sample), model._shares())[2]
+        model = _fit_shares(replace(model, agreeing=Profile.count(agreeing, flip, weights)), at)
     return model
 
 
