@@ -59,7 +59,8 @@ def scaled(factor: float) -> synthetic.ErrorRates:
 
 
 def link(datasets, ids, truth, across, within, threshold, merge):  # type: ignore[no-untyped-def]
-    candidates = matching.combine(matching.above(across, threshold), within)
+    completing = matching.completing(across, within, threshold)  # as a run does
+    candidates = matching.combine(matching.above(across, threshold), within, completing)
     groups = matching.solve(candidates, merge_threshold=merge)
     return synthetic.pairwise_quality(grouped.predicted(groups, ids), truth)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from bitarray import bitarray
+from numpy.typing import NDArray
 
 with warnings.catch_warnings():
     # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
@@ -28,6 +29,8 @@ with warnings.catch_warnings():
 RecordRef = tuple[int, int]
 #: anonlink's candidate-pair structure (similarities, dataset indices, record indices).
 Candidates = Any
+#: Dataset or row numbers of candidate pairs, as ``arrays`` gives them.
+Indices = NDArray[np.uint32]
 
 
 def unpack(packed: Iterable[bytes]) -> list[bitarray]:
@@ -99,6 +102,66 @@ def select(candidates: Candidates, keep: np.ndarray) -> Candidates:
 def combine(*parts: Candidates) -> Candidates:
     """One candidate structure from several (say cross- and within-dataset), most similar first."""
     return _merge(parts)
+
+
+def arrays(
+    candidates: Candidates,
+) -> tuple[NDArray[np.float64], Indices, Indices, Indices, Indices]:
+    """anonlink's candidate structure as numpy views: similarities, datasets (2), rows (2)."""
+    sims = np.frombuffer(candidates[0], dtype=np.float64)
+    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) for k in (0, 1))
+    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
+    return sims, d0, d1, r0, r1
+
+
+def completing(across: Candidates, within: Candidates, threshold: float) -> Candidates:
+    """Cross-dataset candidates below ``threshold`` that close a triangle of two links.
+
+    When a record is linked to its duplicate in its own dataset (a pair of
+    ``within``) and to a record of another dataset (a pair of ``across`` at or
+    above ``threshold``), the duplicate and that other record are one child too
+    if both links hold. The probabilistic solver merges a record into a group
+    only if most of its pairs with the group's records are candidates, so a
+    duplicate whose surname changed, close to its own organisation's record but
+    below the threshold to the other organisation's, would be left out of the
+    group it belongs to. These pairs, taken from ``across`` (so still similar
+    enough to be candidates), count as evidence for that merge. Nothing is added
+    that the two links do not both imply, and the solver still decides.
+    """
+    sims, *index = arrays(across)
+    d0, d1, r0, r1 = (a.astype(np.int64) for a in index)
+    _, *inside = arrays(within)
+    w0, _, v0, v1 = (a.astype(np.int64) for a in inside)
+    linked = sims >= threshold
+    if not len(w0) or not linked.any():
+        return select(across, np.zeros(len(sims), dtype=bool))
+    width = int(max(r0.max(), r1.max(), v0.max(), v1.max())) + 1
+    left, right = d0 * width + r0, d1 * width + r1
+    a, b = w0 * width + v0, w0 * width + v1
+    size = int(max(d0.max(), d1.max(), w0.max()) + 1) * width
+    # Each record's linked partners in other datasets, sorted by the record.
+    own = np.concatenate([left[linked], right[linked]])
+    partner = np.concatenate([right[linked], left[linked]])
+    order = np.argsort(own, kind="stable")
+    own, partner = own[order], partner[order]
+    wanted = np.concatenate(
+        [_through(own, partner, via, other, size) for via, other in ((a, b), (b, a))]
+    )
+    keys = np.minimum(left, right) * size + np.maximum(left, right)
+    return select(across, ~linked & np.isin(keys, wanted))
+
+
+def _through(
+    own: np.ndarray, partner: np.ndarray, via: np.ndarray, other: np.ndarray, size: int
+) -> np.ndarray:
+    """Pair keys (lower * size + higher) of ``other`` with each linked partner of ``via``."""
+    start = np.searchsorted(own, via, side="left")
+    many = np.searchsorted(own, via, side="right") - start
+    first = np.repeat(np.cumsum(many) - many, many)
+    at = np.repeat(start, many) + np.arange(int(many.sum())) - first
+    one, two = np.repeat(other, many), partner[at]
+    keys: np.ndarray = np.minimum(one, two) * size + np.maximum(one, two)
+    return keys
 
 
 def _merge(parts: Sequence[Candidates]) -> Candidates:

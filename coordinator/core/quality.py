@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from coordinator.core.matching import Candidates
+from coordinator.core.matching import Candidates, arrays
 from coordinator.core.quality_breakdown import AttributeRate
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
@@ -193,14 +193,7 @@ Index = NDArray[np.uint32]
 
 def candidate_arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]:
     """anonlink's candidate structure as numpy views: similarities, datasets (2), rows (2)."""
-    return _arrays(candidates)
-
-
-def _arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]:
-    sims = np.frombuffer(candidates[0], dtype=np.float64)
-    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) for k in (0, 1))
-    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
-    return sims, d0, d1, r0, r1
+    return arrays(candidates)
 
 
 def best_scores(candidates: Candidates) -> Scores:
@@ -216,7 +209,7 @@ def top_two(candidates: Candidates) -> tuple[Scores, Scores]:
     pairs (pairs name the lower dataset first), so each end is ranked on its
     own, which halves the memory a run of millions of pairs needs here.
     """
-    sims, d0, d1, r0, r1 = _arrays(candidates)
+    sims, d0, d1, r0, r1 = arrays(candidates)
     cross = d0 != d1
     if not cross.any():
         return np.zeros(0), np.zeros(0)
@@ -439,13 +432,13 @@ def estimate(
 
 def near_threshold(candidates: Candidates, threshold: float, width: float = NEAR) -> int:
     """Cross-dataset candidate pairs whose score lies within ``width`` of the threshold."""
-    sims, d0, d1, _, _ = _arrays(candidates)
+    sims, d0, d1, _, _ = arrays(candidates)
     return int(((d0 != d1) & (np.abs(sims - threshold) <= width)).sum())
 
 
 def several_candidates(candidates: Candidates, threshold: float) -> int:
     """Records with more than one cross-dataset candidate partner at or above the threshold."""
-    sims, d0, d1, r0, r1 = _arrays(candidates)
+    sims, d0, d1, r0, r1 = arrays(candidates)
     keep = (sims >= threshold) & (d0 != d1)
     if not keep.any():
         return 0

@@ -966,7 +966,11 @@ class Coordinator:
                 if project.field_groups:
                     progress.stage = "weighing fields"
                     within, duplicates = self._weigh_fields(project, found, record_ids, threshold)
-                linking = matching.combine(linking, within)
+                # Cross pairs below the threshold that a within link and a cross link both
+                # imply, so the solver can put a changed-surname duplicate in its group.
+                linking = matching.combine(
+                    linking, within, matching.completing(across, within, threshold)
+                )
             progress.stage = "solving"
             self._check(run_id, cancel)
             solution = matching.solve(

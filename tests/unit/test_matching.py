@@ -8,15 +8,21 @@ Every person here is made up. Values are already normalised, in the order of
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from bitarray import bitarray
 
 from coordinator.core.matching import (
+    Candidates,
     candidate_pairs,
+    combine,
+    completing,
     count_candidates,
+    select,
     solve,
     unpack,
 )
@@ -42,6 +48,17 @@ def pairs(candidates: object) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """Candidates as ((dataset, record), (dataset, record)) pairs, most similar first."""
     _, (d0, d1), (r0, r1) = candidates  # type: ignore[misc]
     return [((d0[i], r0[i]), (d1[i], r1[i])) for i in range(len(d0))]
+
+
+def listed(*found: tuple[float, tuple[int, int], tuple[int, int]]) -> Candidates:
+    """A candidate structure from (similarity, record, record) triples, in the order given."""
+    return combine(
+        (
+            array("d", [sim for sim, _, _ in found]),
+            (array("I", [a[0] for _, a, _ in found]), array("I", [b[0] for _, _, b in found])),
+            (array("I", [a[1] for _, a, _ in found]), array("I", [b[1] for _, _, b in found])),
+        )
+    )
 
 
 def counter_ids(prefix: str = "entity") -> Callable[[], str]:
@@ -162,3 +179,64 @@ def test_solve_returns_plain_int_pairs() -> None:
     groups = solve(candidate_pairs([encode(AMELIA), encode(AMELIA_TYPO)], 0.8))
     assert groups == [((0, 0), (1, 0))] or groups == [((1, 0), (0, 0))]
     assert all(type(x) is int for group in groups for ref in group for x in ref)
+
+
+# --- completing: a within link and a cross link imply the third pair ------------------------
+
+#: Dataset 0 holds a child twice (rows 0 and 1, the second after a change of surname);
+#: dataset 1 holds the child once (row 0). Row 2 of dataset 0 is another child.
+CHANGED_SURNAME = listed(
+    (0.95, (0, 0), (1, 0)),  # linked: at or above the threshold
+    (0.78, (0, 1), (1, 0)),  # the duplicate: a candidate, but below the threshold
+    (0.74, (0, 2), (1, 0)),  # another child: below the threshold, no within link
+)
+DUPLICATE = listed((0.9, (0, 0), (0, 1)))
+
+
+def test_completing_adds_the_pair_a_within_and_a_cross_link_imply() -> None:
+    found = completing(CHANGED_SURNAME, DUPLICATE, 0.85)
+    assert pairs(found) == [((0, 1), (1, 0))]
+    assert list(found[0]) == [0.78]
+
+
+def test_completing_lets_the_solver_put_the_duplicate_in_its_group() -> None:
+    linked = select(CHANGED_SURNAME, np.array([True, False, False]))
+    without = solve(combine(linked, DUPLICATE), merge_threshold=0.9)
+    assert sorted(map(sorted, without)) == [[(0, 0), (1, 0)]]  # the duplicate is left out
+
+    implied = completing(CHANGED_SURNAME, DUPLICATE, 0.85)
+    grouped = solve(combine(linked, DUPLICATE, implied), merge_threshold=0.9)
+    assert sorted(map(sorted, grouped)) == [[(0, 0), (0, 1), (1, 0)]]
+
+
+def test_completing_follows_the_within_link_from_either_end() -> None:
+    # The linked record is the within pair's second, and the cross pair names dataset 1 first.
+    across = listed((0.95, (1, 0), (0, 1)), (0.78, (1, 0), (0, 0)))
+    assert pairs(completing(across, DUPLICATE, 0.85)) == [((1, 0), (0, 0))]
+
+
+def test_completing_adds_nothing_without_a_link_on_both_sides() -> None:
+    assert pairs(completing(CHANGED_SURNAME, listed(), 0.85)) == []
+    # No cross pair reaches the threshold, so no within link is joined to a group.
+    assert pairs(completing(CHANGED_SURNAME, DUPLICATE, 0.96)) == []
+    # A within link between two records neither of which is linked across.
+    assert pairs(completing(CHANGED_SURNAME, listed((0.9, (0, 1), (0, 2))), 0.85)) == []
+
+
+def test_completing_never_repeats_a_pair_already_linked() -> None:
+    across = listed((0.95, (0, 0), (1, 0)), (0.9, (0, 1), (1, 0)))
+    assert pairs(completing(across, DUPLICATE, 0.85)) == []
+
+
+def test_completing_reaches_every_organisation_the_record_is_linked_in() -> None:
+    across = listed(
+        (0.95, (0, 0), (1, 0)),
+        (0.93, (0, 0), (2, 4)),
+        (0.8, (0, 1), (2, 4)),
+        (0.79, (0, 1), (1, 0)),
+        (0.75, (1, 0), (2, 4)),  # a cross pair of two other organisations: never implied
+    )
+    assert sorted(pairs(completing(across, DUPLICATE, 0.85))) == [
+        ((0, 1), (1, 0)),
+        ((0, 1), (2, 4)),
+    ]
