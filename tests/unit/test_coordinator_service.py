@@ -414,6 +414,26 @@ def test_each_node_gets_one_key_per_record_it_uploaded_and_no_others(matched: Hu
     assert len(set(hv) | set(cc)) == 8
 
 
+def test_a_duplicate_below_the_threshold_to_the_other_service_joins_its_group(hub: Hub) -> None:
+    # Health visiting holds Amelia twice, the second time with a double-barrelled surname
+    # (0.94 to the first); childcare holds her once, after a move and with a typo: 0.91 to
+    # the first record, 0.86 to the second. At a threshold of 0.88 only the first links
+    # across, and a pair must be a candidate for most of a group's pairs to join it.
+    amelia = ("amelia", "pryce", "03042021", "F", "CF10 1AA", "")
+    renamed = ("amelia", "pryce jones", "03042021", "F", "CF10 1AA", "")
+    moved = ("amelia", "price", "03042021", "F", "CF10 2BB", "")
+    clks = _ENCODER.encode([amelia, renamed, moved])
+    hub.upload(HEALTH_VISITING, "upload-hv-1", records("hv", clks[:2]))
+    hub.upload(CHILDCARE, "upload-cc-1", records("cc", clks[2:]))
+
+    run = hub.coordinator.start_run(ADMIN, PROJECT, 0.88, background=False)
+
+    assert run.state == "completed", run.message
+    assert (run.entities, run.linked_entities) == (1, 1)
+    keys = {*hub.keys(HEALTH_VISITING).values(), *hub.keys(CHILDCARE).values()}
+    assert len(keys) == 1
+
+
 def test_a_run_reports_what_it_matched(matched: Hub) -> None:
     state = matched.coordinator.run_status(ADMIN, PROJECT)
     assert (state.state, state.records, state.entities, state.linked_entities) == (
