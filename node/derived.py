@@ -105,6 +105,18 @@ def year_of_birth(ddmmyyyy: str) -> str:
     return ddmmyyyy[-4:]
 
 
+def day_month_smaller(ddmmyyyy: str) -> str:
+    """The smaller of the day and the month ("04" of "15042021"; "03" of "03042021" and "04032021").
+
+    For most dates (a day above 12) this is the month. A day/month swap keeps it,
+    an error in the year keeps it, and a slip in the day changes it only when the
+    day is the smaller of the two (about one date in six). What salts the given
+    name (hublink/schemas/field-groups.json): a salt that a typing error changes
+    makes a duplicate's given names look unrelated.
+    """
+    return date_sorted(ddmmyyyy)[:2]
+
+
 def postcode_outward(postcode: str) -> str:
     """The outward code of a canonical postcode ("CF10" of "CF10 1AA"): kept by local moves."""
     return postcode.split(" ")[0] if " " in postcode else ""
@@ -128,6 +140,7 @@ DERIVATIONS: Mapping[str, Derivation] = {
     "family_name_last": Derivation("family_name", family_name_last),
     "postcode_outward": Derivation("postcode", postcode_outward),
     "year_of_birth": Derivation("date_of_birth", year_of_birth),
+    "day_month_smaller": Derivation("date_of_birth", day_month_smaller),
 }
 
 

@@ -194,7 +194,7 @@ class Encoder:
 
         Two records' filters are comparable only when their salt values are
         equal; otherwise they look unrelated. So a given-name filter salted with
-        the year of birth agrees only for the same name born the same year, and
+        the month of birth agrees only for the same name born in the same month, and
         near-identical filters can no longer be counted to learn how common a
         name is.
         """

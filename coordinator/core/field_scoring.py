@@ -19,9 +19,9 @@ agreement level of each group (independently across groups):
   mostly siblings and twins sharing a surname and an address.
 - **stranger**: random pairs inside a dataset, which agree only by chance.
   Groups are not independent among strangers: the given-name filter is salted
-  with the year of birth, so two strangers whose given names agree were born
-  the same year and agree on the birth group far more often than random pairs
-  do, and names run in families and places. So strangers are counted twice:
+  with the month of birth (``node.derived.day_month_smaller``), so two strangers
+  whose given names agree were born in the same month and agree on the birth
+  group more often than random pairs do, and names run in families and places. So strangers are counted twice:
   random pairs for when the given name (``PIVOT_GROUP``) disagrees, and random
   pairs that agree on it, found by scanning a sample of the dataset's given-name
   filters, for when it agrees. Duplicates among the latter are weighed out

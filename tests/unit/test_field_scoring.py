@@ -125,18 +125,18 @@ def fitted_on(
     )
 
 
-def test_strangers_who_share_a_salted_given_name_share_a_birth_year_too() -> None:
-    """Two strangers with one given name, surname and birth year, living apart.
+def test_strangers_who_share_a_salted_given_name_share_a_birth_month_too() -> None:
+    """Two strangers with one given name, surname and birth month, living apart.
 
-    Salting the given name with the year of birth makes a given-name agreement
-    also a birth-year agreement, which random pairs (groups independent) do not
+    Salting the given name with the month of birth makes a given-name agreement
+    also a birth-month agreement, which random pairs (groups independent) do not
     know: they read the near birthday as a second, independent coincidence.
     The pairs a scan found agreeing on the given name show how often such
     strangers also agree on the rest.
     """
     pair = [(1.0, 1.0, 0.92, 0.6)]
     match = [(1.0, 1.0, 1.0, 1.0)] * 80 + [(1.0, 1.0, 0.92, 0.6)] * 5 + [(1.0, 1.0, 1.0, 0.6)] * 15
-    # Random pairs agreeing on the given name: born the same year (birth 0.92 or 0.85),
+    # Random pairs agreeing on the given name: born in the same month (birth 0.92 or 0.85),
     # some with a common surname, few at one address; a few duplicates among them.
     agreeing = (
         [(1.0, 0.6, 0.85, 0.6)] * 50

@@ -210,3 +210,15 @@ def test_the_year_of_birth_survives_a_day_month_swap() -> None:
     assert derived.derivable("year_of_birth", ("date_of_birth",))
     assert not derived.derivable("year_of_birth", ("sex",))
     assert derived.derivable("sex", ("sex",)) and not derived.derivable("school_year", ("sex",))
+
+
+def test_the_smaller_of_day_and_month_survives_swaps_and_year_errors() -> None:
+    # For a day above 12 it is the month, whatever the year.
+    assert derived.day_month_smaller("15042021") == derived.day_month_smaller("15042022") == "04"
+    # Written the other way round, it is the same.
+    assert derived.day_month_smaller("03042021") == derived.day_month_smaller("04032021") == "03"
+    # A slip in the day changes it only when the day is the smaller of the two.
+    assert derived.day_month_smaller("16042021") == "04"
+    assert derived.day_month_smaller("02042021") == "02"
+    assert derived.derived_value("day_month_smaller", ("date_of_birth",), ("15112020",)) == "11"
+    assert derived.day_month_smaller("2021") == ""
