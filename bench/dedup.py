@@ -10,7 +10,7 @@ project's merge threshold) and prints within-organisation pairwise precision,
 recall and F1, then the best recall reached at precision >= 0.98.
 
     python bench/dedup.py [--records 3000] [--seed 7] [--errors 0.5,1,1.5,2] [--overlaps 0.5]
-        [--field-scoring [--salt given=year_of_birth]]
+        [--field-scoring [--salt given=day_month_smaller]]
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the

@@ -21,11 +21,11 @@ agreement level of each group (independently across groups):
   Groups are not independent among strangers: the given-name filter is salted
   with the month of birth (``node.derived.day_month_smaller``), so two strangers
   whose given names agree were born in the same month and agree on the birth
-  group more often than random pairs do, and names run in families and places. So strangers are counted twice:
-  random pairs for when the given name (``PIVOT_GROUP``) disagrees, and random
-  pairs that agree on it, found by scanning a sample of the dataset's given-name
-  filters, for when it agrees. Duplicates among the latter are weighed out
-  (``_CLEANING_ROUNDS``).
+  group more often than random pairs do, and names run in families and places.
+  So strangers are counted twice: random pairs for when the given name
+  (``PIVOT_GROUP``) disagrees, and random pairs that agree on it, found by
+  scanning a sample of the dataset's given-name filters, for when it agrees.
+  Duplicates among the latter are weighed out (``_CLEANING_ROUNDS``).
 
 Pairs are linked from the match probability that maximises the model's own
 expected F1 (``best_cut``), except pairs whose two records link to two

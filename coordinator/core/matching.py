@@ -5,7 +5,8 @@ separate steps: ``candidate_pairs`` finds the pairs whose Dice similarity
 reaches a threshold (across datasets, and optionally within one to find
 duplicate referrals), ``solve`` turns candidates into groups with anonlink's
 greedy solvers (``coordinator.core.entities`` then gives every record, grouped
-or alone, a stable entity id).
+or alone, a stable entity id), and ``completing`` gives the solver the pairs
+that two links imply, so a duplicate is not left out of its group.
 Nothing here knows about gRPC, SQLite or organisations.
 """
 

@@ -328,7 +328,7 @@ CLUSTERED = 5000
 
 
 # What clustering near-identical family-name filters still reveals (README, "What the
-# filters disclose": 7-11% over repeated runs). A change that makes it worse fails here.
+# filters disclose": 7-12% over repeated runs). A change that makes it worse fails here.
 FAMILY_CLUSTERING_CEILING = 0.15
 # What clustering the salted given-name filters reveals to an attacker who also knows how
 # often each name comes with each salt value (README: 2.8%; 3.7% with the year as salt).
