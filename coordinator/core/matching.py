@@ -145,11 +145,16 @@ def completing(across: Candidates, within: Candidates, threshold: float) -> Cand
     partner = np.concatenate([right[linked], left[linked]])
     order = np.argsort(own, kind="stable")
     own, partner = own[order], partner[order]
-    wanted = np.concatenate(
-        [_through(own, partner, via, other, size) for via, other in ((a, b), (b, a))]
+    wanted = np.unique(
+        np.concatenate(
+            [_through(own, partner, via, other, size) for via, other in ((a, b), (b, a))]
+        )
     )
     keys = np.minimum(left, right) * size + np.maximum(left, right)
-    return select(across, ~linked & np.isin(keys, wanted))
+    # Membership by binary search in the few wanted keys (np.isin would sort every pair).
+    at = np.minimum(np.searchsorted(wanted, keys), max(len(wanted) - 1, 0))
+    found = wanted[at] == keys if len(wanted) else np.zeros(len(keys), dtype=bool)
+    return select(across, ~linked & found)
 
 
 def _through(
