@@ -52,7 +52,7 @@ import numpy as np
 
 from coordinator.core import matching
 from coordinator.core.matching import Candidates
-from coordinator.core.quality import DuplicateEstimate, candidate_arrays
+from coordinator.core.quality import DuplicateEstimate
 
 #: Group Dice cut points between agreement levels (level 0 is the best). Balanced filters
 #: (``node.hardening``) put unrelated records near 0.65, so "some agreement" starts at 0.8;
@@ -361,7 +361,7 @@ def agreeing_pairs(
         found = matching.candidate_pairs(
             [matching.unpack(bytes(row) for row in read(rows)) for rows in (left, right)], cut
         )
-        _, _, _, one, other = candidate_arrays(found)
+        _, _, _, one, other = matching.arrays(found)
         a, b = left[one], right[other]
         lefts.append(a[a != b])
         rights.append(b[a != b])
@@ -399,31 +399,23 @@ def partners_apart(across: Candidates, within: Candidates, threshold: float) -> 
     to both organisations is lost to it as well, which is rarer than twins known
     to both. Returns a mask over ``within``.
     """
-    sims, *cross = candidate_arrays(across)
-    d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in cross)
-    _, *inside = candidate_arrays(within)
-    w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in inside)
+    sims, own, row, other, partner = matching.linked_both_ways(across, threshold)
+    _, *inside = matching.arrays(within)
+    w0, _, v0, v1 = (a.astype(np.int64) for a in inside)
     apart = np.zeros(len(w0), dtype=bool)
-    above = sims >= threshold
-    if not len(w0) or not above.any():
+    if not len(w0) or not len(sims):
         return apart
-    width = int(max(r0.max(), r1.max(), v0.max(), v1.max())) + 1
-    parts = int(max(d0.max(), d1.max(), w0.max())) + 1
-    # Each (record, other dataset) and its best partner there, both directions of each pair.
-    own = np.concatenate([d0[above], d1[above]])
-    row = np.concatenate([r0[above], r1[above]])
-    other = np.concatenate([d1[above], d0[above]])
-    partner = np.concatenate([r1[above], r0[above]])
-    order = np.argsort(-np.concatenate([sims[above], sims[above]]), kind="stable")
+    width = int(max(row.max(), partner.max(), v0.max(), v1.max())) + 1
+    parts = int(max(own.max(), other.max(), w0.max())) + 1
+    # Each (record, other dataset) and its best partner there.
+    order = np.argsort(-sims, kind="stable")
     known, first = np.unique(((own * width + row) * parts + other)[order], return_index=True)
     partner = partner[order][first]
 
     for there in range(parts):
-        found = []
-        for rows in (v0, v1):
-            wanted = (w0 * width + rows) * parts + there
-            at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
-            found.append(np.where(known[at] == wanted, at, -1))
+        found = [
+            matching.find_sorted(known, (w0 * width + rows) * parts + there) for rows in (v0, v1)
+        ]
         both = (found[0] >= 0) & (found[1] >= 0) & (w0 != there)
         apart |= both & (partner[found[0]] != partner[found[1]])
     return apart
@@ -453,9 +445,9 @@ def weigh(
     agreeing on ``PIVOT_GROUP`` (at most ``PIVOT_LEFT + PIVOT_RIGHT`` a dataset).
     Returns a mask over ``within`` (candidate order) and aggregate figures.
     """
-    sims, d0, d1, r0, r1 = candidate_arrays(across)
+    sims, d0, d1, r0, r1 = matching.arrays(across)
     matches, relatives = anchors(sims, (d0, d1), (r0, r1), threshold)
-    _, w0, _, v0, v1 = candidate_arrays(within)
+    _, w0, _, v0, v1 = matching.arrays(within)
     offsets = np.cumsum([0, *sizes]).astype(np.int64)
     strangers = stranger_pairs(sizes, seed)
     pairs = {

@@ -32,6 +32,8 @@ RecordRef = tuple[int, int]
 Candidates = Any
 #: Dataset or row numbers of candidate pairs, as ``arrays`` gives them.
 Indices = NDArray[np.uint32]
+#: The same, widened to compute keys from them.
+Numbers = NDArray[np.int64]
 
 
 def unpack(packed: Iterable[bytes]) -> list[bitarray]:
@@ -137,24 +139,50 @@ def completing(across: Candidates, within: Candidates, threshold: float) -> Cand
     if not len(w0) or not linked.any():
         return select(across, np.zeros(len(sims), dtype=bool))
     width = int(max(r0.max(), r1.max(), v0.max(), v1.max())) + 1
-    left, right = d0 * width + r0, d1 * width + r1
-    a, b = w0 * width + v0, w0 * width + v1
     size = int(max(d0.max(), d1.max(), w0.max()) + 1) * width
     # Each record's linked partners in other datasets, sorted by the record.
-    own = np.concatenate([left[linked], right[linked]])
-    partner = np.concatenate([right[linked], left[linked]])
+    _, own_set, own_row, other_set, other_row = linked_both_ways(across, threshold)
+    own, partner = own_set * width + own_row, other_set * width + other_row
     order = np.argsort(own, kind="stable")
     own, partner = own[order], partner[order]
+    a, b = w0 * width + v0, w0 * width + v1
     wanted = np.unique(
         np.concatenate(
             [_through(own, partner, via, other, size) for via, other in ((a, b), (b, a))]
         )
     )
+    left, right = d0 * width + r0, d1 * width + r1
     keys = np.minimum(left, right) * size + np.maximum(left, right)
-    # Membership by binary search in the few wanted keys (np.isin would sort every pair).
-    at = np.minimum(np.searchsorted(wanted, keys), max(len(wanted) - 1, 0))
-    found = wanted[at] == keys if len(wanted) else np.zeros(len(keys), dtype=bool)
-    return select(across, ~linked & found)
+    return select(across, ~linked & (find_sorted(wanted, keys) >= 0))
+
+
+def linked_both_ways(
+    across: Candidates, threshold: float
+) -> tuple[NDArray[np.float64], Numbers, Numbers, Numbers, Numbers]:
+    """The cross-dataset pairs at or above ``threshold``, each listed from both ends.
+
+    Returns similarity, then the record's dataset and row, then its partner's
+    dataset and row: what "each record's links in other datasets" needs.
+    """
+    sims, *index = arrays(across)
+    d0, d1, r0, r1 = (a.astype(np.int64) for a in index)
+    keep = sims >= threshold
+    s, d0, d1, r0, r1 = sims[keep], d0[keep], d1[keep], r0[keep], r1[keep]
+    both = np.concatenate
+    return both([s, s]), both([d0, d1]), both([r0, r1]), both([d1, d0]), both([r1, r0])
+
+
+def find_sorted(known: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` sits in the sorted ``known``, -1 where it is absent.
+
+    A binary search per wanted key: np.isin would sort both arrays, which costs
+    more when ``known`` is small and ``wanted`` is every candidate pair.
+    """
+    if not len(known):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+    found: np.ndarray = np.where(known[at] == wanted, at, -1)
+    return found
 
 
 def _through(

@@ -191,11 +191,6 @@ def _gumbel_pdf(x: Scores, mean: float, sd: float) -> Scores:
 Index = NDArray[np.uint32]
 
 
-def candidate_arrays(candidates: Candidates) -> tuple[Scores, Index, Index, Index, Index]:
-    """anonlink's candidate structure as numpy views: similarities, datasets (2), rows (2)."""
-    return arrays(candidates)
-
-
 def best_scores(candidates: Candidates) -> Scores:
     """Each record's best cross-dataset score, once per other dataset it has a candidate in."""
     return top_two(candidates)[0]

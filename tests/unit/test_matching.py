@@ -22,6 +22,8 @@ from coordinator.core.matching import (
     combine,
     completing,
     count_candidates,
+    find_sorted,
+    linked_both_ways,
     select,
     solve,
     unpack,
@@ -240,3 +242,14 @@ def test_completing_reaches_every_organisation_the_record_is_linked_in() -> None
         ((0, 1), (1, 0)),
         ((0, 1), (2, 4)),
     ]
+
+
+def test_links_are_listed_from_both_ends_and_found_by_binary_search() -> None:
+    sims, own, row, other, partner = linked_both_ways(CHANGED_SURNAME, 0.85)
+    assert list(zip(sims, own, row, other, partner, strict=True)) == [
+        (0.95, 0, 0, 1, 0),
+        (0.95, 1, 0, 0, 0),
+    ]
+    known = np.array([2, 5, 9])
+    assert find_sorted(known, np.array([9, 1, 5, 10])).tolist() == [2, -1, 1, -1]
+    assert find_sorted(np.array([], dtype=np.int64), np.array([3])).tolist() == [-1]
