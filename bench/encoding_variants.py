@@ -37,7 +37,8 @@ from coordinator.core import matching, quality
 from hublink import synthetic
 from hublink.spec import LinkageSpec
 from node.derived import DERIVATIONS, derive_values
-from node.encoder import Encoder, RowError, normalisers, prepare_rows
+from node.encoder import Encoder
+from node.prepare import RowError, normalisers, prepare_rows
 from node.source import read_rows
 
 SECRET = b"bench-only secret, never used for real data"

@@ -35,7 +35,8 @@ from coordinator.core import matching
 from hublink import synthetic
 from hublink.config import ProjectConfig
 from hublink.spec import LinkageSpec
-from node.encoder import Encoder, RowError, normalise_row, normalisers
+from node.encoder import Encoder
+from node.prepare import RowError, normalise_row, normalisers
 from node.source import SourceRow, read_rows
 
 SECRET = b"bench-only secret, never used for real data"

@@ -27,7 +27,8 @@ from hublink import backup, synthetic
 from hublink.config import CoordinatorConfig, NodeConfig, load
 from hublink.demo import free_port, write_deployment
 from hublink.tls import TlsFiles, secure_channel
-from node.workflow import NodeError, upload
+from node.errors import RunError as NodeError
+from node.workflow import upload
 
 PUT_CHUNK = "/hublink.v1.UploadService/PutChunk"
 

@@ -42,7 +42,8 @@ import numpy as np
 
 from hublink import synthetic
 from hublink.spec import LinkageSpec
-from node.encoder import Encoder, RowError, normalisers, prepare_rows
+from node.encoder import Encoder
+from node.prepare import RowError, normalisers, prepare_rows
 from node.source import read_rows
 
 #: Bench-only linkage secret; the people are synthetic, so nothing real is ever hashed with it.

@@ -50,11 +50,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from hublink.checkpoint import CheckpointError
     from hublink.clients import RequestRefused
     from hublink.demo import DemoError
+    from node.errors import RunError as NodeError
     from node.policy_file import PolicyError
     from node.secret_exchange import ExchangeError
     from node.source import InputError
     from node.uploader import CoordinatorRefused
-    from node.workflow import NodeError
 
     return (
         *USER_ERRORS,
@@ -395,7 +395,7 @@ def node_secret_fetch(config_path: Path, epoch: int) -> None:
 @friendly
 def node_keys(config_path: Path) -> None:
     """Fetch this organisation's linkage keys and write linked.csv (local id, key)."""
-    from node.workflow import fetch_keys
+    from node.keys import fetch_keys
 
     summary = fetch_keys(load(config_path, NodeConfig))
     click.echo(f"{summary.organisation}: wrote {summary.keys} linkage keys to {summary.output}")

@@ -39,9 +39,10 @@ from hublink.spec import LinkageSpec
 from hublink.tls import TlsFiles, secure_channel
 from hublink.v1 import admin_pb2
 from node.exclusions import read_counts as exclusion_counts
+from node.keys import fetch_keys
 from node.secret_exchange import generate_node_key, load_node_key, raw_public
 from node.secret_workflow import create_secret, fetch_secret, publish_key
-from node.workflow import fetch_keys, upload
+from node.workflow import upload
 
 PROJECT_ID = "early-years-demo"
 MARKER = ".hublink-demo"

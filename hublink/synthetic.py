@@ -34,7 +34,7 @@ from hublink.nhs import check_digit
 
 if TYPE_CHECKING:
     from hublink.spec import LinkageSpec
-    from node.encoder import PreparedRecord
+    from node.prepare import PreparedRecord
 
 __all__ = [
     "DEFAULT_LAYOUTS",
@@ -999,7 +999,7 @@ def prepared_records(data: GeneratedData, spec: LinkageSpec) -> dict[str, list[P
     Rows the generator planted as unreadable are left out, as a node rejects them.
     The node's modules are imported here so that generating data needs none of them.
     """
-    from node.encoder import RowError, normalisers, prepare_rows
+    from node.prepare import RowError, normalisers, prepare_rows
     from node.source import read_rows
 
     out: dict[str, list[PreparedRecord]] = {}

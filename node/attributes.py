@@ -20,7 +20,9 @@ from datetime import date
 
 from hublink.config import AttributeSection
 from node import normalise
-from node.encoder import EncodedRecord, PreparedRecord
+from node.encoder import EncodedRecord
+from node.errors import NodeError
+from node.prepare import PreparedRecord
 
 DERIVATIONS = ("age_band", "code", "flag")
 
@@ -33,7 +35,7 @@ _YES = {"y", "yes", "true", "1"}
 _NO = {"n", "no", "false", "0", ""}
 
 
-class AttributeConfigError(ValueError):
+class AttributeConfigError(NodeError, ValueError):
     """The node's attributes cannot be sent to this project; the message says which and why."""
 
 

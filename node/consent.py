@@ -28,6 +28,7 @@ from datetime import date
 from typing import Literal
 
 from node import normalise
+from node.errors import NodeError
 
 Action = Literal["require", "exclude"]
 NoNhsNumber = Literal["include", "exclude"]
@@ -41,7 +42,7 @@ RESERVED_NAMES = frozenset({INCLUDED, WITHDRAWN})
 _LATEST = date(9999, 12, 31)
 
 
-class UndecidableRecord(ValueError):
+class UndecidableRecord(NodeError, ValueError):
     """A value a rule needs is present but unreadable; names the column, never the value."""
 
     def __init__(self, column: str, reason: str) -> None:

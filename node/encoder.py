@@ -1,9 +1,8 @@
-"""Normalising identifiers and hashing them into keyed Bloom-filter encodings with clkhash.
+"""Hashing normalised identifiers into keyed Bloom-filter encodings with clkhash.
 
 This is the last place raw identifiers exist: what leaves ``encode`` is a
-random token and bits. Values are normalised before clkhash sees them, both so
-that the same child written two ways hashes alike, and because clkhash
-0.18.3's own date handling raises on impossible calendar dates.
+random token and bits. It takes the records ``node.prepare`` normalised and
+does no normalising of its own.
 """
 
 from __future__ import annotations
@@ -12,40 +11,21 @@ import hashlib
 import hmac
 import secrets
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hublink.spec import LinkageSpec
-from node import normalise
 from node.derived import DERIVATIONS, derivable, derive_values, derived_value
 from node.hardening import Balancer, keyed_permutation, permutation_key
-from node.source import SourceRow
+from node.prepare import PreparedRecord
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from clkhash import clk
     from clkhash.schema import from_json_dict
-
-#: How each linkage field is normalised; the output is the string clkhash hashes.
-Normaliser = Callable[[str], str | None]
-
-
-def _date_text(value: date | None) -> str | None:
-    return None if value is None else value.strftime("%d%m%Y")
-
-
-class RowError(ValueError):
-    """A value present in a row that cannot be normalised; names the field and why."""
-
-    def __init__(self, row: int, field: str, reason: str) -> None:
-        self.row = row
-        self.field = field
-        self.reason = reason
-        super().__init__(f"row {row}, field {field}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -57,46 +37,6 @@ class EncodedRecord:
     encodings: tuple[bytes, ...]
     attributes: tuple[tuple[str, str], ...] = ()
     """Coarse attributes the project releases (node.attributes), sent beside the encodings."""
-
-
-def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
-    """The normaliser for each field of the default early-years schema."""
-    formats = list(date_formats) or None
-
-    def dob(raw: str) -> str | None:
-        return _date_text(normalise.date_of_birth(raw, formats=formats))
-
-    return {
-        "given_name": normalise.given_name,
-        "family_name": normalise.family_name,
-        "date_of_birth": dob,
-        "sex": normalise.sex,
-        "postcode": normalise.postcode,
-        "nhs_number": normalise.nhs_number,
-    }
-
-
-def normalise_row(
-    row: SourceRow, fields: Sequence[str], rules: Mapping[str, Normaliser]
-) -> tuple[str, ...]:
-    """The row's values in schema order, normalised; a missing value becomes ''.
-
-    Features the schema derives from others (``node.derived``, e.g. the
-    canonical given name) are computed from the normalised values, never read.
-    """
-    out = []
-    for name in fields:
-        if name in DERIVATIONS:
-            out.append("")
-            continue
-        raw = row.values.get(name, "")
-        rule = rules.get(name)
-        try:
-            value = rule(raw) if rule else (raw.strip() or None)
-        except normalise.NormalisationError as exc:
-            raise RowError(row.row, name, str(exc)) from None
-        out.append(value or "")
-    return derive_values(tuple(fields), tuple(out))
 
 
 class Encoder:
@@ -247,28 +187,6 @@ def flip_bits(packed: list[bytes], chance: float, seeds: Sequence[bytes]) -> lis
     draws = np.frombuffer(stream, dtype="<u2").reshape(len(packed), width)
     mask = np.packbits(draws < round(chance * 65536), axis=1)
     return [row.tobytes() for row in rows ^ mask]
-
-
-@dataclass(frozen=True)
-class PreparedRecord:
-    """A row after normalisation, before hashing: still identifying, never leaves the node."""
-
-    local_id: str
-    values: tuple[str, ...]
-    extra: Mapping[str, str] = field(default_factory=dict)
-    """Raw cells of the columns released attributes are derived from (node.attributes)."""
-
-
-def prepare_rows(
-    rows: Iterable[SourceRow], fields: Sequence[str], rules: Mapping[str, Normaliser]
-) -> list[PreparedRecord]:
-    """Normalise every row (raising RowError at the first bad one) without hashing anything.
-
-    Kept apart from encoding so that bad input is reported before the node
-    contacts the coordinator, and nothing is hashed before the project's
-    encoding hash has been checked.
-    """
-    return [PreparedRecord(row.local_id, normalise_row(row, fields, rules)) for row in rows]
 
 
 def encode_records(

@@ -31,8 +31,9 @@ from pathlib import Path
 
 from hublink.config import ConfigError, NodeConfig
 from node import consent
-from node.encoder import Normaliser, PreparedRecord, RowError, normalise_row
+from node.errors import NodeError
 from node.policy_file import LoadedPolicy, load_policy
+from node.prepare import Normaliser, PreparedRecord, RowError, normalise_row
 from node.source import InputError, read_header, read_rows
 
 
@@ -202,7 +203,7 @@ def take_in(
     return intake
 
 
-class InputChanged(RuntimeError):
+class InputChanged(NodeError, RuntimeError):
     """The input file changed between reading it and sending it."""
 
 

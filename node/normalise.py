@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import Final, Literal
 
 from hublink.nhs import is_valid as _nhs_checksum_ok
+from node.errors import NodeError
 
 __all__ = [
     "NORMALISATION_VERSION",
@@ -52,7 +53,7 @@ NORMALISATION_VERSION: Final[str] = "hublink-normalise-1"
 """Bump whenever any function here can return a different output for some input."""
 
 
-class NormalisationError(ValueError):
+class NormalisationError(NodeError, ValueError):
     """A value that is present but cannot be read, such as ``'31/02/2021'``.
 
     The message is a short human reason ("impossible calendar date") and never

@@ -2,7 +2,7 @@
 
 An information-governance officer runs this before signing off an upload.
 It reads the same files and makes the same decisions as ``upload`` (the
-same ``node.workflow.prepare``), writes the same exclusion report and rejects
+same ``node.workflow.take_in_and_report``), writes the same exclusion report and rejects
 file, and shows what would leave: which fields would be hashed from which
 columns, which attributes would be released, the counts per consent rule,
 and the policy and schema hashes. It opens no connection, so it works with
@@ -17,8 +17,10 @@ from pathlib import Path
 from hublink.config import NodeConfig
 from hublink.spec import LinkageSpec, SpecError
 from node import exclusions
+from node.credentials import own_identity, read_secret
 from node.derived import DERIVATIONS
-from node.workflow import NodeError, own_identity, prepare, read_secret
+from node.errors import RunError
+from node.workflow import take_in_and_report
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ def plan(config: NodeConfig) -> Plan:
     try:
         spec = LinkageSpec.from_file(config.schema)
     except SpecError as exc:
-        raise NodeError(str(exc)) from None
+        raise RunError(str(exc)) from None
     read_secret(config)  # an upload would need it: say so now rather than at upload time
-    intake = prepare(config, spec, mode="plan")
+    intake = take_in_and_report(config, spec, mode="plan")
     # A derived feature (node.derived) is made from another field's column.
     hashed = tuple(
         (

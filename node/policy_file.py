@@ -60,6 +60,7 @@ from node.consent import (
     Policy,
     Rule,
 )
+from node.errors import NodeError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]")
@@ -70,7 +71,7 @@ _SIMPLE_KEYS_ALL = (*_SIMPLE_KEYS, "on_or_after")
 _OPT_OUT_KEYS = {"opt_out_file", "allow_list_file", "no_nhs_number"}
 
 
-class PolicyError(ValueError):
+class PolicyError(NodeError, ValueError):
     """A consent policy that cannot be used; the message names the file and line."""
 
 

@@ -27,13 +27,14 @@ from pathlib import Path
 from hublink import merkle
 from hublink.auditlog import Receipt, ReceiptError, check_receipt
 from hublink.checkpoint import CheckpointError, Verifier, write_public_key
+from node.errors import NodeError
 
 RECEIPTS_DIR = "receipts"
 CHECKPOINTS_FILE = "checkpoints.jsonl"
 TRUSTED_KEY_FILE = "coordinator.pub"
 
 
-class ReceiptRefused(RuntimeError):
+class ReceiptRefused(NodeError, RuntimeError):
     """The coordinator's receipt does not verify; the upload happened but is not proven."""
 
 

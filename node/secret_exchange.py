@@ -30,11 +30,12 @@ from cryptography.x509 import verification
 
 from hublink import sealing
 from hublink.identity import Identity, InvalidIdentity, Role, identity_from_certificate
+from node.errors import NodeError
 
 NODE_KEY_FILE = "node-key.pem"
 
 
-class ExchangeError(RuntimeError):
+class ExchangeError(NodeError, RuntimeError):
     """The exchange cannot go on; the message names the organisation or file and why."""
 
 

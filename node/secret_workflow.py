@@ -16,11 +16,12 @@ import grpc
 
 from hublink import sealing
 from hublink.config import NodeConfig
-from hublink.tls import TlsFiles, secure_channel
+from node import credentials
 from node import secret_exchange as exchange
+from node.credentials import certificate_pem, own_identity
+from node.errors import RunError
 from node.secret_client import SecretClient
 from node.uploader import NodeClient, RemoteProject
-from node.workflow import NodeError, own_identity
 
 
 @dataclass(frozen=True)
@@ -38,20 +39,6 @@ class EpochInfo:
     path: Path
 
 
-def _channel(config: NodeConfig, channel: grpc.Channel | None) -> grpc.Channel:
-    if channel is not None:
-        return channel
-    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-    return secure_channel(config.coordinator, tls, server_name=config.server_name or None)
-
-
-def _certificate_pem(config: NodeConfig) -> str:
-    try:
-        return config.tls.cert.read_text()
-    except OSError as exc:
-        raise NodeError(f"{config.tls.cert}: cannot read certificate: {exc.strerror}") from None
-
-
 def keygen(config: NodeConfig) -> KeyInfo:
     """Create the node's key pair if it has none; either way report its fingerprint."""
     identity = own_identity(config)
@@ -63,7 +50,7 @@ def keygen(config: NodeConfig) -> KeyInfo:
     return KeyInfo(
         identity.organisation,
         path,
-        sealing.fingerprint(public, _certificate_pem(config)),
+        sealing.fingerprint(public, certificate_pem(config)),
         created,
     )
 
@@ -75,14 +62,14 @@ def publish_key(config: NodeConfig, *, channel: grpc.Channel | None = None) -> K
         config.project,
         identity.organisation,
         exchange.load_node_key(config.state_dir),
-        _certificate_pem(config),
+        certificate_pem(config),
         exchange.load_signing_key(config.tls.key),
     )
-    client = SecretClient(_channel(config, channel), timeout=config.timeout_seconds)
+    client = SecretClient(credentials.channel(config, channel), timeout=config.timeout_seconds)
     fingerprint = client.publish(config.project, key)
     ours = sealing.fingerprint(key.public_key, key.certificate_pem)
     if fingerprint != ours:
-        raise NodeError(
+        raise RunError(
             f"the coordinator stored fingerprint {fingerprint[:19]}… for this node's key, "
             f"not {ours[:19]}…"
         )
@@ -101,13 +88,13 @@ def _trust(config: NodeConfig, project: RemoteProject) -> exchange.PeerTrust:
 def create_secret(config: NodeConfig, *, channel: grpc.Channel | None = None) -> EpochInfo:
     """Start the project's next epoch: a fresh secret sealed to every member's verified key."""
     identity = own_identity(config)
-    channel = _channel(config, channel)
+    channel = credentials.channel(config, channel)
     project = NodeClient(channel, timeout=config.timeout_seconds).project(config.project)
     client = SecretClient(channel, timeout=config.timeout_seconds)
     published = {k.organisation: k for k in client.keys(project.project_id)}
     missing = [org for org in project.organisations if org not in published]
     if missing:
-        raise NodeError(
+        raise RunError(
             f"project {project.project_id!r}: no secret-exchange key published yet by "
             f"{', '.join(missing)}; each node runs `hublink node secret publish` first"
         )
@@ -123,12 +110,12 @@ def create_secret(config: NodeConfig, *, channel: grpc.Channel | None = None) ->
         identity.organisation,
         secret,
         recipients,
-        _certificate_pem(config),
+        certificate_pem(config),
         exchange.load_signing_key(config.tls.key),
     )
     stored = client.put_envelopes(project.project_id, epoch, envelopes)
     if stored != epoch:
-        raise NodeError(f"the coordinator reports epoch {stored}, not {epoch}")
+        raise RunError(f"the coordinator reports epoch {stored}, not {epoch}")
     path = exchange.store_secret(config.state_dir, project.project_id, epoch, secret)
     return EpochInfo(project.project_id, epoch, path)
 
@@ -138,16 +125,16 @@ def fetch_secret(
 ) -> EpochInfo:
     """Fetch, verify and open this node's envelope (the latest epoch unless one is named)."""
     identity = own_identity(config)
-    channel = _channel(config, channel)
+    channel = credentials.channel(config, channel)
     project = NodeClient(channel, timeout=config.timeout_seconds).project(config.project)
     client = SecretClient(channel, timeout=config.timeout_seconds)
     envelope = client.envelope(project.project_id, epoch or project.secret_epoch)
     if epoch and envelope.epoch != epoch:
-        raise NodeError(f"asked for epoch {epoch} but the coordinator sent epoch {envelope.epoch}")
+        raise RunError(f"asked for epoch {epoch} but the coordinator sent epoch {envelope.epoch}")
     published = {k.organisation: k for k in client.keys(project.project_id)}
     sender = published.get(envelope.sender)
     if sender is None or envelope.sender not in project.organisations:
-        raise NodeError(
+        raise RunError(
             f"the secret envelope names sender {envelope.sender!r}, which has no published key "
             f"in project {project.project_id!r}"
         )
@@ -168,7 +155,7 @@ def secret_for_epoch(
 ) -> bytes:
     """The exchanged secret of ``epoch``, fetched and verified if this node does not hold it."""
     if epoch == 0:
-        raise NodeError(
+        raise RunError(
             f"project {config.project!r} has no exchanged linkage secret yet; one node runs "
             "`hublink node secret create` after every node has published its key"
         )

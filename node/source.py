@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from node.errors import NodeError
 
-class InputError(ValueError):
+
+class InputError(NodeError, ValueError):
     """Bad input: the message names the file and, where there is one, the row and field."""
 
     def __init__(

@@ -44,6 +44,7 @@ from hublink.v1 import (
 )
 from node.consent import Summary
 from node.encoder import EncodedRecord
+from node.errors import NodeError
 
 log = logging.getLogger("hublink.node")
 
@@ -92,7 +93,7 @@ class CoordinatorRefused(RuntimeError):
         return self.code in TRANSIENT
 
 
-class UploadRejected(RuntimeError):
+class UploadRejected(NodeError, RuntimeError):
     """The coordinator no longer holds the upload being resumed (it rejected or erased it)."""
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import grpc
 
 from hublink.config import NodeConfig
-from node import locallog
+from node import credentials, locallog
+from node.credentials import own_identity
+from node.errors import RunError
 from node.tokens import TokenStore
 from node.uploader import CoordinatorRefused
-from node.workflow import NodeError, _client, own_identity
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ def read_id_file(path: Path, id_column: str) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise NodeError(f"{path}: cannot read the list of local ids: {exc.strerror}") from None
+        raise RunError(f"{path}: cannot read the list of local ids: {exc.strerror}") from None
     rows = [row for row in csv.reader(text.splitlines()) if row and any(c.strip() for c in row)]
     if not rows:
-        raise NodeError(f"{path}: the list of local ids is empty")
+        raise RunError(f"{path}: the list of local ids is empty")
     at = 0
     header = [c.strip() for c in rows[0]]
     if id_column in header or "local_id" in header:
@@ -61,7 +62,7 @@ def withdraw(
     identity = own_identity(config)
     wanted = sorted({i.strip() for i in local_ids if i.strip()})
     if not wanted:
-        raise NodeError("no local record ids to withdraw")
+        raise RunError("no local record ids to withdraw")
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         upload_id = store.committed_upload(config.project)
         sent_as = store.tokens_for(upload_id, wanted) if upload_id else {}
@@ -79,9 +80,11 @@ def withdraw(
         withdrawn = not_found = 0
         if pending:
             try:
-                withdrawn, not_found = _client(config, channel).withdraw(config.project, pending)
+                withdrawn, not_found = credentials.client(config, channel).withdraw(
+                    config.project, pending
+                )
             except CoordinatorRefused as exc:
-                raise NodeError(
+                raise RunError(
                     f"{exc}; the withdrawal is recorded here and these records will not be "
                     "uploaded again; run the same withdraw again to tell the coordinator"
                 ) from None

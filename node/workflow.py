@@ -1,49 +1,42 @@
-"""What a node does, step by step, from its configuration.
+"""The node's upload, step by step, from its configuration.
 
 ``upload``: check the project's encoding hash against our own schema, read
-and normalise the CSV, encode with the project's secret, remember tokens,
-send in chunks. ``fetch_keys``: fetch our records' linkage keys and write
-``linked.csv`` (local record id, linkage key — no identifiers).
+the CSV (``node.source``), decide consent (``node.consent``), normalise
+(``node.prepare``), encode with the project's secret (``node.encoder``),
+remember tokens (``node.tokens``), send in chunks (``node.uploader``) and keep
+the signed receipt (``node.receipts``). Fetching the keys back is
+``node.keys``.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
-import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from hublink.config import NodeConfig
-from hublink.identity import Identity, identity_from_certificate
 from hublink.spec import LinkageSpec, SpecError
-from hublink.tls import TlsFiles, secure_channel
-from node import attributes, exclusions, locallog
-from node.encoder import EncodedRecord, Encoder, encode_records, normalisers
+from node import attributes, credentials, exclusions, locallog
+from node.credentials import own_identity, read_secret
+from node.encoder import EncodedRecord, Encoder, encode_records
+from node.errors import RunError
 from node.intake import InputChanged, Intake, included_records, take_in
-from node.receipts import ReceiptRefused, check_log_grew, keep_receipt
+from node.prepare import normalisers
+from node.receipts import ReceiptRefused, keep_receipt
 from node.record_tokens import TokenSequence
 from node.tokens import TokenStore
 from node.uploader import (
     CoordinatorRefused,
-    NodeClient,
     Receipt,
     RemoteProject,
-    RetryPolicy,
     UploadRejected,
 )
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances, for a progress display."""
-
-
-class NodeError(RuntimeError):
-    """A node run that cannot go on; the message says what and where, in one line."""
 
 
 @dataclass(frozen=True)
@@ -57,51 +50,6 @@ class UploadSummary:
     rejected: int = 0
     notes: tuple[str, ...] = ()
     """One line each about an interrupted upload resumed or abandoned, for the operator."""
-
-
-@dataclass(frozen=True)
-class KeysSummary:
-    organisation: str
-    project_id: str
-    keys: int
-    output: Path
-
-
-def read_secret(config: NodeConfig) -> bytes:
-    """The project's linkage secret, from the file or environment variable the config names."""
-    if config.secret_file is not None:
-        try:
-            secret = config.secret_file.read_bytes().strip()
-        except OSError as exc:
-            raise NodeError(
-                f"{config.secret_file}: cannot read the linkage secret: {exc.strerror}"
-            ) from None
-        where = str(config.secret_file)
-    elif config.secret_env:
-        secret = os.environ.get(config.secret_env, "").strip().encode()
-        where = f"environment variable {config.secret_env}"
-    else:
-        raise NodeError("the node config names no linkage secret (secret_file or secret_env)")
-    if len(secret) < 16:
-        raise NodeError(f"{where}: the linkage secret must be at least 16 characters")
-    return secret
-
-
-def own_identity(config: NodeConfig) -> Identity:
-    try:
-        return identity_from_certificate(config.tls.cert.read_bytes())
-    except OSError as exc:
-        raise NodeError(f"{config.tls.cert}: cannot read certificate: {exc.strerror}") from None
-
-
-def _client(config: NodeConfig, channel: grpc.Channel | None) -> NodeClient:
-    if channel is None:
-        tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-        channel = secure_channel(config.coordinator, tls, server_name=config.server_name or None)
-    retry = RetryPolicy(
-        config.retry_attempts, config.retry_initial_seconds, config.retry_max_seconds
-    )
-    return NodeClient(channel, timeout=config.timeout_seconds, retry=retry)
 
 
 def upload(
@@ -118,20 +66,20 @@ def upload(
             config.schema, hardening=config.hardening, field_scoring=config.field_scoring
         )
     except SpecError as exc:
-        raise NodeError(str(exc)) from None
+        raise RunError(str(exc)) from None
     secret = b"" if config.secret_exchange else read_secret(config)
     # The first pass counts and fingerprints what may leave; records are read again
     # a chunk at a time as they are encoded and sent, never held all at once.
-    intake = prepare(config, spec, keep=False)
+    intake = take_in_and_report(config, spec, keep=False)
     if not intake.included:
-        raise NodeError(
+        raise RunError(
             f"{config.input.path}: no record may be sent: all {intake.rows} rows were excluded "
             f"or unreadable (see {config.state_dir / exclusions.TEXT_NAME})"
         )
-    client = _client(config, channel)
+    client = credentials.client(config, channel)
     project = client.project(config.project)
     if project.encoding_sha256 != spec.sha256:
-        raise NodeError(
+        raise RunError(
             f"{config.schema}: this node's linkage schema hashes to {spec.sha256[:12]}… but "
             f"project {project.project_id!r} pins {project.encoding_sha256[:12]}…; refusing to "
             "encode (use the schema file the project's coordinator serves)"
@@ -142,7 +90,7 @@ def upload(
 
         secret = secret_for_epoch(config, project.secret_epoch, channel=channel)
     elif project.secret_epoch:
-        raise NodeError(
+        raise RunError(
             f"project {project.project_id!r} uses an exchanged linkage secret (epoch "
             f"{project.secret_epoch}); set secret_exchange = true in this node's config"
         )
@@ -150,10 +98,10 @@ def upload(
         try:
             attributes.check(config.attributes, project.released_attributes)
         except attributes.AttributeConfigError as exc:
-            raise NodeError(f"node config: {exc}") from None
+            raise RunError(f"node config: {exc}") from None
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         if store.committed_upload(project.project_id):
-            raise NodeError(
+            raise RunError(
                 f"this node already uploaded to project {project.project_id!r}; "
                 "a second upload would replace the first"
             )
@@ -201,7 +149,7 @@ def upload(
                 upload_id=upload_id,
             )
             if exc.transient:
-                raise NodeError(
+                raise RunError(
                     f"{exc}; the upload was interrupted and resumes where it stopped when "
                     "`hublink node upload` is run again"
                 ) from None
@@ -211,13 +159,13 @@ def upload(
             locallog.append(
                 config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
             )
-            raise NodeError(str(exc)) from None
+            raise RunError(str(exc)) from None
         except UploadRejected as exc:
             store.mark_failed(upload_id)
             locallog.append(
                 config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
             )
-            raise NodeError(f"{exc}; run `hublink node upload` again to start afresh") from None
+            raise RunError(f"{exc}; run `hublink node upload` again to start afresh") from None
         except Exception:
             store.mark_failed(upload_id)
             locallog.append(
@@ -387,7 +335,7 @@ def _stream(
 def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:
     """Check the coordinator's signed receipt against its key and keep it (node.receipts)."""
     if receipt.audit is None:
-        raise NodeError(
+        raise RunError(
             f"upload {receipt.upload_id} was committed but the coordinator sent no signed receipt"
         )
     try:
@@ -396,7 +344,7 @@ def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:
         )
     except ReceiptRefused as exc:
         locallog.append(config.state_dir, "receipt.refused", upload_id=receipt.upload_id)
-        raise NodeError(str(exc)) from None
+        raise RunError(str(exc)) from None
     locallog.append(
         config.state_dir,
         "receipt.verified",
@@ -407,7 +355,7 @@ def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:
     )
 
 
-def prepare(
+def take_in_and_report(
     config: NodeConfig,
     spec: LinkageSpec,
     *,
@@ -441,50 +389,3 @@ def prepare(
         ),
     )
     return intake
-
-
-def fetch_keys(config: NodeConfig, *, channel: grpc.Channel | None = None) -> KeysSummary:
-    """Fetch the linkage key of every uploaded record and write ``linked.csv``."""
-    identity = own_identity(config)
-    client = _client(config, channel)
-    with TokenStore(config.state_dir / "tokens.sqlite") as store:
-        upload_id = store.committed_upload(config.project)
-        if upload_id is None:
-            raise NodeError(f"this node has not uploaded to project {config.project!r} yet")
-        local = store.local_ids(upload_id)
-        withdrawn = store.withdrawn_tokens(config.project) & set(local)
-    rows: list[tuple[str, str]] = []
-    for token, key in client.linkage_keys(config.project):
-        local_id = local.get(token)
-        if local_id is None:
-            raise NodeError("the coordinator returned a key for a token this node never sent")
-        if token in withdrawn:
-            continue  # withdrawn after upload: never written, even before the next run
-        rows.append((local_id, key))
-    expected = len(local) - len(withdrawn)
-    if len(rows) != expected:
-        raise NodeError(f"the coordinator returned {len(rows)} keys for {expected} records")
-    _write_atomically(config.output, rows)
-    try:
-        grew = check_log_grew(config.state_dir, config.coordinator_key, client.log_extension)
-    except ReceiptRefused as exc:
-        locallog.append(config.state_dir, "audit.inconsistent", project=config.project)
-        raise NodeError(str(exc)) from None
-    if grew:
-        locallog.append(config.state_dir, "audit.consistent", project=config.project)
-    return KeysSummary(identity.organisation, config.project, len(rows), config.output)
-
-
-def _write_atomically(path: Path, rows: list[tuple[str, str]]) -> None:
-    """Write linked.csv through a temporary file, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["local_id", "linkage_key"])
-            writer.writerows(rows)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -24,7 +24,8 @@ from hublink.clients import AdminClient, AnalystClient, Overlap, RunReport
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, exchange_secrets, free_port, write_deployment
 from hublink.tls import TlsFiles, secure_channel
-from node.workflow import fetch_keys, upload
+from node.keys import fetch_keys
+from node.workflow import upload
 
 RECORDS_PER_ORG = 800
 

@@ -18,7 +18,8 @@ from hublink import synthetic
 from hublink.config import CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
 from hublink.identity import Identity, Role
-from node.workflow import fetch_keys, upload
+from node.keys import fetch_keys
+from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
 

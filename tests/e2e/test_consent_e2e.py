@@ -30,11 +30,12 @@ from hublink.nhs import check_digit
 from hublink.tls import TlsFiles, secure_channel
 from hublink.v1 import upload_pb2
 from node import consent
+from node.keys import fetch_keys
 from node.plan import plan
 from node.tokens import TokenStore
 from node.uploader import NodeClient
 from node.withdraw import withdraw
-from node.workflow import fetch_keys, upload
+from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
 

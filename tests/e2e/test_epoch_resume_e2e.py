@@ -25,9 +25,10 @@ from hublink.demo import PROJECT_ID, exchange_secrets, free_port, write_deployme
 from hublink.spec import LinkageSpec
 from hublink.tls import TlsFiles, secure_channel
 from hublink.v1 import records_pb2, upload_pb2, upload_pb2_grpc
+from node.errors import RunError as NodeError
 from node.secret_workflow import create_secret
 from node.tokens import TokenStore
-from node.workflow import NodeError, upload
+from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
 

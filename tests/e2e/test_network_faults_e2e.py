@@ -31,8 +31,9 @@ from hublink.clients import AdminClient
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
 from hublink.tls import TlsFiles, secure_channel
+from node.keys import fetch_keys
 from node.tokens import TokenStore
-from node.workflow import fetch_keys, upload
+from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
 

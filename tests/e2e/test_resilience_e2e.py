@@ -32,9 +32,10 @@ from hublink.config import CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
 from hublink.identity import Identity, Role
 from hublink.tls import TlsFiles, secure_channel
+from node.errors import RunError as NodeError
 from node.tokens import TokenStore
 from node.uploader import CoordinatorRefused
-from node.workflow import NodeError, upload
+from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
 

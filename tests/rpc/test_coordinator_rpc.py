@@ -42,6 +42,7 @@ from hublink.v1 import (
     upload_pb2_grpc,
 )
 from node import encoder as node_encoder
+from node import prepare as node_prepare
 from node.source import SourceRow
 from node.uploader import NodeClient
 
@@ -599,9 +600,9 @@ def made_up_people(count: int, *, seed: int) -> list[MadeUpPerson]:
 
 def encode(people: Sequence[MadeUpPerson], *, shouting: bool = False) -> list[Any]:
     """What a node sends for ``people``: normalised, hashed with clkhash, fresh tokens."""
-    rules = node_encoder.normalisers()
+    rules = node_prepare.normalisers()
     rows = [p.row(i + 2, shouting=shouting) for i, p in enumerate(people)]
-    values = [node_encoder.normalise_row(row, SPEC.all_fields, rules) for row in rows]
+    values = [node_prepare.normalise_row(row, SPEC.all_fields, rules) for row in rows]
     bits = node_encoder.Encoder(SPEC, SECRET).encode(values)
     return [
         node_encoder.EncodedRecord(node_encoder.new_token(), row.local_id, (clk,))

@@ -35,6 +35,7 @@ from hublink.identity import Identity, Role
 from hublink.pki import CertificateFiles, create_authority, issue_certificate
 from hublink.tls import TlsFiles, secure_channel
 from node import secret_exchange as exchange
+from node.errors import RunError as NodeError
 from node.secret_client import SecretClient
 from node.secret_exchange import ExchangeError
 from node.secret_workflow import (
@@ -45,7 +46,6 @@ from node.secret_workflow import (
     secret_for_epoch,
 )
 from node.uploader import CoordinatorRefused
-from node.workflow import NodeError
 
 PROJECT_ID = "early-years-secrets"
 ORGANISATIONS = ("health-visiting", "flying-start", "childcare")

@@ -34,11 +34,8 @@ from coordinator.core import keys
 from hublink import synthetic
 from hublink.spec import LinkageSpec
 from node.derived import derived_value
-from node.encoder import (
-    Encoder,
-    PreparedRecord,
-    encode_records,
-)
+from node.encoder import Encoder, encode_records
+from node.prepare import PreparedRecord
 
 pytestmark = pytest.mark.slow
 

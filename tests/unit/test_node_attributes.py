@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hublink import synthetic
 from hublink.config import AttributeSection
 from node.attributes import AGE_BANDS, AttributeConfigError, age_band, attach, check, derive
-from node.encoder import EncodedRecord, PreparedRecord
+from node.encoder import EncodedRecord
+from node.prepare import PreparedRecord
 
 ON = date(2026, 3, 31)
 SPECS = {

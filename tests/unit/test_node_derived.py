@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from coordinator.core.matching import unpack
 from hublink.spec import LinkageSpec
 from node import derived
-from node.encoder import Encoder, normalise_row, normalisers
+from node.encoder import Encoder
+from node.prepare import normalise_row, normalisers
 from node.source import SourceRow
 
 SECRET = b"a-test-secret-of-16+chars"

@@ -11,15 +11,8 @@ import pytest
 from bitarray import bitarray
 
 from hublink.spec import LinkageSpec, SpecError
-from node.encoder import (
-    Encoder,
-    RowError,
-    encode_records,
-    new_token,
-    normalise_row,
-    normalisers,
-    prepare_rows,
-)
+from node.encoder import Encoder, encode_records, new_token
+from node.prepare import RowError, normalise_row, normalisers, prepare_rows
 from node.source import SourceRow
 
 SPEC = LinkageSpec.default()

@@ -9,9 +9,9 @@ import pytest
 
 from hublink.config import ConfigError, InputSection, NodeConfig, TlsSection
 from hublink.spec import LinkageSpec
-from node.encoder import normalisers
 from node.intake import take_in
 from node.policy_file import PolicyError
+from node.prepare import normalisers
 from node.source import InputError
 
 FIELDS = LinkageSpec.default().all_fields

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from node.errors import RunError as NodeError
 from node.tokens import TokenStore
 from node.withdraw import read_id_file
-from node.workflow import NodeError
 
 
 def test_withdrawals_are_remembered_and_pending_until_honoured(tmp_path):

@@ -1,0 +1,42 @@
+"""The node's exception tree.
+
+Every error the node raises on purpose is one of these, with a sentence a
+person can act on that names the file, row, field, column or organisation
+and never a record's value. Catching ``NodeError`` catches them all. Each
+also keeps the built-in base it had before the tree existed (``ValueError``
+for bad input, ``RuntimeError`` for a step that cannot go on), so code that
+catches those still does. Each class lives beside the stage that raises it:
+
+    NodeError                                                    node.errors
+    ├── InputError            the CSV is unreadable or its header wrong   node.source
+    ├── PolicyError           the consent policy cannot be used           node.policy_file
+    ├── UndecidableRecord     a value a consent rule needs is unreadable  node.consent
+    ├── NormalisationError    one value cannot be normalised              node.normalise
+    ├── RowError              the same, placed at a row and field         node.prepare
+    ├── AttributeConfigError  attributes the project does not release     node.attributes
+    ├── InputChanged          the CSV changed between reading and sending node.intake
+    ├── UploadRejected        a resumed upload the coordinator dropped    node.uploader
+    ├── ReceiptRefused        a receipt or log proof that does not verify node.receipts
+    ├── ExchangeError         a secret-exchange key or envelope refused   node.secret_exchange
+    └── RunError              a node command that cannot go on; what      node.errors
+                              the others become when a run stops on them
+
+``InputError``, ``PolicyError``, ``UndecidableRecord``, ``NormalisationError``,
+``RowError`` and ``AttributeConfigError`` are also ``ValueError``; the rest are
+also ``RuntimeError``. ``node.uploader.CoordinatorRefused`` (the coordinator
+said no over gRPC) stands outside the tree for now: it is being made one class
+with the clients' ``RequestRefused``.
+"""
+
+from __future__ import annotations
+
+
+class NodeError(Exception):
+    """Base of every error the node raises on purpose; the message holds no record data."""
+
+
+class RunError(NodeError, RuntimeError):
+    """A node command (upload, keys, plan, withdraw, secret exchange) that cannot go on.
+
+    The message says what and where, in one line, for the CLI to print as it is.
+    """
