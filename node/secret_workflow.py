@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 
 from hublink import sealing
+from hublink.clients import open_channel
 from hublink.config import NodeConfig
-from hublink.tls import TlsFiles, secure_channel
 from node import secret_exchange as exchange
 from node.secret_client import SecretClient
 from node.uploader import NodeClient, RemoteProject
@@ -41,8 +41,7 @@ class EpochInfo:
 def _channel(config: NodeConfig, channel: grpc.Channel | None) -> grpc.Channel:
     if channel is not None:
         return channel
-    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-    return secure_channel(config.coordinator, tls, server_name=config.server_name or None)
+    return open_channel(config)
 
 
 def _certificate_pem(config: NodeConfig) -> str:

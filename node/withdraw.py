@@ -19,10 +19,10 @@ from pathlib import Path
 
 import grpc
 
+from hublink.clients import RequestRefused
 from hublink.config import NodeConfig
 from node import locallog
 from node.tokens import TokenStore
-from node.uploader import CoordinatorRefused
 from node.workflow import NodeError, _client, own_identity
 
 
@@ -80,7 +80,7 @@ def withdraw(
         if pending:
             try:
                 withdrawn, not_found = _client(config, channel).withdraw(config.project, pending)
-            except CoordinatorRefused as exc:
+            except RequestRefused as exc:
                 raise NodeError(
                     f"{exc}; the withdrawal is recorded here and these records will not be "
                     "uploaded again; run the same withdraw again to tell the coordinator"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import grpc
 
+from hublink.clients import RequestRefused, open_channel
 from hublink.config import NodeConfig
 from hublink.identity import Identity, identity_from_certificate
 from hublink.spec import LinkageSpec, SpecError
-from hublink.tls import TlsFiles, secure_channel
 from node import attributes, exclusions, locallog
 from node.encoder import EncodedRecord, Encoder, encode_records, normalisers
 from node.intake import InputChanged, Intake, included_records, take_in
@@ -30,7 +30,6 @@ from node.receipts import ReceiptRefused, check_log_grew, keep_receipt
 from node.record_tokens import TokenSequence
 from node.tokens import TokenStore
 from node.uploader import (
-    CoordinatorRefused,
     NodeClient,
     Receipt,
     RemoteProject,
@@ -96,8 +95,7 @@ def own_identity(config: NodeConfig) -> Identity:
 
 def _client(config: NodeConfig, channel: grpc.Channel | None) -> NodeClient:
     if channel is None:
-        tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-        channel = secure_channel(config.coordinator, tls, server_name=config.server_name or None)
+        channel = open_channel(config)
     retry = RetryPolicy(
         config.retry_attempts, config.retry_initial_seconds, config.retry_max_seconds
     )
@@ -191,7 +189,7 @@ def upload(
                 upload_id=upload_id,
                 progress=lambda n: tick("upload", n),
             )
-        except CoordinatorRefused as exc:
+        except RequestRefused as exc:
             if not exc.transient:
                 store.mark_failed(upload_id)
             locallog.append(
