@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hublink.cli import backup
+from hublink.cli.backup import coordinator_backup, coordinator_restore
 from hublink.cli.errors import friendly
 from hublink.config import ConfigError, CoordinatorConfig, load
 
@@ -64,5 +64,5 @@ def coordinator_serve(config_path: Path, verbose: bool, log_format: str | None) 
     running.stop(grace=config.shutdown_grace_seconds)
 
 
-group.add_command(backup.coordinator_backup)
-group.add_command(backup.coordinator_restore)
+group.add_command(coordinator_backup)
+group.add_command(coordinator_restore)

@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
-from hublink.cli import backup, secret
+from hublink.cli.backup import node_backup, node_restore
 from hublink.cli.errors import friendly
 from hublink.cli.options import NODE_CONFIG
+from hublink.cli.secret import group as secret_group
 from hublink.config import NodeConfig, load
 
 
@@ -124,6 +125,6 @@ def _progress() -> Any:
     return StageProgress(enabled=sys.stderr.isatty())
 
 
-group.add_command(secret.group)
-group.add_command(backup.node_backup)
-group.add_command(backup.node_restore)
+group.add_command(secret_group)
+group.add_command(node_backup)
+group.add_command(node_restore)

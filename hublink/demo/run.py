@@ -27,8 +27,10 @@ from hublink import synthetic
 from hublink.clients import AdminClient, AnalystClient, AuditClient, open_channel
 from hublink.clients.analyst import Overlap, OverlapCell
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
-from hublink.demo import audit as demo_audit
-from hublink.demo import counts as demo_counts
+from hublink.demo.audit import export_and_verify, print_audit
+from hublink.demo.counts import fetch as fetch_counts
+from hublink.demo.counts import print_counts
+from hublink.demo.counts import write as write_counts
 from hublink.demo.deployment import (
     ADMIN,
     ANALYST,
@@ -131,7 +133,7 @@ def _run(
 
         analyst_config = load(configs["analyst"], ClientConfig)
         overlap = AnalystClient(open_channel(analyst_config)).overlap(PROJECT_ID)
-        tables = demo_counts.fetch(
+        tables = fetch_counts(
             AnalystClient(open_channel(analyst_config)), PROJECT_ID, organisations
         )
         # The IG officer fetches a signed checkpoint over mTLS and keeps it.
@@ -139,7 +141,7 @@ def _run(
         kept = AuditClient(open_channel(auditor_config)).checkpoint()
     finally:
         coordinator.stop()
-    audit = demo_audit.export_and_verify(
+    audit = export_and_verify(
         out_dir,
         load(configs["coordinator"], CoordinatorConfig),
         kept.note,
@@ -162,7 +164,7 @@ def _run(
     seconds = time.monotonic() - started
     counts = overlap_json(overlap)
     names = {layout.organisation: layout.display_name for layout in data.layouts}
-    demo_counts.write(out_dir, counts, tables, names)
+    write_counts(out_dir, counts, tables, names)
     write_quality_report(out_dir / "quality.html", quality_report)
     summary: dict[str, Any] = {
         "project_id": PROJECT_ID,
@@ -295,10 +297,10 @@ def _print_results(console: Console, result: DemoResult) -> None:
         for rule, count in counts["decisions"].items():
             decisions.add_row(organisation, rule, f"{count:,}")
     console.print(decisions)
-    demo_audit.print_audit(console, summary["audit"])
+    print_audit(console, summary["audit"])
     console.print(
         f"{summary['records']:,} records linked in {summary['seconds']:.1f} s; "
         f"everything is in {result.out_dir}/ (summary.json, nodes/*/linked.csv, "
         "coordinator/coordinator.db, coordinator.log)"
     )
-    demo_counts.print_counts(console, result.out_dir, summary["display_names"])
+    print_counts(console, result.out_dir, summary["display_names"])
