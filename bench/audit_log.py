@@ -17,9 +17,9 @@ from pathlib import Path
 
 from coordinator.core.audit import AuditEvent
 from coordinator.core.store import Store
-from hublink.auditcli import load_source
-from hublink.auditlog import export_jsonl, read_jsonl, verify_log
-from hublink.merkle import verify_consistency, verify_inclusion
+from hublink.audit.log import export_jsonl, read_jsonl, verify_log
+from hublink.audit.merkle import verify_consistency, verify_inclusion
+from hublink.cli.audit import load_source
 
 
 def main(entries: int) -> None:
@@ -56,7 +56,7 @@ def main(entries: int) -> None:
             consistency = store.audit_consistency_proof(entries // 2 + 1, entries)
         proving = (time.perf_counter() - started) / 100
         old = store.audit_entries(0, entries // 2)
-        from hublink.merkle import MemoryTree
+        from hublink.audit.merkle import MemoryTree
 
         old_root = MemoryTree(bytes.fromhex(e.entry_hash) for e in old).root()
         verify_consistency(entries // 2 + 1, entries, old_root, checkpoint.root, consistency)

@@ -26,6 +26,7 @@ from coordinator.core import matching
 from hublink import synthetic
 from hublink.spec import LinkageSpec
 from node.encoder import Encoder
+from node.synthetic_input import prepared_records
 
 SECRET = b"bench-only secret, never used for real data"
 
@@ -33,7 +34,7 @@ SECRET = b"bench-only secret, never used for real data"
 def encode_all(data: synthetic.GeneratedData, spec: LinkageSpec) -> tuple[list, list]:
     encoder = Encoder(spec, SECRET)
     datasets, ids = [], []
-    for organisation, prepared in synthetic.prepared_records(data, spec).items():
+    for organisation, prepared in prepared_records(data, spec).items():
         packed = encoder.encode([p.values for p in prepared])
         datasets.append(matching.unpack(packed))
         ids.append([(organisation, p.local_id) for p in prepared])

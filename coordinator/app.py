@@ -11,7 +11,7 @@ from grpc_health.v1 import health
 
 from coordinator.core.candidates import Engine
 from coordinator.core.service import Coordinator
-from coordinator.core.store import Store, default_audit_key
+from coordinator.core.store import Store
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.ops import OpsServer
 from coordinator.parallel import DaskEngine, DaskSettings, ProcessEngine, dask_security
@@ -19,7 +19,7 @@ from coordinator.projects import load_project
 from coordinator.rpc.access import CertificatePolicy, RevocationList
 from coordinator.rpc.operability import is_serving
 from coordinator.rpc.server import BindError, create_server
-from hublink.checkpoint import load_or_create_key
+from hublink.audit.checkpoint import default_audit_key, load_or_create_key
 from hublink.config import ConfigError, CoordinatorConfig
 from hublink.tls import TlsFiles
 

@@ -27,13 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hublink import __version__
+from hublink.errors import HublinkError
 
 MANIFEST = "manifest.json"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-class BackupError(ValueError):
+class BackupError(HublinkError, ValueError):
     """A backup that cannot be made or restored; the message names the file and why."""
 
 

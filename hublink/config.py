@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hublink.errors import HublinkError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(HublinkError, ValueError):
     """A configuration file that cannot be used; the message names the file and key."""
 
 

@@ -9,11 +9,15 @@ subject alternative name of the form ``urn:hublink:<role>:<organisation>``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from hublink.errors import HublinkError
 
 URI_PREFIX = "urn:hublink:"
 """Every hublink identity URI starts with this; other URI SANs are ignored."""
@@ -31,7 +35,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
 
 
-class InvalidIdentity(ValueError):
+class InvalidIdentity(HublinkError, ValueError):
     """A value that cannot name a hublink identity; the message says why in one sentence."""
 
 
@@ -130,3 +134,12 @@ def identity_from_certificate(pem: bytes) -> Identity:
             f"the certificate has {len(uris)} hublink identity URIs; exactly one is allowed."
         )
     return Identity.from_uri(uris[0])
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER encoding, lower-case hex.
+
+    The name a revocation list gives a certificate (``sha256:<hex>``): written
+    by ``hublink pki revoke`` and checked by the coordinator on every call.
+    """
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()

@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hublink.errors import HublinkError
+
 #: Version of the node's identifier normalisation. Bump it whenever a
 #: normaliser's output changes: encodings made under different versions must
 #: never be matched against each other.
@@ -52,7 +54,7 @@ def name_table_sha256() -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class SpecError(ValueError):
+class SpecError(HublinkError, ValueError):
     """A linkage schema file that cannot be used."""
 
 

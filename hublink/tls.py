@@ -22,6 +22,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from hublink.errors import HublinkError
 from hublink.identity import Identity, InvalidIdentity, identity_from_certificate
 from hublink.pki import CertificateFiles
 
@@ -34,7 +35,7 @@ PEER_CERTIFICATE_KEY = "x509_pem_cert"
 """The auth-context property in which gRPC puts the peer's verified leaf certificate."""
 
 
-class TlsConfigError(ValueError):
+class TlsConfigError(HublinkError, ValueError):
     """A TLS file that is missing, unreadable or wrong; the message names the file and why."""
 
 

@@ -23,9 +23,9 @@ catches those still does. Each class lives beside the stage that raises it:
 
 ``InputError``, ``PolicyError``, ``UndecidableRecord``, ``NormalisationError``,
 ``RowError`` and ``AttributeConfigError`` are also ``ValueError``; the rest are
-also ``RuntimeError``. ``node.uploader.CoordinatorRefused`` (the coordinator
-said no over gRPC) stands outside the tree for now: it is being made one class
-with the clients' ``RequestRefused``.
+also ``RuntimeError``. When the coordinator says no over gRPC the node raises
+``hublink.clients.RequestRefused``, shared with the admin, analyst and audit
+clients, whose root is ``hublink.errors.HublinkError``.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hublink import merkle
-from hublink.auditlog import Receipt, ReceiptError, check_receipt
-from hublink.checkpoint import CheckpointError, Verifier, write_public_key
+from hublink.audit import merkle
+from hublink.audit.checkpoint import CheckpointError, Verifier, write_public_key
+from hublink.audit.log import Receipt, ReceiptError, check_receipt
 from node.errors import NodeError
 
 RECEIPTS_DIR = "receipts"

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import grpc
 
+from hublink.clients import RequestRefused
 from hublink.v1 import secrets_pb2, secrets_pb2_grpc
 from node.secret_exchange import PublishedKey, SealedEnvelope
-from node.uploader import CoordinatorRefused
 
 
 class SecretClient:
@@ -39,7 +39,7 @@ class SecretClient:
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise CoordinatorRefused("publishing the node key", exc) from None
+            raise RequestRefused("publishing the node key", exc) from None
         return str(answer.fingerprint)
 
     def keys(self, project_id: str) -> list[PublishedKey]:
@@ -48,7 +48,7 @@ class SecretClient:
                 secrets_pb2.ListNodeKeysRequest(project_id=project_id), timeout=self.timeout
             )
         except grpc.RpcError as exc:
-            raise CoordinatorRefused("listing node keys", exc) from None
+            raise RequestRefused("listing node keys", exc) from None
         return [
             PublishedKey(k.organisation, bytes(k.public_key), k.certificate_pem, bytes(k.signature))
             for k in answer.keys
@@ -67,7 +67,7 @@ class SecretClient:
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise CoordinatorRefused("storing the sealed secrets", exc) from None
+            raise RequestRefused("storing the sealed secrets", exc) from None
         return int(answer.epoch)
 
     def envelope(self, project_id: str, epoch: int) -> SealedEnvelope:
@@ -77,7 +77,7 @@ class SecretClient:
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise CoordinatorRefused("fetching this node's sealed secret", exc) from None
+            raise RequestRefused("fetching this node's sealed secret", exc) from None
         return SealedEnvelope(
             m.project_id,
             int(m.epoch),

@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 
 import grpc
 
-from hublink.auditlog import LogEntry
-from hublink.auditlog import Receipt as AuditReceipt
+from hublink.audit.log import LogEntry
+from hublink.audit.log import Receipt as AuditReceipt
+from hublink.clients.refused import TRANSIENT, RequestRefused
 from hublink.spec import UploadDigest
 from hublink.v1 import (
     audit_pb2,
@@ -50,15 +51,6 @@ log = logging.getLogger("hublink.node")
 
 T = TypeVar("T")
 
-TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
-"""Status codes worth trying again: the call may succeed a moment later unchanged."""
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -78,19 +70,6 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (from 0)."""
         cap = min(self.max_seconds, self.initial_seconds * float(2**retry))
         return cap / 2 + rng.uniform(0, cap / 2)
-
-
-class CoordinatorRefused(RuntimeError):
-    """The coordinator refused a call; the message is its sentence and status."""
-
-    def __init__(self, what: str, error: grpc.RpcError) -> None:
-        self.code = error.code()
-        super().__init__(f"{what}: the coordinator said {self.code.name}: {error.details()}")
-
-    @property
-    def transient(self) -> bool:
-        """True if trying again later may succeed (the upload can then be resumed)."""
-        return self.code in TRANSIENT
 
 
 class UploadRejected(NodeError, RuntimeError):
@@ -158,7 +137,7 @@ class NodeClient:
                 return method(request, timeout=self.timeout)
             except grpc.RpcError as exc:
                 if exc.code() not in TRANSIENT or attempt + 1 == attempts:
-                    raise CoordinatorRefused(what, exc) from None
+                    raise RequestRefused(what, exc) from None
                 wait = self.retry.delay(attempt, self._rng)
                 log.warning(
                     "%s: %s; trying again in %.1f s (attempt %d of %d)",
@@ -307,7 +286,7 @@ class NodeClient:
                 ack = self._uploads.PutChunk(message, timeout=self.timeout)
             except grpc.RpcError as exc:
                 if exc.code() not in TRANSIENT or attempt + 1 == attempts:
-                    raise CoordinatorRefused(f"sending chunk {index}", exc) from None
+                    raise RequestRefused(f"sending chunk {index}", exc) from None
                 wait = self.retry.delay(attempt, self._rng)
                 log.warning(
                     "sending chunk %d: %s; checking and trying again in %.1f s",

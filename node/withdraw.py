@@ -19,12 +19,12 @@ from pathlib import Path
 
 import grpc
 
+from hublink.clients import RequestRefused
 from hublink.config import NodeConfig
 from node import credentials, locallog
 from node.credentials import own_identity
 from node.errors import RunError
 from node.tokens import TokenStore
-from node.uploader import CoordinatorRefused
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def withdraw(
                 withdrawn, not_found = credentials.client(config, channel).withdraw(
                     config.project, pending
                 )
-            except CoordinatorRefused as exc:
+            except RequestRefused as exc:
                 raise RunError(
                     f"{exc}; the withdrawal is recorded here and these records will not be "
                     "uploaded again; run the same withdraw again to tell the coordinator"

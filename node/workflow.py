@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from hublink.clients import RequestRefused
 from hublink.config import NodeConfig
 from hublink.spec import LinkageSpec, SpecError
 from node import attributes, credentials, exclusions, locallog
@@ -29,7 +30,6 @@ from node.receipts import ReceiptRefused, keep_receipt
 from node.record_tokens import TokenSequence
 from node.tokens import TokenStore
 from node.uploader import (
-    CoordinatorRefused,
     Receipt,
     RemoteProject,
     UploadRejected,
@@ -139,7 +139,7 @@ def upload(
                 upload_id=upload_id,
                 progress=lambda n: tick("upload", n),
             )
-        except CoordinatorRefused as exc:
+        except RequestRefused as exc:
             if not exc.transient:
                 store.mark_failed(upload_id)
             locallog.append(

@@ -1,8 +1,8 @@
 """The audit log: every action, as a leaf of a Merkle log the coordinator signs.
 
 Each entry's hash is its leaf hash, SHA-256(0x00 || canonical content), and
-the entries form an RFC 6962 Merkle tree (``hublink.merkle``) whose signed
-checkpoints (``hublink.checkpoint``) are handed to nodes with their receipts
+the entries form an RFC 6962 Merkle tree (``hublink.audit.merkle``) whose signed
+checkpoints (``hublink.audit.checkpoint``) are handed to nodes with their receipts
 and to auditors. An entry changed, removed, reordered or cut off after a
 checkpoint was signed no longer matches that checkpoint. Entries hold
 counts, hashes and names of organisations, never an identifier, an encoding
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hublink.auditlog import LogEntry, content_leaf, entry_content
+from hublink.audit.log import LogEntry, content_leaf, entry_content
 
 CHECKPOINT_ACTIONS = frozenset(
     {
@@ -104,7 +104,7 @@ def verify(entries: Iterable[AuditEntry]) -> ChainProblem | None:
     """Check indexes run 0, 1, 2… and every entry matches its hash; the first problem or None.
 
     This checks the entries alone; checkpoints and receipts are checked by
-    ``hublink.auditlog.verify_log``.
+    ``hublink.audit.log.verify_log``.
     """
     for expected, entry in enumerate(entries):
         if entry.index != expected:

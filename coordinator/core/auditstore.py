@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from hublink import merkle
-from hublink.checkpoint import Signer
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Signer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS merkle_nodes (

@@ -26,8 +26,8 @@ from typing import Any
 
 from coordinator.core import auditstore, migrations
 from coordinator.core.audit import CHECKPOINT_ACTIONS, AuditEntry, AuditEvent, seal
-from hublink import merkle
-from hublink.checkpoint import Signer, load_or_create_key
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Signer, default_audit_key, load_or_create_key
 from hublink.spec import canonical_json
 
 SCHEMA_VERSION = 3
@@ -151,12 +151,6 @@ CREATE TABLE IF NOT EXISTS audit (
 """
     + auditstore.SCHEMA
 )
-
-
-def default_audit_key(database: Path | str) -> Path:
-    """Where the audit signing key lives when the config names none: beside the database."""
-    path = Path(database)
-    return path.with_name(f"{path.stem}.audit-key.pem")
 
 
 def utc_now() -> str:

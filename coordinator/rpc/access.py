@@ -17,7 +17,6 @@ Refusals leave as UNAUTHENTICATED with a sentence, and are audited.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -27,10 +26,9 @@ from typing import Any
 import grpc
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 
 from coordinator.core.service import Coordinator
-from hublink.identity import Identity, InvalidIdentity, identity_from_certificate
+from hublink.identity import Identity, InvalidIdentity, fingerprint, identity_from_certificate
 from hublink.tls import PEER_CERTIFICATE_KEY
 
 log = logging.getLogger("hublink.coordinator.access")
@@ -89,11 +87,6 @@ class RevocationList:
                 fingerprint(certificate) in self._fingerprints
                 or certificate.serial_number in self._serials
             )
-
-
-def fingerprint(certificate: x509.Certificate) -> str:
-    """SHA-256 of the certificate's DER encoding, lower-case hex."""
-    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 class CertificatePolicy:

@@ -6,7 +6,7 @@ from coordinator.core import quality, queries, service
 from coordinator.core.audit import AuditEntry
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.counts import CountTable
-from hublink.checkpoint import parse_note
+from hublink.audit.checkpoint import parse_note
 from hublink.spec import canonical_json
 from hublink.v1 import (
     admin_pb2,

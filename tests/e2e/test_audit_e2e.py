@@ -13,8 +13,8 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from hublink.auditlog import read_receipt_file
-from hublink.checkpoint import Verifier
+from hublink.audit.checkpoint import Verifier
+from hublink.audit.log import read_receipt_file
 from hublink.cli import main
 from node import receipts
 

@@ -14,7 +14,7 @@ from coordinator.core.store import Store
 from hublink import synthetic
 from hublink.clients import AdminClient
 from hublink.demo import PROJECT_ID
-from hublink.quality_report import write as write_quality_report
+from hublink.reports.quality import write as write_quality_report
 
 pytestmark = pytest.mark.e2e
 

@@ -26,10 +26,10 @@ from connectproxy import ConnectProxy
 
 from coordinator.app import start as start_coordinator
 from hublink import synthetic
+from hublink.clients import RequestRefused
 from hublink.config import CoordinatorConfig, NodeConfig, load
 from hublink.demo import COORDINATOR, free_port, write_deployment
 from hublink.pki import issue_certificate, load_authority
-from node.uploader import CoordinatorRefused
 from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +115,7 @@ def test_through_the_proxy_the_certificate_must_still_name_the_host(
 ) -> None:
     monkeypatch.setenv("https_proxy", site.proxy.url)
     # The proxy would happily connect "elsewhere" to the same coordinator; TLS refuses it.
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         upload(site.node("flying-start", "elsewhere.hublink.test"))
     assert refused.value.code == grpc.StatusCode.UNAVAILABLE, str(refused.value)
     assert f"CONNECT elsewhere.hublink.test:{site.port} HTTP/1.1" in site.proxy.requests

@@ -28,13 +28,13 @@ from coordinator.app import RunningCoordinator
 from coordinator.app import start as start_coordinator
 from coordinator.core import candidates
 from hublink import synthetic
+from hublink.clients import RequestRefused
 from hublink.config import CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
 from hublink.identity import Identity, Role
 from hublink.tls import TlsFiles, secure_channel
 from node.errors import RunError as NodeError
 from node.tokens import TokenStore
-from node.uploader import CoordinatorRefused
 from node.workflow import upload
 
 pytestmark = pytest.mark.e2e
@@ -220,7 +220,7 @@ def test_a_refusal_is_not_retried_and_the_next_run_starts_afresh(
             "UPDATE tokens SET token = 'Z' || substr(token, 2) WHERE upload_id = ?",
             (interrupted[0],),
         )
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         upload(config, channel=deployment.channel(config, Faults()))
     assert not refused.value.transient
     with TokenStore(config.state_dir / "tokens.sqlite") as store:

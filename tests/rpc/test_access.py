@@ -21,9 +21,9 @@ import hublink
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
-from coordinator.rpc.access import CertificatePolicy, RevocationList, fingerprint
+from coordinator.rpc.access import CertificatePolicy, RevocationList
 from coordinator.rpc.server import create_server
-from hublink.identity import Identity, Role
+from hublink.identity import Identity, Role, fingerprint
 from hublink.pki import create_authority, issue_certificate, load_authority
 from hublink.tls import TlsFiles, secure_channel
 from hublink.v1 import (

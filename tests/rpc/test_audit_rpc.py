@@ -17,12 +17,12 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
-from hublink import merkle
-from hublink.auditclient import AuditClient, Filters
-from hublink.auditlog import check_receipt
-from hublink.checkpoint import Verifier, write_public_key
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Verifier, write_public_key
+from hublink.audit.log import check_receipt
 from hublink.cli import main
 from hublink.clients import RequestRefused
+from hublink.clients.audit import AuditClient, Filters
 from hublink.identity import Identity, Role
 from hublink.v1 import audit_pb2, audit_pb2_grpc
 from node.encoder import EncodedRecord
@@ -75,7 +75,7 @@ def test_a_node_gets_a_signed_receipt_it_can_check_and_keep(
 
     # A pinned key that is not the coordinator's refuses the receipt (and still keeps it).
     other = tmp_path / "other.pub"
-    from hublink.checkpoint import Signer
+    from hublink.audit.checkpoint import Signer
 
     write_public_key(Signer.generate().verifier, other)
     with pytest.raises(ReceiptRefused, match="not signed by the key"):

@@ -25,11 +25,12 @@ from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
 from coordinator.rpc.server import create_server
+from hublink.clients import RequestRefused
 from hublink.identity import Identity, Role
 from hublink.spec import LinkageSpec
 from hublink.tls import secure_channel
 from node.encoder import EncodedRecord, Encoder, new_token
-from node.uploader import CoordinatorRefused, NodeClient, RetryPolicy
+from node.uploader import NodeClient, RetryPolicy
 
 NODE = Identity("health-visiting", Role.NODE)
 RECORDS = 3000
@@ -90,7 +91,7 @@ def test_a_full_disk_refuses_clearly_keeps_everything_whole_and_resumes(
             channel, timeout=30, retry=RetryPolicy(2, 0.001, 0.002), sleep=lambda _: None
         )
         project = client.project("p")
-        with pytest.raises(CoordinatorRefused) as full:
+        with pytest.raises(RequestRefused) as full:
             client.upload(
                 project, project.encoding_sha256, records, chunk_records=CHUNK, upload_id="u-full-1"
             )

@@ -27,6 +27,7 @@ from hublink import pki, synthetic
 from hublink.identity import Identity, Role
 from hublink.spec import LinkageSpec, UploadDigest
 from node.encoder import Encoder
+from node.synthetic_input import prepared_records
 
 PROJECT = "scale-check"
 ADMIN = Identity("hub-admin", Role.ADMIN)
@@ -57,7 +58,7 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Incoming
     spec = LinkageSpec.default()
     encoder = Encoder(spec, b"engine-test secret, synthetic data only")
     out: dict[str, list[IncomingRecord]] = {}
-    for organisation, prepared in synthetic.prepared_records(data, spec).items():
+    for organisation, prepared in prepared_records(data, spec).items():
         packed = encoder.encode([p.values for p in prepared])
         out[organisation] = [
             IncomingRecord(f"{organisation}-{p.local_id}", [("clk", bits)])

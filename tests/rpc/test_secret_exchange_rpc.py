@@ -30,6 +30,7 @@ from coordinator.core.store import Store
 from coordinator.projects import load_project
 from coordinator.rpc.server import create_server
 from hublink import sealing
+from hublink.clients import RequestRefused
 from hublink.config import InputSection, NodeConfig, TlsSection
 from hublink.identity import Identity, Role
 from hublink.pki import CertificateFiles, create_authority, issue_certificate
@@ -45,7 +46,6 @@ from node.secret_workflow import (
     publish_key,
     secret_for_epoch,
 )
-from node.uploader import CoordinatorRefused
 
 PROJECT_ID = "early-years-secrets"
 ORGANISATIONS = ("health-visiting", "flying-start", "childcare")
@@ -337,7 +337,7 @@ def test_an_epoch_cannot_be_skipped_or_replayed(deployment: Deployment) -> None:
         sender.tls.cert.read_text(),
         exchange.load_signing_key(sender.tls.key),
     )
-    with _channel(sender) as channel, pytest.raises(CoordinatorRefused) as refused:
+    with _channel(sender) as channel, pytest.raises(RequestRefused) as refused:
         SecretClient(channel).put_envelopes(PROJECT_ID, 1, envelopes)
     assert refused.value.code == grpc.StatusCode.ALREADY_EXISTS
     assert "must start epoch 2, not 1" in str(refused.value)
@@ -434,10 +434,10 @@ def test_a_node_outside_the_project_can_neither_publish_nor_fetch(
 ) -> None:
     _exchange(deployment)
     outsider = deployment.extra["youth-justice"]
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         fetch_secret(outsider, 1)
     assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         publish_key(outsider)
     assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
     refusals = [
@@ -460,7 +460,7 @@ def test_a_node_cannot_publish_a_key_signed_by_another_certificate(
         other.tls.cert.read_text(),
         exchange.load_signing_key(other.tls.key),
     )
-    with _channel(config) as channel, pytest.raises(CoordinatorRefused) as refused:
+    with _channel(config) as channel, pytest.raises(RequestRefused) as refused:
         SecretClient(channel).publish(PROJECT_ID, published)
     assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "names node childcare" in str(refused.value)

@@ -36,6 +36,7 @@ from hublink.spec import LinkageSpec
 from node.derived import derived_value
 from node.encoder import Encoder, encode_records
 from node.prepare import PreparedRecord
+from node.synthetic_input import prepared_records
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,7 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Population:
     spec = LinkageSpec.default()
     # The generator plants a few unreadable rows; like a node, this leaves them out.
     prepared: list[PreparedRecord] = [
-        record for part in synthetic.prepared_records(data, spec).values() for record in part
+        record for part in prepared_records(data, spec).values() for record in part
     ][:RECORDS]
     assert len(prepared) == RECORDS
     # What the default schema hashes for the given name: its canonical form (node.derived),

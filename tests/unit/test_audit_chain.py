@@ -18,7 +18,7 @@ from coordinator.core.audit import (
     seal,
     verify,
 )
-from hublink.merkle import leaf_hash
+from hublink.audit.merkle import leaf_hash
 from hublink.spec import canonical_json
 
 EVENTS = [

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 
 from coordinator.core import auditstore
 from coordinator.core.audit import AuditEvent
-from coordinator.core.store import Store, default_audit_key
-from hublink import merkle
-from hublink.auditcli import load_source
-from hublink.auditlog import (
+from coordinator.core.store import Store
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Signer, Verifier, default_audit_key, write_public_key
+from hublink.audit.log import (
     ForkDetected,
     LogEntry,
     Receipt,
@@ -32,8 +32,8 @@ from hublink.auditlog import (
     read_jsonl,
     verify_log,
 )
-from hublink.checkpoint import Signer, Verifier, write_public_key
 from hublink.cli import main
+from hublink.cli.audit import load_source
 
 ORGS = ("health-visiting", "flying-start", "childcare")
 
@@ -389,7 +389,7 @@ def test_two_parties_checkpoints_of_one_growing_log_agree(log: Log) -> None:
 
 def test_a_coordinator_that_shows_two_logs_is_caught(log: Log, tmp_path: Path) -> None:
     signer_key = default_audit_key(log.path)
-    from hublink.checkpoint import load_or_create_key
+    from hublink.audit.checkpoint import load_or_create_key
 
     signer = load_or_create_key(signer_key)
     honest = log.later_checkpoint

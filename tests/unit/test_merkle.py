@@ -1,4 +1,4 @@
-"""hublink.merkle: RFC 6962 tree shape, inclusion and consistency proofs.
+"""hublink.audit.merkle: RFC 6962 tree shape, inclusion and consistency proofs.
 
 The worked examples are the seven-leaf tree of RFC 6962 section 2.1.3, with
 its audit paths and consistency proofs written out by hand.
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hublink.merkle import (
+from hublink.audit.merkle import (
     EMPTY_ROOT,
     MemoryTree,
     ProofError,

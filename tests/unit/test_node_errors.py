@@ -12,8 +12,6 @@ import node
 from node import errors
 from node.errors import NodeError, RunError
 
-# CoordinatorRefused (node.uploader) is being merged with the clients' RequestRefused.
-OUTSIDE_THE_TREE = {"CoordinatorRefused"}
 
 BUILT_IN_BASES = {
     "InputError": ValueError,
@@ -48,7 +46,7 @@ def test_every_node_exception_is_a_node_error() -> None:
     found = _node_exceptions()
     assert set(BUILT_IN_BASES) <= set(found)
     strays = [n for n, c in found.items() if not issubclass(c, NodeError)]
-    assert sorted(strays) == sorted(OUTSIDE_THE_TREE)
+    assert strays == []
 
 
 @pytest.mark.parametrize(("name", "base"), sorted(BUILT_IN_BASES.items()))
@@ -59,9 +57,8 @@ def test_each_keeps_the_built_in_base_callers_catch(name: str, base: type[Except
 def test_the_module_docstring_names_every_class_in_the_tree() -> None:
     doc = errors.__doc__ or ""
     for name, cls in _node_exceptions().items():
-        if name not in OUTSIDE_THE_TREE:
-            assert name in doc, name
-            assert cls.__module__ in doc, cls.__module__
+        assert name in doc, name
+        assert cls.__module__ in doc, cls.__module__
 
 
 def test_a_run_that_stops_is_caught_at_the_root() -> None:

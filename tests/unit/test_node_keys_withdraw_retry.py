@@ -14,8 +14,9 @@ from typing import Any
 import grpc
 import pytest
 
+from hublink.clients import RequestRefused
 from hublink.v1 import keys_pb2
-from node.uploader import CoordinatorRefused, NodeClient, RetryPolicy
+from node.uploader import NodeClient, RetryPolicy
 
 KEYS = "/hublink.v1.KeyService/GetLinkageKeys"
 WITHDRAW = "/hublink.v1.KeyService/Withdraw"
@@ -97,7 +98,7 @@ def test_a_stream_broken_half_way_is_restarted_and_returned_once_whole() -> None
 
 def test_a_stream_refused_half_way_is_not_retried_and_nothing_is_returned() -> None:
     node, channel, waits = client([[FIRST, Failure(grpc.StatusCode.PERMISSION_DENIED)]])
-    with pytest.raises(CoordinatorRefused, match=r"fetching linkage keys.*PERMISSION_DENIED"):
+    with pytest.raises(RequestRefused, match=r"fetching linkage keys.*PERMISSION_DENIED"):
         node.linkage_keys("p")
     assert channel.calls == [KEYS] and waits == []
 
@@ -105,7 +106,7 @@ def test_a_stream_refused_half_way_is_not_retried_and_nothing_is_returned() -> N
 def test_a_stream_that_keeps_breaking_gives_up_after_the_policy_s_attempts() -> None:
     broken = [FIRST, Failure(grpc.StatusCode.UNAVAILABLE)]
     node, channel, waits = client([broken, list(broken), list(broken)])
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         node.linkage_keys("p")
     assert refused.value.transient
     assert channel.calls == [KEYS] * 3 and len(waits) == 2
@@ -124,6 +125,6 @@ def test_withdraw_is_retried_on_a_transient_failure() -> None:
 
 def test_withdraw_refused_is_not_retried() -> None:
     node, channel, _ = client([Failure(grpc.StatusCode.INVALID_ARGUMENT)])
-    with pytest.raises(CoordinatorRefused, match="withdrawing records"):
+    with pytest.raises(RequestRefused, match="withdrawing records"):
         node.withdraw("p", ["tok-a"])
     assert channel.calls == [WITHDRAW]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hublink import merkle
-from hublink.checkpoint import Signer, write_public_key
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Signer, write_public_key
 from node.receipts import (
     CHECKPOINTS_FILE,
     ReceiptRefused,

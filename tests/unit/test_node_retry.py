@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hublink.clients import RequestRefused
 from hublink.v1 import project_pb2
-from node.uploader import CoordinatorRefused, NodeClient, RetryPolicy
+from node.uploader import NodeClient, RetryPolicy
 
 
 class Failure(grpc.RpcError):
@@ -74,7 +75,7 @@ def test_transient_failures_are_retried_with_the_deadline_each_time(code: grpc.S
 
 def test_a_refusal_is_not_retried() -> None:
     node, channel, waits = client([Failure(grpc.StatusCode.PERMISSION_DENIED)])
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         node.project("p")
     assert not refused.value.transient
     assert len(channel.calls) == 1 and waits == []
@@ -82,7 +83,7 @@ def test_a_refusal_is_not_retried() -> None:
 
 def test_retries_stop_after_the_configured_attempts() -> None:
     node, channel, waits = client([Failure(grpc.StatusCode.UNAVAILABLE)] * 3, attempts=3)
-    with pytest.raises(CoordinatorRefused) as refused:
+    with pytest.raises(RequestRefused) as refused:
         node.project("p")
     assert refused.value.transient
     assert len(channel.calls) == 3 and len(waits) == 2

@@ -7,7 +7,7 @@ import re
 
 from coordinator.core.quality import DatasetRates, DuplicateEstimate, RunQuality
 from coordinator.rpc import convert
-from hublink.quality_report import html_page
+from hublink.reports.quality import html_page
 from hublink.v1 import admin_pb2, runs_pb2
 
 DUPLICATES = DuplicateEstimate(

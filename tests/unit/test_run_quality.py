@@ -22,6 +22,7 @@ from hublink import synthetic
 from hublink.identity import Identity, Role
 from hublink.spec import LinkageSpec, UploadDigest
 from node.encoder import Encoder
+from node.synthetic_input import prepared_records
 
 PROJECT = "quality-check"
 ADMIN = Identity("hub-admin", Role.ADMIN)
@@ -53,7 +54,7 @@ def encoded(data: synthetic.GeneratedData) -> dict[str, list[IncomingRecord]]:
     encoder = Encoder(LinkageSpec.default(), SECRET)
     spec = LinkageSpec.default()
     out: dict[str, list[IncomingRecord]] = {}
-    for organisation, prepared in synthetic.prepared_records(data, spec).items():
+    for organisation, prepared in prepared_records(data, spec).items():
         clks = encoder.encode([p.values for p in prepared])
         out[organisation] = [
             IncomingRecord(f"{organisation[:2]}-tok-{i:05d}", [("clk", clk)])

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from hublink.clients import Counts
+from hublink.clients.analyst import Counts
 
 SUPPRESSED = "*"
 TOTAL = "Total"

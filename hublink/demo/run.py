@@ -12,49 +12,48 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import secrets
 import shutil
-import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
 from coordinator.app import start as start_coordinator
-from hublink import demo_audit, demo_counts, sealing, synthetic
-from hublink.auditclient import AuditClient
-from hublink.clients import AdminClient, AnalystClient, Overlap, OverlapCell
+from hublink import synthetic
+from hublink.clients import AdminClient, AnalystClient, AuditClient, open_channel
+from hublink.clients.analyst import Overlap, OverlapCell
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
-from hublink.demo_policy import write_policy
-from hublink.identity import Identity, Role
-from hublink.pki import create_authority, issue_certificate
-from hublink.quality_report import write as write_quality_report
-from hublink.report import StageProgress, overlap_json, overlap_table
-from hublink.spec import LinkageSpec
-from hublink.tls import TlsFiles, secure_channel
+from hublink.demo.audit import export_and_verify, print_audit
+from hublink.demo.counts import fetch as fetch_counts
+from hublink.demo.counts import print_counts
+from hublink.demo.counts import write as write_counts
+from hublink.demo.deployment import (
+    ADMIN,
+    ANALYST,
+    PROJECT_ID,
+    exchange_secrets,
+    free_port,
+    write_deployment,
+)
+from hublink.errors import HublinkError
+from hublink.reports.overlap import overlap_json, overlap_table
+from hublink.reports.progress import StageProgress
+from hublink.reports.quality import write as write_quality_report
 from hublink.v1 import admin_pb2
 from node.exclusions import read_counts as exclusion_counts
 from node.keys import fetch_keys
-from node.secret_exchange import generate_node_key, load_node_key, raw_public
-from node.secret_workflow import create_secret, fetch_secret, publish_key
 from node.workflow import upload
 
-PROJECT_ID = "early-years-demo"
 MARKER = ".hublink-demo"
-COORDINATOR = Identity("linkage-unit", Role.COORDINATOR)
-ADMIN = Identity("linkage-unit", Role.ADMIN)
-ANALYST = Identity("family-hubs-analytics", Role.ANALYST)
-AUDITOR = Identity("information-governance", Role.AUDITOR)
 
 log = logging.getLogger("hublink.demo")
 
 
-class DemoError(RuntimeError):
+class DemoError(HublinkError, RuntimeError):
     """The demo cannot run (for example, --out holds files that are not a demo's)."""
 
 
@@ -119,7 +118,7 @@ def _run(
             uploads[organisation] = upload(node_config, progress=report)
 
         admin_config = load(configs["admin"], ClientConfig)
-        admin = AdminClient(_channel(admin_config))
+        admin = AdminClient(open_channel(admin_config))
         run = admin.start_run(PROJECT_ID)
 
         run = admin.wait(PROJECT_ID, run.run_id)
@@ -134,16 +133,16 @@ def _run(
             progress("fetch linkage keys", i + 1, len(organisations))
 
         analyst_config = load(configs["analyst"], ClientConfig)
-        overlap = AnalystClient(_channel(analyst_config)).overlap(PROJECT_ID)
-        tables = demo_counts.fetch(
-            AnalystClient(_channel(analyst_config)), PROJECT_ID, organisations
+        overlap = AnalystClient(open_channel(analyst_config)).overlap(PROJECT_ID)
+        tables = fetch_counts(
+            AnalystClient(open_channel(analyst_config)), PROJECT_ID, organisations
         )
         # The IG officer fetches a signed checkpoint over mTLS and keeps it.
         auditor_config = load(configs["auditor"], ClientConfig)
-        kept = AuditClient(_channel(auditor_config)).checkpoint()
+        kept = AuditClient(open_channel(auditor_config)).checkpoint()
     finally:
         coordinator.stop()
-    audit = demo_audit.export_and_verify(
+    audit = export_and_verify(
         out_dir,
         load(configs["coordinator"], CoordinatorConfig),
         kept.note,
@@ -166,7 +165,7 @@ def _run(
     seconds = time.monotonic() - started
     counts = overlap_json(overlap)
     names = {layout.organisation: layout.display_name for layout in data.layouts}
-    demo_counts.write(out_dir, counts, tables, names)
+    write_counts(out_dir, counts, tables, names)
     write_quality_report(out_dir / "quality.html", quality_report)
     summary: dict[str, Any] = {
         "project_id": PROJECT_ID,
@@ -250,164 +249,6 @@ def _log_to(path: Path) -> logging.Handler:
     return handler
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on now (the coordinator binds it moments later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _channel(config: ClientConfig) -> Any:
-    tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-    return secure_channel(config.coordinator, tls, server_name=config.server_name or None)
-
-
-def _toml_str(value: str) -> str:
-    return json.dumps(value)
-
-
-def write_deployment(
-    out_dir: Path,
-    data: synthetic.GeneratedData,
-    port: int,
-    *,
-    secret_exchange: bool = False,
-    field_scoring: bool = True,
-) -> dict[str, Path]:
-    """Certificates, the project, and one config per party, as operators would write them.
-
-    Returns the config file of each party: "coordinator", "admin", "analyst"
-    and one per organisation of ``data``. The tests build their deployments
-    with this too, so the demo and the tests exercise the same files.
-
-    With ``secret_exchange`` the nodes agree their linkage secret through the
-    coordinator (``exchange_secrets``): each node gets a key pair in its state
-    folder, and the fingerprints, as each organisation would confirm them, go
-    into the project file and every node's config. Without it the nodes share
-    one secret file, the option for organisations that exchange it themselves.
-
-    With ``field_scoring`` (the demo's choice) nodes also send per-field
-    filters and the coordinator decides duplicate referrals field by field.
-    """
-    pki_dir = out_dir / "pki"
-    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=field_scoring)
-    authority = create_authority(pki_dir, name="hublink demo CA")
-    config_dir = out_dir / "config"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    schema_path = config_dir / "early-years.json"
-    schema_path.write_text(LinkageSpec.default().json_text + "\n", encoding="utf-8")
-
-    def tls_block(identity: Identity) -> str:
-        files = issue_certificate(authority, identity, pki_dir)
-        return (
-            f"[tls]\nca = {_toml_str(str(files.ca.resolve()))}\n"
-            f"cert = {_toml_str(str(files.cert.resolve()))}\n"
-            f"key = {_toml_str(str(files.key.resolve()))}\n"
-        )
-
-    organisations = [layout.organisation for layout in data.layouts]
-    node_tls = {org: tls_block(Identity(org, Role.NODE)) for org in organisations}
-    node_keys = ""
-    if secret_exchange:
-        node_keys = "\n[node_keys]\n" + "".join(
-            f"{org} = {_toml_str(_node_key(out_dir / 'nodes' / org / 'state', pki_dir, org))}\n"
-            for org in organisations
-        )
-    project = config_dir / "project.toml"
-    project.write_text(
-        f"id = {_toml_str(PROJECT_ID)}\n"
-        'purpose = "Find children known to one early-years service but not the others, to '
-        'plan Family Hub outreach"\n'
-        f"organisations = {json.dumps(organisations)}\n"
-        'schema = "early-years.json"\n'
-        f"encoding_sha256 = {_toml_str(spec.sha256)}\n"
-        f"field_scoring = {str(field_scoring).lower()}\n"
-        "threshold = 0.83\n"
-        "auto_threshold = true\n"
-        "within_threshold = 0.9\n"
-        'disclosure = "hospital-statistics"\n'
-        'released_attributes = ["age_band", "area"]\n'
-        f"analysts = {json.dumps([ANALYST.organisation])}\n"
-        f"attribute_precedence = {json.dumps(organisations)}\n"
-        f"reference_date = {_toml_str(synthetic.REFERENCE_DATE.isoformat())}\n" + node_keys
-    )
-    coordinator_dir = out_dir / "coordinator"
-    coordinator_dir.mkdir(exist_ok=True)
-    paths = {"coordinator": config_dir / "coordinator.toml"}
-    paths["coordinator"].write_text(
-        f'listen = "127.0.0.1:{port}"\n'
-        'ops_listen = "127.0.0.1:0"\n'
-        f"database = {_toml_str(str((coordinator_dir / 'coordinator.db').resolve()))}\n"
-        f"projects = [{_toml_str(str(project.resolve()))}]\n\n" + tls_block(COORDINATOR)
-    )
-    secret = out_dir / "secrets" / "project-secret"
-    if not secret_exchange:
-        secret.parent.mkdir(mode=0o700, exist_ok=True)
-        secret.write_text(secrets.token_urlsafe(32) + "\n")
-        secret.chmod(0o600)
-    for layout in data.layouts:
-        org = layout.organisation
-        columns = "\n".join(
-            f"{field} = {_toml_str(column)}" for field, column in layout.columns.items()
-        )
-        node_dir = out_dir / "nodes" / org
-        node_dir.mkdir(parents=True, exist_ok=True)
-        policy = write_policy(node_dir, layout, data.csv_paths[org])
-        paths[org] = node_dir / "node.toml"
-        paths[org].write_text(
-            f'coordinator = "localhost:{port}"\n'
-            f"project = {_toml_str(PROJECT_ID)}\n"
-            f"schema = {_toml_str(str(schema_path.resolve()))}\n"
-            f"field_scoring = {str(field_scoring).lower()}\n"
-            + (
-                "secret_exchange = true\n"
-                if secret_exchange
-                else f"secret_file = {_toml_str(str(secret.resolve()))}\n"
-            )
-            + f"consent_policy = {_toml_str(str(policy.resolve()))}\n"
-            'state_dir = "state"\n'
-            'output = "linked.csv"\n\n'
-            f"[input]\npath = {_toml_str(str(data.csv_paths[org].resolve()))}\n"
-            f"id_column = {_toml_str(layout.id_column)}\n\n"
-            f"[input.columns]\n{columns}\n\n"
-            + _attributes_block(layout)
-            + node_tls[org]
-            + node_keys
-        )
-    for name, identity in (("admin", ADMIN), ("analyst", ANALYST), ("auditor", AUDITOR)):
-        paths[name] = config_dir / f"{name}.toml"
-        paths[name].write_text(f'coordinator = "localhost:{port}"\n\n' + tls_block(identity))
-    return paths
-
-
-def _node_key(state_dir: Path, pki_dir: Path, organisation: str) -> str:
-    """Make a node's secret-exchange key pair; return the fingerprint its organisation confirms."""
-    generate_node_key(state_dir)
-    certificate = (pki_dir / f"{Role.NODE.value}-{organisation}.pem").read_text()
-    return sealing.fingerprint(raw_public(load_node_key(state_dir)), certificate)
-
-
-def exchange_secrets(
-    configs: Mapping[str, Path],
-    organisations: Sequence[str],
-    *,
-    channel_for: Callable[[str], grpc.Channel | None] = lambda org: None,
-) -> int:
-    """Agree the project's linkage secret across the nodes through the coordinator.
-
-    Every node publishes its key; the first creates and seals the secret; the
-    others fetch and open their copies. Returns the new epoch. ``channel_for``
-    lets tests record what each node sends.
-    """
-    for org in organisations:
-        publish_key(load(configs[org], NodeConfig), channel=channel_for(org))
-    first, *others = organisations
-    epoch = create_secret(load(configs[first], NodeConfig), channel=channel_for(first)).epoch
-    for org in others:
-        fetch_secret(load(configs[org], NodeConfig), epoch, channel=channel_for(org))
-    return epoch
-
-
 def _read_linked(linked: Mapping[str, Path]) -> dict[tuple[str, str], str]:
     predicted: dict[tuple[str, str], str] = {}
     for organisation, path in linked.items():
@@ -415,18 +256,6 @@ def _read_linked(linked: Mapping[str, Path]) -> dict[tuple[str, str], str]:
             for row in csv.DictReader(handle):
                 predicted[(organisation, row["local_id"])] = row["linkage_key"]
     return predicted
-
-
-def _attributes_block(layout: synthetic.OrganisationLayout) -> str:
-    """The node's released attributes: age band from its DOB column, area from its LA column."""
-    block = (
-        "[attributes.age_band]\n"
-        f"column = {_toml_str(layout.columns['date_of_birth'])}\n"
-        'derive = "age_band"\n\n'
-    )
-    if layout.area_column:
-        block += f"[attributes.area]\ncolumn = {_toml_str(layout.area_column)}\n\n"
-    return block
 
 
 def _print_results(console: Console, result: DemoResult) -> None:
@@ -469,10 +298,10 @@ def _print_results(console: Console, result: DemoResult) -> None:
         for rule, count in counts["decisions"].items():
             decisions.add_row(organisation, rule, f"{count:,}")
     console.print(decisions)
-    demo_audit.print_audit(console, summary["audit"])
+    print_audit(console, summary["audit"])
     console.print(
         f"{summary['records']:,} records linked in {summary['seconds']:.1f} s; "
         f"everything is in {result.out_dir}/ (summary.json, nodes/*/linked.csv, "
         "coordinator/coordinator.db, coordinator.log)"
     )
-    demo_counts.print_counts(console, result.out_dir, summary["display_names"])
+    print_counts(console, result.out_dir, summary["display_names"])

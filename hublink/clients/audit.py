@@ -2,7 +2,7 @@
 
 Why a client of its own: an auditor should not need shell access to the
 coordinator's host. Everything it receives is checked here or by
-``hublink.auditlog`` against the coordinator's public key, never trusted
+``hublink.audit.log`` against the coordinator's public key, never trusted
 because it came over an authenticated channel.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from hublink.auditlog import LogEntry, StoredCheckpoint
-from hublink.clients import RequestRefused
+from hublink.audit.log import LogEntry, StoredCheckpoint
+from hublink.clients.refused import RequestRefused
 from hublink.v1 import audit_pb2, audit_pb2_grpc, records_pb2
 
 

@@ -9,7 +9,7 @@ one), estimated precision and recall against threshold, each organisation's
 share of records linked elsewhere and of duplicate records, and the link rate
 by value of each released attribute (area, age band). When the project weighs
 per-field filters (field_scoring), a table of the duplicate model's own
-estimates and weights follows. Same style and atomic writing as hublink.charts.
+estimates and weights follows. Same style and atomic writing as hublink.reports.charts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from hublink.charts import BAR, PALETTE, WITHHELD, png_bytes, write_atomically
+from hublink.reports.charts import BAR, PALETTE, WITHHELD, png_bytes, write_atomically
 from hublink.v1 import admin_pb2
 
 

@@ -7,8 +7,8 @@ same files, and the node never imports the coordinator.
 
 An entry's leaf hash is SHA-256(0x00 || canonical JSON of its content), where
 the content is its index, time, action, actor, project and details. The log
-is an RFC 6962 Merkle tree of those leaves (``hublink.merkle``); the
-coordinator signs checkpoints of it (``hublink.checkpoint``).
+is an RFC 6962 Merkle tree of those leaves (``hublink.audit.merkle``); the
+coordinator signs checkpoints of it (``hublink.audit.checkpoint``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hublink import merkle
-from hublink.checkpoint import Checkpoint, CheckpointError, Verifier, parse_note
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Checkpoint, CheckpointError, Verifier, parse_note
+from hublink.errors import HublinkError
 from hublink.spec import canonical_json
 
 CSV_COLUMNS = (
@@ -39,7 +40,7 @@ CSV_COLUMNS = (
 )
 
 
-class AuditFileError(ValueError):
+class AuditFileError(HublinkError, ValueError):
     """An export, checkpoint or receipt file that cannot be read; names the file and line."""
 
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from rich.console import Console
 
-from hublink.charts import html_report, write_atomically, write_chart
 from hublink.clients import AnalystClient, Counts
-from hublink.countview import counts_json, pivot_table
+from hublink.reports.charts import html_report, write_atomically, write_chart
+from hublink.reports.counts import counts_json, pivot_table
 
 OVERLAP_PNG = "overlap.png"
 BREAKDOWN_PNG = "breakdown.png"

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from hublink.clients import CountCell, Counts
+from hublink.clients.analyst import CountCell, Counts
 
 SUPPRESSED = "*"
 BAR = "#1d5b79"

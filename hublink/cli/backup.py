@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from hublink import backup
+from hublink.audit.checkpoint import default_audit_key
 from hublink.config import ConfigError, CoordinatorConfig, NodeConfig, load
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,8 +49,6 @@ NODE_KIND = "node"
 
 def _coordinator_files(config: CoordinatorConfig) -> dict[str, Path]:
     """Name in the backup -> where it lives: the database and the audit signing key."""
-    from coordinator.core.store import default_audit_key
-
     return {
         "coordinator.db": config.database,
         "audit-key.pem": config.audit_key or default_audit_key(config.database),

@@ -14,10 +14,15 @@ from typing import Any
 
 from rich.console import Console
 
-from hublink.auditcli import load_source
-from hublink.auditlog import export_jsonl, read_jsonl, read_receipt_file, verify_log
-from hublink.audittrail import trail
-from hublink.checkpoint import Verifier, load_or_create_key, write_public_key
+from hublink.audit.checkpoint import (
+    Verifier,
+    default_audit_key,
+    load_or_create_key,
+    write_public_key,
+)
+from hublink.audit.log import export_jsonl, read_jsonl, read_receipt_file, verify_log
+from hublink.audit.sources import read_database
+from hublink.audit.trail import trail
 from hublink.config import CoordinatorConfig
 
 TRAIL_ACTIONS = frozenset(
@@ -45,9 +50,7 @@ def export_and_verify(
     names: Mapping[str, str],
 ) -> dict[str, Any]:
     """Write audit.jsonl, coordinator.pub and auditor-checkpoint.note; verify them offline."""
-    from coordinator.core.store import default_audit_key
-
-    source = load_source(None, config.database, None)
+    source = read_database(config.database, None)
     log_path = out_dir / "audit.jsonl"
     key_path = out_dir / "coordinator.pub"
     note_path = out_dir / "auditor-checkpoint.note"

@@ -4,112 +4,41 @@ Each command reads the log from one of three places: an exported JSON Lines
 file (offline, on the IG officer's own machine), the coordinator's database
 (``--database``, on its host), or the coordinator over gRPC as an auditor
 (``--config client.toml``). Verification trusts nothing it reads: every hash
-is recomputed and every signature checked against the public key given.
+is recomputed and every signature checked against the public key given. The
+first two places are ``hublink.audit.sources``; the third, which needs a
+client, is here.
 """
 
 from __future__ import annotations
 
-import functools
-import sqlite3
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from hublink import merkle
-from hublink.auditlog import (
+from hublink.audit import merkle
+from hublink.audit.checkpoint import Verifier, parse_note
+from hublink.audit.log import (
     AuditFileError,
     ForkDetected,
-    LogEntry,
-    StoredCheckpoint,
     compare_checkpoints,
     export_csv,
     export_jsonl,
-    read_jsonl,
     read_note_file,
     read_receipt_file,
     select,
     verify_log,
 )
-from hublink.checkpoint import CheckpointError, Verifier, parse_note
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: The audit commands' own user errors (the CLI's ``friendly`` handles the rest).
-AUDIT_ERRORS: tuple[type[Exception], ...] = (AuditFileError, CheckpointError)
-
-
-class SourceError(ValueError):
-    """The command was not told where the log is, or told two places."""
-
-
-@dataclass
-class LogSource:
-    """A log read from somewhere, with what that place can prove."""
-
-    entries: list[LogEntry]
-    checkpoints: list[StoredCheckpoint]
-    label: str
-    own_key: Verifier | None = None
-    consistency: Callable[[int, int], list[bytes]] | None = field(default=None, repr=False)
-
-
-def _read_database(path: Path, key_file: Path | None) -> LogSource:
-    """Read the coordinator's database read-only (never creating or changing anything)."""
-    from coordinator.core.store import default_audit_key
-
-    if not path.exists():
-        raise AuditFileError(f"{path}: no such database")
-    try:
-        db = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-        try:
-            rows = db.execute(
-                "SELECT idx, time, action, actor_organisation, actor_role, project_id, "
-                "details_json, entry_hash FROM audit ORDER BY idx"
-            ).fetchall()
-            notes = db.execute("SELECT note, time FROM checkpoints ORDER BY size").fetchall()
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise AuditFileError(f"{path}: not a coordinator database ({exc})") from None
-    import json
-
-    entries = []
-    for row in rows:
-        try:
-            details = json.loads(row[6])
-        except ValueError:
-            details = {"unreadable_details_json": row[6]}
-        entries.append(LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], details, row[7]))
-    own = None
-    key_path = key_file or default_audit_key(path)
-    if key_path.exists():
-        from hublink.checkpoint import load_or_create_key
-
-        own = load_or_create_key(key_path).verifier
-    source = LogSource(entries, [StoredCheckpoint(n, t) for n, t in notes], str(path), own)
-    source.consistency = _local_consistency(entries)
-    return source
-
-
-def _local_consistency(entries: Sequence[LogEntry]) -> Callable[[int, int], list[bytes]]:
-    def prove(old: int, new: int) -> list[bytes]:
-        tree = merkle.MemoryTree(e.leaf() for e in entries)
-        return merkle.consistency_proof(tree, old, new)
-
-    return prove
+from hublink.audit.sources import LogSource, SourceError, read_database, read_export
+from hublink.cli.errors import F, friendly
 
 
 def _read_remote(config_path: Path, filters: dict[str, str]) -> LogSource:
-    from hublink.auditclient import AuditClient, Filters
-    from hublink.cli import _channel
+    from hublink.clients import AuditClient, Filters, open_channel
     from hublink.config import ClientConfig, load
 
     config = load(config_path, ClientConfig)
-    client = AuditClient(_channel(config), timeout=config.timeout_seconds)
+    client = AuditClient(open_channel(config), timeout=config.timeout_seconds)
     entries = list(client.entries(Filters(**filters)))
     checkpoint = client.checkpoint()
     source = LogSource(entries, [checkpoint], config.coordinator)
@@ -131,6 +60,7 @@ def load_source(
     key_file: Path | None = None,
     filters: dict[str, str] | None = None,
 ) -> LogSource:
+    """The log from the one place named: an exported file, a database or a client config."""
     given = [x for x in (log_file, database, config) if x is not None]
     if len(given) != 1:
         raise SourceError(
@@ -138,28 +68,11 @@ def load_source(
             "host) or --config (an auditor's client config)"
         )
     if log_file is not None:
-        entries, checkpoints = read_jsonl(log_file)
-        source = LogSource(entries, checkpoints, str(log_file))
-        source.consistency = _local_consistency(entries)
-        return source
+        return read_export(log_file)
     if database is not None:
-        return _read_database(database, key_file)
+        return read_database(database, key_file)
     assert config is not None
     return _read_remote(config, filters or {})
-
-
-def _errors(command: F) -> F:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hublink.cli import _user_errors
-
-        handled: tuple[type[Exception], ...] = (*AUDIT_ERRORS, SourceError, *_user_errors())
-        try:
-            return command(*args, **kwargs)
-        except handled as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _source_options(command: F) -> F:
@@ -194,7 +107,7 @@ def _filter_options(command: F) -> F:
 
 
 @click.group("audit")
-def audit() -> None:
+def group() -> None:
     """The coordinator's tamper-evident audit log: show, export, verify, compare.
 
     Read it from an exported JSON Lines LOG file, from the coordinator's
@@ -202,12 +115,12 @@ def audit() -> None:
     """
 
 
-@audit.command("show")
+@group.command("show")
 @_source_options
 @_filter_options
 @click.option("--plain", is_flag=True, help="One plain-English sentence per entry.")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
-@_errors
+@friendly
 def show(
     log_file: Path | None,
     database: Path | None,
@@ -221,7 +134,7 @@ def show(
     key_file: Path | None,
 ) -> None:
     """List audit entries, oldest first, filtered by project, organisation, action or time."""
-    from hublink.audittrail import describe
+    from hublink.audit.trail import describe
     from hublink.spec import canonical_json
 
     filters = {
@@ -243,7 +156,7 @@ def show(
             )
 
 
-@audit.command("export")
+@group.command("export")
 @_source_options
 @_filter_options
 @click.option(
@@ -259,7 +172,7 @@ def show(
     default=None,
     help="Output format (default: from the --out suffix).",
 )
-@_errors
+@friendly
 def export(
     log_file: Path | None,
     database: Path | None,
@@ -294,7 +207,7 @@ def export(
     click.echo(f"wrote {len(entries)} entries to {out}")
 
 
-@audit.command("verify")
+@group.command("verify")
 @_source_options
 @click.option(
     "--key",
@@ -317,7 +230,7 @@ def export(
     type=click.Path(dir_okay=False, path_type=Path),
     help="A node's upload receipt (state_dir/receipts/*.json); repeatable.",
 )
-@_errors
+@friendly
 def verify(
     log_file: Path | None,
     database: Path | None,
@@ -395,7 +308,7 @@ def _notes_in(path: Path) -> list[tuple[str, str]]:
     return [("", read_note_file(path))]
 
 
-@audit.command("compare")
+@group.command("compare")
 @click.argument("first", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("second", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -422,7 +335,7 @@ def _notes_in(path: Path) -> list[tuple[str, str]]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="An auditor's client TOML: ask the coordinator for the consistency proof.",
 )
-@_errors
+@friendly
 def compare(
     first: Path,
     second: Path,
@@ -460,7 +373,7 @@ def compare(
         sys.exit(1)
 
 
-@audit.command("public-key")
+@group.command("public-key")
 @click.option(
     "--coordinator-config",
     "config_path",
@@ -473,11 +386,10 @@ def compare(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the key line to this file (coordinator.pub); default: print it.",
 )
-@_errors
+@friendly
 def public_key(config_path: Path, out: Path | None) -> None:
     """Export the coordinator's audit public key, to pin in node configs and give auditors."""
-    from coordinator.core.store import default_audit_key
-    from hublink.checkpoint import load_or_create_key, write_public_key
+    from hublink.audit.checkpoint import default_audit_key, load_or_create_key, write_public_key
     from hublink.config import CoordinatorConfig, load
 
     config = load(config_path, CoordinatorConfig)

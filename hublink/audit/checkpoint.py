@@ -26,11 +26,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hublink.errors import HublinkError
+
 ED25519 = b"\x01"
 DASH = "\u2014"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HublinkError, ValueError):
     """A note, checkpoint or key that cannot be read or whose signature does not verify."""
 
 
@@ -209,6 +211,16 @@ class Signer:
 def default_origin(public: bytes) -> str:
     """A log's origin (and key name) derived from its key, unique to each coordinator."""
     return f"hublink.audit/{hashlib.sha256(public).hexdigest()[:16]}"
+
+
+def default_audit_key(database: Path | str) -> Path:
+    """Where the audit signing key lives when the config names none: beside the database.
+
+    Here rather than in the coordinator because the coordinator, its backup and
+    the audit commands that read its database on its host all need the same path.
+    """
+    path = Path(database)
+    return path.with_name(f"{path.stem}.audit-key.pem")
 
 
 def load_or_create_key(path: Path) -> Signer:

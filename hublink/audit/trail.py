@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hublink.auditlog import LogEntry
+from hublink.audit.log import LogEntry
 
 
 def _who(organisation: str, names: Mapping[str, str]) -> str:
