@@ -8,15 +8,17 @@ must agree, so an edited schema cannot slip in unnoticed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from coordinator.core import disclosure
 from coordinator.core.blocking import BLOCKING_MODES
 from coordinator.core.keys import KEY_SCOPES
-from coordinator.core.service import Project
+from coordinator.core.model import Project
 from hublink import config
 from hublink.spec import NORMALISATION_VERSION, LinkageSpec, SpecError, canonical_json
 
@@ -82,58 +84,51 @@ def load_project(path: Path) -> Project:
             raise config.ConfigError(
                 f"{path}: node_keys.{organisation} must be sha256:<64 hex digits>"
             )
-    fingerprint = {
-        "id": definition.id,
-        "purpose": definition.purpose,
-        "organisations": list(definition.organisations),
+    resolved: dict[str, Any] = {
+        "schema_json": spec.json_text,
         "encoding_sha256": spec.sha256,
-        "threshold": definition.threshold,
-        "auto_threshold": definition.auto_threshold,
-        "within_threshold": definition.within_threshold,
-        "merge_threshold": definition.merge_threshold,
-        "blocking": [
-            definition.blocking,
-            definition.blocking_completeness,
-            definition.estimate_sample,
-        ],
-        "suppression_threshold": definition.suppression_threshold,
-        "released_attributes": list(definition.released_attributes),
-        "disclosure": [rule.name, rule.threshold, rule.rounding],
-        "analysts": list(definition.analysts),
-        "attribute_precedence": list(definition.attribute_precedence),
-        "reference_date": definition.reference_date,
-        "node_keys": dict(sorted(definition.node_keys.items())),
-        "key_scope": definition.key_scope,
-        "retention_days": definition.retention_days,
+        "encodings": spec.encodings,
+        "field_flip": spec.group_flip,
+        "definition_sha256": definition_sha256(definition, spec.sha256, rule),
+        "disclosure": rule,
     }
-    return Project(
-        id=definition.id,
-        purpose=definition.purpose,
-        organisations=definition.organisations,
-        schema_json=spec.json_text,
-        encoding_sha256=spec.sha256,
-        encodings=spec.encodings,
-        field_flip=spec.group_flip,
-        definition_sha256=hashlib.sha256(canonical_json(fingerprint).encode()).hexdigest(),
-        threshold=definition.threshold,
-        auto_threshold=definition.auto_threshold,
-        within_threshold=definition.within_threshold,
-        merge_threshold=definition.merge_threshold,
-        blocking=definition.blocking,
-        blocking_completeness=definition.blocking_completeness,
-        estimate_sample=definition.estimate_sample,
-        suppression_threshold=rule.threshold,
-        max_chunk_records=definition.max_chunk_records,
-        max_records=definition.max_records,
-        released_attributes=definition.released_attributes,
-        disclosure=rule,
-        analysts=definition.analysts,
-        attribute_precedence=definition.attribute_precedence,
-        reference_date=definition.reference_date,
-        key_scope=definition.key_scope,
-        retention_days=definition.retention_days,
-        node_keys=dict(definition.node_keys),
-    )
+    return Project(**resolved, **_as_written(definition, besides=resolved))
+
+
+def definition_sha256(
+    definition: config.ProjectConfig, encoding_sha256: str, rule: disclosure.Rule
+) -> str:
+    """The project's fingerprint: a hash of the keys that define it and what they resolve to.
+
+    Every key ``hublink.config`` marks with ``defines`` goes in, as written (keys that share
+    an entry, as one list in field order); so do the schema's hash (which covers the
+    schema, normalisation, hardening and field scoring) and the disclosure rule the
+    disclosure keys resolve to. Limits on chunk and upload size do not define a project.
+    """
+    settings = dataclasses.asdict(definition)
+    fingerprint: dict[str, object] = {}
+    for f in dataclasses.fields(config.ProjectConfig):
+        entry = f.metadata.get("fingerprint")
+        if entry is True:
+            fingerprint[f.name] = settings[f.name]
+        elif isinstance(entry, str):
+            grouped = fingerprint.setdefault(entry, [])
+            assert isinstance(grouped, list)
+            grouped.append(settings[f.name])
+    fingerprint["encoding_sha256"] = encoding_sha256
+    fingerprint["disclosure"] = list(dataclasses.astuple(rule))
+    return hashlib.sha256(canonical_json(fingerprint).encode()).hexdigest()
+
+
+def _as_written(definition: config.ProjectConfig, *, besides: dict[str, Any]) -> dict[str, Any]:
+    """The project file's settings the core ``Project`` holds as written, under the same
+    name (all but those it holds ``besides``, resolved: the schema's hash, the rule)."""
+    held = {f.name for f in dataclasses.fields(Project)} - set(besides)
+    return {
+        f.name: getattr(definition, f.name)
+        for f in dataclasses.fields(config.ProjectConfig)
+        if f.name in held
+    }
 
 
 def _disclosure_rule(path: Path, definition: config.ProjectConfig) -> disclosure.Rule:

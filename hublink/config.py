@@ -28,13 +28,50 @@ class ConfigError(HublinkError, ValueError):
     """A configuration file that cannot be used; the message names the file and key."""
 
 
+def about(text: str) -> dict[str, object]:
+    """A setting's metadata: its help, the one place it is written (docs/configuration.md
+    shows it: hublink.config_reference)."""
+    return {"help": " ".join(text.split())}
+
+
+def defines(text: str, *, entry: str = "") -> dict[str, object]:
+    """A project key's metadata: its help, and that it defines the project.
+
+    The project's fingerprint (coordinator.projects) holds every such key, under its own
+    name or, for keys that share an ``entry``, as one list in field order (the shape stored
+    fingerprints were made with). A changed fingerprint is audited as ``project.changed``.
+    """
+    return {**about(text), "fingerprint": entry or True}
+
+
+def default_of(kind: type[Any], name: str) -> Any:
+    """Setting ``name``'s default in ``kind``, for other definitions of the same setting (the
+    core's ``Project``), so each default is written once. KeyError if it has none."""
+    [f] = [f for f in dataclasses.fields(kind) if f.name == name]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is dataclasses.MISSING:
+        raise KeyError(f"{kind.__name__}.{name} has no default")
+    return f.default
+
+
 @dataclass(frozen=True)
 class TlsSection:
     """Certificate files for mutual TLS: the trusted CA, this party's certificate and key."""
 
-    ca: Path
-    cert: Path
-    key: Path
+    ca: Path = field(
+        metadata=about(
+            "PEM file of the certificate authority every peer's certificate must chain to."
+        )
+    )
+    cert: Path = field(
+        metadata=about("PEM certificate of this party (its organisation and role are in it).")
+    )
+    key: Path = field(
+        metadata=about(
+            "PEM private key of that certificate; readable only by the account that runs hublink."
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -43,108 +80,277 @@ class ProjectConfig:
 
     A project has one purpose, a fixed set of member organisations and one
     linkage schema; everything the nodes encode is pinned by the hash of that
-    schema plus the normalisation it assumes.
+    schema plus the normalisation it assumes. This is the one definition of a
+    project's settings and their defaults: the coordinator core's ``Project``
+    is built from it (coordinator.projects) and its fingerprint is derived from
+    the keys marked ``fingerprint``.
     """
 
-    id: str
-    purpose: str
-    organisations: tuple[str, ...]
-    schema: Path
+    id: str = field(
+        metadata=defines("Project identifier the nodes name in their config (`project`).")
+    )
+    purpose: str = field(
+        metadata=defines("The single purpose the organisations agreed; recorded in the audit log.")
+    )
+    organisations: tuple[str, ...] = field(
+        metadata=defines("Organisation slugs (from their certificates) that take part.")
+    )
+    schema: Path = field(
+        metadata=about("The clkhash linkage schema (JSON); its hash is pinned by every node.")
+    )
     # Tuned for balanced (hardened) 2048-bit encodings, whose Dice similarity is the share
     # of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
     # were best near threshold 0.8 / within 0.88.
-    threshold: float = 0.83
-    auto_threshold: bool = True
-    """Estimate each run's cross-organisation threshold from its similarity scores
-    (coordinator.core.quality); ``threshold`` is then the fallback when the scores allow no
-    estimate. false: always use ``threshold``, with the estimate reported beside it.
-    Measured in bench/threshold.py."""
-    within_threshold: float = 0.9
-    merge_threshold: float = 0.9
-    blocking: str = "auto"
-    """How a run avoids comparing every pair: "lsh" (locality-sensitive bands computed from
-    the encodings at the coordinator), "none" (all pairs), or "auto" (lsh once all-pairs would
-    exceed 2e9 comparisons, about 45,000 records a side). See coordinator.core.blocking."""
-    blocking_completeness: float = 0.998
-    """With blocking: the chance that a pair exactly at the fallback threshold is compared."""
-    estimate_sample: int = 1000
-    """With blocking: records whose exact best scores feed the threshold estimate."""
-    suppression_threshold: int = 0
-    """Counts from 1 to this minus 1 are withheld; 0 takes the disclosure preset's."""
-    max_chunk_records: int = 2000
-    max_records: int = 5_000_000
-    released_attributes: tuple[str, ...] = ()
-    disclosure: str = "hospital-statistics"
-    """Preset: "hospital-statistics", "strict" or "unrounded" (see coordinator.core.disclosure)."""
-    rounding_base: int = 0
-    """Round released counts to multiples of this; 0 takes the preset's, 1 means unrounded."""
-    analysts: tuple[str, ...] = ()
-    """Organisations whose analysts may query counts; empty means no analyst may."""
-    attribute_precedence: tuple[str, ...] = ()
-    """Whose attribute value counts when organisations disagree; empty: the most common value."""
-    reference_date: str = ""
-    """Date (YYYY-MM-DD) at which nodes compute age bands; empty: the day of upload."""
-    key_scope: str = "project"
-    retention_days: int = 365
-    normalisation: str = ""
-    encoding_sha256: str = ""
-    hardening: str = "balance"
-    """Post-processing of each CLK at the node ("balance" or "none"); part of the pinned hash."""
-    field_scoring: bool = False
-    """Nodes also send per-field filters (given name; family name; date of birth with sex;
-    postcode with NHS number; hublink/schemas/field-groups.json) and the coordinator weighs
-    them Fellegi-Sunter style to tell duplicate referrals from twins and siblings. Discloses
-    more than the record CLK alone (README, "Duplicate referrals, field by field"); part of
-    the pinned hash."""
-    node_keys: Mapping[str, str] = field(default_factory=dict)
-    """Organisation -> fingerprint ("sha256:<hex>") of its node's secret-exchange key, as each
-    organisation confirmed it; served to nodes so they can cross-check their own copy."""
+    threshold: float = field(
+        default=0.83,
+        metadata=defines(
+            "Dice similarity at or above which two records of different organisations match."
+        ),
+    )
+    auto_threshold: bool = field(
+        default=True,
+        metadata=defines(
+            """Estimate each run's cross-organisation threshold from its similarity scores
+            (coordinator.core.quality); ``threshold`` is then the fallback when the scores allow
+            no estimate. false: always use ``threshold``, with the estimate reported beside it.
+            Measured in bench/threshold.py."""
+        ),
+    )
+    within_threshold: float = field(
+        default=0.9,
+        metadata=defines(
+            "Similarity at which two records of the same organisation are the same person."
+        ),
+    )
+    merge_threshold: float = field(
+        default=0.9,
+        metadata=defines(
+            "Similarity at which groups are merged when within-organisation duplicates are linked."
+        ),
+    )
+    blocking: str = field(
+        default="auto",
+        metadata=defines(
+            """How a run avoids comparing every pair: "lsh" (locality-sensitive bands computed
+            from the encodings at the coordinator), "none" (all pairs), or "auto" (lsh once
+            all-pairs would exceed 2e9 comparisons, about 45,000 records a side). See
+            coordinator.core.blocking.""",
+            entry="blocking",
+        ),
+    )
+    blocking_completeness: float = field(
+        default=0.998,
+        metadata=defines(
+            "With blocking: the chance that a pair exactly at the fallback threshold is compared.",
+            entry="blocking",
+        ),
+    )
+    estimate_sample: int = field(
+        default=1000,
+        metadata=defines(
+            "With blocking: records whose exact best scores feed the threshold estimate.",
+            entry="blocking",
+        ),
+    )
+    suppression_threshold: int = field(
+        default=0,
+        metadata=defines(
+            "Counts from 1 to this minus 1 are withheld; 0 takes the disclosure preset's."
+        ),
+    )
+    max_chunk_records: int = field(
+        default=2000, metadata=about("Most records a node may send in one chunk.")
+    )
+    max_records: int = field(default=5_000_000, metadata=about("Most records one upload may hold."))
+    released_attributes: tuple[str, ...] = field(
+        default=(),
+        metadata=defines(
+            "Coarse attributes (age_band, area, …) nodes may send beside the encodings."
+        ),
+    )
+    disclosure: str = field(
+        default="hospital-statistics",
+        metadata=about(
+            'Preset: "hospital-statistics", "strict" or "unrounded" (see '
+            "coordinator.core.disclosure)."
+        ),
+    )
+    rounding_base: int = field(
+        default=0,
+        metadata=about(
+            "Round released counts to multiples of this; 0 takes the preset's, 1 means unrounded."
+        ),
+    )
+    analysts: tuple[str, ...] = field(
+        default=(),
+        metadata=defines(
+            "Organisations whose analysts may query counts; empty means no analyst may."
+        ),
+    )
+    attribute_precedence: tuple[str, ...] = field(
+        default=(),
+        metadata=defines(
+            "Whose attribute value counts when organisations disagree; empty: the most common "
+            "value."
+        ),
+    )
+    reference_date: str = field(
+        default="",
+        metadata=defines(
+            "Date (YYYY-MM-DD) at which nodes compute age bands; empty: the day of upload."
+        ),
+    )
+    key_scope: str = field(
+        default="project",
+        metadata=defines(
+            '"project": one linkage key per person across the project; "organisation": a '
+            "different key per organisation for the same person."
+        ),
+    )
+    retention_days: int = field(
+        default=365,
+        metadata=defines("Days after which uploads are erased by the retention sweep."),
+    )
+    normalisation: str = field(
+        default="",
+        metadata=about(
+            "Version of the normalisation the encodings assume (empty: this hublink's); part "
+            "of the pinned hash."
+        ),
+    )
+    encoding_sha256: str = field(
+        default="",
+        metadata=about(
+            "Encoding hash to pin; loading fails if the schema hashes otherwise (empty: not "
+            "pinned)."
+        ),
+    )
+    hardening: str = field(
+        default="balance",
+        metadata=about(
+            'Post-processing of each CLK at the node ("balance" or "none"); part of the '
+            "pinned hash."
+        ),
+    )
+    field_scoring: bool = field(
+        default=False,
+        metadata=about(
+            """Nodes also send per-field filters (given name; family name; date of birth with
+            sex; postcode with NHS number; hublink/schemas/field-groups.json) and the coordinator
+            weighs them Fellegi-Sunter style to tell duplicate referrals from twins and siblings.
+            Discloses more than the record CLK alone (README, "Duplicate referrals, field by
+            field"); part of the pinned hash."""
+        ),
+    )
+    node_keys: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=defines(
+            """Organisation -> fingerprint ("sha256:<hex>") of its node's secret-exchange key,
+            as each organisation confirmed it; served to nodes so they can cross-check their own
+            copy."""
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class CoordinatorConfig:
     """The coordinator process: where it listens, stores and which projects it serves."""
 
-    tls: TlsSection
-    listen: str = "127.0.0.1:50051"
-    database: Path = Path("coordinator.db")
-    audit_key: Path | None = None
-    """Ed25519 key that signs the audit log's checkpoints (PEM, mode 0600), created on first
-    start; default: beside the database, <database stem>.audit-key.pem."""
-    projects: tuple[Path, ...] = ()
-    max_workers: int = 16
-    revocation_list: Path | None = None
-    organisation_cas: Mapping[str, Path] = field(default_factory=dict)
-    ops_listen: str = "127.0.0.1:9100"
-    """Plain-HTTP address of /healthz, /readyz and /metrics (no client certificate, no data);
-    empty: not served."""
-    log_format: str = "text"
-    """"text" (human-readable lines) or "json" (one JSON object per line)."""
-    shutdown_grace_seconds: float = 30.0
-    """On SIGTERM, how long requests and matching runs in flight may take to finish; a run
-    still going after it is recorded as failed."""
-    matching_workers: int = 0
-    """Worker processes that compare records during a run; 0: one per core."""
-    dask_scheduler: str = ""
-    """Address of a Dask scheduler ("tls://host:8786") to run comparisons on instead of local
-    workers; empty: local. Needs dask_ca, dask_cert and dask_key (Dask's TLS)."""
-    dask_ca: Path | None = None
-    """CA certificate the Dask scheduler's and workers' certificates are checked against."""
-    dask_cert: Path | None = None
-    """The coordinator's client certificate for the Dask cluster."""
-    dask_key: Path | None = None
-    """Its private key."""
+    tls: TlsSection = field(metadata=about("The coordinator's certificate files ([tls] table)."))
+    listen: str = field(
+        default="127.0.0.1:50051",
+        metadata=about("host:port of the gRPC server (mutual TLS only)."),
+    )
+    database: Path = field(
+        default=Path("coordinator.db"),
+        metadata=about(
+            "SQLite file holding uploads, runs, keys and the audit log; keep it on local disk."
+        ),
+    )
+    audit_key: Path | None = field(
+        default=None,
+        metadata=about(
+            """Ed25519 key that signs the audit log's checkpoints (PEM, mode 0600), created on
+            first start; default: beside the database, <database stem>.audit-key.pem."""
+        ),
+    )
+    projects: tuple[Path, ...] = field(
+        default=(), metadata=about("Project definition files (TOML) this coordinator serves.")
+    )
+    max_workers: int = field(default=16, metadata=about("Threads serving gRPC calls."))
+    revocation_list: Path | None = field(
+        default=None,
+        metadata=about(
+            "File of revoked certificate fingerprints or `serial:<hex>` lines, read again when "
+            "it changes; calls are refused while a configured file is missing."
+        ),
+    )
+    organisation_cas: Mapping[str, Path] = field(
+        default_factory=dict,
+        metadata=about(
+            "Organisation -> CA file its certificates must chain to, for organisations that "
+            "run their own CA."
+        ),
+    )
+    ops_listen: str = field(
+        default="127.0.0.1:9100",
+        metadata=about(
+            """Plain-HTTP address of /healthz, /readyz and /metrics (no client certificate, no
+            data); empty: not served."""
+        ),
+    )
+    log_format: str = field(
+        default="text",
+        metadata=about('"text" (human-readable lines) or "json" (one JSON object per line).'),
+    )
+    shutdown_grace_seconds: float = field(
+        default=30.0,
+        metadata=about(
+            """On SIGTERM, how long requests and matching runs in flight may take to finish; a
+            run still going after it is recorded as failed."""
+        ),
+    )
+    matching_workers: int = field(
+        default=0,
+        metadata=about("Worker processes that compare records during a run; 0: one per core."),
+    )
+    dask_scheduler: str = field(
+        default="",
+        metadata=about(
+            """Address of a Dask scheduler ("tls://host:8786") to run comparisons on instead of
+            local workers; empty: local. Needs dask_ca, dask_cert and dask_key (Dask's TLS)."""
+        ),
+    )
+    dask_ca: Path | None = field(
+        default=None,
+        metadata=about(
+            "CA certificate the Dask scheduler's and workers' certificates are checked against."
+        ),
+    )
+    dask_cert: Path | None = field(
+        default=None, metadata=about("The coordinator's client certificate for the Dask cluster.")
+    )
+    dask_key: Path | None = field(default=None, metadata=about("Its private key."))
 
 
 @dataclass(frozen=True)
 class InputSection:
     """Where a node's records come from and how its columns map to linkage fields."""
 
-    path: Path
-    id_column: str
-    columns: Mapping[str, str] = field(default_factory=dict)
-    encoding: str = "utf-8-sig"
-    date_formats: tuple[str, ...] = ()
+    path: Path = field(metadata=about("The CSV extract to read."))
+    id_column: str = field(metadata=about("Column holding the local record id (never sent)."))
+    columns: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about(
+            "Linkage field -> CSV column (given_name, family_name, date_of_birth, sex, "
+            "postcode, nhs_number)."
+        ),
+    )
+    encoding: str = field(default="utf-8-sig", metadata=about("Text encoding of the CSV file."))
+    date_formats: tuple[str, ...] = field(
+        default=(),
+        metadata=about("strptime formats tried for dates, in order (empty: the built-in list)."),
+    )
 
 
 @dataclass(frozen=True)
@@ -158,68 +364,149 @@ class AttributeSection:
     in ``released_attributes`` may be configured.
     """
 
-    column: str
-    derive: str = "code"
+    column: str = field(metadata=about("CSV column the attribute is derived from."))
+    derive: str = field(
+        default="code",
+        metadata=about('"age_band", "code" or "flag" (see the section\'s description).'),
+    )
 
 
 @dataclass(frozen=True)
 class NodeConfig:
     """One organisation's node for one project."""
 
-    coordinator: str
-    project: str
-    schema: Path
-    input: InputSection
-    tls: TlsSection
-    state_dir: Path = Path("node-state")
-    output: Path = Path("linked.csv")
-    secret_file: Path | None = None
-    secret_env: str = ""
-    server_name: str = ""
-    chunk_records: int = 1000
-    timeout_seconds: float = 60.0
-    """Deadline of each call to the coordinator."""
-    retry_attempts: int = 5
-    """Tries per call when the coordinator is unreachable, slow or busy (1: never retry)."""
-    retry_initial_seconds: float = 0.5
-    """First wait before a retry; each later wait doubles, with jitter."""
-    retry_max_seconds: float = 15.0
-    """Longest wait between two tries."""
-    coordinator_key: Path | None = None
-    """The coordinator's audit public key (the coordinator.pub line) that receipts must be
-    signed with. Without it the node trusts the key of its first receipt and keeps it in
-    state_dir/coordinator.pub, refusing any other key afterwards."""
-    consent_policy: Path | None = None
-    """TOML consent policy (node.policy_file); without one every readable record is included."""
-    max_bad_share: float = 0.05
-    """Share of unreadable rows above which a run stops (the column mapping is probably wrong)."""
-    rejects_file: Path | None = None
-    """Where bad rows are listed (row, field, reason); default state_dir/rejects.csv."""
-    hardening: str = "balance"
-    """Must match the project's hardening; it is part of the encoding hash both sides pin."""
-    field_scoring: bool = False
-    """Must match the project's field_scoring; it is part of the encoding hash both sides pin."""
-    secret_exchange: bool = False
-    """Take the linkage secret from the exchange through the coordinator (``hublink node
-    secret …``) instead of secret_file / secret_env."""
-    peer_ca: Path | None = None
-    """CA bundle, not run by the coordinator's operator, that other nodes' certificates must
-    chain to for their secret-exchange keys to be trusted."""
-    node_keys: Mapping[str, str] = field(default_factory=dict)
-    """Organisation -> confirmed fingerprint of its secret-exchange key (the project file's
-    [node_keys], as this organisation confirmed it). Used when peer_ca is not set."""
-    attributes: Mapping[str, AttributeSection] = field(default_factory=dict)
-    """Released attribute name -> how it is derived from a column ([attributes.age_band])."""
+    coordinator: str = field(metadata=about("host:port of the coordinator."))
+    project: str = field(metadata=about("Project identifier to upload into."))
+    schema: Path = field(
+        metadata=about("The project's linkage schema (JSON), as the coordinator serves it.")
+    )
+    input: InputSection = field(metadata=about("Where the records come from ([input] table)."))
+    tls: TlsSection = field(metadata=about("The node's certificate files ([tls] table)."))
+    state_dir: Path = field(
+        default=Path("node-state"),
+        metadata=about("Token store, receipts and the node's log; keep it and back it up."),
+    )
+    output: Path = field(
+        default=Path("linked.csv"),
+        metadata=about("Where `hublink node keys` writes local id -> linkage key."),
+    )
+    secret_file: Path | None = field(
+        default=None, metadata=about("File holding the project's linkage secret.")
+    )
+    secret_env: str = field(
+        default="", metadata=about("Environment variable holding the linkage secret instead.")
+    )
+    server_name: str = field(
+        default="",
+        metadata=about(
+            "Name to expect in the coordinator's certificate, if not the host in `coordinator`."
+        ),
+    )
+    chunk_records: int = field(
+        default=1000,
+        metadata=about("Records per chunk sent (capped by the project's max_chunk_records)."),
+    )
+    timeout_seconds: float = field(
+        default=60.0, metadata=about("Deadline of each call to the coordinator.")
+    )
+    retry_attempts: int = field(
+        default=5,
+        metadata=about(
+            "Tries per call when the coordinator is unreachable, slow or busy (1: never retry)."
+        ),
+    )
+    retry_initial_seconds: float = field(
+        default=0.5,
+        metadata=about("First wait before a retry; each later wait doubles, with jitter."),
+    )
+    retry_max_seconds: float = field(
+        default=15.0, metadata=about("Longest wait between two tries.")
+    )
+    coordinator_key: Path | None = field(
+        default=None,
+        metadata=about(
+            """The coordinator's audit public key (the coordinator.pub line) that receipts must
+            be signed with. Without it the node trusts the key of its first receipt and keeps it
+            in state_dir/coordinator.pub, refusing any other key afterwards."""
+        ),
+    )
+    consent_policy: Path | None = field(
+        default=None,
+        metadata=about(
+            "TOML consent policy (node.policy_file); without one every readable record is included."
+        ),
+    )
+    max_bad_share: float = field(
+        default=0.05,
+        metadata=about(
+            "Share of unreadable rows above which a run stops (the column mapping is probably "
+            "wrong)."
+        ),
+    )
+    rejects_file: Path | None = field(
+        default=None,
+        metadata=about(
+            "Where bad rows are listed (row, field, reason); default state_dir/rejects.csv."
+        ),
+    )
+    hardening: str = field(
+        default="balance",
+        metadata=about(
+            "Must match the project's hardening; it is part of the encoding hash both sides pin."
+        ),
+    )
+    field_scoring: bool = field(
+        default=False,
+        metadata=about(
+            "Must match the project's field_scoring; it is part of the encoding hash both "
+            "sides pin."
+        ),
+    )
+    secret_exchange: bool = field(
+        default=False,
+        metadata=about(
+            """Take the linkage secret from the exchange through the coordinator (``hublink node
+            secret …``) instead of secret_file / secret_env."""
+        ),
+    )
+    peer_ca: Path | None = field(
+        default=None,
+        metadata=about(
+            """CA bundle, not run by the coordinator's operator, that other nodes' certificates
+            must chain to for their secret-exchange keys to be trusted."""
+        ),
+    )
+    node_keys: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about(
+            """Organisation -> confirmed fingerprint of its secret-exchange key (the project
+            file's [node_keys], as this organisation confirmed it). Used when peer_ca is not
+            set."""
+        ),
+    )
+    attributes: Mapping[str, AttributeSection] = field(
+        default_factory=dict,
+        metadata=about(
+            "Released attribute name -> how it is derived from a column ([attributes.age_band])."
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class ClientConfig:
     """An analyst's, auditor's or admin's connection to the coordinator."""
 
-    coordinator: str
-    tls: TlsSection
-    server_name: str = ""
-    timeout_seconds: float = 60.0
+    coordinator: str = field(metadata=about("host:port of the coordinator."))
+    tls: TlsSection = field(metadata=about("The client's certificate files ([tls] table)."))
+    server_name: str = field(
+        default="",
+        metadata=about(
+            "Name to expect in the coordinator's certificate, if not the host in `coordinator`."
+        ),
+    )
+    timeout_seconds: float = field(
+        default=60.0, metadata=about("Deadline of each call to the coordinator.")
+    )
 
 
 def load(path: Path, kind: type[T]) -> T:

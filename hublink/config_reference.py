@@ -1,20 +1,18 @@
 """The configuration reference page (docs/configuration.md), generated from hublink.config.
 
 Every setting's key, type and default come from the typed dataclasses
-themselves, and its description from the docstring written under the field
-in hublink/config.py, or, for fields that have none, from ``HELP`` here. So
-the page cannot drift from the code: tests/unit/test_config_reference.py
-fails when the committed page differs from what ``render()`` produces, and
-when a field has no description at all. Regenerate with
+themselves, and its description from the help in the field's metadata
+(``hublink.config.about``), the one place it is written. So the page cannot
+drift from the code: tests/unit/test_config_reference.py fails when the
+committed page differs from what ``render()`` produces, and when a field has
+no description at all. Regenerate with
 ``hublink config-reference --output docs/configuration.md``.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
-import itertools
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -22,83 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from hublink import config
-
-HELP: dict[str, str] = {
-    # TlsSection
-    "TlsSection.ca": "PEM file of the certificate authority every peer's certificate must "
-    "chain to.",
-    "TlsSection.cert": "PEM certificate of this party (its organisation and role are in it).",
-    "TlsSection.key": "PEM private key of that certificate; readable only by the account "
-    "that runs hublink.",
-    # ProjectConfig
-    "ProjectConfig.id": "Project identifier the nodes name in their config (`project`).",
-    "ProjectConfig.purpose": "The single purpose the organisations agreed; recorded in the "
-    "audit log.",
-    "ProjectConfig.organisations": "Organisation slugs (from their certificates) that take part.",
-    "ProjectConfig.schema": "The clkhash linkage schema (JSON); its hash is pinned by every node.",
-    "ProjectConfig.threshold": "Dice similarity at or above which two records of different "
-    "organisations match.",
-    "ProjectConfig.within_threshold": "Similarity at which two records of the same "
-    "organisation are the same person.",
-    "ProjectConfig.merge_threshold": "Similarity at which groups are merged when within-"
-    "organisation duplicates are linked.",
-    "ProjectConfig.suppression_threshold": "Counts from 1 to this minus 1 are withheld; 0 takes "
-    "the disclosure preset's.",
-    "ProjectConfig.max_chunk_records": "Most records a node may send in one chunk.",
-    "ProjectConfig.max_records": "Most records one upload may hold.",
-    "ProjectConfig.released_attributes": "Coarse attributes (age_band, area, …) nodes may send "
-    "beside the encodings.",
-    "ProjectConfig.key_scope": '"project": one linkage key per person across the project; '
-    '"organisation": a different key per organisation for the same person.',
-    "ProjectConfig.retention_days": "Days after which uploads are erased by the retention sweep.",
-    "ProjectConfig.normalisation": "Version of the normalisation the encodings assume (empty: "
-    "this hublink's); part of the pinned hash.",
-    "ProjectConfig.encoding_sha256": "Encoding hash to pin; loading fails if the schema hashes "
-    "otherwise (empty: not pinned).",
-    # CoordinatorConfig
-    "CoordinatorConfig.tls": "The coordinator's certificate files ([tls] table).",
-    "CoordinatorConfig.listen": "host:port of the gRPC server (mutual TLS only).",
-    "CoordinatorConfig.database": "SQLite file holding uploads, runs, keys and the audit log; "
-    "keep it on local disk.",
-    "CoordinatorConfig.projects": "Project definition files (TOML) this coordinator serves.",
-    "CoordinatorConfig.max_workers": "Threads serving gRPC calls.",
-    "CoordinatorConfig.revocation_list": "File of revoked certificate fingerprints or "
-    "`serial:<hex>` lines, read again when it changes; calls are refused while a configured "
-    "file is missing.",
-    "CoordinatorConfig.organisation_cas": "Organisation -> CA file its certificates must chain "
-    "to, for organisations that run their own CA.",
-    # InputSection
-    "InputSection.path": "The CSV extract to read.",
-    "InputSection.id_column": "Column holding the local record id (never sent).",
-    "InputSection.columns": "Linkage field -> CSV column (given_name, family_name, "
-    "date_of_birth, sex, postcode, nhs_number).",
-    "InputSection.encoding": "Text encoding of the CSV file.",
-    "InputSection.date_formats": "strptime formats tried for dates, in order (empty: the "
-    "built-in list).",
-    # AttributeSection
-    "AttributeSection.column": "CSV column the attribute is derived from.",
-    "AttributeSection.derive": '"age_band", "code" or "flag" (see the section\'s description).',
-    # NodeConfig
-    "NodeConfig.coordinator": "host:port of the coordinator.",
-    "NodeConfig.project": "Project identifier to upload into.",
-    "NodeConfig.schema": "The project's linkage schema (JSON), as the coordinator serves it.",
-    "NodeConfig.input": "Where the records come from ([input] table).",
-    "NodeConfig.tls": "The node's certificate files ([tls] table).",
-    "NodeConfig.state_dir": "Token store, receipts and the node's log; keep it and back it up.",
-    "NodeConfig.output": "Where `hublink node keys` writes local id -> linkage key.",
-    "NodeConfig.secret_file": "File holding the project's linkage secret.",
-    "NodeConfig.secret_env": "Environment variable holding the linkage secret instead.",
-    "NodeConfig.server_name": "Name to expect in the coordinator's certificate, if not the "
-    "host in `coordinator`.",
-    "NodeConfig.chunk_records": "Records per chunk sent (capped by the project's "
-    "max_chunk_records).",
-    # ClientConfig
-    "ClientConfig.coordinator": "host:port of the coordinator.",
-    "ClientConfig.tls": "The client's certificate files ([tls] table).",
-    "ClientConfig.server_name": "Name to expect in the coordinator's certificate, if not the "
-    "host in `coordinator`.",
-    "ClientConfig.timeout_seconds": "Deadline of each call to the coordinator.",
-}
 
 FILES: tuple[tuple[str, type[Any], str], ...] = (
     (
@@ -116,26 +37,10 @@ FILES: tuple[tuple[str, type[Any], str], ...] = (
 )
 
 
-def field_docstrings(kind: type[Any]) -> dict[str, str]:
-    """The string literal written under each field of ``kind`` in its source, if any."""
-    tree = ast.parse(inspect.getsource(kind))
-    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
-    found: dict[str, str] = {}
-    for statement, following in itertools.pairwise(body):
-        if (
-            isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            found[statement.target.id] = " ".join(following.value.value.split())
-    return found
-
-
 def describe(kind: type[Any], name: str) -> str:
-    """A field's description: its docstring in hublink.config, else ``HELP``; '' if neither."""
-    return field_docstrings(kind).get(name) or HELP.get(f"{kind.__name__}.{name}", "")
+    """A setting's description: the help in its field's metadata (``hublink.config.about``)."""
+    f = next(f for f in dataclasses.fields(kind) if f.name == name)
+    return str(f.metadata.get("help", ""))
 
 
 def missing_descriptions() -> list[str]:

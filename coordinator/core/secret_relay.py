@@ -12,7 +12,7 @@ carry fingerprints and digests, never key material.
 
 An epoch is the number of the secret in force: 0 until the first exchange,
 then one more for each new secret. Uploads name the epoch they encoded under
-and runs refuse to mix epochs (``coordinator.core.service``).
+and runs refuse to mix epochs (``coordinator.core.uploads``, ``.run_control``).
 """
 
 from __future__ import annotations
@@ -21,16 +21,14 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from coordinator.core.audit import AuditEvent
 from coordinator.core.errors import AlreadyExists, InvalidRequest, NotFound
+from coordinator.core.guard import Guard, event
+from coordinator.core.model import Project
 from coordinator.core.store import Store, utc_now
 from hublink import sealing
 from hublink.identity import Identity, InvalidIdentity, Role, identity_from_certificate
-
-if TYPE_CHECKING:
-    from coordinator.core.service import Coordinator, Project
 
 _MAX_CERTIFICATE_CHARS = 16_384
 
@@ -70,16 +68,26 @@ def current_epoch(store: Store, project_id: str) -> int:
     return int(row["epoch"]) if row is not None and row["epoch"] is not None else 0
 
 
+class Guarded(Protocol):
+    """What the relay needs of the coordinator's core: its store and its guard."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def guard(self) -> Guard: ...
+
+
 class SecretRelay:
     """The coordinator's part of the exchange, authorised and audited like every other call."""
 
-    def __init__(self, core: Coordinator) -> None:
-        self.core = core
+    def __init__(self, core: Guarded) -> None:
         self.store = core.store
+        self.guard = core.guard
 
     def _member_project(self, caller: Identity, project_id: str, action: str) -> Project:
-        project = self.core._project(project_id)
-        self.core._authorise(caller, action, project, Role.NODE)
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, action, project, Role.NODE)
         return project
 
     def publish_key(self, caller: Identity, project_id: str, key: NodeKey) -> NodeKey:
@@ -120,7 +128,7 @@ class SecretRelay:
                 ),
             )
             tx.audit(
-                _event(
+                event(
                     caller,
                     "secret.key_published",
                     project.id,
@@ -201,7 +209,7 @@ class SecretRelay:
                 ],
             )
             tx.audit(
-                _event(
+                event(
                     caller,
                     "secret.epoch_started",
                     project.id,
@@ -227,7 +235,7 @@ class SecretRelay:
             )
         with self.store.transaction() as tx:
             tx.audit(
-                _event(
+                event(
                     caller,
                     "secret.envelope_fetched",
                     project.id,
@@ -289,9 +297,3 @@ class SecretRelay:
             sealing.verify(certificate, signature, message)
         except (sealing.SignatureError, InvalidIdentity) as exc:
             raise InvalidRequest(f"{what}: {exc}") from None
-
-
-def _event(
-    caller: Identity, action: str, project_id: str, details: dict[str, object]
-) -> AuditEvent:
-    return AuditEvent(action, caller.organisation, caller.role.value, project_id, details)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coordinator.core import quality, queries, service
+from coordinator.core import model, quality, queries
 from coordinator.core.audit import AuditEntry
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.counts import CountTable
@@ -20,7 +20,7 @@ from hublink.v1 import (
 )
 
 
-def project_message(project: service.Project) -> project_pb2.Project:
+def project_message(project: model.Project) -> project_pb2.Project:
     return project_pb2.Project(
         project_id=project.id,
         purpose=project.purpose,
@@ -36,16 +36,21 @@ def project_message(project: service.Project) -> project_pb2.Project:
     )
 
 
-def consent(message: records_pb2.ConsentSummary) -> service.ConsentSummary:
-    return service.ConsentSummary(
+def requested_threshold(request: runs_pb2.StartRunRequest) -> float | None:
+    """The threshold requested with a run; the proto's 0 means none (the project's rule)."""
+    return request.threshold or None
+
+
+def consent(message: records_pb2.ConsentSummary) -> model.ConsentSummary:
+    return model.ConsentSummary(
         policy_sha256=message.policy_sha256,
         counts={c.rule: int(c.count) for c in message.counts},
     )
 
 
-def incoming_records(request: upload_pb2.PutChunkRequest) -> list[service.IncomingRecord]:
+def incoming_records(request: upload_pb2.PutChunkRequest) -> list[model.IncomingRecord]:
     return [
-        service.IncomingRecord(
+        model.IncomingRecord(
             token=r.token,
             encodings=[(e.name, bytes(e.bits)) for e in r.encodings],
             attributes=[(a.name, a.value) for a in r.attributes],
@@ -54,7 +59,7 @@ def incoming_records(request: upload_pb2.PutChunkRequest) -> list[service.Incomi
     ]
 
 
-def upload_status(state: service.UploadState) -> upload_pb2.UploadStatus:
+def upload_status(state: model.UploadState) -> upload_pb2.UploadStatus:
     return upload_pb2.UploadStatus(
         upload_id=state.upload_id,
         project_id=state.project_id,
@@ -64,7 +69,7 @@ def upload_status(state: service.UploadState) -> upload_pb2.UploadStatus:
     )
 
 
-def chunk_ack(receipt: service.ChunkReceipt) -> upload_pb2.ChunkAck:
+def chunk_ack(receipt: model.ChunkReceipt) -> upload_pb2.ChunkAck:
     return upload_pb2.ChunkAck(
         upload_id=receipt.upload_id,
         chunk_index=receipt.chunk_index,
@@ -73,7 +78,7 @@ def chunk_ack(receipt: service.ChunkReceipt) -> upload_pb2.ChunkAck:
     )
 
 
-def upload_receipt(receipt: service.UploadReceipt) -> upload_pb2.UploadReceipt:
+def upload_receipt(receipt: model.UploadReceipt) -> upload_pb2.UploadReceipt:
     return upload_pb2.UploadReceipt(
         upload_id=receipt.upload_id,
         project_id=receipt.project_id,
@@ -121,7 +126,7 @@ def consistency_proof(
     )
 
 
-def run_status(state: service.RunState) -> runs_pb2.RunStatus:
+def run_status(state: model.RunState) -> runs_pb2.RunStatus:
     return runs_pb2.RunStatus(
         run_id=state.run_id,
         project_id=state.project_id,
@@ -218,7 +223,7 @@ def quality_report(
     )
 
 
-def key_batch(batch: service.KeyBatch) -> keys_pb2.LinkageKeyBatch:
+def key_batch(batch: model.KeyBatch) -> keys_pb2.LinkageKeyBatch:
     return keys_pb2.LinkageKeyBatch(
         run_id=batch.run_id,
         keys=[keys_pb2.LinkageKey(token=t, key=k) for t, k in batch.keys],
@@ -277,7 +282,7 @@ def released_table(
     )
 
 
-def project_state(state: service.ProjectState) -> admin_pb2.ProjectState:
+def project_state(state: model.ProjectState) -> admin_pb2.ProjectState:
     return admin_pb2.ProjectState(
         project_id=state.project_id,
         state=state.state,

@@ -136,7 +136,9 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
         self, request: runs_pb2.StartRunRequest, context: grpc.ServicerContext
     ) -> runs_pb2.RunStatus:
         return convert.run_status(
-            self.core.start_run(caller(context), request.project_id, request.threshold)
+            self.core.start_run(
+                caller(context), request.project_id, convert.requested_threshold(request)
+            )
         )
 
     @translating_errors

@@ -19,7 +19,8 @@ import grpc
 import pytest
 
 import hublink
-from coordinator.core.service import Coordinator, Project
+from coordinator.core.model import Project
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
 from coordinator.rpc.server import create_server

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from coordinator.core.candidates import Engine, InlineEngine, Session
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord, Project
+from coordinator.core.model import ConsentSummary, IncomingRecord, Project
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.parallel import DaskEngine, DaskSettings, ProcessEngine, dask_security
 from coordinator.projects import load_project

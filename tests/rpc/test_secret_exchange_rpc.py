@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 import hublink
 from coordinator.core.errors import NotAllowed, NotReady, SchemaMismatch
+from coordinator.core.model import ConsentSummary
 from coordinator.core.secret_relay import SecretRelay, current_epoch
-from coordinator.core.service import ConsentSummary, Coordinator
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
 from coordinator.rpc.server import create_server

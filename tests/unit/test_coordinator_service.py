@@ -26,7 +26,8 @@ from coordinator.core.errors import (
     NotFound,
     SchemaMismatch,
 )
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord, Project
+from coordinator.core.model import ConsentSummary, IncomingRecord, Project
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
 from hublink.identity import Identity, Role

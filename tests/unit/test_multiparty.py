@@ -25,7 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordinator.core.matching import Candidates, RecordRef, solve
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord, Project
+from coordinator.core.model import ConsentSummary, IncomingRecord, Project
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from hublink.identity import Identity, Role
 from hublink.spec import RECORD_CLK, LinkageSpec, UploadDigest

@@ -203,7 +203,7 @@ def test_a_fit_that_fails_numerically_falls_back_to_the_fixed_threshold(monkeypa
 
 
 def test_moments_of_identical_values_do_not_fail() -> None:
-    from coordinator.core.quality import _weighted_moments
+    from coordinator.core.score_model import _weighted_moments
 
     values = np.full(1000, 0.8333333333333334)
     weights = np.random.default_rng(1).random(1000)

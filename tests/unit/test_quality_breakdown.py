@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from coordinator.core import disclosure
+from coordinator.core.model import ConsentSummary, IncomingRecord, Project
 from coordinator.core.quality import RunQuality
 from coordinator.core.quality_breakdown import (
     AttributeRate,
     attribute_rates,
     record_status,
 )
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord, Project
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from hublink.identity import Identity, Role
 from hublink.spec import RECORD_CLK, LinkageSpec, UploadDigest

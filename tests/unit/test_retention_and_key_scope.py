@@ -11,7 +11,8 @@ import pytest
 
 from coordinator.core.audit import verify
 from coordinator.core.errors import InvalidRequest, NotAllowed, NotReady
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord
+from coordinator.core.model import ConsentSummary, IncomingRecord
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
 from hublink.identity import Identity, Role

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from coordinator.core.errors import NotAllowed, NotReady
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord
+from coordinator.core.model import ConsentSummary, IncomingRecord
+from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
 from hublink import synthetic

@@ -22,7 +22,8 @@ from click.testing import CliRunner
 
 from coordinator.core import migrations
 from coordinator.core.audit import verify
-from coordinator.core.service import ConsentSummary, Coordinator, IncomingRecord
+from coordinator.core.model import ConsentSummary, IncomingRecord
+from coordinator.core.service import Coordinator
 from coordinator.core.store import SCHEMA_VERSION, Store
 from coordinator.projects import load_project
 from hublink.cli import main

@@ -1,0 +1,173 @@
+"""A project's life at the coordinator: registration, reading, closure and retention.
+
+Projects come from their files (coordinator.projects) at start-up; each is
+registered with its fingerprint and a fresh project key, and a changed
+definition is audited. Closing a project erases its encodings, entities and
+key for good; the retention sweep erases uploads older than the project's
+retention period.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime, timedelta
+
+from coordinator.core import keys, retention
+from coordinator.core.errors import InvalidRequest
+from coordinator.core.guard import SYSTEM, Guard, event
+from coordinator.core.model import DatasetState, Project, ProjectState
+from coordinator.core.secret_relay import current_epoch
+from coordinator.core.store import Store, utc_now
+from hublink.identity import Identity, Role
+
+log = logging.getLogger("hublink.coordinator")
+
+
+class Lifecycle:
+    """Registering, serving, closing and expiring the projects a coordinator serves."""
+
+    def __init__(self, store: Store, guard: Guard) -> None:
+        self.store = store
+        self.guard = guard
+
+    def register(self) -> None:
+        """Record each served project: created with a fresh key, or its changed definition."""
+        for project in self.guard.projects.values():
+            with self.store.transaction() as tx:
+                row = tx.execute(
+                    "SELECT definition_sha256, state FROM projects WHERE id = ?", (project.id,)
+                ).fetchone()
+                details = {
+                    "purpose": project.purpose,
+                    "organisations": list(project.organisations),
+                    "definition_sha256": project.definition_sha256,
+                    "encoding_sha256": project.encoding_sha256,
+                    "threshold": project.threshold,
+                }
+                if row is None:
+                    tx.execute(
+                        "INSERT INTO projects VALUES (?, ?, ?, ?, 'open', ?)",
+                        (
+                            project.id,
+                            project.definition_sha256,
+                            project.encoding_sha256,
+                            keys.new_project_key(),
+                            utc_now(),
+                        ),
+                    )
+                    tx.audit(event(SYSTEM, "project.created", project.id, details))
+                elif row[0] != project.definition_sha256:
+                    tx.execute(
+                        "UPDATE projects SET definition_sha256 = ?, encoding_sha256 = ? "
+                        "WHERE id = ?",
+                        (project.definition_sha256, project.encoding_sha256, project.id),
+                    )
+                    tx.audit(event(SYSTEM, "project.changed", project.id, details))
+
+    def project(self, caller: Identity, project_id: str) -> Project:
+        """The project, for a member organisation's node or any admin, analyst or auditor."""
+        project = self.guard.project(project_id)
+        self.guard.authorise(
+            caller, "project.read", project, Role.NODE, Role.ADMIN, Role.ANALYST, Role.AUDITOR
+        )
+        return dataclasses.replace(project, secret_epoch=current_epoch(self.store, project.id))
+
+    def projects_for(self, caller: Identity) -> list[Project]:
+        """Projects the caller's organisation takes part in (every project for admins)."""
+        if caller.role in (Role.ADMIN, Role.AUDITOR, Role.ANALYST):
+            return list(self.guard.projects.values())
+        return [p for p in self.guard.projects.values() if caller.organisation in p.organisations]
+
+    def close(self, caller: Identity, project_id: str, reason: str) -> int:
+        """Close a project for good: erase its encodings, entities and key; return records erased.
+
+        Closing ends the retention period early, as the project's owner may.
+        """
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, "project.close", project, Role.ADMIN)
+        if not reason.strip():
+            raise InvalidRequest("closing a project needs a reason for the audit log")
+        with self.store.transaction() as tx:
+            uploads = retention.project_uploads(tx, project.id)
+            erased = retention.erase_uploads(tx, uploads, "erased")
+            tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
+            # The relayed key material goes too: sealed secrets are no use once closed.
+            tx.execute("DELETE FROM node_keys WHERE project_id = ?", (project.id,))
+            tx.execute("DELETE FROM secret_envelopes WHERE project_id = ?", (project.id,))
+            tx.execute(
+                "UPDATE projects SET state = 'closed', project_key = zeroblob(32) WHERE id = ?",
+                (project.id,),
+            )
+            tx.audit(
+                event(
+                    caller,
+                    "project.closed",
+                    project.id,
+                    {"reason": reason.strip(), "records_erased": erased, "uploads": len(uploads)},
+                )
+            )
+        self.store.compact()
+        log.info("project %s closed by %s: %d records erased", project.id, caller, erased)
+        return erased
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Erase uploads older than their project's retention period; return records erased."""
+        now = now or datetime.now(UTC)
+        total = 0
+        for project in self.guard.projects.values():
+            cutoff = (
+                (now - timedelta(days=project.retention_days))
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z")
+            )
+            with self.store.transaction() as tx:
+                uploads = retention.expired_uploads(tx, project.id, cutoff)
+                if not uploads:
+                    continue
+                erased = retention.erase_uploads(tx, uploads, "expired")
+                tx.audit(
+                    event(
+                        SYSTEM,
+                        "retention.deleted",
+                        project.id,
+                        {
+                            "retention_days": project.retention_days,
+                            "uploads": len(uploads),
+                            "records_erased": erased,
+                        },
+                    )
+                )
+            total += erased
+            log.info("retention: erased %d records of project %s", erased, project.id)
+        if total:
+            self.store.compact()
+        return total
+
+    # -------------------------------------------------------------------- admin
+    def state(self, caller: Identity, project_id: str) -> ProjectState:
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, "project.state", project, Role.ADMIN)
+        uploads = {
+            r["organisation"]: r
+            for r in self.store.query(
+                "SELECT id, organisation, records_received FROM uploads "
+                "WHERE project_id = ? AND state = 'committed'",
+                (project.id,),
+            )
+        }
+        datasets = tuple(
+            DatasetState(
+                org,
+                uploads[org]["id"] if org in uploads else "",
+                int(uploads[org]["records_received"]) if org in uploads else 0,
+            )
+            for org in project.organisations
+        )
+        run = self.store.query_one(
+            "SELECT id FROM runs WHERE project_id = ? ORDER BY started_at DESC, rowid DESC LIMIT 1",
+            (project.id,),
+        )
+        state = self.store.query_one("SELECT state FROM projects WHERE id = ?", (project.id,))
+        assert state is not None
+        return ProjectState(project.id, state["state"], datasets, run["id"] if run else "")

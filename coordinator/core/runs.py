@@ -1,0 +1,530 @@
+"""A matching run as a chain of stages, each a function from plain data to plain data.
+
+    load → candidates → threshold → link → solve → assign → report → store
+
+``load_datasets`` reads each committed upload's record CLKs into one packed
+array; ``find_candidates`` compares them (with blocking when it pays);
+``choose_threshold`` picks the threshold the run links at; ``link`` keeps the
+pairs at it, weighs duplicates field by field and adds the pairs two links
+imply; ``solve`` groups records into entities; ``assign`` gives the groups
+entity ids that stay stable across runs; ``report`` gathers the run's quality
+figures; ``store_results`` writes entities, figures and the audit entry in one
+transaction. ``execute`` chains them, as anonlink chains similarities →
+candidate pairs → solve, and records how the run ended: a run writes nothing
+until its last stage, so a failed or cancelled run leaves the previous keys.
+
+A run's thresholds are named for what they are (``Thresholds``): the
+*requested* one (given with the run, if any), the *fallback* (the requested
+one, else the project's) and the *chosen* one, the run links at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.core import (
+    candidates,
+    entities,
+    field_scoring,
+    matching,
+    quality,
+    quality_breakdown,
+)
+from coordinator.core.candidates import Engine
+from coordinator.core.errors import Cancelled, InvalidRequest
+from coordinator.core.guard import event
+from coordinator.core.model import Project
+from coordinator.core.releases import project_key
+from coordinator.core.store import Store, utc_now
+from hublink.identity import Identity
+
+log = logging.getLogger("hublink.coordinator")
+
+_LOAD_BATCH = 10_000
+#: Record ids per query when reading per-field filters (below SQLite's variable limit).
+_IDS_AT_ONCE = 900
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds a run starts with; the chosen one is known after ``choose_threshold``."""
+
+    requested: float | None
+    """The threshold the admin asked for with the run; None: none."""
+    fallback: float
+    """The requested threshold, else the project's: the run links at it when it may not, or
+    cannot, choose one from its scores. Blocking is planned for it."""
+    auto: bool
+    """Whether the run may choose the estimated threshold: the project's rule, when no
+    threshold was requested."""
+
+    @classmethod
+    def plan(cls, project: Project, requested: float | None) -> Thresholds:
+        """A run's thresholds; the one place a requested threshold is checked (the project's
+        was checked when its file was loaded)."""
+        if requested is not None and not 0.0 < requested <= 1.0:
+            raise InvalidRequest(f"threshold must be between 0 and 1, not {requested}")
+        if requested is None:
+            return cls(None, project.threshold, project.auto_threshold)
+        return cls(requested, requested, False)
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """Each committed upload of a project as one dataset, in the project's organisation order."""
+
+    encodings: list[np.ndarray]
+    """Record CLKs, one packed array a dataset (the engine session's memory)."""
+    record_ids: list[array[int]]
+    """Each dataset's record ids, in the order of its rows."""
+    names: list[str]
+    """The organisation each dataset came from."""
+
+
+@dataclass(frozen=True)
+class Links:
+    """The pairs a run passes to the solver, and how duplicates were weighed (field scoring)."""
+
+    linking: matching.Candidates
+    duplicates: quality.DuplicateEstimate | None
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """Every record of the run (ids in load order) and the entity each now belongs to."""
+
+    everyone: np.ndarray
+    assignment: entities.Entities
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a completed run stores: figures, its quality report and how it compared."""
+
+    chosen_threshold: float
+    records: int
+    entities: int
+    linked_entities: int
+    candidate_pairs: int
+    seconds: float
+    report: quality.RunQuality
+    matching: dict[str, object]
+
+
+# ------------------------------------------------------------------------------- stages
+def load_datasets(store: Store, project: Project, session: candidates.Session) -> Datasets:
+    """Each committed upload as one dataset, in the project's organisation order.
+
+    Encodings are read in batches straight into one packed array per
+    dataset (``session.array``, which the engine's workers can share), so
+    a dataset is never a Python list of per-record objects.
+    """
+    clk = project.encodings[0]
+    datasets: list[np.ndarray] = []
+    record_ids: list[array[int]] = []
+    rows = store.query(
+        "SELECT u.id, u.organisation, "
+        "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n FROM uploads u "
+        "WHERE u.project_id = ? AND u.state = 'committed'",
+        (project.id,),
+    )
+    order = {org: i for i, org in enumerate(project.organisations)}
+    uploads = sorted(rows, key=lambda r: order.get(r["organisation"], len(order)))
+    for upload in uploads:
+        packed = session.array((int(upload["n"]), clk.nbytes))
+        ids = array("q")
+        batch: list[bytes] = []
+        filled = 0
+        for rid, blob in store.iterate(
+            "SELECT id, substr(encodings, 1, ?) FROM records WHERE upload_id = ? ORDER BY id",
+            (clk.nbytes, upload["id"]),
+        ):
+            ids.append(int(rid))
+            batch.append(blob)
+            if len(batch) == _LOAD_BATCH:
+                filled = _fill(packed, filled, batch, clk.nbytes)
+        _fill(packed, filled, batch, clk.nbytes)
+        datasets.append(packed)
+        record_ids.append(ids)  # machine integers, not a list of Python ints
+    return Datasets(datasets, record_ids, [str(u["organisation"]) for u in uploads])
+
+
+def find_candidates(
+    session: candidates.Session,
+    encodings: list[np.ndarray],
+    project: Project,
+    thresholds: Thresholds,
+    progress: candidates.Progress,
+    cancelled: Callable[[], bool],
+) -> candidates.Found:
+    """Cross-dataset candidates down to the quality floor (the non-matches the threshold
+    estimate needs; the run links only those at its threshold) and within-dataset ones."""
+    return candidates.find(
+        session,
+        encodings,
+        low=min(quality.FLOOR, thresholds.fallback),
+        design=thresholds.fallback,  # blocking is planned for the fallback threshold
+        within_threshold=_within_search(project),
+        blocking_mode=project.blocking,
+        completeness=project.blocking_completeness,
+        estimate_sample=project.estimate_sample,
+        progress=progress,
+        cancelled=cancelled,
+    )
+
+
+def choose_threshold(
+    found: candidates.Found, thresholds: Thresholds
+) -> tuple[float, quality.Estimate]:
+    """The chosen threshold (the estimate when the run may and can use it, else the fallback)
+    and the estimate it was chosen from."""
+    return quality.choose(found.scores, thresholds.fallback, thresholds.auto, found.across)
+
+
+def link(
+    store: Store,
+    project: Project,
+    found: candidates.Found,
+    record_ids: Sequence[array[int]],
+    chosen: float,
+    progress: candidates.Progress,
+) -> Links:
+    """The cross pairs at the chosen threshold, the within pairs kept, and the pairs both imply."""
+    linking = matching.above(found.across, chosen)
+    duplicates = None
+    if project.within_threshold:
+        within = found.within
+        if project.field_groups:
+            progress.stage = "weighing fields"
+            within, duplicates = weigh_fields(store, project, found, record_ids, chosen)
+        # Cross pairs below the threshold that a within link and a cross link both
+        # imply, so the solver can put a changed-surname duplicate in its group.
+        linking = matching.combine(
+            linking, within, matching.completing(found.across, within, chosen)
+        )
+    return Links(linking, duplicates)
+
+
+def solve(project: Project, linking: matching.Candidates, sizes: list[int]) -> entities.Grouping:
+    """Group the run's records (datasets of ``sizes``) into entities."""
+    solution = matching.solve(
+        linking,
+        merge_threshold=project.merge_threshold if project.within_threshold else None,
+    )
+    return entities.Grouping.from_solution(solution, sizes)
+
+
+def assign(
+    store: Store, project: Project, grouping: entities.Grouping, everyone: np.ndarray
+) -> Assigned:
+    """Entity ids for the groups, inherited from the project's previous run where they can be."""
+    previous = entities.Previous.from_rows(
+        store.iterate(
+            "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project.id,)
+        )
+    )
+    return Assigned(everyone, entities.assign(grouping, everyone, previous))
+
+
+def report(
+    store: Store,
+    project: Project,
+    found: candidates.Found,
+    thresholds: Thresholds,
+    chosen: tuple[float, quality.Estimate],
+    grouping: entities.Grouping,
+    assigned: Assigned,
+    duplicates: quality.DuplicateEstimate | None,
+    sizes: Sequence[int],
+    names: Sequence[str],
+) -> quality.RunQuality:
+    """The run's quality report: the estimate, per-dataset rates and the protected breakdown
+    (``sizes`` and ``names``: each dataset's records and organisation, in load order)."""
+    threshold, estimate = chosen
+    linked, duplicated = grouping.status()
+    figures = quality.report(
+        across=found.across,
+        scores=found.scores,
+        found=estimate,
+        auto=thresholds.auto,
+        threshold_used=threshold,
+        threshold_fixed=thresholds.fallback,
+        threshold_requested=thresholds.requested,
+        datasets=quality.dataset_rates(grouping.dataset, linked, duplicated, sizes, names),
+    )
+    return dataclasses.replace(
+        figures,
+        duplicates=duplicates,
+        attributes=quality_breakdown.for_run(
+            store,
+            project.id,
+            status=quality_breakdown.RecordStatus(
+                assigned.everyone, grouping.dataset, linked, duplicated, assigned.assignment
+            ),
+            names=[d.organisation for d in figures.datasets],
+            released=project.released_attributes,
+            rule=project.disclosure,
+            project_key=project_key(store, project.id),
+        ),
+    )
+
+
+def store_results(
+    store: Store,
+    caller: Identity,
+    project: Project,
+    run_id: str,
+    assigned: Assigned,
+    outcome: Outcome,
+) -> None:
+    """Replace the project's entities, complete the run and audit it, in one transaction."""
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
+        tx.executemany(
+            "INSERT INTO entities VALUES (?, ?, ?, ?)",
+            # In record order (each upload's ids ascend): pages fill one after another.
+            (
+                (rid, project.id, entity_id, run_id)
+                for rid, entity_id in assigned.assignment.rows(assigned.everyone)
+            ),
+        )
+        tx.execute(
+            "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
+            "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
+            "threshold = ? WHERE id = ?",
+            (
+                utc_now(),
+                outcome.seconds,
+                outcome.records,
+                outcome.entities,
+                outcome.linked_entities,
+                outcome.candidate_pairs,
+                outcome.chosen_threshold,
+                run_id,
+            ),
+        )
+        tx.execute("INSERT INTO run_quality VALUES (?, ?)", (run_id, outcome.report.to_json()))
+        tx.audit(
+            event(
+                caller,
+                "run.completed",
+                project.id,
+                {
+                    "run_id": run_id,
+                    "threshold": outcome.chosen_threshold,
+                    "records": outcome.records,
+                    "entities": outcome.entities,
+                    "linked_entities": outcome.linked_entities,
+                    "candidate_pairs": outcome.candidate_pairs,
+                    "seconds": round(outcome.seconds, 3),
+                    "matching": outcome.matching,
+                    "quality": outcome.report.summary(),
+                },
+            )
+        )
+
+
+# ------------------------------------------------------------------------------ the chain
+def execute(
+    store: Store,
+    engine: Engine,
+    caller: Identity,
+    project: Project,
+    run_id: str,
+    thresholds: Thresholds,
+    progress: candidates.Progress,
+    cancel: threading.Event,
+) -> None:
+    """Run every stage in turn; the run always ends in a recorded state.
+
+    Each stage's inputs are dropped once the next no longer needs them, so a
+    run of millions of records holds one stage's arrays at a time.
+    """
+    started = time.monotonic()
+
+    def check() -> None:
+        if cancel.is_set():
+            raise Cancelled(f"run {run_id} was cancelled")
+
+    try:
+        with engine.session() as session:
+            datasets = load_datasets(store, project, session)
+            check()
+            found = find_candidates(
+                session, datasets.encodings, project, thresholds, progress, cancel.is_set
+            )
+            record_ids, names = datasets.record_ids, datasets.names
+            del datasets
+        chosen = choose_threshold(found, thresholds)
+        links = link(store, project, found, record_ids, chosen[0], progress)
+        progress.stage = "solving"
+        check()
+        candidate_pairs = matching.count_candidates(links.linking)
+        sizes = [len(ids) for ids in record_ids]
+        grouping = solve(project, links.linking, sizes)
+        duplicates = links.duplicates
+        del links
+        progress.stage = "storing"
+        check()
+        everyone = np.concatenate(
+            [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+        del record_ids
+        assigned = assign(store, project, grouping, everyone)
+        linked_entities = grouping.linked_entities()
+        figures = report(
+            store,
+            project,
+            found,
+            thresholds,
+            chosen,
+            grouping,
+            assigned,
+            duplicates,
+            sizes,
+            names,
+        )
+        del grouping
+        outcome = Outcome(
+            chosen_threshold=chosen[0],
+            records=len(everyone),
+            entities=assigned.assignment.count,
+            linked_entities=linked_entities,
+            candidate_pairs=candidate_pairs,
+            seconds=time.monotonic() - started,
+            report=figures,
+            matching=_matching_details(found, engine),
+        )
+        store_results(store, caller, project, run_id, assigned, outcome)
+        progress.stage = "completed"
+        log.info(
+            "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
+            run_id,
+            project.id,
+            outcome.records,
+            outcome.entities,
+            outcome.linked_entities,
+            outcome.seconds,
+        )
+    except Cancelled:
+        finish(store, caller, project, run_id, "cancelled", "cancelled on request", started)
+    except Exception as exc:  # a run must always end in a recorded state
+        log.exception("run %s of %s failed", run_id, project.id)
+        message = f"matching failed: {type(exc).__name__}"
+        finish(store, caller, project, run_id, "failed", message, started)
+
+
+def finish(
+    store: Store,
+    caller: Identity,
+    project: Project,
+    run_id: str,
+    state: str,
+    message: str,
+    started: float,
+) -> None:
+    """Record a run that ended without results ("cancelled" or "failed"), and why."""
+    with store.transaction() as tx:
+        tx.execute(
+            "UPDATE runs SET state = ?, finished_at = ?, seconds = ?, message = ? WHERE id = ?",
+            (state, utc_now(), time.monotonic() - started, message, run_id),
+        )
+        tx.audit(event(caller, f"run.{state}", project.id, {"run_id": run_id, "message": message}))
+
+
+# ------------------------------------------------------------------- field-by-field weighing
+def weigh_fields(
+    store: Store,
+    project: Project,
+    found: candidates.Found,
+    record_ids: Sequence[array[int]],
+    threshold: float,
+) -> tuple[matching.Candidates, quality.DuplicateEstimate]:
+    """Within-dataset candidates kept by the per-field model (coordinator.core.field_scoring).
+
+    Reads the per-field filters of only the records the model needs (the
+    within candidates, the cross-dataset anchors and random samples of at
+    most about 60,000 records a dataset), not every record's once datasets
+    are larger than that.
+    """
+    everyone = np.concatenate(
+        [np.frombuffer(ids, dtype=np.int64) for ids in record_ids] or [np.zeros(0, dtype=np.int64)]
+    )
+    keep, estimate = field_scoring.weigh(
+        found.across,
+        found.within,
+        threshold,
+        [len(ids) for ids in record_ids],
+        lambda rows: _group_filters(store, project, everyone[rows]),
+        flip=project.field_flip,
+    )
+    return matching.select(found.within, keep), estimate
+
+
+def _group_filters(store: Store, project: Project, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-field filters of the records ``ids``, one packed array a group, rows in
+    the order of ``ids``."""
+    order = np.argsort(ids, kind="stable")
+    ascending = ids[order]
+    start = project.encodings[0].nbytes
+    width = sum(g.nbytes for g in project.field_groups)
+    packed = np.zeros((len(ids), width), dtype=np.uint8)
+    for first in range(0, len(ids), _IDS_AT_ONCE):
+        part = ids[first : first + _IDS_AT_ONCE]
+        marks = ",".join("?" * len(part))
+        for rid, blob in store.query(
+            f"SELECT id, substr(encodings, ?, ?) FROM records WHERE id IN ({marks})",
+            (start + 1, width, *(int(i) for i in part)),
+        ):
+            packed[order[np.searchsorted(ascending, rid)]] = np.frombuffer(blob, np.uint8)
+    out = {}
+    at = 0
+    for group in project.field_groups:
+        out[group.name] = packed[:, at : at + group.nbytes]
+        at += group.nbytes
+    return out
+
+
+def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> int:
+    """Copy a batch of stored encodings into rows ``start``… of ``packed``; empties the batch."""
+    if batch:
+        block = np.frombuffer(b"".join(batch), dtype=np.uint8).reshape(len(batch), nbytes)
+        packed[start : start + len(batch)] = block
+        start += len(batch)
+        batch.clear()
+    return start
+
+
+def _within_search(project: Project) -> float:
+    """The record-level Dice within-dataset candidates are searched down to.
+
+    With per-field filters the field model decides, so the search goes down
+    to its floor; otherwise the project's within threshold decides alone.
+    """
+    if project.within_threshold and project.field_groups:
+        return min(project.within_threshold, field_scoring.WITHIN_FLOOR)
+    return project.within_threshold
+
+
+def _matching_details(found: candidates.Found, engine: Engine) -> dict[str, object]:
+    """How a run compared its records, for the audit log (figures only)."""
+    return {
+        "engine": engine.name,
+        "workers": engine.workers,
+        "blocked": found.blocked,
+        "comparisons": found.comparisons,
+        "all_pairs": found.all_pairs,
+        "bands": found.bands,
+        "band_bits": found.bits,
+        "promised_completeness": round(found.promised_completeness, 6),
+        "estimate_sample": found.sampled,
+    }

@@ -1,0 +1,581 @@
+"""Uploads: begin, chunks, commit; each record checked, each upload's digest verified.
+
+A node opens an upload under the project's encoding hash and secret epoch,
+sends its records in chunks (a repeated chunk is acknowledged, not stored
+twice) and commits with the count and digest it computed; the coordinator
+checks them against what it holds and keeps the upload, or erases it and
+says why. Each organisation has at most one committed upload a project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from coordinator.core.attributes import ATTRIBUTES_OF_RECORD, parse_attributes, store_attributes
+from coordinator.core.errors import (
+    AlreadyExists,
+    CoordinatorError,
+    InvalidRequest,
+    NotFound,
+    NotReady,
+    SchemaMismatch,
+)
+from coordinator.core.guard import Guard, event
+from coordinator.core.model import (
+    ChunkReceipt,
+    ConsentSummary,
+    IncomingRecord,
+    Project,
+    UploadReceipt,
+    UploadState,
+)
+from coordinator.core.secret_relay import current_epoch
+from coordinator.core.store import Store, utc_now
+from hublink.identity import Identity, Role
+from hublink.spec import EncodingLayout, UploadDigest, canonical_json
+
+log = logging.getLogger("hublink.coordinator")
+
+#: A record token: what a node sends in place of its local id.
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: A chunk's tokens joined by newlines, all good (checked in one match).
+_TOKENS = re.compile(r"[A-Za-z0-9_-]{8,64}(?:\n[A-Za-z0-9_-]{8,64})*")
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
+
+
+class Uploads:
+    """Receiving uploads: the stage between a node's encoder and a matching run."""
+
+    def __init__(self, store: Store, guard: Guard) -> None:
+        self.store = store
+        self.guard = guard
+        # Digests of open uploads whose chunks came in order, so a commit need not re-read them.
+        self._running: dict[str, _RunningDigest] = {}
+        self._running_lock = threading.Lock()
+
+    def begin(
+        self,
+        caller: Identity,
+        project_id: str,
+        upload_id: str,
+        encoding_sha256: str,
+        expected_records: int,
+        consent: ConsentSummary,
+        secret_epoch: int = 0,
+    ) -> UploadState:
+        """Open an upload; a retried call with the same id returns the same upload.
+
+        ``secret_epoch`` is the epoch of the linkage secret the node encoded
+        with (0: a secret exchanged by the organisations' own means); it must be
+        the project's current epoch, so encodings of two epochs never meet.
+        """
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, "upload.begin", project, Role.NODE)
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
+        existing = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        if existing is not None:
+            if (
+                existing["organisation"] != caller.organisation
+                or existing["project_id"] != project.id
+            ):
+                raise AlreadyExists(f"upload id {upload_id} is already in use")
+            if int(existing["secret_epoch"]) != secret_epoch:
+                # Resuming would mix encodings under two secrets in one upload.
+                raise SchemaMismatch(
+                    f"upload {upload_id} was begun under linkage-secret epoch "
+                    f"{existing['secret_epoch']}, not {secret_epoch}; it cannot be resumed: "
+                    "start a new upload"
+                )
+            return self.status(caller, upload_id)
+        if encoding_sha256 != project.encoding_sha256:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                SchemaMismatch(
+                    f"the node's encoding specification {encoding_sha256[:12]}… differs from "
+                    f"project {project.id!r}'s {project.encoding_sha256[:12]}…; fetch the "
+                    "project's "
+                    "schema and use the same hublink version"
+                ),
+            )
+        epoch = current_epoch(self.store, project.id)
+        if secret_epoch != epoch:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                SchemaMismatch(
+                    f"the node encoded with linkage-secret epoch {secret_epoch} but project "
+                    f"{project.id!r} is at epoch {epoch}; fetch the current secret "
+                    "(hublink node secret fetch) and encode again"
+                ),
+            )
+        if expected_records > project.max_records:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                InvalidRequest(
+                    f"{expected_records} records exceed project {project.id!r}'s limit of "
+                    f"{project.max_records}"
+                ),
+            )
+        committed = self.store.query_one(
+            "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed'",
+            (project.id, caller.organisation),
+        )
+        if committed is not None:
+            raise self._rejected(
+                caller,
+                project.id,
+                upload_id,
+                AlreadyExists(
+                    f"organisation {caller.organisation!r} already has a committed upload in "
+                    "project "
+                    f"{project.id!r}; a second upload never silently replaces the first"
+                ),
+            )
+        with self.store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
+                "expected_records, consent_json, created_at, secret_epoch) "
+                "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+                (
+                    upload_id,
+                    project.id,
+                    caller.organisation,
+                    encoding_sha256,
+                    expected_records,
+                    canonical_json(_consent_details(consent)),
+                    utc_now(),
+                    secret_epoch,
+                ),
+            )
+            tx.audit(
+                event(
+                    caller,
+                    "upload.started",
+                    project.id,
+                    {
+                        "upload_id": upload_id,
+                        "expected_records": expected_records,
+                        "consent": _consent_details(consent),
+                    },
+                )
+            )
+        log.info(
+            "upload %s started by %s for %s (%d records expected)",
+            upload_id,
+            caller,
+            project.id,
+            expected_records,
+        )
+        return UploadState(upload_id, project.id, "open", (), 0)
+
+    def _rejected(
+        self, caller: Identity, project_id: str, upload_id: str, error: CoordinatorError
+    ) -> CoordinatorError:
+        with self.store.transaction() as tx:
+            tx.audit(
+                event(
+                    caller,
+                    "upload.rejected",
+                    project_id,
+                    {"upload_id": upload_id, "reason": str(error)},
+                )
+            )
+        log.warning("upload %s from %s rejected: %s", upload_id, caller, error)
+        return error
+
+    def _own_upload(self, caller: Identity, upload_id: str, action: str) -> tuple[Project, str]:
+        row = self.store.query_one(
+            "SELECT project_id, organisation, state FROM uploads WHERE id = ?", (upload_id,)
+        )
+        if row is None or (caller.role is Role.NODE and row["organisation"] != caller.organisation):
+            raise NotFound(f"no upload {upload_id} for organisation {caller.organisation!r}")
+        project = self.guard.project(row["project_id"])
+        self.guard.authorise(caller, action, project, Role.NODE)
+        return project, str(row["state"])
+
+    def status(self, caller: Identity, upload_id: str) -> UploadState:
+        """What the coordinator holds of an upload, so a node can resume it."""
+        project, state = self._own_upload(caller, upload_id, "upload.status")
+        chunks = self.store.query(
+            "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index", (upload_id,)
+        )
+        row = self.store.query_one(
+            "SELECT records_received FROM uploads WHERE id = ?", (upload_id,)
+        )
+        assert row is not None
+        return UploadState(
+            upload_id, project.id, state, tuple(c[0] for c in chunks), int(row["records_received"])
+        )
+
+    def put_chunk(
+        self, caller: Identity, upload_id: str, chunk_index: int, records: Sequence[IncomingRecord]
+    ) -> ChunkReceipt:
+        """Store one chunk; a repeat with the same content is acknowledged, not stored twice."""
+        project, state = self._own_upload(caller, upload_id, "upload.chunk")
+        if state != "open":
+            raise NotReady(f"upload {upload_id} is {state}; it takes no more chunks")
+        self._refuse_if_superseded(caller, project, upload_id)
+        if not records:
+            raise InvalidRequest(f"chunk {chunk_index} of upload {upload_id} has no records")
+        if len(records) > project.max_chunk_records:
+            raise InvalidRequest(
+                f"chunk {chunk_index} has {len(records)} records; project {project.id!r} takes "
+                f"at most {project.max_chunk_records} a chunk"
+            )
+        attributes: dict[str, tuple[tuple[str, str], ...]] = {}
+        rows, digest = self._validate_chunk(project, chunk_index, records, attributes)
+        with self.store.transaction() as tx:
+            previous = tx.execute(
+                "SELECT digest_sha256 FROM chunks WHERE upload_id = ? AND chunk_index = ?",
+                (upload_id, chunk_index),
+            ).fetchone()
+            received = tx.execute(
+                "SELECT records_received FROM uploads WHERE id = ?", (upload_id,)
+            ).fetchone()[0]
+            if previous is not None:
+                if previous[0] != digest:
+                    raise AlreadyExists(
+                        f"chunk {chunk_index} of upload {upload_id} was already received with "
+                        "different content"
+                    )
+                return ChunkReceipt(upload_id, chunk_index, True, int(received))
+            if received + len(rows) > project.max_records:
+                raise InvalidRequest(
+                    f"upload {upload_id} would exceed project {project.id!r}'s limit of "
+                    f"{project.max_records} records"
+                )
+            # Ids above the largest so far are this chunk's (the transaction holds the lock).
+            floor = tx.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]
+            try:
+                tx.executemany(
+                    "INSERT INTO records (upload_id, chunk_index, token, encodings) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(upload_id, chunk_index, token, blob) for token, blob in rows],
+                )
+            except sqlite3.IntegrityError:
+                raise InvalidRequest(
+                    f"chunk {chunk_index} repeats a record token already received in "
+                    f"upload {upload_id}"
+                ) from None
+            if attributes:
+                store_attributes(tx, upload_id, int(floor), attributes)
+            tx.execute(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?)",
+                (upload_id, chunk_index, len(rows), digest),
+            )
+            tx.execute(
+                "UPDATE uploads SET records_received = records_received + ? WHERE id = ?",
+                (len(rows), upload_id),
+            )
+        self._extend_digest(upload_id, chunk_index, records)
+        return ChunkReceipt(upload_id, chunk_index, False, int(received) + len(rows))
+
+    def _extend_digest(
+        self, upload_id: str, chunk_index: int, records: Sequence[IncomingRecord]
+    ) -> None:
+        """Carry the upload's digest on by a stored chunk, if every earlier chunk came first."""
+        with self._running_lock:
+            running = self._running.get(upload_id)
+            if running is None and chunk_index == 0:
+                running = self._running[upload_id] = _RunningDigest()
+            if running is None or running.chunks != chunk_index:
+                self._running.pop(upload_id, None)  # out of order: the commit re-reads
+                return
+            running.digest.add_all(
+                (record.token, [bits for _, bits in record.encodings], record.attributes)
+                for record in records
+            )
+            running.chunks += 1
+            running.records += len(records)
+
+    def _validate_chunk(
+        self,
+        project: Project,
+        chunk_index: int,
+        records: Sequence[IncomingRecord],
+        attributes: dict[str, tuple[tuple[str, str], ...]] | None = None,
+    ) -> tuple[list[tuple[str, bytes]], str]:
+        """Check a chunk's records; fills ``attributes`` (token -> released attributes, for
+        records that have any).
+
+        The common case (good tokens, the project's one encoding, no attributes)
+        is checked a chunk at a time; a chunk that fails is walked record by
+        record to name the first bad one.
+        """
+        attributes = {} if attributes is None else attributes
+        expected = [(e.name, e.nbytes) for e in project.encodings]
+        tokens = [record.token for record in records]
+        joined = "\n".join(tokens)
+        # A newline inside a token would pass the match as two good tokens: count them too.
+        if (
+            not _TOKENS.fullmatch(joined)
+            or joined.count("\n") != len(tokens) - 1
+            or len(set(tokens)) != len(tokens)
+        ):
+            _name_bad_token(chunk_index, tokens)
+        released = set(project.released_attributes)
+        rows: list[tuple[str, bytes]] = []
+        pieces: list[bytes] = []
+        for position, record in enumerate(records):
+            encodings = record.encodings
+            if len(encodings) != len(expected) or any(
+                name != want or len(bits) != length
+                for (name, bits), (want, length) in zip(encodings, expected, strict=False)
+            ):
+                _name_bad_layout(project, f"chunk {chunk_index}, record {position}", encodings)
+            blob = encodings[0][1] if len(encodings) == 1 else b"".join(b for _, b in encodings)
+            piece = record.token.encode() + b"\0" + blob
+            if record.attributes:
+                pairs = _checked_attributes(
+                    project, released, f"chunk {chunk_index}, record {position}", record
+                )
+                # Part of the chunk's digest: a changed attribute is not a repeat.
+                piece += b"".join(
+                    b"\0" + name.encode() + b"=" + value.encode() for name, value in pairs
+                )
+                attributes[record.token] = pairs
+            pieces.append(piece)
+            rows.append((record.token, blob))
+        return rows, hashlib.sha256(b"".join(pieces)).hexdigest()
+
+    def commit(
+        self,
+        caller: Identity,
+        upload_id: str,
+        chunk_count: int,
+        record_count: int,
+        digest_sha256: str,
+    ) -> UploadReceipt:
+        """Close an upload after checking it is whole; a bad one is rejected and erased."""
+        project, state = self._own_upload(caller, upload_id, "upload.commit")
+        if state == "committed":
+            return self._receipt(upload_id)
+        if state != "open":
+            raise NotReady(f"upload {upload_id} is {state}")
+        self._refuse_if_superseded(caller, project, upload_id)
+        chunks = [
+            r[0]
+            for r in self.store.query(
+                "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index",
+                (upload_id,),
+            )
+        ]
+        problem = ""
+        if record_count == 0 or not chunks:
+            problem = "the upload is empty"
+        elif chunks != list(range(chunk_count)):
+            missing = sorted(set(range(chunk_count)) - set(chunks))
+            if missing:
+                raise NotReady(
+                    f"upload {upload_id} is missing chunks {missing[:10]}; send them "
+                    "before committing"
+                )
+            problem = f"the coordinator holds chunks beyond the {chunk_count} the node declared"
+        if not problem:
+            with self._running_lock:
+                running = self._running.pop(upload_id, None)
+            if running is not None and running.chunks == chunk_count:
+                received, ours = running.records, running.digest.hexdigest()
+            else:  # chunks came out of order or across a restart: read them back
+                received, ours = self._upload_digest(upload_id)
+            if received != record_count:
+                problem = f"the node declared {record_count} records but sent {received}"
+            elif ours != digest_sha256:
+                problem = "the records' digest differs from the node's; they changed in transit"
+        if problem:
+            self._erase_upload(caller, project, upload_id, problem)
+            raise InvalidRequest(f"upload {upload_id} rejected: {problem}; nothing was kept")
+        try:
+            with self.store.transaction() as tx:
+                tx.execute(
+                    "UPDATE uploads SET state = 'committed', digest_sha256 = ?, "
+                    "committed_at = ? WHERE id = ?",
+                    (ours, utc_now(), upload_id),
+                )
+                entry = tx.audit(
+                    event(
+                        caller,
+                        "upload.committed",
+                        project.id,
+                        {
+                            "upload_id": upload_id,
+                            "records": record_count,
+                            "chunks": chunk_count,
+                            "digest_sha256": ours,
+                        },
+                    )
+                )
+                tx.execute(
+                    "UPDATE uploads SET commit_audit_index = ? WHERE id = ?",
+                    (entry.index, upload_id),
+                )
+        except sqlite3.IntegrityError:
+            # Another upload of this organisation was committed in the meantime.
+            self._refuse_if_superseded(caller, project, upload_id)
+            raise
+        log.info("upload %s committed by %s: %d records", upload_id, caller, record_count)
+        return self._receipt(upload_id)
+
+    def _refuse_if_superseded(self, caller: Identity, project: Project, upload_id: str) -> None:
+        """Erase and refuse an open upload once its organisation has committed another.
+
+        Only one upload per organisation is ever used; an open one left behind
+        would hold encodings that can never be matched.
+        """
+        other = self.store.query_one(
+            "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
+            "AND state = 'committed' AND id != ?",
+            (project.id, caller.organisation, upload_id),
+        )
+        if other is None:
+            return
+        reason = "the organisation committed another upload to the project first"
+        self._erase_upload(caller, project, upload_id, reason)
+        raise AlreadyExists(
+            f"upload {upload_id} refused: organisation {caller.organisation!r} already has a "
+            f"committed upload in project {project.id!r}; nothing of this upload was kept"
+        )
+
+    def _upload_digest(self, upload_id: str) -> tuple[int, str]:
+        digest = UploadDigest()
+        layout = self.guard.project(self._upload_project(upload_id)).encodings
+        count = 0
+        for token, blob, attributes in self.store.iterate(
+            f"SELECT token, encodings, {ATTRIBUTES_OF_RECORD} FROM records r "
+            "WHERE upload_id = ? ORDER BY chunk_index, id",
+            (upload_id,),
+        ):
+            digest.add(token, _split(blob, layout), parse_attributes(attributes))
+            count += 1
+        return count, digest.hexdigest()
+
+    def _upload_project(self, upload_id: str) -> str:
+        row = self.store.query_one("SELECT project_id FROM uploads WHERE id = ?", (upload_id,))
+        assert row is not None
+        return str(row["project_id"])
+
+    def _erase_upload(
+        self, caller: Identity, project: Project, upload_id: str, reason: str
+    ) -> None:
+        with self._running_lock:
+            self._running.pop(upload_id, None)
+        with self.store.transaction() as tx:
+            tx.execute("DELETE FROM records WHERE upload_id = ?", (upload_id,))
+            tx.execute("DELETE FROM chunks WHERE upload_id = ?", (upload_id,))
+            tx.execute(
+                "UPDATE uploads SET state = 'rejected', records_received = 0 WHERE id = ?",
+                (upload_id,),
+            )
+            tx.audit(
+                event(
+                    caller,
+                    "upload.rejected",
+                    project.id,
+                    {"upload_id": upload_id, "reason": reason},
+                )
+            )
+        log.warning("upload %s from %s rejected: %s", upload_id, caller, reason)
+
+    def _receipt(self, upload_id: str) -> UploadReceipt:
+        row = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        assert row is not None
+        index = int(row["commit_audit_index"])
+        [entry] = self.store.audit_entries(index, index)
+        checkpoint = self.store.audit_checkpoint_at(index + 1) or self.store.audit_checkpoint()
+        return UploadReceipt(
+            upload_id,
+            row["project_id"],
+            row["organisation"],
+            int(row["records_received"]),
+            row["digest_sha256"],
+            index,
+            entry,
+            tuple(self.store.audit_inclusion_proof(index, checkpoint.size)),
+            checkpoint.note,
+            self.store.signer.verifier.vkey(),
+        )
+
+
+def _name_bad_token(chunk_index: int, tokens: Sequence[str]) -> None:
+    """Raise for the chunk's first bad or repeated token, naming its place."""
+    seen: set[str] = set()
+    for position, token in enumerate(tokens):
+        where = f"chunk {chunk_index}, record {position}"
+        if not TOKEN.fullmatch(token):
+            raise InvalidRequest(f"{where}: token must be 8 to 64 URL-safe characters")
+        if token in seen:
+            raise InvalidRequest(f"{where}: token repeated within the chunk")
+        seen.add(token)
+
+
+def _name_bad_layout(project: Project, where: str, encodings: Sequence[tuple[str, bytes]]) -> None:
+    """Raise for a record whose encodings are not the project's, saying what differs."""
+    expected = [(e.name, e.nbytes) for e in project.encodings]
+    names = [name for name, _ in encodings]
+    want = [name for name, _ in expected]
+    if names != want:
+        raise InvalidRequest(f"{where}: encodings {names} do not match the project's {want}")
+    name, length = next(
+        (n, len(bits))
+        for (n, bits), (_, w) in zip(encodings, expected, strict=True)
+        if len(bits) != w
+    )
+    raise InvalidRequest(
+        f"{where}: encoding {name!r} is {length * 8} bits; project {project.id!r} "
+        f"expects {dict(expected)[name] * 8}"
+    )
+
+
+def _checked_attributes(
+    project: Project, released: set[str], where: str, record: IncomingRecord
+) -> tuple[tuple[str, str], ...]:
+    """A record's released attributes, sorted by name, once each is known to be allowed."""
+    for name, value in record.attributes:
+        if name not in released:
+            raise InvalidRequest(
+                f"{where}: attribute {name!r} is not released by project {project.id!r}"
+            )
+        if not _ATTRIBUTE_VALUE.fullmatch(value):
+            raise InvalidRequest(
+                f"{where}: attribute {name!r} must be a coarse code of 1 to 32 letters, "
+                "digits, spaces or . _ + -"
+            )
+    if len({name for name, _ in record.attributes}) != len(record.attributes):
+        raise InvalidRequest(f"{where}: an attribute is repeated")
+    return tuple(sorted(record.attributes))
+
+
+def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:
+    parts = []
+    offset = 0
+    for encoding in layout:
+        parts.append(blob[offset : offset + encoding.nbytes])
+        offset += encoding.nbytes
+    return parts
+
+
+@dataclass
+class _RunningDigest:
+    """An open upload's digest so far, over its chunks 0 … ``chunks`` - 1 in order."""
+
+    digest: UploadDigest = field(default_factory=UploadDigest)
+    chunks: int = 0
+    records: int = 0
+
+
+def _consent_details(consent: ConsentSummary) -> dict[str, object]:
+    return {"policy_sha256": consent.policy_sha256, "counts": dict(consent.counts)}
