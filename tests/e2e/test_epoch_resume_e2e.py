@@ -28,6 +28,7 @@ from hublink.v1 import records_pb2, upload_pb2, upload_pb2_grpc
 from node.secret_workflow import create_secret
 from node.tokens import TokenStore
 from node.workflow import NodeError, upload
+from tests.conftest import InjectedRpcError
 
 pytestmark = pytest.mark.e2e
 
@@ -42,19 +43,11 @@ class DiesAfter(grpc.UnaryUnaryClientInterceptor):
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if details.method == PUT_CHUNK and self.chunks == 0:
-            raise _Unavailable()
+            raise InjectedRpcError(details="connection lost (injected by the test)")
         outcome = continuation(details, request)
         if details.method == PUT_CHUNK and outcome.exception() is None:
             self.chunks -= 1
         return outcome
-
-
-class _Unavailable(grpc.RpcError):
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self) -> str:
-        return "connection lost (injected by the test)"
 
 
 def test_an_upload_interrupted_under_an_older_epoch_is_abandoned_and_sent_afresh(
