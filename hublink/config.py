@@ -238,8 +238,8 @@ class ProjectConfig:
             """Nodes also send per-field filters (given name; family name; date of birth with
             sex; postcode with NHS number; hublink/schemas/field-groups.json) and the coordinator
             weighs them Fellegi-Sunter style to tell duplicate referrals from twins and siblings.
-            Discloses more than the record CLK alone (README, "Duplicate referrals, field by
-            field"); part of the pinned hash."""
+            Discloses more than the record CLK alone (docs/design.md, "Duplicate referrals,
+            field by field"); part of the pinned hash."""
         ),
     )
     node_keys: Mapping[str, str] = field(

@@ -3,7 +3,7 @@
 Every setting's key, type and default come from the typed dataclasses
 themselves, and its description from the help in the field's metadata
 (``hublink.config.about``), the one place it is written. So the page cannot
-drift from the code: tests/unit/test_config_reference.py fails when the
+drift from the code: tests/repo/test_config_reference.py fails when the
 committed page differs from what ``render()`` produces, and when a field has
 no description at all. Regenerate with
 ``hublink config-reference --output docs/configuration.md``.

@@ -25,7 +25,6 @@ import contextlib
 import csv
 import ctypes
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -46,9 +45,9 @@ import pytest
 from hublink import synthetic
 from hublink.demo import COORDINATOR, PROJECT_ID, write_deployment
 from hublink.pki import issue_certificate, load_authority
-from node import normalise
+from tests.conftest import SHORTEST_SEARCHED, identifier_values
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 PORT = 7443
@@ -76,8 +75,6 @@ class Hosts:
 
 @pytest.fixture
 def hosts(request: pytest.FixtureRequest) -> Hosts:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
     if not Path(IP).exists():
         pytest.skip(f"{IP} not found: iproute2 is needed for `ip netns`")
     tag = secrets.token_hex(3)
@@ -244,37 +241,14 @@ def tls_records(data: bytes, *, client: bool) -> dict[int, int]:
 
 
 def identifier_forms(data: synthetic.GeneratedData) -> set[bytes]:
-    """Every identifier in the input as written, normalised, with and without spaces.
+    """Every identifier in the input (tests.conftest.identifier_values) as written, lower
+    and upper case.
 
-    Searched case-sensitively in each of its forms (as written, lower, upper):
-    the capture is ciphertext, and folding its case would make a chance match
-    of a five-letter name far likelier. Values under five characters are left
-    out for the same reason (see test_privacy_e2e).
+    Searched case-sensitively in each form: the capture is ciphertext, and folding its
+    case would make a chance match of a five-letter name far likelier.
     """
-    values: set[str] = set()
-    for layout in data.layouts:
-        with data.csv_paths[layout.organisation].open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                for name, column in layout.columns.items():
-                    raw = row[column].strip()
-                    if not raw:
-                        continue
-                    values.update({raw, raw.replace(" ", "")})
-                    if name in ("given_name", "family_name"):
-                        values.add(normalise.given_name(raw) or "")
-                    elif name == "postcode":
-                        code = normalise.postcode(raw) or ""
-                        values.update({code, code.replace(" ", "")})
-                    elif name == "nhs_number":
-                        values.add(re.sub(r"\D", "", raw))
-                    elif name == "date_of_birth":
-                        born = normalise.date_of_birth(raw)
-                        if born:
-                            values.update(
-                                born.strftime(f) for f in ("%d%m%Y", "%Y-%m-%d", "%d/%m/%Y")
-                            )
-    forms = {form for v in values for form in (v, v.lower(), v.upper())}
-    return {form.encode() for form in forms if len(form) >= 5}
+    forms = {form for v in identifier_values(data) for form in (v, v.lower(), v.upper())}
+    return {form.encode() for form in forms if len(form) >= SHORTEST_SEARCHED}
 
 
 def in_namespace(namespace: str, *args: str) -> list[str]:
@@ -314,6 +288,7 @@ def serving(namespace: str, config: Path, log: Path, env: dict[str, str]) -> Ite
             process.wait()
 
 
+@pytest.mark.slow
 def test_a_linkage_across_three_hosts_sends_only_tls_and_no_identifier(
     hosts: Hosts, tmp_path: Path
 ) -> None:

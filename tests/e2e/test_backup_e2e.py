@@ -6,9 +6,6 @@ resolve to the same local records, which is what the backup is for.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,18 +17,9 @@ from hublink.demo import PROJECT_ID, free_port, write_deployment
 from hublink.identity import Identity, Role
 from node.keys import fetch_keys
 from node.workflow import upload
+from tests.conftest import run_hublink as hublink
 
 pytestmark = pytest.mark.e2e
-
-
-def hublink(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hublink", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
 
 
 def remove_database(path: Path) -> None:
@@ -39,6 +27,7 @@ def remove_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+@pytest.mark.slow
 def test_a_restored_coordinator_and_node_verify_and_resolve_the_same_keys(tmp_path: Path) -> None:
     data = synthetic.generate(tmp_path / "data", 80, seed=9, layouts=synthetic.DEFAULT_LAYOUTS[:2])
     configs = write_deployment(tmp_path, data, free_port())

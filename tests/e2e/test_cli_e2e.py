@@ -16,18 +16,10 @@ import pytest
 
 from hublink import synthetic
 from hublink.demo import PROJECT_ID, free_port, write_deployment
+from tests.conftest import one_line_error
+from tests.conftest import run_hublink as hublink
 
 pytestmark = pytest.mark.e2e
-
-
-def hublink(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hublink", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +59,6 @@ def coordinator(deployment) -> Iterator[subprocess.Popen[bytes]]:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def rewrite(config: Path, tmp_path: Path, old: str, new: str) -> Path:
@@ -130,6 +114,7 @@ def test_unknown_config_key_is_named(deployment, tmp_path):
     assert "unknown key state_dri" in message and "node.toml" in message
 
 
+@pytest.mark.slow
 def test_full_flow_through_the_command_line(deployment, coordinator, tmp_path):
     root, configs = deployment
     # A node whose schema differs from the project's refuses to encode, and says which.

@@ -98,6 +98,7 @@ def audit_verifies(database: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_kill_9_mid_upload_and_mid_run_loses_nothing(tmp_path: Path) -> None:
     data = synthetic.generate(tmp_path / "data", 300, seed=4, layouts=synthetic.DEFAULT_LAYOUTS[:2])
     configs = write_deployment(tmp_path, data, free_port())

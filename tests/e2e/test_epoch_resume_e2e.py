@@ -29,6 +29,7 @@ from node.errors import RunError as NodeError
 from node.secret_workflow import create_secret
 from node.tokens import TokenStore
 from node.workflow import upload
+from tests.conftest import InjectedRpcError
 
 pytestmark = pytest.mark.e2e
 
@@ -43,19 +44,11 @@ class DiesAfter(grpc.UnaryUnaryClientInterceptor):
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if details.method == PUT_CHUNK and self.chunks == 0:
-            raise _Unavailable()
+            raise InjectedRpcError(details="connection lost (injected by the test)")
         outcome = continuation(details, request)
         if details.method == PUT_CHUNK and outcome.exception() is None:
             self.chunks -= 1
         return outcome
-
-
-class _Unavailable(grpc.RpcError):
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self) -> str:
-        return "connection lost (injected by the test)"
 
 
 def test_an_upload_interrupted_under_an_older_epoch_is_abandoned_and_sent_afresh(

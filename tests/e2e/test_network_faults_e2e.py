@@ -155,6 +155,7 @@ def test_a_connection_cut_mid_upload_is_retried_and_every_record_arrives_once(
     deployment.audit_verifies()
 
 
+@pytest.mark.slow
 def test_the_key_stream_cut_mid_way_is_restarted_and_linked_csv_is_the_same(
     deployment: Deployment, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -194,6 +195,7 @@ def test_the_key_stream_cut_mid_way_is_restarted_and_linked_csv_is_the_same(
     deployment.audit_verifies()
 
 
+@pytest.mark.slow
 def test_the_node_killed_mid_upload_resumes_from_the_last_acknowledged_chunk(
     deployment: Deployment,
 ) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,18 +13,10 @@ from hublink import synthetic
 from hublink.cli import main
 from hublink.demo import free_port, write_deployment
 from node.tokens import TokenStore
+from tests.conftest import one_line_error
+from tests.conftest import run_hublink as hublink
 
 pytestmark = pytest.mark.e2e
-
-
-def hublink(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hublink", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
 
 
 @pytest.fixture
@@ -42,14 +32,6 @@ def in_process(*args: str) -> subprocess.CompletedProcess[str]:
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     stderr = "Traceback (an exception escaped)" if crashed else result.stderr
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("command", [["node", "plan"], ["node", "upload", "--dry-run"]])

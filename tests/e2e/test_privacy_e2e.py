@@ -17,7 +17,6 @@ public keys, certificates, signatures, sealed envelopes and their digests.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import re
 import sqlite3
@@ -29,48 +28,20 @@ from hublink.clients import AdminClient
 from hublink.demo import PROJECT_ID
 from hublink.spec import LinkageSpec
 from hublink.v1 import keys_pb2, upload_pb2
-from node import normalise
 from node.secret_exchange import stored_secret
+from tests.conftest import identifier_values, leaked
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def identifiers(linked_deployment) -> set[str]:
-    return identifier_values(linked_deployment)
+    return {v.lower() for v in identifier_values(linked_deployment.data)}
 
 
 @pytest.fixture(scope="module")
 def random_bytes(linked_deployment) -> tuple[set[bytes], set[bytes]]:
     return random_parts(linked_deployment)
-
-
-def identifier_values(deployment) -> set[str]:
-    """Every identifier in the input, as written and as the node normalises it."""
-    values: set[str] = set()
-    for layout in deployment.data.layouts:
-        with deployment.data.csv_paths[layout.organisation].open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                for field, column in layout.columns.items():
-                    raw = row[column].strip()
-                    if not raw:
-                        continue
-                    values.add(raw)
-                    if field in ("given_name", "family_name"):
-                        name = normalise.given_name(raw) or ""
-                        values.update({name, name.replace(" ", "")})
-                    elif field == "postcode":
-                        code = normalise.postcode(raw) or ""
-                        values.update({code, code.replace(" ", "")})
-                    elif field == "nhs_number":
-                        values.add(re.sub(r"\D", "", raw))
-                    elif field == "date_of_birth":
-                        born = normalise.date_of_birth(raw)
-                        if born:
-                            values.update(
-                                born.strftime(f) for f in ("%d%m%Y", "%Y-%m-%d", "%d/%m/%Y")
-                            )
-    return {v.lower() for v in values if len(v) >= 5}
 
 
 def random_parts(deployment) -> tuple[set[bytes], set[bytes]]:
@@ -101,11 +72,6 @@ def blank(data: bytes, parts: set[bytes]) -> bytes:
     return data
 
 
-def leaked(haystack: bytes, values: set[str]) -> list[str]:
-    text = haystack.lower()
-    return sorted(v for v in values if v.encode() in text)
-
-
 def test_the_search_would_find_a_leak(identifiers):
     values = identifiers
     assert len(values) > 1000
@@ -113,6 +79,7 @@ def test_the_search_would_find_a_leak(identifiers):
     assert leaked(b"xx" + sample.upper().encode() + b"yy", values) == [sample]
 
 
+@pytest.mark.slow
 def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     linked_deployment, identifiers, random_bytes
 ):
@@ -174,6 +141,7 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     )
 
 
+@pytest.mark.slow
 def test_coordinator_storage_holds_no_identifier(linked_deployment, identifiers, random_bytes):
     tokens, encodings = random_bytes
     values = identifiers

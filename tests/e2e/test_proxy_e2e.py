@@ -89,6 +89,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         coordinator.stop(grace=None)
 
 
+@pytest.mark.slow
 def test_a_node_process_uploads_through_the_proxy_named_in_https_proxy(site: Site) -> None:
     original = site.configs["health-visiting"]
     behind_proxy = original.with_name("node-proxy.toml")

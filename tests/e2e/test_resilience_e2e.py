@@ -36,22 +36,13 @@ from hublink.tls import TlsFiles, secure_channel
 from node.errors import RunError as NodeError
 from node.tokens import TokenStore
 from node.workflow import upload
+from tests.conftest import InjectedRpcError
 
 pytestmark = pytest.mark.e2e
 
 RECORDS = 150
 CHUNK = 20
 PUT_CHUNK = "/hublink.v1.UploadService/PutChunk"
-
-
-class Unavailable(grpc.RpcError):
-    """What a node sees when the coordinator cannot be reached."""
-
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self) -> str:
-        return "connection reset (injected by the test)"
 
 
 class Faults(grpc.UnaryUnaryClientInterceptor):
@@ -65,18 +56,18 @@ class Faults(grpc.UnaryUnaryClientInterceptor):
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if 0 <= self.die_after <= len(self.delivered):
-            raise Unavailable()
+            raise InjectedRpcError(details="connection reset (injected by the test)")
         if details.method != PUT_CHUNK:
             return continuation(details, request)
         if self.fail_before:
             self.fail_before -= 1
-            raise Unavailable()
+            raise InjectedRpcError(details="connection reset (injected by the test)")
         outcome = continuation(details, request)
         outcome.result()  # raises if the coordinator refused
         self.delivered.append(request.chunk_index)
         if self.lose_acks:
             self.lose_acks -= 1
-            raise Unavailable()
+            raise InjectedRpcError(details="connection reset (injected by the test)")
         return outcome
 
 
@@ -230,6 +221,7 @@ def test_a_refusal_is_not_retried_and_the_next_run_starts_afresh(
     assert deployment.stored(summary.upload_id)[2] == "committed"
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_run_still_going_at_shutdown_is_recorded_as_failed(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch

@@ -16,20 +16,11 @@ from hublink import synthetic
 from hublink.config import NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
 from node.secret_exchange import stored_secret
+from tests.conftest import run_hublink as hublink
 
 pytestmark = pytest.mark.e2e
 
 SERVE = (sys.executable, "-m", "hublink", "coordinator", "serve")
-
-
-def hublink(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hublink", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +46,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, P
     process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_the_secret_commands_agree_a_secret_the_nodes_then_upload_with(deployment) -> None:
     first, second = [
         org for org in deployment if org not in ("coordinator", "admin", "analyst", "auditor")

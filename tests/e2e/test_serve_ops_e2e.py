@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 SERVE = (sys.executable, "-m", "hublink", "coordinator", "serve")
 
 
+@pytest.mark.slow
 def test_json_logs_operations_port_and_a_clean_stop(tmp_path: Path) -> None:
     data = synthetic.generate(tmp_path / "data", 20, seed=2, layouts=synthetic.DEFAULT_LAYOUTS[:2])
     configs = write_deployment(tmp_path, data, free_port())

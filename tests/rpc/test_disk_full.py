@@ -32,6 +32,8 @@ from hublink.tls import secure_channel
 from node.encoder import EncodedRecord, Encoder, new_token
 from node.uploader import NodeClient, RetryPolicy
 
+pytestmark = pytest.mark.root
+
 NODE = Identity("health-visiting", Role.NODE)
 RECORDS = 3000
 CHUNK = 250

@@ -15,8 +15,8 @@ flipped afresh per record), so any encoding that leaves a node is attacked. Each
 also run on an unhardened given-name-only filter, and must succeed there: that
 is what shows the attack is real and the defaults are what stop it.
 
-Figures are printed (run with ``-s`` to see them); bench-style numbers for the
-README come from this module.
+Figures are printed (run with ``-s`` to see them); the attack figures in
+docs/design.md and docs/benchmarks.md come from this module.
 """
 
 from __future__ import annotations
@@ -325,11 +325,11 @@ def cluster_alignment(clusters: Sequence[int], frequencies: Counter[str]) -> lis
 CLUSTERED = 5000
 
 
-# What clustering near-identical family-name filters still reveals (README, "What the
-# filters disclose": 7-12% over repeated runs). A change that makes it worse fails here.
+# What clustering near-identical family-name filters still reveals (docs/design.md, "What
+# the filters disclose": 7-12% over repeated runs). A change that makes it worse fails here.
 FAMILY_CLUSTERING_CEILING = 0.15
 # What clustering the salted given-name filters reveals to an attacker who also knows how
-# often each name comes with each salt value (README: 2.8%; 3.7% with the year as salt).
+# often each name comes with each salt value (docs/design.md: 2.8%; 3.7% with the year as salt).
 GIVEN_INFORMED_CEILING = 0.04
 
 

@@ -12,7 +12,6 @@ import node
 from node import errors
 from node.errors import NodeError, RunError
 
-
 BUILT_IN_BASES = {
     "InputError": ValueError,
     "PolicyError": ValueError,

@@ -8,7 +8,6 @@ connection in the middle of the stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -17,58 +16,15 @@ import pytest
 from hublink.clients import RequestRefused
 from hublink.v1 import keys_pb2
 from node.uploader import NodeClient, RetryPolicy
+from tests.conftest import InjectedRpcError as Failure
+from tests.conftest import ScriptedChannel
 
 KEYS = "/hublink.v1.KeyService/GetLinkageKeys"
 WITHDRAW = "/hublink.v1.KeyService/Withdraw"
 
 
-class Failure(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode) -> None:
-        self._code = code
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return "injected"
-
-
 def batch(*pairs: tuple[str, str]) -> keys_pb2.LinkageKeyBatch:
     return keys_pb2.LinkageKeyBatch(keys=[keys_pb2.LinkageKey(token=t, key=k) for t, k in pairs])
-
-
-class ScriptedChannel:
-    """Each call takes the next script entry: a list of stream items (an exception among
-    them is raised at that point of the stream) or one unary answer or exception."""
-
-    def __init__(self, script: list[Any]) -> None:
-        self.script = script
-        self.calls: list[str] = []
-
-    def unary_unary(self, method: str, **_: Any) -> Any:
-        def call(request: Any, timeout: float | None = None) -> Any:
-            self.calls.append(method)
-            outcome = self.script.pop(0)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-
-        return call
-
-    def unary_stream(self, method: str, **_: Any) -> Any:
-        def call(request: Any, timeout: float | None = None) -> Iterator[Any]:
-            self.calls.append(method)
-            items = self.script.pop(0)
-
-            def stream() -> Iterator[Any]:
-                for item in items:
-                    if isinstance(item, Exception):
-                        raise item
-                    yield item
-
-            return stream()
-
-        return call
 
 
 def client(script: list[Any]) -> tuple[NodeClient, ScriptedChannel, list[float]]:
@@ -92,7 +48,7 @@ def test_a_stream_broken_half_way_is_restarted_and_returned_once_whole() -> None
     )
     keys = node.linkage_keys("p")
     assert keys == [("tok-a", "key-1"), ("tok-b", "key-2"), ("tok-c", "key-1")]
-    assert channel.calls == [KEYS, KEYS]
+    assert channel.methods == [KEYS, KEYS]
     assert len(waits) == 1
 
 
@@ -100,7 +56,7 @@ def test_a_stream_refused_half_way_is_not_retried_and_nothing_is_returned() -> N
     node, channel, waits = client([[FIRST, Failure(grpc.StatusCode.PERMISSION_DENIED)]])
     with pytest.raises(RequestRefused, match=r"fetching linkage keys.*PERMISSION_DENIED"):
         node.linkage_keys("p")
-    assert channel.calls == [KEYS] and waits == []
+    assert channel.methods == [KEYS] and waits == []
 
 
 def test_a_stream_that_keeps_breaking_gives_up_after_the_policy_s_attempts() -> None:
@@ -109,7 +65,7 @@ def test_a_stream_that_keeps_breaking_gives_up_after_the_policy_s_attempts() -> 
     with pytest.raises(RequestRefused) as refused:
         node.linkage_keys("p")
     assert refused.value.transient
-    assert channel.calls == [KEYS] * 3 and len(waits) == 2
+    assert channel.methods == [KEYS] * 3 and len(waits) == 2
 
 
 def test_withdraw_is_retried_on_a_transient_failure() -> None:
@@ -120,11 +76,11 @@ def test_withdraw_is_retried_on_a_transient_failure() -> None:
         ]
     )
     assert node.withdraw("p", ["tok-a", "tok-b", "tok-x"]) == (2, 1)
-    assert channel.calls == [WITHDRAW, WITHDRAW] and len(waits) == 1
+    assert channel.methods == [WITHDRAW, WITHDRAW] and len(waits) == 1
 
 
 def test_withdraw_refused_is_not_retried() -> None:
     node, channel, _ = client([Failure(grpc.StatusCode.INVALID_ARGUMENT)])
     with pytest.raises(RequestRefused, match="withdrawing records"):
         node.withdraw("p", ["tok-a"])
-    assert channel.calls == [WITHDRAW]
+    assert channel.methods == [WITHDRAW]

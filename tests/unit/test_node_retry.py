@@ -13,38 +13,8 @@ from hypothesis import strategies as st
 from hublink.clients import RequestRefused
 from hublink.v1 import project_pb2
 from node.uploader import NodeClient, RetryPolicy
-
-
-class Failure(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode) -> None:
-        self._code = code
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return "injected"
-
-
-class ScriptedChannel:
-    """Answers unary calls from a script: an exception to raise or a response to return."""
-
-    def __init__(self, script: list[Any]) -> None:
-        self.script = script
-        self.calls: list[tuple[str, float | None]] = []
-
-    def unary_unary(self, method: str, **_: Any) -> Any:
-        def call(request: Any, timeout: float | None = None) -> Any:
-            self.calls.append((method, timeout))
-            outcome = self.script.pop(0)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-
-        return call
-
-    def unary_stream(self, method: str, **_: Any) -> Any:
-        return self.unary_unary(method)  # stubs are built for every method; unused here
+from tests.conftest import InjectedRpcError as Failure
+from tests.conftest import ScriptedChannel
 
 
 def client(script: list[Any], attempts: int = 4) -> tuple[NodeClient, ScriptedChannel, list[float]]:

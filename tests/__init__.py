@@ -1,0 +1,1 @@
+"""hublink's tests; a package so that shared helpers import as tests.conftest."""

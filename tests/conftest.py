@@ -1,0 +1,164 @@
+"""What tests in several folders share: fakes, the identifier-leak search, the CLI runner.
+
+Plain helpers are imported by name (``from tests.conftest import InjectedRpcError``);
+pytest also reads this file for its hooks. The one hook here makes the ``root`` marker
+visible: a test that needs root (network namespaces, mounting a tmpfs) is reported as
+skipped, with the reason, when the suite does not run as root, and ``-m root`` or
+``-m "not root"`` selects it either way.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from node import normalise
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    needs_root = pytest.mark.skip(reason="needs root (marker `root`); run the suite as root")
+    for item in items:
+        if item.get_closest_marker("root") is not None:
+            item.add_marker(needs_root)
+
+
+# --- fakes for the node's gRPC client ---------------------------------------------------------
+
+
+class InjectedRpcError(grpc.RpcError):
+    """A failure as a node's stub raises it, with the status code a test chooses."""
+
+    def __init__(
+        self, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE, details: str = "injected"
+    ) -> None:
+        super().__init__(details)
+        self._code = code
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+class ScriptedChannel:
+    """A channel whose every call takes the next entry of a script.
+
+    A unary call returns the entry, or raises it if it is an exception. A streaming call
+    takes a list of items and yields them, raising any exception among them at that point
+    of the stream. ``calls`` records (method, timeout) for every call made.
+    """
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = script
+        self.calls: list[tuple[str, float | None]] = []
+
+    def unary_unary(self, method: str, **_: Any) -> Any:
+        def call(request: Any, timeout: float | None = None) -> Any:
+            self.calls.append((method, timeout))
+            outcome = self.script.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        return call
+
+    def unary_stream(self, method: str, **_: Any) -> Any:
+        def call(request: Any, timeout: float | None = None) -> Iterator[Any]:
+            self.calls.append((method, timeout))
+            items = self.script.pop(0)
+
+            def stream() -> Iterator[Any]:
+                for item in items:
+                    if isinstance(item, Exception):
+                        raise item
+                    yield item
+
+            return stream()
+
+        return call
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods called, in order."""
+        return [method for method, _ in self.calls]
+
+
+# --- searching for identifiers where none may be -----------------------------------------------
+
+SHORTEST_SEARCHED = 5
+"""Values shorter than this are left out: random bytes (tokens, encodings, ciphertext)
+hold a given four-letter name by chance far too often for the search to mean anything."""
+
+
+def identifier_values(data: Any) -> set[str]:
+    """Every identifier in synthetic input, as written and as a node normalises it.
+
+    ``data`` is what ``hublink.synthetic.generate`` returned. Names, postcodes, NHS numbers
+    and dates of birth are taken as written, without their spaces, and in the forms the node
+    normalises them to (dates in three layouts), case as found.
+    """
+    values: set[str] = set()
+    for layout in data.layouts:
+        with data.csv_paths[layout.organisation].open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                for field, column in layout.columns.items():
+                    raw = row[column].strip()
+                    if not raw:
+                        continue
+                    values.update({raw, raw.replace(" ", "")})
+                    if field in ("given_name", "family_name"):
+                        name = normalise.given_name(raw) or ""
+                        values.update({name, name.replace(" ", "")})
+                    elif field == "postcode":
+                        code = normalise.postcode(raw) or ""
+                        values.update({code, code.replace(" ", "")})
+                    elif field == "nhs_number":
+                        values.add(re.sub(r"\D", "", raw))
+                    elif field == "date_of_birth":
+                        born = normalise.date_of_birth(raw)
+                        if born:
+                            values.update(
+                                born.strftime(f) for f in ("%d%m%Y", "%Y-%m-%d", "%d/%m/%Y")
+                            )
+    return {v for v in values if len(v) >= SHORTEST_SEARCHED}
+
+
+def leaked(haystack: bytes, values: set[str]) -> list[str]:
+    """The values (lower case) found anywhere in ``haystack``, ignoring case."""
+    text = haystack.lower()
+    return sorted(v for v in values if v.encode() in text)
+
+
+# --- the command line as a separate process ---------------------------------------------------
+
+
+def run_hublink(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m hublink ARGS…`` in a child process, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "hublink", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a failed command, asserting it failed in one readable line."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
