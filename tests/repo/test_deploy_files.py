@@ -294,7 +294,9 @@ def test_the_kubernetes_coordinator_is_limited_and_fenced() -> None:
         "hublink.example.org/grpc-clients": "true"
     }
     (ops_from,) = by_port["ops"]
-    assert ops_from["namespaceSelector"]["matchLabels"] == {"hublink.example.org/monitoring": "true"}
+    assert ops_from["namespaceSelector"]["matchLabels"] == {
+        "hublink.example.org/monitoring": "true"
+    }
     assert "podSelector" in ops_from  # Prometheus itself, not every pod in that namespace
 
 
