@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from coordinator.metrics import CoordinatorMetrics
+from hublink.logformat import request_scope
 
 
 def add_health_and_reflection(
@@ -101,15 +102,16 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self, behaviour: Callable[[Any, Any], Any], call: _Call
     ) -> Callable[[Any, grpc.ServicerContext], Any]:
         def counted(request: Any, context: grpc.ServicerContext) -> Any:
-            began = self._start(call)
-            try:
-                response = behaviour(request, context)
-            except BaseException:
-                self._finish(call, context, began, failed=True)
-                raise
-            if self._finish(call, context, began, failed=False):
-                self._what_it_did(call.method, request, response)
-            return response
+            with request_scope():  # every log line of this call carries one request id
+                began = self._start(call)
+                try:
+                    response = behaviour(request, context)
+                except BaseException:
+                    self._finish(call, context, began, failed=True)
+                    raise
+                if self._finish(call, context, began, failed=False):
+                    self._what_it_did(call.method, request, response)
+                return response
 
         return counted
 
@@ -117,16 +119,17 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self, behaviour: Callable[[Any, Any], Iterator[Any]], call: _Call
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def counted(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            began = self._start(call)
-            try:
-                yield from behaviour(request, context)
-            except GeneratorExit:  # the client went away mid-stream
-                self._finish(call, context, began, failed=True, gone=True)
-                raise
-            except BaseException:
-                self._finish(call, context, began, failed=True)
-                raise
-            self._finish(call, context, began, failed=False)
+            with request_scope():
+                began = self._start(call)
+                try:
+                    yield from behaviour(request, context)
+                except GeneratorExit:  # the client went away mid-stream
+                    self._finish(call, context, began, failed=True, gone=True)
+                    raise
+                except BaseException:
+                    self._finish(call, context, began, failed=True)
+                    raise
+                self._finish(call, context, began, failed=False)
 
         return counted
 
