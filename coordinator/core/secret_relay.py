@@ -219,7 +219,9 @@ class SecretRelay:
                 )
             )
         log.info(
-            "secret epoch started", extra={"caller": caller, "project": project.id, "epoch": epoch}
+            "secret epoch %d started",
+            epoch,
+            extra={"caller": caller, "project": project.id, "epoch": epoch},
         )
         return epoch
 
@@ -247,7 +249,8 @@ class SecretRelay:
                 )
             )
         log.info(
-            "sealed secret fetched",
+            "sealed secret of epoch %d fetched",
+            epoch,
             extra={"caller": caller, "project": project.id, "epoch": epoch},
         )
         return Envelope(
