@@ -162,6 +162,40 @@ class ProjectConfig:
         default=2000, metadata=about("Most records a node may send in one chunk.")
     )
     max_records: int = field(default=5_000_000, metadata=about("Most records one upload may hold."))
+    min_threshold: float = field(
+        default=0.7,
+        metadata=about(
+            """Lowest threshold a run may be started with (and the project's ``threshold`` may
+            be); lower is refused with INVALID_ARGUMENT. Also the lowest similarity a run keeps
+            candidate pairs from: below about 0.7 almost every pair of hardened encodings is a
+            candidate, and a run's memory grows with the square of the records."""
+        ),
+    )
+    max_candidates: int = field(
+        default=50_000_000,
+        metadata=about(
+            """Most candidate pairs one run may hold (about 24 bytes each in memory, twice that
+            while they are merged: 50 million is about 2.4 GB). Counted while candidates are
+            gathered; a run that finds more stops itself and is recorded as failed, with the
+            reason in its status and the audit log."""
+        ),
+    )
+    max_open_uploads: int = field(
+        default=4,
+        metadata=about(
+            """Most uploads one organisation may have begun and not yet committed in the
+            project; BeginUpload beyond it is refused (RESOURCE_EXHAUSTED) until one is
+            committed, abandoned or expires."""
+        ),
+    )
+    open_upload_hours: float = field(
+        default=48.0,
+        metadata=about(
+            """Hours after which an upload begun and not committed expires: its chunks are
+            erased and it no longer counts against ``max_open_uploads``; committing it is
+            then refused."""
+        ),
+    )
     released_attributes: tuple[str, ...] = field(
         default=(),
         metadata=defines(

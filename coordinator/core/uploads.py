@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from coordinator.core import upload_limits
 from coordinator.core.attributes import ATTRIBUTES_OF_RECORD, parse_attributes, store_attributes
 from coordinator.core.errors import (
     AlreadyExists,
@@ -24,6 +25,7 @@ from coordinator.core.errors import (
     InvalidRequest,
     NotFound,
     NotReady,
+    OverLimit,
     SchemaMismatch,
 )
 from coordinator.core.guard import Guard, event
@@ -48,6 +50,7 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _TOKENS = re.compile(r"[A-Za-z0-9_-]{8,64}(?:\n[A-Za-z0-9_-]{8,64})*")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
+_EXPIRED = "expired: not committed within the project's open_upload_hours ({})"
 
 
 class Uploads:
@@ -129,6 +132,16 @@ class Uploads:
                     f"{project.max_records}"
                 ),
             )
+        try:
+            upload_limits.check_consent(project, consent, expected_records)
+        except InvalidRequest as exc:
+            raise self._rejected(caller, project.id, upload_id, exc) from None
+        for stale in upload_limits.expired(self.store, project):
+            self._erase_upload(caller, project, stale, _EXPIRED.format(project.open_upload_hours))
+        try:
+            upload_limits.check_open(self.store, project, caller.organisation)
+        except OverLimit as exc:
+            raise self._rejected(caller, project.id, upload_id, exc) from None
         committed = self.store.query_one(
             "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
             "AND state = 'committed'",
@@ -156,7 +169,7 @@ class Uploads:
                     caller.organisation,
                     encoding_sha256,
                     expected_records,
-                    canonical_json(_consent_details(consent)),
+                    canonical_json(upload_limits.details(consent)),
                     utc_now(),
                     secret_epoch,
                 ),
@@ -169,7 +182,7 @@ class Uploads:
                     {
                         "upload_id": upload_id,
                         "expected_records": expected_records,
-                        "consent": _consent_details(consent),
+                        "consent": upload_limits.details(consent),
                     },
                 )
             )
@@ -366,6 +379,11 @@ class Uploads:
             return self._receipt(upload_id)
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}")
+        if upload_limits.is_expired(self.store, project, upload_id):
+            self._erase_upload(
+                caller, project, upload_id, _EXPIRED.format(project.open_upload_hours)
+            )
+            raise NotReady(f"upload {upload_id} expired before it was committed; start it again")
         self._refuse_if_superseded(caller, project, upload_id)
         chunks = [
             r[0]
@@ -575,7 +593,3 @@ class _RunningDigest:
     digest: UploadDigest = field(default_factory=UploadDigest)
     chunks: int = 0
     records: int = 0
-
-
-def _consent_details(consent: ConsentSummary) -> dict[str, object]:
-    return {"policy_sha256": consent.policy_sha256, "counts": dict(consent.counts)}
