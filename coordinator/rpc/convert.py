@@ -55,7 +55,8 @@ def check_ranges(request: Message) -> None:
         name = f"{request.DESCRIPTOR.name}.{descriptor.name}"
         values = value if descriptor.is_repeated else [value]
         if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
-            if descriptor.message_type.GetOptions().map_entry:
+            entry = descriptor.message_type
+            if entry is not None and entry.GetOptions().map_entry:
                 values = [v for v in value.values() if isinstance(v, Message)]
             for item in values:
                 check_ranges(item)
