@@ -75,6 +75,25 @@ def check_consent(project: Project, consent: ConsentSummary, expected_records: i
         )
 
 
+def admit(
+    store: Store,
+    project: Project,
+    organisation: str,
+    consent: ConsentSummary,
+    expected_records: int,
+) -> None:
+    """Refuse a new upload whose consent summary is out of bounds (InvalidRequest) or that
+    would pass the organisation's ``max_open_uploads`` (OverLimit)."""
+    check_consent(project, consent, expected_records)
+    check_open(store, project, organisation)
+
+
+def expiry_reason(project: Project) -> str:
+    """Why an upload was erased unfinished, for its ``upload.rejected`` audit entry."""
+    hours = project.open_upload_hours
+    return f"expired: not committed within the project's open_upload_hours ({hours})"
+
+
 def details(consent: ConsentSummary) -> dict[str, object]:
     """The summary as stored with the upload and written to the audit log."""
     return {"policy_sha256": consent.policy_sha256, "counts": dict(consent.counts)}

@@ -50,7 +50,6 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _TOKENS = re.compile(r"[A-Za-z0-9_-]{8,64}(?:\n[A-Za-z0-9_-]{8,64})*")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
-_EXPIRED = "expired: not committed within the project's open_upload_hours ({})"
 
 
 class Uploads:
@@ -132,15 +131,11 @@ class Uploads:
                     f"{project.max_records}"
                 ),
             )
-        try:
-            upload_limits.check_consent(project, consent, expected_records)
-        except InvalidRequest as exc:
-            raise self._rejected(caller, project.id, upload_id, exc) from None
         for stale in upload_limits.expired(self.store, project):
-            self._erase_upload(caller, project, stale, _EXPIRED.format(project.open_upload_hours))
+            self._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
         try:
-            upload_limits.check_open(self.store, project, caller.organisation)
-        except OverLimit as exc:
+            upload_limits.admit(self.store, project, caller.organisation, consent, expected_records)
+        except (InvalidRequest, OverLimit) as exc:
             raise self._rejected(caller, project.id, upload_id, exc) from None
         committed = self.store.query_one(
             "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
@@ -380,9 +375,7 @@ class Uploads:
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}")
         if upload_limits.is_expired(self.store, project, upload_id):
-            self._erase_upload(
-                caller, project, upload_id, _EXPIRED.format(project.open_upload_hours)
-            )
+            self._erase_upload(caller, project, upload_id, upload_limits.expiry_reason(project))
             raise NotReady(f"upload {upload_id} expired before it was committed; start it again")
         self._refuse_if_superseded(caller, project, upload_id)
         chunks = [
