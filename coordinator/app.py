@@ -14,7 +14,13 @@ from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.ops import OpsServer
-from coordinator.parallel import DaskEngine, DaskSettings, ProcessEngine, dask_security
+from coordinator.parallel import (
+    DaskEngine,
+    DaskSettings,
+    ProcessEngine,
+    dask_security,
+    sweep_stale_segments,
+)
 from coordinator.projects import load_project
 from coordinator.rpc.access import CertificatePolicy, RevocationList
 from coordinator.rpc.operability import is_serving
@@ -88,6 +94,8 @@ def start(
     ``ops_listen`` (an empty ``ops_address`` serves no operations port).
     """
     projects = [load_project(path) for path in config.projects]
+    # Encodings a coordinator killed mid-run left in shared memory (its workers died with it).
+    sweep_stale_segments()
     store = Store(
         config.database,
         signer=load_or_create_key(config.audit_key or default_audit_key(config.database)),

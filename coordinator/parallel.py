@@ -11,16 +11,31 @@ engine only decides where they run.
   the coordinator is configured with, over Dask's TLS with certificates
   (encodings are personal data). The encodings are scattered to the workers
   once per run.
+
+A coordinator killed with SIGKILL runs no clean-up of its own, so the pool is
+built to leave nothing behind: each worker asks the kernel to kill it when its
+parent dies (Linux ``PR_SET_PDEATHSIG``) and also watches its parent's pid;
+each shared-memory segment is named ``hublink.<pid>.<instance>.<n>`` and the
+next coordinator to start removes the segments of instances that are gone
+(:func:`sweep_stale_segments`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import logging
 import multiprocessing
 import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
@@ -41,6 +56,90 @@ MIN_TASKS_FOR_WORKERS = 4
 MIN_COMPARISONS_FOR_WORKERS = 50_000_000
 
 
+#: Where POSIX shared memory is visible as files (Linux).
+SHM_DIR = Path("/dev/shm")
+#: Prefix of every shared-memory segment a coordinator creates.
+SEGMENT_PREFIX = "hublink."
+_SEGMENT = re.compile(r"^hublink\.(\d+)\.([0-9a-f]+)\.\d+$")
+#: This coordinator process's instance: a random tag, so a later process with the same
+#: pid (pid 1 in a container, say) can tell the segments of an earlier one from its own.
+_INSTANCE = secrets.token_hex(6)
+_SEGMENTS = itertools.count()
+#: Seconds between a worker's checks that its parent is still alive.
+PARENT_CHECK_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def segment_name() -> str:
+    """A fresh name for a shared-memory segment of this coordinator instance."""
+    return f"{SEGMENT_PREFIX}{os.getpid()}.{_INSTANCE}.{next(_SEGMENTS)}"
+
+
+def sweep_stale_segments(directory: Path = SHM_DIR) -> list[str]:
+    """Remove the shared-memory segments of coordinator instances that no longer run.
+
+    A segment is stale when the process named in it is gone, or when it is this
+    process's pid under another instance tag (the pid was reused). Called at
+    start-up; returns the names removed. Does nothing where there is no ``directory``.
+    """
+    removed: list[str] = []
+    if not directory.is_dir():
+        return removed
+    for path in directory.iterdir():
+        match = _SEGMENT.fullmatch(path.name)
+        if match is None:
+            continue
+        pid, instance = int(match[1]), match[2]
+        if instance == _INSTANCE or (pid != os.getpid() and _alive(pid)):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path.name)
+    if removed:
+        log.warning(
+            "removed %d shared-memory segment(s) left by a coordinator that stopped mid-run",
+            len(removed),
+        )
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _worker_start(parent: int) -> None:
+    """A worker's first act: die with the coordinator that started it.
+
+    On Linux the kernel sends SIGKILL when the parent goes (``PR_SET_PDEATHSIG``);
+    everywhere, a daemon thread checks the parent's pid every second, which also
+    covers a parent that died before the request was made.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 @dataclass(frozen=True)
 class SharedArray:
     """Where a worker finds one of the run's arrays."""
@@ -56,10 +155,11 @@ class _ProcessSession:
         self.tasks_in_workers = 0
         self._blocks: dict[int, tuple[SharedMemory, np.ndarray]] = {}
         self._pool: ProcessPoolExecutor | None = None
+        self._abandon = False
 
     def array(self, shape: tuple[int, ...]) -> np.ndarray:
         size = max(1, int(np.prod(shape)))
-        block = SharedMemory(create=True, size=size)
+        block = SharedMemory(name=segment_name(), create=True, size=size)
         view: np.ndarray = np.ndarray(shape, dtype=np.uint8, buffer=block.buf)
         view[...] = 0
         self._blocks[id(view)] = (block, view)
@@ -92,17 +192,24 @@ class _ProcessSession:
         self.tasks_in_workers += len(tasks)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
             )
         pending: dict[Future[Outcome], int] = {}
         queue = iter(enumerate(tasks))
+        # Until every task is done: a run that stops early (cancelled, over budget, failed)
+        # abandons the tasks in flight instead of waiting for them.
+        self._abandon = True
         # Keep two tasks per worker in flight: enough to stay busy, few enough to cancel fast.
         for index, task in queue:
             pending[self._pool.submit(_work, task, shared)] = index
             if len(pending) >= 2 * self._workers:
                 break
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # Wake at least twice a second so a cancel is seen even while tasks are long.
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 on_done(pending.pop(future), future.result())
             if cancelled():
@@ -113,14 +220,25 @@ class _ProcessSession:
                 pending[self._pool.submit(_work, task, shared)] = index
                 if len(pending) >= 2 * self._workers:
                     break
+        self._abandon = False
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        for block, _ in self._blocks.values():
-            block.close()
-            block.unlink()
-        self._blocks.clear()
+        """Stop the workers (killing them if the run stopped early) and remove every segment."""
+        try:
+            if self._pool is not None:
+                if self._abandon:
+                    # The executor offers no way to stop a task in flight; its worker
+                    # processes are the only handle (a private attribute, read defensively).
+                    workers = getattr(self._pool, "_processes", None) or {}
+                    for process in list(workers.values()):
+                        process.kill()
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            for block, _ in self._blocks.values():
+                block.close()
+                with suppress(FileNotFoundError):  # already removed by a sweep
+                    block.unlink()
+            self._blocks.clear()
 
 
 def _small(tasks: Sequence[Task], least: int) -> bool:

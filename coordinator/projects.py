@@ -42,6 +42,7 @@ def load_project(path: Path) -> Project:
         value = getattr(definition, key)
         if not 0.0 <= value <= 1.0:
             raise config.ConfigError(f"{path}: {key} must be between 0 and 1 (0 turns it off)")
+    _check_bounds(path, definition)
     if definition.blocking not in BLOCKING_MODES:
         raise config.ConfigError(
             f"{path}: blocking must be one of {', '.join(BLOCKING_MODES)}, "
@@ -93,6 +94,24 @@ def load_project(path: Path) -> Project:
         "disclosure": rule,
     }
     return Project(**resolved, **_as_written(definition, besides=resolved))
+
+
+def _check_bounds(path: Path, definition: config.ProjectConfig) -> None:
+    """The keys that bound what one run or one organisation may cost the coordinator."""
+    if not 0.0 < definition.min_threshold <= 1.0:
+        raise config.ConfigError(f"{path}: min_threshold must be between 0 and 1")
+    for key in ("threshold", "within_threshold"):
+        value = getattr(definition, key)
+        if value and value < definition.min_threshold:
+            raise config.ConfigError(
+                f"{path}: {key} {value} is below min_threshold {definition.min_threshold}"
+            )
+    if definition.max_candidates < 1:
+        raise config.ConfigError(f"{path}: max_candidates must be at least 1")
+    if definition.max_open_uploads < 1:
+        raise config.ConfigError(f"{path}: max_open_uploads must be at least 1")
+    if not definition.open_upload_hours > 0:
+        raise config.ConfigError(f"{path}: open_upload_hours must be above 0")
 
 
 def definition_sha256(

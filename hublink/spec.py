@@ -47,6 +47,11 @@ DEFAULT_HARDENING = "balance"
 NAME_TABLE_FEATURE = "given_name_canonical"
 NAME_TABLE_FILE = "given-names.csv"
 
+#: A consent rule's name, as a node's policy file may write it and the coordinator accepts it
+#: in an upload's consent summary: short, lower-case, no spaces, so that a name or a date of
+#: birth pasted in by mistake is refused before it reaches the permanent audit log.
+CONSENT_RULE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
 
 def name_table_sha256() -> str:
     """SHA-256 of the shipped canonical-name table, as bytes on disk."""

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hublink.private import private_dir
 from node import consent, locallog
 from node.intake import Intake
 
@@ -70,6 +71,9 @@ def build(
         "included": intake.included,
         "excluded": intake.excluded,
         "decisions": [{"rule": name, "count": n} for name, n in intake.decisions.items()],
+        # Included records whose name was written only in a non-Latin script: sent with
+        # that name missing, so they will link less well (node.normalise keeps a-z).
+        "names_not_latin": dict(intake.names_not_latin),
     }
     if upload_id:
         report["upload_id"] = upload_id
@@ -110,6 +114,11 @@ def render_text(report: Mapping[str, Any]) -> str:
     ]
     for item in report["decisions"]:
         lines.append(f"  {item['rule']:<46} {item['count']:>9,}")
+    not_latin = report.get("names_not_latin") or {}
+    if any(not_latin.values()):
+        lines += ["", "included, but sent without a name written only in a non-Latin script:"]
+        for name, count in not_latin.items():
+            lines.append(f"  {name:<46} {count:>9,}")
     if "upload_id" in report:
         lines += ["", f"upload id:       {report['upload_id']}"]
     return "\n".join(lines) + "\n"
@@ -130,6 +139,7 @@ def write(state_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:
         policy_sha256=policy["sha256"] if policy else "none",
         rows=report["rows"],
         rejected=report["rejected"],
+        names_not_latin=sum((report.get("names_not_latin") or {}).values()),
         **{
             (
                 item["rule"] if item["rule"] in consent.RESERVED_NAMES else f"rule[{item['rule']}]"
@@ -141,7 +151,7 @@ def write(state_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # the state folder
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -25,8 +25,10 @@ import csv
 import hashlib
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hublink.config import ConfigError, NodeConfig
@@ -34,7 +36,7 @@ from node import consent
 from node.errors import NodeError
 from node.policy_file import LoadedPolicy, load_policy
 from node.prepare import Normaliser, PreparedRecord, RowError, normalise_row
-from node.source import InputError, read_header, read_rows
+from node.source import InputError, SourceRow, read_header, read_rows
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class Intake:
     rejects_path: Path
     included_sha256: str = ""
     """SHA-256 over the included records' local ids, in file order."""
+    names_not_latin: Mapping[str, int] = field(default_factory=dict)
+    """Included records per name field whose name, written only in a non-Latin script, was
+    sent as missing (``node.normalise`` keeps a-z only): counted so the report says so."""
 
     @property
     def included(self) -> int:
@@ -95,6 +100,8 @@ class _Reading:
     """Rows the reader rejected (filled as ``rows`` is consumed)."""
     policy: consent.Policy
     loaded: LoadedPolicy | None
+    names_not_latin: Counter[str]
+    """Filled as ``rows`` is consumed: see ``Intake.names_not_latin``."""
 
 
 def _read(
@@ -145,12 +152,31 @@ def _read(
                 yield BadRow(row.row, f"column {exc.column!r}", exc.reason)
                 continue
             if decision == consent.INCLUDED:
+                for name in _not_latin(row, fields, values):
+                    not_latin[name] += 1
                 kept = {c: row.extra.get(c, "") for c in attribute_columns}
                 yield PreparedRecord(row.local_id, values, kept)
             else:
                 yield decision
 
-    return _Reading(decide(), unreadable, policy, loaded)
+    not_latin: Counter[str] = Counter()
+    return _Reading(decide(), unreadable, policy, loaded, not_latin)
+
+
+_NAME_FIELDS = ("given_name", "family_name")
+
+
+def _not_latin(row: SourceRow, fields: Sequence[str], values: Sequence[str]) -> list[str]:
+    """The name fields of ``row`` that hold letters, none of them Latin, and so went blank."""
+    out = []
+    for name in _NAME_FIELDS:
+        if name not in fields or values[fields.index(name)]:
+            continue
+        raw = row.values.get(name, "")
+        folded = unicodedata.normalize("NFKD", raw).casefold()
+        if any(c.isalpha() for c in raw) and not any("a" <= c <= "z" for c in folded):
+            out.append(name)
+    return out
 
 
 def take_in(
@@ -198,6 +224,7 @@ def take_in(
         reading.loaded,
         where,
         fingerprint.hexdigest(),
+        dict(reading.names_not_latin),
     )
     _check_share(config, intake)
     return intake

@@ -66,15 +66,31 @@ def fetch_keys(config: NodeConfig, *, channel: grpc.Channel | None = None) -> Ke
     return KeysSummary(identity.organisation, config.project, len(rows), config.output)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` with a single quote in front if a spreadsheet would run it as a formula.
+
+    linked.csv is opened in spreadsheets; a local id such as ``=HYPERLINK(…)``
+    from the organisation's own extract must stay text. Strip one leading quote
+    from a cell that starts with ``'`` followed by one of ``FORMULA_STARTS`` to
+    get the id back (docs/operations.md).
+    """
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def _write_atomically(path: Path, rows: list[tuple[str, str]]) -> None:
-    """Write linked.csv through a temporary file, so a crash never leaves half a file."""
+    """Write linked.csv (0600) through a temporary file, so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o600)  # mkstemp's mode already; said here because it matters
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["local_id", "linkage_key"])
-            writer.writerows(rows)
+            writer.writerows((spreadsheet_safe(i), spreadsheet_safe(k)) for i, k in rows)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

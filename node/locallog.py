@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hublink.private import append_private, private_dir
+
 LOG_NAME = "node.log"
 
 
@@ -21,10 +23,10 @@ def log_path(state_dir: Path) -> Path:
 
 def append(state_dir: Path, event: str, **details: object) -> None:
     """Append one line: UTC time, event name, then key=value details in the order given."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     parts = [when, event, *(f"{key}={_value(value)}" for key, value in details.items())]
-    with log_path(state_dir).open("a", encoding="utf-8") as handle:
+    with append_private(log_path(state_dir)) as handle:
         handle.write(" ".join(parts) + "\n")
 
 

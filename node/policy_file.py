@@ -43,6 +43,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from hublink.spec import CONSENT_RULE_NAME
 from node import consent
 from node.consent import (
     AgeAtLeast,
@@ -62,7 +63,7 @@ from node.consent import (
 )
 from node.errors import NodeError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+_NAME = re.compile(CONSENT_RULE_NAME)
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]")
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 _TOP_KEYS = {"purpose", "rule"}
@@ -193,7 +194,8 @@ class _Reader:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise self._fail(
                 self._key_line(index, "name") if "name" in table else line,
-                "each rule needs a name: 1 to 64 letters, digits, spaces, '.', '_' or '-'",
+                "each rule needs a name: 1 to 64 lower-case letters, digits, '.', '_' or '-' "
+                "(no spaces)",
             )
         if name in consent.RESERVED_NAMES:
             raise self._fail(self._key_line(index, "name"), f"{name!r} is a reserved name")

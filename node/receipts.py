@@ -27,6 +27,7 @@ from pathlib import Path
 from hublink.audit import merkle
 from hublink.audit.checkpoint import CheckpointError, Verifier, write_public_key
 from hublink.audit.log import Receipt, ReceiptError, check_receipt
+from hublink.private import append_private, private_dir
 from node.errors import NodeError
 
 RECEIPTS_DIR = "receipts"
@@ -121,10 +122,10 @@ def check_log_grew(
 
 def record_checkpoint(state_dir: Path, note: str, source: str) -> None:
     """Append a checkpoint note the node received, with when and from what."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     line = json.dumps({"received_at": when, "source": source, "note": note}, sort_keys=True)
-    with (state_dir / CHECKPOINTS_FILE).open("a", encoding="utf-8") as handle:
+    with append_private(state_dir / CHECKPOINTS_FILE) as handle:
         handle.write(line + "\n")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from coordinator.core import blocking, comparison, quality
 from coordinator.core.comparison import Candidates, Outcome, Task
-from coordinator.core.errors import Cancelled
+from coordinator.core.errors import Cancelled, OverBudget
 
 log = logging.getLogger("hublink.coordinator.matching")
 
@@ -173,6 +173,7 @@ def find(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     seed: int | None = None,
+    max_candidates: int | None = None,
 ) -> Found:
     """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
 
@@ -180,6 +181,10 @@ def find(
     scores of non-matches too); blocking, when on, is planned to find pairs at
     ``design`` with chance ``completeness``. Within-dataset pairs are searched
     at ``within_threshold`` when it is set.
+
+    With ``max_candidates``, the pairs held are counted as each task ends and
+    the search stops with :class:`OverBudget` once they pass it, so a run at
+    too low a threshold fails in seconds instead of filling the machine's memory.
     """
     progress = progress or Progress()
     sizes = [len(r) for r in rows]
@@ -242,20 +247,38 @@ def find(
     folded: list[Candidates] = []
     backlog = 0
     finished = 0
+    sampled_pairs = 0
 
     def on_done(index: int, outcome: Outcome) -> None:
-        nonlocal backlog, finished
+        nonlocal backlog, finished, sampled_pairs
         finished += 1
         progress.tick(outcome.compared)
         if index >= len(tasks):
             results[index] = outcome.candidates
+            sampled_pairs += len(outcome.candidates[0])
+        else:
+            found = outcome.candidates
+            folded.append(found)
+            backlog += len(found[0])
+            if blocked and backlog > FOLD_EVERY and len(folded) > 1:
+                folded[:] = [_fold(folded, len(rows), max(sizes))]
+                backlog = 0
+        if max_candidates is None:
             return
-        found = outcome.candidates
-        folded.append(found)
-        backlog += len(found[0])
-        if blocked and backlog > FOLD_EVERY and len(folded) > 1:
-            folded[:] = [_fold(folded, len(rows), max(sizes))]
+        held = sampled_pairs + sum(len(f[0]) for f in folded)
+        if held > max_candidates and blocked and backlog and len(folded) > 1:
+            folded[:] = [_fold(folded, len(rows), max(sizes))]  # repeats do not count
             backlog = 0
+            held = sampled_pairs + len(folded[0][0])
+        if held > max_candidates:
+            folded.clear()
+            results.clear()
+            raise OverBudget(
+                f"the run stopped itself: it held {held:,} candidate pairs after "
+                f"{finished} of {len(everything_tasks)} comparison tasks, more than the "
+                f"project's max_candidates ({max_candidates:,}); start it at a higher "
+                "threshold, or raise max_candidates if the coordinator has the memory"
+            )
 
     session.run(everything_tasks, datasets, on_done, cancelled)
     if cancelled() or finished < len(everything_tasks):

@@ -13,7 +13,9 @@ layer maps each class to one gRPC status code in one table
     ├── SchemaMismatch         encodings made under another spec       → FAILED_PRECONDITION
     ├── NotReady               e.g. keys asked for before any run      → FAILED_PRECONDITION
     ├── AlreadyExists          second upload, conflicting chunk        → ALREADY_EXISTS
-    └── Cancelled              a run stopped on request                → CANCELLED
+    ├── OverLimit              too many open uploads for one org       → RESOURCE_EXHAUSTED
+    ├── Cancelled              a run stopped on request                → CANCELLED
+    └── OverBudget             a run stopped itself: too many pairs    (recorded, not returned)
 """
 
 from __future__ import annotations
@@ -53,3 +55,15 @@ class AlreadyExists(CoordinatorError):
 
 class Cancelled(CoordinatorError):
     """A matching run was cancelled before it finished."""
+
+
+class OverLimit(CoordinatorError):
+    """The caller holds as much as the project allows of something (open uploads)."""
+
+
+class OverBudget(CoordinatorError):
+    """A matching run found more candidate pairs than its project allows and stopped itself.
+
+    Raised inside the run's own thread, never to a caller: the run is recorded as failed
+    with this sentence, which the status call and the audit log show.
+    """

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Protocol
 
 from coordinator.core.audit import AuditEntry, AuditEvent
+from hublink.private import private_sqlite
 
 log = logging.getLogger("hublink.coordinator")
 
@@ -154,7 +155,7 @@ def backup_path(path: Path, version: int) -> Path:
 
 def back_up(connection: sqlite3.Connection, path: Path, version: int) -> Path:
     """A consistent copy of the database as it is now (online backup), before upgrading."""
-    target = backup_path(path, version)
+    target = private_sqlite(backup_path(path, version))
     copy = sqlite3.connect(str(target))
     try:
         connection.backup(copy)

@@ -60,6 +60,14 @@ class Project:
     estimate_sample: int = _default("estimate_sample")
     max_chunk_records: int = _default("max_chunk_records")
     max_records: int = _default("max_records")
+    min_threshold: float = _default("min_threshold")
+    """Lowest threshold a run may link at; also the floor candidates are kept from."""
+    max_candidates: int = _default("max_candidates")
+    """Most candidate pairs a run may hold before it stops itself (coordinator.core.candidates)."""
+    max_open_uploads: int = _default("max_open_uploads")
+    """Most uncommitted uploads an organisation may hold in the project at once."""
+    open_upload_hours: float = _default("open_upload_hours")
+    """Hours after which an uncommitted upload expires."""
     released_attributes: tuple[str, ...] = _default("released_attributes")
     disclosure: disclosure.Rule = field(default_factory=_default_rule)
     """How counts are protected before analysts see them (coordinator.core.disclosure)."""

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,7 @@ from coordinator.core import (
     quality_breakdown,
 )
 from coordinator.core.candidates import Engine
-from coordinator.core.errors import Cancelled, InvalidRequest
+from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
 from coordinator.core.model import Project
 from coordinator.core.releases import project_key
@@ -51,6 +51,12 @@ log = logging.getLogger("hublink.coordinator")
 _LOAD_BATCH = 10_000
 #: Record ids per query when reading per-field filters (below SQLite's variable limit).
 _IDS_AT_ONCE = 900
+#: Rows written between checks of a run's cancel event while its results are stored.
+_STORE_CHECK_EVERY = 20_000
+
+
+def _never() -> None:
+    """A stage's cancellation check when nothing can cancel it (tests, direct calls)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,12 @@ class Thresholds:
         was checked when its file was loaded)."""
         if requested is not None and not 0.0 < requested <= 1.0:
             raise InvalidRequest(f"threshold must be between 0 and 1, not {requested}")
+        if requested is not None and requested < project.min_threshold:
+            raise InvalidRequest(
+                f"threshold {requested} is below project {project.id!r}'s min_threshold "
+                f"{project.min_threshold}: so low a threshold makes almost every pair a candidate "
+                "and could exhaust the coordinator's memory"
+            )
         if requested is None:
             return cls(None, project.threshold, project.auto_threshold)
         return cls(requested, requested, False)
@@ -120,7 +132,12 @@ class Outcome:
 
 
 # ------------------------------------------------------------------------------- stages
-def load_datasets(store: Store, project: Project, session: candidates.Session) -> Datasets:
+def load_datasets(
+    store: Store,
+    project: Project,
+    session: candidates.Session,
+    check: Callable[[], None] = _never,
+) -> Datasets:
     """Each committed upload as one dataset, in the project's organisation order.
 
     Encodings are read in batches straight into one packed array per
@@ -151,6 +168,7 @@ def load_datasets(store: Store, project: Project, session: candidates.Session) -
             batch.append(blob)
             if len(batch) == _LOAD_BATCH:
                 filled = _fill(packed, filled, batch, clk.nbytes)
+                check()
         _fill(packed, filled, batch, clk.nbytes)
         datasets.append(packed)
         record_ids.append(ids)  # machine integers, not a list of Python ints
@@ -170,7 +188,8 @@ def find_candidates(
     return candidates.find(
         session,
         encodings,
-        low=min(quality.FLOOR, thresholds.fallback),
+        low=max(project.min_threshold, min(quality.FLOOR, thresholds.fallback)),
+        max_candidates=project.max_candidates,
         design=thresholds.fallback,  # blocking is planned for the fallback threshold
         within_threshold=_within_search(project),
         blocking_mode=project.blocking,
@@ -196,6 +215,7 @@ def link(
     record_ids: Sequence[array[int]],
     chosen: float,
     progress: candidates.Progress,
+    check: Callable[[], None] = _never,
 ) -> Links:
     """The cross pairs at the chosen threshold, the within pairs kept, and the pairs both imply."""
     linking = matching.above(found.across, chosen)
@@ -204,7 +224,7 @@ def link(
         within = found.within
         if project.field_groups:
             progress.stage = "weighing fields"
-            within, duplicates = weigh_fields(store, project, found, record_ids, chosen)
+            within, duplicates = weigh_fields(store, project, found, record_ids, chosen, check)
         # Cross pairs below the threshold that a within link and a cross link both
         # imply, so the solver can put a changed-surname duplicate in its group.
         linking = matching.combine(
@@ -284,18 +304,24 @@ def store_results(
     run_id: str,
     assigned: Assigned,
     outcome: Outcome,
+    check: Callable[[], None] = _never,
 ) -> None:
-    """Replace the project's entities, complete the run and audit it, in one transaction."""
+    """Replace the project's entities, complete the run and audit it, in one transaction.
+
+    ``check`` is called every few thousand rows: a cancellation raised from it rolls the
+    whole transaction back, so the previous run's keys stand.
+    """
+
+    def rows() -> Iterator[tuple[int, str, str, str]]:
+        # In record order (each upload's ids ascend): pages fill one after another.
+        for n, (rid, entity_id) in enumerate(assigned.assignment.rows(assigned.everyone)):
+            if n % _STORE_CHECK_EVERY == 0:
+                check()
+            yield (rid, project.id, entity_id, run_id)
+
     with store.transaction() as tx:
         tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
-        tx.executemany(
-            "INSERT INTO entities VALUES (?, ?, ?, ?)",
-            # In record order (each upload's ids ascend): pages fill one after another.
-            (
-                (rid, project.id, entity_id, run_id)
-                for rid, entity_id in assigned.assignment.rows(assigned.everyone)
-            ),
-        )
+        tx.executemany("INSERT INTO entities VALUES (?, ?, ?, ?)", rows())
         tx.execute(
             "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
             "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
@@ -356,20 +382,22 @@ def execute(
 
     try:
         with engine.session() as session:
-            datasets = load_datasets(store, project, session)
+            datasets = load_datasets(store, project, session, check)
             check()
             found = find_candidates(
                 session, datasets.encodings, project, thresholds, progress, cancel.is_set
             )
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
+        check()
         chosen = choose_threshold(found, thresholds)
-        links = link(store, project, found, record_ids, chosen[0], progress)
+        links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()
         candidate_pairs = matching.count_candidates(links.linking)
         sizes = [len(ids) for ids in record_ids]
         grouping = solve(project, links.linking, sizes)
+        check()
         duplicates = links.duplicates
         del links
         progress.stage = "storing"
@@ -404,7 +432,8 @@ def execute(
             report=figures,
             matching=_matching_details(found, engine),
         )
-        store_results(store, caller, project, run_id, assigned, outcome)
+        check()
+        store_results(store, caller, project, run_id, assigned, outcome, check)
         progress.stage = "completed"
         log.info(
             "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
@@ -417,6 +446,9 @@ def execute(
         )
     except Cancelled:
         finish(store, caller, project, run_id, "cancelled", "cancelled on request", started)
+    except OverBudget as exc:
+        log.warning("run %s of %s stopped itself: %s", run_id, project.id, exc)
+        finish(store, caller, project, run_id, "failed", str(exc), started)
     except Exception as exc:  # a run must always end in a recorded state
         log.exception("run %s of %s failed", run_id, project.id)
         message = f"matching failed: {type(exc).__name__}"
@@ -448,6 +480,7 @@ def weigh_fields(
     found: candidates.Found,
     record_ids: Sequence[array[int]],
     threshold: float,
+    check: Callable[[], None] = _never,
 ) -> tuple[matching.Candidates, quality.DuplicateEstimate]:
     """Within-dataset candidates kept by the per-field model (coordinator.core.field_scoring).
 
@@ -464,13 +497,15 @@ def weigh_fields(
         found.within,
         threshold,
         [len(ids) for ids in record_ids],
-        lambda rows: _group_filters(store, project, everyone[rows]),
+        lambda rows: _group_filters(store, project, everyone[rows], check),
         flip=project.field_flip,
     )
     return matching.select(found.within, keep), estimate
 
 
-def _group_filters(store: Store, project: Project, ids: np.ndarray) -> dict[str, np.ndarray]:
+def _group_filters(
+    store: Store, project: Project, ids: np.ndarray, check: Callable[[], None] = _never
+) -> dict[str, np.ndarray]:
     """The per-field filters of the records ``ids``, one packed array a group, rows in
     the order of ``ids``."""
     order = np.argsort(ids, kind="stable")
@@ -479,6 +514,7 @@ def _group_filters(store: Store, project: Project, ids: np.ndarray) -> dict[str,
     width = sum(g.nbytes for g in project.field_groups)
     packed = np.zeros((len(ids), width), dtype=np.uint8)
     for first in range(0, len(ids), _IDS_AT_ONCE):
+        check()
         part = ids[first : first + _IDS_AT_ONCE]
         marks = ",".join("?" * len(part))
         for rid, blob in store.query(

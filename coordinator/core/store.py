@@ -28,6 +28,7 @@ from coordinator.core import auditstore, migrations
 from coordinator.core.audit import CHECKPOINT_ACTIONS, AuditEntry, AuditEvent, seal
 from hublink.audit import merkle
 from hublink.audit.checkpoint import Signer, default_audit_key, load_or_create_key
+from hublink.private import private_sqlite, tighten_sqlite
 from hublink.spec import canonical_json
 
 SCHEMA_VERSION = 3
@@ -229,10 +230,14 @@ class Store:
             signer = Signer.generate() if in_memory else load_or_create_key(default_audit_key(path))
         self.signer = signer
         self._lock = threading.RLock()
+        if isinstance(self.path, Path):
+            private_sqlite(self.path)  # owner-only; SQLite gives -wal and -shm the same mode
         self._connection = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=30
         )
         self._connection.execute("PRAGMA journal_mode=WAL")
+        if isinstance(self.path, Path):
+            tighten_sqlite(self.path)
         self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.execute("PRAGMA synchronous=FULL")
         # Deleted content is overwritten, so erased encodings do not survive in free pages.

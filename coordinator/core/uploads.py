@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from coordinator.core import upload_limits
 from coordinator.core.attributes import ATTRIBUTES_OF_RECORD, parse_attributes, store_attributes
 from coordinator.core.errors import (
     AlreadyExists,
@@ -24,6 +25,7 @@ from coordinator.core.errors import (
     InvalidRequest,
     NotFound,
     NotReady,
+    OverLimit,
     SchemaMismatch,
 )
 from coordinator.core.guard import Guard, event
@@ -129,6 +131,12 @@ class Uploads:
                     f"{project.max_records}"
                 ),
             )
+        for stale in upload_limits.expired(self.store, project):
+            self._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
+        try:
+            upload_limits.admit(self.store, project, caller.organisation, consent, expected_records)
+        except (InvalidRequest, OverLimit) as exc:
+            raise self._rejected(caller, project.id, upload_id, exc) from None
         committed = self.store.query_one(
             "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
             "AND state = 'committed'",
@@ -156,7 +164,7 @@ class Uploads:
                     caller.organisation,
                     encoding_sha256,
                     expected_records,
-                    canonical_json(_consent_details(consent)),
+                    canonical_json(upload_limits.details(consent)),
                     utc_now(),
                     secret_epoch,
                 ),
@@ -169,7 +177,7 @@ class Uploads:
                     {
                         "upload_id": upload_id,
                         "expected_records": expected_records,
-                        "consent": _consent_details(consent),
+                        "consent": upload_limits.details(consent),
                     },
                 )
             )
@@ -366,6 +374,9 @@ class Uploads:
             return self._receipt(upload_id)
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}")
+        if upload_limits.is_expired(self.store, project, upload_id):
+            self._erase_upload(caller, project, upload_id, upload_limits.expiry_reason(project))
+            raise NotReady(f"upload {upload_id} expired before it was committed; start it again")
         self._refuse_if_superseded(caller, project, upload_id)
         chunks = [
             r[0]
@@ -575,7 +586,3 @@ class _RunningDigest:
     digest: UploadDigest = field(default_factory=UploadDigest)
     chunks: int = 0
     records: int = 0
-
-
-def _consent_details(consent: ConsentSummary) -> dict[str, object]:
-    return {"policy_sha256": consent.policy_sha256, "counts": dict(consent.counts)}

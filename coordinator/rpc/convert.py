@@ -1,11 +1,18 @@
-"""Protobuf messages to the core's plain dataclasses and back. Nothing else lives here."""
+"""Protobuf messages to the core's plain dataclasses and back, and the range check every request
+passes before it is converted."""
 
 from __future__ import annotations
+
+import math
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from coordinator.core import model, quality, queries
 from coordinator.core.audit import AuditEntry
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.counts import CountTable
+from coordinator.core.errors import InvalidRequest
 from hublink.audit.checkpoint import parse_note
 from hublink.spec import canonical_json
 from hublink.v1 import (
@@ -18,6 +25,52 @@ from hublink.v1 import (
     runs_pb2,
     upload_pb2,
 )
+
+#: The largest value an integer field of a request may hold, where the default is too loose:
+#: a chunk index or count beyond any upload a project allows, an epoch beyond any exchange.
+MAX_CHUNKS = 2**24
+INTEGER_LIMITS: dict[str, int] = {
+    "PutChunkRequest.chunk_index": MAX_CHUNKS - 1,
+    "CommitUploadRequest.chunk_count": MAX_CHUNKS,
+    "GetLinkageKeysRequest.batch_size": 1_000_000,
+}
+#: Every other integer field: what SQLite stores (a signed 64-bit integer), and for 32-bit
+#: fields the signed 32-bit range, so no value wraps or overflows on the way to storage.
+_DEFAULT_LIMIT = {
+    FieldDescriptor.TYPE_UINT64: 2**63 - 1,
+    FieldDescriptor.TYPE_INT64: 2**63 - 1,
+    FieldDescriptor.TYPE_UINT32: 2**31 - 1,
+    FieldDescriptor.TYPE_INT32: 2**31 - 1,
+}
+
+
+def check_ranges(request: Message) -> None:
+    """Refuse a request with an integer field out of range or a number that is not finite.
+
+    Walks every field of the request, nested messages and repeated fields
+    included, so a new field is covered without a line here; raises
+    InvalidRequest naming the field (never its neighbours' values).
+    """
+    for descriptor, value in request.ListFields():
+        name = f"{request.DESCRIPTOR.name}.{descriptor.name}"
+        values = value if descriptor.is_repeated else [value]
+        if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+            entry = descriptor.message_type
+            if entry is not None and entry.GetOptions().map_entry:
+                values = [v for v in value.values() if isinstance(v, Message)]
+            for item in values:
+                check_ranges(item)
+            continue
+        if descriptor.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            if any(not math.isfinite(v) for v in values):
+                raise InvalidRequest(f"{name} must be a finite number")
+            continue
+        limit = INTEGER_LIMITS.get(name, _DEFAULT_LIMIT.get(descriptor.type))
+        if limit is None:
+            continue
+        for item in values:
+            if not 0 <= item <= limit:
+                raise InvalidRequest(f"{name} must be from 0 to {limit}, not {item}")
 
 
 def project_message(project: model.Project) -> project_pb2.Project:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import grpc
 
 from coordinator.core import errors
+from coordinator.rpc import convert
 from hublink.identity import Identity
 from hublink.logformat import current_request_id
 from hublink.tls import peer_identity
@@ -31,6 +32,8 @@ STATUS_OF: tuple[tuple[type[errors.CoordinatorError], grpc.StatusCode], ...] = (
     (errors.NotReady, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.Cancelled, grpc.StatusCode.CANCELLED),
+    (errors.OverLimit, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.OverBudget, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,6 +85,7 @@ def translating_errors(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            convert.check_ranges(request)
             return method(self, request, context)
         except grpc.RpcError:
             raise
@@ -99,6 +103,7 @@ def translating_stream_errors(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
+            convert.check_ranges(request)
             yield from method(self, request, context)
         except grpc.RpcError:
             raise

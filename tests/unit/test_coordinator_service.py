@@ -121,7 +121,7 @@ class Hub:
             upload_id,
             self.project.encoding_sha256,
             expected,
-            ConsentSummary("c0ffee", {"consented": expected}),
+            ConsentSummary("c0ffee" * 8 + "0" * 16, {"consented": expected}),
         )
 
     def upload(self, caller: Identity, upload_id: str, sent: Sequence[IncomingRecord]) -> None:

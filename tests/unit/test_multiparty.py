@@ -188,7 +188,7 @@ def upload(core: Coordinator, organisation: str, people: Sequence[tuple[str, ...
         upload_id,
         core._projects["three-way"].encoding_sha256,
         len(sent),
-        ConsentSummary("c0ffee", {"consented": len(sent)}),
+        ConsentSummary("c0ffee" * 8 + "0" * 16, {"consented": len(sent)}),
     )
     core.put_chunk(caller, upload_id, 0, sent)
     digest = UploadDigest()

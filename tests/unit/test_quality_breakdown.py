@@ -189,7 +189,7 @@ def upload(
         f"upload-{organisation}",
         core._projects["by-area"].encoding_sha256,
         len(sent),
-        ConsentSummary("c0ffee", {"consented": len(sent)}),
+        ConsentSummary("c0ffee" * 8 + "0" * 16, {"consented": len(sent)}),
     )
     core.put_chunk(caller, f"upload-{organisation}", 0, sent)
     digest = UploadDigest()

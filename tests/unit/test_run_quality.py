@@ -73,7 +73,7 @@ def upload(core: Coordinator, organisation: str, sent: Sequence[IncomingRecord])
         upload_id,
         core._projects[PROJECT].encoding_sha256,
         len(sent),
-        ConsentSummary("c0ffee", {"consented": len(sent)}),
+        ConsentSummary("c0ffee" * 8 + "0" * 16, {"consented": len(sent)}),
     )
     core.put_chunk(caller, upload_id, 0, sent)
     digest = UploadDigest()
