@@ -193,13 +193,13 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         try:
             identity = identity_from_certificate(certificates[0])
         except InvalidIdentity:
-            reason = "the client certificate carries no valid hublink identity"
+            unidentified = "the client certificate carries no valid hublink identity"
             self.core.record_unidentified(
-                fingerprint(certificate), method.rsplit("/", 1)[-1], reason
+                fingerprint(certificate), method.rsplit("/", 1)[-1], unidentified
             )
             context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,
-                f"{reason} (exactly one urn:hublink:<role>:<organisation> URI)",
+                f"{unidentified} (exactly one urn:hublink:<role>:<organisation> URI)",
             )
             return
         reason = self.policy.refusal(certificate, identity)
