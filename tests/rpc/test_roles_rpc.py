@@ -146,3 +146,29 @@ def test_an_auditor_the_project_does_not_name_sees_none_of_its_entries(
     entries = list(named.ListEntries(audit_pb2.ListEntriesRequest(), timeout=DEADLINE))
     assert entries
     assert {e.project_id for e in entries} == {coordinator.project_id}
+
+
+def test_an_auditor_verifies_its_own_entries_by_inclusion_proofs(
+    coordinator: RunningCoordinator, tmp_path: Path
+) -> None:
+    from hublink.audit.checkpoint import write_public_key
+
+    outsider_refused = admin_pb2_grpc.AdminServiceStub(
+        coordinator.channel(Identity("evil-org", Role.ADMIN))
+    )
+    with pytest.raises(grpc.RpcError):  # a refusal: the project's second entry
+        outsider_refused.GetProjectState(
+            admin_pb2.GetProjectStateRequest(project_id=coordinator.project_id), timeout=DEADLINE
+        )
+    public = tmp_path / "coordinator.pub"
+    write_public_key(coordinator.core.store.signer.verifier, public)
+    auditor = Identity(AUDITOR_ORGANISATION, Role.AUDITOR)
+    files = coordinator.pki.issue(auditor)
+    config = _client_config(coordinator, files.cert.with_suffix(""), tmp_path / "auditor.toml")
+
+    verified = CliRunner().invoke(
+        main, ["audit", "verify", "--config", str(config), "--key", str(public)]
+    )
+
+    assert verified.exit_code == 0, verified.output
+    assert "audit verify passed: 2 entries of your projects proved" in verified.output
