@@ -1,7 +1,12 @@
 """The coordinator's Prometheus metrics: counted at the rpc edge, read from the store.
 
-Calls, refusals, uploads and records are counted as requests pass the rpc
-layer (coordinator.rpc.operability); match runs and their durations are read
+gRPC calls are measured under the names every gRPC dashboard and alert
+already knows (those of go-grpc-prometheus and py-grpc-prometheus):
+``grpc_server_started_total``, ``grpc_server_handled_total`` (with
+``grpc_code``) and the latency histogram ``grpc_server_handling_seconds``,
+labelled ``grpc_type``, ``grpc_service`` and ``grpc_method``. Uploads and
+records are counted as requests pass the rpc layer
+(coordinator.rpc.operability); match runs and their durations are read
 from the ``runs`` table at scrape time, so they are right across restarts and
 the core never learns that Prometheus exists. Every coordinator gets its own
 registry, so several can run in one process (as tests do). No label ever
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -23,22 +28,38 @@ from coordinator.core.store import Store
 #: Upper bounds (seconds) of the run-duration histogram's buckets.
 RUN_SECONDS_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
 
+#: Upper bounds (seconds) of gRPC handling-time buckets: from a status read (milliseconds)
+#: to a long key stream or a chunk on a slow disk (a minute or two).
+GRPC_SECONDS_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, float("inf")
+)  # fmt: skip
+
+#: The labels of every gRPC server metric (grpc_type: unary, server_stream, …).
+GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
 
 class CoordinatorMetrics:
     """One coordinator's metrics and the registry that exposes them."""
 
     def __init__(self, store: Store | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.calls = Counter(
-            "hublink_rpc_calls",
-            "gRPC calls answered, by method and status code.",
-            ("method", "code"),
+        self.started = Counter(
+            "grpc_server_started",
+            "gRPC calls started on the server.",
+            GRPC_LABELS,
             registry=self.registry,
         )
-        self.refusals = Counter(
-            "hublink_rpc_refusals",
-            "gRPC calls answered with an error status, by method and status code.",
-            ("method", "code"),
+        self.handled = Counter(
+            "grpc_server_handled",
+            "gRPC calls completed on the server, whatever their status code.",
+            (*GRPC_LABELS, "grpc_code"),
+            registry=self.registry,
+        )
+        self.handling = Histogram(
+            "grpc_server_handling_seconds",
+            "Time from a call's start to its last response (streams: the whole stream).",
+            GRPC_LABELS,
+            buckets=GRPC_SECONDS_BUCKETS,
             registry=self.registry,
         )
         self.uploads = Counter(

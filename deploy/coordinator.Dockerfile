@@ -3,9 +3,18 @@
 # Configuration, certificates and project files are mounted at /etc/hublink (read-only);
 # the database and audit signing key live in the volume at /var/lib/hublink.
 
-FROM python:3.11.14-slim-bookworm AS build
+# The base image, pinned by digest: the multi-platform index of python:3.11.14-slim-bookworm.
+# Override with --build-arg BASE_IMAGE=… for a newer digest or a registry mirror (deploy/README.md).
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
+
+FROM ${BASE_IMAGE} AS build
 # anonlink and clkhash dependencies without a wheel for this platform compile here only.
-RUN apt-get update \
+# An organisation's CA for a TLS-intercepting proxy: every deploy/certs/*.crt is trusted by the
+# build (apt, pip); the folder holds only a README otherwise (deploy/certs/README.md).
+COPY deploy/certs/ /usr/local/share/ca-certificates/hublink/
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+RUN update-ca-certificates \
+ && apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -16,7 +25,7 @@ COPY node ./node
 # The lock route: every dependency pinned, none resolved (clkhash's own pins are overridden).
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels -r requirements.lock .
 
-FROM python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-deps --no-index /wheels/*.whl && rm -rf /wheels \

@@ -151,7 +151,11 @@ class Lifecycle:
                 )
             )
         self.store.compact()
-        log.info("project %s closed by %s: %d records erased", project.id, caller, erased)
+        log.info(
+            "project closed: %d records erased",
+            erased,
+            extra={"project": project.id, "caller": caller},
+        )
         return erased
 
     def purge_expired(self, now: datetime | None = None) -> int:
@@ -182,7 +186,7 @@ class Lifecycle:
                     )
                 )
             total += erased
-            log.info("retention: erased %d records of project %s", erased, project.id)
+            log.info("retention: erased %d records", erased, extra={"project": project.id})
         if total:
             self.store.compact()
         return total

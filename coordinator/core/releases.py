@@ -141,11 +141,10 @@ class Releases:
                 )
             )
         log.info(
-            "%s withdrew %d records from %s (%d not found)",
-            caller,
+            "withdrew %d records (%d not found)",
             len(found),
-            project.id,
             len(wanted) - len(found),
+            extra={"caller": caller, "project": project.id},
         )
         return Withdrawal(len(found), len(wanted) - len(found))
 

@@ -139,7 +139,9 @@ class SecretRelay:
                 )
             )
         log.info(
-            "%s published its secret-exchange key for %s (%s)", caller, project.id, fingerprint
+            "secret-exchange key published (%s)",
+            fingerprint,
+            extra={"caller": caller, "project": project.id},
         )
         return NodeKey(
             caller.organisation, key.public_key, key.certificate_pem, key.signature, fingerprint
@@ -216,7 +218,11 @@ class SecretRelay:
                     {"epoch": epoch, "envelope_sha256": digests},
                 )
             )
-        log.info("%s started secret epoch %d of %s", caller, epoch, project.id)
+        log.info(
+            "secret epoch %d started",
+            epoch,
+            extra={"caller": caller, "project": project.id, "epoch": epoch},
+        )
         return epoch
 
     def envelope(self, caller: Identity, project_id: str, epoch: int = 0) -> Envelope:
@@ -242,7 +248,11 @@ class SecretRelay:
                     {"epoch": epoch, "sender": row["sender"]},
                 )
             )
-        log.info("%s fetched its sealed secret of epoch %d of %s", caller, epoch, project.id)
+        log.info(
+            "sealed secret of epoch %d fetched",
+            epoch,
+            extra={"caller": caller, "project": project.id, "epoch": epoch},
+        )
         return Envelope(
             project.id,
             epoch,

@@ -4,13 +4,22 @@ Standard gRPC health checking (grpc.health.v1) and server reflection let
 stock tools (grpc_health_probe, grpcurl) talk to the coordinator with a
 client certificate. Probes that cannot present one use the plain-HTTP
 operations port instead (coordinator.ops). ``MetricsInterceptor`` counts
-every call by method and status, and the upload and run calls by what they
-did, without looking at any record's content beyond how many there were.
+and times every call under the standard gRPC server metric names
+(coordinator.metrics), and the upload and run calls by what they did,
+without looking at any record's content beyond how many there were.
+
+A small interceptor of our own rather than py-grpc-prometheus: that one
+registers its metrics in the process-wide registry (tests run several
+coordinators in one process), reads the status from the servicer context's
+private state, and neither counts nor times server streams, where our key
+and audit streams spend their time.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -18,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from coordinator.metrics import CoordinatorMetrics
+from hublink.logformat import request_scope
 
 
 def add_health_and_reflection(
@@ -50,70 +60,103 @@ class _NoContext:
         pass
 
 
+@dataclass(frozen=True)
+class _Call:
+    """The labels of one method's metrics."""
+
+    kind: str  # grpc_type: "unary" or "server_stream"
+    service: str  # e.g. "hublink.v1.UploadService"
+    method: str  # e.g. "PutChunk"
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return (self.kind, self.service, self.method)
+
+
 class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Counts each call by method and final status; outermost, so it sees refusals too."""
+    """Counts and times each call by method and final status; outermost, so refusals count."""
 
     def __init__(self, metrics: CoordinatorMetrics) -> None:
         self.metrics = metrics
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
-        method = str(details.method).rsplit("/", 1)[-1]
         if handler is None:
             return None
+        service, _, method = str(details.method).lstrip("/").rpartition("/")
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method),
+                self._unary(handler.unary_unary, _Call("unary", service, method)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method),
+                self._stream(handler.unary_stream, _Call("server_stream", service, method)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # reflection's bidirectional stream: not counted
 
     def _unary(
-        self, behaviour: Callable[[Any, Any], Any], method: str
+        self, behaviour: Callable[[Any, Any], Any], call: _Call
     ) -> Callable[[Any, grpc.ServicerContext], Any]:
         def counted(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                response = behaviour(request, context)
-            except BaseException:
-                self._count(method, context, failed=True)
-                raise
-            if self._count(method, context, failed=False):
-                self._what_it_did(method, request, response)
-            return response
+            with request_scope():  # every log line of this call carries one request id
+                began = self._start(call)
+                try:
+                    response = behaviour(request, context)
+                except BaseException:
+                    self._finish(call, context, began, failed=True)
+                    raise
+                if self._finish(call, context, began, failed=False):
+                    self._what_it_did(call.method, request, response)
+                return response
 
         return counted
 
     def _stream(
-        self, behaviour: Callable[[Any, Any], Iterator[Any]], method: str
+        self, behaviour: Callable[[Any, Any], Iterator[Any]], call: _Call
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def counted(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            try:
-                yield from behaviour(request, context)
-            except BaseException:
-                self._count(method, context, failed=True)
-                raise
-            self._count(method, context, failed=False)
+            with request_scope():
+                began = self._start(call)
+                try:
+                    yield from behaviour(request, context)
+                except GeneratorExit:  # the client went away mid-stream
+                    self._finish(call, context, began, failed=True, gone=True)
+                    raise
+                except BaseException:
+                    self._finish(call, context, began, failed=True)
+                    raise
+                self._finish(call, context, began, failed=False)
 
         return counted
 
-    def _count(self, method: str, context: grpc.ServicerContext, *, failed: bool) -> bool:
-        """Count the call; True if it succeeded."""
+    def _start(self, call: _Call) -> float:
+        self.metrics.started.labels(*call.labels).inc()
+        return time.perf_counter()
+
+    def _finish(
+        self,
+        call: _Call,
+        context: grpc.ServicerContext,
+        began: float,
+        *,
+        failed: bool,
+        gone: bool = False,
+    ) -> bool:
+        """Count and time the call; True if it succeeded."""
+        self.metrics.handling.labels(*call.labels).observe(time.perf_counter() - began)
         code = context.code()  # set by context.abort / set_code; None means untouched
         if code is None:
-            code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+            if gone:
+                code = grpc.StatusCode.CANCELLED
+            else:
+                code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-        self.metrics.calls.labels(method, name).inc()
-        if name != "OK":
-            self.metrics.refusals.labels(method, name).inc()
-            return False
-        return True
+        self.metrics.handled.labels(*call.labels, name).inc()
+        return name == "OK"
 
     def _what_it_did(self, method: str, request: Any, response: Any) -> None:
         if method == "BeginUpload" and not response.received_chunks:

@@ -18,6 +18,7 @@ import grpc
 
 from coordinator.core import errors
 from hublink.identity import Identity
+from hublink.logformat import current_request_id
 from hublink.tls import peer_identity
 
 log = logging.getLogger("hublink.coordinator.rpc")
@@ -67,7 +68,7 @@ def _abort(context: grpc.ServicerContext, exc: Exception, method: str) -> None:
             "the coordinator's disk is full; nothing of this request was kept; "
             "try again once its operator has freed space",
         )
-    reference = uuid.uuid4().hex[:12]
+    reference = current_request_id() or uuid.uuid4().hex[:12]  # the call's log lines share it
     log.exception("internal error in %s (reference %s)", method, reference)
     context.abort(
         grpc.StatusCode.INTERNAL,

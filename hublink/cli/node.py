@@ -6,6 +6,7 @@ The secret exchange has its own group (``hublink node secret``,
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,35 @@ def group() -> None:
     """Run an organisation's node: encode and upload records, fetch linkage keys."""
 
 
+SECRET_FILE = click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the linkage secret from this file instead of the config's secret_file or "
+    "secret_env (systemd: --secret-file %d/project-secret with LoadCredential=).",
+)
+
+
+def _with_secret_file(config: NodeConfig, secret_file: Path | None) -> NodeConfig:
+    """The config with ``--secret-file`` in force, if given.
+
+    systemd hands a unit its credentials in a directory known only when the
+    unit starts ($CREDENTIALS_DIRECTORY, ``%d`` in the unit), which a TOML
+    file cannot name; the command line can.
+    """
+    if secret_file is None:
+        return config
+    return dataclasses.replace(config, secret_file=secret_file.absolute(), secret_env="")
+
+
 @group.command("upload")
 @NODE_CONFIG
+@SECRET_FILE
 @click.option(
     "--dry-run", is_flag=True, help="Do everything short of sending (same as `hublink node plan`)."
 )
 @friendly
-def node_upload(config_path: Path, dry_run: bool) -> None:
+def node_upload(config_path: Path, secret_file: Path | None, dry_run: bool) -> None:
     """Read the CSV, apply the consent policy, encode the identifiers, and upload the encodings.
 
     Unreadable rows go to the rejects file; the exclusion report and node.log
@@ -38,7 +61,7 @@ def node_upload(config_path: Path, dry_run: bool) -> None:
     """
     from node.workflow import upload
 
-    config = load(config_path, NodeConfig)
+    config = _with_secret_file(load(config_path, NodeConfig), secret_file)
     if dry_run:
         _plan(config)
         return
@@ -59,15 +82,16 @@ def node_upload(config_path: Path, dry_run: bool) -> None:
 
 @group.command("plan")
 @NODE_CONFIG
+@SECRET_FILE
 @friendly
-def node_plan(config_path: Path) -> None:
+def node_plan(config_path: Path, secret_file: Path | None) -> None:
     """Dry run: show what an upload would send, and why records are left out. Sends nothing.
 
     Reads the CSV and the consent policy exactly as an upload does and writes
     the same exclusion report and rejects file, but contacts no coordinator
     and hashes nothing.
     """
-    _plan(load(config_path, NodeConfig))
+    _plan(_with_secret_file(load(config_path, NodeConfig), secret_file))
 
 
 def _plan(config: NodeConfig) -> None:

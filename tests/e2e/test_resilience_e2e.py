@@ -144,15 +144,18 @@ def test_transient_failures_and_lost_acknowledgements_are_retried(
     assert samples[("hublink_records_received_total", ())] == summary.records
     assert samples[("hublink_uploads_total", (("stage", "committed"),))] == 1
     calls = {
-        dict(labels)["method"]: value
+        dict(labels)["grpc_method"]: value
         for (name, labels), value in samples.items()
-        if name == "hublink_rpc_calls_total" and dict(labels)["code"] == "OK"
+        if name == "grpc_server_handled_total" and dict(labels)["grpc_code"] == "OK"
     }
     # Each chunk reached the coordinator once; each of the four failures was followed by a
     # status check, not a blind resend.
     assert calls["PutChunk"] == chunks
     assert calls["GetUploadStatus"] == 4
-    assert not any(name == "hublink_rpc_refusals_total" for name, _ in samples)
+    assert not any(
+        name == "grpc_server_handled_total" and dict(labels)["grpc_code"] != "OK"
+        for name, labels in samples
+    )
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         tokens = store.local_ids(summary.upload_id)
     assert not any(token in text for token in tokens)

@@ -16,6 +16,7 @@ import pytest
 
 from hublink import synthetic
 from hublink.demo import free_port, write_deployment
+from hublink.logformat import ID_FIELDS
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +56,7 @@ def test_json_logs_operations_port_and_a_clean_stop(tmp_path: Path) -> None:
     assert lines
     for line in lines:
         entry = json.loads(line)  # every line is one JSON object
-        assert set(entry) <= {"time", "level", "logger", "message", "exception"}, line
+        assert set(entry) <= {"time", "level", "logger", "message", "exception", *ID_FIELDS}, line
         assert {"time", "level", "logger", "message"} <= set(entry)
         assert entry["time"].endswith("Z")
     messages = " ".join(json.loads(line)["message"] for line in lines)

@@ -27,6 +27,12 @@ from hublink.config import CoordinatorConfig, NodeConfig, from_mapping, load
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 REPO = DEPLOY.parent
 NON_ROOT_UID = 10001
+#: python:3.11.14-slim-bookworm's multi-platform index digest (not checked against Docker Hub,
+#: which the tests cannot reach; deploy/README.md, "Base image").
+PINNED_BASE = (
+    "python:3.11.14-slim-bookworm@sha256:"
+    "65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d"
+)
 
 
 def check_command(words: list[str]) -> None:
@@ -98,7 +104,9 @@ def test_the_deploy_configs_load_and_the_project_uses_the_shipped_schema() -> No
 def test_images_are_pinned_non_root_and_run_real_commands(name: str, command: list[str]) -> None:
     text = (DEPLOY / name).read_text()
     bases = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
-    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", b) for b in bases)
+    assert bases and set(bases) == {"${BASE_IMAGE}"}
+    (default,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, flags=re.MULTILINE)
+    assert default == PINNED_BASE  # by digest: a tag can be moved, a digest cannot
     users = re.findall(r"^USER (\S+)", text, flags=re.MULTILINE)
     assert users and users[-1].split(":")[0] == str(NON_ROOT_UID)
     assert "--no-deps" in text and "-r requirements.lock" in text  # the lock route
@@ -112,6 +120,19 @@ def test_images_are_pinned_non_root_and_run_real_commands(name: str, command: li
     words = yaml.safe_load(cmd.group(1))
     assert words[: len(command)] == command
     check_command(words)
+
+
+@pytest.mark.parametrize("name", ["coordinator.Dockerfile", "node.Dockerfile"])
+def test_builds_trust_an_organisations_proxy_ca_from_deploy_certs(name: str) -> None:
+    text = (DEPLOY / name).read_text()
+    build = text[: text.index("FROM ${BASE_IMAGE}\n")]  # the build stage, which downloads
+    copy = build.index("COPY deploy/certs/ /usr/local/share/ca-certificates/")
+    update = build.index("update-ca-certificates")
+    assert copy < update < build.index("apt-get update") < build.index("pip wheel")
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    assert f"PIP_CERT={bundle}" in build and f"SSL_CERT_FILE={bundle}" in build
+    # The folder exists (COPY needs it) and holds no certificate by default.
+    assert not list((DEPLOY / "certs").glob("*.crt"))
 
 
 def test_the_coordinator_image_exposes_the_configured_ports() -> None:
@@ -149,6 +170,11 @@ def test_compose_brings_up_a_coordinator_and_two_nodes_as_configured() -> None:
     assert set(services) == {"coordinator", "node-health-visiting", "node-flying-start"}
     for service in services.values():
         assert service["user"].split(":")[0] == str(NON_ROOT_UID)
+        assert service["read_only"] is True
+        assert service["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in service["security_opt"]
+        limits = service["deploy"]["resources"]["limits"]
+        assert {"cpus", "memory", "pids"} <= set(limits)
         check_command(service["command"])
         for target, host in mounts(service).items():
             if host.startswith("./"):  # files in the repository must exist
@@ -180,6 +206,14 @@ def test_compose_brings_up_a_coordinator_and_two_nodes_as_configured() -> None:
         for secret in node.get("secrets", []):
             assert secret in secrets
         assert node["depends_on"]["coordinator"]["condition"] == "service_healthy"
+
+
+def test_compose_states_that_it_needs_compose_v2() -> None:
+    # Compose v1 rejects the top-level name and ignores deploy.resources outside Swarm.
+    assert "name" in compose()
+    header = (DEPLOY / "compose.yaml").read_text().split("\nname:")[0]
+    assert "Needs Compose v2" in header
+    assert "Needs **Compose v2**" in (DEPLOY / "README.md").read_text()
 
 
 # --------------------------------------------------------------------------- Kubernetes
@@ -232,9 +266,44 @@ def test_the_kubernetes_coordinator_keeps_its_data_and_probes_the_operations_por
     assert ops_service["spec"]["ports"][0]["port"] == port_of(config.ops_listen)
 
 
+def test_the_kubernetes_coordinator_is_limited_and_fenced() -> None:
+    found = manifests()
+    statefulset = found["StatefulSet/hublink-coordinator"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"])
+    assert {"cpu", "memory"} <= set(resources["limits"])
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True and context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert context["seccompProfile"]["type"] == "RuntimeDefault"
+
+    headless = found["Service/hublink-coordinator-headless"]
+    assert headless["spec"]["clusterIP"] == "None"
+    assert statefulset["spec"]["serviceName"] == headless["metadata"]["name"]
+
+    policy = found["NetworkPolicy/hublink-coordinator"]["spec"]
+    labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in policy["ingress"]}
+    assert set(by_port) == {"grpc", "ops"}  # nothing else is admitted
+    assert all(len(rule["ports"]) == 1 for rule in policy["ingress"])
+    (grpc_from,) = by_port["grpc"]
+    assert grpc_from["namespaceSelector"]["matchLabels"] == {
+        "hublink.example.org/grpc-clients": "true"
+    }
+    (ops_from,) = by_port["ops"]
+    assert ops_from["namespaceSelector"]["matchLabels"] == {
+        "hublink.example.org/monitoring": "true"
+    }
+    assert "podSelector" in ops_from  # Prometheus itself, not every pod in that namespace
+
+
 # ------------------------------------------------------------------------------ systemd
 def unit(name: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    # strict=False: systemd allows a key more than once (SystemCallFilter allow, then deny).
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string((DEPLOY / "systemd" / name).read_text())
     return parser
@@ -261,6 +330,17 @@ def test_systemd_units_run_real_commands_as_an_unprivileged_user(name: str) -> N
         assert config == Path("/etc/hublink/coordinator.toml")
         assert covered(example_coordinator.database, {service["ReadWritePaths"]})
         assert int(service["TimeoutStopSec"]) > 2 * example_coordinator.shutdown_grace_seconds
+
+
+def test_only_the_upload_unit_gets_the_secret_and_as_a_credential() -> None:
+    upload = unit("hublink-node-upload.service")["Service"]
+    name, _, source = upload["LoadCredential"].partition(":")
+    example = load(DEPLOY / "systemd" / "node.toml", NodeConfig)
+    assert Path(source) == example.secret_file  # root-only file; the unit gets a copy
+    words = upload["ExecStart"].split()
+    assert words[words.index("--secret-file") + 1] == f"%d/{name}"
+    keys = unit("hublink-node-keys.service")["Service"]
+    assert "LoadCredential" not in keys and "--secret-file" not in keys["ExecStart"]
 
 
 def test_the_keys_timer_starts_the_keys_service() -> None:

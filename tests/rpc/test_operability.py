@@ -118,10 +118,22 @@ def test_the_operations_port_answers_health_readiness_and_metrics(
         project_stub(OUTSIDER).GetProject(request, timeout=10)
     status, text = get(running.ops_port, "/metrics")
     assert status == 200
-    assert metric(text, "hublink_rpc_calls_total", method="GetProject", code="OK") == 1
+    call = {
+        "grpc_type": "unary",
+        "grpc_service": "hublink.v1.ProjectService",
+        "grpc_method": "GetProject",
+    }
+    assert metric(text, "grpc_server_started_total", **call) == 2
+    assert metric(text, "grpc_server_handled_total", **call, grpc_code="OK") == 1
     code = refused.value.code().name
-    assert metric(text, "hublink_rpc_refusals_total", method="GetProject", code=code) == 1
-    assert metric(text, "hublink_rpc_refusals_total", method="GetProject", code="OK") == 0
+    assert code != "OK"
+    assert metric(text, "grpc_server_handled_total", **call, grpc_code=code) == 1
+    # The latency histogram: both calls, in cumulative buckets up to +Inf.
+    assert metric(text, "grpc_server_handling_seconds_count", **call) == 2
+    assert metric(text, "grpc_server_handling_seconds_bucket", **call, le="+Inf") == 2
+    assert metric(text, "grpc_server_handling_seconds_bucket", **call, le="120.0") == 2
+    assert 0 < metric(text, "grpc_server_handling_seconds_sum", **call) < 20
+    assert "# TYPE grpc_server_handling_seconds histogram" in text
     assert metric(text, "hublink_match_run_seconds_count") == 0
     assert "ops-test" not in text.replace('project="ops-test"', "")
 

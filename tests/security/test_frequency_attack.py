@@ -32,6 +32,9 @@ import pytest
 
 from coordinator.core import keys
 from hublink import synthetic
+from hublink.privacy.bits import unpack
+from hublink.privacy.frequency import cluster_alignment, frequency_alignment
+from hublink.privacy.frequency import near_duplicate_clusters as _clusters
 from hublink.spec import LinkageSpec
 from node.derived import derived_value
 from node.encoder import Encoder, encode_records
@@ -130,15 +133,6 @@ def weak_sent(population: Population) -> list[bytes]:
 
 
 # ------------------------------------------------------------------------------- the attacks
-def frequency_alignment(encodings: Sequence[bytes], frequencies: Counter[str]) -> list[str | None]:
-    """Guess each record's name by lining up encoding frequencies with name frequencies."""
-    counts = Counter(encodings)
-    by_frequency = [e for e, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    names = [n for n, _ in sorted(frequencies.items(), key=lambda kv: (-kv[1], kv[0]))]
-    guess = dict(zip(by_frequency, names, strict=False))
-    return [guess.get(e) for e in encodings]
-
-
 def pattern_match(
     encodings: Sequence[bytes], candidates: Sequence[str], candidate_encodings: Sequence[bytes]
 ) -> list[str]:
@@ -287,39 +281,8 @@ def test_the_attack_data_is_what_a_default_project_would_send(population: Popula
 
 
 def near_duplicate_clusters(encodings: Sequence[bytes], alike: float) -> list[int]:
-    """Each record's cluster: records whose encodings reach Dice ``alike`` are joined.
-
-    What an attacker holding per-field filters can do even when no two are
-    equal (flipped bits): near-identical filters most likely hold the same
-    value, so cluster sizes estimate how common each value is.
-    """
-    bits = _bits(encodings)
-    weights = bits.sum(axis=1)
-    parent = list(range(len(bits)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for start in range(0, len(bits), 1000):
-        part = bits[start : start + 1000]
-        dice = 2 * (part @ bits.T) / (weights[start : start + 1000, None] + weights[None, :])
-        for i, j in zip(*np.nonzero(dice >= alike), strict=True):
-            a, b = root(start + int(i)), root(int(j))
-            if a != b:
-                parent[a] = b
-    return [root(i) for i in range(len(bits))]
-
-
-def cluster_alignment(clusters: Sequence[int], frequencies: Counter[str]) -> list[str | None]:
-    """Guess each record's name by lining up cluster sizes with name frequencies."""
-    sizes = Counter(clusters)
-    by_size = [c for c, _ in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))]
-    names = [n for n, _ in sorted(frequencies.items(), key=lambda kv: (-kv[1], kv[0]))]
-    guess = dict(zip(by_size, names, strict=False))
-    return [guess.get(c) for c in clusters]
+    """Records joined when their encodings reach Dice ``alike`` (hublink.privacy.frequency)."""
+    return _clusters(unpack(encodings), alike)
 
 
 CLUSTERED = 5000

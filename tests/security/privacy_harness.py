@@ -1,0 +1,172 @@
+"""Encodings for the attack tests and bench/privacy.py, made by the node's own encoder.
+
+The attacks in ``hublink.privacy`` take bit arrays; this module is the one
+place that turns people into exactly what a node sends (``node.encoder``) and
+the one place that reads the project's generator (``hublink.synthetic``), so a
+change to either touches only this file. Designs that the node cannot yet make
+(BLIP on the record CLK, XOR folding) are applied here to what the encoder
+made, as a node would apply them last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hublink import synthetic
+from hublink.privacy.bits import Bits, unpack
+from hublink.privacy.names import NameList, ZipfPopulation, approximate_public, zipf_population
+from hublink.spec import RECORD_CLK, FieldGroup, LinkageSpec
+from node.encoder import Encoder, flip_bits
+
+SECRET = b"the project's secret, unknown to the attacker"
+BASE = ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")
+
+
+@dataclass(frozen=True)
+class People:
+    """Normalised base values per record (``BASE`` order), the truth, and public name lists."""
+
+    values: list[tuple[str, ...]]
+    given: list[str]
+    """What the given-name filter hashes (the canonical form), per record."""
+    family: list[str]
+    public_given: NameList
+    public_family: NameList
+    entity: list[str]
+    """Who each record is (records of one person share it)."""
+    organisation: list[str]
+
+
+def _canonical(given: str) -> str:
+    from node.derived import canonical_given_name
+
+    return canonical_given_name(given)
+
+
+def zipf_people(size: int, seed: int = 0) -> People:
+    """A Zipf-like population of thousands of synthetic names (``hublink.privacy.names``)."""
+    pop: ZipfPopulation = zipf_population(size, seed=seed)
+    values = [tuple(p.values()[f] for f in BASE) for p in pop.people]
+    return People(
+        values,
+        [_canonical(p.given_name) for p in pop.people],
+        [p.family_name for p in pop.people],
+        pop.public_given,
+        pop.public_family,
+        [str(i) for i in range(len(values))],
+        ["one"] * len(values),
+    )
+
+
+def generator_people(per_org: int, seed: int = 404, **options: object) -> People:
+    """The project's generator (a few hundred given names), read and normalised as a node does.
+
+    The public lists are the observed frequencies blurred (``approximate_public``).
+    """
+    spec = LinkageSpec.default()
+    with tempfile.TemporaryDirectory() as folder:
+        data = synthetic.generate(Path(folder), per_org, seed=seed, **options)  # type: ignore[arg-type]
+        prepared = synthetic.prepared_records(data, spec)
+        truth = data.truth()
+    fields = spec.all_fields
+    values, entity, orgs = [], [], []
+    for org, records in prepared.items():
+        for p in records:
+            values.append(tuple(p.values[fields.index(f)] for f in BASE))
+            entity.append(truth[(org, p.local_id)])
+            orgs.append(org)
+    given = [_canonical(v[0]) for v in values]
+    family = [v[1] for v in values]
+    return People(
+        values,
+        given,
+        family,
+        approximate_public(given, seed=seed),
+        approximate_public(family, seed=seed + 1),
+        entity,
+        orgs,
+    )
+
+
+# ------------------------------------------------------------------------------- designs
+def shipped_spec() -> LinkageSpec:
+    """What the demo ships: the default schema with per-field filters (field_scoring on)."""
+    return LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+
+
+def weak_given_spec() -> LinkageSpec:
+    """Deliberately weak: the given-name filter unbalanced, unflipped and unsalted."""
+    spec = dataclasses.replace(shipped_spec(), hardening="none", group_flip=0.0)
+    return spec.with_salts({"given": ""})
+
+
+def names_only_clk_spec() -> LinkageSpec:
+    """Deliberately weak: an unbalanced record CLK over the given and family names only."""
+    schema = LinkageSpec.default().schema
+    for feature in schema["features"]:
+        if feature["identifier"] not in ("given_name", "given_name_canonical", "family_name"):
+            identifier = feature["identifier"]
+            feature.clear()
+            feature.update({"identifier": identifier, "ignored": True})
+    return LinkageSpec.from_json(json.dumps(schema), hardening="none")
+
+
+def with_groups(
+    spec: LinkageSpec, groups: Sequence[FieldGroup], flip: float | None = None
+) -> LinkageSpec:
+    """``spec`` with other per-field filters (and flip rate)."""
+    return dataclasses.replace(
+        spec,
+        field_groups=tuple(groups),
+        group_bits=spec.group_bits or 512,
+        group_flip=spec.group_flip if flip is None else flip,
+    )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Every encoding of a design, as bit arrays keyed by layout name ("clk", group names)."""
+
+    spec: LinkageSpec
+    arrays: dict[str, Bits]
+
+
+def encode(
+    spec: LinkageSpec,
+    people: People,
+    *,
+    secret: bytes = SECRET,
+    clk_flip: float = 0.0,
+    xor_fold: bool = False,
+) -> Sent:
+    """What a node sends for each person under ``spec`` (tokens fixed, so runs repeat).
+
+    ``clk_flip`` flips record-CLK bits at that rate (BLIP) after hardening;
+    ``xor_fold`` sends the unbalanced record CLK folded in half (XOR of halves).
+    """
+    if xor_fold:
+        spec = dataclasses.replace(spec, hardening="none")
+    fields = spec.all_fields
+    rows = [
+        tuple(dict(zip(BASE, v, strict=True)).get(f, "") for f in fields) for v in people.values
+    ]
+    tokens = [f"record-{i}" for i in range(len(rows))]
+    encoded = Encoder(spec, secret).encode_all(rows, tokens)
+    names = [e.name for e in spec.encodings]
+    arrays = {n: unpack([e[k] for e in encoded]) for k, n in enumerate(names)}
+    if xor_fold:
+        clk = arrays[RECORD_CLK]
+        half = clk.shape[1] // 2
+        arrays[RECORD_CLK] = clk[:, :half] ^ clk[:, half:]
+    if clk_flip:
+        seeds = [f"clk-{t}".encode() for t in tokens]
+        packed = [r.tobytes() for r in np.packbits(arrays[RECORD_CLK], axis=1)]
+        arrays[RECORD_CLK] = unpack(flip_bits(packed, clk_flip, seeds))
+    return Sent(spec, arrays)
