@@ -25,6 +25,7 @@ from hublink.spec import NORMALISATION_VERSION, LinkageSpec, SpecError, canonica
 _PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def load_project(path: Path) -> Project:
@@ -86,6 +87,7 @@ def load_project(path: Path) -> Project:
                 f"{path}: node_keys.{organisation} must be sha256:<64 hex digits>"
             )
     resolved: dict[str, Any] = {
+        "pinned_certificates": _role_members(path, definition),
         "schema_json": spec.json_text,
         "encoding_sha256": spec.sha256,
         "encodings": spec.encodings,
@@ -148,6 +150,46 @@ def _as_written(definition: config.ProjectConfig, *, besides: dict[str, Any]) ->
         for f in dataclasses.fields(config.ProjectConfig)
         if f.name in held
     }
+
+
+def _role_members(path: Path, definition: config.ProjectConfig) -> dict[str, tuple[str, ...]]:
+    """Check who the project names in each role; return its certificate pins as bare hex.
+
+    Every organisation named must be a valid slug (what a certificate can carry),
+    and a pin must name a role and organisation the project lets act, so that a
+    pin can never widen who may act, only narrow it to particular certificates.
+    """
+    for key in ("admins", "auditors", "analysts"):
+        named = getattr(definition, key)
+        if len(set(named)) != len(named):
+            raise config.ConfigError(f"{path}: {key} lists an organisation twice")
+        for organisation in named:
+            if not _SLUG.fullmatch(organisation):
+                raise config.ConfigError(
+                    f"{path}: {key}: {organisation!r} is not an organisation slug "
+                    "(lower-case letters, digits and hyphens)"
+                )
+    members = {
+        "node": definition.organisations,
+        "admin": definition.admins,
+        "auditor": definition.auditors,
+        "analyst": definition.analysts,
+    }
+    pins: dict[str, tuple[str, ...]] = {}
+    for name, fingerprints in definition.pinned_certificates.items():
+        role, _, organisation = name.partition(":")
+        if organisation not in members.get(role, ()):
+            raise config.ConfigError(
+                f"{path}: pinned_certificates.{name} must be <role>:<organisation> for a role "
+                "and organisation the project names (in organisations, admins, auditors or "
+                "analysts)"
+            )
+        if not fingerprints or not all(_FINGERPRINT.fullmatch(f) for f in fingerprints):
+            raise config.ConfigError(
+                f"{path}: pinned_certificates.{name} must list sha256:<64 hex digits> fingerprints"
+            )
+        pins[name] = tuple(f.removeprefix("sha256:") for f in fingerprints)
+    return pins
 
 
 def _disclosure_rule(path: Path, definition: config.ProjectConfig) -> disclosure.Rule:

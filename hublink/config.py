@@ -201,10 +201,35 @@ class ProjectConfig:
             "Round released counts to multiples of this; 0 takes the preset's, 1 means unrounded."
         ),
     )
+    admins: tuple[str, ...] = field(
+        default=(),
+        metadata=defines(
+            """Organisations whose admin certificates administer this project (read its state
+            and quality report, start and cancel runs, close it); empty: no admin may. An admin
+            certificate of any other organisation is refused, and the refusal audited."""
+        ),
+    )
+    auditors: tuple[str, ...] = field(
+        default=(),
+        metadata=defines(
+            """Organisations whose auditor certificates may read this project's audit entries
+            and their inclusion proofs (never another project's); empty: no auditor may."""
+        ),
+    )
     analysts: tuple[str, ...] = field(
         default=(),
         metadata=defines(
-            "Organisations whose analysts may query counts; empty means no analyst may."
+            "Organisations whose analysts may read the project and query its counts; empty "
+            "means no analyst may."
+        ),
+    )
+    pinned_certificates: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict,
+        metadata=defines(
+            """"<role>:<organisation>" -> the certificate fingerprints ("sha256:<hex>", printed
+            by `hublink pki issue`) that alone may act in that role for this project, e.g.
+            "admin:linkage-unit" = ["sha256:…"]; a role and organisation not listed here are
+            trusted by the certificate's organisation alone."""
         ),
     )
     attribute_precedence: tuple[str, ...] = field(

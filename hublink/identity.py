@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cryptography import x509
@@ -51,6 +51,10 @@ class Identity:
 
     organisation: str
     role: Role
+    certificate_sha256: str = field(default="", compare=False)
+    """Fingerprint (``fingerprint()``) of the certificate the identity was read from; empty
+    for one built in code. Not part of equality: the same organisation and role is the same
+    identity whichever of its certificates it presents; project pins compare it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.organisation, str) or not _SLUG.fullmatch(self.organisation):
@@ -133,7 +137,8 @@ def identity_from_certificate(pem: bytes) -> Identity:
         raise InvalidIdentity(
             f"the certificate has {len(uris)} hublink identity URIs; exactly one is allowed."
         )
-    return Identity.from_uri(uris[0])
+    parsed = Identity.from_uri(uris[0])
+    return Identity(parsed.organisation, parsed.role, fingerprint(certificate))
 
 
 def fingerprint(certificate: x509.Certificate) -> str:

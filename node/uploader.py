@@ -209,6 +209,13 @@ class NodeClient:
                 secret_epoch=project.secret_epoch,
             ),
         )
+        if status.upload_id and status.upload_id != upload_id:
+            # The coordinator never confirms an id is someone else's: it opened ours under
+            # a fresh id of its choosing, which the rest of the upload uses.
+            log.warning(
+                "upload id %s was not usable; the coordinator chose %s", upload_id, status.upload_id
+            )
+            upload_id = status.upload_id
         if status.state not in ("open", "committed"):
             raise UploadRejected(
                 f"upload {upload_id} is {status.state or 'gone'} at the coordinator; "

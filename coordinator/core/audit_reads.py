@@ -1,15 +1,27 @@
-"""Reading the audit log: entries for auditors, signed checkpoints and proofs for everyone.
+"""Reading the audit log: an auditor's own projects' entries, signed checkpoints and proofs.
 
 The log itself (coordinator.core.auditstore) is written by every stage with
 its work; this module only reads it, under the same authorisation as every
 other call.
+
+The log is one Merkle tree for the whole coordinator, but an auditor sees only
+the entries of the projects that name it (``auditors`` in the project file):
+entries of other projects, and the coordinator's own entries that belong to
+no project, are never listed to it, nor is an inclusion proof of one given.
+What it can check is what it needs for its projects: the signed checkpoints
+cover the whole tree (a size and a root, nothing of any entry), every entry
+it is shown comes with an inclusion proof into a signed checkpoint, and
+consistency proofs show the tree only grew between checkpoints it kept. What
+it cannot see is the other projects' entries, so only the holder of the whole
+log (the coordinator's operator, ``hublink audit verify --database``) can
+rebuild the tree from every leaf.
 """
 
 from __future__ import annotations
 
 from coordinator.core.audit import AuditEntry
 from coordinator.core.auditstore import SignedCheckpoint
-from coordinator.core.errors import InvalidRequest, NotFound
+from coordinator.core.errors import InvalidRequest, NotAMember, NotFound
 from coordinator.core.guard import Guard
 from coordinator.core.store import Store
 from hublink.identity import Identity, Role
@@ -31,17 +43,26 @@ class AuditReads:
         since: str = "",
         until: str = "",
     ) -> list[AuditEntry]:
-        """Audit entries matching the filters, for auditors."""
-        self.guard.authorise(caller, "audit.read", None, Role.AUDITOR)
+        """Audit entries matching the filters, of the projects that name the auditor."""
+        visible = self._visible(caller, project_id)
         return [
             e
             for e in self.store.audit_entries()
-            if (not project_id or e.event.project_id == project_id)
+            if e.event.project_id in visible
             and (not organisation or e.event.actor_organisation == organisation)
             and (not action or e.event.action.startswith(action))
             and (not since or e.time >= since)
             and (not until or e.time[: len(until)] <= until)
         ]
+
+    def _visible(self, caller: Identity, project_id: str) -> frozenset[str]:
+        """The projects whose entries ``caller`` may read (just ``project_id``, if given)."""
+        if project_id:
+            project = self.guard.project(project_id)
+            self.guard.authorise(caller, "audit.read", project, Role.AUDITOR)
+            return frozenset({project.id})
+        self.guard.authorise(caller, "audit.read", None, Role.AUDITOR)
+        return frozenset(p.id for p in self.guard.named_in(caller))
 
     def checkpoint(self, caller: Identity) -> SignedCheckpoint:
         """The latest signed checkpoint, signed now if the log grew since the last one.
@@ -58,12 +79,20 @@ class AuditReads:
     def inclusion_proof(
         self, caller: Identity, index: int, size: int = 0
     ) -> tuple[AuditEntry, SignedCheckpoint, list[bytes]]:
-        """An entry, a checkpoint of ``size`` entries (0: the latest) and the entry's proof."""
-        self.guard.authorise(caller, "audit.read", None, Role.AUDITOR)
+        """An entry of a project that names the auditor, a checkpoint of ``size`` entries
+        (0: the latest) and the entry's proof."""
+        visible = self._visible(caller, "")
         checkpoint = self._checkpoint_of_size(size)
         if not 0 <= index < checkpoint.size:
             raise InvalidRequest(f"entry {index} is not in the log of {checkpoint.size} entries")
         [entry] = self.store.audit_entries(index, index)
+        if entry.event.project_id not in visible:
+            raise self.guard.refused(
+                caller,
+                "audit.read",
+                "",
+                NotAMember(f"entry {index} is not an entry of a project that names you"),
+            )
         return entry, checkpoint, self.store.audit_inclusion_proof(index, checkpoint.size)
 
     def consistency_proof(

@@ -14,7 +14,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from coordinator.core import keys, retention
-from coordinator.core.errors import InvalidRequest
+from coordinator.core.confirmations import Confirmation, ConfirmationRefused, Confirmations
+from coordinator.core.errors import InvalidRequest, NotReady
 from coordinator.core.guard import SYSTEM, Guard, event
 from coordinator.core.model import DatasetState, Project, ProjectState
 from coordinator.core.secret_relay import current_epoch
@@ -27,9 +28,12 @@ log = logging.getLogger("hublink.coordinator")
 class Lifecycle:
     """Registering, serving, closing and expiring the projects a coordinator serves."""
 
-    def __init__(self, store: Store, guard: Guard) -> None:
+    def __init__(
+        self, store: Store, guard: Guard, confirmations: Confirmations | None = None
+    ) -> None:
         self.store = store
         self.guard = guard
+        self.confirmations = confirmations or Confirmations()
 
     def register(self) -> None:
         """Record each served project: created with a fresh key, or its changed definition."""
@@ -66,7 +70,8 @@ class Lifecycle:
                     tx.audit(event(SYSTEM, "project.changed", project.id, details))
 
     def project(self, caller: Identity, project_id: str) -> Project:
-        """The project, for a member organisation's node or any admin, analyst or auditor."""
+        """The project, for a member organisation's node or an admin, analyst or auditor it
+        names."""
         project = self.guard.project(project_id)
         self.guard.authorise(
             caller, "project.read", project, Role.NODE, Role.ADMIN, Role.ANALYST, Role.AUDITOR
@@ -74,20 +79,58 @@ class Lifecycle:
         return dataclasses.replace(project, secret_epoch=current_epoch(self.store, project.id))
 
     def projects_for(self, caller: Identity) -> list[Project]:
-        """Projects the caller's organisation takes part in (every project for admins)."""
-        if caller.role in (Role.ADMIN, Role.AUDITOR, Role.ANALYST):
-            return list(self.guard.projects.values())
-        return [p for p in self.guard.projects.values() if caller.organisation in p.organisations]
+        """The projects that name the caller in its role (a node: those it takes part in)."""
+        self.guard.authorise(
+            caller, "project.list", None, Role.NODE, Role.ADMIN, Role.ANALYST, Role.AUDITOR
+        )
+        return self.guard.named_in(caller)
 
-    def close(self, caller: Identity, project_id: str, reason: str) -> int:
-        """Close a project for good: erase its encodings, entities and key; return records erased.
+    def request_close(self, caller: Identity, project_id: str, reason: str) -> Confirmation:
+        """The first of the two calls that close a project: announce it, return the code.
 
-        Closing ends the retention period early, as the project's owner may.
+        Nothing is erased. The request is committed to the audit log
+        (``project.close_requested``) before the code is returned, so a close is
+        announced before it can act; ``close`` then needs the code, from the same
+        caller for the same project and reason, within the confirmation window.
         """
         project = self.guard.project(project_id)
         self.guard.authorise(caller, "project.close", project, Role.ADMIN)
         if not reason.strip():
             raise InvalidRequest("closing a project needs a reason for the audit log")
+        confirmation = self.confirmations.issue("project.close", project.id, caller, reason)
+        with self.store.transaction() as tx:
+            tx.audit(
+                event(
+                    caller,
+                    "project.close_requested",
+                    project.id,
+                    {"reason": reason.strip(), "confirm_by": confirmation.expires_at},
+                )
+            )
+        log.warning("closing project %s requested by %s", project.id, caller)
+        return confirmation
+
+    def close(self, caller: Identity, project_id: str, reason: str, confirmation: str) -> int:
+        """Close a project for good: erase its encodings, entities and key; return records erased.
+
+        ``confirmation`` is the code ``request_close`` returned to this caller for
+        this project and reason. Closing ends the retention period early, as the
+        project's owner may.
+        """
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, "project.close", project, Role.ADMIN)
+        if not reason.strip():
+            raise InvalidRequest("closing a project needs a reason for the audit log")
+        try:
+            self.confirmations.check(confirmation, "project.close", project.id, caller, reason)
+        except ConfirmationRefused as exc:
+            raise self.guard.refused(
+                caller, "project.close", project.id, NotReady(str(exc))
+            ) from None
+        with self.store.transaction() as tx:
+            tx.audit(
+                event(caller, "project.close_confirmed", project.id, {"reason": reason.strip()})
+            )
         with self.store.transaction() as tx:
             uploads = retention.project_uploads(tx, project.id)
             erased = retention.erase_uploads(tx, uploads, "erased")

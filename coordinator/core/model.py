@@ -71,8 +71,16 @@ class Project:
     released_attributes: tuple[str, ...] = _default("released_attributes")
     disclosure: disclosure.Rule = field(default_factory=_default_rule)
     """How counts are protected before analysts see them (coordinator.core.disclosure)."""
+    admins: tuple[str, ...] = _default("admins")
+    """Organisations whose admins administer the project; empty: none may."""
+    auditors: tuple[str, ...] = _default("auditors")
+    """Organisations whose auditors read the project's audit entries; empty: none may."""
     analysts: tuple[str, ...] = _default("analysts")
     """Organisations whose analysts may query counts; empty: none may."""
+    pinned_certificates: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: _default("pinned_certificates")
+    )
+    """"role:organisation" -> the only certificate fingerprints (hex) accepted in that role."""
     attribute_precedence: tuple[str, ...] = _default("attribute_precedence")
     """Whose attribute value counts when organisations disagree; empty: the most common."""
     reference_date: str = _default("reference_date")
@@ -85,6 +93,17 @@ class Project:
     """Epoch of the linkage secret now in force (0: no exchanged secret); filled per request."""
     field_flip: float = 0.0
     """Chance nodes flipped each bit of a per-field filter (``LinkageSpec.group_flip``)."""
+
+    def names(self, role: str, organisation: str) -> bool:
+        """Whether the project lets ``organisation`` act in ``role`` (its member list for nodes,
+        its admins, auditors or analysts otherwise)."""
+        members = {
+            "node": self.organisations,
+            "admin": self.admins,
+            "auditor": self.auditors,
+            "analyst": self.analysts,
+        }.get(role, ())
+        return organisation in members
 
     @property
     def suppression_threshold(self) -> int:

@@ -31,6 +31,7 @@ from coordinator.core.audit import AuditEntry
 from coordinator.core.audit_reads import AuditReads
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.candidates import Engine, InlineEngine
+from coordinator.core.confirmations import Confirmation
 from coordinator.core.guard import Guard
 from coordinator.core.lifecycle import Lifecycle
 from coordinator.core.model import (
@@ -80,20 +81,30 @@ class Coordinator:
 
     # ------------------------------------------------------------------- projects
     def project(self, caller: Identity, project_id: str) -> Project:
-        """The project, for a member organisation's node or any admin, analyst or auditor."""
+        """The project, for a member organisation's node or an admin, analyst or auditor it
+        names."""
         return self.lifecycle.project(caller, project_id)
 
     def projects_for(self, caller: Identity) -> list[Project]:
-        """Projects the caller's organisation takes part in (every project for admins)."""
+        """The projects that name the caller in its role (a node: those it takes part in)."""
         return self.lifecycle.projects_for(caller)
 
     def project_state(self, caller: Identity, project_id: str) -> ProjectState:
         """Each member's committed upload and the latest run, for the project's admin."""
         return self.lifecycle.state(caller, project_id)
 
-    def close_project(self, caller: Identity, project_id: str, reason: str) -> int:
-        """Close a project for good, erasing its encodings, entities and key; records erased."""
-        return self.lifecycle.close(caller, project_id, reason)
+    def request_close(self, caller: Identity, project_id: str, reason: str) -> Confirmation:
+        """Announce closing a project in the audit log; the code ``close_project`` needs."""
+        return self.lifecycle.request_close(caller, project_id, reason)
+
+    def close_project(
+        self, caller: Identity, project_id: str, reason: str, confirmation: str
+    ) -> int:
+        """Close a project for good, erasing its encodings, entities and key; records erased.
+
+        ``confirmation`` is the code ``request_close`` gave this caller for this project
+        and reason, within its window."""
+        return self.lifecycle.close(caller, project_id, reason, confirmation)
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Erase uploads older than their project's retention period; return records erased."""
@@ -102,6 +113,10 @@ class Coordinator:
     def record_refusal(self, caller: Identity, action: str, reason: str) -> None:
         """Audit a refusal made by the transport (a revoked certificate, a foreign CA)."""
         self.guard.record_refusal(caller, action, reason)
+
+    def record_unidentified(self, certificate_sha256: str, action: str, reason: str) -> None:
+        """Audit the refusal of a certificate naming no valid identity, by its fingerprint."""
+        self.guard.record_unidentified(certificate_sha256, action, reason)
 
     # -------------------------------------------------------------------- uploads
     def begin_upload(
@@ -211,7 +226,7 @@ class Coordinator:
         since: str = "",
         until: str = "",
     ) -> list[AuditEntry]:
-        """Audit entries matching the filters, for auditors."""
+        """Audit entries matching the filters, of the projects that name the auditor."""
         return self.audit.entries(caller, project_id, organisation, action, since, until)
 
     def audit_checkpoint(self, caller: Identity) -> SignedCheckpoint:

@@ -14,6 +14,7 @@ import logging
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 #: A chunk's tokens joined by newlines, all good (checked in one match).
 _TOKENS = re.compile(r"[A-Za-z0-9_-]{8,64}(?:\n[A-Za-z0-9_-]{8,64})*")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_TAKEN = AlreadyExists("the upload id asked for is not the caller's; the coordinator chose another")
 _ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
 
 
@@ -83,12 +85,13 @@ class Uploads:
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
         existing = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        if existing is not None and (
+            existing["organisation"] != caller.organisation or existing["project_id"] != project.id
+        ):
+            # Never confirm that someone else's id exists: open under a fresh id of ours.
+            self.guard.refused(caller, "upload.begin", project.id, _TAKEN)
+            upload_id, existing = f"u-{uuid.uuid4()}", None
         if existing is not None:
-            if (
-                existing["organisation"] != caller.organisation
-                or existing["project_id"] != project.id
-            ):
-                raise AlreadyExists(f"upload id {upload_id} is already in use")
             if int(existing["secret_epoch"]) != secret_epoch:
                 # Resuming would mix encodings under two secrets in one upload.
                 raise SchemaMismatch(
@@ -209,8 +212,13 @@ class Uploads:
         row = self.store.query_one(
             "SELECT project_id, organisation, state FROM uploads WHERE id = ?", (upload_id,)
         )
-        if row is None or (caller.role is Role.NODE and row["organisation"] != caller.organisation):
-            raise NotFound(f"no upload {upload_id} for organisation {caller.organisation!r}")
+        if caller.role is not Role.NODE:
+            self.guard.authorise(caller, action, None, Role.NODE)  # refused, audited
+        if row is None or row["organisation"] != caller.organisation:
+            # Someone else's upload and no upload at all answer alike, both audited.
+            named = upload_id if _UPLOAD_ID.fullmatch(upload_id) else "with that id"
+            error = NotFound(f"no upload {named} for organisation {caller.organisation!r}")
+            raise self.guard.refused(caller, action, "", error)
         project = self.guard.project(row["project_id"])
         self.guard.authorise(caller, action, project, Role.NODE)
         return project, str(row["state"])

@@ -8,11 +8,21 @@ every call, from the verified certificate itself:
   certificate fingerprints (SHA-256 of the DER) or serial numbers, re-read
   whenever the file changes, so an operator can revoke without a restart;
 - whether it was issued by its own organisation's CA: when the coordinator
-  trusts several organisations' CAs, a certificate naming organisation X must
-  come from X's CA, so no organisation (nor the coordinator's operator) can
-  mint a certificate for another.
+  trusts several organisations' CAs (``organisation_cas``), a node
+  certificate naming organisation X must come from X's CA, so no organisation
+  (nor the coordinator's operator) can mint a node certificate for another;
+  and an organisation's CA may issue only node certificates, so no
+  organisation can make itself an admin, auditor or analyst. Those roles'
+  certificates come from the project's CA (in the coordinator's trust bundle,
+  not in ``organisation_cas``), and the project file names who holds them.
 
-Refusals leave as UNAUTHENTICATED with a sentence, and are audited.
+A certificate that names no valid hublink identity is refused here too, and
+recorded by its fingerprint alone. Refusals leave as UNAUTHENTICATED with a
+sentence, and are audited.
+
+Handshake failures (no certificate, an untrusted or expired one) never reach
+this interceptor or any servicer: gRPC ends the connection inside its TLS
+layer. They leave only gRPC's own log lines; docs/operations.md says where.
 """
 
 from __future__ import annotations
@@ -28,7 +38,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from coordinator.core.service import Coordinator
-from hublink.identity import Identity, InvalidIdentity, fingerprint, identity_from_certificate
+from hublink.identity import (
+    Identity,
+    InvalidIdentity,
+    Role,
+    fingerprint,
+    identity_from_certificate,
+)
 from hublink.tls import PEER_CERTIFICATE_KEY
 
 log = logging.getLogger("hublink.coordinator.access")
@@ -111,18 +127,33 @@ class CertificatePolicy:
         except (OSError, ValueError) as exc:
             log.error("revocation list unusable, refusing every call: %s", exc)
             return "the coordinator cannot read its revocation list; try again later"
-        if self._cas:
-            ca = self._cas.get(identity.organisation)
-            if ca is None:
-                return f"organisation {identity.organisation!r} has no certificate authority here"
-            try:
-                certificate.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature):
+        if not self._cas:
+            return None
+        if identity.role is not Role.NODE:
+            issuer = next((o for o, ca in self._cas.items() if _issued_by(certificate, ca)), None)
+            if issuer is not None:
                 return (
-                    f"the certificate of {identity} was not issued by organisation "
-                    f"{identity.organisation!r}'s own certificate authority"
+                    f"the certificate of {identity} was issued by organisation {issuer!r}'s "
+                    "certificate authority, which may issue only node certificates"
                 )
+            return None
+        ca = self._cas.get(identity.organisation)
+        if ca is None:
+            return f"organisation {identity.organisation!r} has no certificate authority here"
+        if not _issued_by(certificate, ca):
+            return (
+                f"the certificate of {identity} was not issued by organisation "
+                f"{identity.organisation!r}'s own certificate authority"
+            )
         return None
+
+
+def _issued_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -157,8 +188,19 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return  # the servicer refuses callers without an identity
         try:
             certificate = x509.load_pem_x509_certificate(certificates[0])
+        except ValueError:
+            return  # cannot happen after a handshake; the servicer refuses it
+        try:
             identity = identity_from_certificate(certificates[0])
-        except (InvalidIdentity, ValueError):
+        except InvalidIdentity:
+            unidentified = "the client certificate carries no valid hublink identity"
+            self.core.record_unidentified(
+                fingerprint(certificate), method.rsplit("/", 1)[-1], unidentified
+            )
+            context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"{unidentified} (exactly one urn:hublink:<role>:<organisation> URI)",
+            )
             return
         reason = self.policy.refusal(certificate, identity)
         if reason is not None:

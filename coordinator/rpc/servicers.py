@@ -237,8 +237,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def CloseProject(
         self, request: admin_pb2.CloseProjectRequest, context: grpc.ServicerContext
     ) -> admin_pb2.CloseProjectResponse:
-        erased = self.core.close_project(caller(context), request.project_id, request.reason)
-        return admin_pb2.CloseProjectResponse(records_deleted=erased)
+        who = caller(context)
+        if not request.confirmation:
+            asked = self.core.request_close(who, request.project_id, request.reason)
+            return admin_pb2.CloseProjectResponse(
+                confirmation=asked.code, expires_at=asked.expires_at
+            )
+        erased = self.core.close_project(
+            who, request.project_id, request.reason, request.confirmation
+        )
+        return admin_pb2.CloseProjectResponse(records_deleted=erased, closed=True)
 
     @translating_errors
     def GetQualityReport(

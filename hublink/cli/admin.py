@@ -96,17 +96,26 @@ def admin_status(config_path: Path, project: str) -> None:
 @CLIENT_CONFIG
 @click.option("--project", required=True, help="Project id.")
 @click.option("--reason", required=True, help="Why the project is closed (goes to the audit log).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--yes", is_flag=True, help="Confirm without asking (the coordinator's two steps still run)."
+)
 @friendly
 def admin_close(config_path: Path, project: str, reason: str, yes: bool) -> None:
-    """Close a project: the coordinator erases its encodings, entities and keys for good."""
+    """Close a project: the coordinator erases its encodings, entities and keys for good.
 
+    Two calls: the first announces the close in the audit log and returns a
+    confirmation code bound to you, the project and the reason; after you
+    confirm (or with --yes) the second sends the code back, within its
+    window, and the project is closed.
+    """
+
+    config = load(config_path, ClientConfig)
+    client = AdminClient(open_channel(config), timeout=config.timeout_seconds)
+    confirmation, expires_at = client.request_close(project, reason)
+    click.echo(f"closing {project} is announced in the audit log; confirm by {expires_at}")
     if not yes:
         click.confirm(f"Erase everything the coordinator holds for {project}?", abort=True)
-    config = load(config_path, ClientConfig)
-    erased = AdminClient(open_channel(config), timeout=config.timeout_seconds).close_project(
-        project, reason
-    )
+    erased = client.confirm_close(project, reason, confirmation)
     click.echo(f"project {project} closed; {erased} encoded records erased")
 
 

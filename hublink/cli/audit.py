@@ -245,6 +245,9 @@ def verify(
     changed, removed or reordered entry, a log cut short of a checkpoint or
     receipt, or a signature by another key than the one given.
     """
+    if config_path is not None and log_file is None and database is None:
+        _verify_remote(config_path, key_file)
+        return
     source = load_source(log_file, database, config_path, None)
     if key_file is not None:
         verifier = Verifier.from_file(key_file)
@@ -279,6 +282,30 @@ def verify(
         f"{_count(report.checkpoints, 'signed checkpoint')} and "
         f"{_count(report.receipts, 'receipt')} check out against key {verifier.name} "
         f"(root {report.root.hex()[:16]}…)"
+    )
+
+
+def _verify_remote(config_path: Path, key_file: Path | None) -> None:
+    """An auditor sees only its projects' entries: prove each into the signed checkpoint."""
+    from hublink.clients import AuditClient, open_channel
+    from hublink.clients.audit_scope import verify_visible
+    from hublink.config import ClientConfig, load
+
+    if key_file is None:
+        raise SourceError("--key coordinator.pub is needed to check the signatures")
+    config = load(config_path, ClientConfig)
+    client = AuditClient(open_channel(config), timeout=config.timeout_seconds)
+    verifier = Verifier.from_file(key_file)
+    report = verify_visible(client, list(client.entries()), verifier)
+    if not report.ok:
+        click.echo(f"audit verify FAILED for {config.coordinator}:", err=True)
+        for problem in report.problems[:20]:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"audit verify passed: {_count(report.entries, 'entry', 'entries')} of your projects "
+        f"proved into the signed checkpoint of {report.size} entries against key "
+        f"{verifier.name} (root {report.root.hex()[:16]}…)"
     )
 
 

@@ -76,7 +76,12 @@ def pki_issue(
         ip_addresses=ip_addresses,
         days=days,
     )
-    click.echo(f"issued {files.cert} (key {files.key})")
+    from cryptography import x509
+
+    from hublink.identity import fingerprint
+
+    pinned = fingerprint(x509.load_pem_x509_certificate(files.cert.read_bytes()))
+    click.echo(f"issued {files.cert} (key {files.key}); fingerprint sha256:{pinned}")
 
 
 @group.command("revoke")

@@ -122,16 +122,36 @@ class AdminClient:
         except grpc.RpcError as exc:
             raise RequestRefused(f"reading the state of {project_id!r}", exc) from None
 
+    def request_close(self, project_id: str, reason: str) -> tuple[str, str]:
+        """Ask to close a project: the coordinator announces it in the audit log and returns
+        (confirmation code, expiry); nothing is erased until ``confirm_close``."""
+        response = self._close(project_id, reason, "", "asking to close")
+        return response.confirmation, response.expires_at
+
+    def confirm_close(self, project_id: str, reason: str, confirmation: str) -> int:
+        """Close a project with the code ``request_close`` returned; records erased."""
+        response = self._close(project_id, reason, confirmation, "closing")
+        return int(response.records_deleted)
+
     def close_project(self, project_id: str, reason: str) -> int:
-        """Close a project: the coordinator erases everything it holds for it."""
+        """Close a project in both steps at once: the coordinator erases everything it holds
+        for it. Callers that should let a person confirm use the two steps instead."""
+        confirmation, _ = self.request_close(project_id, reason)
+        return self.confirm_close(project_id, reason, confirmation)
+
+    def _close(
+        self, project_id: str, reason: str, confirmation: str, doing: str
+    ) -> admin_pb2.CloseProjectResponse:
         try:
-            response = self._admin.CloseProject(
-                admin_pb2.CloseProjectRequest(project_id=project_id, reason=reason),
+            response: admin_pb2.CloseProjectResponse = self._admin.CloseProject(
+                admin_pb2.CloseProjectRequest(
+                    project_id=project_id, reason=reason, confirmation=confirmation
+                ),
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise RequestRefused(f"closing {project_id!r}", exc) from None
-        return int(response.records_deleted)
+            raise RequestRefused(f"{doing} {project_id!r}", exc) from None
+        return response
 
     def quality_report(self, project_id: str, run_id: str = "") -> admin_pb2.QualityReport:
         """A run's linkage-quality report (aggregates only; empty run id: the latest run)."""

@@ -105,6 +105,9 @@ def write_deployment(
         "within_threshold = 0.9\n"
         'disclosure = "hospital-statistics"\n'
         'released_attributes = ["age_band", "area"]\n'
+        "# Who administers, audits and queries this project (their certificates' organisations).\n"
+        f"admins = {json.dumps([ADMIN.organisation])}\n"
+        f"auditors = {json.dumps([AUDITOR.organisation])}\n"
         f"analysts = {json.dumps([ANALYST.organisation])}\n"
         f"attribute_precedence = {json.dumps(organisations)}\n"
         f"reference_date = {_toml_str(synthetic.REFERENCE_DATE.isoformat())}\n" + node_keys

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from hublink.v1 import runs_pb2 as hublink_dot_v1_dot_runs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hublink/v1/admin.proto\x12\nhublink.v1\x1a\x15hublink/v1/runs.proto\",\n\x16GetProjectStateRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"H\n\x0c\x44\x61tasetState\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x0f\n\x07records\x18\x03 \x01(\x04\"t\n\x0cProjectState\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12*\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32\x18.hublink.v1.DatasetState\x12\x15\n\rlatest_run_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\"9\n\x13\x43loseProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x14\x43loseProjectResponse\x12\x17\n\x0frecords_deleted\x18\x01 \x01(\x04\"=\n\x17GetQualityReportRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\"<\n\x08ScoreBin\x12\r\n\x05lower\x18\x01 \x01(\x01\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x12\n\nsuppressed\x18\x03 \x01(\x08\"B\n\nCurvePoint\x12\x11\n\tthreshold\x18\x01 \x01(\x01\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\"[\n\x0e\x44\x61tasetQuality\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x0e\n\x06linked\x18\x03 \x01(\x04\x12\x12\n\nduplicates\x18\x04 \x01(\x04\"\xb2\x02\n\rQualityReport\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x16\n\x0ethreshold_used\x18\x03 \x01(\x01\x12\'\n\x07quality\x18\x04 \x01(\x0b\x32\x16.hublink.v1.RunQuality\x12\x11\n\tbin_width\x18\x05 \x01(\x01\x12\"\n\x04\x62ins\x18\x06 \x03(\x0b\x32\x14.hublink.v1.ScoreBin\x12%\n\x05\x63urve\x18\x07 \x03(\x0b\x32\x16.hublink.v1.CurvePoint\x12,\n\x08\x64\x61tasets\x18\x08 \x03(\x0b\x32\x1a.hublink.v1.DatasetQuality\x12\x30\n\nattributes\x18\t \x03(\x0b\x32\x1c.hublink.v1.AttributeQuality\"\xcf\x01\n\x10\x41ttributeQuality\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x11\n\tattribute\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0f\n\x07records\x18\x04 \x01(\x04\x12\x18\n\x10records_withheld\x18\x05 \x01(\x08\x12\x0e\n\x06linked\x18\x06 \x01(\x04\x12\x17\n\x0flinked_withheld\x18\x07 \x01(\x08\x12\x12\n\nduplicates\x18\x08 \x01(\x04\x12\x1b\n\x13\x64uplicates_withheld\x18\t \x01(\x08\x32\x86\x02\n\x0c\x41\x64minService\x12O\n\x0fGetProjectState\x12\".hublink.v1.GetProjectStateRequest\x1a\x18.hublink.v1.ProjectState\x12Q\n\x0c\x43loseProject\x12\x1f.hublink.v1.CloseProjectRequest\x1a .hublink.v1.CloseProjectResponse\x12R\n\x10GetQualityReport\x12#.hublink.v1.GetQualityReportRequest\x1a\x19.hublink.v1.QualityReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hublink/v1/admin.proto\x12\nhublink.v1\x1a\x15hublink/v1/runs.proto\",\n\x16GetProjectStateRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"H\n\x0c\x44\x61tasetState\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x0f\n\x07records\x18\x03 \x01(\x04\"t\n\x0cProjectState\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12*\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32\x18.hublink.v1.DatasetState\x12\x15\n\rlatest_run_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\"O\n\x13\x43loseProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0c\x63onfirmation\x18\x03 \x01(\t\"i\n\x14\x43loseProjectResponse\x12\x17\n\x0frecords_deleted\x18\x01 \x01(\x04\x12\x14\n\x0c\x63onfirmation\x18\x02 \x01(\t\x12\x12\n\nexpires_at\x18\x03 \x01(\t\x12\x0e\n\x06\x63losed\x18\x04 \x01(\x08\"=\n\x17GetQualityReportRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\"<\n\x08ScoreBin\x12\r\n\x05lower\x18\x01 \x01(\x01\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x12\n\nsuppressed\x18\x03 \x01(\x08\"B\n\nCurvePoint\x12\x11\n\tthreshold\x18\x01 \x01(\x01\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\"[\n\x0e\x44\x61tasetQuality\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x0e\n\x06linked\x18\x03 \x01(\x04\x12\x12\n\nduplicates\x18\x04 \x01(\x04\"\xb2\x02\n\rQualityReport\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x16\n\x0ethreshold_used\x18\x03 \x01(\x01\x12\'\n\x07quality\x18\x04 \x01(\x0b\x32\x16.hublink.v1.RunQuality\x12\x11\n\tbin_width\x18\x05 \x01(\x01\x12\"\n\x04\x62ins\x18\x06 \x03(\x0b\x32\x14.hublink.v1.ScoreBin\x12%\n\x05\x63urve\x18\x07 \x03(\x0b\x32\x16.hublink.v1.CurvePoint\x12,\n\x08\x64\x61tasets\x18\x08 \x03(\x0b\x32\x1a.hublink.v1.DatasetQuality\x12\x30\n\nattributes\x18\t \x03(\x0b\x32\x1c.hublink.v1.AttributeQuality\"\xcf\x01\n\x10\x41ttributeQuality\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x11\n\tattribute\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0f\n\x07records\x18\x04 \x01(\x04\x12\x18\n\x10records_withheld\x18\x05 \x01(\x08\x12\x0e\n\x06linked\x18\x06 \x01(\x04\x12\x17\n\x0flinked_withheld\x18\x07 \x01(\x08\x12\x12\n\nduplicates\x18\x08 \x01(\x04\x12\x1b\n\x13\x64uplicates_withheld\x18\t \x01(\x08\x32\x86\x02\n\x0c\x41\x64minService\x12O\n\x0fGetProjectState\x12\".hublink.v1.GetProjectStateRequest\x1a\x18.hublink.v1.ProjectState\x12Q\n\x0c\x43loseProject\x12\x1f.hublink.v1.CloseProjectRequest\x1a .hublink.v1.CloseProjectResponse\x12R\n\x10GetQualityReport\x12#.hublink.v1.GetQualityReportRequest\x1a\x19.hublink.v1.QualityReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,21 +39,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROJECTSTATE']._serialized_start=181
   _globals['_PROJECTSTATE']._serialized_end=297
   _globals['_CLOSEPROJECTREQUEST']._serialized_start=299
-  _globals['_CLOSEPROJECTREQUEST']._serialized_end=356
-  _globals['_CLOSEPROJECTRESPONSE']._serialized_start=358
-  _globals['_CLOSEPROJECTRESPONSE']._serialized_end=405
-  _globals['_GETQUALITYREPORTREQUEST']._serialized_start=407
-  _globals['_GETQUALITYREPORTREQUEST']._serialized_end=468
-  _globals['_SCOREBIN']._serialized_start=470
-  _globals['_SCOREBIN']._serialized_end=530
-  _globals['_CURVEPOINT']._serialized_start=532
-  _globals['_CURVEPOINT']._serialized_end=598
-  _globals['_DATASETQUALITY']._serialized_start=600
-  _globals['_DATASETQUALITY']._serialized_end=691
-  _globals['_QUALITYREPORT']._serialized_start=694
-  _globals['_QUALITYREPORT']._serialized_end=1000
-  _globals['_ATTRIBUTEQUALITY']._serialized_start=1003
-  _globals['_ATTRIBUTEQUALITY']._serialized_end=1210
-  _globals['_ADMINSERVICE']._serialized_start=1213
-  _globals['_ADMINSERVICE']._serialized_end=1475
+  _globals['_CLOSEPROJECTREQUEST']._serialized_end=378
+  _globals['_CLOSEPROJECTRESPONSE']._serialized_start=380
+  _globals['_CLOSEPROJECTRESPONSE']._serialized_end=485
+  _globals['_GETQUALITYREPORTREQUEST']._serialized_start=487
+  _globals['_GETQUALITYREPORTREQUEST']._serialized_end=548
+  _globals['_SCOREBIN']._serialized_start=550
+  _globals['_SCOREBIN']._serialized_end=610
+  _globals['_CURVEPOINT']._serialized_start=612
+  _globals['_CURVEPOINT']._serialized_end=678
+  _globals['_DATASETQUALITY']._serialized_start=680
+  _globals['_DATASETQUALITY']._serialized_end=771
+  _globals['_QUALITYREPORT']._serialized_start=774
+  _globals['_QUALITYREPORT']._serialized_end=1080
+  _globals['_ATTRIBUTEQUALITY']._serialized_start=1083
+  _globals['_ATTRIBUTEQUALITY']._serialized_end=1290
+  _globals['_ADMINSERVICE']._serialized_start=1293
+  _globals['_ADMINSERVICE']._serialized_end=1555
 # @@protoc_insertion_point(module_scope)

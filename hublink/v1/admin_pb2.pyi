@@ -36,18 +36,26 @@ class ProjectState(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[DatasetState, _Mapping]]] = ..., latest_run_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class CloseProjectRequest(_message.Message):
-    __slots__ = ("project_id", "reason")
+    __slots__ = ("project_id", "reason", "confirmation")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMATION_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     reason: str
-    def __init__(self, project_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    confirmation: str
+    def __init__(self, project_id: _Optional[str] = ..., reason: _Optional[str] = ..., confirmation: _Optional[str] = ...) -> None: ...
 
 class CloseProjectResponse(_message.Message):
-    __slots__ = ("records_deleted",)
+    __slots__ = ("records_deleted", "confirmation", "expires_at", "closed")
     RECORDS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMATION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
     records_deleted: int
-    def __init__(self, records_deleted: _Optional[int] = ...) -> None: ...
+    confirmation: str
+    expires_at: str
+    closed: bool
+    def __init__(self, records_deleted: _Optional[int] = ..., confirmation: _Optional[str] = ..., expires_at: _Optional[str] = ..., closed: _Optional[bool] = ...) -> None: ...
 
 class GetQualityReportRequest(_message.Message):
     __slots__ = ("project_id", "run_id")

@@ -63,6 +63,10 @@ class AdminServiceServicer:
 
     def CloseProject(self, request, context):
         """Closes a project: deletes its encodings, entities and keys for good.
+        Takes two calls by an admin the project names: the first (no
+        confirmation) is announced in the audit log and answers with a code;
+        the second echoes the code, from the same caller for the same project
+        and reason, before it expires, and closes the project.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

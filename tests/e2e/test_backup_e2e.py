@@ -38,7 +38,7 @@ def test_a_restored_coordinator_and_node_verify_and_resolve_the_same_keys(tmp_pa
         for config in nodes.values():
             upload(config)
         run = running.core.start_run(
-            Identity("hub-admin", Role.ADMIN), PROJECT_ID, background=False
+            Identity("linkage-unit", Role.ADMIN), PROJECT_ID, background=False
         )
         assert run.state == "completed", run.message
         node = nodes["health-visiting"]

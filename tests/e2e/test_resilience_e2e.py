@@ -242,7 +242,7 @@ def test_a_run_still_going_at_shutdown_is_recorded_as_failed(
     # The run gets stuck comparing, where a real run spends its time.
     monkeypatch.setattr(candidates, "find", stuck)
     core = deployment.coordinator.core
-    run = core.start_run(Identity("hub-admin", Role.ADMIN), PROJECT_ID)
+    run = core.start_run(Identity("linkage-unit", Role.ADMIN), PROJECT_ID)
     assert run.state == "running"
     try:
         deployment.coordinator.stop(grace=0.2)

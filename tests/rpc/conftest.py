@@ -75,6 +75,8 @@ PROJECT_ID = "early-years-test"
 PROJECT_ORGANISATIONS = ("health-visiting", "flying-start", "childcare")
 SUPPRESSION_THRESHOLD = 15
 ANALYST_ORGANISATION = "public-health"
+ADMIN_ORGANISATION = "family-hub"
+AUDITOR_ORGANISATION = "information-governance"
 RELEASED_ATTRIBUTES = ("age_band", "area")
 """Counts from 1 to 14 are withheld: with 30 records per node and 10 shared
 people, the 10 linked entities are suppressed and the 20 held by one
@@ -133,6 +135,8 @@ def coordinator(pilot_pki: PilotPki, tmp_path: Path) -> Iterator[RunningCoordina
         'schema = "early-years.json"\n'
         f"suppression_threshold = {SUPPRESSION_THRESHOLD}\n"
         'disclosure = "unrounded"\n'
+        f'admins = ["{ADMIN_ORGANISATION}"]\n'
+        f'auditors = ["{AUDITOR_ORGANISATION}"]\n'
         f'analysts = ["{ANALYST_ORGANISATION}"]\n'
         f"released_attributes = {json.dumps(list(RELEASED_ATTRIBUTES))}\n"
         'attribute_precedence = ["health-visiting", "flying-start"]\n'

@@ -222,7 +222,7 @@ def test_analysts_the_project_does_not_list_and_unreleased_attributes_are_refuse
     with pytest.raises(RequestRefused) as denied:
         outsider.counts(coordinator.project_id, ["area"])
     assert denied.value.code == grpc.StatusCode.PERMISSION_DENIED
-    assert "'market-research' may not query" in str(denied.value)
+    assert "does not name 'market-research' among its analysts" in str(denied.value)
     refusals = audited(coordinator, "access.refused")
     assert refusals[-1].event.actor_organisation == "market-research"
     assert refusals[-1].event.details["attempted"] == "counts.query"

@@ -45,6 +45,7 @@ def write_project(folder: Path, blocking: str) -> Path:
     path.write_text(
         f'id = "{PROJECT}"\npurpose = "Check matching engines agree"\n'
         f'organisations = [{organisations}]\nschema = "early-years.json"\n'
+        'admins = ["hub-admin"]\n'
         f'blocking = "{blocking}"\nestimate_sample = 300\n',
         encoding="utf-8",
     )

@@ -119,7 +119,7 @@ def _start(
         f'id = "{PROJECT_ID}"\n'
         'purpose = "Test the linkage-secret exchange"\n'
         f"organisations = {list(ORGANISATIONS)!r}\n".replace("'", '"')
-        + 'schema = "early-years.json"\n'
+        + 'schema = "early-years.json"\nadmins = ["family-hub"]\n'
         + ("\n[node_keys]\n" + table if table else "")
     )
     # The coordinator accepts client certificates from the nodes' CA as well as its own.

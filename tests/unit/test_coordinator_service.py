@@ -97,6 +97,8 @@ schema = "early-years.json"
 threshold = 0.8
 suppression_threshold = {SUPPRESSION_THRESHOLD}
 disclosure = "unrounded"
+admins = ["hub-admin"]
+auditors = ["information-governance"]
 analysts = ["hub-analytics"]
 max_chunk_records = {MAX_CHUNK_RECORDS}
 released_attributes = ["ward"]
@@ -315,11 +317,11 @@ def test_a_different_encoding_hash_is_a_schema_mismatch(hub: Hub) -> None:
             HEALTH_VISITING, PROJECT, "upload-hv-1", other.sha256, 7, ConsentSummary()
         )
 
-    with pytest.raises(NotFound):
-        hub.coordinator.upload_status(HEALTH_VISITING, "upload-hv-1")
     rejected = hub.last_audit()
     assert rejected["action"] == "upload.rejected"
     assert rejected["details"]["upload_id"] == "upload-hv-1"  # type: ignore[index]
+    with pytest.raises(NotFound):
+        hub.coordinator.upload_status(HEALTH_VISITING, "upload-hv-1")
 
 
 def test_a_commit_with_the_wrong_digest_erases_the_upload(hub: Hub) -> None:
@@ -391,10 +393,21 @@ def test_refusals_are_audited(matched: Hub) -> None:
 
 def test_a_node_cannot_touch_another_organisations_upload(hub: Hub) -> None:
     hub.begin(HEALTH_VISITING, "upload-hv-1")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as theirs:
         hub.coordinator.put_chunk(CHILDCARE, "upload-hv-1", 0, CC_RECORDS[:1])
-    with pytest.raises(AlreadyExists):
-        hub.begin(CHILDCARE, "upload-hv-1")
+    with pytest.raises(NotFound) as nobodys:
+        hub.coordinator.put_chunk(CHILDCARE, "upload-nobody", 0, CC_RECORDS[:1])
+    assert str(theirs.value) == str(nobodys.value).replace("upload-nobody", "upload-hv-1")
+    refused = [e.event for e in hub.store.audit_entries() if e.event.action == "access.refused"]
+    assert [(e.actor_organisation, e.details["attempted"]) for e in refused] == [
+        ("childcare", "upload.chunk"),
+        ("childcare", "upload.chunk"),
+    ]
+    # Beginning with someone else's id opens an upload under a fresh id: no ALREADY_EXISTS.
+    state = hub.coordinator.begin_upload(
+        CHILDCARE, PROJECT, "upload-hv-1", hub.project.encoding_sha256, 0, ConsentSummary()
+    )
+    assert state.upload_id != "upload-hv-1" and state.state == "open"
     assert hub.stored_records("upload-hv-1") == 0
 
 

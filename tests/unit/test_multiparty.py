@@ -164,6 +164,7 @@ def project() -> Project:
         id="three-way",
         purpose="Check multi-party consistency",
         organisations=ORGANISATIONS,
+        admins=("hub-admin",),
         schema_json=spec.json_text,
         encoding_sha256=spec.sha256,
         encodings=spec.encodings,

@@ -165,6 +165,7 @@ def project() -> Project:
         id="by-area",
         purpose="Check link rates by area",
         organisations=ORGANISATIONS,
+        admins=("hub-admin",),
         schema_json=spec.json_text,
         encoding_sha256=spec.sha256,
         encodings=spec.encodings,

@@ -39,7 +39,7 @@ def make_core(tmp_path: Path, **settings: object) -> Coordinator:
     extra = "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in settings.items())
     (tmp_path / "project.toml").write_text(
         'id = "scoped"\npurpose = "tests"\norganisations = ["health-visiting", "childcare"]\n'
-        'schema = "early-years.json"\n' + extra
+        'admins = ["hub-admin"]\nschema = "early-years.json"\n' + extra
     )
     return Coordinator(Store(tmp_path / "c.db"), [load_project(tmp_path / "project.toml")])
 
@@ -101,10 +101,13 @@ def test_closing_a_project_erases_its_encodings_from_the_database_file(tmp_path:
     assert any(bits in database.read_bytes() for bits in CLKS)
 
     with pytest.raises(NotAllowed):
-        core.close_project(ANALYST, "scoped", "not theirs to close")
+        core.request_close(ANALYST, "scoped", "not theirs to close")
     with pytest.raises(InvalidRequest):
-        core.close_project(ADMIN, "scoped", "  ")
-    assert core.close_project(ADMIN, "scoped", "the evaluation has ended") == 6
+        core.request_close(ADMIN, "scoped", "  ")
+    asked = core.request_close(ADMIN, "scoped", "the evaluation has ended")
+    with pytest.raises(NotReady, match="not issued to this caller for this project and reason"):
+        core.close_project(ADMIN, "scoped", "another reason", asked.code)
+    assert core.close_project(ADMIN, "scoped", "the evaluation has ended", asked.code) == 6
 
     data = database.read_bytes() + (tmp_path / "c.db-wal").read_bytes()
     assert not any(bits in data for bits in CLKS)
@@ -125,7 +128,7 @@ def test_closing_a_project_erases_its_encodings_from_the_database_file(tmp_path:
 def test_a_closed_project_stays_closed_after_a_restart(tmp_path: Path) -> None:
     core = make_core(tmp_path)
     linked(core)
-    core.close_project(ADMIN, "scoped", "ended")
+    core.close_project(ADMIN, "scoped", "ended", core.request_close(ADMIN, "scoped", "ended").code)
     core.store.close()
     again = make_core(tmp_path)
     with pytest.raises(NotReady, match="closed"):

@@ -41,6 +41,7 @@ def write_project(folder: Path, auto: bool) -> Path:
         f'id = "{PROJECT}"\n'
         'purpose = "Check linkage quality estimates"\n'
         f"organisations = {json.dumps(list(ORGANISATIONS))}\n"
+        'admins = ["hub-admin"]\n'
         'schema = "early-years.json"\n'
         "threshold = 0.83\n"
         f"auto_threshold = {'true' if auto else 'false'}\n"

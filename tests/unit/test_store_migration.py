@@ -59,6 +59,7 @@ def _project_file(folder: Path) -> Path:
         f'id = "{PROJECT}"\n'
         'purpose = "Find children known to one early-years service but not the other"\n'
         'organisations = ["health-visiting", "childcare"]\n'
+        'admins = ["hub-admin"]\n'
         'schema = "early-years.json"\n'
         "threshold = 0.8\n"
         'disclosure = "unrounded"\n'
