@@ -507,6 +507,14 @@ class ClientConfig:
     timeout_seconds: float = field(
         default=60.0, metadata=about("Deadline of each call to the coordinator.")
     )
+    display_names: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about(
+            "Organisations' names for people, by slug ([display_names] table, e.g. "
+            '`health-visiting = "Health visiting (NHS)"`); `hublink audit show` uses them. '
+            "Organisations not listed are shown by slug."
+        ),
+    )
 
 
 def load(path: Path, kind: type[T]) -> T:
