@@ -18,8 +18,8 @@ from pathlib import Path
 from coordinator.core.audit import AuditEvent
 from coordinator.core.store import Store
 from hublink.audit.log import export_jsonl, read_jsonl
-from hublink.audit.verify import verify_log
 from hublink.audit.merkle import verify_consistency, verify_inclusion
+from hublink.audit.verify import verify_log
 from hublink.cli.audit import load_source
 
 

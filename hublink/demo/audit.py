@@ -21,9 +21,9 @@ from hublink.audit.checkpoint import (
     write_public_key,
 )
 from hublink.audit.log import export_jsonl, read_jsonl, read_receipt_file
-from hublink.audit.verify import verify_log
 from hublink.audit.sources import read_database
 from hublink.audit.trail import trail
+from hublink.audit.verify import verify_log
 from hublink.config import CoordinatorConfig
 
 TRAIL_ACTIONS = frozenset(
