@@ -145,6 +145,11 @@ class Verifier:
         """The note's body if one of its signatures is this key's and verifies; else raise."""
         body, signatures = split_note(note)
         ours = [s for s in signatures if s[0] == self.name and s[1][:4] == self.key_id]
+        if not ours and any(s[0] == self.name for s in signatures):
+            raise CheckpointError(
+                f"the note's signature names the key {self.name} but not its id "
+                f"({self.key_id.hex()}): it was altered, or made with another key"
+            )
         if not ours:
             names = ", ".join(sorted({s[0] for s in signatures})) or "none"
             raise CheckpointError(

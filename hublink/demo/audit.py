@@ -69,8 +69,7 @@ def export_and_verify(
     report = verify_log(
         entries,
         verifier,
-        checkpoints=[("audit.jsonl", c) for c in checkpoints]
-        + [(note_path.name, auditor_note)],
+        checkpoints=[("audit.jsonl", c) for c in checkpoints] + [(note_path.name, auditor_note)],
         receipts=[(str(p.relative_to(out_dir)), read_receipt_file(p)) for p in receipt_paths],
     )
     if not report.ok:
