@@ -424,12 +424,3 @@ def select(
         and (not since or e.time >= since)
         and (not until or e.time[: len(until)] <= until)
     ]
-
-
-def __getattr__(name: str) -> Any:
-    """``verify_log``, ``VerifyReport`` and ``Problem`` moved to ``hublink.audit.verify``."""
-    if name in ("verify_log", "VerifyReport", "Problem"):
-        from hublink.audit import verify
-
-        return getattr(verify, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
