@@ -544,11 +544,12 @@ class ClientConfig:
     coordinator: str = field(metadata=about("host:port of the coordinator."))
     tls: TlsSection = field(metadata=about("The client's certificate files ([tls] table)."))
     server_name: str = field(
-        default="",
-        metadata=about(
-            "Name to expect in the coordinator's certificate, if not the host in `coordinator`."
-        ),
+        default="", metadata=about("Coordinator certificate's expected name, if not its host.")
     )
     timeout_seconds: float = field(
         default=60.0, metadata=about("Deadline of each call to the coordinator.")
+    )
+    display_names: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=about("Organisations' names for people, by slug ([display_names] table)."),
     )

@@ -4,7 +4,10 @@ Each entry's hash is its leaf hash, SHA-256(0x00 || canonical content), and
 the entries form an RFC 6962 Merkle tree (``hublink.audit.merkle``) whose signed
 checkpoints (``hublink.audit.checkpoint``) are handed to nodes with their receipts
 and to auditors. An entry changed, removed, reordered or cut off after a
-checkpoint was signed no longer matches that checkpoint. Entries hold
+checkpoint was signed no longer matches that checkpoint. The store signs a
+checkpoint after every entry, in the transaction that appends it, so no
+action is acknowledged before a signed checkpoint covers its entry
+(refusals included). Entries hold
 counts, hashes and names of organisations, never an identifier, an encoding
 or a linkage key. The store writes each entry in the same transaction as the
 action it records.
@@ -17,26 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hublink.audit.log import LogEntry, content_leaf, entry_content
-
-CHECKPOINT_ACTIONS = frozenset(
-    {
-        "project.created",
-        "project.changed",
-        "project.closed",
-        "upload.committed",
-        "upload.rejected",
-        "run.completed",
-        "run.failed",
-        "run.cancelled",
-        "keys.released",
-        "counts.released",
-        "retention.deleted",
-        "records.withdrawn",
-        "secret.key_published",
-        "secret.epoch_started",
-    }
-)
-"""Actions after which the store signs a checkpoint in the same transaction."""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,21 @@ class AuditReads:
         )
         return self.store.audit_checkpoint()
 
+    def checkpoints(
+        self, caller: Identity, first_size: int = 0, last_size: int = 0
+    ) -> list[SignedCheckpoint]:
+        """Every checkpoint signed over ``first_size`` to ``last_size`` entries (0: no bound).
+
+        For auditors, so that an export holds a checkpoint after every entry
+        and verification can name exactly the first entry that was changed.
+        """
+        self.guard.authorise(caller, "audit.read", None, Role.AUDITOR)
+        return [
+            c
+            for c in self.store.audit_checkpoints()
+            if c.size >= first_size and (not last_size or c.size <= last_size)
+        ]
+
     def inclusion_proof(
         self, caller: Identity, index: int, size: int = 0
     ) -> tuple[AuditEntry, SignedCheckpoint, list[bytes]]:

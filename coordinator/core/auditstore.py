@@ -81,14 +81,18 @@ class SignedCheckpoint:
 def sign_checkpoint(
     connection: sqlite3.Connection, signer: Signer, size: int, time: str
 ) -> SignedCheckpoint:
-    """Sign and store a checkpoint over the first ``size`` entries (once per size)."""
+    """Sign and store a checkpoint over the first ``size`` entries (once per size).
+
+    ``time`` is signed inside the note (its ``time`` line), so the time the
+    table and an export show for it can be checked against the signature.
+    """
     existing = connection.execute(
         "SELECT size, time, root, note FROM checkpoints WHERE size = ?", (size,)
     ).fetchone()
     if existing is not None:
         return SignedCheckpoint(int(existing[0]), existing[1], bytes(existing[2]), existing[3])
     root = merkle.root(SqlSubtrees(connection), size)
-    note = signer.sign_checkpoint(size, root)
+    note = signer.sign_checkpoint(size, root, time)
     connection.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", (size, time, root, note))
     return SignedCheckpoint(size, time, root, note)
 

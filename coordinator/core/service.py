@@ -233,6 +233,12 @@ class Coordinator:
         """The latest signed checkpoint, signed now if the log grew since the last one."""
         return self.audit.checkpoint(caller)
 
+    def audit_checkpoints(
+        self, caller: Identity, first_size: int = 0, last_size: int = 0
+    ) -> list[SignedCheckpoint]:
+        """The signed checkpoints between two sizes, for auditors."""
+        return self.audit.checkpoints(caller, first_size, last_size)
+
     def audit_inclusion_proof(
         self, caller: Identity, index: int, size: int = 0
     ) -> tuple[AuditEntry, SignedCheckpoint, list[bytes]]:

@@ -204,6 +204,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> records_pb2.Checkpoint:
         return convert.checkpoint(self.core.audit_checkpoint(caller(context)))
 
+    @translating_stream_errors
+    def ListCheckpoints(
+        self, request: audit_pb2.ListCheckpointsRequest, context: grpc.ServicerContext
+    ) -> Iterator[records_pb2.Checkpoint]:
+        signed = self.core.audit_checkpoints(caller(context), request.first_size, request.last_size)
+        for checkpoint in signed:
+            yield convert.checkpoint(checkpoint)
+
     @translating_errors
     def GetInclusionProof(
         self, request: audit_pb2.GetInclusionProofRequest, context: grpc.ServicerContext

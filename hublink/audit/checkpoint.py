@@ -3,7 +3,10 @@
 Why a standard text format: an IG officer, a node and a third party each keep
 the checkpoints they were shown and can compare them with nothing but the
 coordinator's public key, in any language. A checkpoint's body is three
-lines — origin, tree size in decimal, base64 root hash — and the note adds,
+lines — origin, tree size in decimal, base64 root hash — then hublink's one
+extension line, ``time <RFC 3339 UTC>``, so the moment it was signed is
+signed too (checkpoints signed by earlier versions carry no time line; their time is
+only what the database says, and verification says so). The note adds,
 after a blank line, one line per signature: an em dash, the key's name, and
 base64 of the 4-byte key id followed by the Ed25519 signature of the body.
 The key id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public
@@ -57,20 +60,29 @@ def _check_name(name: str) -> None:
         raise CheckpointError(f"key name {name!r} must be non-empty without spaces or '+'")
 
 
+TIME_PREFIX = "time "
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A log's size and root hash at one moment, named by the log's origin."""
+    """A log's size and root hash at one moment, named by the log's origin.
+
+    ``time`` is when it was signed, as the signed ``time`` extension line
+    states it ("" for a checkpoint signed without one).
+    """
 
     origin: str
     size: int
     root: bytes
+    time: str = ""
 
     def body(self) -> str:
-        return f"{self.origin}\n{self.size}\n{_b64(self.root)}\n"
+        extension = f"{TIME_PREFIX}{self.time}\n" if self.time else ""
+        return f"{self.origin}\n{self.size}\n{_b64(self.root)}\n{extension}"
 
 
 def parse_body(body: str) -> Checkpoint:
-    """Read a checkpoint body (origin, size, root; extension lines are allowed and ignored)."""
+    """Read a checkpoint body: origin, size, root, then extension lines (``time …`` is read)."""
     lines = body.split("\n")
     if len(lines) < 4 or lines[-1] != "":
         raise CheckpointError("a checkpoint has an origin, a size and a root, one a line")
@@ -82,7 +94,10 @@ def parse_body(body: str) -> Checkpoint:
     root = _unb64(root_text, "the checkpoint's root hash")
     if len(root) != 32:
         raise CheckpointError("the checkpoint's root hash is not 32 bytes")
-    return Checkpoint(origin, int(size_text), root)
+    times = [line[len(TIME_PREFIX) :] for line in lines[3:-1] if line.startswith(TIME_PREFIX)]
+    if len(times) > 1:
+        raise CheckpointError("the checkpoint states its time twice")
+    return Checkpoint(origin, int(size_text), root, times[0] if times else "")
 
 
 class Verifier:
@@ -130,6 +145,11 @@ class Verifier:
         """The note's body if one of its signatures is this key's and verifies; else raise."""
         body, signatures = split_note(note)
         ours = [s for s in signatures if s[0] == self.name and s[1][:4] == self.key_id]
+        if not ours and any(s[0] == self.name for s in signatures):
+            raise CheckpointError(
+                f"the note's signature names the key {self.name} but not its id "
+                f"({self.key_id.hex()}): it was altered, or made with another key"
+            )
         if not ours:
             names = ", ".join(sorted({s[0] for s in signatures})) or "none"
             raise CheckpointError(
@@ -204,8 +224,11 @@ class Signer:
         signature = self._key.sign(body.encode())
         return f"{body}\n{DASH} {self.name} {_b64(self.key_id + signature)}\n"
 
-    def sign_checkpoint(self, size: int, root: bytes) -> str:
-        return self.sign(Checkpoint(self.name, size, root).body())
+    def sign_checkpoint(self, size: int, root: bytes, time: str = "") -> str:
+        """A signed checkpoint note; ``time`` (RFC 3339), if given, is signed with it."""
+        if "\n" in time:
+            raise CheckpointError("a checkpoint time is one line")
+        return self.sign(Checkpoint(self.name, size, root, time).body())
 
 
 def default_origin(public: bytes) -> str:

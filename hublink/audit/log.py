@@ -207,144 +207,6 @@ def check_receipt(receipt: Receipt, verifier: Verifier) -> Checkpoint:
     return checkpoint
 
 
-# -------------------------------------------------------------------------- verifying
-@dataclass(frozen=True)
-class Problem:
-    """One thing that does not verify, at an entry where that can be named."""
-
-    message: str
-    index: int | None = None
-
-    def __str__(self) -> str:
-        return self.message if self.index is None else f"entry {self.index}: {self.message}"
-
-
-@dataclass
-class VerifyReport:
-    """What ``verify_log`` checked and what failed, first failure first."""
-
-    entries: int = 0
-    checkpoints: int = 0
-    receipts: int = 0
-    root: bytes = merkle.EMPTY_ROOT
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[Problem] = field(default_factory=list)
-    """Oddities that do not fail verification (an entry dated before the one ahead of it:
-    reordering shows in the hashes; a clock stepping back must not fail a log forever)."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify_log(
-    entries: Sequence[LogEntry],
-    verifier: Verifier,
-    *,
-    checkpoints: Iterable[tuple[str, str]] = (),
-    receipts: Iterable[tuple[str, Receipt]] = (),
-) -> VerifyReport:
-    """Check every entry's hash and place, every checkpoint's signature and root, every receipt.
-
-    ``checkpoints`` and ``receipts`` are (label, item) pairs; the label (a file
-    name, "the log's checkpoint 3") says where a failure came from. The tree
-    is rebuilt from the entries' content, never from recorded hashes.
-    """
-    report = VerifyReport(entries=len(entries))
-    tree = merkle.MemoryTree()
-    previous_time = ""
-    for position, entry in enumerate(entries):
-        if entry.index != position:
-            report.problems.append(
-                Problem(
-                    f"entry {position} is missing or out of place "
-                    f"(entry {entry.index} stands in its place)",
-                    position,
-                )
-            )
-        leaf = entry.leaf()
-        if leaf.hex() != entry.entry_hash:
-            report.problems.append(
-                Problem("its content does not match its recorded hash (it was changed)", position)
-            )
-        if entry.time < previous_time:
-            report.notes.append(
-                Problem(
-                    f"it is dated {entry.time}, before the entry ahead of it "
-                    f"({previous_time}): reordered entries, or the coordinator's clock stepped "
-                    "back",
-                    position,
-                )
-            )
-        previous_time = max(previous_time, entry.time)
-        tree.append(leaf)
-    report.root = tree.root()
-    signed: list[tuple[str, Checkpoint]] = []
-    for label, note in checkpoints:
-        report.checkpoints += 1
-        try:
-            signed.append((label, verifier.open_checkpoint(note)))
-        except CheckpointError as exc:
-            report.problems.append(Problem(f"{label}: {exc}"))
-    for label, receipt in receipts:
-        report.receipts += 1
-        try:
-            checkpoint = check_receipt(receipt, verifier)
-        except ReceiptError as exc:
-            report.problems.append(Problem(f"{label}: {exc}"))
-            continue
-        signed.append((label, checkpoint))
-        if receipt.leaf_index >= len(entries):
-            report.problems.append(
-                Problem(
-                    f"{label}: upload {receipt.upload_id} was recorded as entry "
-                    f"{receipt.leaf_index}, which the log no longer contains",
-                    receipt.leaf_index,
-                )
-            )
-        elif tree.levels[0][receipt.leaf_index] != receipt.entry.leaf():
-            report.problems.append(
-                Problem(
-                    f"{label}: the log no longer holds the entry that recorded upload "
-                    f"{receipt.upload_id} as the receipt has it",
-                    receipt.leaf_index,
-                )
-            )
-    report.problems.extend(_check_roots(tree, signed))
-    return report
-
-
-def _check_roots(
-    tree: merkle.MemoryTree, signed: Sequence[tuple[str, Checkpoint]]
-) -> list[Problem]:
-    """Compare each signed checkpoint with the rebuilt tree; localise a mismatch between two."""
-    problems: list[Problem] = []
-    size = len(tree)
-    good = 0
-    for label, checkpoint in sorted(signed, key=lambda item: item[1].size):
-        if checkpoint.size > size:
-            problems.append(
-                Problem(
-                    f"{label} was signed over {checkpoint.size} entries but the log has "
-                    f"only {size}: entries {size} to {checkpoint.size - 1} were removed "
-                    "(the log was truncated)",
-                    size,
-                )
-            )
-        elif tree.root(checkpoint.size) != checkpoint.root:
-            problems.append(
-                Problem(
-                    f"{label} (signed over {checkpoint.size} entries) does not match the log: "
-                    f"an entry from {good} to {checkpoint.size - 1} was changed, removed or "
-                    "reordered after it was signed",
-                    good,
-                )
-            )
-        else:
-            good = max(good, checkpoint.size)
-    return problems
-
-
 # ------------------------------------------------------------------- comparing notes
 class ForkDetected(ValueError):
     """Two checkpoints signed by the same coordinator describe logs that cannot both be true."""
@@ -422,32 +284,85 @@ def export_csv(entries: Iterable[LogEntry], path: Path) -> int:
     return count
 
 
-def read_jsonl(path: Path) -> tuple[list[LogEntry], list[StoredCheckpoint]]:
-    """Entries and checkpoints from an export; AuditFileError names the line that is wrong."""
-    entries: list[LogEntry] = []
-    checkpoints: list[StoredCheckpoint] = []
+@dataclass(frozen=True)
+class BadLine:
+    """A line of an export that cannot be read: undecodable bytes, not JSON, a field missing.
+
+    Verification counts it as a bad entry (or checkpoint) at its place rather
+    than stopping; its raw bytes stand in for the entry's leaf so the entries
+    after it keep their places.
+    """
+
+    line: int
+    reason: str
+    raw: bytes = field(default=b"", repr=False)
+
+    def leaf(self) -> bytes:
+        return merkle.leaf_hash(self.raw)
+
+
+@dataclass
+class ExportFile:
+    """An export read line by line, with what could not be read kept in its place."""
+
+    entries: list[LogEntry | BadLine] = field(default_factory=list)
+    entry_lines: list[int] = field(default_factory=list)
+    checkpoints: list[tuple[int, StoredCheckpoint | BadLine]] = field(default_factory=list)
+
+
+def _parse_line(raw: bytes) -> LogEntry | StoredCheckpoint:
+    """One export line; ValueError (or KeyError, TypeError …) saying what is wrong."""
     try:
-        handle = path.open(encoding="utf-8")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"invalid UTF-8 at byte {exc.start + 1}") from None
+    data = json.loads(text)
+    kind = data.get("kind")
+    if kind == "entry":
+        return LogEntry.from_json(data)
+    if kind == "checkpoint":
+        return StoredCheckpoint(str(data["note"]), str(data["time"]))
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def read_export_file(path: Path) -> ExportFile:
+    """Every line of an export, unreadable ones as BadLine; AuditFileError if no file."""
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         raise AuditFileError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                kind = data.get("kind")
-                if kind == "entry":
-                    entries.append(LogEntry.from_json(data))
-                elif kind == "checkpoint":
-                    checkpoints.append(StoredCheckpoint(str(data["note"]), str(data["time"])))
-                else:
-                    raise ValueError(f"unknown kind {kind!r}")
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise AuditFileError(
-                    f"{path}, line {number}: not an audit log line ({exc})"
-                ) from None
-    return entries, checkpoints
+    export = ExportFile()
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        item: LogEntry | StoredCheckpoint | BadLine
+        try:
+            item = _parse_line(raw)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            item = BadLine(number, reason, raw)
+        if isinstance(item, StoredCheckpoint) or (
+            isinstance(item, BadLine) and (export.checkpoints or b'"kind": "checkpoint"' in raw)
+        ):
+            export.checkpoints.append((number, item))
+        else:
+            export.entries.append(item)
+            export.entry_lines.append(number)
+    return export
+
+
+def read_jsonl(path: Path) -> tuple[list[LogEntry], list[StoredCheckpoint]]:
+    """Entries and checkpoints from an export; AuditFileError names the first bad line."""
+    export = read_export_file(path)
+    bad = [i for i in export.entries if isinstance(i, BadLine)]
+    bad += [i for _, i in export.checkpoints if isinstance(i, BadLine)]
+    if bad:
+        first = min(bad, key=lambda b: b.line)
+        raise AuditFileError(f"{path}, line {first.line}: not an audit log line ({first.reason})")
+    return (
+        [e for e in export.entries if isinstance(e, LogEntry)],
+        [c for _, c in export.checkpoints if isinstance(c, StoredCheckpoint)],
+    )
 
 
 def read_note_file(path: Path) -> str:

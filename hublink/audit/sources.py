@@ -39,6 +39,8 @@ class LogSource:
     label: str
     own_key: Verifier | None = None
     consistency: Callable[[int, int], list[bytes]] | None = field(default=None, repr=False)
+    display_names: dict[str, str] = field(default_factory=dict)
+    """Organisations' display names, where the config that named the log has them."""
 
 
 def read_export(log_file: Path) -> LogSource:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hublink.audit.log import LogEntry
+from hublink.audit.words import action_label, format_time
 
 
 def _who(organisation: str, names: Mapping[str, str]) -> str:
@@ -34,7 +35,7 @@ def describe(
     *,
     with_project: bool = True,
 ) -> str:
-    """One sentence for one entry, starting with its time (HH:MM, UTC).
+    """One sentence for one entry, starting with its date and time (UTC).
 
     ``policy`` is the consent-policy hash of the upload an upload.committed
     entry closes (it is recorded when the upload starts).
@@ -42,7 +43,7 @@ def describe(
     names = names or {}
     d = entry.details
     who = _who(entry.actor_organisation, names)
-    when = entry.time[11:16] if len(entry.time) >= 16 else entry.time
+    when = format_time(entry.time)
     project = f" in project {entry.project_id}" if entry.project_id and with_project else ""
     action = entry.action
     if action == "project.created":
@@ -84,7 +85,7 @@ def describe(
     elif action == "access.refused":
         text = f"{who} ({entry.actor_role}) was refused: {d.get('reason', '')}"
     else:
-        text = f"{who} ({entry.actor_role}): {action}"
+        text = f"{action_label(action)} by {who} ({entry.actor_role})"
     return f"{when} {text[:1].upper()}{text[1:]}{project if action != 'project.created' else ''}"
 
 
@@ -109,3 +110,42 @@ def trail(
                 describe(entry, names, policies.get(upload_id, ""), with_project=with_project)
             )
     return lines
+
+
+TABLE_HEADINGS = ("#", "When", "Organisation", "Role", "What", "Project", "Details")
+
+
+def _detail_words(details: Mapping[str, Any], width: int = 60) -> str:
+    """The entry's scalar details as "key value" pairs, hashes shortened, cut to ``width``."""
+    parts = []
+    for key, value in sorted(details.items()):
+        if isinstance(value, Mapping | list):
+            continue
+        text = str(value)
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+            text = _short(text)
+        parts.append(f"{key.replace('_', ' ')} {_n(value) if isinstance(value, int) else text}")
+    joined = ", ".join(parts)
+    return joined if len(joined) <= width else joined[: width - 1] + "…"
+
+
+def table(entries: Iterable[LogEntry], names: Mapping[str, str] | None = None) -> list[str]:
+    """A plain-text table, one row per entry: number, time, who, what in words, project."""
+    names = names or {}
+    rows = [TABLE_HEADINGS] + [
+        (
+            str(e.index),
+            format_time(e.time),
+            _who(e.actor_organisation, names),
+            e.actor_role,
+            action_label(e.action),
+            e.project_id or "-",
+            _detail_words(e.details),
+        )
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADINGS))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -7,7 +7,8 @@ module only gathers them under ``main``, the console script. Together with
 ``hublink.demo`` they are the only part of the ``hublink`` package that
 imports ``node`` and ``coordinator``, and they do so inside each command, so
 ``hublink --help`` stays quick. Every failure a user can cause ends as one
-readable line and a non-zero exit (``hublink.cli.errors``).
+readable line and exit status 2; a check whose answer is no exits 1
+(``hublink.cli.errors``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import click
 
 from hublink import __version__
 from hublink.cli import admin, analyst, audit, coordinator, demo, node, pki, reference
+from hublink.cli.errors import HublinkGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HublinkGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hublink")
 def main() -> None:
     """hublink links family-services records across organisations without pooling identifiers.

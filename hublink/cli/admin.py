@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hublink.cli.errors import friendly
+from hublink.cli.errors import EXIT_FAILED, friendly
 from hublink.cli.options import CLIENT_CONFIG
 from hublink.clients import AdminClient, open_channel
 from hublink.config import ClientConfig, load
@@ -51,7 +51,7 @@ def admin_run(config_path: Path, project: str, threshold: float, no_wait: bool) 
         + (f"; {report.message}" if report.message else "")
     )
     if report.state not in ("completed", "running"):
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)  # the run ran and did not complete: a negative answer
 
 
 @group.command("cancel")

@@ -16,20 +16,21 @@ import click
 
 from hublink import backup
 from hublink.audit.checkpoint import default_audit_key
+from hublink.cli.errors import CouldNotRun
 from hublink.config import ConfigError, CoordinatorConfig, NodeConfig, load
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _one_line(command: F) -> F:
-    """A user's mistake (bad config, bad or partial backup) as one line and exit status 1."""
+    """A user's mistake (bad config, bad or partial backup) as one line and exit status 2."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except (backup.BackupError, ConfigError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise CouldNotRun(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 

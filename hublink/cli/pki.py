@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hublink.cli.errors import friendly
+from hublink.cli.errors import CouldNotRun, friendly
 from hublink.identity import Identity, Role
 
 
@@ -105,7 +105,7 @@ def pki_revoke(certificate: Path, deny_list: Path, reason: str) -> None:
     try:
         parsed = x509.load_pem_x509_certificate(pem)
     except ValueError:
-        raise click.ClickException(f"{certificate}: not a PEM certificate") from None
+        raise CouldNotRun(f"{certificate}: not a PEM certificate") from None
     who = identity_from_certificate(pem)
     note = f"  # {who}" + (f": {reason}" if reason else "")
     with deny_list.open("a", encoding="utf-8") as handle:

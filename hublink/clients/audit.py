@@ -78,6 +78,17 @@ class AuditClient:
             raise RequestRefused("fetching the audit checkpoint", exc) from None
         return stored_checkpoint(message)
 
+    def checkpoints(self, first_size: int = 0, last_size: int = 0) -> list[StoredCheckpoint]:
+        """Every checkpoint the coordinator signed between two sizes (0: no bound)."""
+        request = audit_pb2.ListCheckpointsRequest(first_size=first_size, last_size=last_size)
+        try:
+            return [
+                stored_checkpoint(m)
+                for m in self._stub.ListCheckpoints(request, timeout=self.timeout)
+            ]
+        except grpc.RpcError as exc:
+            raise RequestRefused("listing audit checkpoints", exc) from None
+
     def inclusion_proof(
         self, index: int, tree_size: int = 0
     ) -> tuple[LogEntry, StoredCheckpoint, list[bytes]]:

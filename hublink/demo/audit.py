@@ -20,9 +20,10 @@ from hublink.audit.checkpoint import (
     load_or_create_key,
     write_public_key,
 )
-from hublink.audit.log import export_jsonl, read_jsonl, read_receipt_file, verify_log
+from hublink.audit.log import export_jsonl, read_jsonl, read_receipt_file
 from hublink.audit.sources import read_database
 from hublink.audit.trail import trail
+from hublink.audit.verify import verify_log
 from hublink.config import CoordinatorConfig
 
 TRAIL_ACTIONS = frozenset(
@@ -68,8 +69,7 @@ def export_and_verify(
     report = verify_log(
         entries,
         verifier,
-        checkpoints=[("audit.jsonl", c.note) for c in checkpoints]
-        + [(note_path.name, auditor_note)],
+        checkpoints=[("audit.jsonl", c) for c in checkpoints] + [(note_path.name, auditor_note)],
         receipts=[(str(p.relative_to(out_dir)), read_receipt_file(p)) for p in receipt_paths],
     )
     if not report.ok:
@@ -93,6 +93,6 @@ def print_audit(console: Console, audit: Mapping[str, Any]) -> None:
         f"(hublink audit verify audit.jsonl --key coordinator.pub)",
         soft_wrap=True,
     )
-    console.print("[bold]Audit trail[/bold] (UTC):")
+    console.print("[bold]Audit trail[/bold]:")
     for line in audit["trail"]:
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)

@@ -155,9 +155,15 @@ def write_deployment(
             + node_tls[org]
             + node_keys
         )
+    # Clients show organisations by the names people know them by (hublink audit show).
+    names = "\n[display_names]\n" + "".join(
+        f"{layout.organisation} = {_toml_str(layout.display_name)}\n" for layout in data.layouts
+    )
     for name, identity in (("admin", ADMIN), ("analyst", ANALYST), ("auditor", AUDITOR)):
         paths[name] = config_dir / f"{name}.toml"
-        paths[name].write_text(f'coordinator = "localhost:{port}"\n\n' + tls_block(identity))
+        paths[name].write_text(
+            f'coordinator = "localhost:{port}"\n\n' + tls_block(identity) + names
+        )
     return paths
 
 

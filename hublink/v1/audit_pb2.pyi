@@ -80,3 +80,11 @@ class ConsistencyProof(_message.Message):
     old_checkpoint: _records_pb2.Checkpoint
     proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, checkpoint: _Optional[_Union[_records_pb2.Checkpoint, _Mapping]] = ..., old_checkpoint: _Optional[_Union[_records_pb2.Checkpoint, _Mapping]] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ListCheckpointsRequest(_message.Message):
+    __slots__ = ("first_size", "last_size")
+    FIRST_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SIZE_FIELD_NUMBER: _ClassVar[int]
+    first_size: int
+    last_size: int
+    def __init__(self, first_size: _Optional[int] = ..., last_size: _Optional[int] = ...) -> None: ...

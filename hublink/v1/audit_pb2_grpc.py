@@ -55,6 +55,11 @@ class AuditServiceStub:
                 request_serializer=hublink_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
                 response_deserializer=hublink_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
                 _registered_method=True)
+        self.ListCheckpoints = channel.unary_stream(
+                '/hublink.v1.AuditService/ListCheckpoints',
+                request_serializer=hublink_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_records__pb2.Checkpoint.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -92,6 +97,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCheckpoints(self, request, context):
+        """Lists the signed checkpoints the coordinator kept, smallest first (one
+        after every entry), so an export holds them all. Auditors only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +127,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetConsistencyProof,
                     request_deserializer=hublink_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
                     response_serializer=hublink_dot_v1_dot_audit__pb2.ConsistencyProof.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=hublink_dot_v1_dot_audit__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_records__pb2.Checkpoint.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +242,33 @@ class AuditService:
             '/hublink.v1.AuditService/GetConsistencyProof',
             hublink_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
             hublink_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hublink.v1.AuditService/ListCheckpoints',
+            hublink_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+            hublink_dot_v1_dot_records__pb2.Checkpoint.FromString,
             options,
             channel_credentials,
             insecure,

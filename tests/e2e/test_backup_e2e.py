@@ -96,7 +96,7 @@ def test_a_restored_coordinator_and_node_verify_and_resolve_the_same_keys(tmp_pa
         str(configs["health-visiting"]),
         str(tmp_path / "backup-node"),
     )
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
 
     verified = hublink("audit", "verify", "--database", str(coordinator_config.database))

@@ -103,6 +103,20 @@ def test_demo_links_the_default_data_well_and_leaves_every_artefact(tmp_path):
     )
     assert check.returncode == 0, check.stderr
     assert "audit verify passed" in check.stdout
+    # The demo leaves an auditor identity an IG officer can practise with (issue 24).
+    auditor = (out / "config" / "auditor.toml").read_text()
+    assert "auditor-information-governance.pem" in auditor
+    assert '"health-visiting" = "Health visiting (NHS)"' in auditor or (
+        'health-visiting = "Health visiting (NHS)"' in auditor
+    )
+    table = subprocess.run(
+        [sys.executable, "-m", "hublink", "audit", "show", "audit.jsonl", "--names",
+         "config/auditor.toml", "--action", "upload.committed"],
+        capture_output=True, text=True, timeout=120, cwd=out,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "Health visiting (NHS)" in table.stdout and "Upload completed" in table.stdout
+    assert " UTC " in table.stdout
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):

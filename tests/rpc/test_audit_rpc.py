@@ -161,8 +161,34 @@ def test_audit_show_and_verify_over_mtls_from_the_cli(
     runner = CliRunner()
     shown = runner.invoke(main, ["audit", "show", "--config", str(config), "--action", "upload"])
     assert shown.exit_code == 0, shown.output
-    assert "upload.committed" in shown.output
-    assert "health-visiting (node)" in shown.output
+    assert "Upload completed" in shown.output and "upload.committed" not in shown.output
+    assert "health-visiting" in shown.output and " UTC " in shown.output
+    as_json = runner.invoke(main, ["audit", "show", "--config", str(config), "--json"])
+    assert '"action": "upload.committed"' in as_json.output
     checked = runner.invoke(main, ["audit", "verify", "--config", str(config), "--key", str(key)])
     assert checked.exit_code == 0, checked.output
     assert "audit verify passed" in checked.output
+    kept = tmp_path / "kept.note"
+    keep = ["audit", "checkpoint", "--config", str(config), "--key", str(key), "--out", str(kept)]
+    result = runner.invoke(main, keep)
+    assert result.exit_code == 0, result.output
+    size = verifier.open_checkpoint(kept.read_text()).size
+    assert size == len(coordinator.core.store.audit_entries())
+    assert f"kept the checkpoint of {size} entries, signed 20" in result.output
+
+
+@pytest.mark.parametrize("identity", [HEALTH_VISITING, ANALYST, ADMIN], ids=lambda i: i.role.value)
+def test_an_auditor_lists_a_checkpoint_for_every_entry_and_others_may_not(
+    coordinator: Any, verifier: Verifier, identity: Identity
+) -> None:
+    upload_some(coordinator, HEALTH_VISITING)
+    client = AuditClient(coordinator.channel(AUDITOR), timeout=DEADLINE)
+    entries = list(client.entries())
+    listed = client.checkpoints()
+    opened = [verifier.open_checkpoint(c.note) for c in listed]
+    assert [c.size for c in opened] == list(range(1, len(entries) + 1))
+    assert [c.time for c in opened] == [c.time for c in listed]  # the time is signed
+    some = [verifier.open_checkpoint(c.note).size for c in client.checkpoints(2, 3)]
+    assert len(entries) >= 3 and some == [2, 3]
+    with pytest.raises(RequestRefused, match="PERMISSION_DENIED"):
+        AuditClient(coordinator.channel(identity), timeout=DEADLINE).checkpoints()

@@ -30,8 +30,8 @@ from hublink.audit.log import (
     compare_checkpoints,
     content_leaf,
     read_jsonl,
-    verify_log,
 )
+from hublink.audit.verify import verify_log
 from hublink.cli import main
 from hublink.cli.audit import load_source
 
@@ -176,14 +176,18 @@ def test_an_untouched_log_verifies_with_its_checkpoints_and_receipts(
     assert "3 receipts" in output
 
 
-def test_checkpoints_are_signed_after_commits_runs_and_releases(log: Log) -> None:
+def test_a_checkpoint_is_signed_after_every_entry_with_its_time(log: Log) -> None:
     source = load_source(None, log.path, None)
-    signed_sizes = [
-        Verifier.from_file(log.key).open_checkpoint(c.note).size for c in source.checkpoints
-    ]
-    actions = {source.entries[size - 1].action for size in signed_sizes}
-    assert {"upload.committed", "run.completed", "keys.released", "project.created"} <= actions
-    assert "upload.started" not in actions
+    verifier = Verifier.from_file(log.key)
+    signed = [verifier.open_checkpoint(c.note) for c in source.checkpoints]
+    assert [c.size for c in signed] == list(range(1, len(source.entries) + 1))
+    # refusals, upload.started and run.started are covered like every other action
+    assert {"access.refused", "upload.started", "run.started"} <= {
+        source.entries[c.size - 1].action for c in signed
+    }
+    # the time stored beside each checkpoint is the time signed inside it
+    assert [c.time for c in signed] == [c.time for c in source.checkpoints]
+    assert all(c.time == source.entries[c.size - 1].time for c in signed)
 
 
 # --- tampering in the database ---------------------------------------------------------------
@@ -201,15 +205,16 @@ def test_a_changed_byte_with_every_hash_recomputed_is_caught_by_the_checkpoints(
     _rehash_everything(log)
     code, output = log.verify()
     assert code == 1
-    # The checkpoint signed after entry 2 still matches; the one after entry 4 does not.
-    assert "an entry from 3 to 4 was changed, removed or reordered" in output
+    # The checkpoint signed after entry 3 still matches; the one after entry 4 does not.
+    assert "first bad entry: entry 4:" in output
+    assert "entry 4 was changed, removed or reordered" in output
 
 
 def test_a_deleted_entry_is_named(log: Log) -> None:
     log.sql("DELETE FROM audit WHERE idx = 5")
     code, output = log.verify()
     assert code == 1
-    assert "entry 5: entry 5 is missing or out of place (entry 6 stands in its place)" in output
+    assert "first bad entry: entry 5: entry 5 is missing or out of place (entry 6 stands" in output
 
 
 def test_a_deleted_and_renumbered_entry_is_caught(log: Log) -> None:
@@ -218,7 +223,8 @@ def test_a_deleted_and_renumbered_entry_is_caught(log: Log) -> None:
     _rehash_everything(log)
     code, output = log.verify()
     assert code == 1
-    assert "an entry from 5 to 6 was changed, removed or reordered" in output
+    assert "first bad entry: entry 5:" in output
+    assert "entry 5 was changed, removed or reordered" in output
 
 
 def test_two_swapped_entries_are_named_at_the_first(log: Log) -> None:
@@ -233,7 +239,7 @@ def test_two_swapped_entries_are_named_at_the_first(log: Log) -> None:
     code, output = log.verify()
     assert code == 1
     problems = output.split("audit verify FAILED", 1)[1].splitlines()[1:]
-    assert problems[0].startswith("  entry 3: its content does not match its recorded hash")
+    assert problems[0].startswith("  first bad entry: entry 3: its content does not match its")
     assert any(p.startswith("  entry 5:") for p in problems)
 
 
@@ -250,7 +256,8 @@ def test_two_swapped_entries_rehashed_are_still_caught(log: Log) -> None:
     _rehash_everything(log)
     code, output = log.verify()
     assert code == 1
-    assert "an entry from 3 to 4 was changed" in output
+    assert "first bad entry: entry 3:" in output
+    assert "entry 3 was changed" in output
 
 
 def test_a_truncated_tail_is_caught_against_a_later_checkpoint(log: Log, tmp_path: Path) -> None:
@@ -259,6 +266,8 @@ def test_a_truncated_tail_is_caught_against_a_later_checkpoint(log: Log, tmp_pat
     log.sql("DELETE FROM merkle_nodes WHERE position * (1 << level) >= 10")
     code, output = log.verify()
     assert code == 0, "the truncated log is consistent with itself"
+    assert "The newest checkpoint covers all 10, signed 20" in output
+    assert "compare it with a checkpoint you kept" in output
     code, output = log.verify("--checkpoint", _write(tmp_path, "kept.note", log.later_checkpoint))
     assert code == 1
     assert "entry 10:" in output
@@ -338,14 +347,14 @@ def test_an_exported_log_verifies_offline_with_only_the_public_key(
     out.write_text("\n".join(lines) + "\n")
     result = runner.invoke(main, ["audit", "verify", str(out), "--key", str(log.key)])
     assert result.exit_code == 1
-    assert "entry 7: its content does not match" in result.output
+    assert "first bad entry: entry 7 (line 8): its content does not match" in result.output
 
 
 def test_verify_without_a_key_for_an_export_says_what_is_needed(log: Log, tmp_path: Path) -> None:
     out = tmp_path / "audit.jsonl"
     CliRunner().invoke(main, ["audit", "export", "--database", str(log.path), "--out", str(out)])
     result = CliRunner().invoke(main, ["audit", "verify", str(out)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "could not run: not a failed verification"
     assert "--key coordinator.pub is needed" in result.output
 
 
@@ -421,8 +430,10 @@ def test_an_honest_export_passes_verify_log_directly(log: Log) -> None:
     report = verify_log(
         source.entries,
         Verifier.from_file(log.key),
-        checkpoints=[("db", c.note) for c in source.checkpoints],
+        checkpoints=[("db", c) for c in source.checkpoints],
         receipts=[(k, r) for k, r in log.receipts.items()],
     )
     assert report.ok, report.problems
     assert report.root == merkle.root_of([e.leaf() for e in source.entries])
+    assert report.signed_size == 13 and report.unsigned_tail == 0
+    assert report.first_bad_entry is None

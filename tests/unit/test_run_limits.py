@@ -44,7 +44,7 @@ def project_file(folder: Path, extra: str = "") -> Path:
         'id = "limits"\npurpose = "Check runs stay within bounds"\n'
         f"organisations = {list(ORGANISATIONS)!r}\n".replace("'", '"')
         + 'schema = "early-years.json"\nblocking = "none"\nauto_threshold = false\n'
-        "within_threshold = 0\n" + extra,
+        'within_threshold = 0\nadmins = ["hub-admin"]\n' + extra,
         encoding="utf-8",
     )
     return path
