@@ -138,7 +138,8 @@ def write_deployment(
         f"id = {_toml(PROJECT)}\n"
         'purpose = "Measure linkage at scale on synthetic people"\n'
         f"organisations = {json.dumps(list(organisations))}\n"
-        f"schema = {_toml(schema)}\n",
+        f"schema = {_toml(schema)}\n"
+        'admins = ["linkage-unit"]\n',
         encoding="utf-8",
     )
     config = folder / "coordinator.toml"
