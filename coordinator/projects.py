@@ -33,10 +33,18 @@ def load_project(path: Path) -> Project:
     definition = config.load(path, config.ProjectConfig)
     if not _PROJECT_ID.fullmatch(definition.id):
         raise config.ConfigError(f"{path}: id must be lower-case letters, digits and hyphens")
-    if len(definition.organisations) < 2:
-        raise config.ConfigError(f"{path}: organisations must list at least two organisations")
+    if not definition.organisations:
+        raise config.ConfigError(
+            f"{path}: organisations must list at least one organisation (one deduplicates "
+            "its own records; two or more link theirs)"
+        )
     if len(set(definition.organisations)) != len(definition.organisations):
         raise config.ConfigError(f"{path}: organisations lists an organisation twice")
+    if len(definition.organisations) == 1 and not definition.within_threshold:
+        raise config.ConfigError(
+            f"{path}: a project of one organisation deduplicates its records: within_threshold "
+            "must be above 0"
+        )
     if not 0.0 < definition.threshold <= 1.0:
         raise config.ConfigError(f"{path}: threshold must be between 0 and 1")
     for key in ("within_threshold", "merge_threshold"):

@@ -79,7 +79,10 @@ class ProjectConfig:
         metadata=defines("The single purpose the organisations agreed; recorded in the audit log.")
     )
     organisations: tuple[str, ...] = field(
-        metadata=defines("Organisation slugs (from their certificates) that take part.")
+        metadata=defines(
+            "Organisation slugs (from their certificates) that take part; one alone "
+            "deduplicates its own records (a project of one organisation)."
+        )
     )
     schema: Path = field(
         metadata=about("The clkhash linkage schema (JSON); its hash is pinned by every node.")

@@ -1,7 +1,8 @@
 """Matching runs from the outside: start, watch, cancel, settle at shutdown, read the report.
 
 A run is started by the project's admin once at least two organisations
-have committed uploads under one secret epoch; its stages
+have committed uploads under one secret epoch (the one organisation, in a
+project of one, which deduplicates its own records); its stages
 (coordinator.core.runs) run in a background thread, and this module keeps
 what a status call shows of it while it does: its progress, its thresholds
 and the event that cancels it.
@@ -56,10 +57,11 @@ class RunControl:
             "SELECT COUNT(*) AS n FROM uploads WHERE project_id = ? AND state = 'committed'",
             (project.id,),
         )
-        if uploads[0]["n"] < 2:
+        needed = min(2, len(project.organisations))
+        if uploads[0]["n"] < needed:
             raise NotReady(
                 f"project {project.id!r} has {uploads[0]['n']} committed upload(s); "
-                "matching needs at least two"
+                f"matching needs at least {'two' if needed == 2 else 'one'}"
             )
         epochs = self.store.query(
             "SELECT DISTINCT secret_epoch FROM uploads "

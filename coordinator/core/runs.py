@@ -15,7 +15,9 @@ until its last stage, so a failed or cancelled run leaves the previous keys.
 
 A run's thresholds are named for what they are (``Thresholds``): the
 *requested* one (given with the run, if any), the *fallback* (the requested
-one, else the project's) and the *chosen* one, the run links at.
+one, else the project's) and the *chosen* one, the run links at. A project of one
+organisation has one dataset and no cross-organisation pair: ``one_organisation``
+stands in where the stages would need them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from coordinator.core import (
     entities,
     field_scoring,
     matching,
+    one_organisation,
     quality,
     quality_breakdown,
 )
@@ -201,10 +204,12 @@ def find_candidates(
 
 
 def choose_threshold(
-    found: candidates.Found, thresholds: Thresholds
+    found: candidates.Found, thresholds: Thresholds, datasets: int = 2
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
-    and the estimate it was chosen from."""
+    and the estimate it was chosen from (none with one dataset: ``one_organisation``)."""
+    if datasets < 2:
+        return thresholds.fallback, one_organisation.estimate()
     return quality.choose(found.scores, thresholds.fallback, thresholds.auto, found.across)
 
 
@@ -390,7 +395,7 @@ def execute(
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
         check()
-        chosen = choose_threshold(found, thresholds)
+        chosen = choose_threshold(found, thresholds, len(record_ids))
         links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()
@@ -492,8 +497,11 @@ def weigh_fields(
     everyone = np.concatenate(
         [np.frombuffer(ids, dtype=np.int64) for ids in record_ids] or [np.zeros(0, dtype=np.int64)]
     )
+    across = found.across
+    if len(record_ids) == 1:
+        across, threshold = one_organisation.model_anchors(found, project, threshold)
     keep, estimate = field_scoring.weigh(
-        found.across,
+        across,
         found.within,
         threshold,
         [len(ids) for ids in record_ids],

@@ -215,6 +215,14 @@ def _level_label(index: int, levels: int) -> str:
     return "none" if index == levels - 1 else str(index + 1)
 
 
+def _anchor_kind(report: admin_pb2.QualityReport) -> str:
+    """What the per-field model learnt one person's records from: links to other
+    organisations, or (a project of one organisation) the organisation's own best pairs."""
+    if len(report.datasets) == 1:
+        return "within-organisation pairs, each the other's best"
+    return "cross-organisation links"
+
+
 def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
     """The per-field duplicate model's aggregate figures; nothing when the run had none."""
     if not report.quality.HasField("duplicates"):
@@ -244,7 +252,7 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
         ("Estimated recall", f"{d.recall:.3f}"),
         (
             "Anchors",
-            f"{d.match_anchors:,} cross-organisation links (one person), "
+            f"{d.match_anchors:,} {_anchor_kind(report)} (one person), "
             f"{d.relative_anchors:,} runner-up pairs (relatives)",
         ),
     ]
