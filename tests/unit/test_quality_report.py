@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from coordinator.core import one_organisation
 from coordinator.core.quality import DatasetRates, DuplicateEstimate, RunQuality
 from coordinator.rpc import convert
 from hublink.reports.quality import html_page
@@ -43,7 +44,7 @@ QUALITY = RunQuality(
     near_threshold=0,
     several_candidates=0,
     histogram=((0.8, 0), (0.81, 12)),
-    datasets=(DatasetRates("health-visiting", 100, 40, 9),),
+    datasets=(DatasetRates("health-visiting", 100, 40, 9), DatasetRates("childcare", 60, 40, 2)),
     duplicates=DUPLICATES,
 )
 
@@ -103,6 +104,16 @@ def test_the_page_shows_the_models_figures_and_weights() -> None:
         "<tr><td>birth</td><td class='n'>+7.8</td><td class='n'>+2.0</td>"
         "<td class='n'>+0.5</td><td class='n'>-2.5</td><td class='n'>-6.2</td></tr>"
     ) in text
+
+
+def test_a_one_organisation_run_says_what_the_model_learnt_from_and_why_no_estimate() -> None:
+    alone = dataclasses.replace(
+        QUALITY, reason=one_organisation.NOTE, datasets=QUALITY.datasets[:1]
+    )
+    text = page(alone)
+    assert "1,210 within-organisation pairs, each the other&#x27;s best (one person)" in text
+    assert "cross-organisation links" not in text
+    assert "<th>No estimate</th><td>one organisation: there are no cross-organisation" in text
 
 
 def test_the_weights_table_needs_weights() -> None:
