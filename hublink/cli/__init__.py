@@ -2,7 +2,8 @@
 
 Each command group is a module of its own (``hublink.cli.node``,
 ``hublink.cli.coordinator``, ``hublink.cli.admin``, ``hublink.cli.analyst``,
-``hublink.cli.audit``, ``hublink.cli.pki``, ``hublink.cli.demo`` ...); this
+``hublink.cli.audit``, ``hublink.cli.pki``, ``hublink.cli.schema``,
+``hublink.cli.demo`` ...); this
 module only gathers them under ``main``, the console script. Together with
 ``hublink.demo`` they are the only part of the ``hublink`` package that
 imports ``node`` and ``coordinator``, and they do so inside each command, so
@@ -16,7 +17,7 @@ from __future__ import annotations
 import click
 
 from hublink import __version__
-from hublink.cli import admin, analyst, audit, coordinator, demo, node, pki, reference
+from hublink.cli import admin, analyst, audit, coordinator, demo, node, pki, reference, schema
 from hublink.cli.errors import HublinkGroup
 
 
@@ -34,6 +35,7 @@ def main() -> None:
 for _command in (
     demo.demo,
     reference.config_reference,
+    schema.group,
     coordinator.group,
     node.group,
     admin.group,
