@@ -20,7 +20,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO / "docs" / "deployment.md"
 #: Shell steps that only make files: run these; anything else (serve, upload) is not run.
-FILE_MAKING = ("hublink pki ", "mkdir ", "cp ", "python -c ", "(umask 077;")
+FILE_MAKING = (
+    "hublink pki ",
+    "hublink schema export ",
+    "mkdir ",
+    "cp ",
+    "python -c ",
+    "(umask 077;",
+)
 #: What the walk-through's configs and running services write, relative to its folder.
 WRITTEN_LATER = [
     "coordinator/coordinator.toml",
