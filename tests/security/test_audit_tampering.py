@@ -3,8 +3,9 @@
 A real coordinator serves a small project over mutual TLS; two nodes upload,
 the linkage unit runs matching, the nodes fetch their keys and an analyst is
 refused the audit log. The IG officer then does what docs/ig-officers.md
-says: fetches the coordinator's public key, exports the log over the network
-with an auditor certificate and keeps a checkpoint. Every tampering below is
+says: fetches the coordinator's public key, takes the whole log as the operator
+exports it from the coordinator's database, and keeps a checkpoint over the
+network with an auditor certificate. Every tampering below is
 applied to a copy of that export and checked with ``hublink audit verify``
 exactly as the officer runs it: each must exit 1 (a failed check, not 2, a
 check that could not run) and name the right first bad entry.
@@ -91,7 +92,17 @@ def officer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Officer]:
                 "--out",
                 str(key),
             ],
-            ["audit", "export", "--config", str(configs["auditor"]), "--out", str(export)],
+            # The whole log, as the coordinator's operator hands it to the IG officer: over
+            # --config an auditor sees only its projects' entries (proved one by one with
+            # `audit verify --config`), and this probe tampers with the chain as a whole.
+            [
+                "audit",
+                "export",
+                "--database",
+                str(coordinator_config.database),
+                "--out",
+                str(export),
+            ],
             [
                 "audit",
                 "checkpoint",
