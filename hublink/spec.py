@@ -72,6 +72,15 @@ class FieldGroup:
     salt: str = ""
     """A feature whose value keys a permutation of this filter's bits ("" for none)."""
 
+    @property
+    def comparison(self) -> str:
+        """The comparison this filter is a variant of: ``given`` for ``given@birth``.
+
+        Variants of one comparison carry the same fields under different salts; the
+        coordinator keeps the best agreement among them, so the field counts once.
+        """
+        return self.name.partition("@")[0]
+
 
 def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     """The field groups hublink ships (hublink/schemas/field-groups.json), their CLK length
@@ -216,6 +225,11 @@ class LinkageSpec:
     def all_fields(self) -> tuple[str, ...]:
         """Every feature identifier in schema order, the order clkhash expects values in."""
         return tuple(str(f["identifier"]) for f in self.schema["features"])
+
+    def with_field_groups(self, groups: Sequence[FieldGroup]) -> LinkageSpec:
+        """This spec with other per-field filters: for measuring designs (bench/privacy.py, the
+        attack tests), never a project's, whose filters are the shipped field groups."""
+        return replace(self, field_groups=tuple(groups))
 
     def with_salts(self, salts: Mapping[str, str]) -> LinkageSpec:
         """This spec with the named field groups salted by other features ("" for none).

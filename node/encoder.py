@@ -126,6 +126,7 @@ class Encoder:
                 if group.salt:
                     salts = [derived_value(group.salt, self._fields, row) for row in rows]
                     hashed = self._salted(hashed, group.name, salts)
+                    hashed = noise_where_unsalted(hashed, salts, seeds)
                 parts.append(flip_bits(hashed, self.spec.group_flip, seeds))
         return list(zip(*parts, strict=True))
 
@@ -168,6 +169,24 @@ class Encoder:
             clks = clk.generate_clks(rows, schema, self._secret)
         packed = [bits.tobytes() for bits in clks]
         return balancer.harden(packed) if balancer else packed
+
+
+def noise_where_unsalted(
+    packed: list[bytes], salts: Sequence[str], seeds: Sequence[bytes]
+) -> list[bytes]:
+    """A record whose salt value is missing sends random bits in place of the filter.
+
+    Every such record would otherwise share one permutation, and near-identical
+    filters among them could be counted again. Random bits (drawn from the
+    record's flip seed, so a resumed upload sends the same) carry nothing, and
+    score like an unrelated record: the other variant of the same comparison
+    (hublink/schemas/field-groups.json) still carries the agreement.
+    """
+    out = list(packed)
+    for i, salt in enumerate(salts):
+        if not salt:
+            out[i] = hashlib.shake_256(b"unsalted\x1f" + seeds[i]).digest(len(packed[i]))
+    return out
 
 
 def flip_bits(packed: list[bytes], chance: float, seeds: Sequence[bytes]) -> list[bytes]:

@@ -111,6 +111,28 @@ def dice(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return out
 
 
+def comparison(group: str) -> str:
+    """The comparison a filter is a variant of (``hublink.spec.FieldGroup.comparison``)."""
+    return group.partition("@")[0]
+
+
+def compare(
+    filters: Mapping[str, np.ndarray], left: np.ndarray, right: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Dice per comparison for the row pairs (``left[k]``, ``right[k]``) of ``filters``.
+
+    Variants of one comparison (``given@birth``, ``given@home``) are salted by
+    different fields, so a pair agrees on a variant only where that field agrees
+    too; the best variant is the comparison's agreement, counted once.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, group in filters.items():
+        score = dice(group[left], group[right])
+        key = comparison(name)
+        out[key] = np.maximum(out[key], score) if key in out else score
+    return out
+
+
 @dataclass(frozen=True)
 class Profile:
     """For one kind of pair: the chance of each agreement level in each group."""
@@ -474,10 +496,7 @@ def weigh(
             sample, lambda rows: pivot[np.searchsorted(needed, rows)], cuts(flip)[-1]
         )
     scores = {
-        kind: {
-            name: dice(group[np.searchsorted(needed, left)], group[np.searchsorted(needed, right)])
-            for name, group in filters.items()
-        }
+        kind: compare(filters, np.searchsorted(needed, left), np.searchsorted(needed, right))
         for kind, (left, right) in pairs.items()
     }
     model = fit(
@@ -496,7 +515,7 @@ def weigh(
     keep &= ~apart
     mass = float(chance.sum())
     return keep, DuplicateEstimate(
-        groups=tuple(filters),
+        groups=tuple(dict.fromkeys(comparison(name) for name in filters)),
         weighed=len(chance),
         linked=int(keep.sum()),
         estimated_duplicate_pairs=model.matches,

@@ -101,10 +101,29 @@ def shipped_spec() -> LinkageSpec:
     return LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
 
 
+def month_salted_spec() -> LinkageSpec:
+    """The design shipped before per-record salts: one filter per field, the given name's
+    salted by the smaller of day and month of birth (12 values), the others unsalted.
+    The outside attack of issue 20 named 86-90% of given names from it."""
+    return shipped_spec().with_field_groups(
+        (
+            FieldGroup("given", ("given_name_canonical",), "day_month_smaller"),
+            FieldGroup("family", ("family_name",)),
+            FieldGroup("birth", ("date_of_birth_sorted", "date_of_birth_order", "sex")),
+            FieldGroup("place", ("postcode", "postcode_outward", "nhs_number")),
+        )
+    )
+
+
 def weak_given_spec() -> LinkageSpec:
     """Deliberately weak: the given-name filter unbalanced, unflipped and unsalted."""
     spec = dataclasses.replace(shipped_spec(), hardening="none", group_flip=0.0)
-    return spec.with_salts({"given": ""})
+    return spec.with_field_groups((FieldGroup("given", ("given_name_canonical",)),))
+
+
+def shipped_name_filters(spec: LinkageSpec, field: str) -> list[str]:
+    """The layouts of every shipped variant of one comparison ("given" -> given@birth, ...)."""
+    return [g.name for g in spec.field_groups if g.comparison == field]
 
 
 def names_only_clk_spec() -> LinkageSpec:

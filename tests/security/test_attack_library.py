@@ -21,6 +21,8 @@ from privacy_harness import (
     People,
     Sent,
     encode,
+    month_salted_spec,
+    shipped_name_filters,
     shipped_spec,
     weak_given_spec,
     zipf_people,
@@ -77,7 +79,7 @@ def test_graph_matching_names_almost_every_record_of_a_weak_filter(
     rate = reidentified(filter_attack(weak.arrays["given"], people.public_given), people.given)
     print(f"\ngraph matching, unsalted unflipped given filter: {rate:.2%}")
     assert rate > 0.5
-    for layout in ("given", "clk"):
+    for layout in (*shipped_name_filters(shipped_spec(), "given"), "clk"):
         sent = reidentified(
             filter_attack(shipped.arrays[layout], people.public_given), people.given
         )
@@ -85,41 +87,52 @@ def test_graph_matching_names_almost_every_record_of_a_weak_filter(
         assert sent <= CEILING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shipped family filter (unsalted, 2% flips): graph matching names 3.7% of family names",
-)
 def test_family_names_by_graph_matching(people: People, shipped: Sent) -> None:
-    """The family filter is not salted: graph matching reads it like the weak given filter."""
-    rate = reidentified(
-        filter_attack(shipped.arrays["family"], people.public_family), people.family
-    )
-    print(f"\ngraph matching, shipped family filter: {rate:.2%}")
-    assert rate <= CEILING
+    """Unsalted, the family filter gave 3.7% of family names away to graph matching; each
+    shipped variant is salted per record, so no cluster gathers one surname."""
+    for layout in shipped_name_filters(shipped_spec(), "family"):
+        rate = reidentified(
+            filter_attack(shipped.arrays[layout], people.public_family), people.family
+        )
+        print(f"\ngraph matching, shipped {layout!r}: {rate:.2%}")
+        assert rate <= CEILING
 
 
 def test_cluster_frequency_attack(people: People, weak: Sent, shipped: Sent) -> None:
     public = people.public_given.counts()
     weak_rate = reidentified(cluster_frequency_attack(weak.arrays["given"], public), people.given)
-    sent = reidentified(cluster_frequency_attack(shipped.arrays["given"], public), people.given)
-    print(f"\ncluster frequency: weak {weak_rate:.2%}, shipped given filter {sent:.2%}")
+    print(f"\ncluster frequency: weak {weak_rate:.2%}")
     assert weak_rate > 0.05
-    assert sent <= CEILING
+    for layout in shipped_name_filters(shipped_spec(), "given"):
+        sent = reidentified(cluster_frequency_attack(shipped.arrays[layout], public), people.given)
+        print(f"cluster frequency: shipped {layout!r} {sent:.2%}")
+        assert sent <= CEILING
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="own bridge attack names 0.0% of given names on the shipped encoding; the outside "
-    "attack (issue 20) reached 86-90%: joining clusters across salts works, naming the groups "
-    "by graph matching does not yet",
+    reason="own bridge attack names 0.0% of given names on the month-salted design; the "
+    "outside attack (issue 20) reached 86-90%: joining clusters across salts works, naming the "
+    "groups by graph matching does not yet",
 )
-def test_bridge_attack_reaches_the_outside_figure_on_the_shipped_encoding(
+def test_bridge_attack_reaches_the_outside_figure_on_the_month_salted_design(
+    people: People,
+) -> None:
+    legacy = encode(month_salted_spec(), people)
+    guesses = bridge_attack(legacy.arrays["given"], legacy.arrays["clk"], people.public_given)
+    rate = reidentified(guesses, people.given)
+    print(f"\nbridge (record CLK across salts), month-salted design: {rate:.2%}")
+    assert rate > 0.5
+
+
+def test_the_bridge_finds_nothing_to_join_in_the_shipped_design(
     people: People, shipped: Sent
 ) -> None:
-    guesses = bridge_attack(shipped.arrays["given"], shipped.arrays["clk"], people.public_given)
-    rate = reidentified(guesses, people.given)
-    print(f"\nbridge (record CLK across salts), shipped: {rate:.2%}")
-    assert rate > 0.5
+    for layout in shipped_name_filters(shipped_spec(), "given"):
+        guesses = bridge_attack(shipped.arrays[layout], shipped.arrays["clk"], people.public_given)
+        rate = reidentified(guesses, people.given)
+        print(f"\nbridge (record CLK across salts), shipped {layout!r}: {rate:.2%}")
+        assert rate <= CEILING
 
 
 @pytest.mark.xfail(

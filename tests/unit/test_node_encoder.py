@@ -182,26 +182,41 @@ def group_dice(spec: LinkageSpec, group: str, a: tuple[str, ...], b: tuple[str, 
     return 2 * (x & y).count() / (x.count() + y.count())
 
 
-def test_the_given_name_filter_agrees_only_for_the_same_name_born_in_the_same_month() -> None:
+def test_each_name_variant_agrees_only_where_its_salt_agrees() -> None:
     spec = LinkageSpec.from_json(SPEC.json_text, field_scoring=True)
-    assert {g.name: g.salt for g in spec.field_groups}["given"] == "day_month_smaller"
+    salts = {g.name: g.salt for g in spec.field_groups}
+    assert salts["given@birth"] == "date_of_birth_sorted"
+    assert salts["given@home"] == "postcode"
     amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "")
-    # Another day and year of the same month: only the flipped bits part the filters. So
-    # do a mistyped year and the day and month written the other way round.
-    for same_month in ("28042020", "15042022", "04152021"):
-        born = ("amelia", "jenkins", same_month, "F", "SA1 1DP", "")
-        assert group_dice(spec, "given", amelia, born) > 0.9, same_month
-    # Another month permutes the bits: no closer than two different names are.
-    unsalted_other_name = group_dice(spec, "family", AMELIA, OLIVER)
-    other_month = ("amelia", "pryce", "15052021", "F", "CF10 1AA", "")
-    assert group_dice(spec, "given", amelia, other_month) < min(0.6, unsalted_other_name)
-    # The family name is not salted: it still agrees across months.
-    assert group_dice(spec, "family", amelia, other_month) > 0.9
+    # The same birth date (a day/month swap included): the birth variant agrees.
+    for same_date in ("15042021", "04152021"):
+        other_home = ("amelia", "jenkins", same_date, "F", "SA1 1DP", "")
+        assert group_dice(spec, "given@birth", amelia, other_home) > 0.9, same_date
+        assert group_dice(spec, "given@home", amelia, other_home) < 0.6, same_date
+    # A mistyped year at the same address: the home variant agrees.
+    slipped = ("amelia", "pryce", "15042022", "F", "CF10 1AA", "")
+    assert group_dice(spec, "given@home", amelia, slipped) > 0.9
+    assert group_dice(spec, "given@birth", amelia, slipped) < 0.6
+    # Another child with the same name, born the same month elsewhere: nothing agrees,
+    # so filters cannot be gathered into clusters of one name.
+    namesake = ("amelia", "pryce", "28042020", "F", "SA1 1DP", "")
+    for group in ("given@birth", "given@home", "family@birth", "family@home"):
+        assert group_dice(spec, group, amelia, namesake) < 0.6, group
+
+
+def test_a_missing_salt_sends_random_bits_for_that_variant() -> None:
+    spec = LinkageSpec.from_json(SPEC.json_text, field_scoring=True)
+    homeless = ("amelia", "pryce", "15042021", "F", "", "")
+    also_homeless = ("oliver", "evans", "02022020", "M", "", "")
+    # Two records without a postcode would share one permutation: random bits instead.
+    assert group_dice(spec, "given@home", homeless, also_homeless) < 0.6
+    assert group_dice(spec, "given@home", homeless, homeless) < 0.6
+    assert group_dice(spec, "given@birth", homeless, homeless) > 0.9
 
 
 def test_a_salt_the_schema_cannot_supply_is_refused() -> None:
     spec = LinkageSpec.from_json(SPEC.json_text, field_scoring=True)
-    with pytest.raises(ValueError, match="given is salted with school_year"):
-        Encoder(spec.with_salts({"given": "school_year"}), SECRET)
+    with pytest.raises(ValueError, match="given@birth is salted with school_year"):
+        Encoder(spec.with_salts({"given@birth": "school_year"}), SECRET)
     with pytest.raises(SpecError, match="no field group named gvien"):
         spec.with_salts({"gvien": "year_of_birth"})
