@@ -141,8 +141,11 @@ class InputSection:
     path: Path
     id_column: str
     columns: Mapping[str, str] = field(default_factory=dict)
-    encoding: str = "utf-8-sig"
+    encoding: str = "auto"
     date_formats: tuple[str, ...] = ()
+    format: str = "auto"
+    delimiter: str = ""
+    sheet: str = ""
 
 
 @dataclass(frozen=True)

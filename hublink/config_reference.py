@@ -68,11 +68,18 @@ HELP: dict[str, str] = {
     "CoordinatorConfig.organisation_cas": "Organisation -> CA file its certificates must chain "
     "to, for organisations that run their own CA.",
     # InputSection
-    "InputSection.path": "The CSV extract to read.",
-    "InputSection.id_column": "Column holding the local record id (never sent).",
-    "InputSection.columns": "Linkage field -> CSV column (given_name, family_name, "
-    "date_of_birth, sex, postcode, nhs_number).",
-    "InputSection.encoding": "Text encoding of the CSV file.",
+    "InputSection.path": "The extract to read: CSV, XLSX or FHIR NDJSON (see format).",
+    "InputSection.id_column": 'Column holding the local record id (never sent); "id" for FHIR.',
+    "InputSection.columns": "Linkage field -> column (given_name, family_name, "
+    "date_of_birth, sex, postcode, nhs_number, or full_name for a column of whole names; "
+    "empty for FHIR: its standard mapping).",
+    "InputSection.encoding": 'Text encoding of a CSV file; "auto" detects UTF-8 (with or '
+    "without BOM), UTF-16 and Windows-1252/Latin-1, and stops naming the encoding to set "
+    "when it cannot tell.",
+    "InputSection.format": '"csv", "xlsx", "fhir-ndjson" (FHIR R4 Bulk Data Patient '
+    'resources), or "auto" (from the file\'s first bytes, then its suffix).',
+    "InputSection.delimiter": "CSV delimiter; empty detects comma, semicolon, tab or pipe.",
+    "InputSection.sheet": "XLSX sheet to read; empty for the first.",
     "InputSection.date_formats": "strptime formats tried for dates, in order (empty: the "
     "built-in list).",
     # AttributeSection

@@ -70,6 +70,8 @@ def build(
         "included": intake.included,
         "excluded": intake.excluded,
         "decisions": [{"rule": name, "count": n} for name, n in intake.decisions.items()],
+        "fields": [counts.to_json() for counts in intake.field_counts],
+        "warnings": list(intake.warnings),
     }
     if upload_id:
         report["upload_id"] = upload_id
@@ -110,9 +112,29 @@ def render_text(report: Mapping[str, Any]) -> str:
     ]
     for item in report["decisions"]:
         lines.append(f"  {item['rule']:<46} {item['count']:>9,}")
+    lines += field_table(report.get("fields", []))
+    if report.get("warnings"):
+        lines += ["", "Read before sending:"]
+        lines += [f"  - {warning}" for warning in report["warnings"]]
     if "upload_id" in report:
         lines += ["", f"upload id:       {report['upload_id']}"]
     return "\n".join(lines) + "\n"
+
+
+def field_table(fields: list[dict[str, Any]]) -> list[str]:
+    """Per field, how many values were blank, placeholders or invalid (sent as missing)."""
+    if not fields:
+        return []
+    lines = [
+        "",
+        "values not used, per field (sent as missing)    blank  placeholder    invalid",
+    ]
+    for item in fields:
+        where = f"{item['field']} ({item['column']!r})" if item["column"] else item["field"]
+        lines.append(
+            f"  {where:<44} {item['blank']:>7,} {item['placeholder']:>12,} {item['invalid']:>10,}"
+        )
+    return lines
 
 
 def write(state_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:

@@ -17,6 +17,9 @@ OUTSIDE_THE_TREE = {"CoordinatorRefused"}
 
 BUILT_IN_BASES = {
     "InputError": ValueError,
+    "UnknownEncoding": ValueError,
+    "WorkbookError": ValueError,
+    "ResourceError": ValueError,
     "PolicyError": ValueError,
     "UndecidableRecord": ValueError,
     "NormalisationError": ValueError,
