@@ -12,7 +12,7 @@ node splits it here, before normalising. The rules, and why:
   style.
 * Otherwise the last word is the family name, with the particles before it
   that belong to it: "Rhys ap Gwilym", "Anna van der Berg", "Lucía de la
-  Cruz", "Mc Donald" written apart. Mc, Mac and O' joined to the name
+  Cruz", "Mc Donald" written apart, "Llwyd-ap Gwilym". Mc, Mac and O' joined to the name
   ("McDonald", "O'Neill") are one word already.
 * Everything else is the given name, middle names included, as a separate
   given-name column would hold them.
@@ -44,6 +44,11 @@ def _is_capitals(word: str) -> bool:
     return len(letters) >= 2 and all(ch.isupper() for ch in letters)
 
 
+def _ends_in_particle(word: str) -> bool:
+    """A particle, alone or closing a hyphenated word ("Llwyd-ap" in "Llwyd-ap Gwilym")."""
+    return word.casefold().rsplit("-", 1)[-1] in PARTICLES
+
+
 def split_full_name(raw: str) -> tuple[str, str]:
     """(given, family) from a full name, each as written (normalising comes later)."""
     text = " ".join(raw.split())
@@ -60,6 +65,6 @@ def split_full_name(raw: str) -> tuple[str, str]:
         pairs = list(zip(words, capitals, strict=True))
         return " ".join(w for w, c in pairs if not c), " ".join(w for w, c in pairs if c)
     start = len(words) - 1
-    while start > 1 and words[start - 1].casefold() in PARTICLES:
+    while start > 1 and _ends_in_particle(words[start - 1]):
         start -= 1
     return " ".join(words[:start]), " ".join(words[start:])
