@@ -211,3 +211,21 @@ def test_a_policy_naming_a_column_the_data_lacks_stops_before_reading(tmp_path):
 def test_a_share_outside_0_to_1_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="max_bad_share"):
         run(config(tmp_path, write_csv(tmp_path, [good_row(1)]), max_bad_share=5.0))
+
+
+def test_the_exclusion_report_says_per_column_what_was_not_used_and_warns_in_words(tmp_path):
+    from node import exclusions
+
+    lines = [good_row(n) for n in range(30)]
+    lines[3] = good_row(3, dob="31/02/2022")
+    lines[5] = "R5,Unknown,,,ZZ99 3VZ,,Y,"  # nothing usable: left out
+    intake = run(config(tmp_path, write_csv(tmp_path, lines)))
+    report = exclusions.build(
+        intake, mode="plan", organisation="o", project_id="p", schema_sha256="0" * 64
+    )
+    text = exclusions.render_text(report)
+    dob_line = next(line for line in text.splitlines() if line.startswith("  date_of_birth"))
+    assert dob_line.split()[-3:] == ["1", "0", "1"]  # blank, placeholder, invalid
+    assert "1 of 30 rows (3.3%) cannot be used and would be left out" in text
+    assert "date_of_birth: 1 values are invalid (impossible calendar date: 1)" in text
+    assert "31/02/2022" not in text and "Unknown" not in text
