@@ -73,7 +73,7 @@ def encode(data, spec, paths: dict[str, Path] | None) -> tuple[list, list]:
     else:
         prepared_by_org = {}
         for layout in data.layouts:
-            columns = {k: v for k, v in layout.columns.items() if k not in source._NAME_FIELDS}
+            columns = {k: v for k, v in layout.columns.items() if k not in ("given_name", "family_name")}
             rows = read_rows(
                 paths[layout.organisation],
                 id_column=layout.id_column,
