@@ -15,6 +15,7 @@ also scores nameparser's split, for comparison.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import sys
 import tempfile
@@ -73,7 +74,9 @@ def encode(data, spec, paths: dict[str, Path] | None) -> tuple[list, list]:
     else:
         prepared_by_org = {}
         for layout in data.layouts:
-            columns = {k: v for k, v in layout.columns.items() if k not in ("given_name", "family_name")}
+            columns = {
+                k: v for k, v in layout.columns.items() if k not in ("given_name", "family_name")
+            }
             rows = read_rows(
                 paths[layout.organisation],
                 id_column=layout.id_column,
@@ -82,10 +85,8 @@ def encode(data, spec, paths: dict[str, Path] | None) -> tuple[list, list]:
             )
             kept = []
             for row in rows:
-                try:
+                with contextlib.suppress(RowError):  # no usable identifier: left out
                     kept.extend(prepare_rows([row], spec.all_fields, normalisers()))
-                except RowError:
-                    pass
             prepared_by_org[layout.organisation] = kept
     for organisation, prepared in prepared_by_org.items():
         packed = encoder.encode([p.values for p in prepared])
