@@ -18,6 +18,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 from coordinator.core.store import Store, utc_now
@@ -44,7 +45,7 @@ def build(database: Path, records: int) -> None:
             ),
         )
     store.close()
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         db.execute("DROP TABLE run_quality")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     sqlite3.connect(database).close()

@@ -385,20 +385,42 @@ class CoordinatorConfig:
 class InputSection:
     """Where a node's records come from and how its columns map to linkage fields."""
 
-    path: Path = field(metadata=about("The CSV extract to read."))
-    id_column: str = field(metadata=about("Column holding the local record id (never sent)."))
+    path: Path = field(
+        metadata=about("The extract to read: CSV, XLSX or FHIR NDJSON (see format).")
+    )
+    id_column: str = field(
+        metadata=about('Column holding the local record id (never sent); "id" for FHIR.')
+    )
     columns: Mapping[str, str] = field(
         default_factory=dict,
         metadata=about(
-            "Linkage field -> CSV column (given_name, family_name, date_of_birth, sex, "
-            "postcode, nhs_number)."
+            "Linkage field -> column (given_name, family_name, date_of_birth, sex, postcode, "
+            "nhs_number, or full_name for a column of whole names; empty for FHIR: its "
+            "standard mapping)."
         ),
     )
-    encoding: str = field(default="utf-8-sig", metadata=about("Text encoding of the CSV file."))
+    encoding: str = field(
+        default="auto",
+        metadata=about(
+            'Text encoding of a CSV file; "auto" detects UTF-8 (with or without BOM), UTF-16 '
+            "and Windows-1252/Latin-1, and stops naming the encoding to set when it cannot tell."
+        ),
+    )
     date_formats: tuple[str, ...] = field(
         default=(),
         metadata=about("strptime formats tried for dates, in order (empty: the built-in list)."),
     )
+    format: str = field(
+        default="auto",
+        metadata=about(
+            '"csv", "xlsx", "fhir-ndjson" (FHIR R4 Bulk Data Patient resources), or "auto" '
+            "(from the file's first bytes, then its suffix)."
+        ),
+    )
+    delimiter: str = field(
+        default="", metadata=about("CSV delimiter; empty detects comma, semicolon, tab or pipe.")
+    )
+    sheet: str = field(default="", metadata=about("XLSX sheet to read; empty for the first."))
 
 
 @dataclass(frozen=True)

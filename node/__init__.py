@@ -4,9 +4,12 @@ Raw identifiers never leave this package's process: only encodings, random
 tokens and released coarse attributes are sent. A record's path, one module
 per stage:
 
-    source     node.source      read the CSV, map its columns
+    source     node.source      read the export (CSV: encoding and delimiter by
+                                node.detect; XLSX: node.xlsx; FHIR NDJSON: node.fhir),
+                                map its columns (a full-name column split by node.names)
     consent    node.consent     decide each record (rules from node.policy_file)
-    prepare    node.prepare     normalise each row (per-field rules in node.normalise)
+    prepare    node.prepare     normalise each row (per-field rules in node.normalise);
+                                an unusable value is missing, counted by node.checks
                node.intake      the three above in one pass, with the rejects file
     encode     node.encoder     keyed Bloom-filter encodings (node.hardening, node.derived)
     upload     node.workflow    the upload run: tokens (node.tokens), the gRPC client

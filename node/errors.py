@@ -8,7 +8,10 @@ for bad input, ``RuntimeError`` for a step that cannot go on), so code that
 catches those still does. Each class lives beside the stage that raises it:
 
     NodeError                                                    node.errors
-    ├── InputError            the CSV is unreadable or its header wrong   node.source
+    ├── InputError            the export is unreadable or its header wrong node.source
+    ├── UnknownEncoding       a text file's encoding cannot be told       node.detect
+    ├── WorkbookError         an XLSX workbook or sheet cannot be read    node.xlsx
+    ├── ResourceError         an NDJSON line is not a FHIR Patient        node.fhir
     ├── PolicyError           the consent policy cannot be used           node.policy_file
     ├── UndecidableRecord     a value a consent rule needs is unreadable  node.consent
     ├── NormalisationError    one value cannot be normalised              node.normalise
@@ -21,8 +24,10 @@ catches those still does. Each class lives beside the stage that raises it:
     └── RunError              a node command that cannot go on; what      node.errors
                               the others become when a run stops on them
 
-``InputError``, ``PolicyError``, ``UndecidableRecord``, ``NormalisationError``,
-``RowError`` and ``AttributeConfigError`` are also ``ValueError``; the rest are
+``InputError``, ``UnknownEncoding``, ``WorkbookError``, ``ResourceError``,
+``PolicyError``, ``UndecidableRecord``, ``NormalisationError``, ``RowError`` and
+``AttributeConfigError`` are also ``ValueError`` (the reader's three become an
+``InputError`` naming the file before they leave ``node.source``); the rest are
 also ``RuntimeError``. When the coordinator says no over gRPC the node raises
 ``hublink.clients.RequestRefused``, shared with the admin, analyst and audit
 clients, whose root is ``hublink.errors.HublinkError``.

@@ -74,6 +74,8 @@ def build(
         # Included records whose name was written only in a non-Latin script: sent with
         # that name missing, so they will link less well (node.normalise keeps a-z).
         "names_not_latin": dict(intake.names_not_latin),
+        "fields": [counts.to_json() for counts in intake.field_counts],
+        "warnings": list(intake.warnings),
     }
     if upload_id:
         report["upload_id"] = upload_id
@@ -119,9 +121,29 @@ def render_text(report: Mapping[str, Any]) -> str:
         lines += ["", "included, but sent without a name written only in a non-Latin script:"]
         for name, count in not_latin.items():
             lines.append(f"  {name:<46} {count:>9,}")
+    lines += field_table(report.get("fields", []))
+    if report.get("warnings"):
+        lines += ["", "Read before sending:"]
+        lines += [f"  - {warning}" for warning in report["warnings"]]
     if "upload_id" in report:
         lines += ["", f"upload id:       {report['upload_id']}"]
     return "\n".join(lines) + "\n"
+
+
+def field_table(fields: list[dict[str, Any]]) -> list[str]:
+    """Per field, how many values were blank, placeholders or invalid (sent as missing)."""
+    if not fields:
+        return []
+    lines = [
+        "",
+        "values not used, per field (sent as missing)    blank  placeholder    invalid",
+    ]
+    for item in fields:
+        where = f"{item['field']} ({item['column']!r})" if item["column"] else item["field"]
+        lines.append(
+            f"  {where:<44} {item['blank']:>7,} {item['placeholder']:>12,} {item['invalid']:>10,}"
+        )
+    return lines
 
 
 def write(state_dir: Path, report: Mapping[str, Any]) -> tuple[Path, Path]:

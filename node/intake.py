@@ -5,10 +5,13 @@ upload would do. The order matters:
 
 1. the consent policy is loaded and its columns checked against the file's
    header, so a broken policy stops the run before any row is read;
-2. rows that cannot be read (wrong number of cells, undecodable bytes, a
-   repeated local id) go to the rejects list instead of stopping the run;
-3. every readable row is normalised, whatever its decision, so a date of
-   birth that is present but impossible makes a bad row and the share of
+2. rows that cannot be read (wrong number of cells, a repeated local id)
+   go to the rejects list instead of stopping the run; bytes the encoding
+   cannot decode stop it (``node.source``): no child is left out silently;
+3. every readable row is normalised, whatever its decision. A value that is
+   present but unusable (an impossible date of birth) is missing, counted
+   per field with its reason (``node.checks``), and the record still goes;
+   only a row with no usable identifier at all is a bad row, so the share of
    bad rows describes the file, not the policy;
 4. each good row gets one consent decision — withdrawn, excluded by the
    first rule that excluded it, or included — and only included rows are
@@ -22,6 +25,7 @@ means the column mapping or the encoding is wrong.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -33,10 +37,21 @@ from pathlib import Path
 
 from hublink.config import ConfigError, NodeConfig
 from node import consent
+from node.checks import FieldCounts, Tally, usable
+from node.derived import DERIVATIONS
 from node.errors import NodeError
 from node.policy_file import LoadedPolicy, load_policy
-from node.prepare import Normaliser, PreparedRecord, RowError, normalise_row
-from node.source import InputError, SourceRow, read_header, read_rows
+from node.prepare import NO_IDENTIFIER, Normaliser, PreparedRecord, normalise_checked
+from node.source import (
+    InputError,
+    ReadOptions,
+    SourceRow,
+    check_mapping,
+    default_columns,
+    mapping_warnings,
+    read_header,
+    read_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,14 @@ class Intake:
     rejects_path: Path
     included_sha256: str = ""
     """SHA-256 over the included records' local ids, in file order."""
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """The column mapping used (the config's, or FHIR's standard one)."""
+    field_counts: tuple[FieldCounts, ...] = ()
+    """Per field: its column and how many values were blank, placeholder or invalid
+    (``node.checks.Tally.table``), over every readable row."""
+    warnings: tuple[str, ...] = ()
+    """Sentences for the operator, before anything is sent: rows that would be left out,
+    fields with unusable values, a mapping that will link badly."""
     names_not_latin: Mapping[str, int] = field(default_factory=dict)
     """Included records per name field whose name, written only in a non-Latin script, was
     sent as missing (``node.normalise`` keeps a-z only): counted so the report says so."""
@@ -90,6 +113,17 @@ def rejects_path(config: NodeConfig) -> Path:
     return config.rejects_file or config.state_dir / "rejects.csv"
 
 
+def read_options(config: NodeConfig) -> ReadOptions:
+    """How the node config says its export is to be read."""
+    section = config.input
+    return ReadOptions(section.format, section.encoding, section.delimiter, section.sheet)
+
+
+def column_mapping(config: NodeConfig) -> Mapping[str, str]:
+    """The config's column mapping or, if it maps none, the format's standard one (FHIR)."""
+    return config.input.columns or default_columns(config.input.path, read_options(config))
+
+
 @dataclass(frozen=True)
 class _Reading:
     """One pass over the input: its rows' decisions and the records that may leave."""
@@ -100,6 +134,8 @@ class _Reading:
     """Rows the reader rejected (filled as ``rows`` is consumed)."""
     policy: consent.Policy
     loaded: LoadedPolicy | None
+    columns: Mapping[str, str]
+    tally: Tally
     names_not_latin: Counter[str]
     """Filled as ``rows`` is consumed: see ``Intake.names_not_latin``."""
 
@@ -113,12 +149,16 @@ def _read(
     source = config.input.path
     loaded = load_policy(config.consent_policy) if config.consent_policy else None
     policy = loaded.policy if loaded else consent.Policy(())
-    header = read_header(source, encoding=config.input.encoding)
+    options = read_options(config)
+    columns = column_mapping(config)
+    check_mapping(source, columns, fields)
+    header = read_header(source, options=options)
     if loaded:
         loaded.check_columns(header, source)
     attribute_columns = sorted({a.column for a in config.attributes.values()})
     extra = sorted({*policy.columns(), *attribute_columns})
     unreadable: list[BadRow] = []
+    tally = Tally([f for f in fields if f not in DERIVATIONS])
 
     def reject(error: InputError) -> None:
         unreadable.append(BadRow(error.row or 0, error.field or "", error.reason))
@@ -126,9 +166,9 @@ def _read(
     rows = read_rows(
         source,
         id_column=config.input.id_column,
-        columns=config.input.columns,
+        columns=columns,
         fields=fields,
-        encoding=config.input.encoding,
+        options=options,
         extra_columns=extra,
         on_bad=reject,
     )
@@ -137,11 +177,10 @@ def _read(
         for row in rows:
             # Every row is checked, whatever its decision, so the share of bad rows
             # says something about the file and the mapping, not about the policy.
-            try:
-                values = normalise_row(row, fields, rules)
-            except RowError as exc:
-                column = config.input.columns.get(exc.field, exc.field)
-                yield BadRow(row.row, f"{exc.field} (column {column!r})", exc.reason)
+            values, findings = normalise_checked(row, fields, rules)
+            tally.add(findings)
+            if not usable(fields, values, DERIVATIONS):
+                yield BadRow(row.row, "", NO_IDENTIFIER)
                 continue
             if row.local_id in withdrawn:
                 yield consent.WITHDRAWN
@@ -160,7 +199,7 @@ def _read(
                 yield decision
 
     not_latin: Counter[str] = Counter()
-    return _Reading(decide(), unreadable, policy, loaded, not_latin)
+    return _Reading(decide(), unreadable, policy, loaded, columns, tally, not_latin)
 
 
 _NAME_FIELDS = ("given_name", "family_name")
@@ -224,10 +263,31 @@ def take_in(
         reading.loaded,
         where,
         fingerprint.hexdigest(),
-        dict(reading.names_not_latin),
+        columns=reading.columns,
+        field_counts=tuple(reading.tally.table(reading.columns)),
+        names_not_latin=dict(reading.names_not_latin),
     )
+    intake = dataclasses.replace(intake, warnings=tuple(_warnings(intake, fields)))
     _check_share(config, intake)
     return intake
+
+
+def _warnings(intake: Intake, fields: Sequence[str]) -> Iterator[str]:
+    """What the operator must read before anything is sent, one sentence each."""
+    yield from mapping_warnings(intake.columns, fields)
+    if intake.rejects and intake.rows:
+        share = len(intake.rejects) / intake.rows
+        yield (
+            f"{len(intake.rejects):,} of {intake.rows:,} rows ({share:.1%}) cannot be used and "
+            f"would be left out; each is listed with its reason in {intake.rejects_path}"
+        )
+    for counts in intake.field_counts:
+        if counts.invalid:
+            why = "; ".join(f"{reason}: {n:,}" for reason, n in counts.invalid_reasons)
+            yield (
+                f"{counts.field}: {counts.invalid:,} values are invalid ({why}) and are sent as "
+                "missing; those records still link on their other fields"
+            )
 
 
 class InputChanged(NodeError, RuntimeError):

@@ -11,15 +11,18 @@ no coordinator running, and it never hashes a value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from hublink.config import NodeConfig
 from hublink.spec import LinkageSpec, SpecError
 from node import exclusions
+from node.checks import FieldCounts
 from node.credentials import own_identity, read_secret
 from node.derived import DERIVATIONS
 from node.errors import RunError
+from node.source import FULL_NAME
 from node.workflow import take_in_and_report
 
 
@@ -42,6 +45,19 @@ class Plan:
     decisions: tuple[tuple[str, int], ...]
     included: int
     report_path: Path
+    fields: tuple[FieldCounts, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def _column(columns: Mapping[str, str], name: str) -> str:
+    """The column a field is hashed from: a derived feature (node.derived) is made from
+    another field's; names split from a full-name column say so."""
+    source = DERIVATIONS[name].source if name in DERIVATIONS else name
+    if source in columns:
+        return repr(columns[source])
+    if source in ("given_name", "family_name") and FULL_NAME in columns:
+        return f"{columns[FULL_NAME]!r} (split from full names)"
+    return ""
 
 
 def plan(config: NodeConfig) -> Plan:
@@ -53,14 +69,7 @@ def plan(config: NodeConfig) -> Plan:
         raise RunError(str(exc)) from None
     read_secret(config)  # an upload would need it: say so now rather than at upload time
     intake = take_in_and_report(config, spec, mode="plan")
-    # A derived feature (node.derived) is made from another field's column.
-    hashed = tuple(
-        (
-            name,
-            config.input.columns.get(DERIVATIONS[name].source if name in DERIVATIONS else name, ""),
-        )
-        for name in spec.fields
-    )
+    hashed = tuple((name, _column(intake.columns, name)) for name in spec.fields)
     return Plan(
         organisation=identity.organisation,
         project_id=config.project,
@@ -81,6 +90,8 @@ def plan(config: NodeConfig) -> Plan:
         decisions=tuple(intake.decisions.items()),
         included=intake.included,
         report_path=config.state_dir / exclusions.TEXT_NAME,
+        fields=intake.field_counts,
+        warnings=intake.warnings,
     )
 
 
@@ -101,9 +112,7 @@ def render(result: Plan) -> str:
     ]
     for name, column in result.hashed_fields:
         lines.append(
-            f"  {name:<20} from column {column!r}"
-            if column
-            else f"  {name:<20} (not in this export)"
+            f"  {name:<20} from column {column}" if column else f"  {name:<20} (not in this export)"
         )
     lines.append(
         "Encodings sent: " + ", ".join(f"{name} ({bits} bits)" for name, bits in result.encodings)
@@ -125,5 +134,9 @@ def render(result: Plan) -> str:
         "decisions (first rule that excluded a record):",
     ]
     lines += [f"  {rule:<40} {count:>9,}" for rule, count in result.decisions]
+    lines += exclusions.field_table([counts.to_json() for counts in result.fields])
+    if result.warnings:
+        lines += ["", "Read before sending:"]
+        lines += [f"  - {warning}" for warning in result.warnings]
     lines.append(f"Exclusion report: {result.report_path}")
     return "\n".join(lines)

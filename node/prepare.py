@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from node import normalise
+from node.checks import Finding, finding, usable
 from node.derived import DERIVATIONS, derive_values
 from node.errors import NodeError
 from node.source import SourceRow
@@ -28,14 +29,20 @@ def _date_text(value: date | None) -> str | None:
     return None if value is None else value.strftime("%d%m%Y")
 
 
+NO_IDENTIFIER = (
+    "no usable identifier: every name, date of birth, postcode and NHS number is blank, "
+    "a placeholder or invalid"
+)
+
+
 class RowError(NodeError, ValueError):
-    """A value present in a row that cannot be normalised; names the field and why."""
+    """A row that cannot be used; names the field (if one is to blame) and why."""
 
     def __init__(self, row: int, field: str, reason: str) -> None:
         self.row = row
         self.field = field
         self.reason = reason
-        super().__init__(f"row {row}, field {field}: {reason}")
+        super().__init__(f"row {row}, field {field}: {reason}" if field else f"row {row}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -65,33 +72,55 @@ def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
     }
 
 
-def normalise_row(
+def normalise_checked(
     row: SourceRow, fields: Sequence[str], rules: Mapping[str, Normaliser]
-) -> tuple[str, ...]:
-    """The row's values in schema order, normalised; a missing value becomes ''.
+) -> tuple[tuple[str, ...], list[Finding]]:
+    """The row's values in schema order, normalised, and why any of them is missing.
 
-    Features the schema derives from others (``node.derived``, e.g. the
-    canonical given name) are computed from the normalised values, never read.
+    Missing is missing: a value that is present but unusable (an impossible
+    date of birth, a postcode of no UK shape, an NHS number failing its
+    check) becomes '' like a blank one, and the record still links on its
+    other fields; the finding says which field and why (``node.checks``),
+    never the value. Features the schema derives from others
+    (``node.derived``, e.g. the canonical given name) are computed from the
+    normalised values, never read.
     """
     out = []
+    findings: list[Finding] = []
     for name in fields:
         if name in DERIVATIONS:
             out.append("")
             continue
         raw = row.values.get(name, "")
         rule = rules.get(name)
+        error = ""
         try:
             value = rule(raw) if rule else (raw.strip() or None)
         except normalise.NormalisationError as exc:
-            raise RowError(row.row, name, str(exc)) from None
+            value, error = None, str(exc)
+        if not value:
+            findings.append(finding(name, raw, error))
         out.append(value or "")
-    return derive_values(tuple(fields), tuple(out))
+    return derive_values(tuple(fields), tuple(out)), findings
+
+
+def normalise_row(
+    row: SourceRow, fields: Sequence[str], rules: Mapping[str, Normaliser]
+) -> tuple[str, ...]:
+    """The row's values in schema order, normalised; a missing or unusable value becomes ''.
+
+    Raises RowError only when no identifying value is left (``node.checks.usable``).
+    """
+    values, _ = normalise_checked(row, fields, rules)
+    if not usable(fields, values, DERIVATIONS):
+        raise RowError(row.row, "", NO_IDENTIFIER)
+    return values
 
 
 def prepare_rows(
     rows: Iterable[SourceRow], fields: Sequence[str], rules: Mapping[str, Normaliser]
 ) -> list[PreparedRecord]:
-    """Normalise every row (raising RowError at the first bad one) without hashing anything.
+    """Normalise every row (raising RowError at the first unusable one) without hashing anything.
 
     Kept apart from encoding so that bad input is reported before the node
     contacts the coordinator, and nothing is hashed before the project's

@@ -53,12 +53,20 @@ class UploadSummary:
 
 
 def upload(
-    config: NodeConfig, *, progress: Progress | None = None, channel: grpc.Channel | None = None
+    config: NodeConfig,
+    *,
+    progress: Progress | None = None,
+    channel: grpc.Channel | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> UploadSummary:
     """Encode the node's records and upload them to the project.
 
     ``channel`` replaces the mutual-TLS channel the config describes, for
     callers that wrap it (the privacy tests record every message sent).
+    ``warn`` is given each of the intake's warnings (rows that would be left
+    out, unusable values, a mapping that links badly) after the file is read
+    and before the coordinator is contacted; without it they are among the
+    summary's notes.
     """
     identity = own_identity(config)
     try:
@@ -71,6 +79,10 @@ def upload(
     # The first pass counts and fingerprints what may leave; records are read again
     # a chunk at a time as they are encoded and sent, never held all at once.
     intake = take_in_and_report(config, spec, keep=False)
+    for warning in intake.warnings:
+        locallog.append(config.state_dir, "intake.warning", text=warning)
+        if warn is not None:
+            warn(warning)
     if not intake.included:
         raise RunError(
             f"{config.input.path}: no record may be sent: all {intake.rows} rows were excluded "
@@ -108,6 +120,8 @@ def upload(
         upload_id, resumed, notes = _resume_or_record(
             config, store, project.project_id, intake, project.secret_epoch
         )
+        if warn is None:
+            notes[:0] = intake.warnings
         size = max(1, min(config.chunk_records, project.max_chunk_records))
         done = {"encode": 0, "upload": 0}
 

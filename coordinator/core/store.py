@@ -241,6 +241,15 @@ class Store:
         self._connection = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=30
         )
+        try:
+            self._open()
+        except BaseException:
+            # A refused or failed migration must not leave the connection open.
+            self._connection.close()
+            raise
+
+    def _open(self) -> None:
+        """Settings, migration and schema on the new connection (raises before writing)."""
         self._connection.execute("PRAGMA journal_mode=WAL")
         if isinstance(self.path, Path):
             tighten_sqlite(self.path)

@@ -66,7 +66,9 @@ def node_upload(config_path: Path, secret_file: Path | None, dry_run: bool) -> N
         _plan(config)
         return
     with _progress() as report:
-        summary = upload(config, progress=report)
+        summary = upload(
+            config, progress=report, warn=lambda line: click.echo(f"warning: {line}", err=True)
+        )
     click.echo(
         f"{summary.organisation}: uploaded {summary.records} encoded records to "
         f"{summary.project_id} (upload {summary.upload_id}, digest "

@@ -37,6 +37,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -347,7 +348,7 @@ def test_a_linkage_across_three_hosts_sends_only_tls_and_no_identifier(
 
     # --- the linkage happened, across the hosts -------------------------------------------
     database = tmp_path / "coordinator" / "coordinator.db"
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         committed = db.execute("SELECT COUNT(*) FROM uploads WHERE state = 'committed'").fetchone()
         encoding_bytes = db.execute("SELECT SUM(LENGTH(encodings)) FROM records").fetchone()[0]
         runs = [r[0] for r in db.execute("SELECT state FROM runs")]
@@ -360,7 +361,7 @@ def test_a_linkage_across_three_hosts_sends_only_tls_and_no_identifier(
             rows = list(csv.DictReader(handle))
         assert len(rows) > 0
         keys.update(row["linkage_key"].encode() for row in rows)
-        with sqlite3.connect(node_dir / "state" / "tokens.sqlite") as db:
+        with closing(sqlite3.connect(node_dir / "state" / "tokens.sqlite")) as db, db:
             tokens.update(t.encode() for (t,) in db.execute("SELECT token FROM tokens"))
 
     # --- every TCP byte between the hosts is TLS ------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 
 import pytest
 from click.testing import CliRunner
@@ -37,7 +38,7 @@ def test_each_node_kept_a_receipt_that_verifies_against_the_coordinators_log(lin
             "--checkpoint",
             str(state / receipts.CHECKPOINTS_FILE),
         ]
-        with sqlite3.connect(state / "tokens.sqlite") as db:
+        with closing(sqlite3.connect(state / "tokens.sqlite")) as db, db:
             (kept,) = db.execute(
                 "SELECT receipt_json FROM uploads WHERE state = 'committed'"
             ).fetchone()
@@ -61,12 +62,12 @@ def test_receipts_and_checkpoints_hold_no_token_or_key(linked_deployment):
     keys = set(linked_deployment.predicted().values())
     for organisation in linked_deployment.organisations:
         state = linked_deployment.node_config(organisation).state_dir
-        with sqlite3.connect(state / "tokens.sqlite") as db:
+        with closing(sqlite3.connect(state / "tokens.sqlite")) as db, db:
             tokens = {t for (t,) in db.execute("SELECT token FROM tokens")}
         text = "".join(p.read_text() for p in receipts.receipts(state))
         text += (state / receipts.CHECKPOINTS_FILE).read_text()
         assert tokens and not any(token in text for token in tokens)
         assert not any(key in text for key in keys)
-    with sqlite3.connect(linked_deployment.database) as db:
+    with closing(sqlite3.connect(linked_deployment.database)) as db, db:
         notes = " ".join(n for (n,) in db.execute("SELECT note FROM checkpoints"))
     assert notes and not any(key in notes for key in keys)

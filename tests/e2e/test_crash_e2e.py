@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_kill_9_mid_upload_and_mid_run_loses_nothing(tmp_path: Path) -> None:
 
         process = serve(configs["coordinator"], log)
         summary = upload(health)
-        with sqlite3.connect(database) as db:
+        with closing(sqlite3.connect(database)) as db, db:
             stored, distinct = db.execute(
                 "SELECT COUNT(*), COUNT(DISTINCT token) FROM records WHERE upload_id = ?",
                 (summary.upload_id,),
@@ -138,7 +139,7 @@ def test_kill_9_mid_upload_and_mid_run_loses_nothing(tmp_path: Path) -> None:
         process.wait(timeout=30)
 
         process = serve(configs["coordinator"], log)
-        with sqlite3.connect(database) as db:
+        with closing(sqlite3.connect(database)) as db, db:
             states = dict(db.execute("SELECT id, state FROM runs").fetchall())
         # Whether the kill came before or after the run finished, it is never left running.
         assert states[started.run_id] in ("completed", "failed")

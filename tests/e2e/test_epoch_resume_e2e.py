@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def test_an_upload_interrupted_under_an_older_epoch_is_abandoned_and_sent_afresh
             f"linkage-secret epoch 1 but project '{PROJECT_ID}' is now at epoch 2; "
             "starting a new upload",
         )
-        with sqlite3.connect(coordinator_config.database) as db:
+        with closing(sqlite3.connect(coordinator_config.database)) as db, db:
             uploads = dict(
                 db.execute(
                     "SELECT id, state || ':' || secret_epoch FROM uploads "

@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ class Deployment:
 
     def held(self, organisation: str) -> dict[str, tuple[int, int, int, str]]:
         """upload id -> (records, distinct tokens, chunks, state) held for the organisation."""
-        with sqlite3.connect(self.database) as db:
+        with closing(sqlite3.connect(self.database)) as db, db:
             rows = db.execute(
                 "SELECT u.id, u.state, "
                 "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id), "

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,9 @@ def random_parts(deployment) -> tuple[set[bytes], set[bytes]]:
     tokens: set[bytes] = set()
     for organisation in deployment.organisations:
         state = deployment.node_config(organisation).state_dir / "tokens.sqlite"
-        with sqlite3.connect(state) as db:
+        with closing(sqlite3.connect(state)) as db, db:
             tokens.update(t.encode() for (t,) in db.execute("SELECT token FROM tokens"))
-    with sqlite3.connect(deployment.database) as db:
+    with closing(sqlite3.connect(deployment.database)) as db, db:
         encodings = {bytes(b) for (b,) in db.execute("SELECT encodings FROM records")}
         encodings.update(e.encode() for (e,) in db.execute("SELECT entity_id FROM entities"))
         for row in db.execute(
@@ -168,7 +169,7 @@ def test_coordinator_log_holds_no_identifier_token_or_key(
 
 
 def test_audit_details_hold_no_token_or_key(linked_deployment, identifiers, random_bytes):
-    with sqlite3.connect(linked_deployment.database) as db:
+    with closing(sqlite3.connect(linked_deployment.database)) as db, db:
         details = " ".join(d for (d,) in db.execute("SELECT details_json FROM audit"))
     tokens, _ = random_bytes
     assert not any(token.decode() in details for token in tokens)
@@ -203,7 +204,7 @@ def test_the_quality_report_holds_aggregates_only(linked_deployment, identifiers
             (cell.duplicates, cell.duplicates_withheld),
         ):
             assert count == 0 if withheld else (count == 0 or (count >= 8 and count % 5 == 0))
-    with sqlite3.connect(linked_deployment.database) as db:
+    with closing(sqlite3.connect(linked_deployment.database)) as db, db:
         (stored,) = db.execute("SELECT report FROM run_quality").fetchone()
     assert not any(token.decode() in stored for token in tokens)
     assert not any(key.decode() in stored for key in keys)
@@ -235,7 +236,7 @@ def test_secret_never_reaches_the_coordinator(linked_deployment):
         if path.exists():
             data = path.read_bytes()
             assert not any(form in data for form in forms), path.name
-    with sqlite3.connect(linked_deployment.database) as db:
+    with closing(sqlite3.connect(linked_deployment.database)) as db, db:
         envelopes = db.execute("SELECT COUNT(*) FROM secret_envelopes").fetchone()[0]
     assert envelopes == len(linked_deployment.organisations)  # only sealed copies are held
     coordinator_config = linked_deployment.configs["coordinator"].read_text()

@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import grpc
@@ -60,7 +61,7 @@ class Site:
         return dataclasses.replace(config, coordinator=f"{host}:{self.port}", retry_attempts=1)
 
     def uploads(self) -> dict[str, str]:
-        with sqlite3.connect(self.database) as db:
+        with closing(sqlite3.connect(self.database)) as db, db:
             return dict(db.execute("SELECT organisation, state FROM uploads").fetchall())
 
 

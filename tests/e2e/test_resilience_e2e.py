@@ -17,6 +17,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class Deployment:
 
     def stored(self, upload_id: str) -> tuple[int, int, str, str]:
         """(records, distinct tokens, state, digest) the coordinator holds for an upload."""
-        with sqlite3.connect(self.database) as db:
+        with closing(sqlite3.connect(self.database)) as db, db:
             n, distinct = db.execute(
                 "SELECT COUNT(*), COUNT(DISTINCT token) FROM records WHERE upload_id = ?",
                 (upload_id,),
@@ -209,7 +210,7 @@ def test_a_refusal_is_not_retried_and_the_next_run_starts_afresh(
     assert interrupted is not None
     # Give the interrupted upload's records other tokens, as if the token store had been
     # tampered with: what the node now sends no longer adds up to what the coordinator holds.
-    with sqlite3.connect(config.state_dir / "tokens.sqlite") as db:
+    with closing(sqlite3.connect(config.state_dir / "tokens.sqlite")) as db, db:
         db.execute(
             "UPDATE tokens SET token = 'Z' || substr(token, 2) WHERE upload_id = ?",
             (interrupted[0],),
@@ -249,7 +250,7 @@ def test_a_run_still_going_at_shutdown_is_recorded_as_failed(
     finally:
         release.set()
         core.wait_for_run(run.run_id, timeout=30)
-    with sqlite3.connect(deployment.database) as db:
+    with closing(sqlite3.connect(deployment.database)) as db, db:
         state, message = db.execute(
             "SELECT state, message FROM runs WHERE id = ?", (run.run_id,)
         ).fetchone()
@@ -287,7 +288,7 @@ class TokensAtEachChunk(grpc.UnaryUnaryClientInterceptor):
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if details.method == PUT_CHUNK:
-            with sqlite3.connect(self.token_store) as db:
+            with closing(sqlite3.connect(self.token_store)) as db, db:
                 self.recorded.append(int(db.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]))
         return continuation(details, request)
 
@@ -319,9 +320,10 @@ def test_an_upload_reads_encodes_and_sends_one_chunk_at_a_time(deployment: Deplo
     # Tokens are random and ascend through the upload, in the order records were sent.
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         sent = store.local_ids(summary.upload_id)
-    held = sqlite3.connect(deployment.database).execute(
-        "SELECT token FROM records WHERE upload_id = ? ORDER BY id", (summary.upload_id,)
-    )
+    with closing(sqlite3.connect(deployment.database)) as db:
+        held = db.execute(
+            "SELECT token FROM records WHERE upload_id = ? ORDER BY id", (summary.upload_id,)
+        ).fetchall()
     order = [row[0] for row in held]
     assert order == sorted(order) and set(order) == set(sent)
 
@@ -348,7 +350,7 @@ def test_a_file_changed_while_it_is_sent_commits_nothing(deployment: Deployment)
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         assert store.committed_upload(PROJECT_ID) is None
         assert store.interrupted_upload(PROJECT_ID) is None  # marked failed, not resumable
-    with sqlite3.connect(deployment.database) as db:
+    with closing(sqlite3.connect(deployment.database)) as db, db:
         states = [r[0] for r in db.execute("SELECT state FROM uploads")]
     assert "committed" not in states
     # Run again on the file as it now is: a fresh upload of what it now holds.

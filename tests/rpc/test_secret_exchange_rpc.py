@@ -15,6 +15,7 @@ import logging
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -296,7 +297,7 @@ def test_the_coordinators_files_and_log_hold_no_copy_of_the_secret(
     node_file = exchange.secret_path(deployment.nodes["childcare"].state_dir, PROJECT_ID, 1)
     assert any(form in node_file.read_bytes() for form in _forms(secret))
     # Audit details hold fingerprints and digests, never key material.
-    with sqlite3.connect(deployment.root / "coordinator.db") as db:
+    with closing(sqlite3.connect(deployment.root / "coordinator.db")) as db, db:
         details = " ".join(d for (d,) in db.execute("SELECT details_json FROM audit"))
         public_keys = [bytes(k) for (k,) in db.execute("SELECT public_key FROM node_keys")]
     assert "sha256:" in details

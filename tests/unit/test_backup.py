@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hublink import backup
 def state(tmp_path: Path) -> Path:
     folder = tmp_path / "state"
     (folder / "receipts").mkdir(parents=True)
-    with sqlite3.connect(folder / "tokens.sqlite") as db:
+    with closing(sqlite3.connect(folder / "tokens.sqlite")) as db, db:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE t (token TEXT)")
         db.executemany("INSERT INTO t VALUES (?)", [(f"token-{i}",) for i in range(50)])
@@ -27,7 +28,7 @@ def test_a_backup_restores_to_the_same_content(state: Path, tmp_path: Path) -> N
     assert set(manifest.files) == {"state/tokens.sqlite", "state/receipts/r1.json"}
     target = tmp_path / "restored"
     backup.restore(tmp_path / "b", "node", {"state": target})
-    with sqlite3.connect(target / "tokens.sqlite") as db:
+    with closing(sqlite3.connect(target / "tokens.sqlite")) as db, db:
         assert db.execute("SELECT COUNT(*) FROM t").fetchone() == (50,)
     assert (target / "receipts" / "r1.json").read_text() == "{}\n"
 

@@ -72,7 +72,7 @@ def test_node_config_loads_into_a_frozen_typed_object(tmp_path: Path) -> None:
     assert node.input.id_column == "ChildRef"
     assert dict(node.input.columns) == {"given_name": "Forename", "date_of_birth": "DOB"}
     assert node.input.date_formats == ("%d/%m/%Y",)
-    assert node.input.encoding == "utf-8-sig"  # default kept
+    assert node.input.encoding == "auto"  # default kept: detected when read
     assert node.secret_env == ""
     with pytest.raises(dataclasses.FrozenInstanceError):
         node.project = "another"  # type: ignore[misc]

@@ -12,7 +12,7 @@ from bitarray import bitarray
 
 from hublink.spec import LinkageSpec, SpecError
 from node.encoder import Encoder, encode_records, new_token
-from node.prepare import RowError, normalise_row, normalisers, prepare_rows
+from node.prepare import RowError, normalise_checked, normalise_row, normalisers, prepare_rows
 from node.source import SourceRow
 
 SPEC = LinkageSpec.default()
@@ -65,15 +65,24 @@ def test_configured_date_formats_are_used() -> None:
     assert values[FIELDS.index("date_of_birth")] == "03042021"
 
 
-def test_an_impossible_date_names_the_row_and_field() -> None:
+def test_an_impossible_date_is_missing_and_the_finding_names_field_and_reason() -> None:
     row = SourceRow(7, "HV-006", {"given_name": "Noah", "date_of_birth": "31/02/2022"})
+
+    values, findings = normalise_checked(row, FIELDS, normalisers())
+
+    assert values[FIELDS.index("given_name")] == "noah"
+    assert values[FIELDS.index("date_of_birth")] == ""
+    dob = [f for f in findings if f.field == "date_of_birth"]
+    assert [(f.status, f.reason) for f in dob] == [("invalid", "impossible calendar date")]
+
+
+def test_a_row_with_no_usable_identifier_is_a_row_error() -> None:
+    row = SourceRow(7, "HV-006", {"given_name": "UNKNOWN", "date_of_birth": "31/02/2022"})
 
     with pytest.raises(RowError) as caught:
         normalise_row(row, FIELDS, normalisers())
 
-    assert (caught.value.row, caught.value.field) == (7, "date_of_birth")
-    assert str(caught.value).startswith("row 7, field date_of_birth: ")
-    assert "impossible" in caught.value.reason
+    assert str(caught.value).startswith("row 7: no usable identifier")
 
 
 def test_a_field_without_a_rule_is_only_trimmed() -> None:
@@ -163,7 +172,7 @@ def test_preparing_stops_at_the_first_bad_row() -> None:
         SourceRow(2, "HV-001", {"date_of_birth": "03/04/2021"}),
         SourceRow(3, "HV-002", {"date_of_birth": "30/02/2021"}),
     ]
-    with pytest.raises(RowError, match="row 3, field date_of_birth"):
+    with pytest.raises(RowError, match="row 3: no usable identifier"):
         prepare_rows(rows, FIELDS, normalisers())
 
 

@@ -14,6 +14,9 @@ from node.errors import NodeError, RunError
 
 BUILT_IN_BASES = {
     "InputError": ValueError,
+    "UnknownEncoding": ValueError,
+    "WorkbookError": ValueError,
+    "ResourceError": ValueError,
     "PolicyError": ValueError,
     "UndecidableRecord": ValueError,
     "NormalisationError": ValueError,

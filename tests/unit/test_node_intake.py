@@ -60,32 +60,62 @@ def rejects(path: Path) -> list[dict[str, str]]:
 
 def test_bad_rows_go_to_the_rejects_file_without_their_values(tmp_path):
     lines = [good_row(n) for n in range(100)]
-    lines[10] = good_row(10, dob="31/02/2022")  # impossible date: row 12
+    lines[10] = good_row(10, dob="31/02/2022")  # impossible date: still sent, DOB missing
     lines[20] = "R20,Amelia,Jones"  # wrong number of cells: row 22
     lines[30] = good_row(5)  # repeated local id: row 32
+    lines[40] = "R40,Unknown,,31/02/2022,ZZ99 3VZ,,Y,"  # nothing usable: row 42
     intake = run(config(tmp_path, write_csv(tmp_path, lines)))
     assert intake.rows == 100
     assert len(intake.prepared) == 97
     listed = rejects(tmp_path / "state" / "rejects.csv")
-    assert [(r["row"], r["field"]) for r in listed] == [
-        ("12", "date_of_birth (column 'DOB')"),
-        ("22", ""),
-        ("32", "Ref"),
-    ]
-    assert "impossible calendar date" in listed[0]["reason"]
-    assert "cells" in listed[1]["reason"]
+    assert [(r["row"], r["field"]) for r in listed] == [("22", ""), ("32", "Ref"), ("42", "")]
+    assert "cells" in listed[0]["reason"]
+    assert "no usable identifier" in listed[2]["reason"]
     text = (tmp_path / "state" / "rejects.csv").read_text()
     assert "31/02/2022" not in text and "Jones" not in text
 
 
+def test_an_impossible_date_of_birth_is_missing_and_counted_not_a_lost_record(tmp_path):
+    lines = [good_row(n) for n in range(10)]
+    lines[3] = good_row(3, dob="31/02/2022")
+    lines[4] = good_row(4, dob="01/01/2099")
+    intake = run(config(tmp_path, write_csv(tmp_path, lines)))
+    by_id = {r.local_id: r.values for r in intake.prepared}
+    assert len(by_id) == 10 and not intake.rejects
+    assert by_id["R3"][:2] == ("amelia", "jones") and by_id["R3"][2] == ""
+    dob = next(c for c in intake.field_counts if c.field == "date_of_birth")
+    assert (dob.column, dob.invalid, dob.blank) == ("DOB", 2, 0)
+    assert dict(dob.invalid_reasons) == {
+        "date is in the future": 1,
+        "impossible calendar date": 1,
+    }
+    assert any("date_of_birth: 2 values are invalid" in w for w in intake.warnings)
+    assert not any("31/02/2022" in w for w in intake.warnings)
+
+
+def test_the_report_counts_blank_placeholder_and_invalid_values_per_column(tmp_path):
+    lines = [
+        "R1,Amelia,Jones,03/04/2022,CF10 1AA,943 476 5919,Y,",
+        "R2,UNKNOWN,Jones,03/04/2022,ZZ99 3VZ,0000000000,Y,",
+        "R3,Amelia,,03/04/2022,CF10,9434765918,Y,",
+    ]
+    intake = run(config(tmp_path, write_csv(tmp_path, lines)))
+    counts = {c.field: (c.blank, c.placeholder, c.invalid) for c in intake.field_counts}
+    assert counts["given_name"] == (0, 1, 0)
+    assert counts["family_name"] == (1, 0, 0)
+    assert counts["postcode"] == (0, 1, 1)
+    assert counts["nhs_number"] == (0, 1, 1)
+    assert len(intake.prepared) == 3
+
+
 def test_more_than_the_allowed_share_of_bad_rows_stops_the_run(tmp_path):
     lines = [good_row(n) for n in range(20)]
-    lines[2] = good_row(2, dob="31/02/2022")  # row 4
-    lines[7] = good_row(7, dob="not a date")
+    lines[2] = "R2,Unknown,,31/02/2022,,,Y,"  # row 4: nothing left to link on
+    lines[7] = "R7,,,not a date,,,Y,"
     with pytest.raises(InputError) as caught:
         run(config(tmp_path, write_csv(tmp_path, lines)))  # 2 of 20 = 10% > 5%
     message = str(caught.value)
-    assert "in.csv, row 4, field date_of_birth (column 'DOB'): impossible calendar date" in message
+    assert "in.csv, row 4: no usable identifier" in message
     assert "2 of 20 rows" in message and "rejects.csv" in message
     assert len(rejects(tmp_path / "state" / "rejects.csv")) == 2
     # The same file passes when the organisation allows a larger share.
@@ -181,3 +211,21 @@ def test_a_policy_naming_a_column_the_data_lacks_stops_before_reading(tmp_path):
 def test_a_share_outside_0_to_1_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="max_bad_share"):
         run(config(tmp_path, write_csv(tmp_path, [good_row(1)]), max_bad_share=5.0))
+
+
+def test_the_exclusion_report_says_per_column_what_was_not_used_and_warns_in_words(tmp_path):
+    from node import exclusions
+
+    lines = [good_row(n) for n in range(30)]
+    lines[3] = good_row(3, dob="31/02/2022")
+    lines[5] = "R5,Unknown,,,ZZ99 3VZ,,Y,"  # nothing usable: left out
+    intake = run(config(tmp_path, write_csv(tmp_path, lines)))
+    report = exclusions.build(
+        intake, mode="plan", organisation="o", project_id="p", schema_sha256="0" * 64
+    )
+    text = exclusions.render_text(report)
+    dob_line = next(line for line in text.splitlines() if line.startswith("  date_of_birth"))
+    assert dob_line.split()[-3:] == ["1", "0", "1"]  # blank, placeholder, invalid
+    assert "1 of 30 rows (3.3%) cannot be used and would be left out" in text
+    assert "date_of_birth: 1 values are invalid (impossible calendar date: 1)" in text
+    assert "31/02/2022" not in text and "Unknown" not in text

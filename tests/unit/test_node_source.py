@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from node.source import InputError, SourceRow, read_rows
+from node.source import InputError, ReadOptions, SourceRow, read_rows
 
 FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")
 COLUMNS = {"given_name": "Forename", "family_name": "Surname", "date_of_birth": "DOB"}
@@ -18,8 +18,16 @@ def write_csv(tmp_path: Path, text: str, *, encoding: str = "utf-8") -> Path:
     return path
 
 
-def read(path: Path, **kwargs: str) -> list[SourceRow]:
-    return list(read_rows(path, id_column="ChildRef", columns=COLUMNS, fields=FIELDS, **kwargs))
+def read(path: Path, **options: str) -> list[SourceRow]:
+    return list(
+        read_rows(
+            path,
+            id_column="ChildRef",
+            columns=COLUMNS,
+            fields=FIELDS,
+            options=ReadOptions(**options),
+        )
+    )
 
 
 def test_rows_come_keyed_by_linkage_field_with_their_row_numbers(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,17 @@ CHILDREN = [
 CLKS = Encoder(LinkageSpec.default(), b"a-secret-of-16+chars").encode(CHILDREN)
 
 
+_OPENED: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    """Every store a test opened is closed after it (sqlite3 warns of unclosed databases)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def make_core(tmp_path: Path, **settings: object) -> Coordinator:
     schema = resources.files("hublink").joinpath("schemas", "early-years.json")
     with resources.as_file(schema) as source:
@@ -41,7 +53,9 @@ def make_core(tmp_path: Path, **settings: object) -> Coordinator:
         'id = "scoped"\npurpose = "tests"\norganisations = ["health-visiting", "childcare"]\n'
         'admins = ["hub-admin"]\nschema = "early-years.json"\n' + extra
     )
-    return Coordinator(Store(tmp_path / "c.db"), [load_project(tmp_path / "project.toml")])
+    project = load_project(tmp_path / "project.toml")
+    _OPENED.append(Store(tmp_path / "c.db"))
+    return Coordinator(_OPENED[-1], [project])
 
 
 def upload(core: Coordinator, caller: Identity, prefix: str) -> None:

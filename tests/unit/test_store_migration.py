@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from importlib import resources
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def _keys(core: Coordinator, caller: Identity) -> dict[str, str]:
 
 def _downgrade_to_version_1(database: Path) -> None:
     """Put the file back into the layout hublink wrote before run quality reports."""
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         db.execute("DROP TABLE run_quality")
         db.execute("DROP INDEX records_by_upload")
         db.execute("DROP INDEX entities_by_project_record")
@@ -104,17 +105,17 @@ def _downgrade_to_version_1(database: Path) -> None:
 
 
 def _tables(database: Path) -> set[str]:
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def _indexes(database: Path) -> set[str]:
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
 
 def _version(database: Path) -> str:
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         return str(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
 
 
@@ -140,7 +141,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
 ) -> None:
     database, project_file, keys_before = version_1
     assert "run_quality" not in _tables(database)
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         records_before = db.execute("SELECT token, encodings FROM records ORDER BY id").fetchall()
         audit_before = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
 
@@ -177,7 +178,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
     backup = database.with_name("coordinator.db.v1-backup")
     assert migrated[0].event.details["backup"] == backup.name
     assert _version(backup) == "1" and "run_quality" not in _tables(backup)
-    with sqlite3.connect(backup) as db:
+    with closing(sqlite3.connect(backup)) as db, db:
         assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 7
 
     # The whole log, checkpoints and signatures included, verifies from the command line.
@@ -186,7 +187,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
 
     # Opening it again migrates nothing more.
     Store(database).close()
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         actions = [r[0] for r in db.execute("SELECT action FROM audit")]
     assert actions.count("store.migrated") == 1
 
@@ -202,14 +203,14 @@ def test_a_failing_step_leaves_the_database_as_it_was(
         raise migrations.MigrationError("step failed half-way")
 
     monkeypatch.setattr(migrations, "STEPS", (migrations.Step(1, "broken", half_done),))
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         entities = db.execute("SELECT COUNT(*) FROM entities").fetchone()[0]
         audit = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
     with pytest.raises(migrations.MigrationError, match="half-way"):
         Store(database)
     assert _version(database) == "1"
     assert "run_quality" not in _tables(database)
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         assert db.execute("SELECT COUNT(*) FROM entities").fetchone()[0] == entities > 0
         assert db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == audit
 
@@ -217,7 +218,7 @@ def test_a_failing_step_leaves_the_database_as_it_was(
 def test_a_database_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> None:
     database = tmp_path / "coordinator.db"
     Store(database).close()
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
     before = database.read_bytes()
     with pytest.raises(
@@ -230,7 +231,7 @@ def test_a_database_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> 
 
 def test_the_pre_merkle_hash_chain_is_refused_with_what_to_do(tmp_path: Path) -> None:
     database = tmp_path / "coordinator.db"
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db, db:
         db.executescript(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
             "INSERT INTO meta VALUES ('schema_version', '1');"
