@@ -197,9 +197,12 @@ def fit(
     classes = len(profiles)
     start = np.full(classes, 0.2 / max(classes - 3, 1))
     start[:3] = (0.5, 0.2, 0.1)
-    free = np.zeros(classes, dtype=bool)
-    free[RELATIVE] = True
-    free[3 + len(near) :] = True
+    # Free classes (relatives, sharers) must each disagree somewhere (-1: in the group they
+    # agree on least, chosen afresh each step); -2: a fixed class (match, stranger and the
+    # near-match classes, whose only freedom is their share).
+    differs = np.full(classes, -1)
+    differs[: 3 + len(near)] = -2
+    differs[RELATIVE] = -1
     model = FieldModel(
         tuple(groups),
         profiles,
@@ -209,7 +212,7 @@ def fit(
     )
     if levels.shape[1] == 0:
         return model
-    return _em(model, levels, kinds, ends, free)
+    return _em(model, levels, kinds, ends, differs)
 
 
 def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -221,28 +224,65 @@ def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Levels a non-match class may not be likelier to reach than a random pair, in the group
+#: it differs on.
+_CLOSE = 2
+
+
+def _unlike_a_match(
+    chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: int
+) -> np.ndarray:
+    """A non-match class's chances, held to differ from a match in one group.
+
+    Left free, a relative class drifts towards the matches it sits beside and
+    takes a share of the duplicates that agree on everything. So in one group
+    (``group``, or where it agrees least when -1) it may reach the close levels
+    no more often than a random pair; a near-match class keeps m everywhere else.
+    """
+    out = chances.copy()
+    g = int(np.argmin(out[:, :_CLOSE].sum(axis=1))) if group < 0 else group
+    if group >= 0:
+        out = m.copy()
+        out[g] = chances[g]
+    row = out[g].copy()
+    row[:_CLOSE] = np.minimum(row[:_CLOSE], u[g, :_CLOSE])
+    rest = row[_CLOSE:].sum()
+    left = 1.0 - row[:_CLOSE].sum()
+    row[_CLOSE:] = row[_CLOSE:] * (left / rest) if rest > 0 else left / (len(row) - _CLOSE)
+    out[g] = row
+    return out
+
+
 def one_to_one(post: np.ndarray, ends: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Posteriors with each record's match mass towards one other dataset held to at most 1.
 
     A record has at most one match in another organisation (a duplicate
-    referral aside): when its candidates there add up to more, each pair's
-    match share is scaled down by the larger excess of its two ends, and the
-    mass taken moves to the relative class. Twins known to two organisations
-    are what this is for: each twin's pair with the other's record competes
-    with the twin's own match.
+    referral aside). Where its candidates there add up to more, its most likely
+    match keeps its share and the others share what is left of 1; the mass
+    taken moves to the relative class. Twins known to two organisations are
+    what this is for: each twin's pair with the other's record competes with
+    the twin's own match, and loses.
     """
     if ends is None or not ONE_TO_ONE:
         return post
+    p = post[MATCH]
     scale = np.ones(post.shape[1])
     for end in ends:
-        bound = end >= 0
-        if not bound.any():
+        bound = np.flatnonzero(end >= 0)
+        if not len(bound):
             continue
-        total = np.bincount(end[bound], weights=post[MATCH, bound])
-        scale[bound] = np.minimum(scale[bound], 1.0 / np.maximum(total[end[bound]], 1.0))
+        at = end[bound]
+        total = np.bincount(at, weights=p[bound])
+        best = np.zeros(len(total))
+        np.maximum.at(best, at, p[bound])
+        rest = total[at] - best[at]
+        runner = p[bound] < best[at]
+        room = np.where(rest > 0, (1.0 - best[at]) / np.maximum(rest, 1e-300), 1.0)
+        factor = np.where(runner & (total[at] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
+        scale[bound] = np.minimum(scale[bound], factor)
     out = post.copy()
-    out[MATCH] = post[MATCH] * scale
-    out[RELATIVE] += post[MATCH] - out[MATCH]
+    out[MATCH] = p * scale
+    out[RELATIVE] += p - out[MATCH]
     return out
 
 
@@ -251,10 +291,13 @@ def _em(
     levels: np.ndarray,
     kinds: np.ndarray,
     ends: tuple[np.ndarray, np.ndarray] | None = None,
-    free: np.ndarray | None = None,
+    differs: np.ndarray | None = None,
 ) -> FieldModel:
     profiles, priors = model.profiles.copy(), model.priors.copy()
-    free_at = np.flatnonzero(free) if free is not None else np.array([RELATIVE])
+    if differs is None:
+        differs = np.full(len(profiles), -2)
+        differs[RELATIVE] = -1
+    free_at = np.flatnonzero(differs > -2)
     terms = model.log_terms(levels)
     done = 0
     for done in range(1, _ITERATIONS + 1):
@@ -266,7 +309,7 @@ def _em(
                 updated[k] = np.maximum(post[:, chosen].mean(axis=1), 1e-9)
         change = float(np.abs(updated - priors).max())
         for c in free_at:
-            fresh = count(levels, post[c])
+            fresh = _unlike_a_match(count(levels, post[c]), model.match, model.stranger, differs[c])
             change = max(change, float(np.abs(fresh - profiles[c]).max()))
             profiles[c] = fresh
             terms[c] = _log_likelihood(fresh, levels)
