@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import grouped
 from dedup import full_row
 from encoding_variants import SECRET, prepared
-from threshold import link, scaled
+from threshold import scaled
 
 from coordinator.core import field_scoring, matching, quality
 from hublink import synthetic
@@ -96,7 +96,8 @@ def layouts(orgs: int) -> tuple[synthetic.OrganisationLayout, ...]:
     return tuple(
         dataclasses.replace(
             base[i % len(base)],
-            organisation=base[i % len(base)].organisation + (f"-{i // len(base)}" if i >= 3 else ""),
+            organisation=base[i % len(base)].organisation
+            + (f"-{i // len(base)}" if i >= 3 else ""),
         )
         for i in range(orgs)
     )
@@ -304,7 +305,9 @@ def febrl_encoded(parts: Sequence[list[tuple[str, tuple[str, ...]]]], seed: int)
     datasets, rest = encode(values, seed)
     # FEBRL has no households; its surname + postcode stand in (few share both).
     household = {
-        rid: f"{v[1]}|{v[4]}" for p, pid in zip(values, ids, strict=True) for v, rid in zip(p, pid)
+        rid: f"{v[1]}|{v[4]}"
+        for p, pid in zip(values, ids, strict=True)
+        for v, rid in zip(p, pid, strict=True)
     }
     return Encoded(datasets, rest["filters"], ids, truth, household, rest["flip"])
 

@@ -53,6 +53,9 @@ _SMOOTHING = 0.5
 _MIN_ANCHORS = 30
 #: The match probability to link at when there is nothing to choose a cut from.
 CUT = 0.5
+#: No pair is linked below this probability: where the model expects next to no matches
+#: (a dataset without duplicates), the expected-F1 best would otherwise link its top pair.
+MIN_CUT = 0.1
 
 
 def count(levels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -229,9 +232,7 @@ def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
 _CLOSE = 2
 
 
-def _unlike_a_match(
-    chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: int
-) -> np.ndarray:
+def _unlike_a_match(chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: int) -> np.ndarray:
     """A non-match class's chances, held to differ from a match in one group.
 
     Left free, a relative class drifts towards the matches it sits beside and
@@ -300,7 +301,8 @@ def _em(
     free_at = np.flatnonzero(differs > -2)
     terms = model.log_terms(levels)
     done = 0
-    for done in range(1, _ITERATIONS + 1):
+    while done < _ITERATIONS:
+        done += 1
         post = one_to_one(_posterior(terms, priors, kinds), ends)
         updated = priors.copy()
         for k in range(len(KINDS)):
@@ -324,7 +326,8 @@ def best_cut(chance: np.ndarray) -> float:
 
     Linking every pair at or above a cut c is expected to find sum(p) true
     pairs among them, link sum(1 - p) wrongly and miss sum(p) below it; the cut
-    is the one that maximises the F1 those give (``CUT`` when there are no pairs).
+    is the one that maximises the F1 those give (``CUT`` when there are no pairs), and
+    never below ``MIN_CUT``.
     """
     if not len(chance):
         return CUT
@@ -333,7 +336,7 @@ def best_cut(chance: np.ndarray) -> float:
     wrong = np.cumsum(1.0 - order)
     missed = found[-1] - found
     f1 = 2 * found / np.maximum(2 * found + wrong + missed, 1e-12)
-    return float(order[int(np.argmax(f1))])
+    return max(float(order[int(np.argmax(f1))]), MIN_CUT)
 
 
 def expected(chance: np.ndarray, keep: np.ndarray) -> tuple[float, float]:

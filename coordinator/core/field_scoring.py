@@ -135,8 +135,14 @@ def score(
     )
     if not groups:
         raise ValueError("no per-field filters to score")
-    model = field_model.fit(groups, candidates, kinds, at["random"], ends=_ends(d0, d1, r0, r1, w0),
-        sure=np.concatenate([mutual_best(across), np.zeros(len(w0), dtype=bool)]))
+    model = field_model.fit(
+        groups,
+        candidates,
+        kinds,
+        at["random"],
+        ends=_ends(d0, d1, r0, r1, w0),
+        sure=np.concatenate([mutual_best(across), np.zeros(len(w0), dtype=bool)]),
+    )
     chance = model.probability(candidates, kinds)
     odds = model.log_odds(candidates, kinds)
     n = len(d0)
@@ -153,7 +159,8 @@ def score(
 def mutual_best(across: Candidates) -> np.ndarray:
     """Which cross pairs are each of their records' most similar candidate in the other
     dataset (record-level Dice): the pairs that are almost surely matches."""
-    sims, d0, d1, r0, r1 = (np.asarray(a) for a in matching.arrays(across))
+    sims, *index = matching.arrays(across)
+    d0, d1, r0, r1 = (a.astype(np.int64) for a in index)
     if not len(sims):
         return np.zeros(0, dtype=bool)
     order = np.argsort(-sims, kind="stable")
@@ -161,7 +168,7 @@ def mutual_best(across: Candidates) -> np.ndarray:
     parts = int(max(d0.max(), d1.max())) + 1
     best = np.ones(len(sims), dtype=bool)
     for own, row, other in ((d0, r0, d1), (d1, r1, d0)):
-        key = (own.astype(np.int64) * width + row) * parts + other
+        key = (own * width + row) * parts + other
         first = np.zeros(len(sims), dtype=bool)
         _, at = np.unique(key[order], return_index=True)
         first[order[at]] = True
@@ -235,7 +242,7 @@ def decide(across: Candidates, within: Candidates, scored: Scored) -> Decision:
             precision=within_precision,
             recall=within_recall,
             match_anchors=model.anchors,
-            relative_anchors=int(round(float(model.priors[WITHIN, 1]) * len(scored.within))),
+            relative_anchors=round(float(model.priors[WITHIN, 1]) * len(scored.within)),
             weights=tuple(model.weights().items()),
             apart=int(apart.sum()),
             across_weighed=len(scored.across),

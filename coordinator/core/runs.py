@@ -7,10 +7,11 @@ array; ``find_candidates`` compares them (with blocking when it pays);
 ``choose_threshold`` picks the record-level threshold; ``link`` chooses the
 pairs the solver sees: with per-field filters, every candidate scored by the
 field model and linked at its own cut-offs, else the pairs at the threshold,
-the within pairs and the pairs two links imply; ``solve`` groups records into entities; ``assign`` gives the groups
-entity ids that stay stable across runs; ``report`` gathers the run's quality
-figures; ``store_results`` writes entities, figures and the audit entry in one
-transaction. ``execute`` chains them, as anonlink chains similarities →
+the within pairs and the pairs two links imply; ``solve`` groups records into
+entities; ``assign`` gives the groups entity ids that stay stable across
+runs; ``report`` gathers the run's quality figures; ``store_results`` writes
+entities, figures and the audit entry in one transaction. ``execute`` chains
+them, as anonlink chains similarities →
 candidate pairs → solve, and records how the run ended: a run writes nothing
 until its last stage, so a failed or cancelled run leaves the previous keys.
 

@@ -149,6 +149,8 @@ def test_the_cut_maximises_the_models_expected_f1() -> None:
     # A 0.4 pair is not worth it: 6.68/7.40 = 0.903.
     assert field_model.best_cut(np.array([0.99, 0.98, 0.97, 0.4, 0.05])) == pytest.approx(0.97)
     assert field_model.best_cut(np.zeros(0)) == field_model.CUT
+    # Nothing worth linking: the cut stays above the top pair rather than linking it.
+    assert field_model.best_cut(np.array([1e-8, 1e-9])) == field_model.MIN_CUT
 
 
 def test_one_to_one_moves_a_records_excess_match_mass_to_relatives() -> None:
