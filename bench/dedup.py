@@ -14,8 +14,9 @@ recall and F1, then the best recall reached at precision >= 0.98.
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the
-coordinator's field model (coordinator/core/field_scoring.py) instead of the
-within thresholds: it prints within- and cross-organisation precision, recall
+coordinator's field model (coordinator/core/field_scoring.py, which then decides
+cross pairs as well) instead of the within thresholds (bench/quality.py measures the
+model across settings): it prints within- and cross-organisation precision, recall
 and F1 against the truth beside the model's own estimates of within precision
 and recall (calibration), and the estimated number of duplicate pairs.
 ``--salt GROUP=FEATURE`` (repeatable) salts that group's filter with the feature's
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import grouped
 import numpy as np
 from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
 from threshold import link, scaled
@@ -156,18 +158,18 @@ def fields(args: argparse.Namespace, merge: float) -> None:
             est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
             threshold = est.threshold if est.fitted else 0.83
             within = matching.within_pairs(datasets, field_scoring.WITHIN_FLOOR)
-            keep, found = field_scoring.weigh(
+            scored = field_scoring.score(
                 across,
                 within,
-                threshold,
                 [len(d) for d in datasets],
                 lambda rows, stacked=stacked: {n: a[rows] for n, a in stacked.items()},
                 seed=args.seed,
                 flip=spec.group_flip,
             )
-            result = link(
-                datasets, ids, truth, across, matching.select(within, keep), threshold, merge
-            )
+            decision = field_scoring.decide(across, within, scored)
+            found = decision.duplicates
+            groups_found = matching.solve(decision.linking, merge_threshold=merge)
+            result = synthetic.pairwise_quality(grouped.predicted(groups_found, ids), truth)
             q, c = result.within, result.cross
             print(
                 f"{overlap:.1f} x{factor:g} | {q.true_pairs} | {threshold:.3f} | {found.weighed} | "

@@ -102,6 +102,15 @@ def select(candidates: Candidates, keep: np.ndarray) -> Candidates:
     )
 
 
+def rescored(candidates: Candidates, similarity: np.ndarray) -> Candidates:
+    """The same pairs, in the same order, with ``similarity`` in place of their Dice scores
+    (say a model's match weight); ``combine`` puts them back in anonlink's order."""
+    values = np.asarray(similarity, dtype=np.float64)
+    if len(values) != len(candidates[0]):
+        raise ValueError("one similarity per candidate pair is needed")
+    return (array("d", values.tobytes()), candidates[1], candidates[2])
+
+
 def combine(*parts: Candidates) -> Candidates:
     """One candidate structure from several (say cross- and within-dataset), most similar first."""
     return _merge(parts)

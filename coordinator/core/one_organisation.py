@@ -20,7 +20,10 @@ it does for the within-organisation pairs of any run.
 
 from __future__ import annotations
 
-from coordinator.core import candidates, matching, quality
+import numpy as np
+
+from coordinator.core import matching, quality
+from coordinator.core.field_scoring import mutual_best
 from coordinator.core.model import Project
 
 #: Why a one-organisation run has no threshold estimate: the note its quality report shows.
@@ -38,11 +41,9 @@ def estimate() -> quality.Estimate:
     return quality.Estimate(False, NOTE, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
 
-def model_anchors(
-    found: candidates.Found, project: Project, threshold: float
-) -> tuple[matching.Candidates, float]:
-    """The pairs and threshold the per-field model takes its anchors from in a one-dataset
-    run: the dataset's own candidates, at the stricter of ``threshold`` and the project's
-    ``within_threshold``. (``field_scoring.partners_apart`` finds no pair apart in them: it
-    looks for partners in other datasets only.)"""
-    return found.within, max(threshold, project.within_threshold)
+def sure_pairs(within: matching.Candidates, project: Project, threshold: float) -> np.ndarray:
+    """Which of a one-dataset run's pairs the per-field model may take as almost surely one
+    child: each record's best candidate in its own dataset, both ways, at or above the
+    stricter of ``threshold`` and the project's ``within_threshold``."""
+    sims = np.asarray(matching.arrays(within)[0])
+    return mutual_best(within) & (sims >= max(threshold, project.within_threshold))

@@ -111,6 +111,17 @@ class DuplicateEstimate:
     apart: int = 0
     """Pairs the model would have linked whose two records link to two different records of
     another organisation, left unlinked as two children (``field_scoring.partners_apart``)."""
+    across_weighed: int = 0
+    """Cross-organisation candidates the field model scored (0: reports from before it
+    scored them)."""
+    across_linked: int = 0
+    across_precision: float = 1.0
+    """The model's own precision and recall of the cross pairs it linked, over its candidates."""
+    across_recall: float = 1.0
+    cut_across: float = 0.5
+    """The match probability linked at across organisations and inside one (each the
+    model's expected-F1 best)."""
+    cut_within: float = 0.5
 
     def summary(self) -> dict[str, object]:
         return {
@@ -123,6 +134,12 @@ class DuplicateEstimate:
             "match_anchors": self.match_anchors,
             "relative_anchors": self.relative_anchors,
             "apart": self.apart,
+            "across_weighed": self.across_weighed,
+            "across_linked": self.across_linked,
+            "across_precision": round(self.across_precision, 4),
+            "across_recall": round(self.across_recall, 4),
+            "cut_across": round(self.cut_across, 4),
+            "cut_within": round(self.cut_within, 4),
         }
 
 

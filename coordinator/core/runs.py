@@ -4,12 +4,14 @@
 
 ``load_datasets`` reads each committed upload's record CLKs into one packed
 array; ``find_candidates`` compares them (with blocking when it pays);
-``choose_threshold`` picks the threshold the run links at; ``link`` keeps the
-pairs at it, weighs duplicates field by field and adds the pairs two links
-imply; ``solve`` groups records into entities; ``assign`` gives the groups
-entity ids that stay stable across runs; ``report`` gathers the run's quality
-figures; ``store_results`` writes entities, figures and the audit entry in one
-transaction. ``execute`` chains them, as anonlink chains similarities →
+``choose_threshold`` picks the record-level threshold; ``link`` chooses the
+pairs the solver sees: with per-field filters, every candidate scored by the
+field model and linked at its own cut-offs, else the pairs at the threshold,
+the within pairs and the pairs two links imply; ``solve`` groups records into
+entities; ``assign`` gives the groups entity ids that stay stable across
+runs; ``report`` gathers the run's quality figures; ``store_results`` writes
+entities, figures and the audit entry in one transaction. ``execute`` chains
+them, as anonlink chains similarities →
 candidate pairs → solve, and records how the run ended: a run writes nothing
 until its last stage, so a failed or cancelled run leaves the previous keys.
 
@@ -106,7 +108,8 @@ class Datasets:
 
 @dataclass(frozen=True)
 class Links:
-    """The pairs a run passes to the solver, and how duplicates were weighed (field scoring)."""
+    """The pairs a run passes to the solver, and what the field model made of them (field
+    scoring; None on the record-level path)."""
 
     linking: matching.Candidates
     duplicates: quality.DuplicateEstimate | None
@@ -222,20 +225,27 @@ def link(
     progress: candidates.Progress,
     check: Callable[[], None] = _never,
 ) -> Links:
-    """The cross pairs at the chosen threshold, the within pairs kept, and the pairs both imply."""
+    """The pairs the solver gets.
+
+    With per-field filters, every candidate (across organisations and, when the
+    project deduplicates, inside one) is scored by the field model and linked at
+    its own cut-offs (``weigh_fields``). Without them: the cross pairs at the
+    chosen threshold, the within pairs at the project's within threshold, and the
+    pairs both imply.
+    """
+    if project.field_groups:
+        progress.stage = "weighing fields"
+        decision = weigh_fields(store, project, found, record_ids, chosen, check)
+        return Links(decision.linking, decision.duplicates)
     linking = matching.above(found.across, chosen)
-    duplicates = None
     if project.within_threshold:
         within = found.within
-        if project.field_groups:
-            progress.stage = "weighing fields"
-            within, duplicates = weigh_fields(store, project, found, record_ids, chosen, check)
         # Cross pairs below the threshold that a within link and a cross link both
         # imply, so the solver can put a changed-surname duplicate in its group.
         linking = matching.combine(
             linking, within, matching.completing(found.across, within, chosen)
         )
-    return Links(linking, duplicates)
+    return Links(linking, None)
 
 
 def solve(project: Project, linking: matching.Candidates, sizes: list[int]) -> entities.Grouping:
@@ -486,29 +496,37 @@ def weigh_fields(
     record_ids: Sequence[array[int]],
     threshold: float,
     check: Callable[[], None] = _never,
-) -> tuple[matching.Candidates, quality.DuplicateEstimate]:
-    """Within-dataset candidates kept by the per-field model (coordinator.core.field_scoring).
+) -> field_scoring.Decision:
+    """Every candidate pair scored by the field model (coordinator.core.field_scoring), and
+    the pairs it links.
 
-    Reads the per-field filters of only the records the model needs (the
-    within candidates, the cross-dataset anchors and random samples of at
-    most about 60,000 records a dataset), not every record's once datasets
-    are larger than that.
+    Reads the per-field filters of the records in a candidate pair and of a
+    random sample (``field_scoring.RANDOM_RECORDS``) for the chance agreement.
+    The random pairs are drawn from a fixed seed, so a run repeated on the same
+    uploads links the same pairs.
     """
     everyone = np.concatenate(
         [np.frombuffer(ids, dtype=np.int64) for ids in record_ids] or [np.zeros(0, dtype=np.int64)]
     )
-    across = found.across
-    if len(record_ids) == 1:
-        across, threshold = one_organisation.model_anchors(found, project, threshold)
-    keep, estimate = field_scoring.weigh(
-        across,
-        found.within,
-        threshold,
+    within = found.within
+    if not project.within_threshold:
+        within = matching.select(within, np.zeros(len(within[0]), dtype=bool))
+    # One organisation: no cross links to learn one child's two records from, so the model
+    # takes the organisation's own mutual-best pairs at the stricter threshold instead.
+    sure_within = (
+        one_organisation.sure_pairs(within, project, threshold) if len(record_ids) == 1 else None
+    )
+    scored = field_scoring.score(
+        found.across,
+        within,
         [len(ids) for ids in record_ids],
         lambda rows: _group_filters(store, project, everyone[rows], check),
         flip=project.field_flip,
+        seed=0,
+        sure_within=sure_within,
     )
-    return matching.select(found.within, keep), estimate
+    check()
+    return field_scoring.decide(found.across, within, scored)
 
 
 def _group_filters(

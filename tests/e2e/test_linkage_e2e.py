@@ -10,6 +10,7 @@ from collections import defaultdict
 import pytest
 
 from coordinator.core.audit import verify
+from coordinator.core.field_levels import LEVELS
 from coordinator.core.store import Store
 from hublink import synthetic
 from hublink.clients import AdminClient
@@ -89,7 +90,9 @@ def test_per_field_filters_decide_duplicate_referrals(linked_deployment, tmp_pat
     assert f"the cut-off)</th><td>{found['linked']:,}</td>" in text
     assert f"elsewhere)</th><td>{found['apart']:,}</td>" in text
     for group in found["groups"]:
-        assert re.search(rf"<tr><td>{group}</td>(<td class='n'>[+-]\d+\.\d</td>){{5}}</tr>", text)
+        assert re.search(
+            rf"<tr><td>{group}</td>(<td class='n'>[+-]\d+\.\d</td>){{{LEVELS}}}</tr>", text
+        )
     within = synthetic.pairwise_quality(
         linked_deployment.predicted(), uploaded_truth(linked_deployment)
     ).within

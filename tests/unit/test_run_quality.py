@@ -213,3 +213,56 @@ def test_no_quality_report_before_a_run(tmp_path: Path) -> None:
             core.quality_report(ADMIN, PROJECT)
     finally:
         core.store.close()
+
+
+# --- a run with per-field filters: the field model decides every pair ------------------------
+def field_encoded(data: synthetic.GeneratedData) -> dict[str, list[IncomingRecord]]:
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+    encoder = Encoder(spec, SECRET)
+    names = [e.name for e in spec.encodings]
+    out: dict[str, list[IncomingRecord]] = {}
+    for organisation, prepared in prepared_records(data, spec).items():
+        tokens = [f"{organisation[:2]}-tok-{i:05d}" for i in range(len(prepared))]
+        encoded = encoder.encode_all([p.values for p in prepared], tokens)
+        out[organisation] = [
+            IncomingRecord(token, list(zip(names, parts, strict=True)))
+            for token, parts in zip(tokens, encoded, strict=True)
+        ]
+    return out
+
+
+def test_a_run_with_field_filters_scores_every_pair_with_one_model(tmp_path: Path) -> None:
+    data = synthetic.generate(tmp_path / "people", 300, seed=5, overlap=0.5)
+    truth = data.truth()
+    path = write_project(tmp_path, auto=True)
+    path.write_text(path.read_text() + "field_scoring = true\n", encoding="utf-8")
+    core = Coordinator(Store(tmp_path / "c.db"), [load_project(path)])
+    try:
+        for organisation, records in field_encoded(data).items():
+            upload(core, organisation, records)
+        run = core.start_run(ADMIN, PROJECT, background=False)
+        assert run.state == "completed", run.message
+        report = json.loads(
+            core.store.query_one("SELECT report FROM run_quality")["report"]  # type: ignore[index]
+        )
+        model = report["duplicates"]
+        assert model["groups"] == ["given", "family", "birth", "place"]
+        # Cross pairs are the model's too: it scored them and linked most of the true ones.
+        true_cross = sum(
+            1 for (o1, _), p1 in truth.items() for (o2, _), p2 in truth.items()
+            if o1 < o2 and p1 == p2
+        )  # fmt: skip
+        assert model["across_weighed"] > model["across_linked"] > 0.9 * true_cross
+        assert 0.9 < model["across_precision"] <= 1.0
+        assert 0.9 < model["across_recall"] <= 1.0
+        assert 0.0 < model["cut_across"] < 1.0 and 0.0 < model["cut_within"] < 1.0
+        assert model["weighed"] >= model["linked"] > 0
+        completed = [
+            e.event for e in core.store.audit_entries() if e.event.action == "run.completed"
+        ]
+        assert (
+            completed[-1].details["quality"]["duplicates"]["across_linked"]
+            == model["across_linked"]
+        )
+    finally:
+        core.store.close()

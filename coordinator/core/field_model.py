@@ -1,0 +1,353 @@
+"""One Fellegi-Sunter model for every candidate pair, learnt from the run with no labels.
+
+Each candidate pair (across organisations or inside one) is a vector of
+agreement levels, one per field group (``field_levels``). Three kinds of pair
+make up the candidates, each with its own chance of every level of every group,
+groups independent within a kind:
+
+- **match**: two records of one child. Its chances (m) are learnt by EM.
+- **relative**: two children who share much but are not one: twins and
+  siblings (family name, address, close birth dates), or strangers born on one
+  day. Learnt by EM too. Without this kind the only non-match on offer is a
+  random pair, and a sibling, who agrees on family name and address far more
+  often than two random records do, is then best explained as a match.
+- **stranger**: a random pair of records. Its chances (u) are counted on random
+  record pairs of the run, as Splink samples them, and held fixed.
+
+The share of each kind (the prior) is estimated by EM as well, separately for
+pairs across organisations and pairs inside one, which differ by orders of
+magnitude (few children are referred twice; many are known to two services).
+
+Guards against EM settling on the wrong classes (the "same birthday" class,
+see the project notes): u never moves; m starts from pairs that are almost
+surely matches, read group by group with that group left out (for each group,
+the pairs that agree at the best level on every other group: Splink's training
+with the blocking field left out); the relative kind starts as a half-way
+house between m and u; and after EM the match kind must still be the one that
+agrees most, else the fit falls back to its starting m (``guarded``).
+
+A pair's match probability is P(match | levels). The cut-off is the
+probability that maximises the model's own expected F1 (``best_cut``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.core.field_levels import LEVELS
+
+#: The first three classes (near-match classes, one per group, follow).
+MATCH, RELATIVE, STRANGER = 0, 1, 2
+ONE_TO_ONE = True
+#: Kinds of candidate pair with a prior of their own.
+ACROSS, WITHIN = 0, 1
+KINDS = ("across", "within")
+_ITERATIONS = 200
+_TOLERANCE = 1e-6
+#: Pseudo-counts added to every level when counting chances, so no chance is 0.
+_SMOOTHING = 0.5
+#: Pairs needed in a group's left-out set before its m is read from it alone.
+_MIN_ANCHORS = 30
+#: The match probability to link at when there is nothing to choose a cut from.
+CUT = 0.5
+#: No pair is linked below this probability: where the model expects next to no matches
+#: (a dataset without duplicates), the expected-F1 best would otherwise link its top pair.
+MIN_CUT = 0.1
+
+
+def count(levels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Chance of each level (smoothed) per group: rows of ``levels`` are groups."""
+    out = np.zeros((levels.shape[0], LEVELS))
+    for g in range(levels.shape[0]):
+        found = np.bincount(levels[g], weights=weights, minlength=LEVELS)[:LEVELS]
+        out[g] = (found + _SMOOTHING) / (found.sum() + _SMOOTHING * LEVELS)
+    return out
+
+
+def _log_likelihood(chances: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    logs = np.log(chances)
+    total = np.zeros(levels.shape[1])
+    for g in range(levels.shape[0]):
+        total += logs[g][levels[g]]
+    return total
+
+
+def left_out_m(levels: np.ndarray, sure: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Starting m: each group's levels among pairs at level 0 on every other group.
+
+    ``sure`` marks the pairs that may serve (say, cross pairs each of whose
+    records is the other's best candidate: a twin's pair with the other twin's
+    record loses to the twin's own). Returns the chances and the smallest set
+    they were read from. When a set is too small (few groups, or none
+    agreeing), the group's m is read from the pairs at level 1 or better elsewhere.
+    """
+    groups = levels.shape[0]
+    out = np.zeros((groups, LEVELS))
+    smallest = levels.shape[1]
+    if sure is None or sure.sum() < _MIN_ANCHORS:
+        sure = np.ones(levels.shape[1], dtype=bool)
+    for g in range(groups):
+        others = np.delete(levels, g, axis=0)
+        for best in (0, 1, LEVELS - 1):
+            chosen = sure & (others <= best).all(axis=0) if len(others) else sure
+            if chosen.sum() >= _MIN_ANCHORS or best == LEVELS - 1:
+                break
+        smallest = min(smallest, int(chosen.sum()))
+        out[g] = count(levels[g : g + 1, chosen])[0]
+    return out, smallest
+
+
+@dataclass(frozen=True)
+class FieldModel:
+    """A fitted model: each kind of pair's chances per group and level, and the priors."""
+
+    groups: tuple[str, ...]
+    profiles: np.ndarray
+    """[class, group, level] chances: ``MATCH``, ``RELATIVE``, ``STRANGER``, then one
+    near-match class per group (``fit``)."""
+    priors: np.ndarray
+    """[kind, class]: the share of each class among candidates of each kind."""
+    iterations: int
+    anchors: int
+    """Pairs in the smallest left-out set m was read from."""
+
+    @property
+    def match(self) -> np.ndarray:
+        """m: [group, level] chances among matches."""
+        found: np.ndarray = self.profiles[MATCH]
+        return found
+
+    @property
+    def stranger(self) -> np.ndarray:
+        """u: [group, level] chances among random pairs."""
+        found: np.ndarray = self.profiles[STRANGER]
+        return found
+
+    def log_terms(self, levels: np.ndarray) -> np.ndarray:
+        """Log chance of each pair's levels under each class: [class, pair]."""
+        return np.vstack([_log_likelihood(p, levels) for p in self.profiles])
+
+    def posterior(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """P(class | levels) for each pair: [class, pair]."""
+        return _posterior(self.log_terms(levels), self.priors, kinds)
+
+    def probability(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """Each pair's match probability."""
+        found: np.ndarray = self.posterior(levels, kinds)[MATCH]
+        return found
+
+    def log_odds(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """Each pair's log odds of being a match (natural log; unbounded, unlike a probability)."""
+        z = self.log_terms(levels) + np.log(self.priors[kinds]).T
+        rest = np.logaddexp.reduce(np.delete(z, MATCH, axis=0), axis=0)
+        found: np.ndarray = z[MATCH] - rest
+        return found
+
+    def weights(self) -> dict[str, tuple[float, ...]]:
+        """log2(m / u) per group and level: how much each level counts for a match."""
+        ratio = np.log2(self.match / self.stranger)
+        return {g: tuple(float(x) for x in ratio[i]) for i, g in enumerate(self.groups)}
+
+
+def _posterior(terms: np.ndarray, priors: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    z = terms + np.log(priors[kinds]).T
+    z -= z.max(axis=0)
+    p: np.ndarray = np.exp(z)
+    p /= p.sum(axis=0)
+    return p
+
+
+def near_matches(m: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One profile per group g: a match's chances on every other group, a random pair's on g.
+
+    A pair that agrees like a match everywhere but in one group is either a
+    match with an error there or two people who share everything else: twins
+    share family name, address and birth date but not the given name. m is read
+    from pairs that are almost surely matches, so it already holds how often a
+    match's group disagrees; EM gives these classes a share only for the pairs
+    of that pattern beyond it. No group is named: the data say which groups
+    such relatives differ in.
+    """
+    out = np.repeat(m[None], len(m), axis=0)
+    for g in range(len(m)):
+        out[g, g] = u[g]
+    return out
+
+
+def fit(
+    groups: Sequence[str],
+    levels: np.ndarray,
+    kinds: np.ndarray,
+    random_levels: np.ndarray,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
+    sure: np.ndarray | None = None,
+) -> FieldModel:
+    """Fit the model on the candidates' levels ([group, pair]) and kinds (``ACROSS``/``WITHIN``).
+
+    u is counted on ``random_levels`` (random record pairs, [group, pair]); m
+    on the ``sure`` candidates, group by group with that group left out
+    (``left_out_m``); both stay fixed. EM estimates the relatives' chances and
+    every class's share per kind. ``ends`` names, for each pair, each
+    record's end (``one_to_one``): -1 where a pair is free of the constraint.
+    """
+    u = count(random_levels)
+    m, anchors = left_out_m(levels, sure)
+    near = near_matches(m, u)
+    profiles = np.concatenate([np.stack([m, (m + u) / 2, u]), near, sharing(m, u)])
+    classes = len(profiles)
+    start = np.full(classes, 0.2 / max(classes - 3, 1))
+    start[:3] = (0.5, 0.2, 0.1)
+    # Free classes (relatives, sharers) must each disagree somewhere (-1: in the group they
+    # agree on least, chosen afresh each step); -2: a fixed class (match, stranger and the
+    # near-match classes, whose only freedom is their share).
+    differs = np.full(classes, -1)
+    differs[: 3 + len(near)] = -2
+    differs[RELATIVE] = -1
+    model = FieldModel(
+        tuple(groups),
+        profiles,
+        priors=np.tile(start / start.sum(), (len(KINDS), 1)),
+        iterations=0,
+        anchors=anchors,
+    )
+    if levels.shape[1] == 0:
+        return model
+    return _em(model, levels, kinds, ends, differs)
+
+
+def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Starting chances of relatives who share one group: a match's chances on group g, a
+    random pair's elsewhere (EM moves them: siblings share two groups, name-sharers one)."""
+    out = np.repeat(u[None], len(u), axis=0)
+    for g in range(len(u)):
+        out[g, g] = m[g]
+    return out
+
+
+#: Levels a non-match class may not be likelier to reach than a random pair, in the group
+#: it differs on.
+_CLOSE = 2
+
+
+def _unlike_a_match(chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: int) -> np.ndarray:
+    """A non-match class's chances, held to differ from a match in one group.
+
+    Left free, a relative class drifts towards the matches it sits beside and
+    takes a share of the duplicates that agree on everything. So in one group
+    (``group``, or where it agrees least when -1) it may reach the close levels
+    no more often than a random pair; a near-match class keeps m everywhere else.
+    """
+    out = chances.copy()
+    g = int(np.argmin(out[:, :_CLOSE].sum(axis=1))) if group < 0 else group
+    if group >= 0:
+        out = m.copy()
+        out[g] = chances[g]
+    row = out[g].copy()
+    row[:_CLOSE] = np.minimum(row[:_CLOSE], u[g, :_CLOSE])
+    rest = row[_CLOSE:].sum()
+    left = 1.0 - row[:_CLOSE].sum()
+    row[_CLOSE:] = row[_CLOSE:] * (left / rest) if rest > 0 else left / (len(row) - _CLOSE)
+    out[g] = row
+    return out
+
+
+def one_to_one(post: np.ndarray, ends: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Posteriors with each record's match mass towards one other dataset held to at most 1.
+
+    A record has at most one match in another organisation (a duplicate
+    referral aside). Where its candidates there add up to more, its most likely
+    match keeps its share and the others share what is left of 1; the mass
+    taken moves to the relative class. Twins known to two organisations are
+    what this is for: each twin's pair with the other's record competes with
+    the twin's own match, and loses.
+    """
+    if ends is None or not ONE_TO_ONE:
+        return post
+    p = post[MATCH]
+    scale = np.ones(post.shape[1])
+    for end in ends:
+        bound = np.flatnonzero(end >= 0)
+        if not len(bound):
+            continue
+        at = end[bound]
+        total = np.bincount(at, weights=p[bound])
+        best = np.zeros(len(total))
+        np.maximum.at(best, at, p[bound])
+        rest = total[at] - best[at]
+        runner = p[bound] < best[at]
+        room = np.where(rest > 0, (1.0 - best[at]) / np.maximum(rest, 1e-300), 1.0)
+        factor = np.where(runner & (total[at] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
+        scale[bound] = np.minimum(scale[bound], factor)
+    out = post.copy()
+    out[MATCH] = p * scale
+    out[RELATIVE] += p - out[MATCH]
+    return out
+
+
+def _em(
+    model: FieldModel,
+    levels: np.ndarray,
+    kinds: np.ndarray,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
+    differs: np.ndarray | None = None,
+) -> FieldModel:
+    profiles, priors = model.profiles.copy(), model.priors.copy()
+    if differs is None:
+        differs = np.full(len(profiles), -2)
+        differs[RELATIVE] = -1
+    free_at = np.flatnonzero(differs > -2)
+    terms = model.log_terms(levels)
+    done = 0
+    while done < _ITERATIONS:
+        done += 1
+        post = one_to_one(_posterior(terms, priors, kinds), ends)
+        updated = priors.copy()
+        for k in range(len(KINDS)):
+            chosen = kinds == k
+            if chosen.any():
+                updated[k] = np.maximum(post[:, chosen].mean(axis=1), 1e-9)
+        change = float(np.abs(updated - priors).max())
+        for c in free_at:
+            fresh = _unlike_a_match(count(levels, post[c]), model.match, model.stranger, differs[c])
+            change = max(change, float(np.abs(fresh - profiles[c]).max()))
+            profiles[c] = fresh
+            terms[c] = _log_likelihood(fresh, levels)
+        priors = updated
+        if change < _TOLERANCE:
+            break
+    return FieldModel(model.groups, profiles, priors, done, model.anchors)
+
+
+def best_cut(chance: np.ndarray) -> float:
+    """The match probability to link at that maximises the model's own expected F1.
+
+    Linking every pair at or above a cut c is expected to find sum(p) true
+    pairs among them, link sum(1 - p) wrongly and miss sum(p) below it; the cut
+    is the one that maximises the F1 those give (``CUT`` when there are no pairs), and
+    never below ``MIN_CUT``.
+    """
+    if not len(chance):
+        return CUT
+    order = np.sort(chance)[::-1]
+    found = np.cumsum(order)
+    wrong = np.cumsum(1.0 - order)
+    missed = found[-1] - found
+    f1 = 2 * found / np.maximum(2 * found + wrong + missed, 1e-12)
+    return max(float(order[int(np.argmax(f1))]), MIN_CUT)
+
+
+def expected(chance: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
+    """The model's own precision and recall of linking the pairs ``keep`` among candidates
+    with match probabilities ``chance`` (recall over the candidates only)."""
+    mass = float(chance.sum())
+    precision = float(chance[keep].mean()) if keep.any() else 1.0
+    recall = float(chance[keep].sum()) / mass if mass > 0 else 1.0
+    return precision, recall
+
+
+def by_kind(values: Mapping[int, float]) -> dict[str, float]:
+    """A per-kind mapping keyed by the kinds' names."""
+    return {KINDS[k]: v for k, v in values.items()}

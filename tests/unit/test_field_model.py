@@ -1,0 +1,179 @@
+"""The field model on small synthetic level arrays: it learns m and u, keeps relatives apart,
+and links at the cut-off that maximises its own expected F1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coordinator.core import field_levels, field_model
+from coordinator.core.field_model import ACROSS, WITHIN
+
+GROUPS = ("given", "family", "birth", "place")
+TOP = field_levels.LEVELS - 1  # "no more than chance"
+
+
+def pairs(rng: np.random.Generator, chances: list[list[float]], n: int) -> np.ndarray:
+    """n pairs ([group, pair] levels) drawn from per-group level chances."""
+    return np.vstack([rng.choice(field_levels.LEVELS, n, p=c) for c in chances])
+
+
+def spread(*weights: float) -> list[float]:
+    w = np.array(weights, dtype=float)
+    return list(w / w.sum())
+
+
+# A match's given name is rarely another name with the same salt (level 4: a nickname the
+# table lacks); a slip in the salt sends it to chance (level 5) more often.
+MATCH = [spread(90, 3, 3, 2, 0.2, 1.8), *[spread(90, 3, 3, 2, 1, 1)] * 3]
+STRANGER = [spread(0.1, 0.1, 0.3, 1, 8, 90)] * 4
+SIBLING = [  # share family and address, not given name or birthday
+    spread(0.2, 0.1, 0.5, 2, 8, 89),
+    spread(90, 3, 3, 2, 1, 1),
+    spread(0.5, 0.5, 5, 20, 35, 39),
+    spread(85, 3, 6, 3, 2, 1),
+]
+TWIN = [spread(0.1, 0.1, 1, 10, 60, 29), *MATCH[1:]]  # everything but the given name
+
+
+@pytest.fixture(scope="module")
+def run() -> dict[str, np.ndarray]:
+    """A run's candidates: 1,000 cross matches, 600 cross siblings, 40 cross twin pairs (each
+    twin's record against the other twin's), 2,000 similar strangers; within: 60 duplicates,
+    300 siblings, 40 twin pairs. Twins' ends compete with their own matches."""
+    rng = np.random.default_rng(3)
+    parts = {
+        "match": pairs(rng, MATCH, 1000),
+        "sibling": pairs(rng, SIBLING, 600),
+        "twin": pairs(rng, TWIN, 40),
+        "stranger": pairs(rng, STRANGER, 2000),
+        "dup": pairs(rng, MATCH, 60),
+        "wsib": pairs(rng, SIBLING, 300),
+        "wtwin": pairs(rng, TWIN, 40),
+    }
+    levels = np.concatenate(list(parts.values()), axis=1)
+    n_across = 1000 + 600 + 40 + 2000
+    kinds = np.array([ACROSS] * n_across + [WITHIN] * 400)
+    truth = np.array([True] * 1000 + [False] * 2640 + [True] * 60 + [False] * 340)
+    # Ends: match i joins records (i) and (10_000 + i); twin pair j joins the ends of
+    # matches j and 20 + j, so each twin competes with its own match at both ends.
+    left = np.full(len(kinds), -1)
+    right = np.full(len(kinds), -1)
+    left[:1000], right[:1000] = np.arange(1000), 10_000 + np.arange(1000)
+    twins = slice(1600, 1640)
+    left[twins], right[twins] = np.arange(40), 10_000 + 20 + np.arange(40)
+    others = slice(1000, 1600)
+    left[others], right[others] = 50_000 + np.arange(600), 60_000 + np.arange(600)
+    rest = slice(1640, n_across)
+    left[rest], right[rest] = 70_000 + np.arange(2000), 80_000 + np.arange(2000)
+    _, dense = np.unique(np.concatenate([left, right]), return_inverse=True)
+    dense[np.concatenate([left, right]) < 0] = -1
+    ends = (dense[: len(kinds)], dense[len(kinds) :])
+    sure = np.zeros(len(kinds), dtype=bool)
+    sure[:1000] = True  # mutual best cross pairs: the matches
+    model = field_model.fit(
+        GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), ends=ends, sure=sure
+    )
+    return {
+        "levels": levels,
+        "kinds": kinds,
+        "truth": truth,
+        "p": model.probability(levels, kinds),
+        "model": model,  # type: ignore[dict-item]
+    }
+
+
+def test_u_is_the_random_pairs_and_m_the_sure_pairs(run: dict[str, np.ndarray]) -> None:
+    model: field_model.FieldModel = run["model"]  # type: ignore[assignment]
+    assert model.stranger[:, TOP] == pytest.approx([0.9] * 4, abs=0.01)
+    assert model.match[:, 0] == pytest.approx([0.9] * 4, abs=0.03)
+    weights = model.weights()
+    assert weights["given"][0] > 5 > 0 > weights["given"][TOP]
+
+
+def test_the_levels_separate_matches_from_the_rest(run: dict[str, np.ndarray]) -> None:
+    p, truth, kinds = run["p"], run["truth"], run["kinds"]
+    across = kinds == ACROSS
+    assert p[across & truth].mean() > 0.95
+    assert p[across & ~truth].mean() < 0.05
+    # Within, where duplicates are rare, the same levels still give the same verdicts.
+    assert p[~across & truth].mean() > 0.85
+    assert p[~across & ~truth].mean() < 0.1
+
+
+def test_priors_are_learnt_per_kind(run: dict[str, np.ndarray]) -> None:
+    model: field_model.FieldModel = run["model"]  # type: ignore[assignment]
+    assert model.priors[ACROSS, field_model.MATCH] == pytest.approx(1000 / 3640, abs=0.03)
+    assert model.priors[WITHIN, field_model.MATCH] == pytest.approx(60 / 400, abs=0.03)
+
+
+def test_twins_who_agree_on_all_but_the_given_name_are_kept_apart(
+    run: dict[str, np.ndarray],
+) -> None:
+    p, levels = run["p"], run["levels"]
+    for twins in (slice(1600, 1640), slice(-40, None)):  # across, then within
+        # Different names (given at "little in common" or below) are two children; a twin
+        # whose name is one letter from the other's is a coin toss, but few are.
+        apart = levels[0, twins] >= TOP - 1
+        assert p[twins][apart].max() < 0.5
+        assert p[twins].mean() < 0.3
+    twin = np.array([[TOP - 1], [0], [0], [0]])
+    for kind in (ACROSS, WITHIN):
+        assert run["model"].probability(twin, np.array([kind]))[0] < 0.2  # type: ignore[attr-defined]
+
+
+def test_a_match_with_one_slip_is_still_a_match(run: dict[str, np.ndarray]) -> None:
+    model: field_model.FieldModel = run["model"]  # type: ignore[assignment]
+    slipped = np.array([[0, 0], [0, 0], [2, 0], [0, 2]])  # a date slip; a moved address
+    assert (model.probability(slipped, np.array([ACROSS, ACROSS])) > 0.9).all()
+
+
+def test_expected_f1_cut_and_own_precision_recall_follow_the_truth(
+    run: dict[str, np.ndarray],
+) -> None:
+    p, truth, kinds = run["p"], run["truth"], run["kinds"]
+    across = kinds == ACROSS
+    cut = field_model.best_cut(p[across])
+    keep = p[across] >= cut
+    precision, recall = field_model.expected(p[across], keep)
+    true_precision = truth[across][keep].mean()
+    true_recall = keep[truth[across]].mean()
+    assert precision == pytest.approx(true_precision, abs=0.02)
+    assert recall == pytest.approx(true_recall, abs=0.02)
+
+
+def test_the_cut_maximises_the_models_expected_f1() -> None:
+    # Linking the 0.6 pair: expected F1 7.08/7.60 = 0.932 against 5.88/6.40 = 0.919 without.
+    chance = np.array([0.99, 0.98, 0.97, 0.6, 0.05, 0.01])
+    assert field_model.best_cut(chance) == pytest.approx(0.6)
+    # A 0.4 pair is not worth it: 6.68/7.40 = 0.903.
+    assert field_model.best_cut(np.array([0.99, 0.98, 0.97, 0.4, 0.05])) == pytest.approx(0.97)
+    assert field_model.best_cut(np.zeros(0)) == field_model.CUT
+    # Nothing worth linking: the cut stays above the top pair rather than linking it.
+    assert field_model.best_cut(np.array([1e-8, 1e-9])) == field_model.MIN_CUT
+
+
+def test_one_to_one_moves_a_records_excess_match_mass_to_relatives() -> None:
+    post = np.zeros((3, 3))
+    post[field_model.MATCH] = [0.9, 0.9, 0.8]
+    post[field_model.RELATIVE] = [0.1, 0.1, 0.2]
+    ends = (np.array([0, 0, 1]), np.array([2, 3, -1]))  # pairs 0 and 1 share a record
+    out = field_model.one_to_one(post, ends)
+    # Pair 0 wins its record only on ties: both keep 0.9 when equal. Make pair 1 weaker.
+    assert out[field_model.MATCH].tolist() == pytest.approx([0.9, 0.9, 0.8])
+    post[field_model.MATCH, 1], post[field_model.RELATIVE, 1] = 0.6, 0.4
+    out = field_model.one_to_one(post, ends)
+    # The record's best keeps 0.9; the runner-up gets what is left of 1.
+    assert out[field_model.MATCH].tolist() == pytest.approx([0.9, 0.1, 0.8])
+    assert out.sum(axis=0) == pytest.approx([1, 1, 1])
+
+
+def test_levels_read_each_group_on_its_own_scale() -> None:
+    # Identical flipped filters land near 0.96; unrelated ones where random pairs do.
+    scales = field_levels.learn_scales(
+        {"full": np.full(100, 0.75), "sparse": np.full(100, 0.5)}, flip=0.02
+    )
+    assert scales["full"].exact == pytest.approx(0.9608)
+    dice = np.array([0.96, 0.9, 0.78, 0.7])
+    assert scales["sparse"].levels(dice).tolist() == [0, 1, 3, 4]
+    assert scales["full"].levels(dice).tolist() == [0, 2, 5, 5]
