@@ -205,7 +205,13 @@ def choose_threshold(
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
     and the estimate it was chosen from."""
-    return quality.choose(found.scores, thresholds.fallback, thresholds.auto, found.across)
+    return quality.choose(
+        found.scores,
+        thresholds.fallback,
+        thresholds.auto,
+        found.across,
+        completeness=found.promised_completeness if found.blocked else 1.0,
+    )
 
 
 def link(
