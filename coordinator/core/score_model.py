@@ -493,9 +493,12 @@ def estimate(
         other = fit(distinct, weights=weights, split=split)
         # Another start that explains the scores about as well is another answer the data
         # allow; one that explains them far worse is a wrong mode, not uncertainty.
+        # A component collapsed onto one score (exact copies at 1.0) is a spike the
+        # likelihood rewards, not a group of records.
         if (
             other is not None
             and other.crossing() is not None
+            and min(other.match_sd, other.non_sd) > 2e-3
             and _log_likelihood(other, distinct, weights) >= best_fit - SAME_FIT
         ):
             others.append(other.precision_recall(threshold))
