@@ -16,12 +16,10 @@ the figure does and does not count. Nothing here holds a record or a pair.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from coordinator.core.score_model import Mixture
+from numpy.typing import NDArray
 
 #: Fewer best scores than this and the interval is wide: say so.
 FEW_SCORES = 500
@@ -36,6 +34,21 @@ NO_VALLEY = 0.5
 BELOW_FLOOR = 0.01
 #: Bootstrap refits failing more often than this make the spread itself unreliable.
 UNSTABLE = 0.2
+
+
+class Mixture(Protocol):
+    """What the checks read of ``score_model.Mixture`` (which imports this module)."""
+
+    @property
+    def match_share(self) -> float: ...
+    @property
+    def match_mean(self) -> float: ...
+    @property
+    def non_mean(self) -> float: ...
+    def densities(
+        self, x: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+    def tails(self, threshold: float) -> tuple[float, float]: ...
 
 
 @dataclass(frozen=True)
