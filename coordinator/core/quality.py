@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates
 from coordinator.core.quality_breakdown import AttributeRate
 from coordinator.core.score_model import (
@@ -46,6 +47,7 @@ __all__ = [
     "FLOOR",
     "MIN_SCORES",
     "NEAR",
+    "Caveat",
     "DatasetRates",
     "DuplicateEstimate",
     "Estimate",
@@ -184,6 +186,16 @@ class RunQuality:
     threshold_requested: float | None = None
     """The threshold the admin requested with the run; None: none was (and reports stored
     before this was kept)."""
+    precision_interval: tuple[float, float] = (0.0, 0.0)
+    """Where precision plausibly lies (``score_model``); (0, 0) in reports stored before."""
+    recall_interval: tuple[float, float] = (0.0, 0.0)
+    caveats: tuple[Caveat, ...] = ()
+    """Why the estimate should be read with care (``coordinator.core.caveats``)."""
+
+    @property
+    def trusted(self) -> bool:
+        """Estimated, and no caveat says the figures should not be relied on."""
+        return self.fitted and not any(c.untrusted for c in self.caveats)
 
     def summary(self) -> dict[str, object]:
         """The figures for the audit log: aggregates only, no histogram."""
@@ -203,6 +215,11 @@ class RunQuality:
             "links_near_threshold": self.near_threshold,
             "records_with_several_candidates": self.several_candidates,
             "non_matches_anchored": self.anchored,
+            "precision_low": round(self.precision_interval[0], 4),
+            "precision_high": round(self.precision_interval[1], 4),
+            "recall_low": round(self.recall_interval[0], 4),
+            "recall_high": round(self.recall_interval[1], 4),
+            "caveats": ",".join(c.code for c in self.caveats),
             **({"duplicates": self.duplicates.summary()} if self.duplicates is not None else {}),
         }
 
@@ -217,6 +234,9 @@ class RunQuality:
         raw["datasets"] = tuple(DatasetRates(**d) for d in raw["datasets"])
         # Reports stored before the breakdown existed have none.
         raw["attributes"] = tuple(AttributeRate(**a) for a in raw.get("attributes", ()))
+        for name in ("precision_interval", "recall_interval"):
+            raw[name] = tuple(float(x) for x in raw.get(name, (0.0, 0.0)))
+        raw["caveats"] = tuple(Caveat(**c) for c in raw.get("caveats", ()))
         found = raw.get("duplicates")
         if found is not None:
             found["groups"] = tuple(found["groups"])
@@ -226,16 +246,21 @@ class RunQuality:
 
 
 def choose(
-    scores: Scores, fallback: float, auto: bool, across: Candidates | None = None
+    scores: Scores,
+    fallback: float,
+    auto: bool,
+    across: Candidates | None = None,
+    completeness: float = 1.0,
 ) -> tuple[float, Estimate]:
     """The chosen threshold: the estimate when ``auto`` and the scores allow, else ``fallback``.
 
     ``across`` (the run's cross-dataset candidates) lets the estimate check its
-    non-match component against runner-up scores (``estimate``). A fit that
-    fails numerically never fails the run: it falls back and says why.
+    non-match component against runner-up scores (``estimate``); ``completeness``
+    is blocking's (1 without). A fit that fails numerically never fails the run:
+    it falls back and says why.
     """
     try:
-        found = estimate(scores, candidates=across)
+        found = estimate(scores, candidates=across, completeness=completeness)
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
     return (found.threshold if auto and found.fitted else fallback), found
@@ -311,6 +336,9 @@ def report(
         datasets=datasets,
         anchored=found.anchored,
         threshold_requested=threshold_requested,
+        precision_interval=found.precision_interval,
+        recall_interval=found.recall_interval,
+        caveats=found.caveats,
     )
 
 

@@ -213,7 +213,13 @@ def choose_threshold(
     and the estimate it was chosen from (none with one dataset: ``one_organisation``)."""
     if datasets < 2:
         return thresholds.fallback, one_organisation.estimate()
-    return quality.choose(found.scores, thresholds.fallback, thresholds.auto, found.across)
+    return quality.choose(
+        found.scores,
+        thresholds.fallback,
+        thresholds.auto,
+        found.across,
+        completeness=found.promised_completeness if found.blocked else 1.0,
+    )
 
 
 def link(

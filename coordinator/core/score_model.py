@@ -9,7 +9,16 @@ two-component extreme-value mixture fitted by EM to those best scores
 separates the two groups (if the weighted densities never cross, there is
 nothing to estimate); precision and recall at any threshold follow from the
 fitted tails, and the threshold chosen is the one that maximises the
-estimated F1. A bootstrap over the scores gives the estimates' spread.
+estimated F1.
+
+Intervals are meant to be honest rather than tight: they span a bootstrap
+over records (resample the best scores, refit the mixture from scratch, take
+the 2.5th and 97.5th percentiles at the run's threshold), the fits from other
+EM starts, and a second reading of the same fit that counts the scores
+themselves instead of the fitted tails; recall is lowered for pairs blocking
+may have missed. Conditions under which the figures mean little (few
+matches, no valley, a threshold at the floor) become ``caveats``
+(``coordinator.core.caveats``).
 
 Estimates are per record (is this record's best partner a true match, is a
 record with a match found?), not per pair of an entity, and the model is a
@@ -31,6 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from coordinator.core import caveats
+from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates, arrays
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
@@ -150,6 +161,16 @@ class Estimate:
     mixture: Mixture | None = None
     anchored: bool = False
     """Whether the non-match component was held at the runner-up scores (see ``estimate``)."""
+    precision_interval: tuple[float, float] = (0.0, 0.0)
+    """Where precision plausibly lies (see the module's note on intervals)."""
+    recall_interval: tuple[float, float] = (0.0, 0.0)
+    caveats: tuple[Caveat, ...] = ()
+    """Why the figures should be read with care, if they should (``coordinator.core.caveats``)."""
+
+    @property
+    def trusted(self) -> bool:
+        """Fitted, and no caveat says the figures should not be relied on."""
+        return self.fitted and not any(c.untrusted for c in self.caveats)
 
     def at(self, threshold: float) -> tuple[float, float]:
         """Estimated precision and recall at another threshold (0, 0 without a fit)."""
@@ -265,8 +286,12 @@ def fit(
     iterations: int = 200,
     weights: Scores | None = None,
     fixed_non: tuple[float, float] | None = None,
+    split: float | None = None,
 ) -> Mixture | None:
     """EM for the mixture, started from a split of the scores (or from ``start``).
+
+    The split is halfway between the 5th and 95th percentiles, or at the
+    ``split`` quantile (other starts, to see how much the answer depends on it).
 
     ``weights`` count how often each score occurs (the estimate fits distinct
     scores with their counts, which makes the bootstrap cheap). The Gumbel's
@@ -280,8 +305,12 @@ def fit(
         return None
     if start is None:
         # Start from a split halfway between the 5th and 95th percentiles.
-        low, high = _weighted_quantiles(scores, counts, (0.05, 0.95))
-        upper = scores >= (low + high) / 2
+        if split is None:
+            low, high = _weighted_quantiles(scores, counts, (0.05, 0.95))
+            cut = (low + high) / 2
+        else:
+            cut = _weighted_quantiles(scores, counts, (split,))[0]
+        upper = scores >= cut
         if not (counts[upper].sum() > 0 and counts[~upper].sum() > 0):
             return None
         p = float(counts[upper].sum() / counts.sum())
@@ -335,7 +364,50 @@ def _weighted_quantiles(
 
 
 def _unfitted(reason: str, scores: int) -> Estimate:
-    return Estimate(False, reason, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, scores)
+    return Estimate(
+        False,
+        reason,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        scores,
+        caveats=(Caveat("not_estimated", f"no estimate: {reason}", untrusted=True),),
+    )
+
+
+#: Other EM starts (split quantiles) whose answers widen the interval.
+STARTS = (0.5, 0.75, 0.9)
+#: Log-likelihood units within which another start's fit counts as an equally good answer.
+SAME_FIT = 3.0
+
+
+def _log_likelihood(mixture: Mixture, distinct: Scores, weights: Scores) -> float:
+    high, low = mixture.densities(distinct)
+    return float((weights * np.log(np.maximum(high + low, 1e-300))).sum())
+
+
+def _counted(
+    mixture: Mixture, distinct: Scores, weights: Scores, threshold: float, floor: float
+) -> tuple[float, float]:
+    """Precision and recall from the scores themselves, weighted by the fit's responsibilities,
+    instead of from the fitted tails: where the two readings differ, the fit's shape is off."""
+    high, low = mixture.densities(distinct)
+    total = high + low
+    total[total <= 0] = 1e-300
+    w = weights * high / total
+    above = distinct >= threshold
+    matches = float(w.sum())
+    non = float((weights - w).sum())
+    if matches <= 0 or non <= 0:
+        return mixture.precision_recall(threshold)
+    # Matches below the floor never appear among the scores: the fit's tail says how many.
+    recall = float(w[above].sum()) / matches * mixture.tails(floor)[0]
+    true = mixture.match_share * recall
+    false = (1 - mixture.match_share) * float((weights - w)[above].sum()) / non * (1 - true)
+    return (true / (true + false) if true + false > 0 else 1.0), recall
 
 
 def estimate(
@@ -346,6 +418,7 @@ def estimate(
     min_scores: int = MIN_SCORES,
     floor: float = FLOOR,
     candidates: Candidates | None = None,
+    completeness: float = 1.0,
 ) -> Estimate:
     """Fit the mixture to best scores, place the threshold, and bootstrap the spread.
 
@@ -358,6 +431,9 @@ def estimate(
     non-match component is then held at the runner-ups' mean and spread and
     only the matches are refitted. On generated data with 10-90% overlap the
     fitted component sits below the runner-ups and nothing changes.
+
+    ``completeness`` is the chance blocking finds a pair at the design
+    threshold (1 without blocking); recall is lowered for the pairs it missed.
     """
     values = np.asarray(scores, dtype=np.float64)
     n = len(values)
@@ -398,27 +474,85 @@ def estimate(
                 held = None
     precision, recall = mixture.precision_recall(threshold)
     rng = np.random.default_rng(seed)
-    draws: list[tuple[float, float, float]] = []
+    chosen: list[float] = []
+    readings: list[tuple[float, float]] = []
+    failed = 0
     for _ in range(bootstrap):
         resampled = rng.multinomial(n, weights / n).astype(np.float64)
-        again = fit(distinct, start=mixture, iterations=50, weights=resampled, fixed_non=held)
-        if again is not None and again.crossing() is not None:
-            chosen = again.best_threshold(low=floor)
-            draws.append((chosen, *again.precision_recall(chosen)))
-    spread = np.std(np.array(draws), axis=0) if len(draws) > 1 else np.zeros(3)
+        # A full refit, started where the data's own fit ended (fresh splits can fall
+        # into a wrong mode; other starts are looked at below, on the data itself).
+        again = fit(distinct, start=mixture, weights=resampled, fixed_non=held)
+        if again is None or again.crossing() is None:
+            failed += 1
+            continue
+        chosen.append(again.best_threshold(low=floor))
+        readings.append(again.precision_recall(threshold))
+    others = [_counted(mixture, distinct, weights, threshold, floor)]
+    best_fit = _log_likelihood(mixture, distinct, weights)
+    for split in () if held is not None else STARTS:
+        other = fit(distinct, weights=weights, split=split)
+        # Another start that explains the scores about as well is another answer the data
+        # allow; one that explains them far worse is a wrong mode, not uncertainty.
+        # A component collapsed onto one score (exact copies at 1.0) is a spike the
+        # likelihood rewards, not a group of records.
+        if (
+            other is not None
+            and other.crossing() is not None
+            and min(other.match_sd, other.non_sd) > 2e-3
+            and _log_likelihood(other, distinct, weights) >= best_fit - SAME_FIT
+        ):
+            others.append(other.precision_recall(threshold))
+    spread = np.std(np.array(readings), axis=0) if len(readings) > 1 else np.zeros(2)
+    # The run's own precision and recall are shares of a finite number of links and of
+    # matches, which vary around the model's values as a binomial share does.
+    matches = max(1.0, mixture.match_share * n)
+    links = max(1.0, matches * recall / max(precision, 1e-9))
+    p_interval, r_interval = (
+        _interval([r[k] for r in readings], [o[k] for o in others], point, count)
+        for k, point, count in ((0, precision, links), (1, recall, matches))
+    )
+    # Pairs blocking never compared are missed: at least (1 - completeness) of those at the
+    # design threshold, fewer above it. The interval's low end takes the worst case.
+    recall_found = recall * (1 + completeness) / 2
+    r_interval = (r_interval[0] * completeness, r_interval[1])
     return Estimate(
         True,
         "",
         threshold,
-        float(spread[0]),
+        float(np.std(chosen)) if len(chosen) > 1 else 0.0,
         precision,
+        float(spread[0]),
+        recall_found,
         float(spread[1]),
-        recall,
-        float(spread[2]),
         n,
         mixture,
         anchored=held is not None,
+        precision_interval=p_interval,
+        recall_interval=(min(r_interval[0], recall_found), max(r_interval[1], recall_found)),
+        caveats=caveats.check(
+            mixture,
+            scores=n,
+            threshold=threshold,
+            floor=floor,
+            fits_failed=failed / bootstrap if bootstrap else 0.0,
+            completeness=completeness,
+        ),
     )
+
+
+def _interval(
+    draws: Sequence[float], others: Sequence[float], point: float, count: float
+) -> tuple[float, float]:
+    """The 95% bootstrap percentile interval, widened to every other reading and the point,
+    then by the binomial spread of a share of ``count``."""
+    low, high = (
+        (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
+        if draws
+        else (point, point)
+    )
+    share = min(max(point, 0.0), 1.0)
+    half = 1.96 * math.sqrt(share * (1 - share) / count)
+    return max(0.0, min(low, point, *others) - half), min(1.0, max(high, point, *others) + half)
 
 
 def near_threshold(candidates: Candidates, threshold: float, width: float = NEAR) -> int:

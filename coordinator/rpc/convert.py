@@ -216,6 +216,14 @@ def run_quality(q: quality.RunQuality) -> runs_pb2.RunQuality:
         records_with_several_candidates=q.several_candidates,
         non_matches_anchored=q.anchored,
         duplicates=duplicate_model(q.duplicates) if q.duplicates is not None else None,
+        precision_low=q.precision_interval[0],
+        precision_high=q.precision_interval[1],
+        recall_low=q.recall_interval[0],
+        recall_high=q.recall_interval[1],
+        caveats=[
+            runs_pb2.Caveat(code=c.code, message=c.message, untrusted=c.untrusted)
+            for c in q.caveats
+        ],
     )
 
 

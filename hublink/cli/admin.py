@@ -135,7 +135,7 @@ def admin_close(config_path: Path, project: str, reason: str, yes: bool) -> None
 def admin_quality(config_path: Path, project: str, run_id: str, out_path: Path) -> None:
     """Write a run's linkage-quality report (score distribution, estimated precision/recall,
     per-organisation link and duplicate rates) as one HTML page with charts."""
-    from hublink.reports.quality import write
+    from hublink.reports.quality import estimate_line, write
 
     config = load(config_path, ClientConfig)
     report = AdminClient(open_channel(config), timeout=config.timeout_seconds).quality_report(
@@ -145,12 +145,7 @@ def admin_quality(config_path: Path, project: str, run_id: str, out_path: Path) 
     q = report.quality
     click.echo(
         f"run {report.run_id}: threshold {report.threshold_used:.3f}; "
-        + (
-            f"estimated precision {q.precision:.3f} ± {q.precision_sd:.3f}, "
-            f"recall {q.recall:.3f} ± {q.recall_sd:.3f}"
-            if q.estimated
-            else f"no estimate ({q.not_estimated_because})"
-        )
+        + estimate_line(q)
         + (
             f"; estimated duplicate pairs {q.duplicates.estimated_duplicate_pairs:.1f} "
             f"({q.duplicates.linked} linked)"

@@ -42,6 +42,7 @@ from hublink.demo.deployment import (
 from hublink.errors import HublinkError
 from hublink.reports.overlap import overlap_json, overlap_table
 from hublink.reports.progress import StageProgress
+from hublink.reports.quality import estimate_line
 from hublink.reports.quality import write as write_quality_report
 from hublink.v1 import admin_pb2
 from node.exclusions import read_counts as exclusion_counts
@@ -208,6 +209,12 @@ def _estimate_json(report: admin_pb2.QualityReport) -> dict[str, object]:
         "precision_sd": round(q.precision_sd, 4),
         "recall": round(q.recall, 4),
         "recall_sd": round(q.recall_sd, 4),
+        "precision_interval": [round(q.precision_low, 4), round(q.precision_high, 4)],
+        "recall_interval": [round(q.recall_low, 4), round(q.recall_high, 4)],
+        "caveats": [
+            {"code": c.code, "message": c.message, "untrusted": c.untrusted} for c in q.caveats
+        ],
+        "line": estimate_line(q),
         "links_near_threshold": q.links_near_threshold,
         "records_with_several_candidates": q.records_with_several_candidates,
     }
@@ -284,13 +291,10 @@ def _print_results(console: Console, result: DemoResult) -> None:
         )
     console.print(quality)
     estimate = summary["estimated_quality"]
-    if estimate["estimated"]:
-        console.print(
-            f"Estimated by the coordinator without the truth: threshold "
-            f"{estimate['threshold_used']:.3f}, precision {estimate['precision']:.3f} "
-            f"± {estimate['precision_sd']:.1g}, recall {estimate['recall']:.3f} "
-            f"± {estimate['recall_sd']:.1g} (per record; report: quality.html)"
-        )
+    console.print(
+        f"Estimated by the coordinator without the truth: threshold "
+        f"{estimate['threshold_used']:.3f}, {estimate['line']} (per record; report: quality.html)"
+    )
     decisions = Table(title="Consent decisions at each node (first rule that excluded a record)")
     for column in ("organisation", "decision", "records"):
         decisions.add_column(column, justify="right" if column == "records" else "left")

@@ -21,7 +21,32 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from hublink.reports.charts import BAR, PALETTE, WITHHELD, png_bytes, write_atomically
-from hublink.v1 import admin_pb2
+from hublink.v1 import admin_pb2, runs_pb2
+
+
+def figure_with_interval(point: float, low: float, high: float, sd: float) -> str:
+    """``0.994 (0.989 to 0.997)``; reports stored before intervals existed keep ``± sd``."""
+    if low == 0.0 and high == 0.0:
+        return f"{point:.3f} ± {sd:.3f}"
+    return f"{point:.3f} ({low:.3f} to {high:.3f})"
+
+
+def estimate_line(q: runs_pb2.RunQuality) -> str:
+    """The estimate in one line, saying plainly when it cannot be trusted and why."""
+    if not q.estimated:
+        return f"no estimate ({q.not_estimated_because})"
+    figures = (
+        f"estimated precision "
+        f"{figure_with_interval(q.precision, q.precision_low, q.precision_high, q.precision_sd)}"
+        f", recall {figure_with_interval(q.recall, q.recall_low, q.recall_high, q.recall_sd)}"
+    )
+    untrusted = [c.message for c in q.caveats if c.untrusted]
+    others = [c.message for c in q.caveats if not c.untrusted]
+    if untrusted:
+        figures = f"NOT TO BE TRUSTED ({'; '.join(untrusted)}): {figures}"
+    if others:
+        figures += f" (note: {'; '.join(others)})"
+    return figures
 
 
 def score_figure(report: admin_pb2.QualityReport) -> Figure:
@@ -195,8 +220,20 @@ def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
                 "Non-matches held at runner-up scores",
                 "yes (nearly every record found a match)" if q.non_matches_anchored else "no",
             ),
-            ("Estimated precision", f"{q.precision:.3f} ± {q.precision_sd:.3f}"),
-            ("Estimated recall", f"{q.recall:.3f} ± {q.recall_sd:.3f}"),
+            (
+                "Estimated precision",
+                figure_with_interval(
+                    q.precision, q.precision_low, q.precision_high, q.precision_sd
+                ),
+            ),
+            (
+                "Estimated recall",
+                figure_with_interval(q.recall, q.recall_low, q.recall_high, q.recall_sd),
+            ),
+        ]
+        rows += [
+            ("Do not rely on the estimate" if c.untrusted else "Read with care", c.message)
+            for c in q.caveats
         ]
     else:
         rows.append(("No estimate", q.not_estimated_because))
@@ -301,6 +338,8 @@ def html_page(report: admin_pb2.QualityReport) -> str:
         "<p class='note'>Estimated by the coordinator from similarity scores alone, without "
         "the truth: a two-component mixture fitted to each record's best score. Precision and "
         "recall are per record (is a record's best partner a true match?), not per pair. "
+        "Intervals span a bootstrap over records, other model fits and the run's own size; "
+        "they do not count links the solver dropped. "
         "Histogram bins with few records are withheld (hatched), as the project's counts are. "
         "Nothing here identifies a record.</p>",
         "<table>",

@@ -33,7 +33,7 @@ from hublink.synthetic.layouts import (
     with_areas,
 )
 from hublink.synthetic.places import AREA_CODES, area_code
-from hublink.synthetic.population import REFERENCE_DATE
+from hublink.synthetic.population import REFERENCE_DATE, PopulationSettings
 
 __all__ = [
     "AREA_CODES",
@@ -44,6 +44,7 @@ __all__ = [
     "GeneratedData",
     "LinkageQuality",
     "OrganisationLayout",
+    "PopulationSettings",
     "Quality",
     "area_code",
     "generate",

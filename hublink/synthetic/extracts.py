@@ -16,7 +16,7 @@ from hublink.synthetic.layouts import (
     check_probability,
 )
 from hublink.synthetic.mistakes import copy_of
-from hublink.synthetic.population import Population, allocate
+from hublink.synthetic.population import Population, PopulationSettings, allocate
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class GeneratedData:
 
 
 _DEFAULT_RATES = ErrorRates()
+_DEFAULT_POPULATION = PopulationSettings()
 
 
 def generate(
@@ -49,14 +50,20 @@ def generate(
     rates: ErrorRates = _DEFAULT_RATES,
     layouts: Sequence[OrganisationLayout] = DEFAULT_LAYOUTS,
     twin_rate: float = 0.02,
+    population: PopulationSettings = _DEFAULT_POPULATION,
 ) -> GeneratedData:
     """Write one CSV per organisation and a ground-truth CSV into ``out_dir``.
 
     Population. Children are invented family by family: a family has one to
     four births (weights 50/33/13/4) at least 300 days apart, all within the
     five years ending ``REFERENCE_DATE``; each birth is twins with probability
-    ``twin_rate`` (same date of birth, different given names and NHS numbers).
-    Siblings share the family name and postcode.
+    ``twin_rate`` (same date of birth, different given names and NHS numbers;
+    ``population`` says how often twins are of one sex and have names with one
+    first letter). Siblings share the family name and postcode; a girl bears
+    the feminine form of a Polish name (Kowalska). ``population`` also sets how
+    often the mother has another family name (seen in "Baby" records), how
+    often the children's name is double-barrelled, and how often unrelated
+    families share a postcode.
 
     Sampling. Each organisation first draws how many of its
     ``records_per_org`` rows are duplicate referrals (each row is one with
@@ -100,10 +107,8 @@ def generate(
     # Errors draw from their own stream, so changing error rates (other than
     # duplicate_referral) keeps the same children, rows and local ids.
     error_rng = random.Random(rng.getrandbits(64))
-    population = Population(rng, twin_rate)
-    held = allocate(
-        rng, population, organisations, records_per_org, overlap, rates.duplicate_referral
-    )
+    people = Population(rng, twin_rate, population)
+    held = allocate(rng, people, organisations, records_per_org, overlap, rates.duplicate_referral)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_paths: dict[str, Path] = {}

@@ -35,7 +35,23 @@ class ErrorRates:
     typo: float = 0.05
     """One character inserted, deleted, substituted or transposed in the given or family name."""
     nickname: float = 0.04
-    """Given name replaced by a common short form (William -> Bill), where the name has one."""
+    """Given name replaced by a common short form (William -> Bill), where the name has one.
+    Scaled by each layout's ``nickname_factor``: childcare writes what the family calls the
+    child more often than health visiting, whose records start from the birth notification."""
+    spelling_variant: float = 0.04
+    """Given name written in another spelling of the same name (Muhammad -> Mohammed,
+    Zoë -> Zoe, Catherine -> Katherine), where it has one (``data/spelling_variants.json``):
+    about half the children's names do, so about 2% of records."""
+    baby_placeholder: float = 0.05
+    """At a layout that ``registers_newborns``, the chance that a child under one year old
+    is still held as "Baby" with the mother's family name, the record made from the birth
+    notification before the name was given and never updated: about 1% of its records."""
+    surname_other_form: float = 0.2
+    """For a child whose family name has a masculine and a feminine form (Polish Kowalski,
+    Kowalska), the chance a copy writes the other parent's form."""
+    hyphen_part_dropped: float = 0.2
+    """For a child with a double-barrelled family name, the chance a copy keeps only one of
+    its parts (the system's field was short, or the family uses one)."""
     dob_day_month_swap: float = 0.02
     """Day and month swapped, when both are 12 or less and differ (US-style entry)."""
     dob_digit_error: float = 0.01
@@ -98,6 +114,12 @@ class OrganisationLayout:
     """Share of postcodes written without the space, in lower case, or both."""
     area_column: str = ""
     """If set, a last column with the family's (made-up) local-authority code (``area_code``)."""
+    nickname_factor: float = 1.0
+    """``ErrorRates.nickname`` is multiplied by this here (capped at 1): how readily this
+    system holds the name a child is called by rather than the registered one."""
+    registers_newborns: bool = False
+    """Whether records start from the birth notification, so a newborn may be held as "Baby"
+    (``ErrorRates.baby_placeholder``)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.columns) - set(FIELDS)
@@ -111,6 +133,8 @@ class OrganisationLayout:
         check_probability("nhs_number_coverage", self.nhs_number_coverage)
         check_probability("nhs_number_spaced_share", self.nhs_number_spaced_share)
         check_probability("postcode_untidy_share", self.postcode_untidy_share)
+        if self.nickname_factor < 0:
+            raise ValueError(f"{self.organisation}: nickname_factor must not be negative")
 
 
 DEFAULT_LAYOUTS: tuple[OrganisationLayout, ...] = (
@@ -133,6 +157,8 @@ DEFAULT_LAYOUTS: tuple[OrganisationLayout, ...] = (
         nhs_number_coverage=0.97,
         local_id_format="HV{n:06d}",
         nhs_number_spaced_share=0.5,
+        nickname_factor=0.25,
+        registers_newborns=True,
     ),
     OrganisationLayout(
         organisation="flying-start",
@@ -172,6 +198,7 @@ DEFAULT_LAYOUTS: tuple[OrganisationLayout, ...] = (
         nhs_number_coverage=0.0,
         local_id_format="CC{n}",
         postcode_untidy_share=0.3,
+        nickname_factor=2.5,
     ),
 )
 

@@ -12,7 +12,7 @@ import unicodedata
 from datetime import date
 
 from hublink.synthetic.layouts import ErrorRates, OrganisationLayout
-from hublink.synthetic.names import NICKNAMES, SURNAMES
+from hublink.synthetic.names import NICKNAMES, SPELLING_VARIANTS, SURNAMES
 from hublink.synthetic.places import area_code, moved_postcode
 from hublink.synthetic.population import REFERENCE_DATE, Child
 
@@ -87,6 +87,35 @@ def _digit_error(rng: random.Random, born: date) -> date:
     return rng.choice(years) if years else born
 
 
+def _names(
+    rng: random.Random, child: Child, rates: ErrorRates, layout: OrganisationLayout
+) -> tuple[str, str, bool]:
+    """The given and family names as this copy holds them, and whether they are a placeholder.
+
+    A placeholder "Baby" record holds the mother's family name and leaves the
+    rest alone: it was made before anyone chose a name to misspell.
+    """
+    if (
+        layout.registers_newborns
+        and (REFERENCE_DATE - child.date_of_birth).days < 365
+        and rng.random() < rates.baby_placeholder
+    ):
+        return rng.choice(("Baby", "BABY")), child.mother_family_name or child.family_name, True
+    given = child.given_name
+    if rng.random() < min(1.0, rates.nickname * layout.nickname_factor) and given in NICKNAMES:
+        given = rng.choice(NICKNAMES[given])
+    elif rng.random() < rates.spelling_variant and given in SPELLING_VARIANTS:
+        given = rng.choice(SPELLING_VARIANTS[given])
+    family = child.family_name
+    if child.other_family_form and rng.random() < rates.surname_other_form:
+        family = child.other_family_form
+    if "-" in family and rng.random() < rates.hyphen_part_dropped:
+        family = rng.choice(family.split("-"))
+    if rng.random() < rates.family_name_change:
+        family = _changed_family_name(rng, family)
+    return given, family, False
+
+
 def _format_date(born: date, date_format: str) -> str:
     # %b depends on the C locale; spell the English abbreviation out so files
     # are identical on every machine.
@@ -99,13 +128,8 @@ def copy_of(
     rng: random.Random, child: Child, rates: ErrorRates, layout: OrganisationLayout
 ) -> dict[str, str]:
     """One organisation's version of a child: true details, independent errors, house style."""
-    given = child.given_name
-    if rng.random() < rates.nickname and given in NICKNAMES:
-        given = rng.choice(NICKNAMES[given])
-    family = child.family_name
-    if rng.random() < rates.family_name_change:
-        family = _changed_family_name(rng, family)
-    if rng.random() < rates.typo:
+    given, family, placeholder = _names(rng, child, rates, layout)
+    if not placeholder and rng.random() < rates.typo:
         if rng.random() < 0.5:
             given = _typo(rng, given)
         else:

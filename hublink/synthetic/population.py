@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from hublink.nhs import check_digit
-from hublink.synthetic.names import BOYS, GIRLS, SURNAMES
+from hublink.synthetic.layouts import check_probability
+from hublink.synthetic.names import BOYS, GIRLS, SURNAMES, feminine_form, form_for
 from hublink.synthetic.places import random_postcode
 
 #: Children are born in the five years up to and including this date. Fixed so
@@ -30,6 +31,39 @@ _SIBLING_GAP_DAYS = 300
 _MULTI_ORG_SHARE = 0.35
 
 
+@dataclass(frozen=True)
+class PopulationSettings:
+    """Who the children are, apart from what organisations get wrong about them.
+
+    These make linkage harder in the ways real populations do: people who are
+    not the same child but look alike. Defaults are chosen to be realistic for
+    an English or Welsh local authority; each says where its figure comes from.
+    """
+
+    same_sex_twins: float = 0.65
+    """Share of twin pairs of one sex: about a third of twins are identical (always one sex)
+    and half of the others are, so about two in three."""
+    similar_twin_names: float = 0.3
+    """Share of twin pairs given names with the same first letter (Isla and Ivy, Alfie and
+    Archie): a common choice for twins, and the hardest relatives to keep apart."""
+    mother_other_surname: float = 0.4
+    """Share of families whose mother has another family name than the children: about half
+    of births in England and Wales are outside marriage, and many such children take the
+    father's name. It shows where a record carries the mother's name ("Baby" placeholders,
+    ``ErrorRates.baby_placeholder``)."""
+    double_barrelled: float = 0.06
+    """Share of families whose children carry both parents' names hyphenated (Evans-Nowak),
+    on top of the double-barrelled names in the family-name list."""
+    shared_postcode: float = 0.3
+    """Share of families that live in a postcode where an unrelated family already lives (a
+    block of flats, a refuge, a street of small houses: a UK postcode covers about 15
+    addresses). A busy postcode attracts more families, so a few hold many."""
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            check_probability(name, value)
+
+
 @dataclass(frozen=True, slots=True)
 class Child:
     """A synthetic child's true details; organisations hold copies with errors."""
@@ -41,6 +75,11 @@ class Child:
     sex: str
     postcode: str
     nhs_number: str
+    mother_family_name: str = ""
+    """The mother's family name as she bears it (Kowalska), which may not be the child's."""
+    other_family_form: str = ""
+    """The other parent's form of a gendered family name (Kowalski for a girl Kowalska), or
+    empty when the name has one form."""
 
 
 class Population:
@@ -50,9 +89,17 @@ class Population:
     the organisations need, and each NHS number is used once.
     """
 
-    def __init__(self, rng: random.Random, twin_rate: float) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        twin_rate: float,
+        settings: PopulationSettings | None = None,
+    ) -> None:
         self._rng = rng
         self._twin_rate = twin_rate
+        self._settings = settings or PopulationSettings()
+        # Every family's postcode, once per family: drawing from it favours busy postcodes.
+        self._postcodes: list[str] = []
         self._next_person = 1
         self._nhs_numbers: set[str] = set()
         self._first_day = REFERENCE_DATE.replace(year=REFERENCE_DATE.year - 5) + timedelta(days=1)
@@ -87,31 +134,77 @@ class Population:
             for i, point in enumerate(points)
         ]
 
-    def _family(self) -> list[Child]:
-        rng = self._rng
+    def _surnames(self) -> tuple[str, str]:
+        """The children's family name (in its masculine form) and the mother's own."""
+        rng, settings = self._rng, self._settings
         family_name = rng.choice(SURNAMES)
-        postcode = random_postcode(rng)
+        other = rng.choice(SURNAMES)
+        while other == family_name:
+            other = rng.choice(SURNAMES)
+        draw = rng.random()
+        if draw < settings.double_barrelled:
+            return f"{family_name}-{other}", other
+        if draw < settings.double_barrelled + settings.mother_other_surname:
+            return family_name, other
+        return family_name, family_name
+
+    def _postcode(self) -> str:
+        rng = self._rng
+        if self._postcodes and rng.random() < self._settings.shared_postcode:
+            postcode = rng.choice(self._postcodes)
+        else:
+            postcode = random_postcode(rng)
+        self._postcodes.append(postcode)
+        return postcode
+
+    def _given_name(self, sex: str, used: set[str], like: str | None) -> str:
+        """A name not yet used in the family; with ``like``, one with the same first letter
+        when there is one."""
+        names = GIRLS if sex == "F" else BOYS
+        if like is not None:
+            alike = [n for n in names if n[0] == like[0] and n not in used]
+            if alike:
+                return self._rng.choice(alike)
+        given = self._rng.choice(names)
+        while given in used:
+            given = self._rng.choice(names)
+        return given
+
+    def _family(self) -> list[Child]:
+        rng, settings = self._rng, self._settings
+        family_name, mother_name = self._surnames()
+        mother = form_for(mother_name, "F")
+        postcode = self._postcode()
         births = rng.choices(_BIRTHS_PER_FAMILY, weights=_BIRTHS_WEIGHTS)[0]
         used_names: set[str] = set()
         children: list[Child] = []
         for born in self._birth_dates(births):
             twins = rng.random() < self._twin_rate
-            for _ in range(2 if twins else 1):
-                sex = "F" if rng.random() < 0.5 else "M"
-                names = GIRLS if sex == "F" else BOYS
-                given = rng.choice(names)
-                while given in used_names:
-                    given = rng.choice(names)
+            sexes = ["F" if rng.random() < 0.5 else "M"]
+            similar = False
+            if twins:
+                same = rng.random() < settings.same_sex_twins
+                sexes.append(sexes[0] if same else {"F": "M", "M": "F"}[sexes[0]])
+                similar = rng.random() < settings.similar_twin_names
+            like: str | None = None
+            for sex in sexes:
+                given = self._given_name(sex, used_names, like)
                 used_names.add(given)
+                like = given if similar else None
+                feminine = feminine_form(family_name)
                 children.append(
                     Child(
                         person_id=f"P{self._next_person:07d}",
                         given_name=given,
-                        family_name=family_name,
+                        family_name=form_for(family_name, sex),
                         date_of_birth=born,
                         sex=sex,
                         postcode=postcode,
                         nhs_number=self._nhs_number(),
+                        mother_family_name=mother,
+                        other_family_form=(
+                            "" if feminine is None else family_name if sex == "F" else feminine
+                        ),
                     )
                 )
                 self._next_person += 1

@@ -65,7 +65,7 @@ class RunStatus(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., state: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., records: _Optional[int] = ..., entities: _Optional[int] = ..., linked_entities: _Optional[int] = ..., threshold: _Optional[float] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., quality: _Optional[_Union[RunQuality, _Mapping]] = ..., stage: _Optional[str] = ..., comparisons: _Optional[int] = ..., comparisons_per_second: _Optional[float] = ...) -> None: ...
 
 class RunQuality(_message.Message):
-    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates", "non_matches_anchored", "duplicates")
+    __slots__ = ("auto_threshold", "threshold_fixed", "estimated", "not_estimated_because", "threshold_estimated", "threshold_sd", "precision", "precision_sd", "recall", "recall_sd", "scores", "links_near_threshold", "records_with_several_candidates", "non_matches_anchored", "duplicates", "precision_low", "precision_high", "recall_low", "recall_high", "caveats")
     AUTO_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIXED_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,11 @@ class RunQuality(_message.Message):
     RECORDS_WITH_SEVERAL_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     NON_MATCHES_ANCHORED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_LOW_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_HIGH_FIELD_NUMBER: _ClassVar[int]
+    RECALL_LOW_FIELD_NUMBER: _ClassVar[int]
+    RECALL_HIGH_FIELD_NUMBER: _ClassVar[int]
+    CAVEATS_FIELD_NUMBER: _ClassVar[int]
     auto_threshold: bool
     threshold_fixed: float
     estimated: bool
@@ -96,7 +101,22 @@ class RunQuality(_message.Message):
     records_with_several_candidates: int
     non_matches_anchored: bool
     duplicates: DuplicateModel
-    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ..., non_matches_anchored: _Optional[bool] = ..., duplicates: _Optional[_Union[DuplicateModel, _Mapping]] = ...) -> None: ...
+    precision_low: float
+    precision_high: float
+    recall_low: float
+    recall_high: float
+    caveats: _containers.RepeatedCompositeFieldContainer[Caveat]
+    def __init__(self, auto_threshold: _Optional[bool] = ..., threshold_fixed: _Optional[float] = ..., estimated: _Optional[bool] = ..., not_estimated_because: _Optional[str] = ..., threshold_estimated: _Optional[float] = ..., threshold_sd: _Optional[float] = ..., precision: _Optional[float] = ..., precision_sd: _Optional[float] = ..., recall: _Optional[float] = ..., recall_sd: _Optional[float] = ..., scores: _Optional[int] = ..., links_near_threshold: _Optional[int] = ..., records_with_several_candidates: _Optional[int] = ..., non_matches_anchored: _Optional[bool] = ..., duplicates: _Optional[_Union[DuplicateModel, _Mapping]] = ..., precision_low: _Optional[float] = ..., precision_high: _Optional[float] = ..., recall_low: _Optional[float] = ..., recall_high: _Optional[float] = ..., caveats: _Optional[_Iterable[_Union[Caveat, _Mapping]]] = ...) -> None: ...
+
+class Caveat(_message.Message):
+    __slots__ = ("code", "message", "untrusted")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    UNTRUSTED_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    untrusted: bool
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., untrusted: _Optional[bool] = ...) -> None: ...
 
 class DuplicateModel(_message.Message):
     __slots__ = ("groups", "weighed", "linked", "estimated_duplicate_pairs", "precision", "recall", "match_anchors", "relative_anchors", "weights", "apart")
