@@ -42,7 +42,7 @@ def fetch_keys(config: NodeConfig, *, channel: grpc.Channel | None = None) -> Ke
         upload_id = store.committed_upload(config.project)
         if upload_id is None:
             raise RunError(f"this node has not uploaded to project {config.project!r} yet")
-        local = store.local_ids(upload_id)
+        local = store.held_tokens(config.project)
         withdrawn = store.withdrawn_tokens(config.project) & set(local)
     rows: list[tuple[str, str]] = []
     for token, key in client.linkage_keys(config.project):

@@ -107,6 +107,18 @@ class Receipt:
     """The public key the coordinator offered with it (used only if none is pinned)."""
     chunks_already_held: int = 0
     """Chunks the coordinator held before this call (a resumed upload) and were not resent."""
+    refresh: RefreshTally | None = None
+    """A refresh only: what it did to the records the coordinator holds."""
+
+
+@dataclass(frozen=True)
+class RefreshTally:
+    """What a refresh did at the coordinator (counts it computed itself)."""
+
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
 
 
 class NodeClient:
@@ -181,6 +193,8 @@ class NodeClient:
         consent: Summary | None = None,
         upload_id: str | None = None,
         progress: Callable[[int], None] | None = None,
+        refresh: bool = False,
+        removed_tokens: Sequence[str] = (),
     ) -> Receipt:
         """Send every record in numbered chunks and commit; returns the coordinator's receipt.
 
@@ -189,7 +203,8 @@ class NodeClient:
         node never holds more than a chunk of its upload. With the
         ``upload_id`` of an upload begun earlier (by a run that was interrupted)
         and the same records in the same order, only the chunks the
-        coordinator has not acknowledged are sent.
+        coordinator has not acknowledged are sent. A ``refresh`` (node.refresh)
+        sends only records added or changed, and ``removed_tokens`` at commit.
         """
         if count is None:
             if not isinstance(records, Sized):
@@ -207,9 +222,10 @@ class NodeClient:
                 expected_records=count,
                 consent=_consent_message(consent),
                 secret_epoch=project.secret_epoch,
+                refresh=refresh,
             ),
         )
-        if status.state not in ("open", "committed"):
+        if status.state not in ("open", "committed", "applied"):
             raise UploadRejected(
                 f"upload {upload_id} is {status.state or 'gone'} at the coordinator; "
                 "it cannot be resumed"
@@ -259,6 +275,7 @@ class NodeClient:
                 chunk_count=chunks,
                 record_count=count,
                 digest_sha256=digest.hexdigest(),
+                removed_tokens=list(removed_tokens),
             ),
         )
         if receipt.digest_sha256 != digest.hexdigest():
@@ -271,6 +288,14 @@ class NodeClient:
             _audit_receipt(receipt),
             receipt.checkpoint.public_key,
             len(received) if status.state == "open" else chunks,
+            RefreshTally(
+                int(receipt.refresh.added),
+                int(receipt.refresh.changed),
+                int(receipt.refresh.removed),
+                int(receipt.refresh.unchanged),
+            )
+            if receipt.HasField("refresh")
+            else None,
         )
 
     def _put_chunk(self, message: upload_pb2.PutChunkRequest) -> None:

@@ -45,6 +45,7 @@ from coordinator.core.model import (
     UploadState,
     Withdrawal,
 )
+from coordinator.core.refreshes import RefreshCounts, Refreshes
 from coordinator.core.releases import Releases
 from coordinator.core.run_control import RunControl
 from coordinator.core.store import Store
@@ -63,6 +64,7 @@ class Coordinator:
         self.guard = Guard(store, self._projects)
         self.lifecycle = Lifecycle(store, self.guard)
         self.uploads = Uploads(store, self.guard)
+        self.refreshes = Refreshes(store, self.uploads)
         self.runs = RunControl(store, self.guard, engine or InlineEngine())
         self.releases = Releases(store, self.guard)
         self.audit = AuditReads(store, self.guard)
@@ -113,9 +115,12 @@ class Coordinator:
         expected_records: int,
         consent: ConsentSummary,
         secret_epoch: int = 0,
+        refresh: bool = False,
     ) -> UploadState:
-        """Open an upload; a retried call with the same id returns the same upload."""
-        return self.uploads.begin(
+        """Open an upload (or a refresh of the committed one, ``.refreshes``); a retried call
+        with the same id returns the same upload."""
+        begin = self.refreshes.begin if refresh else self.uploads.begin
+        return begin(
             caller, project_id, upload_id, encoding_sha256, expected_records, consent, secret_epoch
         )
 
@@ -136,9 +141,19 @@ class Coordinator:
         chunk_count: int,
         record_count: int,
         digest_sha256: str,
+        removed_tokens: Sequence[str] = (),
     ) -> UploadReceipt:
-        """Close an upload after checking it is whole; a bad one is rejected and erased."""
+        """Close an upload after checking it is whole; a bad one is rejected and erased.
+        A refresh is merged into the committed upload, whole or not at all."""
+        if self.refreshes.is_refresh(upload_id):
+            return self.refreshes.commit(
+                caller, upload_id, chunk_count, record_count, digest_sha256, removed_tokens
+            )
         return self.uploads.commit(caller, upload_id, chunk_count, record_count, digest_sha256)
+
+    def refresh_counts(self, upload_id: str) -> RefreshCounts | None:
+        """What a committed refresh did (None: not a refresh)."""
+        return self.refreshes.counts(upload_id)
 
     # ----------------------------------------------------------------------- runs
     def start_run(

@@ -71,6 +71,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             request.expected_records,
             convert.consent(request.consent),
             request.secret_epoch,
+            request.refresh,
         )
         return convert.upload_status(state)
 
@@ -102,8 +103,9 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             request.chunk_count,
             request.record_count,
             request.digest_sha256,
+            list(request.removed_tokens),
         )
-        return convert.upload_receipt(receipt)
+        return convert.upload_receipt(receipt, self.core.refresh_counts(receipt.upload_id))
 
 
 class KeyServicer(keys_pb2_grpc.KeyServiceServicer):

@@ -56,6 +56,14 @@ def describe(
         text = f"{who} began uploading {_n(d.get('expected_records', '?'))} encoded records" + (
             f" under consent policy {_short(policy)}" if policy else ""
         )
+    elif action == "upload.committed" and isinstance(d.get("refresh"), Mapping):
+        r = d["refresh"]
+        text = (
+            f"{who} refreshed its records: {_n(r.get('added', 0))} added, "
+            f"{_n(r.get('changed', 0))} changed, {_n(r.get('removed', 0))} removed, "
+            f"{_n(r.get('unchanged', 0))} unchanged"
+            + (f" under consent policy {_short(policy)}" if policy else "")
+        )
     elif action == "upload.committed":
         text = (
             f"{who} uploaded {_n(d.get('records', '?'))} encoded records"
