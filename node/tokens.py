@@ -272,6 +272,17 @@ class TokenStore:
             )
         )
 
+    def every_token(self, project_id: str) -> dict[str, str]:
+        """token -> local id of every record ever sent to the project (removed ones too)."""
+        return {
+            str(token): str(local)
+            for token, local in self._db.execute(
+                "SELECT t.token, t.local_id FROM tokens t JOIN uploads u "
+                "ON u.upload_id = t.upload_id WHERE u.project_id = ?",
+                (project_id,),
+            )
+        }
+
     def held_tokens(self, project_id: str) -> dict[str, str]:
         """token -> local id of every record held for the project (for its keys)."""
         return {token: local for local, (token, _) in self.held_records(project_id).items()}

@@ -348,6 +348,29 @@ class NodeClient:
         )
         return int(answer.withdrawn), int(answer.not_found)
 
+    def key_changes(
+        self, project_id: str, since: int
+    ) -> tuple[list[tuple[str, str, str, str]], int]:
+        """(token, old key, new key, change) of this organisation's records whose keys
+        changed after sequence ``since``, and the sequence they reach (``since`` next time).
+        Read whole before returning, and started again on a transient failure."""
+
+        def whole_stream(
+            request: keys_pb2.GetKeyChangesRequest, timeout: float
+        ) -> tuple[list[tuple[str, str, str, str]], int]:
+            changes: list[tuple[str, str, str, str]] = []
+            head = since
+            for batch in self._keys.GetKeyChanges(request, timeout=timeout):
+                head = int(batch.head)
+                changes.extend((c.token, c.old_key, c.new_key, c.change) for c in batch.changes)
+            return changes, head
+
+        return self._call(
+            "fetching key changes",
+            whole_stream,
+            keys_pb2.GetKeyChangesRequest(project_id=project_id, since=since),
+        )
+
     def log_extension(self, old_size: int) -> tuple[str, list[bytes]]:
         """The coordinator's latest signed checkpoint and its proof that it extends ``old_size``."""
         answer = self._call(

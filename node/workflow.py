@@ -268,6 +268,11 @@ def _refresh(
     )
     exclusions.add_refresh(config.state_dir, counts, upload_id)
     _keep_receipt(config, receipt)
+    if receipt.chunks_already_held:
+        notes.append(
+            f"resumed refresh {upload_id}: the coordinator already held "
+            f"{receipt.chunks_already_held} chunk(s); only the rest were sent"
+        )
     return UploadSummary(
         own_identity(config).organisation,
         project_id,

@@ -12,6 +12,13 @@ and reasons.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
+
+class _Writes(Protocol):
+    def execute(self, sql: str, parameters: tuple[Any, ...] = ...) -> Any: ...
+
+
 SCHEMA = """
 -- A refresh: an upload merged into the organisation's committed upload when committed.
 CREATE TABLE IF NOT EXISTS refreshes (
@@ -73,3 +80,9 @@ CREATE TABLE IF NOT EXISTS run_pairs (
     PRIMARY KEY (project_id, a, b)
 ) WITHOUT ROWID;
 """
+
+
+def erase_project(tx: _Writes, project_id: str) -> None:
+    """A closed project's lineage, releases, stored pairs and pending changes go too."""
+    for table in ("key_changes", "key_lineage", "release_entities", "run_pairs", "pending_changes"):
+        tx.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))

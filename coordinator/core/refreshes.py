@@ -26,6 +26,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from coordinator.core import lineage
 from coordinator.core.errors import (
     CoordinatorError,
     InvalidRequest,
@@ -324,6 +325,7 @@ def _merge(
                 (base, *part),
             ).fetchall()
         )
+    lineage.removed(tx, project_id, gone, lineage.LEFT)
     tx.executemany("DELETE FROM entities WHERE record_id = ?", ((i,) for i in gone))
     tx.executemany("DELETE FROM records WHERE id = ?", ((i,) for i in gone))
     tx.executemany(
@@ -331,14 +333,22 @@ def _merge(
         [
             *((project_id, o, "changed") for _, o in changed),
             *((project_id, n, "added") for n in added),
-            *((project_id, i, "removed") for i in gone),
         ],
     )
+    pending_removed(tx, project_id, gone)
     return RefreshCounts(
         added=len(added),
         changed=len(changed),
         removed=len(gone),
         unchanged=held - len(changed) - len(gone),
+    )
+
+
+def pending_removed(tx: Transaction, project_id: str, record_ids: Sequence[int]) -> None:
+    """Note records removed since the last run (withdrawn or gone), for an incremental run."""
+    tx.executemany(
+        "INSERT OR REPLACE INTO pending_changes VALUES (?, ?, 'removed')",
+        ((project_id, i) for i in record_ids),
     )
 
 

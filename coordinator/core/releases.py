@@ -13,11 +13,12 @@ import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from coordinator.core import counts, keys, queries
+from coordinator.core import counts, keys, lineage, queries
 from coordinator.core.attributes import entity_facts
 from coordinator.core.errors import InvalidRequest, NotAllowed, NotReady
 from coordinator.core.guard import Guard, event
 from coordinator.core.model import KeyBatch, Project, Withdrawal
+from coordinator.core.refreshes import pending_removed
 from coordinator.core.store import Store
 from coordinator.core.uploads import TOKEN
 from hublink.identity import Identity, Role
@@ -125,6 +126,8 @@ class Releases:
                         (upload["id"], *part),
                     ).fetchall()
                 )
+            lineage.removed(tx, project.id, found, lineage.WITHDRAWN)
+            pending_removed(tx, project.id, found)
             tx.executemany("DELETE FROM entities WHERE record_id = ?", ((i,) for i in found))
             tx.executemany("DELETE FROM records WHERE id = ?", ((i,) for i in found))
             tx.audit(

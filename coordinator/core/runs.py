@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core import (
+    after_run,
     candidates,
     entities,
     field_scoring,
@@ -287,6 +288,8 @@ def store_results(
 ) -> None:
     """Replace the project's entities, complete the run and audit it, in one transaction."""
     with store.transaction() as tx:
+        # Before the old entities go: key lineage, the dated release, changes settled.
+        after_run.record(tx, caller, project, run_id, assigned.everyone, assigned.assignment)
         tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
         tx.executemany(
             "INSERT INTO entities VALUES (?, ?, ?, ?)",

@@ -26,13 +26,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from coordinator.core import counts, quality, queries
+from coordinator.core import counts, lineage, quality, queries
 from coordinator.core.audit import AuditEntry
 from coordinator.core.audit_reads import AuditReads
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.candidates import Engine, InlineEngine
-from coordinator.core.guard import Guard
+from coordinator.core.guard import Guard, event
 from coordinator.core.lifecycle import Lifecycle
+from coordinator.core.lineage import KeyChange
 from coordinator.core.model import (
     ChunkReceipt,
     ConsentSummary,
@@ -50,7 +51,7 @@ from coordinator.core.releases import Releases
 from coordinator.core.run_control import RunControl
 from coordinator.core.store import Store
 from coordinator.core.uploads import Uploads
-from hublink.identity import Identity
+from hublink.identity import Identity, Role
 
 
 class Coordinator:
@@ -196,6 +197,27 @@ class Coordinator:
     ) -> Iterator[KeyBatch]:
         """The key of every record the caller's organisation uploaded, in batches."""
         return self.releases.linkage_keys(caller, project_id, batch_size)
+
+    def key_changes(
+        self, caller: Identity, project_id: str, since: int
+    ) -> tuple[list[KeyChange], int]:
+        """The caller's own records' key changes after ``since``, and the sequence they reach."""
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, "keys.read", project, Role.NODE)
+        scope = caller.organisation if project.key_scope == "organisation" else None
+        changes, head = lineage.changes_since(
+            self.store, project.id, caller.organisation, since, scope
+        )
+        with self.store.transaction() as tx:
+            tx.audit(
+                event(
+                    caller,
+                    "keys.released",
+                    project.id,
+                    {"keys": len(changes), "changes_since": since, "head": head},
+                )
+            )
+        return changes, head
 
     def withdraw(self, caller: Identity, project_id: str, tokens: Sequence[str]) -> Withdrawal:
         """Delete the encodings (and entity assignments) of the caller's own withdrawn records."""

@@ -128,6 +128,22 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         done = self.core.withdraw(caller(context), request.project_id, list(request.tokens))
         return keys_pb2.WithdrawResponse(withdrawn=done.withdrawn, not_found=done.not_found)
 
+    @translating_stream_errors
+    def GetKeyChanges(
+        self, request: keys_pb2.GetKeyChangesRequest, context: grpc.ServicerContext
+    ) -> Iterator[keys_pb2.KeyChangeBatch]:
+        changes, head = self.core.key_changes(caller(context), request.project_id, request.since)
+        for start in range(0, max(1, len(changes)), 5000):
+            yield keys_pb2.KeyChangeBatch(
+                changes=[
+                    keys_pb2.KeyChange(
+                        token=c.token, old_key=c.old_key, new_key=c.new_key, change=c.change
+                    )
+                    for c in changes[start : start + 5000]
+                ],
+                head=head,
+            )
+
 
 class RunServicer(runs_pb2_grpc.RunServiceServicer):
     def __init__(self, core: Coordinator) -> None:

@@ -1,10 +1,9 @@
 """Monthly refreshes on a real deployment: only what changed travels, keys stay put.
 
 One coordinator and two nodes on loopback, configured as operators do. The
-first organisation sends its extract, then next month's (a record added, one
-changed, one gone), then the same again (nothing changed), and the tests
-check what went over the wire, what the coordinator did and what the audit
-trail says.
+first organisation sends its extract, then next month's (records added, changed
+and gone), then the same again (nothing changed), and the tests check what
+went over the wire, what the coordinator did and what the audit trail says.
 """
 
 from __future__ import annotations
@@ -12,90 +11,34 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import logging
-import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
-from coordinator.app import start as start_coordinator
-from hublink import synthetic
-from hublink.audit.log import LogEntry
 from hublink.audit.trail import trail
-from hublink.clients import AdminClient, RequestRefused
-from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
-from hublink.demo import PROJECT_ID, free_port, write_deployment
-from hublink.tls import TlsFiles, secure_channel
-from node.keys import fetch_keys
-from node.uploader import NodeClient
+from hublink.clients import RequestRefused
+from hublink.config import NodeConfig
+from hublink.demo import PROJECT_ID
+from node.errors import RunError
+from node.uploader import NodeClient, RetryPolicy
+from node.withdraw import withdraw
 from node.workflow import upload
-from tests.e2e.conftest import RecordingInterceptor
+from tests.conftest import InjectedRpcError
+from tests.e2e.living import Deployment, log_entries, record_count, started
 
 pytestmark = pytest.mark.e2e
-
-RECORDS = 200
-
-
-@dataclass
-class Deployment:
-    root: Path
-    data: synthetic.GeneratedData
-    configs: dict[str, Path]
-    organisations: list[str]
-    wire: RecordingInterceptor
-    database: Path
-
-    def node(self, organisation: str) -> NodeConfig:
-        return load(self.configs[organisation], NodeConfig)
-
-    def channel(self, organisation: str) -> grpc.Channel:
-        config = self.node(organisation)
-        tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-        return grpc.intercept_channel(secure_channel(config.coordinator, tls), self.wire)
-
-    def admin(self) -> AdminClient:
-        config = load(self.configs["admin"], ClientConfig)
-        tls = TlsFiles(config.tls.ca, config.tls.cert, config.tls.key)
-        return AdminClient(secure_channel(config.coordinator, tls))
-
-    def run(self) -> None:
-        admin = self.admin()
-        report = admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID).run_id, timeout=120)
-        assert report.state == "completed", report
-
-    def keys(self, organisation: str) -> dict[str, str]:
-        out = fetch_keys(self.node(organisation), channel=self.channel(organisation)).output
-        with out.open(newline="") as handle:
-            return {row["local_id"]: row["linkage_key"] for row in csv.DictReader(handle)}
-
-    def records_sent(self) -> int:
-        return sum(
-            len(message.records)
-            for method, message in self.wire.sent
-            if method.endswith("PutChunk")
-        )
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("refresh")
-    data = synthetic.generate(
-        root / "data", RECORDS, seed=11, layouts=synthetic.DEFAULT_LAYOUTS[:2]
-    )
-    organisations = [layout.organisation for layout in data.layouts]
-    configs = write_deployment(root, data, free_port())
-    config = load(configs["coordinator"], CoordinatorConfig)
-    coordinator = start_coordinator(config)
-    logging.getLogger("hublink").setLevel(logging.WARNING)
-    try:
-        yield Deployment(
-            root, data, configs, organisations, RecordingInterceptor(), config.database
-        )
-    finally:
-        coordinator.stop()
+    with started(tmp_path_factory.mktemp("refresh")) as running:
+        for organisation in running.organisations:
+            running.upload(organisation)
+        running.run()
+        yield running
 
 
 def edit_extract(path: Path, *, add: int = 0, change: int = 0, drop: int = 0) -> None:
@@ -121,9 +64,6 @@ def edit_extract(path: Path, *, add: int = 0, change: int = 0, drop: int = 0) ->
 
 def test_a_refresh_sends_only_what_changed_and_keys_stay_put(deployment: Deployment) -> None:
     first = deployment.organisations[0]
-    for organisation in deployment.organisations:
-        upload(deployment.node(organisation), channel=deployment.channel(organisation))
-    deployment.run()
     before = deployment.keys(first)
 
     edit_extract(deployment.data.csv_paths[first], add=2, change=3, drop=1)
@@ -156,15 +96,6 @@ def test_a_refresh_sends_only_what_changed_and_keys_stay_put(deployment: Deploym
     assert any("0 added, 0 changed, 0 removed" in line for line in lines)
 
 
-def log_entries(database: Path) -> list[LogEntry]:
-    """The coordinator's audit log as a reader sees it (read-only, beside the server)."""
-    with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as db:
-        return [
-            LogEntry(i, t, a, o, r, p, json.loads(d), h)
-            for i, t, o, r, a, p, d, h in db.execute("SELECT * FROM audit ORDER BY idx")
-        ]
-
-
 def test_a_refresh_under_another_schema_or_epoch_is_refused_with_nothing_changed(
     deployment: Deployment,
 ) -> None:
@@ -188,6 +119,85 @@ def test_a_refresh_under_another_schema_or_epoch_is_refused_with_nothing_changed
     assert last.action == "upload.rejected" and "nothing was changed" in last.details["reason"]
 
 
-def record_count(database: Path) -> int:
-    with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as db:
-        return int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+def test_consent_changed_or_withdrawn_between_refreshes(deployment: Deployment) -> None:
+    second = deployment.organisations[1]
+    deployment.keys(second)  # last month's keys, to tell changes from
+    fields, rows = deployment.rows(second)
+    id_column, dob = fields[0], fields[3]
+    leaver, withdrawn = rows[5][id_column], rows[6][id_column]
+    born = rows[5][dob]
+    rows[5][dob] = "2001-01-01"  # now over five: the demo policy leaves the child out
+    deployment.write_rows(second, fields, rows)
+    withdraw(deployment.node(second), [withdrawn], channel=deployment.channel(second))
+
+    left = deployment.upload(second)
+    assert left.refresh is not None and left.refresh.removed == 1  # the withdrawn one went
+    report = json.loads((deployment.node(second).state_dir / "exclusion-report.json").read_text())[
+        "refresh"
+    ]
+    assert report["left_consent"] == 1 and report["removed"] == 1
+
+    rows[5][dob] = born  # the date corrected: the child joins again, under a new token
+    deployment.write_rows(second, fields, rows)
+    back = deployment.upload(second)
+    assert back.refresh is not None and back.refresh.added == 1
+    report = json.loads((deployment.node(second).state_dir / "exclusion-report.json").read_text())[
+        "refresh"
+    ]
+    assert report["rejoined"] == 1
+    deployment.run()
+    keys = deployment.keys(second)
+    assert leaver in keys and withdrawn not in keys
+    assert {c["local_id"]: c["change"] for c in deployment.changes(second)}[withdrawn] in (
+        "withdrawn",
+        "removed",
+    )
+
+
+class FailingChunks(grpc.UnaryUnaryClientInterceptor):
+    """Every PutChunk after the first ``allowed`` fails as if the coordinator went away."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if details.method.endswith("PutChunk"):
+            if self.allowed <= 0:
+                raise InjectedRpcError()
+            self.allowed -= 1
+        return continuation(details, request)
+
+
+def test_an_interrupted_refresh_resumes_where_it_stopped(deployment: Deployment) -> None:
+    first = deployment.organisations[0]
+    edit_extract(deployment.data.csv_paths[first], add=3, change=4)
+    config = dataclasses.replace(deployment.node(first), chunk_records=2)
+    broken = grpc.intercept_channel(deployment.channel(first), FailingChunks(allowed=1))
+    held = record_count(deployment.database)
+    with pytest.raises(RunError, match="interrupted"):
+        upload_with_patience(config, broken)
+    assert record_count(deployment.database) > held  # a chunk arrived but is not applied yet
+
+    summary = upload(config, channel=deployment.channel(first))
+    assert summary.refresh is not None
+    assert (summary.refresh.added, summary.refresh.changed) == (3, 4)
+    assert any("already held 1 chunk" in note for note in summary.notes)
+    assert record_count(deployment.database) == held + 3
+
+
+def upload_with_patience(config: NodeConfig, channel: grpc.Channel) -> None:
+    """An upload that gives up at once on a transient failure (no backoff to wait through)."""
+    from node import credentials
+
+    original = credentials.client
+
+    def impatient(config: NodeConfig, channel: grpc.Channel | None = None) -> NodeClient:
+        client = original(config, channel)
+        client.retry = RetryPolicy(attempts=1)
+        return client
+
+    credentials.client = impatient  # type: ignore[assignment]
+    try:
+        upload(config, channel=channel)
+    finally:
+        credentials.client = original  # type: ignore[assignment]

@@ -1,0 +1,31 @@
+"""What a completed run leaves beside its entities: key lineage, a dated release, and the
+changes it settled.
+
+Called once, inside the transaction that stores the run's entities and
+before they replace the previous run's, so each of these is there exactly
+when the run is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coordinator.core import lineage, releases_history
+from coordinator.core.entities import Entities
+from coordinator.core.model import Project
+from coordinator.core.store import Transaction
+from hublink.identity import Identity
+
+
+def record(
+    tx: Transaction,
+    caller: Identity,
+    project: Project,
+    run_id: str,
+    record_ids: np.ndarray,
+    assignment: Entities,
+) -> None:
+    lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
+    releases_history.record(tx, project.id, run_id, record_ids, assignment)
+    # Every change up to here is in this run's entities: the next incremental run starts afresh.
+    tx.execute("DELETE FROM pending_changes WHERE project_id = ?", (project.id,))
