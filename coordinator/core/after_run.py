@@ -1,5 +1,4 @@
-"""What a completed run leaves beside its entities: key lineage, a dated release, and the
-changes it settled.
+"""What a completed run leaves beside its entities: key lineage and a dated release.
 
 Called once, inside the transaction that stores the run's entities and
 before they replace the previous run's, so each of these is there exactly
@@ -27,5 +26,3 @@ def record(
 ) -> None:
     lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
     releases_history.record(tx, project.id, run_id, record_ids, assignment)
-    # Every change up to here is in this run's entities: the next incremental run starts afresh.
-    tx.execute("DELETE FROM pending_changes WHERE project_id = ?", (project.id,))

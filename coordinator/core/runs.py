@@ -35,6 +35,7 @@ from coordinator.core import (
     candidates,
     entities,
     field_scoring,
+    incremental,
     matching,
     quality,
     quality_breakdown,
@@ -345,8 +346,12 @@ def execute(
     thresholds: Thresholds,
     progress: candidates.Progress,
     cancel: threading.Event,
+    full: bool = True,
 ) -> None:
     """Run every stage in turn; the run always ends in a recorded state.
+
+    Unless ``full``, the candidates build on the last run's (``.incremental``):
+    only records added or changed since are compared.
 
     Each stage's inputs are dropped once the next no longer needs them, so a
     run of millions of records holds one stage's arrays at a time.
@@ -358,11 +363,31 @@ def execute(
             raise Cancelled(f"run {run_id} was cancelled")
 
     try:
+        mark = incremental.pending_mark(store, project.id)
+        search = {"low": min(quality.FLOOR, thresholds.fallback), "within": _within_search(project)}
         with engine.session() as session:
             datasets = load_datasets(store, project, session)
             check()
-            found = find_candidates(
-                session, datasets.encodings, project, thresholds, progress, cancel.is_set
+            delta = None
+            if not full:
+                delta = incremental.find(
+                    store,
+                    project.id,
+                    session,
+                    datasets.encodings,
+                    datasets.record_ids,
+                    **search,
+                    blocking_mode=project.blocking,
+                    progress=progress,
+                    cancelled=cancel.is_set,
+                    mark=mark,
+                )
+            found = (
+                delta.found
+                if delta
+                else find_candidates(
+                    session, datasets.encodings, project, thresholds, progress, cancel.is_set
+                )
             )
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
@@ -405,9 +430,16 @@ def execute(
             candidate_pairs=candidate_pairs,
             seconds=time.monotonic() - started,
             report=figures,
-            matching=_matching_details(found, engine),
+            matching={
+                **_matching_details(found, engine),
+                "incremental": delta is not None,
+                "compared_afresh": len(delta.touched) if delta else len(everyone),
+            },
         )
         store_results(store, caller, project, run_id, assigned, outcome)
+        incremental.keep(
+            store, project.id, run_id, found, everyone, sizes, **search, delta=delta, mark=mark
+        )
         progress.stage = "completed"
         log.info(
             "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",

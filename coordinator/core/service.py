@@ -164,10 +164,11 @@ class Coordinator:
         threshold: float | None = None,
         *,
         background: bool = True,
+        full: bool = False,
     ) -> RunState:
         """Start matching every committed upload; ``threshold`` is the requested threshold
-        (None: the project's rule decides)."""
-        return self.runs.start(caller, project_id, threshold, background=background)
+        (None: the project's rule decides); ``full``: compare everything again."""
+        return self.runs.start(caller, project_id, threshold, background=background, full=full)
 
     def wait_for_run(self, run_id: str, timeout: float | None = None) -> None:
         """Block until a background run ends (for tests and the demo)."""

@@ -155,7 +155,10 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     ) -> runs_pb2.RunStatus:
         return convert.run_status(
             self.core.start_run(
-                caller(context), request.project_id, convert.requested_threshold(request)
+                caller(context),
+                request.project_id,
+                convert.requested_threshold(request),
+                full=request.full,
             )
         )
 

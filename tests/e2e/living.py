@@ -51,10 +51,19 @@ class Deployment:
         tls = TlsFiles(config.tls.ca, config.tls.cert, config.tls.key)
         return AdminClient(secure_channel(config.coordinator, tls))
 
-    def run(self) -> None:
+    def run(self, *, full: bool = False) -> str:
         admin = self.admin()
-        report = admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID).run_id, timeout=120)
+        report = admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID, full=full).run_id, timeout=120)
         assert report.state == "completed", report
+        return report.run_id
+
+    def entities(self) -> set[frozenset[int]]:
+        """The latest run's entities as sets of record ids (what "the same entities" means)."""
+        groups: dict[str, set[int]] = {}
+        with sqlite3.connect(f"{self.database.resolve().as_uri()}?mode=ro", uri=True) as db:
+            for record_id, entity_id in db.execute("SELECT record_id, entity_id FROM entities"):
+                groups.setdefault(entity_id, set()).add(int(record_id))
+        return {frozenset(g) for g in groups.values()}
 
     def keys(self, organisation: str) -> dict[str, str]:
         out = fetch_keys(self.node(organisation), channel=self.channel(organisation)).output
