@@ -25,4 +25,4 @@ def record(
     assignment: Entities,
 ) -> None:
     lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
-    releases_history.record(tx, project.id, run_id, record_ids, assignment)
+    releases_history.record(tx, project, run_id, record_ids, assignment)

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS release_entities (
     project_id TEXT NOT NULL,
     entity_id TEXT NOT NULL,
     organisations TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, entity_id)
 );
 -- Candidate pairs a run found, by record id, so the next run compares only what changed.

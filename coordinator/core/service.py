@@ -49,7 +49,9 @@ from coordinator.core.model import (
 from coordinator.core.refreshes import RefreshCounts, Refreshes
 from coordinator.core.releases import Releases
 from coordinator.core.run_control import RunControl
+from coordinator.core.series_access import Series
 from coordinator.core.store import Store
+from coordinator.core.time_series import ReleasePoint
 from coordinator.core.uploads import Uploads
 from hublink.identity import Identity, Role
 
@@ -66,6 +68,7 @@ class Coordinator:
         self.lifecycle = Lifecycle(store, self.guard)
         self.uploads = Uploads(store, self.guard)
         self.refreshes = Refreshes(store, self.uploads)
+        self.series = Series(store, self.guard)
         self.runs = RunControl(store, self.guard, engine or InlineEngine())
         self.releases = Releases(store, self.guard)
         self.audit = AuditReads(store, self.guard)
@@ -224,9 +227,16 @@ class Coordinator:
         """Delete the encodings (and entity assignments) of the caller's own withdrawn records."""
         return self.releases.withdraw(caller, project_id, tokens)
 
-    def overlap(self, caller: Identity, project_id: str) -> tuple[str, counts.CountTable]:
-        """Entities in every combination of the project's datasets, under disclosure control."""
-        return self.releases.overlap(caller, project_id)
+    def overlap(
+        self, caller: Identity, project_id: str, release: str = ""
+    ) -> tuple[str, counts.CountTable]:
+        """Entities in every combination of the project's datasets, under disclosure control
+        (as of the release of run ``release``; empty: the latest)."""
+        return self.releases.overlap(caller, project_id, release)
+
+    def time_series(self, caller: Identity, project_id: str) -> list[ReleasePoint]:
+        """Every release's counts per combination of datasets, new and left, protected."""
+        return self.series.series(caller, project_id)
 
     def counts(
         self,
@@ -235,9 +245,11 @@ class Coordinator:
         query: queries.CountQuery,
         *,
         action: str = "counts.query",
+        release: str = "",
     ) -> tuple[str, queries.ReleasedTable]:
-        """A count table over the latest run's entities, after the project's disclosure control."""
-        return self.releases.counts(caller, project_id, query, action=action)
+        """A count table over the latest run's entities (or a release's), after disclosure
+        control."""
+        return self.releases.counts(caller, project_id, query, action=action, release=release)
 
     # ---------------------------------------------------------------------- audit
     def audit_entries(

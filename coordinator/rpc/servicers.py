@@ -187,7 +187,7 @@ class AnalystServicer(analyst_pb2_grpc.AnalystServiceServicer):
     def GetOverlap(
         self, request: analyst_pb2.GetOverlapRequest, context: grpc.ServicerContext
     ) -> analyst_pb2.CountTable:
-        run_id, table = self.core.overlap(caller(context), request.project_id)
+        run_id, table = self.core.overlap(caller(context), request.project_id, request.release)
         return convert.count_table(request.project_id, run_id, table)
 
     @translating_errors
@@ -195,9 +195,39 @@ class AnalystServicer(analyst_pb2_grpc.AnalystServiceServicer):
         self, request: analyst_pb2.GetCountsRequest, context: grpc.ServicerContext
     ) -> analyst_pb2.CountTable:
         run_id, table = self.core.counts(
-            caller(context), request.project_id, convert.count_query(request)
+            caller(context),
+            request.project_id,
+            convert.count_query(request),
+            release=request.release,
         )
         return convert.released_table(request.project_id, run_id, table)
+
+    @translating_errors
+    def GetTimeSeries(
+        self, request: analyst_pb2.GetTimeSeriesRequest, context: grpc.ServicerContext
+    ) -> analyst_pb2.TimeSeries:
+        points = self.core.time_series(caller(context), request.project_id)
+        project = self.core.guard.project(request.project_id)
+        return analyst_pb2.TimeSeries(
+            project_id=request.project_id,
+            disclosure_rule=project.disclosure.describe(),
+            releases=[
+                analyst_pb2.Release(
+                    run_id=p.run_id,
+                    date=p.date,
+                    cells=[
+                        analyst_pb2.SeriesCell(
+                            label=c.label,
+                            datasets=list(c.datasets),
+                            value=c.value or 0,
+                            suppressed=c.suppressed,
+                        )
+                        for c in p.cells
+                    ],
+                )
+                for p in points
+            ],
+        )
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):

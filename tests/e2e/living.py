@@ -20,7 +20,7 @@ import grpc
 from coordinator.app import start as start_coordinator
 from hublink import synthetic
 from hublink.audit.log import LogEntry
-from hublink.clients import AdminClient
+from hublink.clients import AdminClient, AnalystClient
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
 from hublink.tls import TlsFiles, secure_channel
@@ -45,6 +45,11 @@ class Deployment:
         config = self.node(organisation)
         tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
         return grpc.intercept_channel(secure_channel(config.coordinator, tls), self.wire)
+
+    def analyst(self) -> AnalystClient:
+        config = load(self.configs["analyst"], ClientConfig)
+        tls = TlsFiles(config.tls.ca, config.tls.cert, config.tls.key)
+        return AnalystClient(secure_channel(config.coordinator, tls))
 
     def admin(self) -> AdminClient:
         config = load(self.configs["admin"], ClientConfig)

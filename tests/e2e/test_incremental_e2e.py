@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from hublink.demo import PROJECT_ID
+from hublink.reports.series_chart import write_series_chart
 from tests.e2e.living import Deployment, log_entries, started
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +55,8 @@ def test_incremental_runs_find_the_entities_a_full_relink_finds(deployment: Depl
     first, second = deployment.organisations
     for organisation in deployment.organisations:
         deployment.upload(organisation)
-    deployment.run(full=True)
+    first_run = deployment.run(full=True)
+    first_overlap = deployment.analyst().overlap(PROJECT_ID)
     for month, senders in enumerate([[first], [first, second], [second]], start=1):
         for organisation in senders:
             change(deployment, organisation, month)
@@ -65,3 +68,17 @@ def test_incremental_runs_find_the_entities_a_full_relink_finds(deployment: Depl
         incremental = deployment.entities()
         deployment.run(full=True)
         assert deployment.entities() == incremental, f"month {month}"
+
+    # Counts as of an older release: the first month's, exactly as released then.
+    analyst = deployment.analyst()
+    assert analyst.overlap(PROJECT_ID, release=first_run).cells == first_overlap.cells
+    series = analyst.time_series(PROJECT_ID)
+    assert series.releases[0].run_id == first_run
+    assert len(series.releases) == 7  # the first run, then an incremental and a full a month
+    both = "+".join(deployment.organisations)
+    assert series.releases[0].value(both) == dict(
+        ("+".join(c.datasets), c.value) for c in first_overlap.cells
+    ).get(both)
+    chart = deployment.root / "series.png"
+    write_series_chart(chart, series)
+    assert chart.read_bytes()[:4] == b"\x89PNG"
