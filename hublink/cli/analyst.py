@@ -93,6 +93,12 @@ def analyst_overlap(config_path: Path, project: str, fmt: str, release: str) -> 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write an HTML report with the chart and the table.",
 )
+@click.option(
+    "--release",
+    default="",
+    help="Count as of the release of this run id (see `hublink analyst series`); "
+    "default: the latest run.",
+)
 @friendly
 def analyst_counts(
     config_path: Path,
@@ -103,6 +109,7 @@ def analyst_counts(
     fmt: str,
     chart: Path | None,
     html_path: Path | None,
+    release: str,
 ) -> None:
     """Protected counts: overlaps, 'in A but not in B', breakdowns by released attributes.
 
@@ -117,7 +124,7 @@ def analyst_counts(
     dimensions = by if by or datasets_in or datasets_out else ("datasets",)
     if (chart or html_path) and not dimensions:
         raise click.UsageError("--chart and --html need at least one --by dimension")
-    counts = client.counts(project, dimensions, datasets_in, datasets_out)
+    counts = client.counts(project, dimensions, datasets_in, datasets_out, release=release)
     if fmt == "json":
         click.echo(json.dumps(counts_json(counts), indent=2))
     elif fmt == "csv":
