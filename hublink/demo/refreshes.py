@@ -146,37 +146,26 @@ def _month_label(number: int) -> str:
 
 
 def print_months(console: Any, months: Sequence[Mapping[str, Any]]) -> None:
-    """The months as one table: quality, what travelled, run times and keys kept."""
+    """The months as one table (quality, what travelled, run times, keys kept), then the
+    reasons keys changed, a line a month."""
     from rich.table import Table
 
     table = Table(title="Monthly refreshes (only the changes travel; incremental runs)")
-    columns = (
-        "month",
-        "F1 across",
-        "F1 within",
-        "sent",
-        "added",
-        "changed",
-        "removed",
-        "incremental s",
-        "full s",
-        "keys kept",
-        "keys changed",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("month", "keys changed") else "right")
+    for column in ("month", "F1 across", "F1 within", "sent", "+ / ~ / -", "incr s", "full s"):
+        table.add_column(column, justify="left" if column == "month" else "right")
+    table.add_column("keys kept", justify="right")
     for m in months:
         table.add_row(
             m["month"],
             f"{m['f1_across']:.4f}",
             f"{m['f1_within']:.4f}",
             f"{m['records_sent']:,}",
-            f"{m['records_added']:,}",
-            f"{m['records_changed']:,}",
-            f"{m['records_removed']:,}",
-            f"{m['incremental_run_s']:.2f}",
-            f"{m['full_run_s']:.2f}",
+            f"{m['records_added']}/{m['records_changed']}/{m['records_removed']}",
+            f"{m['incremental_run_s']:.1f}",
+            f"{m['full_run_s']:.1f}",
             f"{m['keys_kept']:.4f}",
-            ", ".join(f"{k} {v}" for k, v in m["keys_changed"].items()),
         )
     console.print(table)
+    for m in months:
+        reasons = ", ".join(f"{k} {v}" for k, v in m["keys_changed"].items()) or "none"
+        console.print(f"{m['month']}: keys changed: {reasons}")
