@@ -71,8 +71,10 @@ class Delta:
     found: Found
     touched: np.ndarray
     """Record ids compared afresh (added or changed since the last run)."""
-    new_pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
-    """(record id a, record id b, similarity) of the pairs found for them."""
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """(record id a, record id b, similarity) of every pair: kept and found afresh."""
+    fresh: int
+    """Pairs found afresh."""
 
 
 def pending_mark(store: Store, project_id: str) -> int:
@@ -175,7 +177,8 @@ def find(
             sampled=len(basis.scores) if blocked else 0,
         ),
         touched,
-        fresh,
+        (everything_a, everything_b, everything_s),
+        len(fresh[0]),
     )
 
 
@@ -194,34 +197,26 @@ def keep(
 ) -> None:
     """After a completed run: keep its pairs for the next one and settle the changes it saw.
 
-    A full run replaces every kept pair; an incremental one only those of the
-    records it compared afresh (and of records gone).
+    The pairs are written whole, as three packed arrays: the next run reads them in one
+    query, without a row per pair.
     """
     offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+    if delta is None:
+        across = _pairs_by_id(found.across, offsets, everyone)
+        within_pairs = _pairs_by_id(found.within, offsets, everyone)
+        pairs = tuple(np.concatenate([x, y]) for x, y in zip(across, within_pairs, strict=True))
+    else:
+        pairs = delta.pairs
+    a, b, s = (np.ascontiguousarray(x) for x in pairs)
     with store.transaction() as tx:
-        if delta is None:
-            tx.execute("DELETE FROM run_pairs WHERE project_id = ?", (project_id,))
-            rows = _pairs_by_id(found.across, offsets, everyone) + _pairs_by_id(
-                found.within, offsets, everyone
-            )
-        else:
-            gone = [
-                int(r[0])
-                for r in tx.execute(
-                    "SELECT record_id FROM pending_changes WHERE project_id = ? AND rowid <= ?",
-                    (project_id, mark),
-                ).fetchall()
-            ]
-            for column in ("a", "b"):
-                tx.executemany(
-                    f"DELETE FROM run_pairs WHERE project_id = ? AND {column} = ?",
-                    ((project_id, i) for i in gone),
-                )
-            a, b, s = delta.new_pairs
-            rows = list(zip(a.tolist(), b.tolist(), s.tolist(), strict=True))
-        tx.executemany(
+        tx.execute(
             "INSERT OR REPLACE INTO run_pairs VALUES (?, ?, ?, ?)",
-            ((project_id, x, y, z) for x, y, z in rows),
+            (
+                project_id,
+                a.astype(np.int64).tobytes(),
+                b.astype(np.int64).tobytes(),
+                s.astype(np.float64).tobytes(),
+            ),
         )
         basis = Basis(
             run_id,
@@ -282,16 +277,14 @@ class _Index:
 
 
 def _kept_pairs(store: Store, project_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a: list[int] = []
-    b: list[int] = []
-    s: list[float] = []
-    for x, y, z in store.iterate(
-        "SELECT a, b, score FROM run_pairs WHERE project_id = ?", (project_id,)
-    ):
-        a.append(x)
-        b.append(y)
-        s.append(z)
-    return np.array(a, np.int64), np.array(b, np.int64), np.array(s, np.float64)
+    row = store.query_one("SELECT a, b, score FROM run_pairs WHERE project_id = ?", (project_id,))
+    if row is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return (
+        np.frombuffer(row["a"], dtype=np.int64),
+        np.frombuffer(row["b"], dtype=np.int64),
+        np.frombuffer(row["score"], dtype=np.float64),
+    )
 
 
 def _compare(
@@ -369,15 +362,13 @@ def _compare(
 
 def _pairs_by_id(
     candidates: Candidates, offsets: np.ndarray, everyone: np.ndarray
-) -> list[tuple[int, int, float]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sims = np.frombuffer(candidates[0], dtype=np.float64)
     d0, d1, r0, r1 = (
         np.frombuffer(candidates[k][j], dtype=np.uint32).astype(np.int64)
         for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
     )
-    a = everyone[offsets[d0] + r0]
-    b = everyone[offsets[d1] + r1]
-    return list(zip(a.tolist(), b.tolist(), sims.tolist(), strict=True))
+    return everyone[offsets[d0] + r0], everyone[offsets[d1] + r1], sims
 
 
 def _split(candidates: Candidates) -> tuple[Candidates, Candidates]:

@@ -72,14 +72,14 @@ CREATE TABLE IF NOT EXISTS release_entities (
     attributes TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, entity_id)
 );
--- Candidate pairs a run found, by record id, so the next run compares only what changed.
+-- Candidate pairs the last run found, by record id, so the next run compares only what
+-- changed: packed arrays (int64 record ids a and b, float64 similarity), read and written whole.
 CREATE TABLE IF NOT EXISTS run_pairs (
-    project_id TEXT NOT NULL,
-    a INTEGER NOT NULL,
-    b INTEGER NOT NULL,
-    score REAL NOT NULL,
-    PRIMARY KEY (project_id, a, b)
-) WITHOUT ROWID;
+    project_id TEXT PRIMARY KEY,
+    a BLOB NOT NULL,
+    b BLOB NOT NULL,
+    score BLOB NOT NULL
+);
 """
 
 
