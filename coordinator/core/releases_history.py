@@ -27,8 +27,51 @@ from coordinator.core.store import Store, Transaction
 def record(
     tx: Transaction, project: Project, run_id: str, record_ids: np.ndarray, assignment: Entities
 ) -> None:
-    """Keep the run's entities, the organisations each is known to and its attributes."""
-    facts: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {
+    """Keep the run's entities, the organisations each is known to and its attributes.
+
+    Organisations are gathered as a bit mask per entity with numpy (a run has
+    millions of records); attributes, which only some projects release, record
+    by record.
+    """
+    organisations = list(project.organisations)
+    rows = tx.execute(
+        "SELECT r.id, u.organisation FROM records r JOIN uploads u ON u.id = r.upload_id "
+        "WHERE u.project_id = ? AND u.state = 'committed' ORDER BY r.id",
+        (project.id,),
+    ).fetchall()
+    for _, organisation in rows:
+        if organisation not in organisations:
+            organisations.append(str(organisation))
+    index = {o: i for i, o in enumerate(organisations)}
+    held_ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+    held_org = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
+    at = np.minimum(np.searchsorted(held_ids, record_ids), max(0, len(held_ids) - 1))
+    present = held_ids[at] == record_ids if len(held_ids) else np.zeros(len(record_ids), bool)
+    masks = np.zeros(assignment.count, dtype=np.int64)
+    np.bitwise_or.at(masks, assignment.entity[present], np.left_shift(1, held_org[at[present]]))
+    attributes = (
+        _attributes(tx, project, record_ids, assignment) if project.released_attributes else {}
+    )
+    names = {
+        mask: ",".join(sorted(o for i, o in enumerate(organisations) if mask >> i & 1))
+        for mask in np.unique(masks).tolist()
+    }
+    ids = [bytes(e).decode("ascii") for e in assignment.ids]
+    tx.executemany(
+        "INSERT INTO release_entities VALUES (?, ?, ?, ?, ?)",
+        (
+            (run_id, project.id, ids[n], names[mask], attributes.get(ids[n], "{}"))
+            for n, mask in enumerate(masks.tolist())
+            if mask
+        ),
+    )
+
+
+def _attributes(
+    tx: Transaction, project: Project, record_ids: np.ndarray, assignment: Entities
+) -> dict[str, str]:
+    """Entity id -> its resolved released attributes as JSON."""
+    facts = {
         int(rid): (str(org), parse_attributes(attributes))
         for rid, org, attributes in tx.execute(
             f"SELECT r.id, u.organisation, {ATTRIBUTES_OF_RECORD} FROM records r "
@@ -36,37 +79,24 @@ def record(
             (project.id,),
         ).fetchall()
     }
-    known: dict[str, set[str]] = defaultdict(set)
     values: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(lambda: defaultdict(list))
     for record_id, entity_id in assignment.rows(record_ids):
         fact = facts.get(record_id)
         if fact is None:
             continue
-        organisation, attributes = fact
-        known[entity_id].add(organisation)
-        for name, value in attributes:
+        organisation, pairs = fact
+        for name, value in pairs:
             values[entity_id][name].append((organisation, value))
-    tx.executemany(
-        "INSERT INTO release_entities VALUES (?, ?, ?, ?, ?)",
-        (
-            (
-                run_id,
-                project.id,
-                entity,
-                ",".join(sorted(orgs)),
-                json.dumps(
-                    {
-                        name: queries.resolve(
-                            pairs, project.attribute_precedence, project.organisations
-                        )
-                        for name, pairs in sorted(values[entity].items())
-                    },
-                    sort_keys=True,
-                ),
-            )
-            for entity, orgs in known.items()
-        ),
-    )
+    return {
+        entity: json.dumps(
+            {
+                name: queries.resolve(pairs, project.attribute_precedence, project.organisations)
+                for name, pairs in sorted(named.items())
+            },
+            sort_keys=True,
+        )
+        for entity, named in values.items()
+    }
 
 
 def releases(store: Store, project_id: str) -> list[tuple[str, str]]:
