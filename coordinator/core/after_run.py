@@ -1,4 +1,5 @@
-"""What a completed run leaves beside its entities: key lineage and a dated release.
+"""What a completed run stores beside its figures: its entity rows (only those that differ
+from the last run's), key lineage and a dated release.
 
 Called once, inside the transaction that stores the run's entities and
 before they replace the previous run's, so each of these is there exactly
@@ -24,5 +25,16 @@ def record(
     record_ids: np.ndarray,
     assignment: Entities,
 ) -> None:
-    lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
+    rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
     releases_history.record(tx, project, run_id, record_ids, assignment)
+    # Only the entity rows that differ are written: a month's run touches few of them.
+    tx.executemany("DELETE FROM entities WHERE record_id = ?", ((int(i),) for i in rewrite.orphans))
+    changed = np.flatnonzero(rewrite.changed)
+    ids = assignment.ids[assignment.entity[changed]] if len(changed) else []
+    tx.executemany(
+        "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?)",
+        (
+            (int(record_ids[i]), project.id, bytes(e).decode("ascii"), run_id)
+            for i, e in zip(changed.tolist(), ids, strict=True)
+        ),
+    )

@@ -52,6 +52,17 @@ class KeyChange:
     change: str
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """What a run changes in the entity rows: only these need writing."""
+
+    counts: dict[str, int]
+    changed: np.ndarray
+    """Per record of the run (load order): new, or in another entity than before."""
+    orphans: np.ndarray
+    """Record ids with an entity row that the run did not cover."""
+
+
 def removed(tx: Transaction, project_id: str, record_ids: Sequence[int], reason: str) -> None:
     """Note records about to be deleted (before their entity rows go), for their nodes."""
     for start in range(0, len(record_ids), _IDS_AT_ONCE):
@@ -73,11 +84,11 @@ def record(
     run_id: str,
     record_ids: np.ndarray,
     assignment: Entities,
-) -> dict[str, int]:
+) -> Rewrite:
     """Compare the run's entities with the previous run's; write lineage and key changes.
 
     Call inside the run's storing transaction, before its entity rows replace
-    the old ones. Returns the counts it audited.
+    the old ones. Returns the counts it audited and which entity rows differ.
     """
     old_ids, old_entities = _previous(tx, project_id)
     new_entities = assignment.ids[assignment.entity] if len(record_ids) else np.zeros(0, ID_DTYPE)
@@ -155,7 +166,7 @@ def record(
         LEFT: int(left.get(LEFT, 0)),
     }
     tx.audit(event(caller, "keys.lineage", project_id, {"run_id": run_id, "records": counts}))
-    return counts
+    return Rewrite(counts, ~present | moved, old_ids[~np.isin(old_ids, record_ids)])
 
 
 def changes_since(

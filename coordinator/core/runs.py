@@ -289,17 +289,8 @@ def store_results(
 ) -> None:
     """Replace the project's entities, complete the run and audit it, in one transaction."""
     with store.transaction() as tx:
-        # Before the old entities go: key lineage, the dated release, changes settled.
+        # The entity rows that changed, key lineage and the dated release (.after_run).
         after_run.record(tx, caller, project, run_id, assigned.everyone, assigned.assignment)
-        tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
-        tx.executemany(
-            "INSERT INTO entities VALUES (?, ?, ?, ?)",
-            # In record order (each upload's ids ascend): pages fill one after another.
-            (
-                (rid, project.id, entity_id, run_id)
-                for rid, entity_id in assigned.assignment.rows(assigned.everyone)
-            ),
-        )
         tx.execute(
             "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
             "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
