@@ -127,6 +127,19 @@ def render_text(report: Mapping[str, Any]) -> str:
         lines += [f"  - {warning}" for warning in report["warnings"]]
     if "upload_id" in report:
         lines += ["", f"upload id:       {report['upload_id']}"]
+    if "refresh" in report:
+        r = report["refresh"]
+        lines += [
+            "",
+            "refresh: what changed since the records the coordinator held",
+            f"  added:                                 {r['added']:>9,}",
+            f"    of which joined again (sent before): {r['rejoined']:>9,}",
+            f"  changed (sent again, same token):      {r['changed']:>9,}",
+            f"  removed:                               {r['removed']:>9,}",
+            f"    left the extract:                    {r['left_extract']:>9,}",
+            f"    left by consent or opt-out now:      {r['left_consent']:>9,}",
+            f"  unchanged (nothing sent):              {r['unchanged']:>9,}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -182,6 +195,16 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def add_refresh(state_dir: Path, counts: Mapping[str, int], upload_id: str) -> None:
+    """Add what a refresh changed (node.refresh) to the report this run wrote: who joined,
+    who left and why (counts only)."""
+    report = json.loads((state_dir / JSON_NAME).read_text(encoding="utf-8"))
+    report["refresh"] = dict(counts)
+    report["upload_id"] = upload_id
+    _write_atomically(state_dir / JSON_NAME, json.dumps(report, indent=2) + "\n")
+    _write_atomically(state_dir / TEXT_NAME, render_text(report))
 
 
 def read_counts(state_dir: Path) -> dict[str, Any]:

@@ -48,6 +48,24 @@ CREATE TABLE IF NOT EXISTS upload_inputs (
     upload_id TEXT PRIMARY KEY REFERENCES uploads(upload_id),
     included_sha256 TEXT NOT NULL
 );
+-- Refreshes (node.refresh): a keyed fingerprint (HMAC) of each sent record's normalised
+-- values, never the values, so the next extract's changed records can be found.
+CREATE TABLE IF NOT EXISTS token_fingerprints (
+    token TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
+    local_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS token_fingerprints_by_upload ON token_fingerprints(upload_id);
+-- The records the coordinator holds for each project now: local id, its token and the
+-- fingerprint of what was last sent under it (set when an upload or refresh commits).
+CREATE TABLE IF NOT EXISTS record_state (
+    project_id TEXT NOT NULL,
+    local_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (project_id, local_id)
+);
 CREATE TABLE IF NOT EXISTS withdrawals (
     project_id TEXT NOT NULL,
     local_id TEXT NOT NULL,
@@ -192,6 +210,85 @@ class TokenStore:
                 "SELECT token, local_id FROM tokens WHERE upload_id = ?", (upload_id,)
             ).fetchall()
         )
+
+    # --------------------------------------------------------------- refreshes
+    def add_fingerprints(self, upload_id: str, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Remember (token, local id, fingerprint) of records an upload sends."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO token_fingerprints VALUES (?, ?, ?, ?)",
+                ((token, upload_id, local_id, fp) for token, local_id, fp in rows),
+            )
+
+    def held_records(self, project_id: str) -> dict[str, tuple[str, str]]:
+        """local id -> (token, fingerprint) of every record the coordinator holds.
+
+        A project first uploaded before fingerprints were kept has none: its
+        committed upload's tokens come back with an empty fingerprint, so a
+        refresh sends each of them again once, under the same token.
+        """
+        held = {
+            str(local): (str(token), str(fp))
+            for local, token, fp in self._db.execute(
+                "SELECT local_id, token, fingerprint FROM record_state WHERE project_id = ?",
+                (project_id,),
+            )
+        }
+        if held:
+            return held
+        upload_id = self.committed_upload(project_id)
+        if upload_id is None:
+            return {}
+        return {local: (token, "") for token, local in self.local_ids(upload_id).items()}
+
+    def settle(self, project_id: str, upload_id: str, removed: Iterable[str] = ()) -> None:
+        """After a commit: the upload's records are held as sent, ``removed`` ones no more."""
+        with self._transaction():
+            if not self._db.execute(
+                "SELECT 1 FROM record_state WHERE project_id = ? LIMIT 1", (project_id,)
+            ).fetchone():
+                # The first settle of a project sent before fingerprints: take its tokens.
+                self._db.execute(
+                    "INSERT OR IGNORE INTO record_state SELECT u.project_id, t.local_id, "
+                    "t.token, '' FROM tokens t JOIN uploads u ON u.upload_id = t.upload_id "
+                    "WHERE u.project_id = ? AND u.state = 'committed'",
+                    (project_id,),
+                )
+            self._db.execute(
+                "INSERT OR REPLACE INTO record_state SELECT ?, local_id, token, fingerprint "
+                "FROM token_fingerprints WHERE upload_id = ?",
+                (project_id, upload_id),
+            )
+            self._db.executemany(
+                "DELETE FROM record_state WHERE project_id = ? AND local_id = ?",
+                ((project_id, local_id) for local_id in removed),
+            )
+
+    def ever_sent(self, project_id: str) -> frozenset[str]:
+        """Local ids sent to the project in any committed upload or refresh."""
+        return frozenset(
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT DISTINCT t.local_id FROM tokens t JOIN uploads u "
+                "ON u.upload_id = t.upload_id WHERE u.project_id = ? AND u.state = 'committed'",
+                (project_id,),
+            )
+        )
+
+    def every_token(self, project_id: str) -> dict[str, str]:
+        """token -> local id of every record ever sent to the project (removed ones too)."""
+        return {
+            str(token): str(local)
+            for token, local in self._db.execute(
+                "SELECT t.token, t.local_id FROM tokens t JOIN uploads u "
+                "ON u.upload_id = t.upload_id WHERE u.project_id = ?",
+                (project_id,),
+            )
+        }
+
+    def held_tokens(self, project_id: str) -> dict[str, str]:
+        """token -> local id of every record held for the project (for its keys)."""
+        return {token: local for local, (token, _) in self.held_records(project_id).items()}
 
     # ------------------------------------------------------------- withdrawals
     def tokens_for(self, upload_id: str, local_ids: Iterable[str]) -> dict[str, str]:

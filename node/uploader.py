@@ -107,6 +107,18 @@ class Receipt:
     """The public key the coordinator offered with it (used only if none is pinned)."""
     chunks_already_held: int = 0
     """Chunks the coordinator held before this call (a resumed upload) and were not resent."""
+    refresh: RefreshTally | None = None
+    """A refresh only: what it did to the records the coordinator holds."""
+
+
+@dataclass(frozen=True)
+class RefreshTally:
+    """What a refresh did at the coordinator (counts it computed itself)."""
+
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
 
 
 class NodeClient:
@@ -181,6 +193,8 @@ class NodeClient:
         consent: Summary | None = None,
         upload_id: str | None = None,
         progress: Callable[[int], None] | None = None,
+        refresh: bool = False,
+        removed_tokens: Sequence[str] = (),
     ) -> Receipt:
         """Send every record in numbered chunks and commit; returns the coordinator's receipt.
 
@@ -189,7 +203,8 @@ class NodeClient:
         node never holds more than a chunk of its upload. With the
         ``upload_id`` of an upload begun earlier (by a run that was interrupted)
         and the same records in the same order, only the chunks the
-        coordinator has not acknowledged are sent.
+        coordinator has not acknowledged are sent. A ``refresh`` (node.refresh)
+        sends only records added or changed, and ``removed_tokens`` at commit.
         """
         if count is None:
             if not isinstance(records, Sized):
@@ -207,6 +222,7 @@ class NodeClient:
                 expected_records=count,
                 consent=_consent_message(consent),
                 secret_epoch=project.secret_epoch,
+                refresh=refresh,
             ),
         )
         if status.upload_id and status.upload_id != upload_id:
@@ -216,7 +232,7 @@ class NodeClient:
                 "upload id %s was not usable; the coordinator chose %s", upload_id, status.upload_id
             )
             upload_id = status.upload_id
-        if status.state not in ("open", "committed"):
+        if status.state not in ("open", "committed", "applied"):
             raise UploadRejected(
                 f"upload {upload_id} is {status.state or 'gone'} at the coordinator; "
                 "it cannot be resumed"
@@ -266,6 +282,7 @@ class NodeClient:
                 chunk_count=chunks,
                 record_count=count,
                 digest_sha256=digest.hexdigest(),
+                removed_tokens=list(removed_tokens),
             ),
         )
         if receipt.digest_sha256 != digest.hexdigest():
@@ -278,6 +295,14 @@ class NodeClient:
             _audit_receipt(receipt),
             receipt.checkpoint.public_key,
             len(received) if status.state == "open" else chunks,
+            RefreshTally(
+                int(receipt.refresh.added),
+                int(receipt.refresh.changed),
+                int(receipt.refresh.removed),
+                int(receipt.refresh.unchanged),
+            )
+            if receipt.HasField("refresh")
+            else None,
         )
 
     def _put_chunk(self, message: upload_pb2.PutChunkRequest) -> None:
@@ -329,6 +354,29 @@ class NodeClient:
             keys_pb2.WithdrawRequest(project_id=project_id, tokens=list(tokens)),
         )
         return int(answer.withdrawn), int(answer.not_found)
+
+    def key_changes(
+        self, project_id: str, since: int
+    ) -> tuple[list[tuple[str, str, str, str]], int]:
+        """(token, old key, new key, change) of this organisation's records whose keys
+        changed after sequence ``since``, and the sequence they reach (``since`` next time).
+        Read whole before returning, and started again on a transient failure."""
+
+        def whole_stream(
+            request: keys_pb2.GetKeyChangesRequest, timeout: float
+        ) -> tuple[list[tuple[str, str, str, str]], int]:
+            changes: list[tuple[str, str, str, str]] = []
+            head = since
+            for batch in self._keys.GetKeyChanges(request, timeout=timeout):
+                head = int(batch.head)
+                changes.extend((c.token, c.old_key, c.new_key, c.change) for c in batch.changes)
+            return changes, head
+
+        return self._call(
+            "fetching key changes",
+            whole_stream,
+            keys_pb2.GetKeyChangesRequest(project_id=project_id, since=since),
+        )
 
     def log_extension(self, old_size: int) -> tuple[str, list[bytes]]:
         """The coordinator's latest signed checkpoint and its proof that it extends ``old_size``."""

@@ -64,8 +64,9 @@ def withdraw(
     if not wanted:
         raise RunError("no local record ids to withdraw")
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
-        upload_id = store.committed_upload(config.project)
-        sent_as = store.tokens_for(upload_id, wanted) if upload_id else {}
+        # The records held now, whichever upload or refresh sent them (node.refresh).
+        held = store.held_records(config.project)
+        sent_as = {local: held[local][0] for local in wanted if local in held}
         store.record_withdrawals(config.project, [(i, sent_as.get(i)) for i in wanted])
         never = len(wanted) - len(sent_as)
         locallog.append(

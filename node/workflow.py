@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -20,7 +20,7 @@ import grpc
 from hublink.clients import RequestRefused
 from hublink.config import NodeConfig
 from hublink.spec import LinkageSpec, SpecError
-from node import attributes, credentials, exclusions, locallog
+from node import attributes, credentials, exclusions, locallog, refresh
 from node.credentials import own_identity, read_secret
 from node.encoder import EncodedRecord, Encoder, encode_records
 from node.errors import RunError
@@ -28,9 +28,12 @@ from node.intake import InputChanged, Intake, included_records, take_in
 from node.prepare import normalisers
 from node.receipts import ReceiptRefused, keep_receipt
 from node.record_tokens import TokenSequence
+from node.refresh import Fingerprint, fingerprinter
 from node.tokens import TokenStore
 from node.uploader import (
+    NodeClient,
     Receipt,
+    RefreshTally,
     RemoteProject,
     UploadRejected,
 )
@@ -50,6 +53,8 @@ class UploadSummary:
     rejected: int = 0
     notes: tuple[str, ...] = ()
     """One line each about an interrupted upload resumed or abandoned, for the operator."""
+    refresh: RefreshTally | None = None
+    """A refresh (node.refresh) only: records added, changed, removed and unchanged."""
 
 
 def upload(
@@ -111,14 +116,17 @@ def upload(
             attributes.check(config.attributes, project.released_attributes)
         except attributes.AttributeConfigError as exc:
             raise RunError(f"node config: {exc}") from None
+    fingerprint = fingerprinter(secret)
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         if store.committed_upload(project.project_id):
-            raise RunError(
-                f"this node already uploaded to project {project.project_id!r}; "
-                "a second upload would replace the first"
-            )
+            # Sent before: this is next month's extract, and only what changed travels.
+            return _refresh(config, spec, secret, intake, client, project, store, progress)
         upload_id, resumed, notes = _resume_or_record(
-            config, store, project.project_id, intake, project.secret_epoch
+            config,
+            store,
+            project.project_id,
+            (intake.included, intake.included_sha256),
+            project.secret_epoch,
         )
         if warn is None:
             notes[:0] = intake.warnings
@@ -141,9 +149,14 @@ def upload(
             resumed=resumed,
             batch=size,
             encoded=lambda n: tick("encode", n),
+            fingerprint=fingerprint,
         )
-        try:
-            receipt: Receipt = client.upload(
+        receipt = _sending(
+            config,
+            store,
+            project.project_id,
+            upload_id,
+            lambda: client.upload(
                 project,
                 spec.sha256,
                 records,
@@ -152,50 +165,10 @@ def upload(
                 consent=intake.summary(),
                 upload_id=upload_id,
                 progress=lambda n: tick("upload", n),
-            )
-        except RequestRefused as exc:
-            if not exc.transient:
-                store.mark_failed(upload_id)
-            locallog.append(
-                config.state_dir,
-                "upload.interrupted" if exc.transient else "upload.failed",
-                project=project.project_id,
-                upload_id=upload_id,
-            )
-            if exc.transient:
-                raise RunError(
-                    f"{exc}; the upload was interrupted and resumes where it stopped when "
-                    "`hublink node upload` is run again"
-                ) from None
-            raise
-        except InputChanged as exc:
-            store.mark_failed(upload_id)
-            locallog.append(
-                config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
-            )
-            raise RunError(str(exc)) from None
-        except UploadRejected as exc:
-            store.mark_failed(upload_id)
-            locallog.append(
-                config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
-            )
-            raise RunError(f"{exc}; run `hublink node upload` again to start afresh") from None
-        except Exception:
-            store.mark_failed(upload_id)
-            locallog.append(
-                config.state_dir, "upload.failed", project=project.project_id, upload_id=upload_id
-            )
-            raise
-        store.mark_committed(
-            upload_id,
-            {
-                "upload_id": receipt.upload_id,
-                "records": receipt.record_count,
-                "digest_sha256": receipt.digest_sha256,
-                "audit_index": receipt.audit_index,
-                **(receipt.audit.to_json() if receipt.audit else {}),
-            },
+            ),
         )
+        store.mark_committed(upload_id, _receipt_json(receipt))
+        store.settle(project.project_id, upload_id)
     locallog.append(
         config.state_dir,
         "upload.committed",
@@ -222,11 +195,166 @@ def upload(
     )
 
 
+def _refresh(
+    config: NodeConfig,
+    spec: LinkageSpec,
+    secret: bytes,
+    intake: Intake,
+    client: NodeClient,
+    project: RemoteProject,
+    store: TokenStore,
+    progress: Progress | None,
+) -> UploadSummary:
+    """Send what changed since the records the coordinator holds (node.refresh), as one
+    refresh it applies whole or not at all; resumable like any upload."""
+    project_id = project.project_id
+    fingerprint = fingerprinter(secret)
+    withdrawn = store.withdrawn_local_ids()
+    delta, _ = refresh.plan(
+        included_records(
+            config,
+            spec.all_fields,
+            normalisers(config.input.date_formats),
+            intake,
+            withdrawn=withdrawn,
+        ),
+        store.held_records(project_id),
+        fingerprint,
+        in_file=refresh.local_ids_in_file(config),
+        withdrawn_tokens=store.withdrawn_tokens(project_id),
+        sent_before=store.ever_sent(project_id),
+    )
+    upload_id, resumed, notes = _resume_or_record(
+        config, store, project_id, (delta.sent, delta.fingerprint()), project.secret_epoch
+    )
+    size = max(1, min(config.chunk_records, project.max_chunk_records))
+    done = {"encode": 0, "upload": 0}
+
+    def tick(stage: str, n: int) -> None:
+        done[stage] += n
+        if progress:
+            progress(stage, done[stage], delta.sent)
+
+    only: dict[str, str | None] = {local: None for local in delta.added}
+    only.update(delta.changed)
+    records = _stream(
+        config,
+        spec,
+        Encoder(spec, secret),
+        intake,
+        project,
+        store,
+        upload_id,
+        resumed=resumed,
+        batch=size,
+        encoded=lambda n: tick("encode", n),
+        fingerprint=fingerprint,
+        only=only,
+    )
+    receipt = _sending(
+        config,
+        store,
+        project_id,
+        upload_id,
+        lambda: client.upload(
+            project,
+            spec.sha256,
+            records,
+            count=delta.sent,
+            chunk_records=size,
+            consent=intake.summary(),
+            upload_id=upload_id,
+            progress=lambda n: tick("upload", n),
+            refresh=True,
+            removed_tokens=sorted(delta.removed.values()),
+        ),
+    )
+    store.mark_committed(upload_id, _receipt_json(receipt))
+    store.settle(project_id, upload_id, [*delta.removed, *withdrawn])
+    counts = delta.counts()
+    locallog.append(
+        config.state_dir,
+        "upload.refreshed",
+        project=project_id,
+        upload_id=upload_id,
+        audit_index=receipt.audit_index,
+        **counts,
+    )
+    exclusions.add_refresh(config.state_dir, counts, upload_id)
+    _keep_receipt(config, receipt)
+    if receipt.chunks_already_held:
+        notes.append(
+            f"resumed refresh {upload_id}: the coordinator already held "
+            f"{receipt.chunks_already_held} chunk(s); only the rest were sent"
+        )
+    return UploadSummary(
+        own_identity(config).organisation,
+        project_id,
+        upload_id,
+        receipt.record_count,
+        receipt.digest_sha256,
+        intake.excluded,
+        len(intake.rejects),
+        tuple(notes),
+        receipt.refresh,
+    )
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, object]:
+    return {
+        "upload_id": receipt.upload_id,
+        "records": receipt.record_count,
+        "digest_sha256": receipt.digest_sha256,
+        "audit_index": receipt.audit_index,
+        **(receipt.audit.to_json() if receipt.audit else {}),
+    }
+
+
+def _sending(
+    config: NodeConfig,
+    store: TokenStore,
+    project_id: str,
+    upload_id: str,
+    send: Callable[[], Receipt],
+) -> Receipt:
+    """``send()``, with a failure recorded: a transient one leaves the upload to resume,
+    any other marks it failed, so the next run starts afresh."""
+    try:
+        return send()
+    except RequestRefused as exc:
+        if not exc.transient:
+            store.mark_failed(upload_id)
+        locallog.append(
+            config.state_dir,
+            "upload.interrupted" if exc.transient else "upload.failed",
+            project=project_id,
+            upload_id=upload_id,
+        )
+        if exc.transient:
+            raise RunError(
+                f"{exc}; the upload was interrupted and resumes where it stopped when "
+                "`hublink node upload` is run again"
+            ) from None
+        raise
+    except InputChanged as exc:
+        store.mark_failed(upload_id)
+        locallog.append(config.state_dir, "upload.failed", project=project_id, upload_id=upload_id)
+        raise RunError(str(exc)) from None
+    except UploadRejected as exc:
+        store.mark_failed(upload_id)
+        locallog.append(config.state_dir, "upload.failed", project=project_id, upload_id=upload_id)
+        raise RunError(f"{exc}; run `hublink node upload` again to start afresh") from None
+    except Exception:
+        store.mark_failed(upload_id)
+        locallog.append(config.state_dir, "upload.failed", project=project_id, upload_id=upload_id)
+        raise
+
+
 def _resume_or_record(
     config: NodeConfig,
     store: TokenStore,
     project_id: str,
-    intake: Intake,
+    sending: tuple[int, str],
     secret_epoch: int,
 ) -> tuple[str, bool, list[str]]:
     """The upload to send the intake's records under, an interrupted one resumed or a new
@@ -258,7 +386,7 @@ def _resume_or_record(
                 f"linkage-secret epoch {'unknown' if epoch is None else epoch} but project "
                 f"{project_id!r} is now at epoch {secret_epoch}; starting a new upload"
             )
-        elif recorded == (intake.included, intake.included_sha256):
+        elif recorded == sending:
             locallog.append(
                 config.state_dir, "upload.resumed", project=project_id, upload_id=upload_id
             )
@@ -289,8 +417,8 @@ def _resume_or_record(
         upload_id,
         project_id,
         secret_epoch=secret_epoch,
-        records=intake.included,
-        included_sha256=intake.included_sha256,
+        records=sending[0],
+        included_sha256=sending[1],
     )
     return upload_id, False, notes
 
@@ -307,6 +435,8 @@ def _stream(
     resumed: bool,
     batch: int,
     encoded: Callable[[int], None],
+    fingerprint: Fingerprint,
+    only: Mapping[str, str | None] | None = None,
 ) -> Iterator[EncodedRecord]:
     """The upload's records, read, encoded and given tokens a batch (a chunk) at a time.
 
@@ -315,8 +445,12 @@ def _stream(
     a local record. A resumed upload's records keep the tokens recorded for
     them; the rest draw fresh ones. Raises InputChanged at the end if the file
     changed since the intake read it.
+
+    ``only`` (a refresh) limits the records to those local ids; one mapped to a
+    token keeps it (a changed record), one mapped to None draws a new one.
+    Each record's fingerprint (node.refresh) is kept with its token.
     """
-    tokens = TokenSequence(intake.included)
+    tokens = TokenSequence(intake.included if only is None else len(only))
     stream = included_records(
         config,
         spec.all_fields,
@@ -324,10 +458,14 @@ def _stream(
         intake,
         withdrawn=store.withdrawn_local_ids(),
     )
+    if only is not None:
+        stream = (p for p in stream if p.local_id in only)
     while part := list(itertools.islice(stream, batch)):
         # Tokens first: they seed the bits flipped in per-field filters, so a resumed
-        # record is sent again exactly as before.
+        # record is sent again exactly as before, and a changed one keeps its token.
         known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
+        if only:
+            known.update((p.local_id, t) for p in part if (t := only[p.local_id]))
         chosen = [known.get(p.local_id) or tokens() for p in part]
         records = encode_records(part, encoder, tokens=chosen)
         if config.attributes:
@@ -342,6 +480,10 @@ def _stream(
         fresh = [(r.token, r.local_id) for r in records if r.local_id not in known]
         if fresh:
             store.add_tokens(upload_id, fresh)
+        store.add_fingerprints(
+            upload_id,
+            [(r.token, p.local_id, fingerprint(p)) for r, p in zip(records, part, strict=True)],
+        )
         encoded(len(records))
         yield from records
 

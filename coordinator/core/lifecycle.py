@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
-from coordinator.core import keys, retention
+from coordinator.core import keys, living_schema, retention
 from coordinator.core.confirmations import Confirmation, ConfirmationRefused, Confirmations
 from coordinator.core.errors import InvalidRequest, NotReady
 from coordinator.core.guard import SYSTEM, Guard, event
@@ -135,6 +135,7 @@ class Lifecycle:
             uploads = retention.project_uploads(tx, project.id)
             erased = retention.erase_uploads(tx, uploads, "erased")
             tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
+            living_schema.erase_project(tx, project.id)
             # The relayed key material goes too: sealed secrets are no use once closed.
             tx.execute("DELETE FROM node_keys WHERE project_id = ?", (project.id,))
             tx.execute("DELETE FROM secret_envelopes WHERE project_id = ?", (project.id,))

@@ -105,9 +105,16 @@ def _v2_to_v3(tx: StepTransaction) -> None:
     tx.execute("DROP INDEX IF EXISTS entities_by_project")
 
 
+def _v3_to_v4(tx: StepTransaction) -> None:
+    """Version 4 adds the tables of a living linkage (``coordinator.core.living_schema``):
+    refreshes, changes awaiting a run, key lineage, releases and stored pairs. All new
+    tables, made by the current schema in the same transaction; nothing to rewrite."""
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "add run quality reports", _v1_to_v2),
     Step(2, "index records and entities in arrival order", _v2_to_v3),
+    Step(3, "add refreshes, key lineage and releases", _v3_to_v4),
 )
 """Every step, oldest first; ``STEPS[i].from_version == i + 1``."""
 

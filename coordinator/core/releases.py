@@ -13,11 +13,12 @@ import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from coordinator.core import counts, keys, queries
+from coordinator.core import counts, keys, lineage, queries, releases_history
 from coordinator.core.attributes import entity_facts
-from coordinator.core.errors import InvalidRequest, NotReady
+from coordinator.core.errors import InvalidRequest, NotFound, NotReady
 from coordinator.core.guard import Guard, event
 from coordinator.core.model import KeyBatch, Project, Withdrawal
+from coordinator.core.refreshes import pending_removed
 from coordinator.core.store import Store
 from coordinator.core.uploads import TOKEN
 from hublink.identity import Identity, Role
@@ -125,6 +126,8 @@ class Releases:
                         (upload["id"], *part),
                     ).fetchall()
                 )
+            lineage.removed(tx, project.id, found, lineage.WITHDRAWN)
+            pending_removed(tx, project.id, found)
             tx.executemany("DELETE FROM entities WHERE record_id = ?", ((i,) for i in found))
             tx.executemany("DELETE FROM records WHERE id = ?", ((i,) for i in found))
             tx.audit(
@@ -190,10 +193,15 @@ class Releases:
             yield KeyBatch(run_id, tuple(zip(tokens, made, strict=True)), total)
 
     # ------------------------------------------------------------------- counts
-    def overlap(self, caller: Identity, project_id: str) -> tuple[str, counts.CountTable]:
-        """Entities in every combination of the project's datasets, under disclosure control."""
+    def overlap(
+        self, caller: Identity, project_id: str, release: str = ""
+    ) -> tuple[str, counts.CountTable]:
+        """Entities in every combination of the project's datasets, under disclosure control
+        (as of the release of run ``release``; empty: the latest run)."""
         query = queries.CountQuery(by=(queries.DATASETS,), margins=False)
-        run_id, table = self.counts(caller, project_id, query, action="counts.overlap")
+        run_id, table = self.counts(
+            caller, project_id, query, action="counts.overlap", release=release
+        )
         return run_id, counts.CountTable(
             tuple(
                 counts.CountCell(tuple((c.coordinates[0] or "").split("+")), c.value, c.suppressed)
@@ -209,8 +217,10 @@ class Releases:
         query: queries.CountQuery,
         *,
         action: str = "counts.query",
+        release: str = "",
     ) -> tuple[str, queries.ReleasedTable]:
-        """A count table over the latest run's entities, after the project's disclosure control.
+        """A count table over the latest run's entities (or those of the release of run
+        ``release``, ``coordinator.core.releases_history``), after disclosure control.
 
         Only analysts of organisations the project lists may ask. The query,
         and every cell released or withheld, go to the audit log before the
@@ -223,20 +233,35 @@ class Releases:
             queries.check(query, project.organisations, project.released_attributes)
         except queries.QueryError as exc:
             raise self.guard.refused(caller, action, project.id, InvalidRequest(str(exc))) from None
-        run = self.store.query_one(
-            "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
-            "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
-            (project.id,),
-        )
-        if run is None:
-            raise NotReady(f"project {project.id!r} has no completed matching run yet")
-        people = entity_facts(
-            self.store,
-            project.id,
-            project.organisations,
-            project.attribute_precedence,
-            project_key(self.store, project.id),
-        )
+        if release:
+            run = self.store.query_one(
+                "SELECT id FROM runs WHERE project_id = ? AND id = ? AND state = 'completed'",
+                (project.id, release),
+            )
+            if run is None or release not in dict(
+                releases_history.releases(self.store, project.id)
+            ):
+                raise NotFound(f"project {project.id!r} has no release from run {release!r}")
+            people = list(
+                releases_history.entities(
+                    self.store, release, project_key(self.store, project.id)
+                ).values()
+            )
+        else:
+            run = self.store.query_one(
+                "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
+                "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+                (project.id,),
+            )
+            if run is None:
+                raise NotReady(f"project {project.id!r} has no completed matching run yet")
+            people = entity_facts(
+                self.store,
+                project.id,
+                project.organisations,
+                project.attribute_precedence,
+                project_key(self.store, project.id),
+            )
         exact = queries.count(people, query, project.organisations)
         table = queries.release(exact, project.disclosure, query)
         with self.store.transaction() as tx:
@@ -247,6 +272,7 @@ class Releases:
                     project.id,
                     {
                         "run_id": run["id"],
+                        "as_of_release": bool(release),
                         "query": "overlap" if action == "counts.overlap" else query.describe(),
                         "by": list(query.by),
                         "datasets_in": list(query.datasets_in),

@@ -38,6 +38,12 @@ def erase_uploads(tx: Transaction, upload_ids: Sequence[str], new_state: str) ->
                 "(SELECT id FROM records WHERE upload_id = ?)",
                 (upload_id,),
             )
+        # Key changes name records by token (coordinator.core.lineage): they go with them.
+        tx.execute(
+            "DELETE FROM key_changes WHERE token IN "
+            "(SELECT token FROM records WHERE upload_id = ?)",
+            (upload_id,),
+        )
         erased += tx.execute("DELETE FROM records WHERE upload_id = ?", (upload_id,)).rowcount
         tx.execute("DELETE FROM chunks WHERE upload_id = ?", (upload_id,))
         tx.execute("UPDATE uploads SET state = ? WHERE id = ?", (new_state, upload_id))

@@ -45,10 +45,13 @@ class RunControl:
         threshold: float | None = None,
         *,
         background: bool = True,
+        full: bool = False,
     ) -> RunState:
         """Start matching every committed upload of the project.
 
         ``threshold`` is the requested threshold (None: the project's rule decides).
+        Unless ``full``, only records added or changed since the last run are
+        compared (``coordinator.core.incremental``), when there is one to build on.
         """
         project = self.guard.project(project_id)
         self.guard.authorise(caller, "run.start", project, Role.ADMIN)
@@ -98,6 +101,7 @@ class RunControl:
                         "auto_threshold": thresholds.auto,
                         "within_threshold": project.within_threshold,
                         "merge_threshold": project.merge_threshold,
+                        "full": full,
                     },
                 )
             )
@@ -106,7 +110,17 @@ class RunControl:
         )
         self._thresholds[run_id] = thresholds
         cancel = self._cancel[run_id] = threading.Event()
-        stages = (self.store, self.engine, caller, project, run_id, thresholds, progress, cancel)
+        stages = (
+            self.store,
+            self.engine,
+            caller,
+            project,
+            run_id,
+            thresholds,
+            progress,
+            cancel,
+            full,
+        )
         if background:
             thread = threading.Thread(target=runs.execute, args=stages, name=run_id, daemon=True)
             self._threads[run_id] = thread

@@ -29,15 +29,18 @@ import logging
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from coordinator.core import (
+    after_run,
     candidates,
     entities,
     field_scoring,
+    field_weighing,
+    incremental,
     matching,
     one_organisation,
     quality,
@@ -54,8 +57,6 @@ from hublink.identity import Identity
 log = logging.getLogger("hublink.coordinator")
 
 _LOAD_BATCH = 10_000
-#: Record ids per query when reading per-field filters (below SQLite's variable limit).
-_IDS_AT_ONCE = 900
 #: Rows written between checks of a run's cancel event while its results are stored.
 _STORE_CHECK_EVERY = 20_000
 
@@ -241,7 +242,7 @@ def link(
     """
     if project.field_groups:
         progress.stage = "weighing fields"
-        decision = weigh_fields(store, project, found, record_ids, chosen, check)
+        decision = field_weighing.weigh_fields(store, project, found, record_ids, chosen, check)
         return Links(decision.linking, decision.duplicates)
     linking = matching.above(found.across, chosen)
     if project.within_threshold:
@@ -327,22 +328,15 @@ def store_results(
     outcome: Outcome,
     check: Callable[[], None] = _never,
 ) -> None:
-    """Replace the project's entities, complete the run and audit it, in one transaction.
+    """Write the entities that changed, complete the run and audit it, in one transaction.
 
-    ``check`` is called every few thousand rows: a cancellation raised from it rolls the
-    whole transaction back, so the previous run's keys stand.
+    ``check`` is called before writing: a cancellation raised from it rolls the whole
+    transaction back, so the previous run's keys stand.
     """
-
-    def rows() -> Iterator[tuple[int, str, str, str]]:
-        # In record order (each upload's ids ascend): pages fill one after another.
-        for n, (rid, entity_id) in enumerate(assigned.assignment.rows(assigned.everyone)):
-            if n % _STORE_CHECK_EVERY == 0:
-                check()
-            yield (rid, project.id, entity_id, run_id)
-
     with store.transaction() as tx:
-        tx.execute("DELETE FROM entities WHERE project_id = ?", (project.id,))
-        tx.executemany("INSERT INTO entities VALUES (?, ?, ?, ?)", rows())
+        check()
+        # The entity rows that changed, key lineage and the dated release (.after_run).
+        after_run.record(tx, caller, project, run_id, assigned.everyone, assigned.assignment)
         tx.execute(
             "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
             "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
@@ -389,8 +383,12 @@ def execute(
     thresholds: Thresholds,
     progress: candidates.Progress,
     cancel: threading.Event,
+    full: bool = True,
 ) -> None:
     """Run every stage in turn; the run always ends in a recorded state.
+
+    Unless ``full``, the candidates build on the last run's (``.incremental``):
+    only records added or changed since are compared.
 
     Each stage's inputs are dropped once the next no longer needs them, so a
     run of millions of records holds one stage's arrays at a time.
@@ -402,11 +400,31 @@ def execute(
             raise Cancelled(f"run {run_id} was cancelled")
 
     try:
+        mark = incremental.pending_mark(store, project.id)
+        search = {"low": min(quality.FLOOR, thresholds.fallback), "within": _within_search(project)}
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)
             check()
-            found = find_candidates(
-                session, datasets.encodings, project, thresholds, progress, cancel.is_set
+            delta = None
+            if not full:
+                delta = incremental.find(
+                    store,
+                    project.id,
+                    session,
+                    datasets.encodings,
+                    datasets.record_ids,
+                    **search,
+                    blocking_mode=project.blocking,
+                    progress=progress,
+                    cancelled=cancel.is_set,
+                    mark=mark,
+                )
+            found = (
+                delta.found
+                if delta
+                else find_candidates(
+                    session, datasets.encodings, project, thresholds, progress, cancel.is_set
+                )
             )
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
@@ -451,10 +469,17 @@ def execute(
             candidate_pairs=candidate_pairs,
             seconds=time.monotonic() - started,
             report=figures,
-            matching=_matching_details(found, engine),
+            matching={
+                **_matching_details(found, engine),
+                "incremental": delta is not None,
+                "compared_afresh": len(delta.touched) if delta else len(everyone),
+            },
         )
         check()
         store_results(store, caller, project, run_id, assigned, outcome, check)
+        incremental.keep(
+            store, project.id, run_id, found, everyone, sizes, **search, delta=delta, mark=mark
+        )
         progress.stage = "completed"
         log.info(
             "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
@@ -492,74 +517,6 @@ def finish(
             (state, utc_now(), time.monotonic() - started, message, run_id),
         )
         tx.audit(event(caller, f"run.{state}", project.id, {"run_id": run_id, "message": message}))
-
-
-# ------------------------------------------------------------------- field-by-field weighing
-def weigh_fields(
-    store: Store,
-    project: Project,
-    found: candidates.Found,
-    record_ids: Sequence[array[int]],
-    threshold: float,
-    check: Callable[[], None] = _never,
-) -> field_scoring.Decision:
-    """Every candidate pair scored by the field model (coordinator.core.field_scoring), and
-    the pairs it links.
-
-    Reads the per-field filters of the records in a candidate pair and of a
-    random sample (``field_scoring.RANDOM_RECORDS``) for the chance agreement.
-    The random pairs are drawn from a fixed seed, so a run repeated on the same
-    uploads links the same pairs.
-    """
-    everyone = np.concatenate(
-        [np.frombuffer(ids, dtype=np.int64) for ids in record_ids] or [np.zeros(0, dtype=np.int64)]
-    )
-    within = found.within
-    if not project.within_threshold:
-        within = matching.select(within, np.zeros(len(within[0]), dtype=bool))
-    # One organisation: no cross links to learn one child's two records from, so the model
-    # takes the organisation's own mutual-best pairs at the stricter threshold instead.
-    sure_within = (
-        one_organisation.sure_pairs(within, project, threshold) if len(record_ids) == 1 else None
-    )
-    scored = field_scoring.score(
-        found.across,
-        within,
-        [len(ids) for ids in record_ids],
-        lambda rows: _group_filters(store, project, everyone[rows], check),
-        flip=project.field_flip,
-        seed=0,
-        sure_within=sure_within,
-    )
-    check()
-    return field_scoring.decide(found.across, within, scored)
-
-
-def _group_filters(
-    store: Store, project: Project, ids: np.ndarray, check: Callable[[], None] = _never
-) -> dict[str, np.ndarray]:
-    """The per-field filters of the records ``ids``, one packed array a group, rows in
-    the order of ``ids``."""
-    order = np.argsort(ids, kind="stable")
-    ascending = ids[order]
-    start = project.encodings[0].nbytes
-    width = sum(g.nbytes for g in project.field_groups)
-    packed = np.zeros((len(ids), width), dtype=np.uint8)
-    for first in range(0, len(ids), _IDS_AT_ONCE):
-        check()
-        part = ids[first : first + _IDS_AT_ONCE]
-        marks = ",".join("?" * len(part))
-        for rid, blob in store.query(
-            f"SELECT id, substr(encodings, ?, ?) FROM records WHERE id IN ({marks})",
-            (start + 1, width, *(int(i) for i in part)),
-        ):
-            packed[order[np.searchsorted(ascending, rid)]] = np.frombuffer(blob, np.uint8)
-    out = {}
-    at = 0
-    for group in project.field_groups:
-        out[group.name] = packed[:, at : at + group.nbytes]
-        at += group.nbytes
-    return out
 
 
 def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> int:

@@ -26,14 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from coordinator.core import counts, quality, queries
+from coordinator.core import counts, lineage, quality, queries
 from coordinator.core.audit import AuditEntry
 from coordinator.core.audit_reads import AuditReads
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.candidates import Engine, InlineEngine
 from coordinator.core.confirmations import Confirmation
-from coordinator.core.guard import Guard
+from coordinator.core.guard import Guard, event
 from coordinator.core.lifecycle import Lifecycle
+from coordinator.core.lineage import KeyChange
 from coordinator.core.model import (
     ChunkReceipt,
     ConsentSummary,
@@ -46,11 +47,14 @@ from coordinator.core.model import (
     UploadState,
     Withdrawal,
 )
+from coordinator.core.refreshes import RefreshCounts, Refreshes
 from coordinator.core.releases import Releases
 from coordinator.core.run_control import RunControl
+from coordinator.core.series_access import Series
 from coordinator.core.store import Store
+from coordinator.core.time_series import ReleasePoint
 from coordinator.core.uploads import Uploads
-from hublink.identity import Identity
+from hublink.identity import Identity, Role
 
 
 class Coordinator:
@@ -64,6 +68,8 @@ class Coordinator:
         self.guard = Guard(store, self._projects)
         self.lifecycle = Lifecycle(store, self.guard)
         self.uploads = Uploads(store, self.guard)
+        self.refreshes = Refreshes(store, self.uploads)
+        self.series = Series(store, self.guard)
         self.runs = RunControl(store, self.guard, engine or InlineEngine())
         self.releases = Releases(store, self.guard)
         self.audit = AuditReads(store, self.guard)
@@ -128,9 +134,12 @@ class Coordinator:
         expected_records: int,
         consent: ConsentSummary,
         secret_epoch: int = 0,
+        refresh: bool = False,
     ) -> UploadState:
-        """Open an upload; a retried call with the same id returns the same upload."""
-        return self.uploads.begin(
+        """Open an upload (or a refresh of the committed one, ``.refreshes``); a retried call
+        with the same id returns the same upload."""
+        begin = self.refreshes.begin if refresh else self.uploads.begin
+        return begin(
             caller, project_id, upload_id, encoding_sha256, expected_records, consent, secret_epoch
         )
 
@@ -151,9 +160,19 @@ class Coordinator:
         chunk_count: int,
         record_count: int,
         digest_sha256: str,
+        removed_tokens: Sequence[str] = (),
     ) -> UploadReceipt:
-        """Close an upload after checking it is whole; a bad one is rejected and erased."""
+        """Close an upload after checking it is whole; a bad one is rejected and erased.
+        A refresh is merged into the committed upload, whole or not at all."""
+        if self.refreshes.is_refresh(upload_id):
+            return self.refreshes.commit(
+                caller, upload_id, chunk_count, record_count, digest_sha256, removed_tokens
+            )
         return self.uploads.commit(caller, upload_id, chunk_count, record_count, digest_sha256)
+
+    def refresh_counts(self, upload_id: str) -> RefreshCounts | None:
+        """What a committed refresh did (None: not a refresh)."""
+        return self.refreshes.counts(upload_id)
 
     # ----------------------------------------------------------------------- runs
     def start_run(
@@ -163,10 +182,11 @@ class Coordinator:
         threshold: float | None = None,
         *,
         background: bool = True,
+        full: bool = False,
     ) -> RunState:
         """Start matching every committed upload; ``threshold`` is the requested threshold
-        (None: the project's rule decides)."""
-        return self.runs.start(caller, project_id, threshold, background=background)
+        (None: the project's rule decides); ``full``: compare everything again."""
+        return self.runs.start(caller, project_id, threshold, background=background, full=full)
 
     def wait_for_run(self, run_id: str, timeout: float | None = None) -> None:
         """Block until a background run ends (for tests and the demo)."""
@@ -197,13 +217,41 @@ class Coordinator:
         """The key of every record the caller's organisation uploaded, in batches."""
         return self.releases.linkage_keys(caller, project_id, batch_size)
 
+    def key_changes(
+        self, caller: Identity, project_id: str, since: int
+    ) -> tuple[list[KeyChange], int]:
+        """The caller's own records' key changes after ``since``, and the sequence they reach."""
+        project = self.guard.project(project_id)
+        self.guard.authorise(caller, "keys.read", project, Role.NODE)
+        scope = caller.organisation if project.key_scope == "organisation" else None
+        changes, head = lineage.changes_since(
+            self.store, project.id, caller.organisation, since, scope
+        )
+        with self.store.transaction() as tx:
+            tx.audit(
+                event(
+                    caller,
+                    "keys.released",
+                    project.id,
+                    {"keys": len(changes), "changes_since": since, "head": head},
+                )
+            )
+        return changes, head
+
     def withdraw(self, caller: Identity, project_id: str, tokens: Sequence[str]) -> Withdrawal:
         """Delete the encodings (and entity assignments) of the caller's own withdrawn records."""
         return self.releases.withdraw(caller, project_id, tokens)
 
-    def overlap(self, caller: Identity, project_id: str) -> tuple[str, counts.CountTable]:
-        """Entities in every combination of the project's datasets, under disclosure control."""
-        return self.releases.overlap(caller, project_id)
+    def overlap(
+        self, caller: Identity, project_id: str, release: str = ""
+    ) -> tuple[str, counts.CountTable]:
+        """Entities in every combination of the project's datasets, under disclosure control
+        (as of the release of run ``release``; empty: the latest)."""
+        return self.releases.overlap(caller, project_id, release)
+
+    def time_series(self, caller: Identity, project_id: str) -> list[ReleasePoint]:
+        """Every release's counts per combination of datasets, new and left, protected."""
+        return self.series.series(caller, project_id)
 
     def counts(
         self,
@@ -212,9 +260,11 @@ class Coordinator:
         query: queries.CountQuery,
         *,
         action: str = "counts.query",
+        release: str = "",
     ) -> tuple[str, queries.ReleasedTable]:
-        """A count table over the latest run's entities, after the project's disclosure control."""
-        return self.releases.counts(caller, project_id, query, action=action)
+        """A count table over the latest run's entities (or a release's), after disclosure
+        control."""
+        return self.releases.counts(caller, project_id, query, action=action, release=release)
 
     # ---------------------------------------------------------------------- audit
     def audit_entries(

@@ -24,15 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coordinator.core import auditstore, migrations
+from coordinator.core import auditstore, living_schema, migrations
 from coordinator.core.audit import AuditEntry, AuditEvent, seal
 from hublink.audit import merkle
 from hublink.audit.checkpoint import Signer, default_audit_key, load_or_create_key
 from hublink.private import private_sqlite, tighten_sqlite
 from hublink.spec import canonical_json
 
-SCHEMA_VERSION = 3
-"""Bumped with each step added to ``coordinator.core.migrations.STEPS`` (2: run quality)."""
+SCHEMA_VERSION = 4
+"""Bumped with each step added to ``coordinator.core.migrations.STEPS`` (2: run quality;
+4: refreshes, key lineage and releases)."""
 
 _SCHEMA = (
     """
@@ -151,6 +152,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
     + auditstore.SCHEMA
+    + living_schema.SCHEMA
 )
 
 

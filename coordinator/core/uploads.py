@@ -453,8 +453,11 @@ class Uploads:
         """Erase and refuse an open upload once its organisation has committed another.
 
         Only one upload per organisation is ever used; an open one left behind
-        would hold encodings that can never be matched.
+        would hold encodings that can never be matched. A refresh
+        (``coordinator.core.refreshes``) is meant to meet the committed upload.
         """
+        if self.store.query_one("SELECT 1 FROM refreshes WHERE upload_id = ?", (upload_id,)):
+            return
         other = self.store.query_one(
             "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
             "AND state = 'committed' AND id != ?",

@@ -13,6 +13,7 @@ from coordinator.core.audit import AuditEntry
 from coordinator.core.auditstore import SignedCheckpoint
 from coordinator.core.counts import CountTable
 from coordinator.core.errors import InvalidRequest
+from coordinator.core.refreshes import RefreshCounts
 from hublink.audit.checkpoint import parse_note
 from hublink.spec import canonical_json
 from hublink.v1 import (
@@ -131,8 +132,21 @@ def chunk_ack(receipt: model.ChunkReceipt) -> upload_pb2.ChunkAck:
     )
 
 
-def upload_receipt(receipt: model.UploadReceipt) -> upload_pb2.UploadReceipt:
+def upload_receipt(
+    receipt: model.UploadReceipt, refresh: RefreshCounts | None = None
+) -> upload_pb2.UploadReceipt:
+    counts = (
+        upload_pb2.RefreshCounts(
+            added=refresh.added,
+            changed=refresh.changed,
+            removed=refresh.removed,
+            unchanged=refresh.unchanged,
+        )
+        if refresh
+        else None
+    )
     return upload_pb2.UploadReceipt(
+        refresh=counts,
         upload_id=receipt.upload_id,
         project_id=receipt.project_id,
         organisation=receipt.organisation,

@@ -71,6 +71,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             request.expected_records,
             convert.consent(request.consent),
             request.secret_epoch,
+            request.refresh,
         )
         return convert.upload_status(state)
 
@@ -102,8 +103,9 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             request.chunk_count,
             request.record_count,
             request.digest_sha256,
+            list(request.removed_tokens),
         )
-        return convert.upload_receipt(receipt)
+        return convert.upload_receipt(receipt, self.core.refresh_counts(receipt.upload_id))
 
 
 class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
@@ -126,6 +128,22 @@ class KeyServicer(keys_pb2_grpc.KeyServiceServicer):
         done = self.core.withdraw(caller(context), request.project_id, list(request.tokens))
         return keys_pb2.WithdrawResponse(withdrawn=done.withdrawn, not_found=done.not_found)
 
+    @translating_stream_errors
+    def GetKeyChanges(
+        self, request: keys_pb2.GetKeyChangesRequest, context: grpc.ServicerContext
+    ) -> Iterator[keys_pb2.KeyChangeBatch]:
+        changes, head = self.core.key_changes(caller(context), request.project_id, request.since)
+        for start in range(0, max(1, len(changes)), 5000):
+            yield keys_pb2.KeyChangeBatch(
+                changes=[
+                    keys_pb2.KeyChange(
+                        token=c.token, old_key=c.old_key, new_key=c.new_key, change=c.change
+                    )
+                    for c in changes[start : start + 5000]
+                ],
+                head=head,
+            )
+
 
 class RunServicer(runs_pb2_grpc.RunServiceServicer):
     def __init__(self, core: Coordinator) -> None:
@@ -137,7 +155,10 @@ class RunServicer(runs_pb2_grpc.RunServiceServicer):
     ) -> runs_pb2.RunStatus:
         return convert.run_status(
             self.core.start_run(
-                caller(context), request.project_id, convert.requested_threshold(request)
+                caller(context),
+                request.project_id,
+                convert.requested_threshold(request),
+                full=request.full,
             )
         )
 
@@ -166,7 +187,7 @@ class AnalystServicer(analyst_pb2_grpc.AnalystServiceServicer):
     def GetOverlap(
         self, request: analyst_pb2.GetOverlapRequest, context: grpc.ServicerContext
     ) -> analyst_pb2.CountTable:
-        run_id, table = self.core.overlap(caller(context), request.project_id)
+        run_id, table = self.core.overlap(caller(context), request.project_id, request.release)
         return convert.count_table(request.project_id, run_id, table)
 
     @translating_errors
@@ -174,9 +195,39 @@ class AnalystServicer(analyst_pb2_grpc.AnalystServiceServicer):
         self, request: analyst_pb2.GetCountsRequest, context: grpc.ServicerContext
     ) -> analyst_pb2.CountTable:
         run_id, table = self.core.counts(
-            caller(context), request.project_id, convert.count_query(request)
+            caller(context),
+            request.project_id,
+            convert.count_query(request),
+            release=request.release,
         )
         return convert.released_table(request.project_id, run_id, table)
+
+    @translating_errors
+    def GetTimeSeries(
+        self, request: analyst_pb2.GetTimeSeriesRequest, context: grpc.ServicerContext
+    ) -> analyst_pb2.TimeSeries:
+        points = self.core.time_series(caller(context), request.project_id)
+        project = self.core.guard.project(request.project_id)
+        return analyst_pb2.TimeSeries(
+            project_id=request.project_id,
+            disclosure_rule=project.disclosure.describe(),
+            releases=[
+                analyst_pb2.Release(
+                    run_id=p.run_id,
+                    date=p.date,
+                    cells=[
+                        analyst_pb2.SeriesCell(
+                            label=c.label,
+                            datasets=list(c.datasets),
+                            value=c.value or 0,
+                            suppressed=c.suppressed,
+                        )
+                        for c in p.cells
+                    ],
+                )
+                for p in points
+            ],
+        )
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):

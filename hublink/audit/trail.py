@@ -57,11 +57,36 @@ def describe(
         text = f"{who} began uploading {_n(d.get('expected_records', '?'))} encoded records" + (
             f" under consent policy {_short(policy)}" if policy else ""
         )
+    elif action == "upload.committed" and isinstance(d.get("refresh"), Mapping):
+        r = d["refresh"]
+        text = (
+            f"{who} refreshed its records: {_n(r.get('added', 0))} added, "
+            f"{_n(r.get('changed', 0))} changed, {_n(r.get('removed', 0))} removed, "
+            f"{_n(r.get('unchanged', 0))} unchanged"
+            + (f" under consent policy {_short(policy)}" if policy else "")
+        )
     elif action == "upload.committed":
         text = (
             f"{who} uploaded {_n(d.get('records', '?'))} encoded records"
             + (f" under consent policy {_short(policy)}" if policy else "")
             + f" (digest {_short(d.get('digest_sha256'))})"
+        )
+    elif action == "keys.lineage":
+        r = d.get("records") or {}
+        moved = ", ".join(
+            f"{_n(r.get(k, 0))} {label}"
+            for k, label in (
+                ("merge", "by a merge"),
+                ("split", "by a split"),
+                ("relinked", "relinked"),
+                ("withdrawn", "withdrawn"),
+                ("left the extract", "gone from an extract"),
+            )
+            if r.get(k)
+        )
+        text = (
+            f"keys after matching: {_n(r.get('kept', 0))} records kept their key, "
+            f"{_n(r.get('added', 0))} new" + (f"; changed: {moved}" if moved else "; none changed")
         )
     elif action == "upload.rejected":
         text = f"an upload from {who} was refused: {d.get('reason', '')}"

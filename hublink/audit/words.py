@@ -26,6 +26,7 @@ ACTION_LABELS: dict[str, str] = {
     "run.failed": "Matching run failed",
     "run.cancelled": "Matching run cancelled",
     "keys.released": "Linkage keys released",
+    "keys.lineage": "Linkage keys changed by a run (counts of merges, splits and removals)",
     "counts.released": "Count table released",
     "quality.read": "Quality report read",
     "records.withdrawn": "Records withdrawn",

@@ -28,14 +28,20 @@ def group() -> None:
     help="Similarity threshold for this run (default: the project's).",
 )
 @click.option("--no-wait", is_flag=True, help="Start the run and return at once.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Compare every record again (a full re-link), not only those added or changed "
+    "since the last run; the entities are the same.",
+)
 @friendly
-def admin_run(config_path: Path, project: str, threshold: float, no_wait: bool) -> None:
+def admin_run(config_path: Path, project: str, threshold: float, no_wait: bool, full: bool) -> None:
     """Start matching every committed upload of a project, and wait for it to finish."""
     from hublink.reports.progress import StageProgress
 
     config = load(config_path, ClientConfig)
     client = AdminClient(open_channel(config), timeout=config.timeout_seconds)
-    report = client.start_run(project, threshold)
+    report = client.start_run(project, threshold, full=full)
     if not no_wait:
         with StageProgress(enabled=sys.stderr.isatty()) as progress:
             report = client.wait(

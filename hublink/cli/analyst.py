@@ -31,13 +31,21 @@ def group() -> None:
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--release",
+    default="",
+    help="Count as of the release of this run id (see `hublink analyst series`); "
+    "default: the latest run.",
+)
 @friendly
-def analyst_overlap(config_path: Path, project: str, fmt: str) -> None:
+def analyst_overlap(config_path: Path, project: str, fmt: str, release: str) -> None:
     """How many children appear in each combination of the project's datasets."""
     from hublink.reports.overlap import overlap_json, print_overlap
 
     config = load(config_path, ClientConfig)
-    overlap = AnalystClient(open_channel(config), timeout=config.timeout_seconds).overlap(project)
+    overlap = AnalystClient(open_channel(config), timeout=config.timeout_seconds).overlap(
+        project, release=release
+    )
     if fmt == "json":
         click.echo(json.dumps(overlap_json(overlap), indent=2))
     elif fmt == "csv":
@@ -85,6 +93,12 @@ def analyst_overlap(config_path: Path, project: str, fmt: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write an HTML report with the chart and the table.",
 )
+@click.option(
+    "--release",
+    default="",
+    help="Count as of the release of this run id (see `hublink analyst series`); "
+    "default: the latest run.",
+)
 @friendly
 def analyst_counts(
     config_path: Path,
@@ -95,6 +109,7 @@ def analyst_counts(
     fmt: str,
     chart: Path | None,
     html_path: Path | None,
+    release: str,
 ) -> None:
     """Protected counts: overlaps, 'in A but not in B', breakdowns by released attributes.
 
@@ -109,7 +124,7 @@ def analyst_counts(
     dimensions = by if by or datasets_in or datasets_out else ("datasets",)
     if (chart or html_path) and not dimensions:
         raise click.UsageError("--chart and --html need at least one --by dimension")
-    counts = client.counts(project, dimensions, datasets_in, datasets_out)
+    counts = client.counts(project, dimensions, datasets_in, datasets_out, release=release)
     if fmt == "json":
         click.echo(json.dumps(counts_json(counts), indent=2))
     elif fmt == "csv":
@@ -131,3 +146,69 @@ def analyst_counts(
         if html_path:
             page = html_report([(counts.query, counts, png)])
             write_atomically(html_path, page.encode())
+
+
+@group.command("series")
+@CLIENT_CONFIG
+@click.option("--project", required=True, help="Project id.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the series as a PNG chart (lines per combination, new and left as bars).",
+)
+@friendly
+def analyst_series(config_path: Path, project: str, fmt: str, chart: Path | None) -> None:
+    """Counts over time: children known to each combination of services at every release
+    (each completed run), with those new since the last release and those who left."""
+    config = load(config_path, ClientConfig)
+    series = AnalystClient(open_channel(config), timeout=config.timeout_seconds).time_series(
+        project
+    )
+    labels = [c.label for c in series.releases[0].cells] if series.releases else []
+    rows = [
+        [r.date[:19], r.run_id, *("*" if r.value(lab) is None else r.value(lab) for lab in labels)]
+        for r in series.releases
+    ]
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "project_id": series.project_id,
+                    "rule": series.rule,
+                    "releases": [
+                        {
+                            "date": r.date,
+                            "run_id": r.run_id,
+                            "counts": {c.label: c.value for c in r.cells},
+                        }
+                        for r in series.releases
+                    ],
+                },
+                indent=2,
+            )
+        )
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["date", "run_id", *labels])
+        writer.writerows(rows)
+    else:
+        click.echo("  ".join(["date".ljust(19), "run".ljust(12), *labels]))
+        for row in rows:
+            click.echo(
+                "  ".join([str(row[0]).ljust(19), str(row[1])[:12].ljust(12)])
+                + "  "
+                + "  ".join(str(v).rjust(len(lab)) for v, lab in zip(row[2:], labels, strict=True))
+            )
+        click.echo(f"* withheld. {series.rule}")
+    if chart:
+        from hublink.reports.series_chart import write_series_chart
+
+        write_series_chart(chart, series)

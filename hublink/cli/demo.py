@@ -27,8 +27,17 @@ from hublink.cli.errors import friendly
 )
 @click.option("--seed", default=2026, show_default=True, help="Seed for the synthetic data.")
 @click.option("--quiet", is_flag=True, help="No progress display, only the results.")
+@click.option(
+    "--refreshes",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 24),
+    help="Then play this many monthly refreshes (births, leavers, moves, duplicates, "
+    "withdrawals): refresh uploads, incremental runs, key changes; summary.json gets "
+    "'refreshes'.",
+)
 @friendly
-def demo(records: int, out_dir: Path, seed: int, quiet: bool) -> None:
+def demo(records: int, out_dir: Path, seed: int, quiet: bool, refreshes: int) -> None:
     """Run the whole flow on synthetic data: three organisations, a coordinator, real mutual TLS.
 
     Generates early-years records with known truth, makes a throwaway certificate
@@ -37,4 +46,10 @@ def demo(records: int, out_dir: Path, seed: int, quiet: bool) -> None:
     """
     from hublink.demo import run_demo
 
-    run_demo(out_dir, records_per_org=records, seed=seed, show_progress=not quiet)
+    run_demo(
+        out_dir,
+        records_per_org=records,
+        seed=seed,
+        show_progress=not quiet,
+        refreshes=refreshes,
+    )

@@ -69,11 +69,19 @@ def node_upload(config_path: Path, secret_file: Path | None, dry_run: bool) -> N
         summary = upload(
             config, progress=report, warn=lambda line: click.echo(f"warning: {line}", err=True)
         )
-    click.echo(
-        f"{summary.organisation}: uploaded {summary.records} encoded records to "
-        f"{summary.project_id} (upload {summary.upload_id}, digest "
-        f"{summary.digest_sha256[:16]}…)"
-    )
+    if summary.refresh is not None:
+        r = summary.refresh
+        click.echo(
+            f"{summary.organisation}: refreshed {summary.project_id}: {r.added} added, "
+            f"{r.changed} changed, {r.removed} removed, {r.unchanged} unchanged; "
+            f"{summary.records} encoded records sent (upload {summary.upload_id})"
+        )
+    else:
+        click.echo(
+            f"{summary.organisation}: uploaded {summary.records} encoded records to "
+            f"{summary.project_id} (upload {summary.upload_id}, digest "
+            f"{summary.digest_sha256[:16]}…)"
+        )
     click.echo(
         f"  {summary.excluded} records left out by consent, {summary.rejected} unreadable rows; "
         f"see {config.state_dir / 'exclusion-report.txt'}"

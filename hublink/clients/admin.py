@@ -62,10 +62,12 @@ class AdminClient:
         self._admin = admin_pb2_grpc.AdminServiceStub(channel)
         self.timeout = timeout
 
-    def start_run(self, project_id: str, threshold: float = 0.0) -> RunReport:
+    def start_run(
+        self, project_id: str, threshold: float = 0.0, *, full: bool = False
+    ) -> RunReport:
         try:
             status = self._runs.StartRun(
-                runs_pb2.StartRunRequest(project_id=project_id, threshold=threshold),
+                runs_pb2.StartRunRequest(project_id=project_id, threshold=threshold, full=full),
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:

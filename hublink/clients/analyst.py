@@ -80,10 +80,12 @@ class AnalystClient:
         self._stub = analyst_pb2_grpc.AnalystServiceStub(channel)
         self.timeout = timeout
 
-    def overlap(self, project_id: str) -> Overlap:
+    def overlap(self, project_id: str, *, release: str = "") -> Overlap:
+        """The overlap table, of the latest run or as of the release of run ``release``."""
         try:
             table = self._stub.GetOverlap(
-                analyst_pb2.GetOverlapRequest(project_id=project_id), timeout=self.timeout
+                analyst_pb2.GetOverlapRequest(project_id=project_id, release=release),
+                timeout=self.timeout,
             )
         except grpc.RpcError as exc:
             raise RequestRefused(f"asking for the overlap of {project_id!r}", exc) from None
@@ -103,8 +105,11 @@ class AnalystClient:
         by: Sequence[str] = (),
         datasets_in: Sequence[str] = (),
         datasets_out: Sequence[str] = (),
+        *,
+        release: str = "",
     ) -> Counts:
-        """Any count table (overlap, "in A not B", breakdowns by released attributes), protected."""
+        """Any count table (overlap, "in A not B", breakdowns by released attributes), protected;
+        as of the release of run ``release`` if given."""
         try:
             table = self._stub.GetCounts(
                 analyst_pb2.GetCountsRequest(
@@ -112,6 +117,7 @@ class AnalystClient:
                     by=list(by),
                     datasets_in=list(datasets_in),
                     datasets_out=list(datasets_out),
+                    release=release,
                 ),
                 timeout=self.timeout,
             )
@@ -134,3 +140,55 @@ class AnalystClient:
             table.disclosure_rule,
             table.query,
         )
+
+    def time_series(self, project_id: str) -> TimeSeries:
+        """Counts per combination of datasets, new and left, for every release, protected."""
+        try:
+            series = self._stub.GetTimeSeries(
+                analyst_pb2.GetTimeSeriesRequest(project_id=project_id), timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise RequestRefused(f"asking for the time series of {project_id!r}", exc) from None
+        return TimeSeries(
+            series.project_id,
+            tuple(
+                ReleaseCounts(
+                    r.run_id,
+                    r.date,
+                    tuple(
+                        SeriesCell(
+                            c.label, tuple(c.datasets), None if c.suppressed else int(c.value)
+                        )
+                        for c in r.cells
+                    ),
+                )
+                for r in series.releases
+            ),
+            series.disclosure_rule,
+        )
+
+
+@dataclass(frozen=True)
+class SeriesCell:
+    """A combination of datasets ("a+b"), or "new" / "left", and its count (None: withheld)."""
+
+    label: str
+    datasets: tuple[str, ...]
+    value: int | None
+
+
+@dataclass(frozen=True)
+class ReleaseCounts:
+    run_id: str
+    date: str
+    cells: tuple[SeriesCell, ...]
+
+    def value(self, label: str) -> int | None:
+        return next((c.value for c in self.cells if c.label == label), None)
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    project_id: str
+    releases: tuple[ReleaseCounts, ...]
+    rule: str

@@ -39,6 +39,8 @@ from hublink.demo.deployment import (
     free_port,
     write_deployment,
 )
+from hublink.demo.refreshes import play as play_refreshes
+from hublink.demo.refreshes import print_months
 from hublink.errors import HublinkError
 from hublink.reports.overlap import overlap_json, overlap_table
 from hublink.reports.progress import StageProgress
@@ -71,6 +73,7 @@ def run_demo(
     seed: int = 2026,
     show_progress: bool = True,
     console: Console | None = None,
+    refreshes: int = 0,
 ) -> DemoResult:
     """Run the demo into ``out_dir`` and return its summary (also written as summary.json)."""
     console = console or Console()
@@ -79,7 +82,7 @@ def run_demo(
     log_handler = _log_to(out_dir / "coordinator.log")
     try:
         with StageProgress(enabled=show_progress, console=console) as progress:
-            result = _run(out_dir, records_per_org, seed, progress, started)
+            result = _run(out_dir, records_per_org, seed, progress, started, refreshes)
     finally:
         logging.getLogger("hublink").removeHandler(log_handler)
         log_handler.close()
@@ -88,7 +91,12 @@ def run_demo(
 
 
 def _run(
-    out_dir: Path, records_per_org: int, seed: int, progress: StageProgress, started: float
+    out_dir: Path,
+    records_per_org: int,
+    seed: int,
+    progress: StageProgress,
+    started: float,
+    refreshes: int = 0,
 ) -> DemoResult:
     progress("generate synthetic records", 0, 1)
     data = synthetic.generate(
@@ -138,6 +146,21 @@ def _run(
         tables = fetch_counts(
             AnalystClient(open_channel(analyst_config)), PROJECT_ID, organisations
         )
+        months: list[dict[str, Any]] = []
+        if refreshes:
+            # First month's figures are read now, before the months move the files on.
+            first_predicted = _read_linked(linked)
+            first_truth = {k: p for k, p in data.truth().items() if k in first_predicted}
+            months = play_refreshes(
+                refreshes,
+                data,
+                configs,
+                organisations,
+                admin,
+                AnalystClient(open_channel(analyst_config)),
+                seed=seed,
+                progress=progress,
+            )
         # The IG officer fetches a signed checkpoint over mTLS and keeps it.
         auditor_config = load(configs["auditor"], ClientConfig)
         kept = AuditClient(open_channel(auditor_config)).checkpoint()
@@ -155,10 +178,13 @@ def _run(
         },
     )
 
-    predicted = _read_linked(linked)
-    # Records a consent rule excluded were never sent and have no key: the truth
-    # is restricted to what was uploaded (every uploaded record has a key).
-    truth = {k: person for k, person in data.truth().items() if k in predicted}
+    if refreshes:
+        predicted, truth = first_predicted, first_truth
+    else:
+        predicted = _read_linked(linked)
+        # Records a consent rule excluded were never sent and have no key: the truth
+        # is restricted to what was uploaded (every uploaded record has a key).
+        truth = {k: person for k, person in data.truth().items() if k in predicted}
     quality = synthetic.pairwise_quality(predicted, truth)
     consent = {
         org: exclusion_counts(load(configs[org], NodeConfig).state_dir) for org in organisations
@@ -194,6 +220,8 @@ def _run(
             "quality_report": "quality.html",
         },
     }
+    if refreshes:
+        summary["refreshes"] = months
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return DemoResult(out_dir, summary)
 
@@ -309,3 +337,5 @@ def _print_results(console: Console, result: DemoResult) -> None:
         "coordinator/coordinator.db, coordinator.log)"
     )
     print_counts(console, result.out_dir, summary["display_names"])
+    if summary.get("refreshes"):
+        print_months(console, summary["refreshes"])

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/analyst.proto\x12\nhublink.v1\"]\n\x10GetCountsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\n\n\x02\x62y\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x61tasets_in\x18\x03 \x03(\t\x12\x14\n\x0c\x64\x61tasets_out\x18\x04 \x03(\t\"\'\n\x11GetOverlapRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\xd0\x01\n\tCountCell\x12\x10\n\x08\x64\x61tasets\x18\x01 \x03(\t\x12\x39\n\nattributes\x18\x02 \x03(\x0b\x32%.hublink.v1.CountCell.AttributesEntry\x12\r\n\x05value\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\x12\x10\n\x08totalled\x18\x05 \x03(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x92\x01\n\nCountTable\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12$\n\x05\x63\x65lls\x18\x03 \x03(\x0b\x32\x15.hublink.v1.CountCell\x12\x17\n\x0f\x64isclosure_rule\x18\x04 \x01(\t\x12\x12\n\ndimensions\x18\x05 \x03(\t\x12\r\n\x05query\x18\x06 \x01(\t2\x98\x01\n\x0e\x41nalystService\x12\x43\n\nGetOverlap\x12\x1d.hublink.v1.GetOverlapRequest\x1a\x16.hublink.v1.CountTable\x12\x41\n\tGetCounts\x12\x1c.hublink.v1.GetCountsRequest\x1a\x16.hublink.v1.CountTableb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hublink/v1/analyst.proto\x12\nhublink.v1\"*\n\x14GetTimeSeriesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"P\n\nSeriesCell\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tasets\x18\x02 \x03(\t\x12\r\n\x05value\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\"N\n\x07Release\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\x12%\n\x05\x63\x65lls\x18\x03 \x03(\x0b\x32\x16.hublink.v1.SeriesCell\"`\n\nTimeSeries\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12%\n\x08releases\x18\x02 \x03(\x0b\x32\x13.hublink.v1.Release\x12\x17\n\x0f\x64isclosure_rule\x18\x03 \x01(\t\"n\n\x10GetCountsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\n\n\x02\x62y\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x61tasets_in\x18\x03 \x03(\t\x12\x14\n\x0c\x64\x61tasets_out\x18\x04 \x03(\t\x12\x0f\n\x07release\x18\x05 \x01(\t\"8\n\x11GetOverlapRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x07release\x18\x02 \x01(\t\"\xd0\x01\n\tCountCell\x12\x10\n\x08\x64\x61tasets\x18\x01 \x03(\t\x12\x39\n\nattributes\x18\x02 \x03(\x0b\x32%.hublink.v1.CountCell.AttributesEntry\x12\r\n\x05value\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\x12\x10\n\x08totalled\x18\x05 \x03(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x92\x01\n\nCountTable\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12$\n\x05\x63\x65lls\x18\x03 \x03(\x0b\x32\x15.hublink.v1.CountCell\x12\x17\n\x0f\x64isclosure_rule\x18\x04 \x01(\t\x12\x12\n\ndimensions\x18\x05 \x03(\t\x12\r\n\x05query\x18\x06 \x01(\t2\xe3\x01\n\x0e\x41nalystService\x12\x43\n\nGetOverlap\x12\x1d.hublink.v1.GetOverlapRequest\x1a\x16.hublink.v1.CountTable\x12\x41\n\tGetCounts\x12\x1c.hublink.v1.GetCountsRequest\x1a\x16.hublink.v1.CountTable\x12I\n\rGetTimeSeries\x12 .hublink.v1.GetTimeSeriesRequest\x1a\x16.hublink.v1.TimeSeriesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_COUNTCELL_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_COUNTCELL_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_GETCOUNTSREQUEST']._serialized_start=40
-  _globals['_GETCOUNTSREQUEST']._serialized_end=133
-  _globals['_GETOVERLAPREQUEST']._serialized_start=135
-  _globals['_GETOVERLAPREQUEST']._serialized_end=174
-  _globals['_COUNTCELL']._serialized_start=177
-  _globals['_COUNTCELL']._serialized_end=385
-  _globals['_COUNTCELL_ATTRIBUTESENTRY']._serialized_start=336
-  _globals['_COUNTCELL_ATTRIBUTESENTRY']._serialized_end=385
-  _globals['_COUNTTABLE']._serialized_start=388
-  _globals['_COUNTTABLE']._serialized_end=534
-  _globals['_ANALYSTSERVICE']._serialized_start=537
-  _globals['_ANALYSTSERVICE']._serialized_end=689
+  _globals['_GETTIMESERIESREQUEST']._serialized_start=40
+  _globals['_GETTIMESERIESREQUEST']._serialized_end=82
+  _globals['_SERIESCELL']._serialized_start=84
+  _globals['_SERIESCELL']._serialized_end=164
+  _globals['_RELEASE']._serialized_start=166
+  _globals['_RELEASE']._serialized_end=244
+  _globals['_TIMESERIES']._serialized_start=246
+  _globals['_TIMESERIES']._serialized_end=342
+  _globals['_GETCOUNTSREQUEST']._serialized_start=344
+  _globals['_GETCOUNTSREQUEST']._serialized_end=454
+  _globals['_GETOVERLAPREQUEST']._serialized_start=456
+  _globals['_GETOVERLAPREQUEST']._serialized_end=512
+  _globals['_COUNTCELL']._serialized_start=515
+  _globals['_COUNTCELL']._serialized_end=723
+  _globals['_COUNTCELL_ATTRIBUTESENTRY']._serialized_start=674
+  _globals['_COUNTCELL_ATTRIBUTESENTRY']._serialized_end=723
+  _globals['_COUNTTABLE']._serialized_start=726
+  _globals['_COUNTTABLE']._serialized_end=872
+  _globals['_ANALYSTSERVICE']._serialized_start=875
+  _globals['_ANALYSTSERVICE']._serialized_end=1102
 # @@protoc_insertion_point(module_scope)

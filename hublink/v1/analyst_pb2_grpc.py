@@ -44,6 +44,11 @@ class AnalystServiceStub:
                 request_serializer=hublink_dot_v1_dot_analyst__pb2.GetCountsRequest.SerializeToString,
                 response_deserializer=hublink_dot_v1_dot_analyst__pb2.CountTable.FromString,
                 _registered_method=True)
+        self.GetTimeSeries = channel.unary_unary(
+                '/hublink.v1.AnalystService/GetTimeSeries',
+                request_serializer=hublink_dot_v1_dot_analyst__pb2.GetTimeSeriesRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_analyst__pb2.TimeSeries.FromString,
+                _registered_method=True)
 
 
 class AnalystServiceServicer:
@@ -68,6 +73,17 @@ class AnalystServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTimeSeries(self, request, context):
+        """Counts over time: for every completed run (a dated release), the
+        entities in each combination of datasets, those new since the previous
+        release and those gone, under the project's disclosure control (the
+        same set of children gets the same noise in every release). Refused
+        (INVALID_ARGUMENT) under a rule that publishes exact counts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalystServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -80,6 +96,11 @@ def add_AnalystServiceServicer_to_server(servicer, server):
                     servicer.GetCounts,
                     request_deserializer=hublink_dot_v1_dot_analyst__pb2.GetCountsRequest.FromString,
                     response_serializer=hublink_dot_v1_dot_analyst__pb2.CountTable.SerializeToString,
+            ),
+            'GetTimeSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeSeries,
+                    request_deserializer=hublink_dot_v1_dot_analyst__pb2.GetTimeSeriesRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_analyst__pb2.TimeSeries.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +157,33 @@ class AnalystService:
             '/hublink.v1.AnalystService/GetCounts',
             hublink_dot_v1_dot_analyst__pb2.GetCountsRequest.SerializeToString,
             hublink_dot_v1_dot_analyst__pb2.CountTable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hublink.v1.AnalystService/GetTimeSeries',
+            hublink_dot_v1_dot_analyst__pb2.GetTimeSeriesRequest.SerializeToString,
+            hublink_dot_v1_dot_analyst__pb2.TimeSeries.FromString,
             options,
             channel_credentials,
             insecure,

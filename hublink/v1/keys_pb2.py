@@ -24,23 +24,29 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15hublink/v1/keys.proto\x12\nhublink.v1\"?\n\x15GetLinkageKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\"(\n\nLinkageKey\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"V\n\x0fLinkageKeyBatch\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12$\n\x04keys\x18\x02 \x03(\x0b\x32\x16.hublink.v1.LinkageKey\x12\r\n\x05total\x18\x03 \x01(\x04\"5\n\x0fWithdrawRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06tokens\x18\x02 \x03(\t\"8\n\x10WithdrawResponse\x12\x11\n\twithdrawn\x18\x01 \x01(\x04\x12\x11\n\tnot_found\x18\x02 \x01(\x04\x32\xa7\x01\n\nKeyService\x12R\n\x0eGetLinkageKeys\x12!.hublink.v1.GetLinkageKeysRequest\x1a\x1b.hublink.v1.LinkageKeyBatch0\x01\x12\x45\n\x08Withdraw\x12\x1b.hublink.v1.WithdrawRequest\x1a\x1c.hublink.v1.WithdrawResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15hublink/v1/keys.proto\x12\nhublink.v1\"9\n\x14GetKeyChangesRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x04\"L\n\tKeyChange\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07old_key\x18\x02 \x01(\t\x12\x0f\n\x07new_key\x18\x03 \x01(\t\x12\x0e\n\x06\x63hange\x18\x04 \x01(\t\"F\n\x0eKeyChangeBatch\x12&\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x15.hublink.v1.KeyChange\x12\x0c\n\x04head\x18\x02 \x01(\x04\"?\n\x15GetLinkageKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\"(\n\nLinkageKey\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"V\n\x0fLinkageKeyBatch\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12$\n\x04keys\x18\x02 \x03(\x0b\x32\x16.hublink.v1.LinkageKey\x12\r\n\x05total\x18\x03 \x01(\x04\"5\n\x0fWithdrawRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06tokens\x18\x02 \x03(\t\"8\n\x10WithdrawResponse\x12\x11\n\twithdrawn\x18\x01 \x01(\x04\x12\x11\n\tnot_found\x18\x02 \x01(\x04\x32\xf8\x01\n\nKeyService\x12R\n\x0eGetLinkageKeys\x12!.hublink.v1.GetLinkageKeysRequest\x1a\x1b.hublink.v1.LinkageKeyBatch0\x01\x12\x45\n\x08Withdraw\x12\x1b.hublink.v1.WithdrawRequest\x1a\x1c.hublink.v1.WithdrawResponse\x12O\n\rGetKeyChanges\x12 .hublink.v1.GetKeyChangesRequest\x1a\x1a.hublink.v1.KeyChangeBatch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hublink.v1.keys_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETLINKAGEKEYSREQUEST']._serialized_start=37
-  _globals['_GETLINKAGEKEYSREQUEST']._serialized_end=100
-  _globals['_LINKAGEKEY']._serialized_start=102
-  _globals['_LINKAGEKEY']._serialized_end=142
-  _globals['_LINKAGEKEYBATCH']._serialized_start=144
-  _globals['_LINKAGEKEYBATCH']._serialized_end=230
-  _globals['_WITHDRAWREQUEST']._serialized_start=232
-  _globals['_WITHDRAWREQUEST']._serialized_end=285
-  _globals['_WITHDRAWRESPONSE']._serialized_start=287
-  _globals['_WITHDRAWRESPONSE']._serialized_end=343
-  _globals['_KEYSERVICE']._serialized_start=346
-  _globals['_KEYSERVICE']._serialized_end=513
+  _globals['_GETKEYCHANGESREQUEST']._serialized_start=37
+  _globals['_GETKEYCHANGESREQUEST']._serialized_end=94
+  _globals['_KEYCHANGE']._serialized_start=96
+  _globals['_KEYCHANGE']._serialized_end=172
+  _globals['_KEYCHANGEBATCH']._serialized_start=174
+  _globals['_KEYCHANGEBATCH']._serialized_end=244
+  _globals['_GETLINKAGEKEYSREQUEST']._serialized_start=246
+  _globals['_GETLINKAGEKEYSREQUEST']._serialized_end=309
+  _globals['_LINKAGEKEY']._serialized_start=311
+  _globals['_LINKAGEKEY']._serialized_end=351
+  _globals['_LINKAGEKEYBATCH']._serialized_start=353
+  _globals['_LINKAGEKEYBATCH']._serialized_end=439
+  _globals['_WITHDRAWREQUEST']._serialized_start=441
+  _globals['_WITHDRAWREQUEST']._serialized_end=494
+  _globals['_WITHDRAWRESPONSE']._serialized_start=496
+  _globals['_WITHDRAWRESPONSE']._serialized_end=552
+  _globals['_KEYSERVICE']._serialized_start=555
+  _globals['_KEYSERVICE']._serialized_end=803
 # @@protoc_insertion_point(module_scope)

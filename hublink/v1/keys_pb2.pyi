@@ -6,6 +6,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetKeyChangesRequest(_message.Message):
+    __slots__ = ("project_id", "since")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    since: int
+    def __init__(self, project_id: _Optional[str] = ..., since: _Optional[int] = ...) -> None: ...
+
+class KeyChange(_message.Message):
+    __slots__ = ("token", "old_key", "new_key", "change")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    OLD_KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    old_key: str
+    new_key: str
+    change: str
+    def __init__(self, token: _Optional[str] = ..., old_key: _Optional[str] = ..., new_key: _Optional[str] = ..., change: _Optional[str] = ...) -> None: ...
+
+class KeyChangeBatch(_message.Message):
+    __slots__ = ("changes", "head")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[KeyChange]
+    head: int
+    def __init__(self, changes: _Optional[_Iterable[_Union[KeyChange, _Mapping]]] = ..., head: _Optional[int] = ...) -> None: ...
+
 class GetLinkageKeysRequest(_message.Message):
     __slots__ = ("project_id", "batch_size")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class KeyServiceStub:
                 request_serializer=hublink_dot_v1_dot_keys__pb2.WithdrawRequest.SerializeToString,
                 response_deserializer=hublink_dot_v1_dot_keys__pb2.WithdrawResponse.FromString,
                 _registered_method=True)
+        self.GetKeyChanges = channel.unary_stream(
+                '/hublink.v1.KeyService/GetKeyChanges',
+                request_serializer=hublink_dot_v1_dot_keys__pb2.GetKeyChangesRequest.SerializeToString,
+                response_deserializer=hublink_dot_v1_dot_keys__pb2.KeyChangeBatch.FromString,
+                _registered_method=True)
 
 
 class KeyServiceServicer:
@@ -68,6 +73,16 @@ class KeyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetKeyChanges(self, request, context):
+        """Streams the key changes of the caller's own records after sequence
+        number ``since``: records new since, records whose key changed (two
+        entities merged, one split) and records removed (withdrawn, gone from
+        the extract), so a node updates linked.csv without fetching every key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -80,6 +95,11 @@ def add_KeyServiceServicer_to_server(servicer, server):
                     servicer.Withdraw,
                     request_deserializer=hublink_dot_v1_dot_keys__pb2.WithdrawRequest.FromString,
                     response_serializer=hublink_dot_v1_dot_keys__pb2.WithdrawResponse.SerializeToString,
+            ),
+            'GetKeyChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetKeyChanges,
+                    request_deserializer=hublink_dot_v1_dot_keys__pb2.GetKeyChangesRequest.FromString,
+                    response_serializer=hublink_dot_v1_dot_keys__pb2.KeyChangeBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +156,33 @@ class KeyService:
             '/hublink.v1.KeyService/Withdraw',
             hublink_dot_v1_dot_keys__pb2.WithdrawRequest.SerializeToString,
             hublink_dot_v1_dot_keys__pb2.WithdrawResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeyChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hublink.v1.KeyService/GetKeyChanges',
+            hublink_dot_v1_dot_keys__pb2.GetKeyChangesRequest.SerializeToString,
+            hublink_dot_v1_dot_keys__pb2.KeyChangeBatch.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15hublink/v1/runs.proto\x12\nhublink.v1\"8\n\x0fStartRunRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x01\"9\n\x13GetRunStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"6\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"\xb9\x02\n\tRunStatus\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0c\n\x04\x64one\x18\x04 \x01(\x04\x12\r\n\x05total\x18\x05 \x01(\x04\x12\x0f\n\x07records\x18\x06 \x01(\x04\x12\x10\n\x08\x65ntities\x18\x07 \x01(\x04\x12\x17\n\x0flinked_entities\x18\x08 \x01(\x04\x12\x11\n\tthreshold\x18\t \x01(\x01\x12\x0f\n\x07seconds\x18\n \x01(\x01\x12\x0f\n\x07message\x18\x0b \x01(\t\x12\'\n\x07quality\x18\x0c \x01(\x0b\x32\x16.hublink.v1.RunQuality\x12\r\n\x05stage\x18\r \x01(\t\x12\x13\n\x0b\x63omparisons\x18\x0e \x01(\x04\x12\x1e\n\x16\x63omparisons_per_second\x18\x0f \x01(\x01\"\x90\x04\n\nRunQuality\x12\x16\n\x0e\x61uto_threshold\x18\x01 \x01(\x08\x12\x17\n\x0fthreshold_fixed\x18\x02 \x01(\x01\x12\x11\n\testimated\x18\x03 \x01(\x08\x12\x1d\n\x15not_estimated_because\x18\x04 \x01(\t\x12\x1b\n\x13threshold_estimated\x18\x05 \x01(\x01\x12\x14\n\x0cthreshold_sd\x18\x06 \x01(\x01\x12\x11\n\tprecision\x18\x07 \x01(\x01\x12\x14\n\x0cprecision_sd\x18\x08 \x01(\x01\x12\x0e\n\x06recall\x18\t \x01(\x01\x12\x11\n\trecall_sd\x18\n \x01(\x01\x12\x0e\n\x06scores\x18\x0b \x01(\x04\x12\x1c\n\x14links_near_threshold\x18\x0c \x01(\x04\x12\'\n\x1frecords_with_several_candidates\x18\r \x01(\x04\x12\x1c\n\x14non_matches_anchored\x18\x0e \x01(\x08\x12.\n\nduplicates\x18\x0f \x01(\x0b\x32\x1a.hublink.v1.DuplicateModel\x12\x15\n\rprecision_low\x18\x10 \x01(\x01\x12\x16\n\x0eprecision_high\x18\x11 \x01(\x01\x12\x12\n\nrecall_low\x18\x12 \x01(\x01\x12\x13\n\x0brecall_high\x18\x13 \x01(\x01\x12#\n\x07\x63\x61veats\x18\x14 \x03(\x0b\x32\x12.hublink.v1.Caveat\":\n\x06\x43\x61veat\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tuntrusted\x18\x03 \x01(\x08\"\xf2\x01\n\x0e\x44uplicateModel\x12\x0e\n\x06groups\x18\x01 \x03(\t\x12\x0f\n\x07weighed\x18\x02 \x01(\x04\x12\x0e\n\x06linked\x18\x03 \x01(\x04\x12!\n\x19\x65stimated_duplicate_pairs\x18\x04 \x01(\x01\x12\x11\n\tprecision\x18\x05 \x01(\x01\x12\x0e\n\x06recall\x18\x06 \x01(\x01\x12\x15\n\rmatch_anchors\x18\x07 \x01(\x04\x12\x18\n\x10relative_anchors\x18\x08 \x01(\x04\x12)\n\x07weights\x18\t \x03(\x0b\x32\x18.hublink.v1.GroupWeights\x12\r\n\x05\x61part\x18\n \x01(\x04\".\n\x0cGroupWeights\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07weights\x18\x02 \x03(\x01\x32\xd6\x01\n\nRunService\x12>\n\x08StartRun\x12\x1b.hublink.v1.StartRunRequest\x1a\x15.hublink.v1.RunStatus\x12\x46\n\x0cGetRunStatus\x12\x1f.hublink.v1.GetRunStatusRequest\x1a\x15.hublink.v1.RunStatus\x12@\n\tCancelRun\x12\x1c.hublink.v1.CancelRunRequest\x1a\x15.hublink.v1.RunStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15hublink/v1/runs.proto\x12\nhublink.v1\"F\n\x0fStartRunRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\"9\n\x13GetRunStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"6\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"\xb9\x02\n\tRunStatus\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0c\n\x04\x64one\x18\x04 \x01(\x04\x12\r\n\x05total\x18\x05 \x01(\x04\x12\x0f\n\x07records\x18\x06 \x01(\x04\x12\x10\n\x08\x65ntities\x18\x07 \x01(\x04\x12\x17\n\x0flinked_entities\x18\x08 \x01(\x04\x12\x11\n\tthreshold\x18\t \x01(\x01\x12\x0f\n\x07seconds\x18\n \x01(\x01\x12\x0f\n\x07message\x18\x0b \x01(\t\x12\'\n\x07quality\x18\x0c \x01(\x0b\x32\x16.hublink.v1.RunQuality\x12\r\n\x05stage\x18\r \x01(\t\x12\x13\n\x0b\x63omparisons\x18\x0e \x01(\x04\x12\x1e\n\x16\x63omparisons_per_second\x18\x0f \x01(\x01\"\x90\x04\n\nRunQuality\x12\x16\n\x0e\x61uto_threshold\x18\x01 \x01(\x08\x12\x17\n\x0fthreshold_fixed\x18\x02 \x01(\x01\x12\x11\n\testimated\x18\x03 \x01(\x08\x12\x1d\n\x15not_estimated_because\x18\x04 \x01(\t\x12\x1b\n\x13threshold_estimated\x18\x05 \x01(\x01\x12\x14\n\x0cthreshold_sd\x18\x06 \x01(\x01\x12\x11\n\tprecision\x18\x07 \x01(\x01\x12\x14\n\x0cprecision_sd\x18\x08 \x01(\x01\x12\x0e\n\x06recall\x18\t \x01(\x01\x12\x11\n\trecall_sd\x18\n \x01(\x01\x12\x0e\n\x06scores\x18\x0b \x01(\x04\x12\x1c\n\x14links_near_threshold\x18\x0c \x01(\x04\x12\'\n\x1frecords_with_several_candidates\x18\r \x01(\x04\x12\x1c\n\x14non_matches_anchored\x18\x0e \x01(\x08\x12.\n\nduplicates\x18\x0f \x01(\x0b\x32\x1a.hublink.v1.DuplicateModel\x12\x15\n\rprecision_low\x18\x10 \x01(\x01\x12\x16\n\x0eprecision_high\x18\x11 \x01(\x01\x12\x12\n\nrecall_low\x18\x12 \x01(\x01\x12\x13\n\x0brecall_high\x18\x13 \x01(\x01\x12#\n\x07\x63\x61veats\x18\x14 \x03(\x0b\x32\x12.hublink.v1.Caveat\":\n\x06\x43\x61veat\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tuntrusted\x18\x03 \x01(\x08\"\xf2\x01\n\x0e\x44uplicateModel\x12\x0e\n\x06groups\x18\x01 \x03(\t\x12\x0f\n\x07weighed\x18\x02 \x01(\x04\x12\x0e\n\x06linked\x18\x03 \x01(\x04\x12!\n\x19\x65stimated_duplicate_pairs\x18\x04 \x01(\x01\x12\x11\n\tprecision\x18\x05 \x01(\x01\x12\x0e\n\x06recall\x18\x06 \x01(\x01\x12\x15\n\rmatch_anchors\x18\x07 \x01(\x04\x12\x18\n\x10relative_anchors\x18\x08 \x01(\x04\x12)\n\x07weights\x18\t \x03(\x0b\x32\x18.hublink.v1.GroupWeights\x12\r\n\x05\x61part\x18\n \x01(\x04\".\n\x0cGroupWeights\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07weights\x18\x02 \x03(\x01\x32\xd6\x01\n\nRunService\x12>\n\x08StartRun\x12\x1b.hublink.v1.StartRunRequest\x1a\x15.hublink.v1.RunStatus\x12\x46\n\x0cGetRunStatus\x12\x1f.hublink.v1.GetRunStatusRequest\x1a\x15.hublink.v1.RunStatus\x12@\n\tCancelRun\x12\x1c.hublink.v1.CancelRunRequest\x1a\x15.hublink.v1.RunStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +32,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hublink.v1.runs_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STARTRUNREQUEST']._serialized_start=37
-  _globals['_STARTRUNREQUEST']._serialized_end=93
-  _globals['_GETRUNSTATUSREQUEST']._serialized_start=95
-  _globals['_GETRUNSTATUSREQUEST']._serialized_end=152
-  _globals['_CANCELRUNREQUEST']._serialized_start=154
-  _globals['_CANCELRUNREQUEST']._serialized_end=208
-  _globals['_RUNSTATUS']._serialized_start=211
-  _globals['_RUNSTATUS']._serialized_end=524
-  _globals['_RUNQUALITY']._serialized_start=527
-  _globals['_RUNQUALITY']._serialized_end=1055
-  _globals['_CAVEAT']._serialized_start=1057
-  _globals['_CAVEAT']._serialized_end=1115
-  _globals['_DUPLICATEMODEL']._serialized_start=1118
-  _globals['_DUPLICATEMODEL']._serialized_end=1360
-  _globals['_GROUPWEIGHTS']._serialized_start=1362
-  _globals['_GROUPWEIGHTS']._serialized_end=1408
-  _globals['_RUNSERVICE']._serialized_start=1411
-  _globals['_RUNSERVICE']._serialized_end=1625
+  _globals['_STARTRUNREQUEST']._serialized_end=107
+  _globals['_GETRUNSTATUSREQUEST']._serialized_start=109
+  _globals['_GETRUNSTATUSREQUEST']._serialized_end=166
+  _globals['_CANCELRUNREQUEST']._serialized_start=168
+  _globals['_CANCELRUNREQUEST']._serialized_end=222
+  _globals['_RUNSTATUS']._serialized_start=225
+  _globals['_RUNSTATUS']._serialized_end=538
+  _globals['_RUNQUALITY']._serialized_start=541
+  _globals['_RUNQUALITY']._serialized_end=1069
+  _globals['_CAVEAT']._serialized_start=1071
+  _globals['_CAVEAT']._serialized_end=1129
+  _globals['_DUPLICATEMODEL']._serialized_start=1132
+  _globals['_DUPLICATEMODEL']._serialized_end=1374
+  _globals['_GROUPWEIGHTS']._serialized_start=1376
+  _globals['_GROUPWEIGHTS']._serialized_end=1422
+  _globals['_RUNSERVICE']._serialized_start=1425
+  _globals['_RUNSERVICE']._serialized_end=1639
 # @@protoc_insertion_point(module_scope)

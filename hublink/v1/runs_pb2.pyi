@@ -7,12 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("project_id", "threshold")
+    __slots__ = ("project_id", "threshold", "full")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     threshold: float
-    def __init__(self, project_id: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
+    full: bool
+    def __init__(self, project_id: _Optional[str] = ..., threshold: _Optional[float] = ..., full: _Optional[bool] = ...) -> None: ...
 
 class GetRunStatusRequest(_message.Message):
     __slots__ = ("run_id", "project_id")

@@ -26,7 +26,7 @@ from hublink.v1 import audit_pb2 as hublink_dot_v1_dot_audit__pb2
 from hublink.v1 import records_pb2 as hublink_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hublink/v1/upload.proto\x12\nhublink.v1\x1a\x16hublink/v1/audit.proto\x1a\x18hublink/v1/records.proto\"\xb1\x01\n\x12\x42\x65ginUploadRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65ncoding_sha256\x18\x03 \x01(\t\x12\x18\n\x10\x65xpected_records\x18\x04 \x01(\x04\x12+\n\x07\x63onsent\x18\x05 \x01(\x0b\x32\x1a.hublink.v1.ConsentSummary\x12\x14\n\x0csecret_epoch\x18\x06 \x01(\r\"e\n\x0fPutChunkRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12*\n\x07records\x18\x03 \x03(\x0b\x32\x19.hublink.v1.EncodedRecord\"_\n\x08\x43hunkAck\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x18\n\x10records_received\x18\x04 \x01(\x04\"+\n\x16GetUploadStatusRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"w\n\x0cUploadStatus\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\x0freceived_chunks\x18\x04 \x03(\r\x12\x18\n\x10records_received\x18\x05 \x01(\x04\"j\n\x13\x43ommitUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\r\x12\x14\n\x0crecord_count\x18\x03 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x04 \x01(\t\"\xfa\x01\n\rUploadReceipt\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x14\n\x0crecord_count\x18\x04 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x05 \x01(\t\x12\x13\n\x0b\x61udit_index\x18\x06 \x01(\x04\x12*\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x16.hublink.v1.Checkpoint\x12%\n\x05\x65ntry\x18\x08 \x01(\x0b\x32\x16.hublink.v1.AuditEntry\x12\x17\n\x0finclusion_proof\x18\t \x03(\x0c\x32\xb4\x02\n\rUploadService\x12G\n\x0b\x42\x65ginUpload\x12\x1e.hublink.v1.BeginUploadRequest\x1a\x18.hublink.v1.UploadStatus\x12=\n\x08PutChunk\x12\x1b.hublink.v1.PutChunkRequest\x1a\x14.hublink.v1.ChunkAck\x12O\n\x0fGetUploadStatus\x12\".hublink.v1.GetUploadStatusRequest\x1a\x18.hublink.v1.UploadStatus\x12J\n\x0c\x43ommitUpload\x12\x1f.hublink.v1.CommitUploadRequest\x1a\x19.hublink.v1.UploadReceiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hublink/v1/upload.proto\x12\nhublink.v1\x1a\x16hublink/v1/audit.proto\x1a\x18hublink/v1/records.proto\"\xc2\x01\n\x12\x42\x65ginUploadRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65ncoding_sha256\x18\x03 \x01(\t\x12\x18\n\x10\x65xpected_records\x18\x04 \x01(\x04\x12+\n\x07\x63onsent\x18\x05 \x01(\x0b\x32\x1a.hublink.v1.ConsentSummary\x12\x14\n\x0csecret_epoch\x18\x06 \x01(\r\x12\x0f\n\x07refresh\x18\x07 \x01(\x08\"e\n\x0fPutChunkRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12*\n\x07records\x18\x03 \x03(\x0b\x32\x19.hublink.v1.EncodedRecord\"_\n\x08\x43hunkAck\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x02 \x01(\r\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x18\n\x10records_received\x18\x04 \x01(\x04\"+\n\x16GetUploadStatusRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"w\n\x0cUploadStatus\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x17\n\x0freceived_chunks\x18\x04 \x03(\r\x12\x18\n\x10records_received\x18\x05 \x01(\x04\"\x82\x01\n\x13\x43ommitUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\r\x12\x14\n\x0crecord_count\x18\x03 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x04 \x01(\t\x12\x16\n\x0eremoved_tokens\x18\x05 \x03(\t\"\xa6\x02\n\rUploadReceipt\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\x14\n\x0crecord_count\x18\x04 \x01(\x04\x12\x15\n\rdigest_sha256\x18\x05 \x01(\t\x12\x13\n\x0b\x61udit_index\x18\x06 \x01(\x04\x12*\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x16.hublink.v1.Checkpoint\x12%\n\x05\x65ntry\x18\x08 \x01(\x0b\x32\x16.hublink.v1.AuditEntry\x12\x17\n\x0finclusion_proof\x18\t \x03(\x0c\x12*\n\x07refresh\x18\n \x01(\x0b\x32\x19.hublink.v1.RefreshCounts\"S\n\rRefreshCounts\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x04\x12\x0f\n\x07removed\x18\x03 \x01(\x04\x12\x11\n\tunchanged\x18\x04 \x01(\x04\x32\xb4\x02\n\rUploadService\x12G\n\x0b\x42\x65ginUpload\x12\x1e.hublink.v1.BeginUploadRequest\x1a\x18.hublink.v1.UploadStatus\x12=\n\x08PutChunk\x12\x1b.hublink.v1.PutChunkRequest\x1a\x14.hublink.v1.ChunkAck\x12O\n\x0fGetUploadStatus\x12\".hublink.v1.GetUploadStatusRequest\x1a\x18.hublink.v1.UploadStatus\x12J\n\x0c\x43ommitUpload\x12\x1f.hublink.v1.CommitUploadRequest\x1a\x19.hublink.v1.UploadReceiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hublink.v1.upload_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BEGINUPLOADREQUEST']._serialized_start=90
-  _globals['_BEGINUPLOADREQUEST']._serialized_end=267
-  _globals['_PUTCHUNKREQUEST']._serialized_start=269
-  _globals['_PUTCHUNKREQUEST']._serialized_end=370
-  _globals['_CHUNKACK']._serialized_start=372
-  _globals['_CHUNKACK']._serialized_end=467
-  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=469
-  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=512
-  _globals['_UPLOADSTATUS']._serialized_start=514
-  _globals['_UPLOADSTATUS']._serialized_end=633
-  _globals['_COMMITUPLOADREQUEST']._serialized_start=635
-  _globals['_COMMITUPLOADREQUEST']._serialized_end=741
-  _globals['_UPLOADRECEIPT']._serialized_start=744
-  _globals['_UPLOADRECEIPT']._serialized_end=994
-  _globals['_UPLOADSERVICE']._serialized_start=997
-  _globals['_UPLOADSERVICE']._serialized_end=1305
+  _globals['_BEGINUPLOADREQUEST']._serialized_end=284
+  _globals['_PUTCHUNKREQUEST']._serialized_start=286
+  _globals['_PUTCHUNKREQUEST']._serialized_end=387
+  _globals['_CHUNKACK']._serialized_start=389
+  _globals['_CHUNKACK']._serialized_end=484
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=486
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=529
+  _globals['_UPLOADSTATUS']._serialized_start=531
+  _globals['_UPLOADSTATUS']._serialized_end=650
+  _globals['_COMMITUPLOADREQUEST']._serialized_start=653
+  _globals['_COMMITUPLOADREQUEST']._serialized_end=783
+  _globals['_UPLOADRECEIPT']._serialized_start=786
+  _globals['_UPLOADRECEIPT']._serialized_end=1080
+  _globals['_REFRESHCOUNTS']._serialized_start=1082
+  _globals['_REFRESHCOUNTS']._serialized_end=1165
+  _globals['_UPLOADSERVICE']._serialized_start=1168
+  _globals['_UPLOADSERVICE']._serialized_end=1476
 # @@protoc_insertion_point(module_scope)

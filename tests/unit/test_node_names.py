@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hublink import synthetic
+from hublink.synthetic import names as synthetic_names
 from node.names import split_full_name
 from node.normalise import given_name
 from node.source import mapping_warnings
@@ -42,8 +42,10 @@ def test_full_names_split_into_given_and_family(raw: str, expected: tuple[str, s
 
 
 # The generator's own name lists, particles ("ap Rhys", "de Souza") included.
-names = st.sampled_from([n for n in (*synthetic._GIRLS, *synthetic._BOYS) if " " not in n])
-families = st.sampled_from(synthetic._SURNAMES)
+names = st.sampled_from(
+    [n for n in (*synthetic_names.GIRLS, *synthetic_names.BOYS) if " " not in n]
+)
+families = st.sampled_from(synthetic_names.SURNAMES)
 
 
 @given(names, st.lists(names, max_size=2), families)

@@ -27,7 +27,9 @@ def intake(included: int, fingerprint: str) -> Intake:
 
 def resume(tmp_path: Path, store: TokenStore, read: Intake) -> tuple[str, bool, list[str]]:
     config: Any = SimpleNamespace(state_dir=tmp_path)
-    return _resume_or_record(config, store, "project", read, secret_epoch=0)
+    return _resume_or_record(
+        config, store, "project", (read.included, read.included_sha256), secret_epoch=0
+    )
 
 
 def test_the_same_input_resumes_and_another_starts_afresh(tmp_path: Path) -> None:

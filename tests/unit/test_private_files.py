@@ -20,7 +20,7 @@ import pytest
 from coordinator.core.store import Store
 from hublink.audit.checkpoint import Signer
 from node import exclusions, locallog
-from node.keys import _write_atomically, spreadsheet_safe
+from node.keys import _write_atomically, as_written, spreadsheet_safe
 from node.tokens import TokenStore
 from tests.unit.test_node_intake import config, good_row, run, write_csv
 
@@ -93,7 +93,7 @@ def test_linked_csv_neutralises_formulas_and_reads_back(tmp_path: Path) -> None:
         ("\rR10", "key-f"),
         ("R11", "key-g"),
     ]
-    _write_atomically(output, rows)
+    _write_atomically(output, ["local_id", "linkage_key"], rows)
     assert mode(output) == 0o600
     with output.open(newline="", encoding="utf-8") as handle:
         read = [(r["local_id"], r["linkage_key"]) for r in csv.DictReader(handle)]
@@ -108,6 +108,7 @@ def test_linked_csv_neutralises_formulas_and_reads_back(tmp_path: Path) -> None:
     ]
     # The documented way back: one leading quote off a quoted formula start.
     back = [i[1:] if i.startswith("'") and i[1:2] in "=+-@\t\r" else i for i, _ in read]
+    assert back == [as_written(i) for i, _ in read]
     assert back == [i for i, _ in rows]
     assert spreadsheet_safe("O'Brien") == "O'Brien"
 

@@ -1,0 +1,239 @@
+"""Incremental matching benchmark: a refresh of a few percent against a project of 2 x N.
+
+It measures what the monthly cycle costs at the coordinator:
+
+1. two parties of ``--size`` real hardened encodings each (synthetic people,
+   60% overlap, made the node's way and cached, as ``scale.py`` does) are
+   uploaded into an in-process coordinator, and a full run links them;
+2. a refresh of the first party with ``--change`` of its records touched —
+   a third changed (new encodings under the same token: a few bits flipped,
+   as a corrected name or a move flips some), a third removed, a third added
+   (referrals of the other party's children) — is sent the way a node sends
+   one: only added and changed records travel, removed ones as tokens;
+3. an incremental run (only the changed records compared), timed;
+4. a full re-link of the same data (``--full``), timed; the two must give the
+   same entities (``same_entities``).
+
+``keys_kept`` is the share of records the refresh did not touch whose key is
+the same after the incremental run as before it. The output's JSON has
+``full_run_s``, ``incremental_run_s``, ``delta_records``, ``records_sent`` and
+``keys_kept``, with the machine's CPU beside them (speeds depend on it).
+
+    python bench/incremental.py --size 100000 --change 0.01 --json out.json \
+        [--seed 2026] [--workers 0] [--blocking auto] [--cache ~/.cache/hublink-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scale_data
+
+from coordinator.core.model import ConsentSummary, IncomingRecord, Project
+from coordinator.core.service import Coordinator
+from coordinator.core.store import Store
+from coordinator.parallel import ProcessEngine
+from hublink.identity import Identity, Role
+from hublink.spec import LinkageSpec, UploadDigest
+
+ADMIN = Identity("linkage-unit", Role.ADMIN)
+PROJECT = "incremental-bench"
+CHUNK = 2000
+
+
+def project(names: list[str], blocking: str, size: int) -> Project:
+    spec = LinkageSpec.default()
+    return Project(
+        id=PROJECT,
+        purpose="Incremental matching benchmark",
+        organisations=tuple(names),
+        schema_json=spec.json_text,
+        encoding_sha256=spec.sha256,
+        encodings=spec.encodings,
+        definition_sha256="0" * 64,
+        blocking=blocking,
+        max_records=max(10 * size, 1000),
+    )
+
+
+def send(
+    core: Coordinator,
+    organisation: str,
+    upload_id: str,
+    records: list[tuple[str, bytes]],
+    *,
+    refresh: bool = False,
+    removed: list[str] | None = None,
+) -> None:
+    """Upload (or refresh) through the coordinator's own calls, in chunks, with the digest."""
+    caller = Identity(organisation, Role.NODE)
+    name = core._projects[PROJECT].encodings[0].name
+    core.begin_upload(
+        caller,
+        PROJECT,
+        upload_id,
+        core._projects[PROJECT].encoding_sha256,
+        len(records),
+        ConsentSummary("", {"included": len(records)}),
+        refresh=refresh,
+    )
+    digest = UploadDigest()
+    chunks = 0
+    for start in range(0, len(records), CHUNK):
+        part = records[start : start + CHUNK]
+        core.put_chunk(caller, upload_id, chunks, [IncomingRecord(t, [(name, b)]) for t, b in part])
+        for token, bits in part:
+            digest.add(token, [bits])
+        chunks += 1
+    core.commit_upload(caller, upload_id, chunks, len(records), digest.hexdigest(), removed or [])
+
+
+def keys(core: Coordinator, organisation: str) -> dict[str, str]:
+    caller = Identity(organisation, Role.NODE)
+    return {t: k for batch in core.linkage_keys(caller, PROJECT) for t, k in batch.keys}
+
+
+def entities(core: Coordinator) -> set[frozenset[int]]:
+    groups: dict[str, set[int]] = {}
+    for record_id, entity_id in core.store.iterate(
+        "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (PROJECT,)
+    ):
+        groups.setdefault(entity_id, set()).add(int(record_id))
+    return {frozenset(g) for g in groups.values()}
+
+
+def timed_run(core: Coordinator, *, full: bool) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    state = core.start_run(ADMIN, PROJECT, background=False, full=full)
+    seconds = time.perf_counter() - started
+    if state.state != "completed":
+        raise SystemExit(f"run ended {state.state}: {state.message}")
+    entry = [e for e in core.store.audit_entries() if e.event.action == "run.completed"][-1]
+    return seconds, dict(entry.event.details["matching"])
+
+
+def flipped(bits: bytes, rng: np.random.Generator, share: float = 0.04) -> bytes:
+    """The encoding with about ``share`` of its set bits moved: a changed record."""
+    array = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
+    ones, zeros = np.flatnonzero(array), np.flatnonzero(array == 0)
+    moves = max(1, int(share * len(ones)))
+    array[rng.choice(ones, moves, replace=False)] = 0
+    array[rng.choice(zeros, moves, replace=False)] = 1
+    return np.packbits(array).tobytes()
+
+
+def cpu() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return ""
+    model = next(
+        (line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line), ""
+    )
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000, help="records per party")
+    parser.add_argument("--change", type=float, default=0.01, help="share of party 1 touched")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (0: a core each)")
+    parser.add_argument("--blocking", default="auto", choices=("auto", "lsh", "none"))
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hublink-bench")
+    args = parser.parse_args()
+
+    made = time.perf_counter()
+    encodings = scale_data.real(args.size, 2, args.seed, args.cache)
+    encode_s = time.perf_counter() - made
+    names = encodings.names
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as folder:
+        engine = ProcessEngine(args.workers)
+        core = Coordinator(
+            Store(Path(folder) / "c.db"), [project(names, args.blocking, args.size)], engine
+        )
+        tokens: dict[str, list[str]] = {}
+        for party, (name, rows) in enumerate(zip(names, encodings.parties, strict=True)):
+            tokens[name] = [f"p{party}-{i:09d}" for i in range(len(rows))]
+            send(
+                core,
+                name,
+                f"upload-{party}-first",
+                list(zip(tokens[name], (r.tobytes() for r in rows), strict=True)),
+            )
+        first_full_s, _ = timed_run(core, full=True)
+        before = {name: keys(core, name) for name in names}
+
+        first = names[0]
+        rows = encodings.parties[0]
+        touched = round(args.change * len(rows))
+        picked = rng.choice(len(rows), touched, replace=False)
+        changed, removed = picked[: touched // 3], picked[touched // 3 : 2 * touched // 3]
+        added_from = rng.choice(
+            len(encodings.parties[1]), touched - 2 * (touched // 3), replace=False
+        )
+        delta = [(tokens[first][i], flipped(rows[i].tobytes(), rng)) for i in changed]
+        delta += [
+            (f"p0-new-{n:09d}", flipped(encodings.parties[1][i].tobytes(), rng, 0.02))
+            for n, i in enumerate(added_from)
+        ]
+        removed_tokens = [tokens[first][i] for i in removed]
+        send(core, first, "upload-0-refresh-1", delta, refresh=True, removed=removed_tokens)
+
+        incremental_s, details = timed_run(core, full=False)
+        after = {name: keys(core, name) for name in names}
+        quick = entities(core)
+        untouched = {tokens[first][i] for i in picked}
+        stable = [
+            (name, token)
+            for name in names
+            for token in before[name]
+            if token in after[name] and token not in untouched
+        ]
+        kept = sum(before[n][t] == after[n][t] for n, t in stable) / max(1, len(stable))
+        full_s, full_details = timed_run(core, full=True)
+        same = entities(core) == quick
+        core.store.close()
+    figures = {
+        "size": args.size,
+        "parties": 2,
+        "change": args.change,
+        "encodings": encodings.method,
+        "blocking": args.blocking,
+        "blocked": bool(full_details.get("blocked")),
+        "engine": f"{engine.name} x {engine.workers}",
+        "first_full_run_s": round(first_full_s, 3),
+        "full_run_s": round(full_s, 3),
+        "incremental_run_s": round(incremental_s, 3),
+        "speedup": round(full_s / incremental_s, 2) if incremental_s else None,
+        "incremental": bool(details.get("incremental")),
+        "delta_records": len(delta) + len(removed_tokens),
+        "records_sent": len(delta),
+        "records_removed": len(removed_tokens),
+        "compared_afresh": details.get("compared_afresh"),
+        "keys_kept": round(kept, 5),
+        "same_entities": same,
+        "encode_or_cache_s": round(encode_s, 1),
+        "cpu": cpu(),
+        "date": time.strftime("%Y-%m-%d"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Tables of a living linkage: refreshes, changes awaiting a run, key lineage and releases.
+
+Kept apart from ``coordinator.core.store``'s core schema because they belong
+to one feature (monthly refreshes, incremental runs, keys over time) and are
+created with ``IF NOT EXISTS`` in the same transaction as the rest
+(schema version 4, ``coordinator.core.migrations``).
+
+Nothing here holds an identifier or a linkage key: refresh counts, record
+ids (the coordinator's own row numbers), entity ids (internal, never served)
+and reasons.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class _Writes(Protocol):
+    def execute(self, sql: str, parameters: tuple[Any, ...] = ...) -> Any: ...
+
+
+SCHEMA = """
+-- A refresh: an upload merged into the organisation's committed upload when committed.
+CREATE TABLE IF NOT EXISTS refreshes (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads(id),
+    base_upload_id TEXT NOT NULL REFERENCES uploads(id),
+    project_id TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    added INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    applied_at TEXT
+);
+-- Records added, changed or removed since the project's last completed run: what an
+-- incremental run must compare again (removed ones only leave).
+CREATE TABLE IF NOT EXISTS pending_changes (
+    project_id TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    change TEXT NOT NULL,
+    PRIMARY KEY (project_id, record_id)
+);
+-- How each completed run moved records between entities, per record of the organisation
+-- that holds it, so a node fetches only what changed since its last fetch.
+CREATE TABLE IF NOT EXISTS key_changes (
+    seq INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    token TEXT NOT NULL,
+    old_entity_id TEXT NOT NULL,
+    new_entity_id TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS key_changes_by_org ON key_changes(project_id, organisation, seq);
+-- Entity to entity: which old entities a run's entities came from, and why.
+CREATE TABLE IF NOT EXISTS key_lineage (
+    project_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    old_entity_id TEXT NOT NULL,
+    new_entity_id TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS key_lineage_by_run ON key_lineage(project_id, run_id);
+-- Each completed run's entities as a dated release: which organisations each entity was
+-- known to, so counts can be asked as of any release.
+CREATE TABLE IF NOT EXISTS release_entities (
+    run_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    organisations TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, entity_id)
+);
+-- Candidate pairs the last run found, by record id, so the next run compares only what
+-- changed: packed arrays (int64 record ids a and b, float64 similarity), read and written whole.
+CREATE TABLE IF NOT EXISTS run_pairs (
+    project_id TEXT PRIMARY KEY,
+    a BLOB NOT NULL,
+    b BLOB NOT NULL,
+    score BLOB NOT NULL
+);
+"""
+
+
+def erase_project(tx: _Writes, project_id: str) -> None:
+    """A closed project's lineage, releases, stored pairs and pending changes go too."""
+    for table in ("key_changes", "key_lineage", "release_entities", "run_pairs", "pending_changes"):
+        tx.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
