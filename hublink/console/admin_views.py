@@ -69,7 +69,9 @@ def run_page(request: Request) -> Response:
     context = need(request, Role.ADMIN)
     run_id = str(request.path_params["run_id"])
     if not RUN_ID.fullmatch(run_id):
-        return context.render("message.html", 404, title="No such run", text="That is not a run id.")
+        return context.render(
+            "message.html", 404, title="No such run", text="That is not a run id."
+        )
     project = context.project()
     report = context.profile.admin().run_status(project, run_id)
     going = report.state in ("queued", "running")
@@ -118,7 +120,9 @@ def quality(request: Request) -> Response:
         )
         if has_data
         else "",
-        curve=svg.curves([(p.threshold, p.precision, p.recall) for p in report.curve], report.threshold_used)
+        curve=svg.curves(
+            [(p.threshold, p.precision, p.recall) for p in report.curve], report.threshold_used
+        )
         if len(report.curve) > 1
         else "",
         datasets=[(context.profile.name(d.organisation), d) for d in report.datasets],

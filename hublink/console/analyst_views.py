@@ -9,7 +9,7 @@ coordinator's protection gives the same answer each time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +32,24 @@ def withheld_sentence(counts: Counts) -> str:
     return (
         f"{len(withheld)} cell(s) marked withheld count too few children to release safely"
         + (", or would let a withheld cell be worked out from the totals," if secondary else "")
-        + f" so the coordinator did not release them ({counts.rule})."
+        + ", so the coordinator did not release them."
+    )
+
+
+def title(counts: Counts, names: Mapping[str, str]) -> str:
+    """The table's question in words: "Children known to A but not to B, by area and age band"."""
+    by = [
+        "combination of services" if d == "datasets" else tables.heading(d).lower()
+        for d in counts.dimensions
+    ]
+    scope = counts.query.split(" by ")[0].removeprefix("entities").strip()
+    scope = scope.replace("but not in", "but not to").replace("in ", "known to ", 1)
+    for slug, name in names.items():
+        scope = scope.replace(slug, name)
+    return (
+        "Children"
+        + (f" {scope}" if scope else "")
+        + (f"{',' if scope else ''} by {' and '.join(by)}" if by else "")
     )
 
 
@@ -64,7 +81,9 @@ def overlap(request: Request) -> Response:
         chart=svg.upset(combos, datasets, names),
         rows=[
             (tables.label("datasets", c.coordinate("datasets"), names), c)
-            for c in sorted(counts.cells, key=lambda c: (bool(c.totalled), c.value is None, -(c.value or 0)))
+            for c in sorted(
+                counts.cells, key=lambda c: (bool(c.totalled), c.value is None, -(c.value or 0))
+            )
         ],
         withheld=withheld_sentence(counts),
         suggested=context.settings.suggested,
@@ -76,7 +95,9 @@ def _link(by: Sequence[str], datasets_in: Sequence[str], datasets_out: Sequence[
     from urllib.parse import urlencode
 
     return urlencode(
-        [("by", b) for b in by] + [("in", d) for d in datasets_in] + [("not_in", d) for d in datasets_out]
+        [("by", b) for b in by]
+        + [("in", d) for d in datasets_in]
+        + [("not_in", d) for d in datasets_out]
     )
 
 
@@ -111,6 +132,7 @@ def cross_tab(request: Request) -> Response:
         datasets_in=datasets_in,
         datasets_out=datasets_out,
         label=tables.label,
+        title=title(counts, names) if counts is not None else "",
         heading=tables.heading,
         withheld=withheld_sentence(counts) if counts is not None else "",
         download=_link(by, datasets_in, datasets_out),
@@ -122,7 +144,9 @@ def _download(request: Request, kind: str) -> Response:
     context = need(request, Role.ANALYST)
     project = context.project()
     by, datasets_in, datasets_out = _query(context)
-    counts = context.profile.analyst().counts(project, by or ["datasets"], datasets_in, datasets_out)
+    counts = context.profile.analyst().counts(
+        project, by or ["datasets"], datasets_in, datasets_out
+    )
     stem = "counts-" + "-".join([project, *(by or ["datasets"])])
     if kind == "csv":
         return Response(

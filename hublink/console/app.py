@@ -46,7 +46,9 @@ def home(request: Request) -> Response:
     context = need(request)
     if len(context.settings.profiles) == 1 and not request.query_params.get("choose"):
         return RedirectResponse(HOME[context.profile.role], 303)
-    return context.render("home.html", profiles=list(enumerate(context.settings.profiles)), home=HOME)
+    return context.render(
+        "home.html", profiles=list(enumerate(context.settings.profiles)), home=HOME
+    )
 
 
 async def choose_identity(request: Request) -> Response:
@@ -81,7 +83,15 @@ async def choose_project(request: Request) -> Response:
 
 async def refused_page(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
-    return render(request, "message.html", exc.status, context=current(request), title=exc.title, text=exc.text, error=True)
+    return render(
+        request,
+        "message.html",
+        exc.status,
+        context=current(request),
+        title=exc.title,
+        text=exc.text,
+        error=True,
+    )
 
 
 async def coordinator_refused(request: Request, exc: Exception) -> Response:
@@ -123,7 +133,7 @@ def create_app(settings: Settings, sessions: Sessions, host: str, port: int) -> 
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, allowed_hosts=allowed_hosts(host, port))],  # type: ignore[arg-type]
+        middleware=[Middleware(SecurityHeaders, allowed_hosts=allowed_hosts(host, port))],
         exception_handlers={
             Refused: refused_page,
             RequestRefused: coordinator_refused,

@@ -102,7 +102,9 @@ def kept_checkpoint(client: AuditClient, kept: str, label: str, verifier: Verifi
         sentence = compare_checkpoints(kept, latest, verifier, proof)
     except (CheckpointError, ForkDetected, ValueError) as exc:
         return Result(title, False, "Your kept checkpoint does not agree with the log.", str(exc))
-    return Result(title, True, sentence[:1].upper() + sentence[1:] + ": nothing you kept was rewritten.")
+    return Result(
+        title, True, sentence[:1].upper() + sentence[1:] + ": nothing you kept was rewritten."
+    )
 
 
 def exported_log(
@@ -136,9 +138,7 @@ def exported_log(
     )
 
 
-def compare_two(
-    client: AuditClient | None, first: str, second: str, verifier: Verifier
-) -> Result:
+def compare_two(client: AuditClient | None, first: str, second: str, verifier: Verifier) -> Result:
     """Two checkpoints describe one growing log (a consistency proof from the coordinator)."""
     title = "Comparison of two checkpoints"
     try:

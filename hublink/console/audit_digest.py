@@ -1,4 +1,4 @@
-"""What an IG officer reads out of the audit entries: outcomes, consent per upload, refusals, a period.
+"""What an IG officer reads in the audit entries: outcomes, consent per upload, refusals, periods.
 
 Plain functions over ``LogEntry`` values, so the pages and their tests share
 them and nothing here needs a coordinator. Every figure comes from entries

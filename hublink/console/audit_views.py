@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from hublink.audit.checkpoint import CheckpointError, Verifier
 from hublink.audit.log import AuditFileError, LogEntry
+from hublink.audit.verify import CheckpointItem
 from hublink.audit.words import ACTION_LABELS, time_filter
 from hublink.clients import Filters
 from hublink.console import audit_checks
@@ -167,7 +168,7 @@ async def verify(request: Request) -> Response:
 def _run_checks(context: Context, form: FormData, verifier: Verifier) -> list[audit_checks.Result]:
     client = context.profile.auditor()
     results = [audit_checks.against_coordinator(client, list(client.entries()), verifier)]
-    kept_items: list[tuple[str, audit_checks.CheckpointItem]] = []
+    kept_items: list[tuple[str, CheckpointItem]] = []
     kept = _file(form, "checkpoint")
     if kept is not None:
         note = audit_checks.newest_note(kept[0], kept[1])

@@ -74,7 +74,12 @@ class Context:
 
 
 def render(
-    request: Request, template: str, status: int = 200, *, context: Context | None = None, **values: Any
+    request: Request,
+    template: str,
+    status: int = 200,
+    *,
+    context: Context | None = None,
+    **values: Any,
 ) -> HTMLResponse:
     """A template as a page; every page gets the acting profile and the CSRF token."""
     page = TEMPLATES.get_template(template).render(

@@ -103,7 +103,8 @@ class Settings:
 
     profiles: Sequence[Profile]
     projects: Sequence[str] = ()
-    """Project ids to offer (``--project``); empty: auditors see those in the log, others type one."""
+    """Project ids to open (``--project``); empty: auditors see every one in the log, and
+    admins and analysts are asked for one."""
     key: Verifier | None = None
     """The coordinator's audit public key (``--key coordinator.pub``), for the verify page."""
     key_name: str = ""

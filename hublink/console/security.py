@@ -79,7 +79,9 @@ class Sessions:
 
     def csrf_token(self, session: Session) -> str:
         """The form token of this session: an HMAC of its id under a key that never leaves."""
-        return hmac.new(self._key, b"csrf\0" + session.session_id.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._key, b"csrf\0" + session.session_id.encode(), hashlib.sha256
+        ).hexdigest()
 
     def csrf_ok(self, session: Session, offered: str) -> bool:
         return hmac.compare_digest(self.csrf_token(session).encode(), offered.encode())

@@ -31,7 +31,9 @@ class ConsoleServer:
             self.socket.bind((host, port))
         except OSError as exc:
             self.socket.close()
-            raise ProfileError(f"the console cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ProfileError(
+                f"the console cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
         self.host = host
         self.port = int(self.socket.getsockname()[1])
         self.sessions = Sessions()

@@ -36,21 +36,28 @@ class Bar:
     value: int | None  # None: withheld
 
 
-def _svg(width: int, height: int, title: str, description: str, body: Sequence[str], key: str) -> Markup:
+def _svg(
+    width: int, height: int, title: str, description: str, body: Sequence[str], key: str
+) -> Markup:
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="chart" role="img" aria-labelledby="{key}-t {key}-d">'
-        f'<title id="{key}-t">{escape(title)}</title><desc id="{key}-d">{escape(description)}</desc>'
-        + "".join(body)
-        + "</svg>"
+        f'<title id="{key}-t">{escape(title)}</title>'
+        f'<desc id="{key}-d">{escape(description)}</desc>' + "".join(body) + "</svg>"
     )
 
 
-def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 14, weight: str = "normal") -> str:
+def _text(
+    x: float, y: float, text: str, anchor: str = "start", size: int = 14, weight: str = "normal"
+) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
         f'font-weight="{weight}" fill="{TEXT}">{escape(text)}</text>'
     )
+
+
+def _rect(x: float, y: float, w: float, h: float, fill: str = BLUE) -> str:
+    return f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}"/>'
 
 
 def _withheld_rect(x: float, y: float, w: float, h: float) -> str:
@@ -81,7 +88,9 @@ def upset(
     top = max([v for _, v in ordered if v is not None] + [1])
     body: list[str] = []
     base = bar_height + 10
-    body.append(f'<line x1="{label_width:.1f}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="{GRID}"/>')
+    body.append(
+        f'<line x1="{label_width:.1f}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="{GRID}"/>'
+    )
     for i, (combo, value) in enumerate(ordered):
         x = label_width + i * column + 8
         w = column - 16
@@ -90,9 +99,7 @@ def upset(
             body.append(_text(x + w / 2, base - 30, "withheld", "middle", 11))
         else:
             h = (bar_height - 20) * value / top
-            body.append(
-                f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{BLUE}"/>'
-            )
+            body.append(_rect(x, base - h, w, h))
             body.append(_text(x + w / 2, base - h - 6, f"{value:,}", "middle", 12))
         ys = [base + 30 + row * datasets.index(d) for d in combo if d in datasets]
         if len(ys) > 1:
@@ -108,7 +115,9 @@ def upset(
                 'stroke-width="1.5"/>'
             )
     for j, dataset in enumerate(datasets):
-        body.append(_text(label_width - 12, base + 35 + row * j, names.get(dataset, dataset), "end", 13))
+        body.append(
+            _text(label_width - 12, base + 35 + row * j, names.get(dataset, dataset), "end", 13)
+        )
     released = [c for c in ordered if c[1] is not None]
     description = (
         f"{len(ordered)} combinations of services; "
@@ -138,9 +147,7 @@ def bars(items: Sequence[Bar], *, title: str, key: str, unit: str = "children") 
             body.append(_text(label_width + 48, y + 18, "withheld", size=12))
         else:
             w = span * item.value / top
-            body.append(
-                f'<rect x="{label_width:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 10}" fill="{BLUE}"/>'
-            )
+            body.append(_rect(label_width, y + 4, w, row - 10))
             body.append(_text(label_width + w + 6, y + 18, f"{item.value:,}", size=12))
     description = "; ".join(
         f"{b.label}: {'withheld' if b.value is None else f'{b.value:,} {unit}'}" for b in items
@@ -184,9 +191,7 @@ def histogram(
             body.append(_withheld_rect(x, bottom - 8, bar_w, 8))
         else:
             h = (bottom - 30) * count / top
-            body.append(
-                f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{BLUE}"/>'
-            )
+            body.append(_rect(x, bottom - h, bar_w, h))
     for value, label, dash, colour, y in (
         (used, f"threshold used {used:.3f}", "", VERMILLION, 16),
         (estimated, f"estimated {estimated or 0:.3f}", ' stroke-dasharray="6 4"', ORANGE, 32),
@@ -203,7 +208,9 @@ def histogram(
         f"{len(bins)} bins of width {bin_width:g} from {lo:.2f} to {hi:.2f}, the largest holding "
         f"{top:,} records; {withheld} bins withheld as too small; threshold used {used:.3f}."
     )
-    return _svg(width, height + 20, "Distribution of best similarity scores", description, body, key)
+    return _svg(
+        width, height + 20, "Distribution of best similarity scores", description, body, key
+    )
 
 
 def curves(
@@ -247,7 +254,9 @@ def curves(
                     f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}"/>'
                 )
         end_x, end_y = coords[-1]
-        body.append(_text(end_x + 10, end_y + 4 + (12 if index == 2 else 0), label, size=13, weight="bold"))
+        body.append(
+            _text(end_x + 10, end_y + 4 + (12 if index == 2 else 0), label, size=13, weight="bold")
+        )
     ux, _ = at(used, 0)
     body.append(
         f'<line x1="{ux:.1f}" y1="20" x2="{ux:.1f}" y2="{bottom}" stroke="{TEXT}" '
@@ -260,4 +269,11 @@ def curves(
         f"thresholds {lo:.2f} to {hi:.2f}. At the threshold used ({used:.3f}) precision is "
         f"about {nearest[1]:.3f} and recall about {nearest[2]:.3f}."
     )
-    return _svg(width, height + 20, "Estimated precision and recall against threshold", description, body, key)
+    return _svg(
+        width,
+        height + 20,
+        "Estimated precision and recall against threshold",
+        description,
+        body,
+        key,
+    )

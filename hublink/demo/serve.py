@@ -36,7 +36,9 @@ def console_settings(out_dir: Path) -> Settings:
 
 def serve(out_dir: Path, port: int, announce: Callable[[str], None]) -> None:
     """Restart the demo's coordinator and serve the console until interrupted."""
-    coordinator = start_coordinator(load(out_dir / "config" / "coordinator.toml", CoordinatorConfig))
+    coordinator = start_coordinator(
+        load(out_dir / "config" / "coordinator.toml", CoordinatorConfig)
+    )
     try:
         server = ConsoleServer(console_settings(out_dir), port=port)
         server.serve(on_ready=lambda url: announce(f"console: {url}"))

@@ -75,7 +75,9 @@ def console(executable: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
     out_dir = tmp_path_factory.mktemp("console") / "demo"
     run_demo(out_dir, records_per_org=150, show_progress=False, console=Console(file=io.StringIO()))
-    coordinator = start_coordinator(load(out_dir / "config" / "coordinator.toml", CoordinatorConfig))
+    coordinator = start_coordinator(
+        load(out_dir / "config" / "coordinator.toml", CoordinatorConfig)
+    )
     server = ConsoleServer(console_settings(out_dir))
     try:
         url = server.start()
@@ -131,7 +133,8 @@ def axe_check(page: Any) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(
-        page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}, "resultTypes": ["violations"]}
+        page,
+        options={"runOnly": {"type": "tag", "values": AXE_TAGS}, "resultTypes": ["violations"]},
     )
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at "
@@ -146,4 +149,10 @@ def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("HUBLINK_SCREENSHOTS"):
+        from PIL import Image  # kept in the repository: 64 colours are plenty for these pages
+
+        with Image.open(path) as shot:
+            small = shot.convert("RGB").quantize(colors=64)
+        small.save(path, optimize=True)
     return path

@@ -199,7 +199,10 @@ def test_downloads_match_counts_json(page: Any, console: Console_, tmp_path: Pat
     from openpyxl import load_workbook
 
     act_as(page, console, ANALYST)
-    for path, table in (("/analyst", "overlap"), ("/analyst/counts?by=area&by=age_band", "area_by_age_band")):
+    for path, table in (
+        ("/analyst", "overlap"),
+        ("/analyst/counts?by=area&by=age_band", "area_by_age_band"),
+    ):
         expected = _rows_of(_released(console, table))
         page.goto(console.base + path)
         with page.expect_download() as csv_download:
