@@ -85,6 +85,7 @@ def test_another_host_name_is_refused(console: Console_) -> None:
     request = urllib.request.Request(console.url, headers={"Host": f"evil.example:{port}"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
+    refused.value.close()
     assert refused.value.code == 421
 
 

@@ -67,7 +67,10 @@ def fetch(
         with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+        try:
+            return error.code, dict(error.headers), error.read().decode()
+        finally:
+            error.close()
 
 
 def signed_in(server: ConsoleServer) -> str:
