@@ -17,7 +17,18 @@ from __future__ import annotations
 import click
 
 from hublink import __version__
-from hublink.cli import admin, analyst, audit, coordinator, demo, node, pki, reference, schema
+from hublink.cli import (
+    admin,
+    analyst,
+    audit,
+    console,
+    coordinator,
+    demo,
+    node,
+    pki,
+    reference,
+    schema,
+)
 from hublink.cli.errors import HublinkGroup
 
 
@@ -42,6 +53,7 @@ for _command in (
     analyst.group,
     pki.group,
     audit.group,
+    console.console,
 ):
     main.add_command(_command)
 

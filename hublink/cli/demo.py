@@ -36,13 +36,35 @@ from hublink.cli.errors import friendly
     "withdrawals): refresh uploads, incremental runs, key changes; summary.json gets "
     "'refreshes'.",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Afterwards keep the coordinator running and serve the web console (until Ctrl-C).",
+)
+@click.option(
+    "--port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="The console's port with --serve (0: any free port).",
+)
 @friendly
-def demo(records: int, out_dir: Path, seed: int, quiet: bool, refreshes: int) -> None:
+def demo(
+    records: int,
+    out_dir: Path,
+    seed: int,
+    quiet: bool,
+    refreshes: int,
+    serve: bool,
+    port: int,
+) -> None:
     """Run the whole flow on synthetic data: three organisations, a coordinator, real mutual TLS.
 
     Generates early-years records with known truth, makes a throwaway certificate
     authority, starts a coordinator and three nodes on loopback, links, prints the
     overlap table and the linkage quality, and writes summary.json into --out.
+    With --serve it then keeps the coordinator running and prints the address
+    of the web console (`console: http://127.0.0.1:PORT/?token=…`), where the
+    demo's admin, analyst and auditor can each be chosen.
     """
     from hublink.demo import run_demo
 
@@ -53,3 +75,7 @@ def demo(records: int, out_dir: Path, seed: int, quiet: bool, refreshes: int) ->
         show_progress=not quiet,
         refreshes=refreshes,
     )
+    if serve:
+        from hublink.demo.serve import serve as serve_console
+
+        serve_console(out_dir, port, lambda line: click.echo(line, nl=True))

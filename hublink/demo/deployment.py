@@ -156,8 +156,14 @@ def write_deployment(
             + node_keys
         )
     # Clients show organisations by the names people know them by (hublink audit show).
+    people = {
+        ADMIN.organisation: "Linkage unit",
+        ANALYST.organisation: "Family Hubs analytics team",
+        AUDITOR.organisation: "Information governance team",
+        **{layout.organisation: layout.display_name for layout in data.layouts},
+    }
     names = "\n[display_names]\n" + "".join(
-        f"{layout.organisation} = {_toml_str(layout.display_name)}\n" for layout in data.layouts
+        f"{organisation} = {_toml_str(name)}\n" for organisation, name in people.items()
     )
     for name, identity in (("admin", ADMIN), ("analyst", ANALYST), ("auditor", AUDITOR)):
         paths[name] = config_dir / f"{name}.toml"
