@@ -60,3 +60,13 @@ def unbalance(bits: Bits, *, minimum: float = 0.8) -> Unbalanced:
             rates.append(float(differ[j, k]))
     chosen = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     return Unbalanced(bits[:, chosen[:, 0]], chosen, np.array(rates))
+
+
+def looks_balanced(bits: Bits) -> bool:
+    """Every record has exactly (or, with flipped bits, about) half its bits set."""
+    return bool(bits.shape[1]) and bool(np.abs(bits.mean(axis=1) - 0.5).max() < 0.06)
+
+
+def as_unbalanced(bits: Bits) -> Bits:
+    """An encoding as the attacker works on it: unbalanced when it looks balanced."""
+    return unbalance(bits).bits if looks_balanced(bits) else bits
