@@ -104,6 +104,7 @@ def find_blocks(
     bits: Bits,
     *,
     agree: float = 0.9,
+    member: float = 0.97,
     min_records: int = 3,
     min_positions: int = 30,
     max_seeds: int = 3000,
@@ -134,7 +135,9 @@ def find_blocks(
         sim[np.arange(len(chosen)), chosen] = -np.inf
         top = np.argpartition(-sim, 2, axis=1)[:, :2]
         seeds = np.repeat(np.array(chosen), 2)
-        grown = grow_blocks(bits, seeds, top.reshape(-1), agree=agree, min_records=min_records)
+        grown = grow_blocks(
+            bits, seeds, top.reshape(-1), agree=agree, member=member, min_records=min_records
+        )
         for r, block in zip(seeds, grown, strict=True):
             if block is None or len(block.positions) < min_positions:
                 continue
@@ -169,10 +172,17 @@ def block_frequency_attack(
     only the largest blocks are named right; that is enough to pass a 1% ceiling
     when one name is common.
     """
-    from hublink.privacy.unbalance import as_unbalanced
+    from hublink.privacy.unbalance import as_unbalanced, estimated_flip
 
-    blocks = find_blocks(as_unbalanced(bits), max_seeds=max_seeds)
+    agree, member = thresholds(estimated_flip(bits))
+    blocks = find_blocks(as_unbalanced(bits), max_seeds=max_seeds, agree=agree, member=member)
     return name_by_size(len(bits), blocks, frequencies)
+
+
+def thresholds(flip: float) -> tuple[float, float]:
+    """``agree`` and ``member`` for bits flipped at rate ``flip``: an attacker who sees
+    the flip rate (``unbalance.estimated_flip``) loosens the block search to match."""
+    return min(0.9, 1.0 - 4.0 * flip), min(0.97, 1.0 - 3.0 * flip)
 
 
 def name_by_size(

@@ -20,22 +20,28 @@ import numpy as np
 
 from hublink.privacy.atoms import block_matrix, polarised
 from hublink.privacy.bits import Bits, dice_matrix
-from hublink.privacy.blocks import Block, grow_blocks, name_by_size
+from hublink.privacy.blocks import Block, grow_blocks, name_by_size, thresholds
 from hublink.privacy.frequency import near_duplicate_clusters
 from hublink.privacy.graph import match_graph
 from hublink.privacy.names import NameList
-from hublink.privacy.unbalance import as_unbalanced
+from hublink.privacy.unbalance import as_unbalanced, estimated_flip
 
 
 def field_blocks(
-    field_bits: Bits, clk: Bits, *, alike: float = 0.9, same_block: float = 0.5
+    field_bits: Bits,
+    clk: Bits,
+    *,
+    alike: float = 0.9,
+    same_block: float = 0.5,
+    flip: float = 0.0,
 ) -> list[Block]:
     """Blocks of the (unbalanced) record CLK seeded by clusters of a field filter.
 
     Every cluster of two or more near-identical filters seeds one block; blocks
     whose records mostly coincide (Jaccard ``same_block``) are one value's and
-    only the largest is kept.
+    only the largest is kept. ``flip``: the record CLK's flip rate, if any.
     """
+    agree, member = thresholds(flip)
     roots = np.asarray(near_duplicate_clusters(field_bits, alike))
     order = np.argsort(roots, kind="stable")
     starts = np.flatnonzero(np.r_[True, roots[order][1:] != roots[order][:-1]])
@@ -46,8 +52,8 @@ def field_blocks(
             # The two members least alike on the record CLK: duplicates of one person
             # agree on every field and would grow that person's block, not the name's.
             members = order[begin:end]
-            agree = signs[members] @ signs[members].T
-            i, j = np.unravel_index(np.argmin(agree), agree.shape)
+            closeness = signs[members] @ signs[members].T
+            i, j = np.unravel_index(np.argmin(closeness), closeness.shape)
             seeds.append(int(members[i]))
             partners.append(int(members[j]))
     if not seeds:
@@ -55,7 +61,12 @@ def field_blocks(
     grown: list[Block] = []
     for k in range(0, len(seeds), 256):
         part = grow_blocks(
-            clk, np.array(seeds[k : k + 256]), np.array(partners[k : k + 256]), min_records=2
+            clk,
+            np.array(seeds[k : k + 256]),
+            np.array(partners[k : k + 256]),
+            agree=agree,
+            member=member,
+            min_records=2,
         )
         grown.extend(b for b in part if b is not None)
     grown.sort(key=lambda b: -len(b.records))
@@ -98,7 +109,8 @@ def bridge_attack(
     signatures. Records outside every block of ``min_records`` or more stay unnamed.
     """
     clk = as_unbalanced(clk_bits)
-    blocks = [b for b in field_blocks(field_bits, clk) if len(b.records) >= min_records]
+    found = field_blocks(field_bits, clk, flip=estimated_flip(clk_bits))
+    blocks = [b for b in found if len(b.records) >= min_records]
     if not blocks:
         return [None] * len(clk)
     if not by_graph:

@@ -70,3 +70,15 @@ def looks_balanced(bits: Bits) -> bool:
 def as_unbalanced(bits: Bits) -> Bits:
     """An encoding as the attacker works on it: unbalanced when it looks balanced."""
     return unbalance(bits).bits if looks_balanced(bits) else bits
+
+
+def estimated_flip(bits: Bits) -> float:
+    """The rate at which bits were flipped after balancing, read from how often complement
+    columns fail to disagree (1 - 2f(1 - f) of records); 0 for an unbalanced encoding."""
+    if not looks_balanced(bits):
+        return 0.0
+    found = unbalance(bits)
+    if not len(found.disagreement):
+        return 0.0
+    same = 1.0 - float(np.median(found.disagreement))
+    return float((1.0 - np.sqrt(max(0.0, 1.0 - 2.0 * same))) / 2.0)
