@@ -146,15 +146,19 @@ def match_graph(
     prior = -0.15 * np.abs(node_len[:, None] - name_len[None, :]) - 0.1 * np.abs(
         np.log(share[:, None] + 1e-6) - np.log(freq[None, :] + 1e-6)
     )
-    best: tuple[float, npt.NDArray[np.int64]] | None = None
-    # The seeding is fragile (one bad start names almost nothing), so several
-    # seed sizes are tried and the assignment whose fingerprints agree best kept.
-    for size in sorted({min(n, count) for n in (seeds // 2, seeds, 2 * seeds)}):
-        fit, assigned = _refine(similarity, sizes, name_sim, prior, size, rounds)
+    # The seeding is fragile (one bad start names almost nothing), so several seed
+    # sizes are tried on the largest nodes, and the one whose fingerprints agree best
+    # is run on all of them.
+    large = np.argsort(-sizes, kind="stable")[: min(count, 400)]
+    best: tuple[float, int] | None = None
+    for size in sorted({min(n, len(large)) for n in (seeds // 2, seeds, 2 * seeds)}):
+        fit, _ = _refine(
+            similarity[np.ix_(large, large)], sizes[large], name_sim, prior[large], size, rounds
+        )
         if best is None or fit > best[0]:
-            best = (fit, assigned)
+            best = (fit, size)
     assert best is not None
-    assigned = best[1]
+    _, assigned = _refine(similarity, sizes, name_sim, prior, min(best[1], count), rounds)
     return [names[a] if a >= 0 else None for a in assigned]
 
 
