@@ -187,7 +187,9 @@ def _refine(
         fingerprint = _zrows(similarity[:, anchors_enc])
         reference = _zrows(name_sim[:, anchors_name])
         score = fingerprint @ reference.T + 0.2 * prior
-        assigned = _assign(score)
+        # One-to-one while nodes are few; beyond, a salted filter's clusters hold each
+        # name several times anyway, and the assignment would take minutes.
+        assigned = _assign(score) if count <= 1500 else np.asarray(score.argmax(axis=1))
         best = np.where(assigned >= 0, score[np.arange(count), np.maximum(assigned, 0)], -np.inf)
         second = np.partition(score, -2, axis=1)[:, -2] if score.shape[1] > 1 else best
         margin = np.where(assigned >= 0, best - second, -np.inf)
