@@ -94,7 +94,8 @@ def test_graph_matching_names_almost_every_record_of_a_weak_filter(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="shipped family filter (unsalted, 2% flips): graph matching names 3.7% of family names",
+    reason="shipped family filter (unsalted, 2% flips): graph matching, seeded several ways, "
+    "names 39.6% of family names (3.7% with one seeding)",
 )
 def test_family_names_by_graph_matching(people: People, shipped: Sent) -> None:
     """The family filter is not salted: graph matching reads it like the weak given filter."""
@@ -132,7 +133,7 @@ def test_cluster_frequency_attack_on_the_shipped_filters(people: People, shipped
 @pytest.mark.xfail(
     strict=True,
     reason="pattern mining by identical columns finds no q-gram atoms in 512-bit filters (each "
-    "column holds ~18 q-grams of the vocabulary) and names 1.8%: not yet a working attack",
+    "column holds ~18 q-grams of the vocabulary) and names 0.0%: not yet a working attack",
 )
 def test_pattern_mining_names_most_records_of_a_weak_filter(people: People, weak: Sent) -> None:
     rate = reidentified(pattern_attack(weak.arrays["given"], people.public_given), people.given)
@@ -224,4 +225,4 @@ def test_bigram_atoms_mined_from_the_shipped_record_clk_mark_who_holds_a_bigram(
     print(
         f"\natoms: {len(atoms.members)} mined, {clean} mark one bigram's holders (Jaccard >= 0.9)"
     )
-    assert clean >= 15
+    assert clean >= 10  # 15 of 68 measured
