@@ -10,8 +10,10 @@ exactly what is sent.
 * ``unbalance`` — undo complement balancing without the key.
 * ``frequency`` — line up frequent encodings (or clusters) with frequent names.
 * ``patterns`` — mine bit positions set together, map them to q-grams, decode.
-* ``graph`` — match a similarity graph of encodings to one of public names,
-  optionally bridging per-field filter clusters across salts with the record CLK.
+* ``graph`` — match a similarity graph of encodings to one of public names.
+* ``blocks`` — find the records sharing a value in a record-level encoding alone.
+* ``bridge`` — join a salted filter's clusters across salts through record-CLK blocks.
+* ``atoms`` — the positions of single q-grams, as bicliques of blocks x positions.
 * ``names`` — Zipf-like populations of thousands of pronounceable synthetic names.
 
 The measure throughout is ``reidentified``: the share of ALL records whose

@@ -52,3 +52,22 @@ def reidentified(guesses: Iterable[Hashable | None], truth: Sequence[Hashable]) 
         return 0.0
     right = sum(1 for g, t in zip(guesses, truth, strict=True) if g is not None and g == t)
     return right / len(truth)
+
+
+def grouped(
+    groups: Iterable[Sequence[int]], truth: Sequence[Hashable], *, purity: float = 0.9
+) -> float:
+    """Share of ALL records that sit in a group of 3+ records at least ``purity`` of which
+    share the record's value: what an attacker learns without naming anyone (who has the
+    same given name as whom), and the first step of naming them."""
+    if not truth:
+        return 0.0
+    hit: set[int] = set()
+    for members in groups:
+        values = [truth[i] for i in members]
+        if len(values) < 3:
+            continue
+        top = max(set(values), key=values.count)
+        if values.count(top) >= purity * len(values):
+            hit.update(i for i in members if truth[i] == top)
+    return len(hit) / len(truth)

@@ -65,6 +65,8 @@ def mine_atoms(rows: Bits, *, min_positions: int = 3, tolerance: int = 0) -> Ato
                 merged.append(g)
                 reps.append(col)
         groups = merged
+    if not groups:
+        return Atoms([], np.zeros((len(rows), 0), dtype=np.uint8))
     present = np.stack([rows[:, g].mean(axis=1) >= 0.5 for g in groups], axis=1).astype(np.uint8)
     return Atoms(groups, present)
 

@@ -60,3 +60,25 @@ def unbalance(bits: Bits, *, minimum: float = 0.8) -> Unbalanced:
             rates.append(float(differ[j, k]))
     chosen = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     return Unbalanced(bits[:, chosen[:, 0]], chosen, np.array(rates))
+
+
+def looks_balanced(bits: Bits) -> bool:
+    """Every record has exactly (or, with flipped bits, about) half its bits set."""
+    return bool(bits.shape[1]) and bool(np.abs(bits.mean(axis=1) - 0.5).max() < 0.06)
+
+
+def as_unbalanced(bits: Bits) -> Bits:
+    """An encoding as the attacker works on it: unbalanced when it looks balanced."""
+    return unbalance(bits).bits if looks_balanced(bits) else bits
+
+
+def estimated_flip(bits: Bits) -> float:
+    """The rate at which bits were flipped after balancing, read from how often complement
+    columns fail to disagree (1 - 2f(1 - f) of records); 0 for an unbalanced encoding."""
+    if not looks_balanced(bits):
+        return 0.0
+    found = unbalance(bits)
+    if not len(found.disagreement):
+        return 0.0
+    same = 1.0 - float(np.median(found.disagreement))
+    return float((1.0 - np.sqrt(max(0.0, 1.0 - 2.0 * same))) / 2.0)

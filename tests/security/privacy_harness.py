@@ -24,6 +24,7 @@ from hublink.privacy.bits import Bits, unpack
 from hublink.privacy.names import NameList, ZipfPopulation, approximate_public, zipf_population
 from hublink.spec import RECORD_CLK, FieldGroup, LinkageSpec
 from node.encoder import Encoder, flip_bits
+from node.synthetic_input import prepared_records
 
 SECRET = b"the project's secret, unknown to the attacker"
 BASE = ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")
@@ -73,7 +74,7 @@ def generator_people(per_org: int, seed: int = 404, **options: object) -> People
     spec = LinkageSpec.default()
     with tempfile.TemporaryDirectory() as folder:
         data = synthetic.generate(Path(folder), per_org, seed=seed, **options)  # type: ignore[arg-type]
-        prepared = synthetic.prepared_records(data, spec)
+        prepared = prepared_records(data, spec)
         truth = data.truth()
     fields = spec.all_fields
     values, entity, orgs = [], [], []
