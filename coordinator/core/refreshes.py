@@ -26,12 +26,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from coordinator.core import lineage
+from coordinator.core import lineage, upload_limits
 from coordinator.core.errors import (
     CoordinatorError,
     InvalidRequest,
     NotFound,
     NotReady,
+    OverLimit,
     SchemaMismatch,
 )
 from coordinator.core.guard import event
@@ -137,6 +138,13 @@ class Refreshes:
             raise self.uploads._rejected(caller, project.id, upload_id, problem)
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
+        # The same bounds as a first upload: a checked consent summary, few open uploads.
+        for stale in upload_limits.expired(self.store, project):
+            self.uploads._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
+        try:
+            upload_limits.admit(self.store, project, caller.organisation, consent, expected_records)
+        except (InvalidRequest, OverLimit) as exc:
+            raise self.uploads._rejected(caller, project.id, upload_id, exc) from None
         with self.store.transaction() as tx:
             tx.execute(
                 "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
@@ -148,7 +156,7 @@ class Refreshes:
                     caller.organisation,
                     encoding_sha256,
                     expected_records,
-                    canonical_json(_consent(consent)),
+                    canonical_json(upload_limits.details(consent)),
                     utc_now(),
                     secret_epoch,
                 ),
@@ -166,7 +174,7 @@ class Refreshes:
                     {
                         "upload_id": upload_id,
                         "expected_records": expected_records,
-                        "consent": _consent(consent),
+                        "consent": upload_limits.details(consent),
                         "refresh": True,
                     },
                 )
@@ -350,7 +358,3 @@ def pending_removed(tx: Transaction, project_id: str, record_ids: Sequence[int])
         "INSERT OR REPLACE INTO pending_changes VALUES (?, ?, 'removed')",
         ((project_id, i) for i in record_ids),
     )
-
-
-def _consent(consent: ConsentSummary) -> dict[str, object]:
-    return {"policy_sha256": consent.policy_sha256, "counts": dict(consent.counts)}

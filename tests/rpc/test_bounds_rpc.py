@@ -128,6 +128,32 @@ def test_a_consent_summary_out_of_bounds_is_refused_and_nothing_stored(
     nothing_stored(coordinator, marker)
 
 
+def test_a_refresh_is_held_to_the_same_consent_bounds(coordinator: Any) -> None:
+    """A refresh of a committed upload opens through its own path (coordinator.core.refreshes):
+    the consent summary it carries is checked as a first upload's is, and nothing is kept."""
+    uploads = Uploads.over(coordinator.channel(HEALTH_VISITING), coordinator.project_id)
+    uploads.upload(new_upload_id(), [made_up_records(4, seed=3)])
+    stub = uploads.stub
+    details = refused(
+        lambda: stub.BeginUpload(
+            upload_pb2.BeginUploadRequest(
+                project_id=coordinator.project_id,
+                upload_id=new_upload_id(),
+                encoding_sha256=SPEC.sha256,
+                expected_records=4,
+                consent=summary_of([("Ada Lovelace 1815-12-10", 1)]),
+                refresh=True,
+            ),
+            timeout=DEADLINE,
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        mentions=["rule name"],
+    )
+    assert "Lovelace" not in details
+    assert len(coordinator.core.store.query("SELECT id FROM uploads")) == 1
+    nothing_stored(coordinator, "Lovelace")
+
+
 # --------------------------------------------------------------- finding 4: open uploads
 def test_open_uploads_are_limited_per_organisation_and_expire(coordinator: Any) -> None:
     limit = coordinator.project.max_open_uploads
