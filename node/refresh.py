@@ -22,7 +22,6 @@ anyway.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 
 from hublink.config import NodeConfig
 from node.prepare import PreparedRecord
+from node.source import InputError, ReadOptions, local_ids
 
 Fingerprint = Callable[[PreparedRecord], str]
 
@@ -150,10 +150,9 @@ def plan(
 def local_ids_in_file(config: NodeConfig) -> frozenset[str]:
     """Every local id in the input, included or not (empty if the file cannot be read so):
     tells records that left the extract from those the consent policy now leaves out."""
+    section = config.input
+    options = ReadOptions(section.format, section.encoding, section.delimiter, section.sheet)
     try:
-        with config.input.path.open(encoding=config.input.encoding, newline="") as handle:
-            return frozenset(
-                row.get(config.input.id_column) or "" for row in csv.DictReader(handle)
-            ) - {""}
-    except (OSError, UnicodeDecodeError, csv.Error):
+        return local_ids(section.path, section.id_column, options)
+    except (OSError, InputError):
         return frozenset()

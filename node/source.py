@@ -260,6 +260,24 @@ def mapping_warnings(columns: Mapping[str, str], fields: Sequence[str]) -> list[
     ]
 
 
+def local_ids(path: Path, id_column: str, options: ReadOptions | None = None) -> frozenset[str]:
+    """Every non-empty local id in the export, whatever its other cells hold (any format the
+    reader takes: CSV in any detected encoding, XLSX, FHIR)."""
+    with closing(_cells(path, options or ReadOptions())) as cells:
+        first = next(cells, None)
+        if first is None or isinstance(first[1], InputError):
+            return frozenset()
+        header = [name.strip() for name in first[1]]
+        if id_column not in header:
+            return frozenset()
+        at = header.index(id_column)
+        return frozenset(
+            row[at].strip()
+            for _, row in cells
+            if not isinstance(row, InputError) and len(row) > at and row[at].strip()
+        )
+
+
 def read_rows(
     path: Path,
     *,

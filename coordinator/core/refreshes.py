@@ -138,11 +138,15 @@ class Refreshes:
             raise self.uploads._rejected(caller, project.id, upload_id, problem)
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
-        # The same bounds as a first upload: a checked consent summary, few open uploads.
+        # The same bounds as a first upload: a checked consent summary, few open uploads. The
+        # summary counts the whole extract while a refresh declares only its changes, so its
+        # "included" is held to the project's record limit, not to the refresh's size.
         for stale in upload_limits.expired(self.store, project):
             self.uploads._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
         try:
-            upload_limits.admit(self.store, project, caller.organisation, consent, expected_records)
+            upload_limits.admit(
+                self.store, project, caller.organisation, consent, project.max_records
+            )
         except (InvalidRequest, OverLimit) as exc:
             raise self.uploads._rejected(caller, project.id, upload_id, exc) from None
         with self.store.transaction() as tx:
