@@ -132,6 +132,7 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
         "/hublink.v1.UploadService/PutChunk",
         "/hublink.v1.UploadService/CommitUpload",
         "/hublink.v1.KeyService/GetLinkageKeys",
+        "/hublink.v1.KeyService/GetKeyChanges",
         # After fetching keys the node checks the audit log still extends its receipt's
         # checkpoint; the request holds one number, the size of the log it saw.
         "/hublink.v1.AuditService/GetConsistencyProof",
