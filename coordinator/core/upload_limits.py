@@ -39,8 +39,9 @@ def check_consent(project: Project, consent: ConsentSummary, expected_records: i
     rule name that is refused may be a person's name).
     """
     if not consent.policy_sha256 and not consent.counts:
-        return  # the node applies no consent policy
-    if not _POLICY_HASH.fullmatch(consent.policy_sha256):
+        return  # nothing to check
+    # A node with no consent policy sends no hash, but still counts what it included.
+    if consent.policy_sha256 and not _POLICY_HASH.fullmatch(consent.policy_sha256):
         raise InvalidRequest(
             "consent summary: policy_sha256 must be 64 lower-case hex digits "
             "(the SHA-256 of the node's policy file)"

@@ -29,15 +29,17 @@ def read(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def _cp1252_safe(text: str) -> str:
-    """Letters Windows-1252 lacks (Welsh ŵ, ŷ) lose their accent, as Excel would write '?'
-    otherwise; every other accented letter stays."""
+    """Letters Windows-1252 lacks (Welsh ŵ, ŷ) lose their accent; one with no plain base
+    becomes '?', as Excel writes it; every other accented letter stays."""
     out = []
     for ch in text:
         try:
             ch.encode("cp1252")
             out.append(ch)
         except UnicodeEncodeError:
-            out.append(unicodedata.normalize("NFKD", ch)[0])
+            base = unicodedata.normalize("NFKD", ch)[0]
+            # A letter with no plain base (Turkish dotless i) is written as Excel writes it.
+            out.append(base if base.encode("cp1252", errors="replace") != b"?" else "?")
     return "".join(out)
 
 

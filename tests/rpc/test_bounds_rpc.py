@@ -128,6 +128,12 @@ def test_a_consent_summary_out_of_bounds_is_refused_and_nothing_stored(
     nothing_stored(coordinator, marker)
 
 
+def test_a_node_without_a_consent_policy_counts_without_a_hash(coordinator: Any) -> None:
+    begin(coordinator, summary("", included=10))
+    row = coordinator.core.store.query_one("SELECT consent_json FROM uploads")
+    assert row is not None and '"included":10' in row["consent_json"]
+
+
 def test_a_refresh_is_held_to_the_same_consent_bounds(coordinator: Any) -> None:
     """A refresh of a committed upload opens through its own path (coordinator.core.refreshes):
     the consent summary it carries is checked as a first upload's is, and nothing is kept."""
