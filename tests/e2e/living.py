@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +65,9 @@ class Deployment:
     def entities(self) -> set[frozenset[int]]:
         """The latest run's entities as sets of record ids (what "the same entities" means)."""
         groups: dict[str, set[int]] = {}
-        with sqlite3.connect(f"{self.database.resolve().as_uri()}?mode=ro", uri=True) as db:
+        with closing(
+            sqlite3.connect(f"{self.database.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
             for record_id, entity_id in db.execute("SELECT record_id, entity_id FROM entities"):
                 groups.setdefault(entity_id, set()).add(int(record_id))
         return {frozenset(g) for g in groups.values()}
@@ -122,7 +124,7 @@ def started(root: Path, records: int = 200, seed: int = 11) -> Iterator[Deployme
 
 def log_entries(database: Path) -> list[LogEntry]:
     """The coordinator's audit log as a reader sees it (read-only, beside the server)."""
-    with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
         return [
             LogEntry(i, t, a, o, r, p, json.loads(d), h)
             for i, t, o, r, a, p, d, h in db.execute("SELECT * FROM audit ORDER BY idx")
@@ -130,5 +132,5 @@ def log_entries(database: Path) -> list[LogEntry]:
 
 
 def record_count(database: Path) -> int:
-    with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
         return int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])

@@ -13,7 +13,10 @@ of a single child are withheld.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from coordinator.core import disclosure
 from coordinator.core.store import Store, utc_now
@@ -41,9 +44,15 @@ def releases(store: Store, months: list[dict[str, str]]) -> None:
             )
 
 
-def test_differencing_two_releases_tells_an_attacker_little(tmp_path: Path) -> None:
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "c.db")
+    yield opened
+    opened.close()
+
+
+def test_differencing_two_releases_tells_an_attacker_little(store: Store) -> None:
     rng = random.Random(2026)
-    store = Store(tmp_path / "c.db")
     with store.transaction() as tx:
         tx.execute(
             "INSERT INTO projects (id, definition_sha256, encoding_sha256, project_key, "
