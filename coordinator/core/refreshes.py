@@ -37,11 +37,11 @@ from coordinator.core.errors import (
 )
 from coordinator.core.guard import event
 from coordinator.core.model import ConsentSummary, UploadReceipt, UploadState
+from coordinator.core.opening import record_opening
 from coordinator.core.secret_relay import current_epoch
 from coordinator.core.store import Store, Transaction, utc_now
 from coordinator.core.uploads import _UPLOAD_ID, TOKEN, Uploads
 from hublink.identity import Identity, Role
-from hublink.spec import canonical_json
 
 log = logging.getLogger("hublink.coordinator")
 
@@ -150,38 +150,21 @@ class Refreshes:
         except (InvalidRequest, OverLimit) as exc:
             raise self.uploads._rejected(caller, project.id, upload_id, exc) from None
         with self.store.transaction() as tx:
-            tx.execute(
-                "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
-                "expected_records, consent_json, created_at, secret_epoch) "
-                "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-                (
-                    upload_id,
-                    project.id,
-                    caller.organisation,
-                    encoding_sha256,
-                    expected_records,
-                    canonical_json(upload_limits.details(consent)),
-                    utc_now(),
-                    secret_epoch,
-                ),
+            record_opening(
+                tx,
+                caller,
+                project.id,
+                upload_id,
+                encoding_sha256,
+                expected_records,
+                consent,
+                secret_epoch,
+                refresh=True,
             )
             tx.execute(
                 "INSERT INTO refreshes (upload_id, base_upload_id, project_id, organisation) "
                 "VALUES (?, ?, ?, ?)",
                 (upload_id, base["id"], project.id, caller.organisation),
-            )
-            tx.audit(
-                event(
-                    caller,
-                    "upload.started",
-                    project.id,
-                    {
-                        "upload_id": upload_id,
-                        "expected_records": expected_records,
-                        "consent": upload_limits.details(consent),
-                        "refresh": True,
-                    },
-                )
             )
         return UploadState(upload_id, project.id, "open", (), 0)
 

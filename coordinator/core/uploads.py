@@ -38,10 +38,11 @@ from coordinator.core.model import (
     UploadReceipt,
     UploadState,
 )
+from coordinator.core.opening import record_opening
 from coordinator.core.secret_relay import current_epoch
 from coordinator.core.store import Store, utc_now
 from hublink.identity import Identity, Role
-from hublink.spec import EncodingLayout, UploadDigest, canonical_json
+from hublink.spec import EncodingLayout, UploadDigest
 
 log = logging.getLogger("hublink.coordinator")
 
@@ -157,32 +158,15 @@ class Uploads:
                 ),
             )
         with self.store.transaction() as tx:
-            tx.execute(
-                "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
-                "expected_records, consent_json, created_at, secret_epoch) "
-                "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-                (
-                    upload_id,
-                    project.id,
-                    caller.organisation,
-                    encoding_sha256,
-                    expected_records,
-                    canonical_json(upload_limits.details(consent)),
-                    utc_now(),
-                    secret_epoch,
-                ),
-            )
-            tx.audit(
-                event(
-                    caller,
-                    "upload.started",
-                    project.id,
-                    {
-                        "upload_id": upload_id,
-                        "expected_records": expected_records,
-                        "consent": upload_limits.details(consent),
-                    },
-                )
+            record_opening(
+                tx,
+                caller,
+                project.id,
+                upload_id,
+                encoding_sha256,
+                expected_records,
+                consent,
+                secret_epoch,
             )
         log.info(
             "upload %s started by %s for %s (%d records expected)",
