@@ -155,6 +155,27 @@ def _y_axis(top: float, bottom: float, maximum: int, step: int, *, zero_only: bo
     return body
 
 
+def dodges(lines: Sequence[Line], spread: float) -> list[list[float]]:
+    """Sideways offsets, per line and release, that set equal values' markers side by side.
+
+    Lines that share a value at a release would hide each other's markers; moving
+    them apart sideways (never up or down, which would change the value read)
+    keeps every marker in sight.
+    """
+    releases = len(lines[0].values) if lines else 0
+    offsets = [[0.0] * releases for _ in lines]
+    for i in range(releases):
+        sharing: dict[int, list[int]] = {}
+        for n, line in enumerate(lines):
+            value = line.values[i]
+            if value is not None:
+                sharing.setdefault(value, []).append(n)
+        for members in sharing.values():
+            for rank, n in enumerate(members):
+                offsets[n][i] = (rank - (len(members) - 1) / 2) * spread
+    return offsets
+
+
 def _lines(lines: Sequence[Line], x_of: Sequence[float], slot: float) -> list[str]:
     largest = max((v for line in lines for v in line.values if v is not None), default=0)
     maximum, step = nice_top(largest)
@@ -163,17 +184,21 @@ def _lines(lines: Sequence[Line], x_of: Sequence[float], slot: float) -> list[st
     def y_of(value: int) -> float:
         return LINES_BOTTOM - (LINES_BOTTOM - LINES_TOP) * value / maximum
 
+    offsets = dodges(lines, min(11.0, slot * 0.5 / max(1, len(lines))))
     for n, line in enumerate(lines):
         colour, shape, dash = _style(n)
         parts = [f'<g data-series="{escape(line.label)}">']
         for run in segments(line.values):
+            xs = [x_of[i] + offsets[n][i] for i, _ in run]
             if len(run) > 1:
-                path = " ".join(f"{x_of[i]:.1f},{y_of(v):.1f}" for i, v in run)
+                path = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, (_, v) in zip(xs, run, strict=True))
                 parts.append(
                     f'<polyline points="{path}" fill="none" stroke="{colour}" '
                     f'stroke-width="2.5"{_dash(dash)}/>'
                 )
-            parts.extend(marker(shape, x_of[i], y_of(v), colour) for i, v in run)
+            parts.extend(
+                marker(shape, x, y_of(v), colour) for x, (_, v) in zip(xs, run, strict=True)
+            )
         body.append("".join(parts) + "</g>")
     for i, x in enumerate(x_of):
         withheld = sum(1 for line in lines if line.values[i] is None)

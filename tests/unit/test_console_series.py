@@ -104,6 +104,21 @@ def test_each_line_has_its_own_marker_shape_and_a_legend_entry() -> None:
     assert "style=" not in chart  # the CSP forbids inline style
 
 
+def test_lines_that_share_a_value_keep_their_markers_in_sight() -> None:
+    lines = [Line("first", (20, 20, 30, 30)), Line("second", (20, 25, 30, 30))]
+    root = parsed(over_time(TICKS, lines, (1,) * 4, (1,) * 4))
+    circles = marker_points(series_group(root, "first"))
+    squares = [
+        (float(r.get("x", "")) + 5, float(r.get("y", "")) + 5)
+        for r in series_group(root, "second").iter(f"{SVG}rect")
+    ]
+    for release in (0, 2, 3):  # equal values: side by side at the same height
+        assert circles[release][1] == pytest.approx(squares[release][1])
+        assert abs(circles[release][0] - squares[release][0]) >= 8
+    assert circles[1][0] == pytest.approx(squares[1][0])  # different values: not moved
+    assert squares[1][1] < circles[1][1]  # 25 above 20
+
+
 def test_new_and_left_bars_leave_out_the_first_release_and_mark_withheld_ones() -> None:
     chart = str(over_time(TICKS, [Line("a", (9, 9, 9, 9))], (400, 20, None, 10), (0, 10, 0, None)))
     root = parsed(chart)
