@@ -35,7 +35,7 @@ from coordinator.core.errors import (
     OverLimit,
     SchemaMismatch,
 )
-from coordinator.core.guard import event
+from coordinator.core.guard import SYSTEM, event
 from coordinator.core.model import ConsentSummary, UploadReceipt, UploadState
 from coordinator.core.opening import record_opening
 from coordinator.core.record_checks import TOKEN
@@ -147,7 +147,7 @@ class Refreshes:
         # summary counts the whole extract while a refresh declares only its changes, so its
         # "included" is held to the project's record limit, not to the refresh's size.
         for stale in upload_limits.expired(self.store, project):
-            self.uploads._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
+            self.uploads._erase_upload(SYSTEM, project, stale, upload_limits.expiry_reason(project))
         try:
             upload_limits.admit(
                 self.store, project, caller.organisation, consent, project.max_records

@@ -29,7 +29,7 @@ from coordinator.core.errors import (
     OverLimit,
     SchemaMismatch,
 )
-from coordinator.core.guard import Guard, event
+from coordinator.core.guard import SYSTEM, Guard, event
 from coordinator.core.model import (
     ChunkReceipt,
     ConsentSummary,
@@ -136,7 +136,8 @@ class Uploads:
                 ),
             )
         for stale in upload_limits.expired(self.store, project):
-            self._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
+            # Any organisation's stale upload: the coordinator erases it, not this caller.
+            self._erase_upload(SYSTEM, project, stale, upload_limits.expiry_reason(project))
         try:
             upload_limits.admit(self.store, project, caller.organisation, consent, expected_records)
         except (InvalidRequest, OverLimit) as exc:
