@@ -104,7 +104,8 @@ class InlineEngine:
 class Progress:
     """How far the comparison stage of a run has gone, for status calls and the log."""
 
-    label: str = "run"
+    ids: dict[str, str] = field(default_factory=dict)
+    """The run's ids, for the log lines' fields (``hublink.logformat``)."""
     stage: str = "loading"
     tasks_done: int = 0
     tasks_total: int = 0
@@ -120,11 +121,11 @@ class Progress:
         if now - self.logged >= LOG_EVERY or self.tasks_done == self.tasks_total:
             self.logged = now
             log.info(
-                "%s: compared %d of %d chunks, %.3g comparisons/s",
-                self.label,
+                "compared %d of %d chunks, %.3g comparisons/s",
                 self.tasks_done,
                 self.tasks_total,
                 self.comparisons_per_second,
+                extra=self.ids,
             )
 
     @property

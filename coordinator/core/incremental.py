@@ -159,12 +159,12 @@ def find(
     scores = np.array(basis.scores) if blocked else quality.best_scores(across)
     comparisons = len(touched) * int(sum(sizes))
     log.info(
-        "incremental run of %s: %d records compared afresh against %d (%d pairs kept, %d new)",
-        project_id,
+        "incremental run: %d records compared afresh against %d (%d pairs kept, %d new)",
         len(touched),
         sum(sizes),
         len(a),
         len(fresh[0]),
+        extra={"project": project_id},
     )
     return Delta(
         Found(
