@@ -172,7 +172,7 @@ def blocking_miss(
     at = np.searchsorted(held, wanted)
     at[at >= len(held)] = 0
     present = held[at] == wanted
-    weights = match_weights(mixture, sample.score[keep], threshold)
+    weights = match_weights(mixture, sample.score[keep], threshold, seen_from)
     total = float(weights.sum())
     if total <= 0:
         return 0.0, 0.0
@@ -200,16 +200,27 @@ def grouped_with(items: Items, group: Ints, sizes: Sequence[int]) -> NDArray[np.
     return found
 
 
-def match_weights(mixture: Mixture, score: Floats, threshold: float) -> Floats:
+def match_weights(
+    mixture: Mixture, score: Floats, threshold: float, seen_from: float | None = None
+) -> Floats:
     """Each score's chance of being a match: the fit's, raised in bins below ``threshold``
-    where the scores exceed the fitted non-match curve and that curve explains little."""
+    where the scores exceed the fitted non-match curve and that curve explains little.
+
+    ``score`` holds every best score at or above ``seen_from`` (None: all of them);
+    the curve's share above it tells how many best scores there were in all, which
+    the expected count of chance scores in a bin is a share of.
+    """
     matches, non = mixture.densities(score)
     total = matches + non
     total[total <= 0] = 1e-300
     weight: Floats = matches / total
     if not len(score):
         return weight
-    n = len(score)
+    n = float(len(score))
+    if seen_from is not None:
+        matches_above, non_above = mixture.tails(seen_from)
+        above = mixture.match_share * matches_above + (1 - mixture.match_share) * non_above
+        n /= max(above, 1e-9)
     # Below the non-match mean the fitted curve's thin left tail would show "excess" that is
     # only its shape; lumps of badly recorded matches lie between that mean and the threshold.
     low = math.floor(max(float(score.min()), mixture.non_mean) / BIN) * BIN
@@ -252,7 +263,7 @@ def measure(
         readings.append(_recall(_sums(other, items, linked, threshold, seen_from, blocking_miss)))
     draws_out: list[float] = []
     if len(items.score) and draws:
-        weights = match_weights(mixture, items.score, threshold)
+        weights = match_weights(mixture, items.score, threshold, seen_from)
         per_scored, _ = _unscored_factors(mixture, seen_from, blocking_miss)
         record = items.dataset * (int(items.row.max()) + 1) + items.row
         records, which = np.unique(record, return_inverse=True)
@@ -307,7 +318,7 @@ def _sums(
     blocking_miss: float,
 ) -> tuple[float, float, float, float, float]:
     """Expected matches: found, left out, below the floor, blocked away, left apart."""
-    weights = match_weights(mixture, items.score, threshold)
+    weights = match_weights(mixture, items.score, threshold, seen_from)
     found = float(weights[linked].sum())
     left_out = float(weights[~linked].sum())
     apart = float(weights[~linked & (items.score >= threshold)].sum())

@@ -93,7 +93,7 @@ def test_pairs_the_solver_left_apart_count_as_missed() -> None:
 
 def test_matches_below_the_lowest_score_kept_lower_recall() -> None:
     wide = Mixture(0.4, 0.9, 0.06, 0.72, 0.02)
-    across = one_to_one(400, 600)
+    across = one_to_one(400, 0)  # every match found, no chance best scores
     items = output_recall.best_items(across)
     group = np.full(2000, -1)
     for i in range(400):
@@ -103,6 +103,8 @@ def test_matches_below_the_lowest_score_kept_lower_recall() -> None:
     higher = output_recall.measure(wide, items, linked, 0.8, seen_from=0.8, draws=0)
     assert higher.recall < at_floor.recall
     assert higher.below_floor > at_floor.below_floor > 0
+    # What the groups hold over what the fitted curve says lies above the lowest score kept.
+    assert higher.recall == pytest.approx(wide.tails(0.8)[0], rel=1e-6)
     blocked = output_recall.measure(
         wide, items, linked, 0.8, seen_from=0.7, blocking_miss=0.1, draws=0
     )
