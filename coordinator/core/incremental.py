@@ -175,6 +175,7 @@ def find(
             comparisons=comparisons,
             all_pairs=sum(x * y for n, x in enumerate(sizes) for y in sizes[n + 1 :]),
             sampled=len(basis.scores) if blocked else 0,
+            kept_from=low,
         ),
         touched,
         (everything_a, everything_b, everything_s),

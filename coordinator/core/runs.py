@@ -301,6 +301,7 @@ def report(
         threshold_fixed=thresholds.fallback,
         threshold_requested=thresholds.requested,
         datasets=quality.dataset_rates(grouping.dataset, linked, duplicated, sizes, names),
+        output=quality.Output(grouping.group, tuple(sizes), found.kept_from, found.sample_pairs),
     )
     return dataclasses.replace(
         figures,
