@@ -113,6 +113,9 @@ class Scored:
     cuts: tuple[float, float]
     """The match probability linked at: across organisations, inside one."""
     model: FieldModel
+    levels: np.ndarray | None = None
+    """Every candidate's agreement levels ([comparison, pair]: across pairs, then within),
+    in ``model.groups`` order: what the model saw, for diagnosis (bench/quality.py)."""
 
     def expected(self) -> dict[str, tuple[float, float]]:
         """The model's own precision and recall per kind, over the candidates it scored."""
@@ -188,6 +191,7 @@ def score(
         within_odds=odds[n:],
         cuts=(field_model.best_cut(chance[:n]), field_model.best_cut(chance[n:])),
         model=model,
+        levels=candidates,
     )
 
 
