@@ -115,6 +115,15 @@ def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     return groups, int(data["bits"]), float(data["flip"])
 
 
+def salt_checks() -> dict[str, str]:
+    """Variant name -> the comparison whose exact agreement shows two records' salt values
+    agree (``salt_checks`` in hublink/schemas/field-groups.json): ``birth`` -> ``birth``,
+    ``home`` -> ``place``, ``family`` -> ``family``."""
+    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
+    checks: dict[str, str] = json.loads(text)["salt_checks"]["checks"]
+    return dict(checks)
+
+
 def added_field_groups(fields: Sequence[str]) -> tuple[FieldGroup, ...]:
     """The per-field filters of fields a schema adds beyond the six, from the shipped template
     (``added_fields`` in hublink/schemas/field-groups.json): for each field, one variant per
