@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from bitarray import bitarray
 
+from coordinator.core import kernel
+
 with warnings.catch_warnings():
     # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
     warnings.simplefilter("ignore")
@@ -181,8 +183,11 @@ def to_bitarrays(rows: Rows, start: int, stop: int) -> list[bitarray]:
 
 
 def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
-    """The pairs of a chunk whose Dice similarity reaches its threshold (anonlink's native Dice)."""
+    """The pairs of a chunk whose Dice similarity reaches its threshold (hublink's native
+    kernel where it is built, else anonlink's: the same scores either way)."""
     (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
+    if kernel.usable(datasets[chunk.left]):
+        return _compare_pairs_native(chunk, datasets)
     left = to_bitarrays(datasets[chunk.left], a0, a1)
     right = left if (chunk.left, a0, a1) == (chunk.right, b0, b1) else None
     if right is None:
@@ -199,6 +204,29 @@ def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     n = len(sims_np)
     return from_arrays(
         sims_np,
+        np.full(n, chunk.left, dtype=np.uint32),
+        np.full(n, chunk.right, dtype=np.uint32),
+        i_np,
+        j_np,
+    )
+
+
+def _compare_pairs_native(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
+    (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
+    diagonal = (chunk.left, a0, a1) == (chunk.right, b0, b1)
+    sims, i, j = kernel.dice_block(
+        datasets[chunk.left][a0:a1],
+        datasets[chunk.right][b0:b1],
+        chunk.threshold,
+        diagonal=diagonal,
+    )
+    i_np, j_np = i.astype(np.int64) + a0, j.astype(np.int64) + b0
+    if chunk.left == chunk.right and not diagonal:
+        keep = i_np < j_np
+        sims, i_np, j_np = sims[keep], i_np[keep], j_np[keep]
+    n = len(sims)
+    return from_arrays(
+        sims,
         np.full(n, chunk.left, dtype=np.uint32),
         np.full(n, chunk.right, dtype=np.uint32),
         i_np,
