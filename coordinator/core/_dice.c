@@ -305,6 +305,221 @@ static PyObject *dice_pairs(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ------------------------------------------------------------------------ counts
+ * Each record's ones, and the ones it has left after each step of four words: what the
+ * bound in score() reads. */
+ALWAYS_INLINE void counts_body(const uint64_t *rows, Py_ssize_t n, Py_ssize_t words,
+                               uint32_t *ones, uint16_t *rest) {
+    Py_ssize_t steps = words / 4;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        const uint64_t *a = rows + r * words;
+        uint32_t total = 0;
+        for (Py_ssize_t w = 0; w < words; w++) {
+            total += POP(a[w]);
+        }
+        ones[r] = total;
+        uint32_t left = total;
+        for (Py_ssize_t step = 0; step < steps; step++) {
+            const uint64_t *q = a + 4 * step;
+            left -= POP(q[0]) + POP(q[1]) + POP(q[2]) + POP(q[3]);
+            rest[r * steps + step] = (uint16_t)left;
+        }
+    }
+}
+
+static void counts_plain(const uint64_t *rows, Py_ssize_t n, Py_ssize_t words, uint32_t *ones,
+                         uint16_t *rest) {
+    counts_body(rows, n, words, ones, rest);
+}
+
+#ifdef HAVE_POPCNT_BUILD
+__attribute__((target("popcnt"))) static void
+counts_popcnt(const uint64_t *rows, Py_ssize_t n, Py_ssize_t words, uint32_t *ones,
+              uint16_t *rest) {
+    counts_body(rows, n, words, ones, rest);
+}
+#endif
+
+static void (*counts_impl)(const uint64_t *, Py_ssize_t, Py_ssize_t, uint32_t *,
+                           uint16_t *) = counts_plain;
+
+static PyObject *counts(PyObject *self, PyObject *args) {
+    Py_buffer rows, ones, rest;
+    Py_ssize_t words;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nw*w*", &rows, &words, &ones, &rest)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = words > 0 && words <= 1024 ? rows.len / (words * 8) : -1;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1024");
+    } else if (check(&ones, n, 4, "ones_out") == 0 &&
+               check(&rest, n * (words / 4), 2, "rest_out") == 0) {
+        Py_BEGIN_ALLOW_THREADS;
+        counts_impl((const uint64_t *)rows.buf, n, words, (uint32_t *)ones.buf,
+                    (uint16_t *)rest.buf);
+        Py_END_ALLOW_THREADS;
+        result = PyLong_FromSsize_t(n);
+    }
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&ones);
+    PyBuffer_Release(&rest);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ band join
+ * The pairs of records whose keys in one band are equal, screened on a sketch (the first
+ * words of each encoding, copied compactly so they stay in cache): a pair is kept when the
+ * sketches differ in at most `limit` bits. A hash join: left records are counted into
+ * buckets by a hash of their key and laid out bucket by bucket; each right record then
+ * reads one bucket. Its cost follows the records and the colliding pairs, with no sort and
+ * no expanded list of pairs. Kept pairs come back as codes i * width + j. */
+
+typedef struct {
+    int64_t *codes;
+    Py_ssize_t count, size;
+    long long collided; /* pairs with equal keys, screened or not */
+} Codes;
+
+static int codes_push(Codes *c, int64_t code) {
+    if (c->count == c->size) {
+        Py_ssize_t size = c->size ? 2 * c->size : 4096;
+        int64_t *grown = PyMem_RawRealloc(c->codes, (size_t)size * sizeof(int64_t));
+        if (grown == NULL) {
+            return -1;
+        }
+        c->codes = grown;
+        c->size = size;
+    }
+    c->codes[c->count++] = code;
+    return 0;
+}
+
+ALWAYS_INLINE uint32_t differing(const uint64_t *a, const uint64_t *b, Py_ssize_t words) {
+    uint32_t d = 0;
+    for (Py_ssize_t w = 0; w < words; w++) {
+        d += POP(a[w] ^ b[w]);
+    }
+    return d;
+}
+
+ALWAYS_INLINE int join_body(const uint64_t *kl, Py_ssize_t nl, const uint64_t *kr, Py_ssize_t nr,
+                            int same, const uint64_t *sl, const uint64_t *sr, Py_ssize_t sw,
+                            uint32_t limit, int64_t width, Codes *out) {
+    int bits = 1;
+    while (((Py_ssize_t)1 << bits) < nl && bits < 40) {
+        bits++;
+    }
+    Py_ssize_t buckets = (Py_ssize_t)1 << bits;
+    uint32_t *start = PyMem_RawCalloc((size_t)buckets + 1, sizeof(uint32_t));
+    uint32_t *order = PyMem_RawMalloc((size_t)(nl ? nl : 1) * sizeof(uint32_t));
+    uint64_t *keys = PyMem_RawMalloc((size_t)(nl ? nl : 1) * sizeof(uint64_t));
+    int failed = start == NULL || order == NULL || keys == NULL;
+    if (!failed) {
+#define BUCKET(k) ((Py_ssize_t)(((k) * 0x9E3779B97F4A7C15ULL) >> (64 - bits)))
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            start[BUCKET(kl[i]) + 1]++;
+        }
+        for (Py_ssize_t b = 0; b < buckets; b++) {
+            start[b + 1] += start[b];
+        }
+        /* Filled in index order, so each bucket lists its records in index order; after
+         * this, start[b] is where bucket b ends (and b + 1 begins). */
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            uint32_t at = start[BUCKET(kl[i])]++;
+            order[at] = (uint32_t)i;
+            keys[at] = kl[i];
+        }
+        for (Py_ssize_t j = 0; j < nr && !failed; j++) {
+            uint64_t key = kr[j];
+            Py_ssize_t b = BUCKET(key);
+            const uint64_t *sketch = sr + j * sw;
+            for (uint32_t at = b ? start[b - 1] : 0; at < start[b]; at++) {
+                if (keys[at] != key) {
+                    continue;
+                }
+                uint32_t i = order[at];
+                if (same && (Py_ssize_t)i >= j) {
+                    break; /* index order: the rest of the bucket is at or past j */
+                }
+                out->collided++;
+                if (differing(sl + (Py_ssize_t)i * sw, sketch, sw) <= limit &&
+                    codes_push(out, (int64_t)i * width + j) < 0) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+#undef BUCKET
+    }
+    PyMem_RawFree(start);
+    PyMem_RawFree(order);
+    PyMem_RawFree(keys);
+    return failed ? -1 : 0;
+}
+
+static int join_plain(const uint64_t *kl, Py_ssize_t nl, const uint64_t *kr, Py_ssize_t nr,
+                      int same, const uint64_t *sl, const uint64_t *sr, Py_ssize_t sw,
+                      uint32_t limit, int64_t width, Codes *out) {
+    return join_body(kl, nl, kr, nr, same, sl, sr, sw, limit, width, out);
+}
+
+#ifdef HAVE_POPCNT_BUILD
+__attribute__((target("popcnt"))) static int
+join_popcnt(const uint64_t *kl, Py_ssize_t nl, const uint64_t *kr, Py_ssize_t nr, int same,
+            const uint64_t *sl, const uint64_t *sr, Py_ssize_t sw, uint32_t limit, int64_t width,
+            Codes *out) {
+    return join_body(kl, nl, kr, nr, same, sl, sr, sw, limit, width, out);
+}
+#endif
+
+static int (*join_impl)(const uint64_t *, Py_ssize_t, const uint64_t *, Py_ssize_t, int,
+                        const uint64_t *, const uint64_t *, Py_ssize_t, uint32_t, int64_t,
+                        Codes *) = join_plain;
+
+static PyObject *band_join(PyObject *self, PyObject *args) {
+    Py_buffer kl, kr, sl, sr;
+    Py_ssize_t sw;
+    unsigned int limit;
+    long long width;
+    int same;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*py*y*nIL", &kl, &kr, &same, &sl, &sr, &sw, &limit,
+                          &width)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t nl = kl.len / 8, nr = kr.len / 8;
+    if (sw <= 0 || check(&sl, nl * sw, 8, "sketch_left") || check(&sr, nr * sw, 8, "sketch_right")) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "sketch words must be positive");
+        }
+    } else if (nl > UINT32_MAX || width < nr) {
+        PyErr_SetString(PyExc_ValueError, "too many records, or width below the right side");
+    } else {
+        Codes out = {NULL, 0, 0, 0};
+        int status;
+        Py_BEGIN_ALLOW_THREADS;
+        status = join_impl((const uint64_t *)kl.buf, nl, (const uint64_t *)kr.buf, nr, same,
+                           (const uint64_t *)sl.buf, (const uint64_t *)sr.buf, sw, limit,
+                           (int64_t)width, &out);
+        Py_END_ALLOW_THREADS;
+        if (status < 0) {
+            PyErr_NoMemory();
+        } else {
+            result = Py_BuildValue("y#L", (const char *)(out.codes ? out.codes : (int64_t *)""),
+                                   out.count * (Py_ssize_t)sizeof(int64_t), out.collided);
+        }
+        PyMem_RawFree(out.codes);
+    }
+    PyBuffer_Release(&kl);
+    PyBuffer_Release(&kr);
+    PyBuffer_Release(&sl);
+    PyBuffer_Release(&sr);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"dice_block", dice_block, METH_VARARGS,
      "dice_block(left, right, words, ones_left, rest_left, ones_right, rest_right, "
@@ -312,6 +527,11 @@ static PyMethodDef methods[] = {
     {"dice_pairs", dice_pairs, METH_VARARGS,
      "dice_pairs(left, right, words, ones_left, rest_left, ones_right, rest_right, "
      "threshold, left_index, right_index, sims_out, kept_out) -> count"},
+    {"counts", counts, METH_VARARGS,
+     "counts(rows, words, ones_out, rest_out) -> records counted"},
+    {"band_join", band_join, METH_VARARGS,
+     "band_join(keys_left, keys_right, same, sketch_left, sketch_right, sketch_words, limit, "
+     "width) -> (bytes of int64 codes i * width + j, pairs collided)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -326,6 +546,8 @@ PyMODINIT_FUNC PyInit__dice(void) {
     if (__builtin_cpu_supports("popcnt")) {
         block_impl = block_popcnt;
         pairs_impl = pairs_popcnt;
+        join_impl = join_popcnt;
+        counts_impl = counts_popcnt;
         variant = "popcnt";
     }
 #endif

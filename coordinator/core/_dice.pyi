@@ -37,3 +37,15 @@ def dice_pairs(
     kept_out: Buffer,
     /,
 ) -> int: ...
+def band_join(
+    keys_left: Buffer,
+    keys_right: Buffer,
+    same: bool,
+    sketch_left: Buffer,
+    sketch_right: Buffer,
+    sketch_words: int,
+    limit: int,
+    width: int,
+    /,
+) -> tuple[bytes, int]: ...
+def counts(rows: Buffer, words: int, ones_out: Buffer, rest_out: Buffer, /) -> int: ...

@@ -56,16 +56,12 @@ def usable(rows: np.ndarray) -> bool:
 def counts(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each record's ones in all, and the ones it has left after each step of four 64-bit
     words (what the kernel's bound reads)."""
-    words = np.ascontiguousarray(rows).view(np.uint64)
-    steps = words.shape[1] // 4
-    per_step = (
-        np.bitwise_count(words[:, : 4 * steps])
-        .reshape(len(words), steps, 4)
-        .sum(axis=2, dtype=np.uint32)
-    )
-    ones = np.bitwise_count(words).sum(axis=1, dtype=np.uint32)
-    rest = (ones[:, None] - np.cumsum(per_step, axis=1, dtype=np.uint32)).astype(np.uint16)
-    return ones, np.ascontiguousarray(rest)
+    rows = np.ascontiguousarray(rows)
+    words = rows.shape[1] // 8
+    ones = np.empty(len(rows), dtype=np.uint32)
+    rest = np.empty((len(rows), words // 4), dtype=np.uint16)
+    _require().counts(rows, words, ones, rest)
+    return ones, rest
 
 
 def dice_block(
@@ -132,3 +128,37 @@ def _require() -> ModuleType:
     if _native is None:
         raise RuntimeError("the native Dice kernel is not built; use anonlink's")
     return _native
+
+
+def sketches(rows: np.ndarray, nbytes: int) -> np.ndarray:
+    """The first ``nbytes`` of each row (whole 64-bit words), packed together so that a
+    band join's random reads of them stay in cache."""
+    words = min(nbytes, rows.shape[1]) // 8
+    return np.ascontiguousarray(rows[:, : 8 * words]).view(np.uint64)
+
+
+def band_join(
+    keys_left: np.ndarray,
+    keys_right: np.ndarray,
+    *,
+    same: bool,
+    sketch_left: np.ndarray,
+    sketch_right: np.ndarray,
+    limit: int,
+    width: int,
+) -> tuple[np.ndarray, int]:
+    """Pairs whose keys in one band are equal and whose sketches differ in at most ``limit``
+    bits, as codes ``i * width + j`` (``same``: one dataset with itself, i < j), and how
+    many pairs had equal keys."""
+    module = _require()
+    raw, collided = module.band_join(
+        np.ascontiguousarray(keys_left, dtype=np.uint64),
+        np.ascontiguousarray(keys_right, dtype=np.uint64),
+        same,
+        sketch_left,
+        sketch_right,
+        sketch_left.shape[1],
+        limit,
+        width,
+    )
+    return np.frombuffer(raw, dtype=np.int64), collided

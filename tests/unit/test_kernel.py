@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from coordinator.core import comparison, kernel
+from coordinator.core import blocking, comparison, kernel
 from hublink.spec import LinkageSpec
 from node.encoder import Encoder
 
@@ -138,3 +138,31 @@ def test_the_kernel_can_be_switched_to_anonlinks(monkeypatch: pytest.MonkeyPatch
     chunk = comparison.PairChunk(0, (0, 50), 1, (0, 50), 0.5)
     found = comparison.compare_pairs(chunk, [left, right])
     assert len(found[0]) == len(anonlink_pairs(left, right, 0.5)) > 0
+
+
+@needs_native
+@pytest.mark.parametrize("same", [False, True])
+def test_a_band_task_finds_what_the_numpy_join_finds(
+    same: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native hash join and screen against the sort join in numpy: same pairs, same
+    scores, same count of colliding pairs, across and inside one dataset."""
+    left = random_rows(3000, 256, 0.5, seed=13)
+    right = random_rows(3000, 256, 0.5, seed=14)
+    right[:1000] = left[:1000] ^ random_rows(1000, 256, 0.08, seed=15)
+    left[2000:] = left[:1000] ^ random_rows(1000, 256, 0.08, seed=17)  # duplicates inside
+    frequencies = blocking.bit_frequencies([left, right])
+    plan = blocking.plan((3000, 3000), frequencies, 0.8, seed=16)
+    chunk = comparison.BandChunk(0, 0 if same else 1, plan.bands[:40], 0.75, plan.sketch_limit)
+    native = comparison.perform(chunk, [left, right])
+    monkeypatch.setenv(kernel.KERNEL_ENV, "anonlink")
+    reference = comparison.perform(chunk, [left, right])
+    assert native.compared == reference.compared > 3000
+    assert as_dict(native.candidates) == as_dict(reference.candidates)
+    assert len(native.candidates[0]) > 300
+
+
+def as_dict(found: comparison.Candidates) -> dict[tuple[int, int], float]:
+    sims = np.frombuffer(found[0], dtype=np.float64)
+    r0, r1 = (np.frombuffer(found[2][k], dtype=np.uint32) for k in (0, 1))
+    return {(int(a), int(b)): float(s) for s, a, b in zip(sims, r0, r1, strict=True)}
