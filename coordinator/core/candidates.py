@@ -154,6 +154,9 @@ class Found:
     """Chance blocking finds a pair exactly at the design threshold (1 without blocking)."""
     sampled: int = 0
     """Records whose scores were computed exactly for the estimate (0: all of them)."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of each stage: "plan" (bit frequencies, band plans, tasks), "compare"
+    (every task, on the engine) and "merge" (folding and ordering what they found)."""
 
 
 def all_pairs_count(sizes: Sequence[int]) -> int:
@@ -187,6 +190,7 @@ def find(
     too low a threshold fails in seconds instead of filling the machine's memory.
     """
     progress = progress or Progress()
+    planning = time.perf_counter()
     sizes = [len(r) for r in rows]
     everything = all_pairs_count(sizes)
     blocked = blocking.should_block(blocking_mode, sizes)
@@ -280,9 +284,11 @@ def find(
                 "threshold, or raise max_candidates if the coordinator has the memory"
             )
 
+    comparing = time.perf_counter()
     session.run(everything_tasks, datasets, on_done, cancelled)
     if cancelled() or finished < len(everything_tasks):
         raise Cancelled("the run was cancelled")
+    merging = time.perf_counter()
     if blocked and folded:
         merged = _most_similar_first(_fold(folded, len(rows), max(sizes)))
     else:
@@ -305,6 +311,11 @@ def find(
         bands=sum(len(p.bands) for p in plans),
         promised_completeness=min((p.completeness for p in plans), default=1.0),
         sampled=sum(len(s) for s in sample_rows),
+        stages={
+            "plan": comparing - planning,
+            "compare": merging - comparing,
+            "merge": time.perf_counter() - merging,
+        },
     )
 
 
