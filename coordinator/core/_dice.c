@@ -24,6 +24,9 @@
 /* Right-hand records a block: 1024 x 256 bytes stay in a core's L2 cache. */
 #define RIGHT_BLOCK 1024
 
+/* Longest encoding in 64-bit words: counts of ones left are kept in 16 bits. */
+#define MOST_WORDS 1023
+
 #if defined(__GNUC__) || defined(__clang__)
 #define POP(x) ((uint32_t)__builtin_popcountll(x))
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -174,8 +177,8 @@ static int check(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *wh
 static int side_from(Side *s, Py_buffer *l, Py_buffer *r, Py_ssize_t words, Py_buffer *ol,
                      Py_buffer *rl, Py_buffer *orr, Py_buffer *rr, double threshold) {
     s->need = NULL;
-    if (words <= 0 || words > 1024) {
-        PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1024");
+    if (words <= 0 || words > MOST_WORDS) {
+        PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1023 (65,472 bits)");
         return -1;
     }
     s->nl = l->len / (words * 8);
@@ -351,9 +354,9 @@ static PyObject *counts(PyObject *self, PyObject *args) {
         return NULL;
     }
     PyObject *result = NULL;
-    Py_ssize_t n = words > 0 && words <= 1024 ? rows.len / (words * 8) : -1;
+    Py_ssize_t n = words > 0 && words <= MOST_WORDS ? rows.len / (words * 8) : -1;
     if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1024");
+        PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1023 (65,472 bits)");
     } else if (check(&ones, n, 4, "ones_out") == 0 &&
                check(&rest, n * (words / 4), 2, "rest_out") == 0) {
         Py_BEGIN_ALLOW_THREADS;

@@ -31,6 +31,9 @@ except ImportError:  # built without a compiler: anonlink's kernel serves
 #: Environment variable that forces anonlink's kernel when set to "anonlink".
 KERNEL_ENV = "HUBLINK_KERNEL"
 
+#: Longest encoding the native kernel takes, in bytes (1,023 64-bit words).
+MOST_BYTES = 8 * 1023
+
 #: Pairs the native kernel writes before handing back a slice of results.
 _OUT_PAIRS = 1 << 20
 
@@ -49,8 +52,11 @@ def name() -> str:
 
 
 def usable(rows: np.ndarray) -> bool:
-    """Whether the native kernel can read these rows (whole 64-bit words, contiguous)."""
-    return native() and rows.ndim == 2 and rows.shape[1] % 8 == 0 and rows.shape[1] > 0
+    """Whether the native kernel can read these rows: whole 64-bit words, at most
+    ``MOST_BYTES`` a row (the kernel counts ones in 16 bits)."""
+    return (
+        native() and rows.ndim == 2 and rows.shape[1] % 8 == 0 and 0 < rows.shape[1] <= MOST_BYTES
+    )
 
 
 def counts(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
