@@ -162,6 +162,9 @@ class Found:
     """With blocking: the sampled records' exact cross-dataset pairs from ``low``, in the
     run's own dataset and row numbers, to measure what blocking missed
     (``output_recall.blocking_miss``)."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of each stage: "plan" (bit frequencies, band plans, tasks), "compare"
+    (every task, on the engine) and "merge" (folding and ordering what they found)."""
 
 
 def all_pairs_count(sizes: Sequence[int]) -> int:
@@ -195,6 +198,7 @@ def find(
     too low a threshold fails in seconds instead of filling the machine's memory.
     """
     progress = progress or Progress()
+    planning = time.perf_counter()
     sizes = [len(r) for r in rows]
     everything = all_pairs_count(sizes)
     blocked = blocking.should_block(blocking_mode, sizes)
@@ -291,9 +295,11 @@ def find(
                 "threshold, or raise max_candidates if the coordinator has the memory"
             )
 
+    comparing = time.perf_counter()
     session.run(everything_tasks, datasets, on_done, cancelled)
     if cancelled() or finished < len(everything_tasks):
         raise Cancelled("the run was cancelled")
+    merging = time.perf_counter()
     if blocked and folded:
         merged = _most_similar_first(_fold(folded, len(rows), max(sizes)))
     else:
@@ -320,6 +326,11 @@ def find(
         sampled=sum(len(s) for s in sample_rows),
         kept_from=kept_from,
         sample_pairs=sample_pairs,
+        stages={
+            "plan": comparing - planning,
+            "compare": merging - comparing,
+            "merge": time.perf_counter() - merging,
+        },
     )
 
 
