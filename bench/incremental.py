@@ -62,6 +62,7 @@ def project(names: list[str], blocking: str, size: int) -> Project:
         definition_sha256="0" * 64,
         blocking=blocking,
         max_records=max(10 * size, 1000),
+        admins=(ADMIN.organisation,),
     )
 
 

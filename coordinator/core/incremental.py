@@ -28,6 +28,7 @@ is a full one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from array import array
@@ -37,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core import blocking, comparison, quality
-from coordinator.core.candidates import Found, Progress, Session
-from coordinator.core.comparison import Candidates, PairChunk
+from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
+from coordinator.core.comparison import Candidates, PairChunk, Task
 from coordinator.core.errors import Cancelled
 from coordinator.core.store import Store
 
@@ -62,6 +63,34 @@ class Basis:
     blocked: bool
     scores: tuple[float, ...] = ()
     """A blocked run's sampled best scores (the threshold estimate's input)."""
+    design: float = 0.0
+    """A blocked run's design threshold (its cross pairs are kept from a margin below it)."""
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a run searches for: the same for the kept pairs and the fresh ones, or no build."""
+
+    low: float
+    """Cross-dataset pairs are kept from here (all-pairs)."""
+    within: float
+    """Within-dataset pairs are searched at this (0: not at all)."""
+    design: float
+    """The threshold blocking is planned for (the project's fallback threshold)."""
+    completeness: float = blocking.DEFAULT_COMPLETENESS
+    blocking_mode: str = "auto"
+    blocked: bool = False
+
+    @property
+    def kept_from(self) -> float:
+        """Where cross pairs are kept from: blocked runs keep them from a margin below the
+        design threshold, as ``candidates.find`` does."""
+        return max(self.low, self.design - BLOCKED_MARGIN) if self.blocked else self.low
+
+    def matches(self, basis: Basis) -> bool:
+        """Whether pairs kept under ``basis`` were searched the way this run searches."""
+        same = (basis.low, basis.within, basis.blocked) == (self.low, self.within, self.blocked)
+        return same and (not self.blocked or basis.design == self.design)
 
 
 @dataclass(frozen=True)
@@ -93,9 +122,7 @@ def find(
     encodings: Sequence[np.ndarray],
     record_ids: Sequence[array[int]],
     *,
-    low: float,
-    within: float,
-    blocking_mode: str,
+    search: Search,
     progress: Progress,
     cancelled: Callable[[], bool],
     mark: int,
@@ -109,15 +136,9 @@ def find(
         (project_id,),
     )
     sizes = [len(e) for e in encodings]
-    blocked = blocking.should_block(blocking_mode, sizes)
-    if (
-        basis is None
-        or last is None
-        or basis.run_id != last["id"]
-        or basis.low != low
-        or basis.within != within
-        or basis.blocked != blocked
-    ):
+    blocked = blocking.should_block(search.blocking_mode, sizes)
+    search = dataclasses.replace(search, blocked=blocked)
+    if basis is None or last is None or basis.run_id != last["id"] or not search.matches(basis):
         return None
     index = _Index(record_ids)
     changed = np.array(
@@ -148,7 +169,7 @@ def find(
     stale |= ~index.holds(a) | ~index.holds(b)
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
-    fresh = _compare(session, encodings, index, touched, low, within, progress, cancelled)
+    fresh = _compare(session, encodings, index, touched, search, progress, cancelled)
     everything_a = np.concatenate([a, fresh[0]])
     everything_b = np.concatenate([b, fresh[1]])
     everything_s = np.concatenate([sims, fresh[2]])
@@ -190,8 +211,7 @@ def keep(
     everyone: np.ndarray,
     sizes: Sequence[int],
     *,
-    low: float,
-    within: float,
+    search: Search,
     delta: Delta | None,
     mark: int,
 ) -> None:
@@ -220,10 +240,11 @@ def keep(
         )
         basis = Basis(
             run_id,
-            low,
-            within,
+            search.low,
+            search.within,
             found.blocked,
             tuple(float(x) for x in found.scores) if found.blocked else (),
+            search.design if found.blocked else 0.0,
         )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -292,20 +313,25 @@ def _compare(
     encodings: Sequence[np.ndarray],
     index: _Index,
     touched: np.ndarray,
-    low: float,
-    within: float,
+    search: Search,
     progress: Progress,
     cancelled: Callable[[], bool],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (record ids, similarity) of the touched records with every record, found at
-    the thresholds a full run searches at (``low`` across datasets, ``within`` inside one)."""
+    the thresholds a full run searches at (``low`` across datasets, ``within`` inside one).
+
+    Without blocking every pair is compared; with it, the touched records are blocked
+    against everyone with a plan of the same design a full run makes (``_banded``).
+    """
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if not len(touched):
         return empty
     datasets = list(encodings)
     d, r = index.place(touched)
-    tasks: list[PairChunk] = []
+    tasks: list[Task] = []
     touched_rows: list[np.ndarray] = []
+    sizes = [len(e) for e in encodings]
+    frequencies = blocking.bit_frequencies(encodings) if search.blocked else None
     for a in range(len(encodings)):
         rows = np.sort(r[d == a])
         if not len(rows):
@@ -313,8 +339,11 @@ def _compare(
         slot = len(datasets)
         datasets.append(np.ascontiguousarray(encodings[a][rows]))
         touched_rows.append(rows)
-        for b, size in enumerate(len(e) for e in encodings):
-            threshold = low if b != a else within
+        for b, size in enumerate(sizes):
+            if frequencies is not None:
+                tasks += _banded(search, slot, a, b, sizes, frequencies)
+                continue
+            threshold = search.kept_from if b != a else search.within
             if not threshold:
                 continue
             for start in range(0, size, _SLICE):
@@ -358,6 +387,26 @@ def _compare(
     b = np.where(swap, left_id, right_id)
     key = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)[1]
     return a[key], b[key], sims[key]
+
+
+def _banded(
+    search: Search, slot: int, a: int, b: int, sizes: Sequence[int], frequencies: np.ndarray
+) -> list[Task]:
+    """Blocked tasks comparing the touched records of dataset ``a`` (in ``slot``) with
+    dataset ``b``: a fresh plan for the pair of datasets, as a full run would make one.
+
+    A full blocked run draws its bands afresh every time, so a pair near the threshold
+    is found with the chance the plan promises, not always; the touched records get the
+    same promise here. Only the records colliding with a touched one are screened, so the
+    cost follows the change (plus one pass over ``b`` to key it in each band).
+    """
+    threshold = search.within if a == b else search.design
+    if not threshold:
+        return []
+    plan = blocking.plan(
+        (sizes[a], sizes[b]), frequencies, threshold, completeness=search.completeness
+    )
+    return list(blocking.chunks(plan, slot, b, search.within if a == b else search.kept_from))
 
 
 def _pairs_by_id(

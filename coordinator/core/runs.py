@@ -401,7 +401,13 @@ def execute(
 
     try:
         mark = incremental.pending_mark(store, project.id)
-        search = {"low": min(quality.FLOOR, thresholds.fallback), "within": _within_search(project)}
+        search = incremental.Search(
+            low=max(project.min_threshold, min(quality.FLOOR, thresholds.fallback)),
+            within=_within_search(project),
+            design=thresholds.fallback,
+            completeness=project.blocking_completeness,
+            blocking_mode=project.blocking,
+        )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)
             check()
@@ -413,8 +419,7 @@ def execute(
                     session,
                     datasets.encodings,
                     datasets.record_ids,
-                    **search,
-                    blocking_mode=project.blocking,
+                    search=search,
                     progress=progress,
                     cancelled=cancel.is_set,
                     mark=mark,
@@ -478,7 +483,7 @@ def execute(
         check()
         store_results(store, caller, project, run_id, assigned, outcome, check)
         incremental.keep(
-            store, project.id, run_id, found, everyone, sizes, **search, delta=delta, mark=mark
+            store, project.id, run_id, found, everyone, sizes, search=search, delta=delta, mark=mark
         )
         progress.stage = "completed"
         log.info(
