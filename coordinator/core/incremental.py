@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import blocking, comparison, quality
+from coordinator.core import blocking, comparison, quality, sketch_screen
 from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
-from coordinator.core.comparison import Candidates, PairChunk, Task
+from coordinator.core.comparison import Candidates, PairChunk
 from coordinator.core.errors import Cancelled
 from coordinator.core.store import Store
 
@@ -320,30 +320,66 @@ def _compare(
     """Pairs (record ids, similarity) of the touched records with every record, found at
     the thresholds a full run searches at (``low`` across datasets, ``within`` inside one).
 
-    Without blocking every pair is compared; with it, the touched records are blocked
-    against everyone with a plan of the same design a full run makes (``_banded``).
+    Without blocking every pair is compared, in tasks on the run's engine; with it, every
+    pair is screened on its sketch as a blocked run screens the pairs its bands find
+    (``coordinator.core.sketch_screen``), which keeps at least what a blocked run would.
     """
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if not len(touched):
         return empty
-    datasets = list(encodings)
     d, r = index.place(touched)
-    tasks: list[Task] = []
-    touched_rows: list[np.ndarray] = []
-    sizes = [len(e) for e in encodings]
-    frequencies = blocking.bit_frequencies(encodings) if search.blocked else None
+    parts = (
+        _screened(encodings, d, r, search, progress, cancelled)
+        if search.blocked
+        else _all_pairs(session, encodings, d, r, search, progress, cancelled)
+    )
+    if not parts:
+        return empty
+    left_dataset, left_row, right_dataset, right_row, sims = (
+        np.concatenate(x) for x in zip(*parts, strict=True)
+    )
+    left_id = index.ids(left_dataset, left_row)
+    right_id = index.ids(right_dataset, right_row)
+    keep = left_id != right_id
+    left_id, right_id, sims = left_id[keep], right_id[keep], sims[keep]
+    # Each pair once, in the orientation a full run gives it: (dataset, row) ascending.
+    ld, lr = index.place(left_id)
+    rd, rr = index.place(right_id)
+    swap = (ld > rd) | ((ld == rd) & (lr > rr))
+    a = np.where(swap, right_id, left_id)
+    b = np.where(swap, left_id, right_id)
+    key = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)[1]
+    return a[key], b[key], sims[key]
+
+
+#: Pairs found for the touched records of one dataset: (left dataset, left row, right
+#: dataset, right row, similarity), rows being dataset rows.
+_Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _all_pairs(
+    session: Session,
+    encodings: Sequence[np.ndarray],
+    d: np.ndarray,
+    r: np.ndarray,
+    search: Search,
+    progress: Progress,
+    cancelled: Callable[[], bool],
+) -> list[_Part]:
+    """Every pair of a touched record (dataset ``d``, row ``r``) with every record, as
+    all-pairs chunks on the engine: the touched rows of each dataset are one more dataset."""
+    datasets = list(encodings)
+    tasks: list[PairChunk] = []
+    touched_rows: dict[int, tuple[int, np.ndarray]] = {}
     for a in range(len(encodings)):
         rows = np.sort(r[d == a])
         if not len(rows):
             continue
         slot = len(datasets)
         datasets.append(np.ascontiguousarray(encodings[a][rows]))
-        touched_rows.append(rows)
-        for b, size in enumerate(sizes):
-            if frequencies is not None:
-                tasks += _banded(search, slot, a, b, sizes, frequencies)
-                continue
-            threshold = search.kept_from if b != a else search.within
+        touched_rows[slot] = (a, rows)
+        for b, size in enumerate(len(e) for e in encodings):
+            threshold = search.low if b != a else search.within
             if not threshold:
                 continue
             for start in range(0, size, _SLICE):
@@ -362,51 +398,59 @@ def _compare(
     session.run(tasks, datasets, on_done, cancelled)
     if cancelled() or len(found) < len(tasks):
         raise Cancelled("the run was cancelled")
-    if not found:
-        return empty
-    merged = comparison.merge(found)
-    sims = np.frombuffer(merged[0], dtype=np.float64)
-    slots, other = (np.frombuffer(merged[1][k], dtype=np.uint32).astype(np.int64) for k in (0, 1))
-    i, j = (np.frombuffer(merged[2][k], dtype=np.uint32).astype(np.int64) for k in (0, 1))
-    first_slot = len(encodings)
-    slot_dataset = np.array([a for a in range(len(encodings)) if (d == a).any()], np.int64)
-    left_dataset = slot_dataset[slots - first_slot]
-    left_row = np.empty(len(i), dtype=np.int64)
-    for n, rows in enumerate(touched_rows):
-        mine = slots - first_slot == n
-        left_row[mine] = rows[i[mine]]
-    left_id = index.ids(left_dataset, left_row)
-    right_id = index.ids(other, j)
-    keep = left_id != right_id
-    left_id, right_id, sims = left_id[keep], right_id[keep], sims[keep]
-    # Each pair once, in the orientation a full run gives it: (dataset, row) ascending.
-    ld, lr = index.place(left_id)
-    rd, rr = index.place(right_id)
-    swap = (ld > rd) | ((ld == rd) & (lr > rr))
-    a = np.where(swap, right_id, left_id)
-    b = np.where(swap, left_id, right_id)
-    key = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)[1]
-    return a[key], b[key], sims[key]
+    parts: list[_Part] = []
+    for candidates in found:
+        sims = np.frombuffer(candidates[0], dtype=np.float64)
+        if not len(sims):
+            continue
+        slots, other = (np.frombuffer(candidates[1][k], np.uint32).astype(np.int64) for k in (0, 1))
+        i, j = (np.frombuffer(candidates[2][k], np.uint32).astype(np.int64) for k in (0, 1))
+        a, rows = touched_rows[int(slots[0])]  # a task's pairs all start in its own slot
+        parts.append((np.full(len(i), a, np.int64), rows[i], other, j, sims))
+    return parts
 
 
-def _banded(
-    search: Search, slot: int, a: int, b: int, sizes: Sequence[int], frequencies: np.ndarray
-) -> list[Task]:
-    """Blocked tasks comparing the touched records of dataset ``a`` (in ``slot``) with
-    dataset ``b``: a fresh plan for the pair of datasets, as a full run would make one.
-
-    A full blocked run draws its bands afresh every time, so a pair near the threshold
-    is found with the chance the plan promises, not always; the touched records get the
-    same promise here. Only the records colliding with a touched one are screened, so the
-    cost follows the change (plus one pass over ``b`` to key it in each band).
-    """
-    threshold = search.within if a == b else search.design
-    if not threshold:
-        return []
-    plan = blocking.plan(
-        (sizes[a], sizes[b]), frequencies, threshold, completeness=search.completeness
-    )
-    return list(blocking.chunks(plan, slot, b, search.within if a == b else search.kept_from))
+def _screened(
+    encodings: Sequence[np.ndarray],
+    d: np.ndarray,
+    r: np.ndarray,
+    search: Search,
+    progress: Progress,
+    cancelled: Callable[[], bool],
+) -> list[_Part]:
+    """The touched records' pairs in a blocked project: every pair screened on its sketch
+    with the limit of a full run's plan, then scored exactly (``sketch_screen``)."""
+    sizes = [len(e) for e in encodings]
+    frequencies = blocking.bit_frequencies(encodings)
+    words = [sketch_screen.sketch_words(e) for e in encodings]
+    progress.tasks_total = len(encodings) * len(encodings)
+    parts: list[_Part] = []
+    for a in range(len(encodings)):
+        rows = np.sort(r[d == a])
+        left = np.ascontiguousarray(encodings[a][rows])
+        for b in range(len(encodings)):
+            if cancelled():
+                raise Cancelled("the run was cancelled")
+            inside = a == b
+            design = search.within if inside else search.design
+            if not len(rows) or not design:
+                progress.tick(0)
+                continue
+            plan = blocking.plan(
+                (sizes[a], sizes[b]), frequencies, design, completeness=search.completeness
+            )
+            i, j, sims = sketch_screen.screen(
+                left,
+                encodings[b],
+                words[b],
+                limit=plan.sketch_limit,
+                threshold=search.within if inside else search.kept_from,
+            )
+            parts.append(
+                (np.full(len(i), a, np.int64), rows[i], np.full(len(i), b, np.int64), j, sims)
+            )
+            progress.tick(len(rows) * sizes[b])
+    return parts
 
 
 def _pairs_by_id(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core import keys
-from coordinator.core.entities import ID_DTYPE, Entities
+from coordinator.core.entities import ID_DTYPE, Entities, Previous
 from coordinator.core.guard import event
 from coordinator.core.store import Store, Transaction
 from hublink.identity import Identity
@@ -61,6 +61,8 @@ class Rewrite:
     """Per record of the run (load order): new, or in another entity than before."""
     orphans: np.ndarray
     """Record ids with an entity row that the run did not cover."""
+    left: np.ndarray
+    """Earlier entity ids (``ID_DTYPE``) that records moved out of or orphans held."""
 
 
 def removed(tx: Transaction, project_id: str, record_ids: Sequence[int], reason: str) -> None:
@@ -166,7 +168,9 @@ def record(
         LEFT: int(left.get(LEFT, 0)),
     }
     tx.audit(event(caller, "keys.lineage", project_id, {"run_id": run_id, "records": counts}))
-    return Rewrite(counts, ~present | moved, old_ids[~np.isin(old_ids, record_ids)])
+    orphaned = ~np.isin(old_ids, record_ids)
+    departed = np.unique(np.concatenate([before[moved].astype(ID_DTYPE), old_entities[orphaned]]))
+    return Rewrite(counts, ~present | moved, old_ids[orphaned], departed)
 
 
 def changes_since(
@@ -203,12 +207,13 @@ def _keys(secret: bytes, entity_ids: list[str], scope: str | None) -> list[str]:
 
 
 def _previous(tx: Transaction, project_id: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = tx.execute(
-        "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project_id,)
-    ).fetchall()
-    ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    entities = np.array([str(r[1]).encode("ascii") for r in rows], dtype=ID_DTYPE)
-    return ids, entities
+    previous = Previous.from_blobs(
+        tx.execute(
+            "SELECT record_id, CAST(entity_id AS BLOB) FROM entities WHERE project_id = ?",
+            (project_id,),
+        ).fetchall()
+    )
+    return previous.record_ids, previous.entity_ids
 
 
 def _counts(values: np.ndarray) -> dict[bytes, int]:

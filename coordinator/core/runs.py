@@ -268,9 +268,13 @@ def assign(
     store: Store, project: Project, grouping: entities.Grouping, everyone: np.ndarray
 ) -> Assigned:
     """Entity ids for the groups, inherited from the project's previous run where they can be."""
-    previous = entities.Previous.from_rows(
-        store.iterate(
-            "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project.id,)
+    previous = entities.Previous.from_blobs(
+        list(
+            store.iterate(
+                "SELECT record_id, CAST(entity_id AS BLOB) FROM entities WHERE project_id = ?",
+                (project.id,),
+                batch=50_000,
+            )
         )
     )
     return Assigned(everyone, entities.assign(grouping, everyone, previous))

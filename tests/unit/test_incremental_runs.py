@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coordinator.core import releases_history
 from coordinator.core.candidates import Engine, InlineEngine
 from coordinator.core.model import ConsentSummary, IncomingRecord, Project
 from coordinator.core.service import Coordinator
@@ -59,6 +60,7 @@ class Living:
     held: dict[str, dict[str, np.ndarray]] = field(init=False)
     rng: np.random.Generator = field(init=False)
     sent: int = field(default=0, init=False)
+    runs: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         spec = LinkageSpec.default()
@@ -144,8 +146,24 @@ class Living:
     def run(self, *, full: bool) -> dict[str, object]:
         state = self.core.start_run(ADMIN, PROJECT, background=False, full=full)
         assert state.state == "completed", state.message
+        self.runs.append(state.run_id)
         done = [e for e in self.core.store.audit_entries() if e.event.action == "run.completed"]
         return dict(done[-1].event.details["matching"])
+
+    def release(self, run_id: str) -> dict[str, frozenset[str]]:
+        """The organisations each entity was known to as of ``run_id``'s release."""
+        held = releases_history.entities(self.core.store, run_id, b"k" * 32)
+        return {entity: facts.datasets for entity, facts in held.items()}
+
+    def now(self) -> dict[str, frozenset[str]]:
+        """The same, worked out from the entities held now."""
+        known: dict[str, set[str]] = {}
+        for entity, organisation in self.core.store.iterate(
+            "SELECT e.entity_id, u.organisation FROM entities e JOIN records r "
+            "ON r.id = e.record_id JOIN uploads u ON u.id = r.upload_id"
+        ):
+            known.setdefault(entity, set()).add(organisation)
+        return {entity: frozenset(orgs) for entity, orgs in known.items()}
 
     def keys(self) -> dict[str, str]:
         return {
@@ -170,8 +188,10 @@ SEQUENCES = {
 
 
 def months(living: Living, senders: list[str]) -> None:
-    """Each month: refresh, incremental run, then a full re-link that must agree."""
+    """Each month: refresh, incremental run, then a full re-link that must agree; every
+    release (stored as changes against the one before) reads back as it was."""
     living.run(full=True)
+    releases = {living.runs[-1]: living.now()}
     for month, sender in enumerate(senders, start=1):
         before = living.keys()
         touched: set[str] = set()
@@ -181,11 +201,19 @@ def months(living: Living, senders: list[str]) -> None:
         assert details["incremental"] is True
         assert 0 < int(details["compared_afresh"]) <= len(touched)
         quick, after = living.entities(), living.keys()
+        releases[living.runs[-1]] = living.now()
+        written = living.core.store.query_one(
+            "SELECT COUNT(*) AS n FROM release_entities WHERE run_id = ?", (living.runs[-1],)
+        )
+        assert written is not None and 0 < written["n"] < len(living.now()) / 4
         living.run(full=True)
+        releases[living.runs[-1]] = living.now()
         assert living.entities() == quick, f"month {month}"
         # Keys stay put for what the refresh did not touch (merges aside: none are forced here).
         kept = [t for t in before if t in after and t not in touched]
         assert sum(before[t] == after[t] for t in kept) >= 0.97 * len(kept)
+    for run_id, then in releases.items():
+        assert living.release(run_id) == then
 
 
 @pytest.mark.parametrize("sequence", sorted(SEQUENCES))
