@@ -199,7 +199,7 @@ def months(living: Living, senders: list[str]) -> None:
             touched |= living.refresh(party, month)
         details = living.run(full=False)
         assert details["incremental"] is True
-        assert 0 < int(details["compared_afresh"]) <= len(touched)
+        assert 0 < int(str(details["compared_afresh"])) <= len(touched)
         quick, after = living.entities(), living.keys()
         releases[living.runs[-1]] = living.now()
         written = living.core.store.query_one(
