@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from coordinator.core import lineage, releases_history
-from coordinator.core.entities import ID_DTYPE, Entities
+from coordinator.core.entities import ID_DTYPE, Entities, Previous
 from coordinator.core.model import Project
 from coordinator.core.store import Transaction
 from hublink.identity import Identity
@@ -24,8 +24,9 @@ def record(
     run_id: str,
     record_ids: np.ndarray,
     assignment: Entities,
+    previous: Previous | None = None,
 ) -> None:
-    rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
+    rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment, previous)
     releases_history.record(
         tx,
         project,

@@ -65,6 +65,8 @@ class Basis:
     """A blocked run's sampled best scores (the threshold estimate's input)."""
     design: float = 0.0
     """A blocked run's design threshold (its cross pairs are kept from a margin below it)."""
+    completeness: float = 1.0
+    """What a blocked run's plan promised: the estimate's recall allows for it."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ def find(
             blocked=blocked,
             comparisons=comparisons,
             all_pairs=sum(x * y for n, x in enumerate(sizes) for y in sizes[n + 1 :]),
+            promised_completeness=basis.completeness if blocked else 1.0,
             sampled=len(basis.scores) if blocked else 0,
         ),
         touched,
@@ -245,6 +248,7 @@ def keep(
             found.blocked,
             tuple(float(x) for x in found.scores) if found.blocked else (),
             search.design if found.blocked else 0.0,
+            found.promised_completeness,
         )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",

@@ -122,6 +122,8 @@ class Assigned:
 
     everyone: np.ndarray
     assignment: entities.Entities
+    previous: entities.Previous | None = None
+    """The entity rows the run started from (read once, for ids and for lineage)."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,7 @@ def assign(
             )
         )
     )
-    return Assigned(everyone, entities.assign(grouping, everyone, previous))
+    return Assigned(everyone, entities.assign(grouping, everyone, previous), previous)
 
 
 def report(
@@ -340,7 +342,9 @@ def store_results(
     with store.transaction() as tx:
         check()
         # The entity rows that changed, key lineage and the dated release (.after_run).
-        after_run.record(tx, caller, project, run_id, assigned.everyone, assigned.assignment)
+        after_run.record(
+            tx, caller, project, run_id, assigned.everyone, assigned.assignment, assigned.previous
+        )
         tx.execute(
             "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
             "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
