@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import blocking, comparison, quality, sketch_screen
+from coordinator.core import blocking, comparison, partial_solve, quality, sketch_screen
 from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
 from coordinator.core.comparison import Candidates, PairChunk
 from coordinator.core.errors import Cancelled
@@ -67,6 +67,8 @@ class Basis:
     """A blocked run's design threshold (its cross pairs are kept from a margin below it)."""
     completeness: float = 1.0
     """What a blocked run's plan promised: the estimate's recall allows for it."""
+    solved: tuple[float, ...] = ()
+    """The run's (threshold, within, merge) thresholds: ``partial_solve.Settings``."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,11 @@ class Delta:
     """(record id a, record id b, similarity) of every pair: kept and found afresh."""
     fresh: int
     """Pairs found afresh."""
+    seeds: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    """Record ids whose pairs may differ from last run's: the touched, and the partners of
+    records changed or removed since (``partial_solve`` starts from them)."""
+    settings: partial_solve.Settings | None = None
+    """How the kept pairs were linked and solved last run (None: not known)."""
 
 
 def pending_mark(store: Store, project_id: str) -> int:
@@ -169,6 +176,7 @@ def find(
     a, b, sims = _kept_pairs(store, project_id)
     stale = np.isin(a, removed) | np.isin(b, removed)
     stale |= ~index.holds(a) | ~index.holds(b)
+    seeds = np.union1d(touched, np.concatenate([a[stale], b[stale]]))
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
     fresh = _compare(session, encodings, index, touched, search, progress, cancelled)
@@ -203,6 +211,8 @@ def find(
         touched,
         (everything_a, everything_b, everything_s),
         len(fresh[0]),
+        seeds,
+        partial_solve.Settings(*basis.solved) if len(basis.solved) == 3 else None,
     )
 
 
@@ -217,6 +227,7 @@ def keep(
     search: Search,
     delta: Delta | None,
     mark: int,
+    settings: partial_solve.Settings | None = None,
 ) -> None:
     """After a completed run: keep its pairs for the next one and settle the changes it saw.
 
@@ -249,6 +260,7 @@ def keep(
             tuple(float(x) for x in found.scores) if found.blocked else (),
             search.design if found.blocked else 0.0,
             found.promised_completeness,
+            dataclasses.astuple(settings) if settings else (),
         )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -265,6 +277,7 @@ def load_basis(store: Store, project_id: str) -> Basis | None:
         return None
     data = json.loads(row["value"])
     data["scores"] = tuple(data.get("scores", ()))
+    data["solved"] = tuple(data.get("solved", ()))
     return Basis(**data)
 
 

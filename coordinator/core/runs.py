@@ -43,6 +43,7 @@ from coordinator.core import (
     incremental,
     matching,
     one_organisation,
+    partial_solve,
     quality,
     quality_breakdown,
 )
@@ -266,11 +267,40 @@ def solve(project: Project, linking: matching.Candidates, sizes: list[int]) -> e
     return entities.Grouping.from_solution(solution, sizes)
 
 
-def assign(
-    store: Store, project: Project, grouping: entities.Grouping, everyone: np.ndarray
-) -> Assigned:
-    """Entity ids for the groups, inherited from the project's previous run where they can be."""
-    previous = entities.Previous.from_blobs(
+def solve_changed(
+    project: Project,
+    linking: matching.Candidates,
+    sizes: list[int],
+    everyone: np.ndarray,
+    previous: entities.Previous,
+    delta: incremental.Delta | None,
+    settings: partial_solve.Settings,
+) -> tuple[entities.Grouping, int]:
+    """The grouping, and how many records were solved: after a refresh, only the part of
+    the linking graph it can have changed (``partial_solve``), when the pairs are linked
+    and solved as last run; otherwise everything."""
+    if delta is None or project.field_groups or delta.settings != settings:
+        return solve(project, linking, sizes), len(everyone)
+    sorter = np.argsort(previous.record_ids, kind="stable")
+    at = np.searchsorted(previous.record_ids, everyone, sorter=sorter)
+    at = sorter[np.minimum(at, max(0, len(sorter) - 1))] if len(sorter) else at
+    known = previous.record_ids[at] == everyone if len(sorter) else np.zeros(len(everyone), bool)
+    _, code = np.unique(previous.entity_ids, return_inverse=True)
+    before = np.where(known, code[at] if len(sorter) else -1, -1)
+    return partial_solve.solve(
+        linking,
+        sizes,
+        np.isin(everyone, delta.seeds),
+        before,
+        lambda part: matching.solve(
+            part, merge_threshold=project.merge_threshold if project.within_threshold else None
+        ),
+    )
+
+
+def read_previous(store: Store, project: Project) -> entities.Previous:
+    """The entity rows the run starts from (read once: for partial solving, ids and lineage)."""
+    return entities.Previous.from_blobs(
         list(
             store.iterate(
                 "SELECT record_id, CAST(entity_id AS BLOB) FROM entities WHERE project_id = ?",
@@ -279,6 +309,18 @@ def assign(
             )
         )
     )
+
+
+def assign(
+    store: Store,
+    project: Project,
+    grouping: entities.Grouping,
+    everyone: np.ndarray,
+    previous: entities.Previous | None = None,
+) -> Assigned:
+    """Entity ids for the groups, inherited from the project's previous run where they can be."""
+    if previous is None:
+        previous = read_previous(store, project)
     return Assigned(everyone, entities.assign(grouping, everyone, previous), previous)
 
 
@@ -448,18 +490,24 @@ def execute(
         check()
         candidate_pairs = matching.count_candidates(links.linking)
         sizes = [len(ids) for ids in record_ids]
-        grouping = solve(project, links.linking, sizes)
-        check()
-        duplicates = links.duplicates
-        del links
-        progress.stage = "storing"
-        check()
         everyone = np.concatenate(
             [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
             or [np.zeros(0, dtype=np.int64)]
         )
         del record_ids
-        assigned = assign(store, project, grouping, everyone)
+        previous = read_previous(store, project)
+        settings = partial_solve.Settings(
+            chosen[0], project.within_threshold, project.merge_threshold
+        )
+        grouping, solved = solve_changed(
+            project, links.linking, sizes, everyone, previous, delta, settings
+        )
+        check()
+        duplicates = links.duplicates
+        del links
+        progress.stage = "storing"
+        check()
+        assigned = assign(store, project, grouping, everyone, previous)
         linked_entities = grouping.linked_entities()
         figures = report(
             store,
@@ -486,12 +534,22 @@ def execute(
                 **_matching_details(found, engine),
                 "incremental": delta is not None,
                 "compared_afresh": len(delta.touched) if delta else len(everyone),
+                "solved_afresh": solved,
             },
         )
         check()
         store_results(store, caller, project, run_id, assigned, outcome, check)
         incremental.keep(
-            store, project.id, run_id, found, everyone, sizes, search=search, delta=delta, mark=mark
+            store,
+            project.id,
+            run_id,
+            found,
+            everyone,
+            sizes,
+            search=search,
+            delta=delta,
+            mark=mark,
+            settings=None if project.field_groups else settings,
         )
         progress.stage = "completed"
         log.info(
