@@ -27,6 +27,15 @@ def record(
     previous: Previous | None = None,
 ) -> None:
     rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment, previous)
+    tx.execute(
+        "INSERT OR REPLACE INTO run_entities VALUES (?, ?, ?, ?)",
+        (
+            project.id,
+            run_id,
+            np.ascontiguousarray(record_ids, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(assignment.ids[assignment.entity]).tobytes(),
+        ),
+    )
     releases_history.record(
         tx,
         project,

@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS release_bases (
     base_run_id TEXT NOT NULL,
     settings TEXT NOT NULL
 );
+-- The last run's entity of every record it covered, packed (int64 record ids, 32-byte entity
+-- ids), written with its entity rows: the next run reads one row, not one per record. Rows
+-- deleted since (withdrawn, left) are still in it: a run needs only the records it holds.
+CREATE TABLE IF NOT EXISTS run_entities (
+    project_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    record_ids BLOB NOT NULL,
+    entity_ids BLOB NOT NULL
+);
 -- Candidate pairs the last run found, by record id, so the next run compares only what
 -- changed: packed arrays (int64 record ids a and b, float64 similarity), read and written whole.
 CREATE TABLE IF NOT EXISTS run_pairs (
@@ -100,6 +109,7 @@ def erase_project(tx: _Writes, project_id: str) -> None:
         "key_lineage",
         "release_entities",
         "release_bases",
+        "run_entities",
         "run_pairs",
         "pending_changes",
     ):

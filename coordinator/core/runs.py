@@ -299,7 +299,19 @@ def solve_changed(
 
 
 def read_previous(store: Store, project: Project) -> entities.Previous:
-    """The entity rows the run starts from (read once: for partial solving, ids and lineage)."""
+    """The entity rows the run starts from (read once: for partial solving, ids and lineage):
+    the last run's packed copy when it is the latest completed run's, else row by row."""
+    packed = store.query_one(
+        "SELECT p.record_ids, p.entity_ids FROM run_entities p WHERE p.project_id = ? "
+        "AND p.run_id = (SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
+        "ORDER BY finished_at DESC, rowid DESC LIMIT 1)",
+        (project.id, project.id),
+    )
+    if packed is not None:
+        return entities.Previous(
+            np.frombuffer(packed["record_ids"], dtype=np.int64),
+            np.frombuffer(packed["entity_ids"], dtype=entities.ID_DTYPE),
+        )
     return entities.Previous.from_blobs(
         list(
             store.iterate(
