@@ -143,7 +143,10 @@ def timed_run(core: Coordinator, *, full: bool) -> tuple[float, dict[str, Any]]:
     if state.state != "completed":
         raise SystemExit(f"run ended {state.state}: {state.message}")
     entry = [e for e in core.store.audit_entries() if e.event.action == "run.completed"][-1]
-    return seconds, dict(entry.event.details["matching"])
+    return seconds, {
+        **entry.event.details["matching"],
+        "threshold": entry.event.details["threshold"],
+    }
 
 
 def flipped(bits: bytes, rng: np.random.Generator, share: float = 0.04) -> bytes:
@@ -198,7 +201,7 @@ def main() -> None:
                 f"upload-{party}-first",
                 list(zip(tokens[name], (r.tobytes() for r in rows), strict=True)),
             )
-        first_full_s, _ = timed_run(core, full=True)
+        first_full_s, first_details = timed_run(core, full=True)
         before = {name: keys(core, name) for name in names}
 
         first = names[0]
@@ -233,8 +236,9 @@ def main() -> None:
         same = relinked == quick
         records_differing = differing(quick, relinked)
         spread: int | None = None
+        second: dict[str, Any] = {}
         if full_details.get("blocked"):
-            timed_run(core, full=True)
+            _, second = timed_run(core, full=True)
             spread = differing(relinked, entities(core))
         core.store.close()
     figures: dict[str, object] = {
@@ -260,6 +264,13 @@ def main() -> None:
         "records_differing": records_differing,
         "blocking_spread_records": spread,
         "same_entities_up_to_blocking": same if spread is None else records_differing <= spread,
+        # Each run's threshold: a blocked run estimates it from a random sample of records.
+        "thresholds": {
+            "first_full": first_details["threshold"],
+            "incremental": details["threshold"],
+            "full": full_details["threshold"],
+            "second_full": second.get("threshold"),
+        },
         "encode_or_cache_s": round(encode_s, 1),
         "cpu": cpu(),
         # 1, 5 and 15-minute load averages before and after: the machine may be shared.

@@ -14,16 +14,30 @@ similarity), and the next run:
 
 Without blocking, the union *is* the set a full run finds — same pairs, same
 similarities, put in anonlink's order — so threshold choice, solving and
-entity ids follow as they would (``hublink admin run --full`` checks it). With
-blocking (large projects), a full run finds each pair with the chance its
-plan promises, while the changed records here are compared exactly: the
-incremental run finds at least what a full one would for them.
+entity ids follow as they would (``hublink admin run --full`` checks it, and
+``tests/unit/test_incremental_runs.py`` over three refresh sequences).
 
-The comparison costs (changed records) x (records held); loading, solving
-and storing stay linear in the project, and are the small part. When there
-is nothing to build on (no earlier run, its pairs not kept, other search
-thresholds, blocking switched on or off) ``find`` returns None and the run
-is a full one.
+With blocking (large projects), equality with "a full run" is not a property
+any run has: a blocked full run draws its bands and its estimate sample
+afresh, so two of them on the same data differ at the margin. What this run
+promises instead: the kept pairs are the basis run's blocked pairs, and the
+changed records are screened against *every* record on the sketch with the
+limit a full run's plan sets, then scored exactly (``sketch_screen``), which
+finds at least what a blocked run would find for them; the threshold is
+estimated from the basis run's sample, with its promised completeness.
+``bench/incremental.py`` measures the difference from a full re-link beside
+blocking's own spread between two re-links. Keying every band instead would
+cost a pass over every record per band, most of a full run whatever changed.
+
+Cost: the comparison is (changed records) x (records held), on the run's
+engine (all pairs) or as one numpy pass over the held sketches (blocked);
+solving covers only the part of the linking graph the changes reach
+(``partial_solve``); the threshold estimate is reused when its inputs are the
+same; the release is stored as changes. Reading the encodings and the last
+run's entities back stays linear in the project and is the larger part left.
+When there is nothing to build on (no earlier run, its pairs not kept, other
+search thresholds, blocking switched on or off) ``find`` returns None and the
+run is a full one.
 """
 
 from __future__ import annotations

@@ -7,13 +7,13 @@ array; ``find_candidates`` compares them (with blocking when it pays);
 ``choose_threshold`` picks the record-level threshold; ``link`` chooses the
 pairs the solver sees: with per-field filters, every candidate scored by the
 field model and linked at its own cut-offs, else the pairs at the threshold,
-the within pairs and the pairs two links imply; ``solve`` groups records into
-entities; ``assign`` gives the groups entity ids that stay stable across
-runs; ``report`` gathers the run's quality figures; ``store_results`` writes
-entities, figures and the audit entry in one transaction. ``execute`` chains
-them, as anonlink chains similarities →
-candidate pairs → solve, and records how the run ended: a run writes nothing
-until its last stage, so a failed or cancelled run leaves the previous keys.
+the within pairs and the pairs two links imply; ``resolve`` groups records
+into entities (after a refresh, only those it can have changed); ``assign``
+gives the groups entity ids that stay stable across runs; ``report`` gathers
+the run's quality figures; ``store_results`` writes entities, figures and the
+audit entry in one transaction. ``execute`` chains them, as anonlink chains
+similarities → candidate pairs → solve, and records how the run ended: a run
+writes nothing until its last stage, so a failed or cancelled run leaves the previous keys.
 
 A run's thresholds are named for what they are (``Thresholds``): the
 *requested* one (given with the run, if any), the *fallback* (the requested
@@ -46,6 +46,7 @@ from coordinator.core import (
     partial_solve,
     quality,
     quality_breakdown,
+    resolve,
 )
 from coordinator.core.candidates import Engine
 from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
@@ -258,71 +259,6 @@ def link(
     return Links(linking, None)
 
 
-def solve(project: Project, linking: matching.Candidates, sizes: list[int]) -> entities.Grouping:
-    """Group the run's records (datasets of ``sizes``) into entities."""
-    solution = matching.solve(
-        linking,
-        merge_threshold=project.merge_threshold if project.within_threshold else None,
-    )
-    return entities.Grouping.from_solution(solution, sizes)
-
-
-def solve_changed(
-    project: Project,
-    linking: matching.Candidates,
-    sizes: list[int],
-    everyone: np.ndarray,
-    previous: entities.Previous,
-    delta: incremental.Delta | None,
-    settings: partial_solve.Settings,
-) -> tuple[entities.Grouping, int]:
-    """The grouping, and how many records were solved: after a refresh, only the part of
-    the linking graph it can have changed (``partial_solve``), when the pairs are linked
-    and solved as last run; otherwise everything."""
-    if delta is None or project.field_groups or delta.settings != settings:
-        return solve(project, linking, sizes), len(everyone)
-    sorter = np.argsort(previous.record_ids, kind="stable")
-    at = np.searchsorted(previous.record_ids, everyone, sorter=sorter)
-    at = sorter[np.minimum(at, max(0, len(sorter) - 1))] if len(sorter) else at
-    known = previous.record_ids[at] == everyone if len(sorter) else np.zeros(len(everyone), bool)
-    _, code = np.unique(previous.entity_ids, return_inverse=True)
-    before = np.where(known, code[at] if len(sorter) else -1, -1)
-    return partial_solve.solve(
-        linking,
-        sizes,
-        np.isin(everyone, delta.seeds),
-        before,
-        lambda part: matching.solve(
-            part, merge_threshold=project.merge_threshold if project.within_threshold else None
-        ),
-    )
-
-
-def read_previous(store: Store, project: Project) -> entities.Previous:
-    """The entity rows the run starts from (read once: for partial solving, ids and lineage):
-    the last run's packed copy when it is the latest completed run's, else row by row."""
-    packed = store.query_one(
-        "SELECT p.record_ids, p.entity_ids FROM run_entities p WHERE p.project_id = ? "
-        "AND p.run_id = (SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
-        "ORDER BY finished_at DESC, rowid DESC LIMIT 1)",
-        (project.id, project.id),
-    )
-    if packed is not None:
-        return entities.Previous(
-            np.frombuffer(packed["record_ids"], dtype=np.int64),
-            np.frombuffer(packed["entity_ids"], dtype=entities.ID_DTYPE),
-        )
-    return entities.Previous.from_blobs(
-        list(
-            store.iterate(
-                "SELECT record_id, CAST(entity_id AS BLOB) FROM entities WHERE project_id = ?",
-                (project.id,),
-                batch=50_000,
-            )
-        )
-    )
-
-
 def assign(
     store: Store,
     project: Project,
@@ -332,7 +268,7 @@ def assign(
 ) -> Assigned:
     """Entity ids for the groups, inherited from the project's previous run where they can be."""
     if previous is None:
-        previous = read_previous(store, project)
+        previous = resolve.read_previous(store, project)
     return Assigned(everyone, entities.assign(grouping, everyone, previous), previous)
 
 
@@ -507,11 +443,11 @@ def execute(
             or [np.zeros(0, dtype=np.int64)]
         )
         del record_ids
-        previous = read_previous(store, project)
+        previous = resolve.read_previous(store, project)
         settings = partial_solve.Settings(
             chosen[0], project.within_threshold, project.merge_threshold
         )
-        grouping, solved = solve_changed(
+        grouping, solved = resolve.solve_changed(
             project, links.linking, sizes, everyone, previous, delta, settings
         )
         check()
