@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core.field_levels import LEVELS
+from coordinator.core.field_levels import LEVELS, MISSING
 
 #: The first three classes (near-match classes, one per group, follow).
 MATCH, RELATIVE, STRANGER = 0, 1, 2
@@ -59,19 +59,28 @@ MIN_CUT = 0.1
 
 
 def count(levels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Chance of each level (smoothed) per group: rows of ``levels`` are groups."""
+    """Chance of each level (smoothed) per group: rows of ``levels`` are groups. A pair
+    ``MISSING`` in a group is not counted in it."""
     out = np.zeros((levels.shape[0], LEVELS))
     for g in range(levels.shape[0]):
-        found = np.bincount(levels[g], weights=weights, minlength=LEVELS)[:LEVELS]
+        known = levels[g] != MISSING
+        found = np.bincount(
+            levels[g][known],
+            weights=None if weights is None else weights[known],
+            minlength=LEVELS,
+        )[:LEVELS]
         out[g] = (found + _SMOOTHING) / (found.sum() + _SMOOTHING * LEVELS)
     return out
 
 
 def _log_likelihood(chances: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Each pair's log chance under one class; a ``MISSING`` group adds nothing (missing is
+    missing: every class is as likely to lack a value, so it weighs neither way)."""
     logs = np.log(chances)
     total = np.zeros(levels.shape[1])
     for g in range(levels.shape[0]):
-        total += logs[g][levels[g]]
+        known = levels[g] != MISSING
+        total += np.where(known, logs[g][np.where(known, levels[g], 0)], 0.0)
     return total
 
 
@@ -83,6 +92,7 @@ def left_out_m(levels: np.ndarray, sure: np.ndarray | None = None) -> tuple[np.n
     record loses to the twin's own). Returns the chances and the smallest set
     they were read from. When a set is too small (few groups, or none
     agreeing), the group's m is read from the pairs at level 1 or better elsewhere.
+    A group ``MISSING`` for a pair does not keep it out of another group's set.
     """
     groups = levels.shape[0]
     out = np.zeros((groups, LEVELS))

@@ -73,10 +73,17 @@ def compare(
     Variants of one comparison (``given@birth``, ``given@home``) are salted by
     different fields, so a pair agrees on a variant only where that field agrees
     too; the best variant is the comparison's agreement, counted once.
+
+    A pair where either filter is all zeros is NaN: the node sends that for a record
+    lacking an added field's value (``FieldGroup.empty_when_missing``), and the
+    field is then missing, not disagreeing (``field_levels.MISSING``). Both variants of
+    such a comparison are all zeros, so the NaN carries through the best of them.
     """
     out: dict[str, np.ndarray] = {}
     for name, group in filters.items():
         score = dice(group[left], group[right])
+        empty: np.ndarray = ~np.any(group, axis=1)
+        score[empty[left] | empty[right]] = np.nan
         key = comparison(name)
         out[key] = np.maximum(out[key], score) if key in out else score
     return out

@@ -204,12 +204,12 @@ def find(
     scores = np.array(basis.scores) if blocked else quality.best_scores(across)
     comparisons = len(touched) * int(sum(sizes))
     log.info(
-        "incremental run of %s: %d records compared afresh against %d (%d pairs kept, %d new)",
-        project_id,
+        "incremental run: %d records compared afresh against %d (%d pairs kept, %d new)",
         len(touched),
         sum(sizes),
         len(a),
         len(fresh[0]),
+        extra={"project": project_id},
     )
     return Delta(
         Found(
@@ -221,6 +221,7 @@ def find(
             all_pairs=sum(x * y for n, x in enumerate(sizes) for y in sizes[n + 1 :]),
             promised_completeness=basis.completeness if blocked else 1.0,
             sampled=len(basis.scores) if blocked else 0,
+            kept_from=low,
         ),
         touched,
         (everything_a, everything_b, everything_s),

@@ -297,6 +297,7 @@ def report(
         threshold_fixed=thresholds.fallback,
         threshold_requested=thresholds.requested,
         datasets=quality.dataset_rates(grouping.dataset, linked, duplicated, sizes, names),
+        output=quality.Output(grouping.group, tuple(sizes), found.kept_from, found.sample_pairs),
     )
     return dataclasses.replace(
         figures,
@@ -392,6 +393,7 @@ def execute(
     run of millions of records holds one stage's arrays at a time.
     """
     started = time.monotonic()
+    ids = {"run": run_id, "project": project.id, "caller": str(caller)}  # log fields
 
     def check() -> None:
         if cancel.is_set():
@@ -501,21 +503,20 @@ def execute(
         )
         progress.stage = "completed"
         log.info(
-            "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
-            run_id,
-            project.id,
+            "run completed: %d records, %d entities (%d linked) in %.1f s",
             outcome.records,
             outcome.entities,
             outcome.linked_entities,
             outcome.seconds,
+            extra=ids,
         )
     except Cancelled:
         finish(store, caller, project, run_id, "cancelled", "cancelled on request", started)
     except OverBudget as exc:
-        log.warning("run %s of %s stopped itself: %s", run_id, project.id, exc)
+        log.warning("run stopped itself: over its candidate budget", extra=ids)
         finish(store, caller, project, run_id, "failed", str(exc), started)
     except Exception as exc:  # a run must always end in a recorded state
-        log.exception("run %s of %s failed", run_id, project.id)
+        log.exception("run failed", extra=ids)
         message = f"matching failed: {type(exc).__name__}"
         finish(store, caller, project, run_id, "failed", message, started)
 

@@ -172,6 +172,8 @@ class Estimate:
     recall_interval: tuple[float, float] = (0.0, 0.0)
     caveats: tuple[Caveat, ...] = ()
     """Why the figures should be read with care, if they should (``coordinator.core.caveats``)."""
+    alternatives: tuple[Mixture, ...] = ()
+    """Fits from other EM starts that explain the scores about as well (``estimate``)."""
 
     @property
     def trusted(self) -> bool:
@@ -501,6 +503,7 @@ def estimate(
         chosen.append(again.best_threshold(low=floor))
         readings.append(again.precision_recall(threshold))
     others = [_counted(mixture, distinct, weights, threshold, floor)]
+    alternatives: list[Mixture] = []
     best_fit = _log_likelihood(mixture, distinct, weights)
     for split in () if held is not None else STARTS:
         other = fit(distinct, weights=weights, split=split)
@@ -515,6 +518,7 @@ def estimate(
             and _log_likelihood(other, distinct, weights) >= best_fit - SAME_FIT
         ):
             others.append(other.precision_recall(threshold))
+            alternatives.append(other)
     spread = np.std(np.array(readings), axis=0) if len(readings) > 1 else np.zeros(2)
     # The run's own precision and recall are shares of a finite number of links and of
     # matches, which vary around the model's values as a binomial share does.
@@ -550,6 +554,7 @@ def estimate(
             fits_failed=failed / bootstrap if bootstrap else 0.0,
             completeness=completeness,
         ),
+        alternatives=tuple(alternatives),
     )
     while len(_RECENT) > 8:
         del _RECENT[next(iter(_RECENT))]

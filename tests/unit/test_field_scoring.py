@@ -115,3 +115,42 @@ def test_two_records_linked_to_two_records_elsewhere_are_two_children() -> None:
     assert apart.tolist() == [True, False, False, True]
     assert not field_scoring.partners_apart(across, within, 0.99).any()
     assert len(field_scoring.partners_apart(across, _candidates([]), 0.85)) == 0
+
+
+def test_an_all_zero_filter_is_a_missing_field_not_a_disagreeing_one() -> None:
+    """An added field (a local id) that dataset 1 lacks for half the children: its nodes
+    send all-zero filters there, which weigh neither for nor against a pair."""
+    rng = np.random.default_rng(8)
+    sizes = [60, 60]
+    groups = (*GROUPS, "local_id@birth", "local_id@family")
+    base = {g: rng.integers(0, 256, (120, 64), dtype=np.uint8) for g in groups}
+    for g in groups:
+        base[g][60:110] = base[g][0:50]
+    across = _candidates(
+        [(0.97, 0, 1, i, i) for i in range(50)] + [(0.75, 0, 1, i, (i + 7) % 50) for i in range(50)]
+    )
+    within = _candidates([])
+
+    def scored_with(lacking: str) -> field_scoring.Scored:
+        filters = {g: a.copy() for g, a in base.items()}
+        for g in groups[4:]:
+            # Rows 25-49 of dataset 1 lack the local id: missing, or (to compare) a
+            # different value's bits, as a node without missing-as-missing would send.
+            filters[g][85:110] = 0 if lacking == "missing" else rng.integers(0, 256, (25, 64))
+        return score(across, within, sizes, lambda rows: {g: a[rows] for g, a in filters.items()})
+
+    filters = {g: a.copy() for g, a in base.items()}
+    filters["local_id@birth"][85:110] = 0
+    compared = field_scoring.compare(filters, np.arange(50), np.arange(60, 110))
+    assert np.isnan(compared["local_id"][25:]).all()
+    assert not np.isnan(compared["local_id"][:25]).any()
+    assert not np.isnan(compared["given"]).any()
+
+    missing, differing = scored_with("missing"), scored_with("differing")
+    assert (missing.across[:50] > 0.9).all()
+    # Lacking the value costs a match nothing beyond the evidence it would have added;
+    # a differing value costs it much more.
+    agreeing = missing.across_odds[:25].mean()
+    lacking = missing.across_odds[25:50].mean()
+    against = differing.across_odds[25:50].mean()
+    assert agreeing > lacking > against + 2.0
