@@ -221,7 +221,7 @@ def find(
             all_pairs=sum(x * y for n, x in enumerate(sizes) for y in sizes[n + 1 :]),
             promised_completeness=basis.completeness if blocked else 1.0,
             sampled=len(basis.scores) if blocked else 0,
-            kept_from=low,
+            kept_from=search.kept_from,
         ),
         touched,
         (everything_a, everything_b, everything_s),
