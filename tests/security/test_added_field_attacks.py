@@ -98,20 +98,6 @@ def test_frequency_attack_on_weak_address_line_and_local_id_filters(
         assert rate > CEILING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local ids are unique: graph matching has no frequencies to align and names 0.17% "
-    "even of an unsalted filter",
-)
-def test_graph_matching_on_a_weak_local_id_filter(people: People, weak: Sent) -> None:
-    rate = reidentified(
-        filter_attack(weak.arrays["local_id"], people.public_added["local_id"]),
-        people.added["local_id"],
-    )
-    print(f"\ngraph matching, weak local_id filter: {rate:.2%}")
-    assert rate > CEILING
-
-
 @pytest.mark.parametrize("name", list(ADDED_FIELDS))
 def test_frequency_attack_on_the_shipped_added_field_filters(
     people: People, shipped: Sent, name: str
@@ -125,7 +111,13 @@ def test_frequency_attack_on_the_shipped_added_field_filters(
         assert rate <= CEILING
 
 
-@pytest.mark.parametrize("name", list(ADDED_FIELDS))
+#: Local ids are unique to a child, so graph matching has no frequencies or shared q-grams
+#: to align: it named 0.17% even of an unsalted local-id filter (3,000 records, seed 0), and
+#: took three minutes doing it. The frequency attacks above run on the local id's filters.
+GRAPH_FIELDS = [name for name in ADDED_FIELDS if name != "local_id"]
+
+
+@pytest.mark.parametrize("name", GRAPH_FIELDS)
 def test_graph_matching_on_the_shipped_added_field_filters(
     people: People, shipped: Sent, name: str
 ) -> None:
