@@ -195,19 +195,12 @@ def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     sims, _, (i, j) = anonlink.candidate_generation.find_candidate_pairs(
         [left, right], anonlink.similarities.dice_coefficient_accelerated, chunk.threshold
     )
-    sims_np = np.frombuffer(sims, dtype=np.float64)
-    i_np = np.frombuffer(i, dtype=np.uint32).astype(np.int64) + a0
-    j_np = np.frombuffer(j, dtype=np.uint32).astype(np.int64) + b0
-    if chunk.left == chunk.right:
-        keep = i_np < j_np
-        sims_np, i_np, j_np = sims_np[keep], i_np[keep], j_np[keep]
-    n = len(sims_np)
-    return from_arrays(
-        sims_np,
-        np.full(n, chunk.left, dtype=np.uint32),
-        np.full(n, chunk.right, dtype=np.uint32),
-        i_np,
-        j_np,
+    return _chunk_pairs(
+        chunk,
+        np.frombuffer(sims, dtype=np.float64),
+        np.frombuffer(i, dtype=np.uint32).astype(np.int64) + a0,
+        np.frombuffer(j, dtype=np.uint32).astype(np.int64) + b0,
+        upper_only=chunk.left == chunk.right,
     )
 
 
@@ -220,17 +213,30 @@ def _compare_pairs_native(chunk: PairChunk, datasets: Sequence[Rows]) -> Candida
         chunk.threshold,
         diagonal=diagonal,
     )
-    i_np, j_np = i.astype(np.int64) + a0, j.astype(np.int64) + b0
-    if chunk.left == chunk.right and not diagonal:
-        keep = i_np < j_np
-        sims, i_np, j_np = sims[keep], i_np[keep], j_np[keep]
+    return _chunk_pairs(
+        chunk,
+        sims,
+        i.astype(np.int64) + a0,
+        j.astype(np.int64) + b0,
+        upper_only=chunk.left == chunk.right and not diagonal,
+    )
+
+
+def _chunk_pairs(
+    chunk: PairChunk, sims: np.ndarray, i: np.ndarray, j: np.ndarray, *, upper_only: bool
+) -> Candidates:
+    """A chunk's pairs as candidates (rows already offset into their datasets); inside one
+    dataset, ``upper_only`` keeps each unordered pair once (i < j)."""
+    if upper_only:
+        keep = i < j
+        sims, i, j = sims[keep], i[keep], j[keep]
     n = len(sims)
     return from_arrays(
         sims,
         np.full(n, chunk.left, dtype=np.uint32),
         np.full(n, chunk.right, dtype=np.uint32),
-        i_np,
-        j_np,
+        i,
+        j,
     )
 
 
