@@ -47,7 +47,7 @@ from hublink.privacy.frequency import cluster_frequency_attack
 from hublink.privacy.graph import filter_attack
 from hublink.privacy.names import NameList
 from hublink.privacy.unbalance import as_unbalanced, estimated_flip
-from hublink.spec import FieldGroup, LinkageSpec
+from hublink.spec import FieldGroup, LinkageSpec, RecordPart
 
 NAMES = FieldGroup("names", ("given_name_canonical", "family_name"))
 BIRTH = FieldGroup("birth", ("date_of_birth_sorted", "date_of_birth_order", "sex"))
@@ -58,11 +58,29 @@ def _groups(spec: LinkageSpec, groups: tuple[FieldGroup, ...], flip: float) -> L
     return dataclasses.replace(spec, field_groups=groups, group_flip=flip)
 
 
+BIRTH_PART = RecordPart(
+    "clk@birth", ("date_of_birth_sorted",), ("date_of_birth_sorted", "date_of_birth_order"), 512
+)
+HOME_PART = RecordPart("clk@home", ("postcode",), ("postcode", "postcode_outward"), 512)
+FAMILY_PART = RecordPart(
+    "clk@family", ("family_name_first",), ("family_name", "given_name_canonical"), 512
+)
+
+
+def _parts(*parts: RecordPart, base: LinkageSpec | None = None) -> LinkageSpec:
+    return (base or shipped_spec()).with_record_parts(parts)
+
+
 Design = Callable[[], tuple[LinkageSpec, dict[str, object]]]
 DESIGNS: dict[str, Design] = {
     "shipped": lambda: (shipped_spec(), {}),
     "weak-given": lambda: (weak_given_spec(), {}),
     "clk-unbalanced": lambda: (dataclasses.replace(shipped_spec(), hardening="none"), {}),
+    "clk-unsalted": lambda: (_parts(), {}),
+    "clk-unsalted-record-only": lambda: (LinkageSpec.default().with_record_parts(()), {}),
+    "clk-birth+home": lambda: (_parts(BIRTH_PART, HOME_PART), {}),
+    "clk-birth+home+family": lambda: (_parts(BIRTH_PART, HOME_PART, FAMILY_PART), {}),
+    "clk-from-filters": lambda: (shipped_spec(), {"clk_from_filters": True}),
     "clk-blip-0.02": lambda: (shipped_spec(), {"clk_flip": 0.02}),
     "clk-blip-0.05": lambda: (shipped_spec(), {"clk_flip": 0.05}),
     "clk-blip-0.08": lambda: (shipped_spec(), {"clk_flip": 0.08}),

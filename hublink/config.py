@@ -152,12 +152,13 @@ class ProjectConfig:
     )
     max_records: int = field(default=5_000_000, metadata=about("Most records one upload may hold."))
     min_threshold: float = field(
-        default=0.7,
+        default=0.6,
         metadata=about(
             """Lowest threshold a run may be started with (and the project's ``threshold`` may
             be); lower is refused with INVALID_ARGUMENT. Also the lowest similarity a run keeps
-            candidate pairs from: below about 0.7 almost every pair of hardened encodings is a
-            candidate, and a run's memory grows with the square of the records."""
+            candidate pairs from: random pairs of salted record CLKs score 0.5 give or take
+            0.01, so below about 0.55 almost every pair is a candidate, and a run's memory
+            grows with the square of the records."""
         ),
     )
     max_candidates: int = field(

@@ -32,9 +32,10 @@ from coordinator.core.field_model import ACROSS, WITHIN, FieldModel
 from coordinator.core.matching import Candidates
 from coordinator.core.quality import DuplicateEstimate
 
-#: Record-level Dice a within-dataset pair needs to be weighed at all: every duplicate on
-#: generated data at twice the usual errors scored above it (bench/dedup.py).
-WITHIN_FLOOR = 0.8
+#: Record-level Dice a within-dataset pair needs to be weighed at all: the salted record
+#: CLK puts a duplicate with errors in two salt fields near 0.65, random pairs near 0.5
+#: (bench/dedup.py prints the share of duplicates above it).
+WITHIN_FLOOR = 0.6
 #: Random record pairs drawn for u, among at most ``RANDOM_RECORDS`` records (the filters
 #: read for them).
 RANDOM_PAIRS = 100_000
