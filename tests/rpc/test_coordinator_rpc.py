@@ -47,7 +47,7 @@ from node.source import SourceRow
 from node.uploader import NodeClient
 
 DEADLINE = 10.0
-CLK_BYTES = LinkageSpec.default().record_bytes  # 256: a balanced 2048-bit CLK
+CLK_BYTES = LinkageSpec.default().record_bytes  # 384: a balanced 3072-bit CLK
 GRPC_DEFAULT_LIMIT = 4 * 1024 * 1024
 
 HEALTH_VISITING = Identity("health-visiting", Role.NODE)

@@ -80,10 +80,10 @@ def test_unpack_round_trips_bytes_most_significant_bit_first() -> None:
     assert len(bits[1]) == 128
 
 
-def test_encodings_unpack_to_2048_balanced_bits() -> None:
+def test_encodings_unpack_to_3072_balanced_bits() -> None:
     (bits,) = encode(AMELIA)
-    assert len(bits) == 2048
-    assert bits.count() == 1024
+    assert len(bits) == 3072
+    assert bits.count() == 1536
 
 
 # --- candidate pairs ------------------------------------------------------------------------
