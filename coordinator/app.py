@@ -134,10 +134,10 @@ def start(
     if ops is not None:
         ops.start()
     log.info(
-        "coordinator listening on port %d with %d project(s): %s",
+        "coordinator listening on port %d with %d project(s)",
         port,
         len(projects),
-        ", ".join(p.id for p in projects) or "none",
+        extra={"project": ",".join(p.id for p in projects)},
     )
     return RunningCoordinator(core, server, port, stopping, health_servicer, ops, metrics)
 

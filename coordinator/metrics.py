@@ -68,6 +68,13 @@ class CoordinatorMetrics:
             ("stage",),
             registry=self.registry,
         )
+        self.certificates_refused = Counter(
+            "hublink_certificates_refused",
+            "Client certificates refused after the TLS handshake (revoked, wrong CA, no "
+            "identity), by reason. Handshake failures never reach hublink: see gRPC's log.",
+            ("reason",),
+            registry=self.registry,
+        )
         self.records = Counter(
             "hublink_records_received",
             "Encoded records stored from upload chunks (repeated chunks are not counted).",

@@ -85,7 +85,12 @@ class ProjectConfig:
         )
     )
     schema: Path = field(
-        metadata=about("The clkhash linkage schema (JSON); its hash is pinned by every node.")
+        metadata=about(
+            "The clkhash linkage schema (JSON); its hash is pinned by every node. Besides the "
+            'six fields it may add others, each naming a "normaliser" (free_text, '
+            'number_and_street or code), and give the postcode feature a "country" (GB, AU '
+            "or any; GB if unset): see docs/design.md."
+        )
     )
     # Tuned for balanced (hardened) 2048-bit encodings, whose Dice similarity is the share
     # of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
@@ -396,8 +401,8 @@ class InputSection:
         default_factory=dict,
         metadata=about(
             "Linkage field -> column (given_name, family_name, date_of_birth, sex, postcode, "
-            "nhs_number, or full_name for a column of whole names; empty for FHIR: its "
-            "standard mapping)."
+            "nhs_number, any field the schema adds such as address_line, or full_name for a "
+            "column of whole names; empty for FHIR: its standard mapping)."
         ),
     )
     encoding: str = field(

@@ -2,11 +2,13 @@
 
 The JSON form carries time, level, logger and message (plus the exception's
 type when there is one), and the ids a log call passes with ``extra=``
-(project, upload, run, organisation, caller, epoch) as fields of their own,
-with the gRPC call's request id, so a pipeline can select one upload's lines
-without parsing messages. Only those named fields are taken: hublink's ids
-are opaque (project names, random upload and run ids, organisation names),
-never a person's data, and no other extra or argument is copied, so nothing
+(project, upload, run, organisation, caller, epoch, certificate, peer) as
+fields of their own, with the gRPC call's request id, so a pipeline can select
+one upload's lines without parsing messages; message texts hold no ids
+(``tests/rpc/test_log_fields.py`` checks). Only those named fields are taken:
+hublink's ids are opaque (project names, random upload and run ids,
+organisation names, certificate fingerprints, peer addresses), never a
+person's data, and no other extra or argument is copied, so nothing
 else can slip in. Tracebacks are left out of the JSON form for the same
 reason (their local context is not ours to vet); the text form keeps them
 and shows the ids after the message, ``[project=… upload=…]``.
@@ -26,8 +28,19 @@ from datetime import UTC, datetime
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-#: The fields a log call may attach with ``extra={...}``: opaque ids only.
-ID_FIELDS = ("project", "upload", "run", "organisation", "caller", "epoch", "request_id")
+#: The fields a log call may attach with ``extra={...}``: opaque ids only (``certificate``:
+#: a certificate's SHA-256 fingerprint; ``peer``: the network address a call came from).
+ID_FIELDS = (
+    "project",
+    "upload",
+    "run",
+    "organisation",
+    "caller",
+    "epoch",
+    "certificate",
+    "peer",
+    "request_id",
+)
 
 _REQUEST_ID: ContextVar[str | None] = ContextVar("hublink_request_id", default=None)
 

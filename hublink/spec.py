@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -50,6 +51,22 @@ DEFAULT_HARDENING = "balance"
 NAME_TABLE_FEATURE = "given_name_canonical"
 NAME_TABLE_FILE = "given-names.csv"
 
+#: The six fields every linkage schema is built from; a schema may add others
+#: (``LinkageSpec.added_fields``), each naming its normaliser.
+BUILT_IN_FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")
+
+#: Normalisers a feature beyond the six may name with its "normaliser" key (node.fields):
+#: free text (a town), a number and street (an address line), a code (a local identifier).
+#: Named in the schema, so the choice is part of the hash both sides pin.
+FIELD_NORMALISERS = ("free_text", "number_and_street", "code")
+
+#: Countries the postcode feature may name with its "country" key ("any": no national
+#: format, only letters and digits); absent, a postcode is read as a UK one.
+POSTCODE_COUNTRIES = ("GB", "AU", "any")
+DEFAULT_POSTCODE_COUNTRY = "GB"
+
+_ADDED_FIELD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
 #: A consent rule's name, as a node's policy file may write it and the coordinator accepts it
 #: in an upload's consent summary: short, lower-case, no spaces, so that a name or a date of
 #: birth pasted in by mistake is refused before it reaches the permanent audit log.
@@ -74,6 +91,9 @@ class FieldGroup:
     features: tuple[str, ...]
     salt: str = ""
     """A feature whose value keys a permutation of this filter's bits ("" for none)."""
+    empty_when_missing: bool = False
+    """A record with none of the group's values sends an all-zero filter, which the
+    coordinator scores as missing, not as disagreement (the groups of added fields)."""
 
     @property
     def comparison(self) -> str:
@@ -122,6 +142,61 @@ def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
         for name, features in data["groups"].items()
     )
     return groups, int(data["bits"]), float(data["flip"])
+
+
+def salt_checks() -> dict[str, str]:
+    """Variant name -> the comparison whose exact agreement shows two records' salt values
+    agree (``salt_checks`` in hublink/schemas/field-groups.json): ``birth`` -> ``birth``,
+    ``home`` -> ``place``, ``family`` -> ``family``."""
+    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
+    checks: dict[str, str] = json.loads(text)["salt_checks"]["checks"]
+    return dict(checks)
+
+
+def added_field_groups(fields: Sequence[str]) -> tuple[FieldGroup, ...]:
+    """The per-field filters of fields a schema adds beyond the six, from the shipped template
+    (``added_fields`` in hublink/schemas/field-groups.json): for each field, one variant per
+    salt the template names, ``field@variant``, each with only that field's values."""
+    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
+    salts: dict[str, str] = json.loads(text)["added_fields"]["salts"]
+    return tuple(
+        FieldGroup(f"{name}@{variant}", (name,), salt, empty_when_missing=True)
+        for name in fields
+        for variant, salt in salts.items()
+    )
+
+
+def _added_fields(schema: Mapping[str, Any], source: str) -> dict[str, str]:
+    """Feature -> normaliser for the features beyond the six that name one; checks the
+    names, and the postcode feature's country."""
+    out: dict[str, str] = {}
+    for feature in schema.get("features", []):
+        if not isinstance(feature, dict):
+            continue
+        identifier = str(feature.get("identifier", ""))
+        country = feature.get("country")
+        if country is not None and (identifier != "postcode" or country not in POSTCODE_COUNTRIES):
+            raise SpecError(
+                f"{source}: feature {identifier!r}: 'country' belongs on the postcode feature "
+                f"and must be one of {', '.join(POSTCODE_COUNTRIES)}, not {country!r}"
+            )
+        name = feature.get("normaliser")
+        if name is None:
+            continue
+        if identifier in BUILT_IN_FIELDS or not _ADDED_FIELD.fullmatch(identifier):
+            raise SpecError(
+                f"{source}: feature {identifier!r} names a normaliser, which only a field "
+                "beyond the six may (identifier: lower-case letters, digits and _)"
+            )
+        if name not in FIELD_NORMALISERS:
+            raise SpecError(
+                f"{source}: feature {identifier!r}: normaliser must be one of "
+                f"{', '.join(FIELD_NORMALISERS)}, not {name!r}"
+            )
+        if feature.get("ignored", False):
+            raise SpecError(f"{source}: feature {identifier!r} names a normaliser but is ignored")
+        out[identifier] = str(name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -208,11 +283,13 @@ class LinkageSpec:
             raise SpecError(
                 f"{source}: hardening must be one of {', '.join(HARDENINGS)}, not {hardening!r}"
             )
+        added = _added_fields(schema, source)
         groups: tuple[FieldGroup, ...] = ()
         group_bits = 0
         group_flip = 0.0
         if field_scoring:
             groups, group_bits, group_flip = shipped_field_groups()
+            groups += added_field_groups(list(added))
             hashed = {
                 str(f.get("identifier"))
                 for f in schema.get("features", [])
@@ -262,6 +339,20 @@ class LinkageSpec:
         return tuple(
             str(f["identifier"]) for f in self.schema["features"] if not f.get("ignored", False)
         )
+
+    @property
+    def added_fields(self) -> dict[str, str]:
+        """Each feature beyond the six that names a normaliser, and the normaliser's name
+        (``FIELD_NORMALISERS``; node.fields implements them)."""
+        return _added_fields(self.schema, "schema")
+
+    @property
+    def postcode_country(self) -> str:
+        """The country postcodes are read for (the postcode feature's "country"; "GB" unset)."""
+        for feature in self.schema["features"]:
+            if feature.get("identifier") == "postcode":
+                return str(feature.get("country", DEFAULT_POSTCODE_COUNTRY))
+        return DEFAULT_POSTCODE_COUNTRY
 
     @property
     def all_fields(self) -> tuple[str, ...]:
@@ -368,7 +459,10 @@ class LinkageSpec:
                 [p.name, list(p.salt), list(p.without), p.bits] for p in self.record_parts
             ]
         if self.field_groups:
-            pinned["field_groups"] = [[g.name, list(g.features), g.salt] for g in self.field_groups]
+            pinned["field_groups"] = [
+                [g.name, list(g.features), g.salt, *(["empty"] if g.empty_when_missing else [])]
+                for g in self.field_groups
+            ]
             pinned["field_group_flip"] = self.group_flip
         if NAME_TABLE_FEATURE in self.all_fields:
             # The canonical-name table decides that feature's values: pin it too.

@@ -165,7 +165,10 @@ class Encoder:
                     salts = [derived_value(group.salt, self._fields, row) for row in rows]
                     hashed = self._salted(hashed, group.name, salts)
                     hashed = noise_where_unsalted(hashed, salts, seeds)
-                parts.append(flip_bits(hashed, self.spec.group_flip, seeds))
+                flipped = flip_bits(hashed, self.spec.group_flip, seeds)
+                if group.empty_when_missing:
+                    flipped = empty_where_missing(flipped, group.features, self._fields, rows)
+                parts.append(flipped)
         return list(zip(*parts, strict=True))
 
     def _salted(self, packed: list[bytes], group: str, salts: Sequence[str]) -> list[bytes]:
@@ -240,6 +243,25 @@ def noise_where_unsalted(
         if not salt:
             out[i] = hashlib.shake_256(b"unsalted\x1f" + seeds[i]).digest(len(packed[i]))
     return out
+
+
+def empty_where_missing(
+    packed: list[bytes],
+    features: Sequence[str],
+    fields: tuple[str, ...],
+    rows: Sequence[tuple[str, ...]],
+) -> list[bytes]:
+    """A record with none of the group's values sends an all-zero filter (no flips).
+
+    For the filters of fields a project adds (an address line, a local id), which
+    many records lack: the coordinator scores an all-zero filter as missing, so a
+    field one organisation never records weighs neither for nor against a pair.
+    Otherwise two records both lacking it would send identical filters and agree.
+    """
+    return [
+        bits if any(derived_value(f, fields, row) for f in features) else bytes(len(bits))
+        for bits, row in zip(packed, rows, strict=True)
+    ]
 
 
 def flip_bits(packed: list[bytes], chance: float, seeds: Sequence[bytes]) -> list[bytes]:

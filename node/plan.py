@@ -22,6 +22,7 @@ from node.checks import FieldCounts
 from node.credentials import own_identity, read_secret
 from node.derived import DERIVATIONS
 from node.errors import RunError
+from node.refresh_preview import RefreshPreview, preview
 from node.source import FULL_NAME
 from node.workflow import take_in_and_report
 
@@ -47,6 +48,8 @@ class Plan:
     report_path: Path
     fields: tuple[FieldCounts, ...] = ()
     warnings: tuple[str, ...] = ()
+    refresh: RefreshPreview | None = None
+    """What a refresh would send, when this node has uploaded before (node.refresh_preview)."""
 
 
 def _column(columns: Mapping[str, str], name: str) -> str:
@@ -92,6 +95,7 @@ def plan(config: NodeConfig) -> Plan:
         report_path=config.state_dir / exclusions.TEXT_NAME,
         fields=intake.field_counts,
         warnings=intake.warnings,
+        refresh=preview(config, intake),
     )
 
 
@@ -135,6 +139,8 @@ def render(result: Plan) -> str:
     ]
     lines += [f"  {rule:<40} {count:>9,}" for rule, count in result.decisions]
     lines += exclusions.field_table([counts.to_json() for counts in result.fields])
+    if result.refresh is not None:
+        lines += result.refresh.lines()
     if result.warnings:
         lines += ["", "Read before sending:"]
         lines += [f"  - {warning}" for warning in result.warnings]

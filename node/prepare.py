@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from hublink.spec import LinkageSpec
+from node import fields as added
 from node import normalise
 from node.checks import Finding, finding, usable
 from node.derived import DERIVATIONS, derive_values
@@ -55,14 +57,18 @@ class PreparedRecord:
     """Raw cells of the columns released attributes are derived from (node.attributes)."""
 
 
-def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
-    """The normaliser for each field of the default early-years schema."""
+def normalisers(
+    date_formats: Sequence[str] = (), spec: LinkageSpec | None = None
+) -> dict[str, Normaliser]:
+    """The normaliser for each field: the six built in and, with ``spec``, its postcode
+    country and the fields it adds beyond the six, each by the normaliser it names
+    (``node.fields``)."""
     formats = list(date_formats) or None
 
     def dob(raw: str) -> str | None:
         return _date_text(normalise.date_of_birth(raw, formats=formats))
 
-    return {
+    rules: dict[str, Normaliser] = {
         "given_name": normalise.given_name,
         "family_name": normalise.family_name,
         "date_of_birth": dob,
@@ -70,6 +76,10 @@ def normalisers(date_formats: Sequence[str] = ()) -> dict[str, Normaliser]:
         "postcode": normalise.postcode,
         "nhs_number": normalise.nhs_number,
     }
+    if spec is not None:
+        rules["postcode"] = added.postcode_for(spec.postcode_country)
+        rules.update({name: added.NORMALISERS[rule] for name, rule in spec.added_fields.items()})
+    return rules
 
 
 def normalise_checked(
@@ -78,8 +88,9 @@ def normalise_checked(
     """The row's values in schema order, normalised, and why any of them is missing.
 
     Missing is missing: a value that is present but unusable (an impossible
-    date of birth, a postcode of no UK shape, an NHS number failing its
-    check) becomes '' like a blank one, and the record still links on its
+    date of birth, a postcode of no shape its country uses, an NHS number
+    failing its check, a placeholder such as "N/A" in an added field) becomes
+    '' like a blank one, and the record still links on its
     other fields; the finding says which field and why (``node.checks``),
     never the value. Features the schema derives from others
     (``node.derived``, e.g. the canonical given name) are computed from the
@@ -93,13 +104,15 @@ def normalise_checked(
             continue
         raw = row.values.get(name, "")
         rule = rules.get(name)
-        error = ""
+        found: Finding | None = None
         try:
             value = rule(raw) if rule else (raw.strip() or None)
+        except added.Placeholder as exc:
+            value, found = None, Finding(name, "placeholder", str(exc))
         except normalise.NormalisationError as exc:
-            value, error = None, str(exc)
+            value, found = None, finding(name, raw, str(exc))
         if not value:
-            findings.append(finding(name, raw, error))
+            findings.append(found or finding(name, raw))
         out.append(value or "")
     return derive_values(tuple(fields), tuple(out)), findings
 

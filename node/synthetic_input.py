@@ -30,7 +30,7 @@ def prepared_records(data: GeneratedData, spec: LinkageSpec) -> dict[str, list[P
         kept: list[PreparedRecord] = []
         for row in rows:
             try:
-                kept.extend(prepare_rows([row], spec.all_fields, normalisers()))
+                kept.extend(prepare_rows([row], spec.all_fields, normalisers(spec=spec)))
             except RowError:
                 continue
         out[layout.organisation] = kept

@@ -226,10 +226,11 @@ class NodeClient:
             ),
         )
         if status.upload_id and status.upload_id != upload_id:
-            # The coordinator never confirms an id is someone else's: it opened ours under
-            # a fresh id of its choosing, which the rest of the upload uses.
+            # This organisation used the id in another project: the coordinator opened the
+            # upload under a fresh id of its choosing, which the rest of the upload uses.
             log.warning(
-                "upload id %s was not usable; the coordinator chose %s", upload_id, status.upload_id
+                "the upload id was used before in another project; the coordinator chose another",
+                extra={"upload": status.upload_id, "project": project.project_id},
             )
             upload_id = status.upload_id
         if status.state not in ("open", "committed", "applied"):
@@ -240,9 +241,9 @@ class NodeClient:
         received = set(status.received_chunks)
         if received:
             log.info(
-                "resuming upload %s: the coordinator already holds %d chunk(s)",
-                upload_id,
+                "resuming an upload: the coordinator already holds %d chunk(s)",
                 len(received),
+                extra={"upload": upload_id, "project": project.project_id},
             )
         digest = UploadDigest()
         chunks = 0

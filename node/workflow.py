@@ -214,7 +214,7 @@ def _refresh(
         included_records(
             config,
             spec.all_fields,
-            normalisers(config.input.date_formats),
+            normalisers(config.input.date_formats, spec),
             intake,
             withdrawn=withdrawn,
         ),
@@ -454,7 +454,7 @@ def _stream(
     stream = included_records(
         config,
         spec.all_fields,
-        normalisers(config.input.date_formats),
+        normalisers(config.input.date_formats, spec),
         intake,
         withdrawn=store.withdrawn_local_ids(),
     )
@@ -529,7 +529,7 @@ def take_in_and_report(
     intake = take_in(
         config,
         spec.all_fields,
-        normalisers(config.input.date_formats),
+        normalisers(config.input.date_formats, spec),
         withdrawn=withdrawn,
         keep=keep,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from coordinator.core import lineage, releases_history
-from coordinator.core.entities import Entities
+from coordinator.core.entities import ID_DTYPE, Entities, Previous
 from coordinator.core.model import Project
 from coordinator.core.store import Transaction
 from hublink.identity import Identity
@@ -24,9 +24,26 @@ def record(
     run_id: str,
     record_ids: np.ndarray,
     assignment: Entities,
+    previous: Previous | None = None,
 ) -> None:
-    rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment)
-    releases_history.record(tx, project, run_id, record_ids, assignment)
+    rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment, previous)
+    tx.execute(
+        "INSERT OR REPLACE INTO run_entities VALUES (?, ?, ?, ?)",
+        (
+            project.id,
+            run_id,
+            np.ascontiguousarray(record_ids, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(assignment.ids[assignment.entity]).tobytes(),
+        ),
+    )
+    releases_history.record(
+        tx,
+        project,
+        run_id,
+        record_ids,
+        assignment,
+        _touched(tx, project.id, run_id, record_ids, assignment, rewrite),
+    )
     # Only the entity rows that differ are written: a month's run touches few of them.
     tx.executemany("DELETE FROM entities WHERE record_id = ?", ((int(i),) for i in rewrite.orphans))
     changed = np.flatnonzero(rewrite.changed)
@@ -38,3 +55,34 @@ def record(
             for i, e in zip(changed.tolist(), ids, strict=True)
         ),
     )
+
+
+def _touched(
+    tx: Transaction,
+    project_id: str,
+    run_id: str,
+    record_ids: np.ndarray,
+    assignment: Entities,
+    rewrite: lineage.Rewrite,
+) -> releases_history.Touched:
+    """The entities whose release row may differ from the last release's: those that gained
+    or lost records (lineage, and the records removed or withdrawn since, which lineage
+    noted under this run) and those holding a record whose data changed (its attributes)."""
+    changed_data = [
+        int(r[0])
+        for r in tx.execute(
+            "SELECT record_id FROM pending_changes WHERE project_id = ? AND change = 'changed'",
+            (project_id,),
+        ).fetchall()
+    ]
+    records = rewrite.changed | np.isin(record_ids, np.array(changed_data, dtype=np.int64))
+    removed = [
+        str(r[0]).encode("ascii")
+        for r in tx.execute(
+            "SELECT DISTINCT old_entity_id FROM key_changes WHERE project_id = ? AND run_id = ? "
+            "AND old_entity_id != ''",
+            (project_id, run_id),
+        ).fetchall()
+    ]
+    left = np.union1d(rewrite.left, np.array(removed, dtype=ID_DTYPE))
+    return releases_history.Touched(np.unique(assignment.entity[records]), left)

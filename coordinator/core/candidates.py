@@ -104,7 +104,8 @@ class InlineEngine:
 class Progress:
     """How far the comparison stage of a run has gone, for status calls and the log."""
 
-    label: str = "run"
+    ids: dict[str, str] = field(default_factory=dict)
+    """The run's ids, for the log lines' fields (``hublink.logformat``)."""
     stage: str = "loading"
     tasks_done: int = 0
     tasks_total: int = 0
@@ -120,11 +121,11 @@ class Progress:
         if now - self.logged >= LOG_EVERY or self.tasks_done == self.tasks_total:
             self.logged = now
             log.info(
-                "%s: compared %d of %d chunks, %.3g comparisons/s",
-                self.label,
+                "compared %d of %d chunks, %.3g comparisons/s",
                 self.tasks_done,
                 self.tasks_total,
                 self.comparisons_per_second,
+                extra=self.ids,
             )
 
     @property
@@ -154,6 +155,16 @@ class Found:
     """Chance blocking finds a pair exactly at the design threshold (1 without blocking)."""
     sampled: int = 0
     """Records whose scores were computed exactly for the estimate (0: all of them)."""
+    kept_from: float = 0.0
+    """The lowest cross-dataset score the search kept (``low``, or blocking's margin below its
+    design threshold): matches below it are never scored."""
+    sample_pairs: Candidates | None = None
+    """With blocking: the sampled records' exact cross-dataset pairs from ``low``, in the
+    run's own dataset and row numbers, to measure what blocking missed
+    (``output_recall.blocking_miss``)."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of each stage: "plan" (bit frequencies, band plans, tasks), "compare"
+    (every task, on the engine) and "merge" (folding and ordering what they found)."""
 
 
 def all_pairs_count(sizes: Sequence[int]) -> int:
@@ -187,6 +198,7 @@ def find(
     too low a threshold fails in seconds instead of filling the machine's memory.
     """
     progress = progress or Progress()
+    planning = time.perf_counter()
     sizes = [len(r) for r in rows]
     everything = all_pairs_count(sizes)
     blocked = blocking.should_block(blocking_mode, sizes)
@@ -195,7 +207,9 @@ def find(
     plans: list[blocking.BandPlan] = []
     sample_tasks: list[Task] = []
     sample_rows: list[np.ndarray] = []
+    picked: list[np.ndarray] = []
     datasets: list[np.ndarray] = list(rows)
+    kept_from = low
     if not blocked:
         tasks = list(comparison.plan_pair_chunks(sizes, low, within_threshold))
     else:
@@ -221,7 +235,8 @@ def find(
                     seed=seed,
                 )
                 tasks += blocking.chunks(plan, a, a, within_threshold)
-        sample_rows = _sample(rows, estimate_sample, seed)
+        picked = _sample_picks(rows, estimate_sample, seed)
+        sample_rows = [np.ascontiguousarray(r[p]) for r, p in zip(rows, picked, strict=True)]
         first_sample = len(datasets)
         datasets += sample_rows
         for s, sample in enumerate(sample_rows):
@@ -280,9 +295,11 @@ def find(
                 "threshold, or raise max_candidates if the coordinator has the memory"
             )
 
+    comparing = time.perf_counter()
     session.run(everything_tasks, datasets, on_done, cancelled)
     if cancelled() or finished < len(everything_tasks):
         raise Cancelled("the run was cancelled")
+    merging = time.perf_counter()
     if blocked and folded:
         merged = _most_similar_first(_fold(folded, len(rows), max(sizes)))
     else:
@@ -292,8 +309,10 @@ def find(
     if blocked:
         sampled = [results[len(tasks) + i] for i in range(len(sample_tasks))]
         scores = _sample_scores(sampled)
+        sample_pairs = _in_run_rows(sampled, picked, len(rows))
     else:
         scores = quality.best_scores(across)
+        sample_pairs = None
     return Found(
         across=across,
         within=within,
@@ -305,19 +324,62 @@ def find(
         bands=sum(len(p.bands) for p in plans),
         promised_completeness=min((p.completeness for p in plans), default=1.0),
         sampled=sum(len(s) for s in sample_rows),
+        kept_from=kept_from,
+        sample_pairs=sample_pairs,
+        stages={
+            "plan": comparing - planning,
+            "compare": merging - comparing,
+            "merge": time.perf_counter() - merging,
+        },
     )
 
 
-def _sample(rows: Sequence[np.ndarray], total: int, seed: int | None) -> list[np.ndarray]:
-    """A random sample of each dataset's rows, ``total`` records in all, shared out evenly."""
+def _sample_picks(rows: Sequence[np.ndarray], total: int, seed: int | None) -> list[np.ndarray]:
+    """Row numbers of a random sample of each dataset, ``total`` records in all, shared out
+    evenly."""
     rng = np.random.default_rng(seed)
     each = max(1, math.ceil(total / max(1, len(rows))))
     out = []
     for r in rows:
         take = min(len(r), each)
         picked: np.ndarray = np.sort(rng.choice(len(r), size=take, replace=False))
-        out.append(np.ascontiguousarray(r[picked]))
+        out.append(picked)
     return out
+
+
+def _in_run_rows(
+    parts: Sequence[Candidates], picked: Sequence[np.ndarray], ndata: int
+) -> Candidates:
+    """The sample tasks' pairs with the sample's datasets and rows turned back into the run's.
+
+    A sample task compares sample ``s`` (dataset ``ndata + s``) with dataset
+    ``b``; the pair is written with the lower dataset first.
+    """
+    if not parts or not sum(len(p[0]) for p in parts):
+        return comparison.from_arrays(
+            *(np.zeros(0, dtype=t) for t in ("f8", "u4", "u4", "u4", "u4"))
+        )
+    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
+    d0, d1, r0, r1 = (
+        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts]).astype(np.int64)
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    )
+    first_is_sample = d0 >= ndata
+    sample_d = np.where(first_is_sample, d0, d1) - ndata
+    sample_r = np.where(first_is_sample, r0, r1)
+    other_d = np.where(first_is_sample, d1, d0)
+    other_r = np.where(first_is_sample, r1, r0)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in picked])])
+    flat = np.concatenate(list(picked)) if picked else np.zeros(0, dtype=np.int64)
+    own_r = flat[offsets[sample_d] + sample_r]
+    low_first = sample_d < other_d
+    return comparison.from_arrays(
+        sims,
+        np.where(low_first, sample_d, other_d).astype(np.uint32),
+        np.where(low_first, other_d, sample_d).astype(np.uint32),
+        np.where(low_first, own_r, other_r).astype(np.uint32),
+        np.where(low_first, other_r, own_r).astype(np.uint32),
+    )
 
 
 def _fold(parts: Sequence[Candidates], ndata: int, largest: int) -> Candidates:

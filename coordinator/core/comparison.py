@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from bitarray import bitarray
 
+from coordinator.core import kernel
+
 with warnings.catch_warnings():
     # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
     warnings.simplefilter("ignore")
@@ -181,8 +183,11 @@ def to_bitarrays(rows: Rows, start: int, stop: int) -> list[bitarray]:
 
 
 def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
-    """The pairs of a chunk whose Dice similarity reaches its threshold (anonlink's native Dice)."""
+    """The pairs of a chunk whose Dice similarity reaches its threshold (hublink's native
+    kernel where it is built, else anonlink's: the same scores either way)."""
     (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
+    if kernel.usable(datasets[chunk.left]):
+        return _compare_pairs_native(chunk, datasets)
     left = to_bitarrays(datasets[chunk.left], a0, a1)
     right = left if (chunk.left, a0, a1) == (chunk.right, b0, b1) else None
     if right is None:
@@ -199,6 +204,29 @@ def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     n = len(sims_np)
     return from_arrays(
         sims_np,
+        np.full(n, chunk.left, dtype=np.uint32),
+        np.full(n, chunk.right, dtype=np.uint32),
+        i_np,
+        j_np,
+    )
+
+
+def _compare_pairs_native(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
+    (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
+    diagonal = (chunk.left, a0, a1) == (chunk.right, b0, b1)
+    sims, i, j = kernel.dice_block(
+        datasets[chunk.left][a0:a1],
+        datasets[chunk.right][b0:b1],
+        chunk.threshold,
+        diagonal=diagonal,
+    )
+    i_np, j_np = i.astype(np.int64) + a0, j.astype(np.int64) + b0
+    if chunk.left == chunk.right and not diagonal:
+        keep = i_np < j_np
+        sims, i_np, j_np = sims[keep], i_np[keep], j_np[keep]
+    n = len(sims)
+    return from_arrays(
+        sims,
         np.full(n, chunk.left, dtype=np.uint32),
         np.full(n, chunk.right, dtype=np.uint32),
         i_np,
@@ -406,6 +434,8 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
     """
     left, right = datasets[chunk.left], datasets[chunk.right]
     same = chunk.left == chunk.right
+    if kernel.usable(left):
+        return _compare_bands_native(chunk, left, right)
     sketch_left = _sketches(left)
     sketch_right = sketch_left if same else _sketches(right)
     width = np.int64(len(right))
@@ -449,6 +479,49 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
         np.full(n, chunk.right, dtype=np.uint32),
         np.concatenate([k[1] for k in kept]),
         np.concatenate([k[2] for k in kept]),
+    )
+    return found_pairs, screened
+
+
+def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Candidates, int]:
+    """``_compare_bands`` with the native kernel: a hash join and screen a band in one pass,
+    no expanded list of colliding pairs; unique survivors scored with their exact Dice."""
+    same = chunk.left == chunk.right
+    sketch_left = kernel.sketches(left, SKETCH_BYTES)
+    sketch_right = sketch_left if same else kernel.sketches(right, SKETCH_BYTES)
+    found: list[np.ndarray] = []
+    screened = 0
+    for first in range(0, len(chunk.bands), _BANDS_AT_ONCE):
+        bands = chunk.bands[first : first + _BANDS_AT_ONCE]
+        keys_left = band_keys(left, bands)
+        keys_right = keys_left if same else band_keys(right, bands)
+        for number in range(len(bands)):
+            codes, collided = kernel.band_join(
+                keys_left[number],
+                keys_right[number],
+                same=same,
+                sketch_left=sketch_left,
+                sketch_right=sketch_right,
+                limit=chunk.sketch_limit,
+                width=len(right),
+            )
+            screened += collided
+            found.append(codes)
+        if len(found) > 1:
+            found = [_unique(np.concatenate(found))]
+    pairs = _unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    i, j = np.divmod(pairs, np.int64(len(right)))
+    counted = kernel.counts(left)
+    sims, kept = kernel.dice_pairs(
+        left, right, i, j, chunk.threshold, (counted, counted if same else kernel.counts(right))
+    )
+    n = len(sims)
+    found_pairs = from_arrays(
+        sims,
+        np.full(n, chunk.left, dtype=np.uint32),
+        np.full(n, chunk.right, dtype=np.uint32),
+        i[kept],
+        j[kept],
     )
     return found_pairs, screened
 

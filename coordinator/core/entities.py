@@ -135,6 +135,15 @@ class Previous:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=ID_DTYPE))
 
     @classmethod
+    def from_blobs(cls, rows: Sequence[tuple[int, bytes]]) -> Previous:
+        """From fetched (record id, entity id as bytes) rows, converted in C, not row by row
+        (a project's entity table is read at every run)."""
+        if not rows:
+            return cls.empty()
+        ids, entity_ids = zip(*rows, strict=True)
+        return cls(np.array(ids, dtype=np.int64), np.array(entity_ids, dtype=ID_DTYPE))
+
+    @classmethod
     def from_rows(cls, rows: Iterator[tuple[int, str]] | Sequence[tuple[int, str]]) -> Previous:
         """From (record id, entity id) rows, read in batches into arrays."""
         ids: list[np.ndarray] = []

@@ -21,7 +21,11 @@ What a level cannot tell: within one filter a day/month swap (one token of the
 birth group: the order of day and month) and a one-digit slip (one positional
 token of the sorted date) both move the score by one token's bits, so they
 share a level (see ``docs/design.md``); a field missing on one side looks like
-partial disagreement, because balancing hides how full each filter is.
+partial disagreement, because balancing hides how full each filter is. The
+exception is the filters of fields a project adds (an address line, a local
+id), which a node sends all-zero for a missing value: their score is NaN
+(``field_scoring.compare``) and their level ``MISSING``, which the field model
+leaves out of a pair's likelihood and of every count.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import numpy as np
 DROPS = (0.08, 0.2, 0.35, 0.55, 0.8)
 #: Number of agreement levels of every comparison.
 LEVELS = len(DROPS) + 1
+#: The level of a comparison whose value one side lacks (a NaN score): no evidence either way.
+MISSING = -1
 #: The smallest gap between ``exact`` and ``chance`` a group's scale is allowed, so that a
 #: group whose random pairs already agree almost fully still has a usable scale.
 _MIN_SPAN = 0.05
@@ -59,9 +65,12 @@ class Scale:
         return found
 
     def levels(self, dice: np.ndarray) -> np.ndarray:
-        """Each score's agreement level, 0 (as good as identical) to ``LEVELS - 1`` (chance)."""
-        found: np.ndarray = np.searchsorted(np.asarray(DROPS), self.drop(dice), side="right")
-        return found.astype(np.int64)
+        """Each score's agreement level, 0 (as good as identical) to ``LEVELS - 1`` (chance);
+        ``MISSING`` for a NaN score."""
+        drop = self.drop(dice)
+        found = np.searchsorted(np.asarray(DROPS), np.nan_to_num(drop), side="right")
+        out: np.ndarray = np.where(np.isnan(drop), MISSING, found).astype(np.int64)
+        return out
 
 
 def learn_scales(random_scores: Mapping[str, np.ndarray], flip: float) -> dict[str, Scale]:
@@ -69,7 +78,8 @@ def learn_scales(random_scores: Mapping[str, np.ndarray], flip: float) -> dict[s
     exact = exact_score(flip)
     out = {}
     for group, scores in random_scores.items():
-        chance = float(np.median(scores)) if len(scores) else 0.5
+        known = np.asarray(scores)[~np.isnan(scores)]
+        chance = float(np.median(known)) if len(known) else 0.5
         out[group] = Scale(exact, min(chance, exact - _MIN_SPAN))
     return out
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core.field_levels import LEVELS
+from coordinator.core.field_levels import LEVELS, MISSING
 
 #: The first three classes (near-match classes, one per group, follow).
 MATCH, RELATIVE, STRANGER = 0, 1, 2
@@ -59,19 +59,27 @@ MIN_CUT = 0.1
 
 
 def count(levels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Chance of each level (smoothed) per group: rows of ``levels`` are groups."""
-    out = np.zeros((levels.shape[0], LEVELS))
-    for g in range(levels.shape[0]):
-        found = np.bincount(levels[g], weights=weights, minlength=LEVELS)[:LEVELS]
-        out[g] = (found + _SMOOTHING) / (found.sum() + _SMOOTHING * LEVELS)
+    """Chance of each level (smoothed) per group: rows of ``levels`` are groups. A pair
+    ``MISSING`` in a group is not counted in it."""
+    groups = levels.shape[0]
+    known = levels != MISSING
+    cells = (np.arange(groups)[:, None] * LEVELS + levels)[known]
+    mass = None if weights is None else np.broadcast_to(weights, levels.shape)[known]
+    found = np.bincount(cells, weights=mass, minlength=groups * LEVELS).reshape(groups, LEVELS)
+    out: np.ndarray = (found + _SMOOTHING) / (
+        found.sum(axis=1, keepdims=True) + _SMOOTHING * LEVELS
+    )
     return out
 
 
 def _log_likelihood(chances: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    logs = np.log(chances)
-    total = np.zeros(levels.shape[1])
-    for g in range(levels.shape[0]):
-        total += logs[g][levels[g]]
+    """Each pair's log chance under one class; a ``MISSING`` group adds nothing (missing is
+    missing: every class is as likely to lack a value, so it weighs neither way)."""
+    groups = levels.shape[0]
+    # One more column per group, log 1 = 0, that a MISSING level reads.
+    logs = np.hstack([np.log(chances), np.zeros((groups, 1))])
+    cells = np.where(levels == MISSING, LEVELS, levels) + np.arange(groups)[:, None] * (LEVELS + 1)
+    total: np.ndarray = logs.ravel()[cells].sum(axis=0)
     return total
 
 
@@ -83,6 +91,7 @@ def left_out_m(levels: np.ndarray, sure: np.ndarray | None = None) -> tuple[np.n
     record loses to the twin's own). Returns the chances and the smallest set
     they were read from. When a set is too small (few groups, or none
     agreeing), the group's m is read from the pairs at level 1 or better elsewhere.
+    A group ``MISSING`` for a pair does not keep it out of another group's set.
     """
     groups = levels.shape[0]
     out = np.zeros((groups, LEVELS))
@@ -267,7 +276,15 @@ def one_to_one(post: np.ndarray, ends: tuple[np.ndarray, np.ndarray] | None) -> 
     if ends is None or not ONE_TO_ONE:
         return post
     p = post[MATCH]
-    scale = np.ones(post.shape[1])
+    out = post.copy()
+    out[MATCH] = p * _one_to_one_scale(p, ends)
+    out[RELATIVE] += p - out[MATCH]
+    return out
+
+
+def _one_to_one_scale(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The factor ``one_to_one`` scales each pair's match probability ``p`` by."""
+    scale = np.ones(len(p))
     for end in ends:
         bound = np.flatnonzero(end >= 0)
         if not len(bound):
@@ -281,10 +298,7 @@ def one_to_one(post: np.ndarray, ends: tuple[np.ndarray, np.ndarray] | None) -> 
         room = np.where(rest > 0, (1.0 - best[at]) / np.maximum(rest, 1e-300), 1.0)
         factor = np.where(runner & (total[at] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
         scale[bound] = np.minimum(scale[bound], factor)
-    out = post.copy()
-    out[MATCH] = p * scale
-    out[RELATIVE] += p - out[MATCH]
-    return out
+    return scale
 
 
 def _em(
@@ -294,27 +308,53 @@ def _em(
     ends: tuple[np.ndarray, np.ndarray] | None = None,
     differs: np.ndarray | None = None,
 ) -> FieldModel:
+    """EM over the distinct (levels, kind) rows rather than the pairs.
+
+    Pairs with the same levels and kind have the same posterior before the
+    one-to-one rule, so every sum EM needs runs over a few thousand rows
+    weighted by how many pairs each holds; only the match probability is
+    spread back to the pairs, for ``one_to_one``, whose moved mass is summed
+    back per row. The result is the same as iterating over pairs.
+    """
     profiles, priors = model.profiles.copy(), model.priors.copy()
     if differs is None:
         differs = np.full(len(profiles), -2)
         differs[RELATIVE] = -1
     free_at = np.flatnonzero(differs > -2)
-    terms = model.log_terms(levels)
+    rows, inverse = np.unique(np.vstack([levels, kinds[None]]), axis=1, return_inverse=True)
+    inverse = inverse.ravel()
+    row_levels, row_kinds = rows[:-1], rows[-1]
+    sizes = np.bincount(inverse, minlength=rows.shape[1]).astype(np.float64)
+    per_kind = np.array([float(sizes[row_kinds == k].sum()) for k in range(len(KINDS))])
+    terms = np.vstack([_log_likelihood(p, row_levels) for p in profiles])
+    limited = ends is not None and ONE_TO_ONE
     done = 0
     while done < _ITERATIONS:
         done += 1
-        post = one_to_one(_posterior(terms, priors, kinds), ends)
+        post = _posterior(terms, priors, row_kinds)
+        totals = post * sizes
+        if limited:
+            assert ends is not None
+            # The rows' own probabilities, not totals / sizes: ties between a record's
+            # candidates at probability 1 must stay ties.
+            p = post[MATCH][inverse]
+            moved = np.bincount(
+                inverse, weights=p * (1.0 - _one_to_one_scale(p, ends)), minlength=len(sizes)
+            )
+            totals[MATCH] -= moved
+            totals[RELATIVE] += moved
         updated = priors.copy()
         for k in range(len(KINDS)):
-            chosen = kinds == k
-            if chosen.any():
-                updated[k] = np.maximum(post[:, chosen].mean(axis=1), 1e-9)
+            if per_kind[k] > 0:
+                updated[k] = np.maximum(totals[:, row_kinds == k].sum(axis=1) / per_kind[k], 1e-9)
         change = float(np.abs(updated - priors).max())
         for c in free_at:
-            fresh = _unlike_a_match(count(levels, post[c]), model.match, model.stranger, differs[c])
+            fresh = _unlike_a_match(
+                count(row_levels, totals[c]), model.match, model.stranger, differs[c]
+            )
             change = max(change, float(np.abs(fresh - profiles[c]).max()))
             profiles[c] = fresh
-            terms[c] = _log_likelihood(fresh, levels)
+            terms[c] = _log_likelihood(fresh, row_levels)
         priors = updated
         if change < _TOLERANCE:
             break

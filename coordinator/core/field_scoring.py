@@ -31,6 +31,7 @@ from coordinator.core import field_levels, field_model, matching
 from coordinator.core.field_model import ACROSS, WITHIN, FieldModel
 from coordinator.core.matching import Candidates
 from coordinator.core.quality import DuplicateEstimate
+from hublink.spec import salt_checks
 
 #: Record-level Dice a within-dataset pair needs to be weighed at all: the salted record
 #: CLK puts a duplicate with errors in two salt fields near 0.65, random pairs near 0.5
@@ -74,12 +75,81 @@ def compare(
     Variants of one comparison (``given@birth``, ``given@home``) are salted by
     different fields, so a pair agrees on a variant only where that field agrees
     too; the best variant is the comparison's agreement, counted once.
+
+    A pair where either filter is all zeros is NaN: the node sends that for a record
+    lacking an added field's value (``FieldGroup.empty_when_missing``), and the
+    field is then missing, not disagreeing (``field_levels.MISSING``). Both variants of
+    such a comparison are all zeros, so the NaN carries through the best of them.
     """
+    return best_variants(compare_variants(filters, left, right))
+
+
+def compare_variants(
+    filters: Mapping[str, np.ndarray], left: np.ndarray, right: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Dice per filter (every variant) for the row pairs; NaN where either filter is empty."""
     out: dict[str, np.ndarray] = {}
     for name, group in filters.items():
         score = dice(group[left], group[right])
+        empty: np.ndarray = ~np.any(group, axis=1)
+        score[empty[left] | empty[right]] = np.nan
+        out[name] = score
+    return out
+
+
+def best_variants(variants: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The best variant's Dice per comparison (NaN where a variant is: an empty filter)."""
+    out: dict[str, np.ndarray] = {}
+    for name, score in variants.items():
         key = comparison(name)
-        out[key] = np.maximum(out[key], score) if key in out else score
+        out[key] = np.maximum(out[key], score) if key in out else score.copy()
+    return out
+
+
+def unsalted_to_missing(
+    best: Mapping[str, np.ndarray],
+    variants: Mapping[str, np.ndarray],
+    scales: Mapping[str, field_levels.Scale],
+    checks: Mapping[str, str],
+) -> dict[str, np.ndarray]:
+    """Comparisons that read chance only because their salts differ, made missing (NaN).
+
+    A variant's bits are permuted by a key drawn from its salt value (the date of
+    birth, the postcode, the first part of the family name), so under two
+    different salt values even the same name reads as chance. When every variant
+    of a comparison reads chance and every one of its salts is shown to differ
+    (the comparison ``checks`` names for the variant reads a real, partial
+    disagreement: a level between exact and chance), the pair says nothing about
+    that field. Scoring it as disagreement counted one date slip plus one surname
+    typo as four or five strong disagreements, which is how the field path lost
+    FEBRL4's matches (bench/quality.py --patterns).
+
+    A salt that cannot be read either way (its own comparison reads chance,
+    itself behind different salts) leaves the reading standing: two strangers'
+    comparisons mostly read chance all round, and must keep counting against
+    them. So does a salt shown to agree: then the values really differ (twins).
+    """
+    partial = {
+        name: (lv > 0) & (lv < field_levels.LEVELS - 1)
+        for name, score in best.items()
+        if name in scales
+        for lv in (scales[name].levels(score),)
+    }
+    hidden: dict[str, np.ndarray] = {}
+    for name, score in variants.items():
+        key, _, variant = name.partition("@")
+        check = checks.get(variant)
+        shown = partial.get(check) if check else None
+        if shown is None:  # an unsalted group (or one nothing checks) stands as it reads
+            shown = np.zeros(len(score), dtype=bool)
+        hidden[key] = hidden[key] & shown if key in hidden else shown.copy()
+    out: dict[str, np.ndarray] = {}
+    for name, score in best.items():
+        if name not in scales or name not in hidden:
+            out[name] = score
+            continue
+        chance = scales[name].levels(score) == field_levels.LEVELS - 1
+        out[name] = np.where(chance & hidden[name], np.nan, score)
     return out
 
 
@@ -107,6 +177,9 @@ class Scored:
     cuts: tuple[float, float]
     """The match probability linked at: across organisations, inside one."""
     model: FieldModel
+    levels: np.ndarray | None = None
+    """Every candidate's agreement levels ([comparison, pair]: across pairs, then within),
+    in ``model.groups`` order: what the model saw, for diagnosis (bench/quality.py)."""
 
     def expected(self) -> dict[str, tuple[float, float]]:
         """The model's own precision and recall per kind, over the candidates it scored."""
@@ -127,8 +200,12 @@ def score(
     flip: float = 0.0,
     seed: int | None = None,
     sure_within: np.ndarray | None = None,
+    salts_checked: bool = True,
 ) -> Scored:
     """Fit the field model on a run's candidates and score every one of them.
+
+    ``salts_checked`` reads a comparison as missing where its salts differ and it reads
+    chance (``unsalted_to_missing``); off, as disagreement (for measuring what that buys).
 
     ``sure_within`` marks within pairs the model may take as almost surely one child
     (a one-organisation run has no cross pairs to learn that from).
@@ -146,13 +223,26 @@ def score(
     }
     needed = np.unique(np.concatenate([side for p in pairs.values() for side in p]))
     filters = read(needed)
-    scores = {
-        kind: compare(filters, np.searchsorted(needed, left), np.searchsorted(needed, right))
+    variants = {
+        kind: compare_variants(
+            filters, np.searchsorted(needed, left), np.searchsorted(needed, right)
+        )
         for kind, (left, right) in pairs.items()
     }
+    scores = {kind: best_variants(v) for kind, v in variants.items()}
     groups = tuple(scores["random"])
     scales = field_levels.learn_scales(scores["random"], flip)
-    at = {kind: field_levels.levels_of(scales, s) for kind, s in scores.items()}
+    # u stays what random pairs read, broken salts and all: almost every random pair has
+    # different salt values, so counting only those whose salts agree would leave u to a
+    # few dozen pairs, most of them relatives (a shared postcode is a shared household).
+    checks = salt_checks() if salts_checked else {}
+    at = {
+        kind: field_levels.levels_of(
+            scales,
+            s if kind == "random" else unsalted_to_missing(s, variants[kind], scales, checks),
+        )
+        for kind, s in scores.items()
+    }
     candidates = np.concatenate([at["across"], at["within"]], axis=1)
     kinds = np.concatenate(
         [np.full(len(d0), ACROSS, dtype=np.int64), np.full(len(w0), WITHIN, dtype=np.int64)]
@@ -182,6 +272,7 @@ def score(
         within_odds=odds[n:],
         cuts=(field_model.best_cut(chance[:n]), field_model.best_cut(chance[n:])),
         model=model,
+        levels=candidates,
     )
 
 

@@ -135,7 +135,11 @@ class Guard:
                     },
                 )
             )
-        log.warning("refused %s to certificate sha256:%s: %s", action, certificate_sha256, reason)
+        log.warning(
+            "refused %s: the certificate names no hublink identity",
+            action,
+            extra={"certificate": certificate_sha256},
+        )
 
     def refused(
         self, caller: Identity, action: str, project_id: str, error: CoordinatorError
@@ -150,7 +154,14 @@ class Guard:
                     {"attempted": action, "reason": str(error)},
                 )
             )
-        log.warning("refused %s to %s: %s", action, caller, error)
+        # The sentence names ids (project, organisation, upload): they go in fields, and the
+        # audit entry keeps the sentence.
+        log.warning(
+            "refused %s: %s",
+            action,
+            type(error).__name__,
+            extra={"caller": str(caller), "project": project_id},
+        )
         return error
 
 

@@ -14,20 +14,35 @@ similarity), and the next run:
 
 Without blocking, the union *is* the set a full run finds — same pairs, same
 similarities, put in anonlink's order — so threshold choice, solving and
-entity ids follow as they would (``hublink admin run --full`` checks it). With
-blocking (large projects), a full run finds each pair with the chance its
-plan promises, while the changed records here are compared exactly: the
-incremental run finds at least what a full one would for them.
+entity ids follow as they would (``hublink admin run --full`` checks it, and
+``tests/unit/test_incremental_runs.py`` over three refresh sequences).
 
-The comparison costs (changed records) x (records held); loading, solving
-and storing stay linear in the project, and are the small part. When there
-is nothing to build on (no earlier run, its pairs not kept, other search
-thresholds, blocking switched on or off) ``find`` returns None and the run
-is a full one.
+With blocking (large projects), equality with "a full run" is not a property
+any run has: a blocked full run draws its bands and its estimate sample
+afresh, so two of them on the same data differ at the margin. What this run
+promises instead: the kept pairs are the basis run's blocked pairs, and the
+changed records are screened against *every* record on the sketch with the
+limit a full run's plan sets, then scored exactly (``sketch_screen``), which
+finds at least what a blocked run would find for them; the threshold is
+estimated from the basis run's sample, with its promised completeness.
+``bench/incremental.py`` measures the difference from a full re-link beside
+blocking's own spread between two re-links. Keying every band instead would
+cost a pass over every record per band, most of a full run whatever changed.
+
+Cost: the comparison is (changed records) x (records held), on the run's
+engine (all pairs) or as one numpy pass over the held sketches (blocked);
+solving covers only the part of the linking graph the changes reach
+(``partial_solve``); the threshold estimate is reused when its inputs are the
+same; the release is stored as changes. Reading the encodings and the last
+run's entities back stays linear in the project and is the larger part left.
+When there is nothing to build on (no earlier run, its pairs not kept, other
+search thresholds, blocking switched on or off) ``find`` returns None and the
+run is a full one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from array import array
@@ -36,8 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import blocking, comparison, quality
-from coordinator.core.candidates import Found, Progress, Session
+from coordinator.core import blocking, comparison, partial_solve, quality, sketch_screen
+from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
 from coordinator.core.comparison import Candidates, PairChunk
 from coordinator.core.errors import Cancelled
 from coordinator.core.store import Store
@@ -62,6 +77,38 @@ class Basis:
     blocked: bool
     scores: tuple[float, ...] = ()
     """A blocked run's sampled best scores (the threshold estimate's input)."""
+    design: float = 0.0
+    """A blocked run's design threshold (its cross pairs are kept from a margin below it)."""
+    completeness: float = 1.0
+    """What a blocked run's plan promised: the estimate's recall allows for it."""
+    solved: tuple[float, ...] = ()
+    """The run's (threshold, within, merge) thresholds: ``partial_solve.Settings``."""
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a run searches for: the same for the kept pairs and the fresh ones, or no build."""
+
+    low: float
+    """Cross-dataset pairs are kept from here (all-pairs)."""
+    within: float
+    """Within-dataset pairs are searched at this (0: not at all)."""
+    design: float
+    """The threshold blocking is planned for (the project's fallback threshold)."""
+    completeness: float = blocking.DEFAULT_COMPLETENESS
+    blocking_mode: str = "auto"
+    blocked: bool = False
+
+    @property
+    def kept_from(self) -> float:
+        """Where cross pairs are kept from: blocked runs keep them from a margin below the
+        design threshold, as ``candidates.find`` does."""
+        return max(self.low, self.design - BLOCKED_MARGIN) if self.blocked else self.low
+
+    def matches(self, basis: Basis) -> bool:
+        """Whether pairs kept under ``basis`` were searched the way this run searches."""
+        same = (basis.low, basis.within, basis.blocked) == (self.low, self.within, self.blocked)
+        return same and (not self.blocked or basis.design == self.design)
 
 
 @dataclass(frozen=True)
@@ -75,6 +122,11 @@ class Delta:
     """(record id a, record id b, similarity) of every pair: kept and found afresh."""
     fresh: int
     """Pairs found afresh."""
+    seeds: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    """Record ids whose pairs may differ from last run's: the touched, and the partners of
+    records changed or removed since (``partial_solve`` starts from them)."""
+    settings: partial_solve.Settings | None = None
+    """How the kept pairs were linked and solved last run (None: not known)."""
 
 
 def pending_mark(store: Store, project_id: str) -> int:
@@ -93,9 +145,7 @@ def find(
     encodings: Sequence[np.ndarray],
     record_ids: Sequence[array[int]],
     *,
-    low: float,
-    within: float,
-    blocking_mode: str,
+    search: Search,
     progress: Progress,
     cancelled: Callable[[], bool],
     mark: int,
@@ -109,15 +159,9 @@ def find(
         (project_id,),
     )
     sizes = [len(e) for e in encodings]
-    blocked = blocking.should_block(blocking_mode, sizes)
-    if (
-        basis is None
-        or last is None
-        or basis.run_id != last["id"]
-        or basis.low != low
-        or basis.within != within
-        or basis.blocked != blocked
-    ):
+    blocked = blocking.should_block(search.blocking_mode, sizes)
+    search = dataclasses.replace(search, blocked=blocked)
+    if basis is None or last is None or basis.run_id != last["id"] or not search.matches(basis):
         return None
     index = _Index(record_ids)
     changed = np.array(
@@ -146,9 +190,10 @@ def find(
     a, b, sims = _kept_pairs(store, project_id)
     stale = np.isin(a, removed) | np.isin(b, removed)
     stale |= ~index.holds(a) | ~index.holds(b)
+    seeds = np.union1d(touched, np.concatenate([a[stale], b[stale]]))
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
-    fresh = _compare(session, encodings, index, touched, low, within, progress, cancelled)
+    fresh = _compare(session, encodings, index, touched, search, progress, cancelled)
     everything_a = np.concatenate([a, fresh[0]])
     everything_b = np.concatenate([b, fresh[1]])
     everything_s = np.concatenate([sims, fresh[2]])
@@ -159,12 +204,12 @@ def find(
     scores = np.array(basis.scores) if blocked else quality.best_scores(across)
     comparisons = len(touched) * int(sum(sizes))
     log.info(
-        "incremental run of %s: %d records compared afresh against %d (%d pairs kept, %d new)",
-        project_id,
+        "incremental run: %d records compared afresh against %d (%d pairs kept, %d new)",
         len(touched),
         sum(sizes),
         len(a),
         len(fresh[0]),
+        extra={"project": project_id},
     )
     return Delta(
         Found(
@@ -174,11 +219,15 @@ def find(
             blocked=blocked,
             comparisons=comparisons,
             all_pairs=sum(x * y for n, x in enumerate(sizes) for y in sizes[n + 1 :]),
+            promised_completeness=basis.completeness if blocked else 1.0,
             sampled=len(basis.scores) if blocked else 0,
+            kept_from=search.kept_from,
         ),
         touched,
         (everything_a, everything_b, everything_s),
         len(fresh[0]),
+        seeds,
+        partial_solve.Settings(*basis.solved) if len(basis.solved) == 3 else None,
     )
 
 
@@ -190,10 +239,10 @@ def keep(
     everyone: np.ndarray,
     sizes: Sequence[int],
     *,
-    low: float,
-    within: float,
+    search: Search,
     delta: Delta | None,
     mark: int,
+    settings: partial_solve.Settings | None = None,
 ) -> None:
     """After a completed run: keep its pairs for the next one and settle the changes it saw.
 
@@ -220,10 +269,13 @@ def keep(
         )
         basis = Basis(
             run_id,
-            low,
-            within,
+            search.low,
+            search.within,
             found.blocked,
             tuple(float(x) for x in found.scores) if found.blocked else (),
+            search.design if found.blocked else 0.0,
+            found.promised_completeness,
+            dataclasses.astuple(settings) if settings else (),
         )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -240,6 +292,7 @@ def load_basis(store: Store, project_id: str) -> Basis | None:
         return None
     data = json.loads(row["value"])
     data["scores"] = tuple(data.get("scores", ()))
+    data["solved"] = tuple(data.get("solved", ()))
     return Basis(**data)
 
 
@@ -292,29 +345,73 @@ def _compare(
     encodings: Sequence[np.ndarray],
     index: _Index,
     touched: np.ndarray,
-    low: float,
-    within: float,
+    search: Search,
     progress: Progress,
     cancelled: Callable[[], bool],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (record ids, similarity) of the touched records with every record, found at
-    the thresholds a full run searches at (``low`` across datasets, ``within`` inside one)."""
+    the thresholds a full run searches at (``low`` across datasets, ``within`` inside one).
+
+    Without blocking every pair is compared, in tasks on the run's engine; with it, every
+    pair is screened on its sketch as a blocked run screens the pairs its bands find
+    (``coordinator.core.sketch_screen``), which keeps at least what a blocked run would.
+    """
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if not len(touched):
         return empty
-    datasets = list(encodings)
     d, r = index.place(touched)
+    parts = (
+        _screened(encodings, d, r, search, progress, cancelled)
+        if search.blocked
+        else _all_pairs(session, encodings, d, r, search, progress, cancelled)
+    )
+    if not parts:
+        return empty
+    left_dataset, left_row, right_dataset, right_row, sims = (
+        np.concatenate(x) for x in zip(*parts, strict=True)
+    )
+    left_id = index.ids(left_dataset, left_row)
+    right_id = index.ids(right_dataset, right_row)
+    keep = left_id != right_id
+    left_id, right_id, sims = left_id[keep], right_id[keep], sims[keep]
+    # Each pair once, in the orientation a full run gives it: (dataset, row) ascending.
+    ld, lr = index.place(left_id)
+    rd, rr = index.place(right_id)
+    swap = (ld > rd) | ((ld == rd) & (lr > rr))
+    a = np.where(swap, right_id, left_id)
+    b = np.where(swap, left_id, right_id)
+    key = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)[1]
+    return a[key], b[key], sims[key]
+
+
+#: Pairs found for the touched records of one dataset: (left dataset, left row, right
+#: dataset, right row, similarity), rows being dataset rows.
+_Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _all_pairs(
+    session: Session,
+    encodings: Sequence[np.ndarray],
+    d: np.ndarray,
+    r: np.ndarray,
+    search: Search,
+    progress: Progress,
+    cancelled: Callable[[], bool],
+) -> list[_Part]:
+    """Every pair of a touched record (dataset ``d``, row ``r``) with every record, as
+    all-pairs chunks on the engine: the touched rows of each dataset are one more dataset."""
+    datasets = list(encodings)
     tasks: list[PairChunk] = []
-    touched_rows: list[np.ndarray] = []
+    touched_rows: dict[int, tuple[int, np.ndarray]] = {}
     for a in range(len(encodings)):
         rows = np.sort(r[d == a])
         if not len(rows):
             continue
         slot = len(datasets)
         datasets.append(np.ascontiguousarray(encodings[a][rows]))
-        touched_rows.append(rows)
+        touched_rows[slot] = (a, rows)
         for b, size in enumerate(len(e) for e in encodings):
-            threshold = low if b != a else within
+            threshold = search.low if b != a else search.within
             if not threshold:
                 continue
             for start in range(0, size, _SLICE):
@@ -333,31 +430,59 @@ def _compare(
     session.run(tasks, datasets, on_done, cancelled)
     if cancelled() or len(found) < len(tasks):
         raise Cancelled("the run was cancelled")
-    if not found:
-        return empty
-    merged = comparison.merge(found)
-    sims = np.frombuffer(merged[0], dtype=np.float64)
-    slots, other = (np.frombuffer(merged[1][k], dtype=np.uint32).astype(np.int64) for k in (0, 1))
-    i, j = (np.frombuffer(merged[2][k], dtype=np.uint32).astype(np.int64) for k in (0, 1))
-    first_slot = len(encodings)
-    slot_dataset = np.array([a for a in range(len(encodings)) if (d == a).any()], np.int64)
-    left_dataset = slot_dataset[slots - first_slot]
-    left_row = np.empty(len(i), dtype=np.int64)
-    for n, rows in enumerate(touched_rows):
-        mine = slots - first_slot == n
-        left_row[mine] = rows[i[mine]]
-    left_id = index.ids(left_dataset, left_row)
-    right_id = index.ids(other, j)
-    keep = left_id != right_id
-    left_id, right_id, sims = left_id[keep], right_id[keep], sims[keep]
-    # Each pair once, in the orientation a full run gives it: (dataset, row) ascending.
-    ld, lr = index.place(left_id)
-    rd, rr = index.place(right_id)
-    swap = (ld > rd) | ((ld == rd) & (lr > rr))
-    a = np.where(swap, right_id, left_id)
-    b = np.where(swap, left_id, right_id)
-    key = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)[1]
-    return a[key], b[key], sims[key]
+    parts: list[_Part] = []
+    for candidates in found:
+        sims = np.frombuffer(candidates[0], dtype=np.float64)
+        if not len(sims):
+            continue
+        slots, other = (np.frombuffer(candidates[1][k], np.uint32).astype(np.int64) for k in (0, 1))
+        i, j = (np.frombuffer(candidates[2][k], np.uint32).astype(np.int64) for k in (0, 1))
+        a, rows = touched_rows[int(slots[0])]  # a task's pairs all start in its own slot
+        parts.append((np.full(len(i), a, np.int64), rows[i], other, j, sims))
+    return parts
+
+
+def _screened(
+    encodings: Sequence[np.ndarray],
+    d: np.ndarray,
+    r: np.ndarray,
+    search: Search,
+    progress: Progress,
+    cancelled: Callable[[], bool],
+) -> list[_Part]:
+    """The touched records' pairs in a blocked project: every pair screened on its sketch
+    with the limit of a full run's plan, then scored exactly (``sketch_screen``)."""
+    sizes = [len(e) for e in encodings]
+    frequencies = blocking.bit_frequencies(encodings)
+    words = [sketch_screen.sketch_words(e) for e in encodings]
+    progress.tasks_total = len(encodings) * len(encodings)
+    parts: list[_Part] = []
+    for a in range(len(encodings)):
+        rows = np.sort(r[d == a])
+        left = np.ascontiguousarray(encodings[a][rows])
+        for b in range(len(encodings)):
+            if cancelled():
+                raise Cancelled("the run was cancelled")
+            inside = a == b
+            design = search.within if inside else search.design
+            if not len(rows) or not design:
+                progress.tick(0)
+                continue
+            plan = blocking.plan(
+                (sizes[a], sizes[b]), frequencies, design, completeness=search.completeness
+            )
+            i, j, sims = sketch_screen.screen(
+                left,
+                encodings[b],
+                words[b],
+                limit=plan.sketch_limit,
+                threshold=search.within if inside else search.kept_from,
+            )
+            parts.append(
+                (np.full(len(i), a, np.int64), rows[i], np.full(len(i), b, np.int64), j, sims)
+            )
+            progress.tick(len(rows) * sizes[b])
+    return parts
 
 
 def _pairs_by_id(

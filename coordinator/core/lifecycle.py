@@ -107,7 +107,9 @@ class Lifecycle:
                     {"reason": reason.strip(), "confirm_by": confirmation.expires_at},
                 )
             )
-        log.warning("closing project %s requested by %s", project.id, caller)
+        log.warning(
+            "closing the project requested", extra={"project": project.id, "caller": str(caller)}
+        )
         return confirmation
 
     def close(self, caller: Identity, project_id: str, reason: str, confirmation: str) -> int:

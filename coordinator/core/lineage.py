@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core import keys
-from coordinator.core.entities import ID_DTYPE, Entities
+from coordinator.core.entities import ID_DTYPE, Entities, Previous
 from coordinator.core.guard import event
 from coordinator.core.store import Store, Transaction
 from hublink.identity import Identity
@@ -61,6 +61,8 @@ class Rewrite:
     """Per record of the run (load order): new, or in another entity than before."""
     orphans: np.ndarray
     """Record ids with an entity row that the run did not cover."""
+    left: np.ndarray
+    """Earlier entity ids (``ID_DTYPE``) that records moved out of or orphans held."""
 
 
 def removed(tx: Transaction, project_id: str, record_ids: Sequence[int], reason: str) -> None:
@@ -84,13 +86,17 @@ def record(
     run_id: str,
     record_ids: np.ndarray,
     assignment: Entities,
+    previous: Previous | None = None,
 ) -> Rewrite:
     """Compare the run's entities with the previous run's; write lineage and key changes.
 
     Call inside the run's storing transaction, before its entity rows replace
-    the old ones. Returns the counts it audited and which entity rows differ.
+    the old ones (``previous``: those rows, if the run read them already).
+    Returns the counts it audited and which entity rows differ.
     """
-    old_ids, old_entities = _previous(tx, project_id)
+    if previous is None:
+        previous = _previous(tx, project_id)
+    old_ids, old_entities = previous.record_ids, previous.entity_ids
     new_entities = assignment.ids[assignment.entity] if len(record_ids) else np.zeros(0, ID_DTYPE)
     order = np.argsort(old_ids)
     old_ids, old_entities = old_ids[order], old_entities[order]
@@ -106,7 +112,11 @@ def record(
     if moved.any():
         # Over the records in both runs: how many old entities feed each new one, and how
         # many new entities each old one went to.
-        both_old, both_new = before[present], new_entities[present]
+        # Only entities a moved record left or joined can be a merge or a split.
+        involved = present & (
+            np.isin(new_entities, new_entities[moved]) | np.isin(before, before[moved])
+        )
+        both_old, both_new = before[involved], new_entities[involved]
         pairs = np.unique(np.stack([both_old, both_new], axis=1), axis=0)
         sources_of = _counts(pairs[:, 1])
         targets_of = _counts(pairs[:, 0])
@@ -166,7 +176,9 @@ def record(
         LEFT: int(left.get(LEFT, 0)),
     }
     tx.audit(event(caller, "keys.lineage", project_id, {"run_id": run_id, "records": counts}))
-    return Rewrite(counts, ~present | moved, old_ids[~np.isin(old_ids, record_ids)])
+    orphaned = ~np.isin(old_ids, record_ids)
+    departed = np.unique(np.concatenate([before[moved].astype(ID_DTYPE), old_entities[orphaned]]))
+    return Rewrite(counts, ~present | moved, old_ids[orphaned], departed)
 
 
 def changes_since(
@@ -202,13 +214,13 @@ def _keys(secret: bytes, entity_ids: list[str], scope: str | None) -> list[str]:
     return [next(made) if e else "" for e in entity_ids]
 
 
-def _previous(tx: Transaction, project_id: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = tx.execute(
-        "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project_id,)
-    ).fetchall()
-    ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    entities = np.array([str(r[1]).encode("ascii") for r in rows], dtype=ID_DTYPE)
-    return ids, entities
+def _previous(tx: Transaction, project_id: str) -> Previous:
+    return Previous.from_blobs(
+        tx.execute(
+            "SELECT record_id, CAST(entity_id AS BLOB) FROM entities WHERE project_id = ?",
+            (project_id,),
+        ).fetchall()
+    )
 
 
 def _counts(values: np.ndarray) -> dict[bytes, int]:

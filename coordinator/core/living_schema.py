@@ -72,6 +72,25 @@ CREATE TABLE IF NOT EXISTS release_entities (
     attributes TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, entity_id)
 );
+-- A release stored as changes against the one before it (``base_run_id``): rows of
+-- release_entities only for entities that changed, '' organisations for one that is gone.
+-- A release without a row here is stored whole. ``settings`` is a digest of what resolves
+-- an entity's row (organisations, released attributes, precedence): another forces a whole one.
+CREATE TABLE IF NOT EXISTS release_bases (
+    run_id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    base_run_id TEXT NOT NULL,
+    settings TEXT NOT NULL
+);
+-- The last run's entity of every record it covered, packed (int64 record ids, 32-byte entity
+-- ids), written with its entity rows: the next run reads one row, not one per record. Rows
+-- deleted since (withdrawn, left) are still in it: a run needs only the records it holds.
+CREATE TABLE IF NOT EXISTS run_entities (
+    project_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    record_ids BLOB NOT NULL,
+    entity_ids BLOB NOT NULL
+);
 -- Candidate pairs the last run found, by record id, so the next run compares only what
 -- changed: packed arrays (int64 record ids a and b, float64 similarity), read and written whole.
 CREATE TABLE IF NOT EXISTS run_pairs (
@@ -85,5 +104,13 @@ CREATE TABLE IF NOT EXISTS run_pairs (
 
 def erase_project(tx: _Writes, project_id: str) -> None:
     """A closed project's lineage, releases, stored pairs and pending changes go too."""
-    for table in ("key_changes", "key_lineage", "release_entities", "run_pairs", "pending_changes"):
+    for table in (
+        "key_changes",
+        "key_lineage",
+        "release_entities",
+        "release_bases",
+        "run_entities",
+        "run_pairs",
+        "pending_changes",
+    ):
         tx.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))

@@ -7,6 +7,7 @@ from coordinator.core import upload_limits
 from coordinator.core.guard import event
 from coordinator.core.model import ConsentSummary
 from coordinator.core.store import Transaction, utc_now
+from coordinator.core.upload_ids import public
 from hublink.identity import Identity
 from hublink.spec import canonical_json
 
@@ -22,7 +23,8 @@ def record_opening(
     secret_epoch: int,
     **details: object,
 ) -> None:
-    """Insert an open upload and audit ``upload.started`` (with ``details``), in ``tx``."""
+    """Insert an open upload stored as ``upload_id`` and audit ``upload.started`` (with
+    ``details``, naming the id its node chose), in ``tx``."""
     tx.execute(
         "INSERT INTO uploads (id, project_id, organisation, state, encoding_sha256, "
         "expected_records, consent_json, created_at, secret_epoch) "
@@ -39,7 +41,7 @@ def record_opening(
         ),
     )
     started = {
-        "upload_id": upload_id,
+        "upload_id": public(upload_id),
         "expected_records": expected_records,
         "consent": upload_limits.details(consent),
     }

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coordinator.core import caveats, output_recall
 from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates
+from coordinator.core.output_recall import OutputRecall
 from coordinator.core.quality_breakdown import AttributeRate
 from coordinator.core.score_model import (
     FLOOR,
@@ -191,6 +193,15 @@ class RunQuality:
     recall_interval: tuple[float, float] = (0.0, 0.0)
     caveats: tuple[Caveat, ...] = ()
     """Why the estimate should be read with care (``coordinator.core.caveats``)."""
+    recall_on_output: bool = False
+    """Whether recall counts what the run's groups hold (``output_recall``); False: the
+    matches above the threshold (reports stored before)."""
+    left_apart: float = 0.0
+    """Expected matches above the threshold that the groups do not hold (the solver's)."""
+    unscored: float = 0.0
+    """Expected matches never scored: below the lowest score kept, or not compared by blocking."""
+    blocking_missed: float | None = None
+    """Measured share of true-looking pairs blocking did not compare; None: not blocked."""
 
     @property
     def trusted(self) -> bool:
@@ -220,6 +231,14 @@ class RunQuality:
             "recall_low": round(self.recall_interval[0], 4),
             "recall_high": round(self.recall_interval[1], 4),
             "caveats": ",".join(c.code for c in self.caveats),
+            "recall_on_output": self.recall_on_output,
+            "left_apart": round(self.left_apart, 1),
+            "unscored": round(self.unscored, 1),
+            **(
+                {"blocking_missed": round(self.blocking_missed, 4)}
+                if self.blocking_missed is not None
+                else {}
+            ),
             **({"duplicates": self.duplicates.summary()} if self.duplicates is not None else {}),
         }
 
@@ -302,6 +321,42 @@ def dataset_rates(
     )
 
 
+@dataclass(frozen=True)
+class Output:
+    """What recall on the run's output needs: its groups and what its candidates covered."""
+
+    group: np.ndarray
+    """Each record's group number (-1: alone), in load order (``entities.Grouping.group``)."""
+    sizes: tuple[int, ...]
+    kept_from: float
+    """The lowest cross-dataset score the candidates hold."""
+    sample_pairs: Candidates | None = None
+    """With blocking, the exact pairs of a random sample of records (``candidates.Found``)."""
+
+
+def on_output(found: Estimate, across: Candidates, output: Output, seed: int = 0) -> OutputRecall:
+    """Recall of the run's groups (``output_recall``), blocking's misses measured on its
+    sample; ``found`` must be fitted."""
+    if found.mixture is None:
+        raise ValueError("recall on the output needs a fitted estimate")
+    miss = (
+        output_recall.blocking_miss(found.mixture, output.sample_pairs, across, found.threshold)[0]
+        if output.sample_pairs is not None
+        else 0.0
+    )
+    items = output_recall.best_items(across)
+    return output_recall.measure(
+        found.mixture,
+        items,
+        output_recall.grouped_with(items, output.group, output.sizes),
+        found.threshold,
+        seen_from=output.kept_from,
+        blocking_miss=miss,
+        others=found.alternatives,
+        seed=seed,
+    )
+
+
 def report(
     *,
     across: Candidates,
@@ -312,10 +367,52 @@ def report(
     threshold_fixed: float,
     datasets: tuple[DatasetRates, ...],
     threshold_requested: float | None = None,
+    output: Output | None = None,
 ) -> RunQuality:
     """Everything a run reports about its quality, from its cross-dataset candidates and groups
     (``datasets``: ``dataset_rates`` of the run's groups). ``threshold_used`` is the chosen
-    threshold, ``threshold_fixed`` the fallback (``RunQuality``)."""
+    threshold, ``threshold_fixed`` the fallback (``RunQuality``). With ``output`` (the run's
+    groups), recall is counted on them (``on_output``)."""
+    measured = on_output(found, across, output) if output is not None and found.fitted else None
+    base = _report(
+        across=across,
+        scores=scores,
+        found=found,
+        auto=auto,
+        threshold_used=threshold_used,
+        threshold_fixed=threshold_fixed,
+        datasets=datasets,
+        threshold_requested=threshold_requested,
+    )
+    if measured is None:
+        return base
+    missed = (
+        measured.blocking_share if output is not None and output.sample_pairs is not None else None
+    )
+    return dataclasses.replace(
+        base,
+        recall=measured.recall,
+        recall_interval=measured.interval,
+        recall_sd=(measured.interval[1] - measured.interval[0]) / (2 * 1.96),
+        recall_on_output=True,
+        left_apart=measured.left_apart,
+        unscored=measured.below_floor + measured.blocking_missed,
+        blocking_missed=missed,
+        caveats=caveats.with_blocking_measured(base.caveats, missed),
+    )
+
+
+def _report(
+    *,
+    across: Candidates,
+    scores: Scores,
+    found: Estimate,
+    auto: bool,
+    threshold_used: float,
+    threshold_fixed: float,
+    datasets: tuple[DatasetRates, ...],
+    threshold_requested: float | None = None,
+) -> RunQuality:
     return RunQuality(
         auto=auto,
         threshold_used=threshold_used,

@@ -23,6 +23,7 @@ changed, never what changed. Records touched are remembered in
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,17 +31,18 @@ from coordinator.core import lineage, upload_limits
 from coordinator.core.errors import (
     CoordinatorError,
     InvalidRequest,
-    NotFound,
     NotReady,
     OverLimit,
     SchemaMismatch,
 )
-from coordinator.core.guard import event
+from coordinator.core.guard import SYSTEM, event
 from coordinator.core.model import ConsentSummary, UploadReceipt, UploadState
 from coordinator.core.opening import record_opening
+from coordinator.core.record_checks import TOKEN
 from coordinator.core.secret_relay import current_epoch
 from coordinator.core.store import Store, Transaction, utc_now
-from coordinator.core.uploads import _UPLOAD_ID, TOKEN, Uploads
+from coordinator.core.upload_ids import UPLOAD_ID, id_for_new, own_row, public
+from coordinator.core.uploads import Uploads
 from hublink.identity import Identity, Role
 
 log = logging.getLogger("hublink.coordinator")
@@ -91,9 +93,14 @@ class Refreshes:
         """
         project = self.guard.project(project_id)
         self.guard.authorise(caller, "upload.begin", project, Role.NODE)
-        existing = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        if not UPLOAD_ID.fullmatch(upload_id):
+            raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
+        # Only the caller's own uploads exist for it (coordinator.core.upload_ids).
+        existing = own_row(self.store, caller, upload_id)
+        if existing is not None and existing["project_id"] != project.id:
+            upload_id, existing = f"u-{uuid.uuid4()}", None  # its own id, in another project
         if existing is not None:
-            if not self.is_refresh(upload_id):
+            if not self.is_refresh(str(existing["id"])):
                 raise InvalidRequest(f"upload {upload_id} is not a refresh")
             # Same checks as a resumed upload (owner, epoch), then its status.
             return self.uploads.begin(
@@ -136,25 +143,24 @@ class Refreshes:
             )
         if problem is not None:
             raise self.uploads._rejected(caller, project.id, upload_id, problem)
-        if not _UPLOAD_ID.fullmatch(upload_id):
-            raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
         # The same bounds as a first upload: a checked consent summary, few open uploads. The
         # summary counts the whole extract while a refresh declares only its changes, so its
         # "included" is held to the project's record limit, not to the refresh's size.
         for stale in upload_limits.expired(self.store, project):
-            self.uploads._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
+            self.uploads._erase_upload(SYSTEM, project, stale, upload_limits.expiry_reason(project))
         try:
             upload_limits.admit(
                 self.store, project, caller.organisation, consent, project.max_records
             )
         except (InvalidRequest, OverLimit) as exc:
             raise self.uploads._rejected(caller, project.id, upload_id, exc) from None
+        stored = id_for_new(self.store, caller, upload_id)
         with self.store.transaction() as tx:
             record_opening(
                 tx,
                 caller,
                 project.id,
-                upload_id,
+                stored,
                 encoding_sha256,
                 expected_records,
                 consent,
@@ -164,7 +170,7 @@ class Refreshes:
             tx.execute(
                 "INSERT INTO refreshes (upload_id, base_upload_id, project_id, organisation) "
                 "VALUES (?, ?, ?, ?)",
-                (upload_id, base["id"], project.id, caller.organisation),
+                (stored, base["id"], project.id, caller.organisation),
             )
         return UploadState(upload_id, project.id, "open", (), 0)
 
@@ -177,20 +183,20 @@ class Refreshes:
         digest_sha256: str,
         removed_tokens: Sequence[str],
     ) -> UploadReceipt:
-        """Check the refresh is whole and merge it into the committed upload, in one transaction."""
+        """Check the refresh is whole and merge it into the committed upload, in one transaction.
+
+        Someone else's id and no id at all are refused alike, and audited
+        (``Uploads.own``)."""
+        project, stored, state = self.uploads.own(caller, upload_id, "upload.commit")
         row = self.store.query_one(
-            "SELECT u.state, u.organisation, r.base_upload_id, r.project_id FROM uploads u "
-            "JOIN refreshes r ON r.upload_id = u.id WHERE u.id = ?",
-            (upload_id,),
+            "SELECT base_upload_id FROM refreshes WHERE upload_id = ?", (stored,)
         )
-        if row is None or row["organisation"] != caller.organisation:
-            raise NotFound(f"no refresh {upload_id} for organisation {caller.organisation!r}")
-        project = self.guard.project(row["project_id"])
-        self.guard.authorise(caller, "upload.commit", project, Role.NODE)
-        if row["state"] == "applied":
-            return self.uploads._receipt(upload_id)
-        if row["state"] != "open":
-            raise NotReady(f"refresh {upload_id} is {row['state']}")
+        if row is None:
+            raise InvalidRequest(f"upload {upload_id} is not a refresh")
+        if state == "applied":
+            return self.uploads._receipt(stored)
+        if state != "open":
+            raise NotReady(f"refresh {upload_id} is {state}")
         if len(removed_tokens) > MAX_REMOVED:
             raise InvalidRequest(f"a refresh removes at most {MAX_REMOVED} records")
         for position, token in enumerate(removed_tokens):
@@ -202,7 +208,7 @@ class Refreshes:
             int(r[0])
             for r in self.store.query(
                 "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index",
-                (upload_id,),
+                (stored,),
             )
         ]
         if chunks != list(range(chunk_count)):
@@ -212,20 +218,20 @@ class Refreshes:
             raise InvalidRequest(
                 f"refresh {upload_id} holds chunks beyond the {chunk_count} declared"
             )
-        received, ours = self.uploads._upload_digest(upload_id)
+        received, ours = self.uploads._upload_digest(stored)
         if received != record_count or ours != digest_sha256:
-            self.uploads._erase_upload(caller, project, upload_id, "the refresh's digest differs")
+            self.uploads._erase_upload(caller, project, stored, "the refresh's digest differs")
             raise InvalidRequest(
                 f"refresh {upload_id} rejected: what arrived is not what the node sent; "
                 "nothing was changed"
             )
         base = str(row["base_upload_id"])
         with self.store.transaction() as tx:
-            counts = _merge(tx, project.id, base, upload_id, sorted(set(removed_tokens)))
+            counts = _merge(tx, project.id, base, stored, sorted(set(removed_tokens)))
             tx.execute(
                 "UPDATE uploads SET state = 'applied', digest_sha256 = ?, committed_at = ? "
                 "WHERE id = ?",
-                (ours, utc_now(), upload_id),
+                (ours, utc_now(), stored),
             )
             tx.execute(
                 "UPDATE refreshes SET added = ?, changed = ?, removed = ?, unchanged = ?, "
@@ -236,7 +242,7 @@ class Refreshes:
                     counts.removed,
                     counts.unchanged,
                     utc_now(),
-                    upload_id,
+                    stored,
                 ),
             )
             entry = tx.audit(
@@ -245,12 +251,12 @@ class Refreshes:
                     "upload.committed",
                     project.id,
                     {
-                        "upload_id": upload_id,
+                        "upload_id": public(stored),
                         "records": record_count,
                         "chunks": chunk_count,
                         "digest_sha256": ours,
                         "refresh": {
-                            "base_upload_id": base,
+                            "base_upload_id": public(base),
                             "added": counts.added,
                             "changed": counts.changed,
                             "removed": counts.removed,
@@ -260,18 +266,17 @@ class Refreshes:
                 )
             )
             tx.execute(
-                "UPDATE uploads SET commit_audit_index = ? WHERE id = ?", (entry.index, upload_id)
+                "UPDATE uploads SET commit_audit_index = ? WHERE id = ?", (entry.index, stored)
             )
         log.info(
-            "refresh %s by %s applied: %d added, %d changed, %d removed, %d unchanged",
-            upload_id,
-            caller,
+            "refresh applied: %d added, %d changed, %d removed, %d unchanged",
             counts.added,
             counts.changed,
             counts.removed,
             counts.unchanged,
+            extra={"caller": str(caller), "project": project.id, "upload": public(stored)},
         )
-        return self.uploads._receipt(upload_id)
+        return self.uploads._receipt(stored)
 
     def counts(self, upload_id: str) -> RefreshCounts | None:
         row = self.store.query_one(

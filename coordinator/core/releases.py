@@ -18,9 +18,10 @@ from coordinator.core.attributes import entity_facts
 from coordinator.core.errors import InvalidRequest, NotFound, NotReady
 from coordinator.core.guard import Guard, event
 from coordinator.core.model import KeyBatch, Project, Withdrawal
+from coordinator.core.record_checks import TOKEN
 from coordinator.core.refreshes import pending_removed
 from coordinator.core.store import Store
-from coordinator.core.uploads import TOKEN
+from coordinator.core.upload_ids import public
 from hublink.identity import Identity, Role
 
 log = logging.getLogger("hublink.coordinator")
@@ -74,7 +75,7 @@ class Releases:
         total = int(held["n"])
         if covered["n"] != total:
             raise NotReady(
-                f"upload {upload['id']} is newer than project {project.id!r}'s latest "
+                f"upload {public(upload['id'])} is newer than project {project.id!r}'s latest "
                 "run; ask the project's admin for a new run"
             )
         # Recorded before the first key leaves, so a release cut short is still on record.
@@ -84,7 +85,7 @@ class Releases:
                     caller,
                     "keys.released",
                     project.id,
-                    {"run_id": run["id"], "keys": total, "upload_id": upload["id"]},
+                    {"run_id": run["id"], "keys": total, "upload_id": public(upload["id"])},
                 )
             )
         return self._key_batches(
@@ -136,7 +137,7 @@ class Releases:
                     "records.withdrawn",
                     project.id,
                     {
-                        "upload_id": upload["id"],
+                        "upload_id": public(upload["id"]),
                         "requested": len(wanted),
                         "withdrawn": len(found),
                         "not_found": len(wanted) - len(found),

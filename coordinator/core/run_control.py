@@ -106,7 +106,7 @@ class RunControl:
                 )
             )
         progress = self._progress[run_id] = candidates.Progress(
-            label=f"run {run_id} of {project.id}"
+            ids={"run": run_id, "project": project.id}
         )
         self._thresholds[run_id] = thresholds
         cancel = self._cancel[run_id] = threading.Event()

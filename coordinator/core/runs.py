@@ -7,13 +7,13 @@ array; ``find_candidates`` compares them (with blocking when it pays);
 ``choose_threshold`` picks the record-level threshold; ``link`` chooses the
 pairs the solver sees: with per-field filters, every candidate scored by the
 field model and linked at its own cut-offs, else the pairs at the threshold,
-the within pairs and the pairs two links imply; ``solve`` groups records into
-entities; ``assign`` gives the groups entity ids that stay stable across
-runs; ``report`` gathers the run's quality figures; ``store_results`` writes
-entities, figures and the audit entry in one transaction. ``execute`` chains
-them, as anonlink chains similarities →
-candidate pairs → solve, and records how the run ended: a run writes nothing
-until its last stage, so a failed or cancelled run leaves the previous keys.
+the within pairs and the pairs two links imply; ``resolve`` groups records
+into entities (after a refresh, only those it can have changed); ``assign``
+gives the groups entity ids that stay stable across runs; ``report`` gathers
+the run's quality figures; ``store_results`` writes entities, figures and the
+audit entry in one transaction. ``execute`` chains them, as anonlink chains
+similarities → candidate pairs → solve, and records how the run ended: a run
+writes nothing until its last stage, so a failed or cancelled run leaves the previous keys.
 
 A run's thresholds are named for what they are (``Thresholds``): the
 *requested* one (given with the run, if any), the *fallback* (the requested
@@ -43,8 +43,10 @@ from coordinator.core import (
     incremental,
     matching,
     one_organisation,
+    partial_solve,
     quality,
     quality_breakdown,
+    resolve,
 )
 from coordinator.core.candidates import Engine
 from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
@@ -122,6 +124,8 @@ class Assigned:
 
     everyone: np.ndarray
     assignment: entities.Entities
+    previous: entities.Previous | None = None
+    """The entity rows the run started from (read once, for ids and for lineage)."""
 
 
 @dataclass(frozen=True)
@@ -255,25 +259,17 @@ def link(
     return Links(linking, None)
 
 
-def solve(project: Project, linking: matching.Candidates, sizes: list[int]) -> entities.Grouping:
-    """Group the run's records (datasets of ``sizes``) into entities."""
-    solution = matching.solve(
-        linking,
-        merge_threshold=project.merge_threshold if project.within_threshold else None,
-    )
-    return entities.Grouping.from_solution(solution, sizes)
-
-
 def assign(
-    store: Store, project: Project, grouping: entities.Grouping, everyone: np.ndarray
+    store: Store,
+    project: Project,
+    grouping: entities.Grouping,
+    everyone: np.ndarray,
+    previous: entities.Previous | None = None,
 ) -> Assigned:
     """Entity ids for the groups, inherited from the project's previous run where they can be."""
-    previous = entities.Previous.from_rows(
-        store.iterate(
-            "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project.id,)
-        )
-    )
-    return Assigned(everyone, entities.assign(grouping, everyone, previous))
+    if previous is None:
+        previous = resolve.read_previous(store, project)
+    return Assigned(everyone, entities.assign(grouping, everyone, previous), previous)
 
 
 def report(
@@ -301,6 +297,7 @@ def report(
         threshold_fixed=thresholds.fallback,
         threshold_requested=thresholds.requested,
         datasets=quality.dataset_rates(grouping.dataset, linked, duplicated, sizes, names),
+        output=quality.Output(grouping.group, tuple(sizes), found.kept_from, found.sample_pairs),
     )
     return dataclasses.replace(
         figures,
@@ -336,7 +333,9 @@ def store_results(
     with store.transaction() as tx:
         check()
         # The entity rows that changed, key lineage and the dated release (.after_run).
-        after_run.record(tx, caller, project, run_id, assigned.everyone, assigned.assignment)
+        after_run.record(
+            tx, caller, project, run_id, assigned.everyone, assigned.assignment, assigned.previous
+        )
         tx.execute(
             "UPDATE runs SET state = 'completed', finished_at = ?, seconds = ?, "
             "records = ?, entities = ?, linked_entities = ?, candidates = ?, "
@@ -394,6 +393,7 @@ def execute(
     run of millions of records holds one stage's arrays at a time.
     """
     started = time.monotonic()
+    ids = {"run": run_id, "project": project.id, "caller": str(caller)}  # log fields
 
     def check() -> None:
         if cancel.is_set():
@@ -401,7 +401,13 @@ def execute(
 
     try:
         mark = incremental.pending_mark(store, project.id)
-        search = {"low": min(quality.FLOOR, thresholds.fallback), "within": _within_search(project)}
+        search = incremental.Search(
+            low=max(project.min_threshold, min(quality.FLOOR, thresholds.fallback)),
+            within=_within_search(project),
+            design=thresholds.fallback,
+            completeness=project.blocking_completeness,
+            blocking_mode=project.blocking,
+        )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)
             check()
@@ -413,8 +419,7 @@ def execute(
                     session,
                     datasets.encodings,
                     datasets.record_ids,
-                    **search,
-                    blocking_mode=project.blocking,
+                    search=search,
                     progress=progress,
                     cancelled=cancel.is_set,
                     mark=mark,
@@ -435,18 +440,24 @@ def execute(
         check()
         candidate_pairs = matching.count_candidates(links.linking)
         sizes = [len(ids) for ids in record_ids]
-        grouping = solve(project, links.linking, sizes)
-        check()
-        duplicates = links.duplicates
-        del links
-        progress.stage = "storing"
-        check()
         everyone = np.concatenate(
             [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
             or [np.zeros(0, dtype=np.int64)]
         )
         del record_ids
-        assigned = assign(store, project, grouping, everyone)
+        previous = resolve.read_previous(store, project)
+        settings = partial_solve.Settings(
+            chosen[0], project.within_threshold, project.merge_threshold
+        )
+        grouping, solved = resolve.solve_changed(
+            project, links.linking, sizes, everyone, previous, delta, settings
+        )
+        check()
+        duplicates = links.duplicates
+        del links
+        progress.stage = "storing"
+        check()
+        assigned = assign(store, project, grouping, everyone, previous)
         linked_entities = grouping.linked_entities()
         figures = report(
             store,
@@ -473,30 +484,39 @@ def execute(
                 **_matching_details(found, engine),
                 "incremental": delta is not None,
                 "compared_afresh": len(delta.touched) if delta else len(everyone),
+                "solved_afresh": solved,
             },
         )
         check()
         store_results(store, caller, project, run_id, assigned, outcome, check)
         incremental.keep(
-            store, project.id, run_id, found, everyone, sizes, **search, delta=delta, mark=mark
+            store,
+            project.id,
+            run_id,
+            found,
+            everyone,
+            sizes,
+            search=search,
+            delta=delta,
+            mark=mark,
+            settings=None if project.field_groups else settings,
         )
         progress.stage = "completed"
         log.info(
-            "run %s of %s completed: %d records, %d entities (%d linked) in %.1f s",
-            run_id,
-            project.id,
+            "run completed: %d records, %d entities (%d linked) in %.1f s",
             outcome.records,
             outcome.entities,
             outcome.linked_entities,
             outcome.seconds,
+            extra=ids,
         )
     except Cancelled:
         finish(store, caller, project, run_id, "cancelled", "cancelled on request", started)
     except OverBudget as exc:
-        log.warning("run %s of %s stopped itself: %s", run_id, project.id, exc)
+        log.warning("run stopped itself: over its candidate budget", extra=ids)
         finish(store, caller, project, run_id, "failed", str(exc), started)
     except Exception as exc:  # a run must always end in a recorded state
-        log.exception("run %s of %s failed", run_id, project.id)
+        log.exception("run failed", extra=ids)
         message = f"matching failed: {type(exc).__name__}"
         finish(store, caller, project, run_id, "failed", message, started)
 

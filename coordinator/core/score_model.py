@@ -33,6 +33,7 @@ holds a record or a pair, only aggregates.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ MIN_SCORES = 50
 NEAR = 0.02
 
 Scores = NDArray[np.float64]
+
+#: Recent estimates by a digest of all they follow from: a run that builds on the last one
+#: (an incremental run of a blocked project) often has the very same scores, and the
+#: bootstrap is the dear part. Same inputs, same estimate, so reuse changes nothing.
+_RECENT: dict[bytes, Estimate] = {}
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,8 @@ class Estimate:
     recall_interval: tuple[float, float] = (0.0, 0.0)
     caveats: tuple[Caveat, ...] = ()
     """Why the figures should be read with care, if they should (``coordinator.core.caveats``)."""
+    alternatives: tuple[Mixture, ...] = ()
+    """Fits from other EM starts that explain the scores about as well (``estimate``)."""
 
     @property
     def trusted(self) -> bool:
@@ -474,6 +482,13 @@ def estimate(
                 threshold = mixture.best_threshold(low=floor)
             else:
                 held = None
+    key = hashlib.sha256(
+        distinct.tobytes()
+        + weights.tobytes()
+        + repr((mixture, threshold, held, n, bootstrap, seed, floor, completeness)).encode()
+    ).digest()
+    if key in _RECENT:
+        return _RECENT[key]
     precision, recall = mixture.precision_recall(threshold)
     rng = np.random.default_rng(seed)
     chosen: list[float] = []
@@ -490,6 +505,7 @@ def estimate(
         chosen.append(again.best_threshold(low=floor))
         readings.append(again.precision_recall(threshold))
     others = [_counted(mixture, distinct, weights, threshold, floor)]
+    alternatives: list[Mixture] = []
     best_fit = _log_likelihood(mixture, distinct, weights)
     for split in () if held is not None else STARTS:
         other = fit(distinct, weights=weights, split=split)
@@ -504,6 +520,7 @@ def estimate(
             and _log_likelihood(other, distinct, weights) >= best_fit - SAME_FIT
         ):
             others.append(other.precision_recall(threshold))
+            alternatives.append(other)
     spread = np.std(np.array(readings), axis=0) if len(readings) > 1 else np.zeros(2)
     # The run's own precision and recall are shares of a finite number of links and of
     # matches, which vary around the model's values as a binomial share does.
@@ -517,7 +534,7 @@ def estimate(
     # design threshold, fewer above it. The interval's low end takes the worst case.
     recall_found = recall * (1 + completeness) / 2
     r_interval = (r_interval[0] * completeness, r_interval[1])
-    return Estimate(
+    found = _RECENT[key] = Estimate(
         True,
         "",
         threshold,
@@ -539,7 +556,11 @@ def estimate(
             fits_failed=failed / bootstrap if bootstrap else 0.0,
             completeness=completeness,
         ),
+        alternatives=tuple(alternatives),
     )
+    while len(_RECENT) > 8:
+        del _RECENT[next(iter(_RECENT))]
+    return found
 
 
 def _interval(

@@ -164,15 +164,17 @@ class Coordinator:
     ) -> UploadReceipt:
         """Close an upload after checking it is whole; a bad one is rejected and erased.
         A refresh is merged into the committed upload, whole or not at all."""
-        if self.refreshes.is_refresh(upload_id):
+        stored = self.uploads.stored_id(caller, upload_id)
+        if stored is not None and self.refreshes.is_refresh(stored):
             return self.refreshes.commit(
                 caller, upload_id, chunk_count, record_count, digest_sha256, removed_tokens
             )
         return self.uploads.commit(caller, upload_id, chunk_count, record_count, digest_sha256)
 
-    def refresh_counts(self, upload_id: str) -> RefreshCounts | None:
-        """What a committed refresh did (None: not a refresh)."""
-        return self.refreshes.counts(upload_id)
+    def refresh_counts(self, caller: Identity, upload_id: str) -> RefreshCounts | None:
+        """What the caller's committed refresh did (None: not a refresh)."""
+        stored = self.uploads.stored_id(caller, upload_id)
+        return None if stored is None else self.refreshes.counts(stored)
 
     # ----------------------------------------------------------------------- runs
     def start_run(

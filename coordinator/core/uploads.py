@@ -29,7 +29,7 @@ from coordinator.core.errors import (
     OverLimit,
     SchemaMismatch,
 )
-from coordinator.core.guard import Guard, event
+from coordinator.core.guard import SYSTEM, Guard, event
 from coordinator.core.model import (
     ChunkReceipt,
     ConsentSummary,
@@ -39,20 +39,21 @@ from coordinator.core.model import (
     UploadState,
 )
 from coordinator.core.opening import record_opening
+from coordinator.core.record_checks import (
+    checked_attributes,
+    name_bad_layout,
+    name_bad_token,
+)
 from coordinator.core.secret_relay import current_epoch
 from coordinator.core.store import Store, utc_now
+from coordinator.core.upload_ids import UPLOAD_ID, id_for_new, own_row, public
 from hublink.identity import Identity, Role
 from hublink.spec import EncodingLayout, UploadDigest
 
 log = logging.getLogger("hublink.coordinator")
 
-#: A record token: what a node sends in place of its local id.
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 #: A chunk's tokens joined by newlines, all good (checked in one match).
 _TOKENS = re.compile(r"[A-Za-z0-9_-]{8,64}(?:\n[A-Za-z0-9_-]{8,64})*")
-_UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
-_TAKEN = AlreadyExists("the upload id asked for is not the caller's; the coordinator chose another")
-_ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}$")
 
 
 class Uploads:
@@ -80,17 +81,16 @@ class Uploads:
         ``secret_epoch`` is the epoch of the linkage secret the node encoded
         with (0: a secret exchanged by the organisations' own means); it must be
         the project's current epoch, so encodings of two epochs never meet.
+        An id another organisation holds is answered as a free one would be
+        (``coordinator.core.upload_ids``).
         """
         project = self.guard.project(project_id)
         self.guard.authorise(caller, "upload.begin", project, Role.NODE)
-        if not _UPLOAD_ID.fullmatch(upload_id):
+        if not UPLOAD_ID.fullmatch(upload_id):
             raise InvalidRequest("upload id must be 8 to 64 letters, digits or hyphens")
-        existing = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
-        if existing is not None and (
-            existing["organisation"] != caller.organisation or existing["project_id"] != project.id
-        ):
-            # Never confirm that someone else's id exists: open under a fresh id of ours.
-            self.guard.refused(caller, "upload.begin", project.id, _TAKEN)
+        existing = own_row(self.store, caller, upload_id)
+        if existing is not None and existing["project_id"] != project.id:
+            # The caller's own id, used in another project: a fresh id tells it nothing new.
             upload_id, existing = f"u-{uuid.uuid4()}", None
         if existing is not None:
             if int(existing["secret_epoch"]) != secret_epoch:
@@ -136,7 +136,8 @@ class Uploads:
                 ),
             )
         for stale in upload_limits.expired(self.store, project):
-            self._erase_upload(caller, project, stale, upload_limits.expiry_reason(project))
+            # Any organisation's stale upload: the coordinator erases it, not this caller.
+            self._erase_upload(SYSTEM, project, stale, upload_limits.expiry_reason(project))
         try:
             upload_limits.admit(self.store, project, caller.organisation, consent, expected_records)
         except (InvalidRequest, OverLimit) as exc:
@@ -162,18 +163,16 @@ class Uploads:
                 tx,
                 caller,
                 project.id,
-                upload_id,
+                id_for_new(self.store, caller, upload_id),
                 encoding_sha256,
                 expected_records,
                 consent,
                 secret_epoch,
             )
         log.info(
-            "upload %s started by %s for %s (%d records expected)",
-            upload_id,
-            caller,
-            project.id,
+            "upload started: %d records expected",
             expected_records,
+            extra=_ids(caller, project.id, upload_id),
         )
         return UploadState(upload_id, project.id, "open", (), 0)
 
@@ -189,33 +188,38 @@ class Uploads:
                     {"upload_id": upload_id, "reason": str(error)},
                 )
             )
-        log.warning("upload %s from %s rejected: %s", upload_id, caller, error)
+        log.warning(
+            "upload refused: %s", type(error).__name__, extra=_ids(caller, project_id, upload_id)
+        )
         return error
 
-    def _own_upload(self, caller: Identity, upload_id: str, action: str) -> tuple[Project, str]:
-        row = self.store.query_one(
-            "SELECT project_id, organisation, state FROM uploads WHERE id = ?", (upload_id,)
-        )
+    def own(self, caller: Identity, upload_id: str, action: str) -> tuple[Project, str, str]:
+        """The caller's upload named ``upload_id``: its project, the id it is stored under,
+        and its state. Refused (and audited) alike whether the id is another
+        organisation's or no one's."""
+        row = own_row(self.store, caller, upload_id)
         if caller.role is not Role.NODE:
             self.guard.authorise(caller, action, None, Role.NODE)  # refused, audited
-        if row is None or row["organisation"] != caller.organisation:
-            # Someone else's upload and no upload at all answer alike, both audited.
-            named = upload_id if _UPLOAD_ID.fullmatch(upload_id) else "with that id"
+        if row is None:
+            named = upload_id if UPLOAD_ID.fullmatch(upload_id) else "with that id"
             error = NotFound(f"no upload {named} for organisation {caller.organisation!r}")
             raise self.guard.refused(caller, action, "", error)
         project = self.guard.project(row["project_id"])
         self.guard.authorise(caller, action, project, Role.NODE)
-        return project, str(row["state"])
+        return project, str(row["id"]), str(row["state"])
+
+    def stored_id(self, caller: Identity, upload_id: str) -> str | None:
+        """The id the caller's upload ``upload_id`` is stored under (None: it has none)."""
+        row = own_row(self.store, caller, upload_id)
+        return None if row is None else str(row["id"])
 
     def status(self, caller: Identity, upload_id: str) -> UploadState:
         """What the coordinator holds of an upload, so a node can resume it."""
-        project, state = self._own_upload(caller, upload_id, "upload.status")
+        project, stored, state = self.own(caller, upload_id, "upload.status")
         chunks = self.store.query(
-            "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index", (upload_id,)
+            "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index", (stored,)
         )
-        row = self.store.query_one(
-            "SELECT records_received FROM uploads WHERE id = ?", (upload_id,)
-        )
+        row = self.store.query_one("SELECT records_received FROM uploads WHERE id = ?", (stored,))
         assert row is not None
         return UploadState(
             upload_id, project.id, state, tuple(c[0] for c in chunks), int(row["records_received"])
@@ -225,10 +229,10 @@ class Uploads:
         self, caller: Identity, upload_id: str, chunk_index: int, records: Sequence[IncomingRecord]
     ) -> ChunkReceipt:
         """Store one chunk; a repeat with the same content is acknowledged, not stored twice."""
-        project, state = self._own_upload(caller, upload_id, "upload.chunk")
+        project, stored, state = self.own(caller, upload_id, "upload.chunk")
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}; it takes no more chunks")
-        self._refuse_if_superseded(caller, project, upload_id)
+        self._refuse_if_superseded(caller, project, stored)
         if not records:
             raise InvalidRequest(f"chunk {chunk_index} of upload {upload_id} has no records")
         if len(records) > project.max_chunk_records:
@@ -241,10 +245,10 @@ class Uploads:
         with self.store.transaction() as tx:
             previous = tx.execute(
                 "SELECT digest_sha256 FROM chunks WHERE upload_id = ? AND chunk_index = ?",
-                (upload_id, chunk_index),
+                (stored, chunk_index),
             ).fetchone()
             received = tx.execute(
-                "SELECT records_received FROM uploads WHERE id = ?", (upload_id,)
+                "SELECT records_received FROM uploads WHERE id = ?", (stored,)
             ).fetchone()[0]
             if previous is not None:
                 if previous[0] != digest:
@@ -264,7 +268,7 @@ class Uploads:
                 tx.executemany(
                     "INSERT INTO records (upload_id, chunk_index, token, encodings) "
                     "VALUES (?, ?, ?, ?)",
-                    [(upload_id, chunk_index, token, blob) for token, blob in rows],
+                    [(stored, chunk_index, token, blob) for token, blob in rows],
                 )
             except sqlite3.IntegrityError:
                 raise InvalidRequest(
@@ -272,16 +276,16 @@ class Uploads:
                     f"upload {upload_id}"
                 ) from None
             if attributes:
-                store_attributes(tx, upload_id, int(floor), attributes)
+                store_attributes(tx, stored, int(floor), attributes)
             tx.execute(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?)",
-                (upload_id, chunk_index, len(rows), digest),
+                (stored, chunk_index, len(rows), digest),
             )
             tx.execute(
                 "UPDATE uploads SET records_received = records_received + ? WHERE id = ?",
-                (len(rows), upload_id),
+                (len(rows), stored),
             )
-        self._extend_digest(upload_id, chunk_index, records)
+        self._extend_digest(stored, chunk_index, records)
         return ChunkReceipt(upload_id, chunk_index, False, int(received) + len(rows))
 
     def _extend_digest(
@@ -326,7 +330,7 @@ class Uploads:
             or joined.count("\n") != len(tokens) - 1
             or len(set(tokens)) != len(tokens)
         ):
-            _name_bad_token(chunk_index, tokens)
+            name_bad_token(chunk_index, tokens)
         released = set(project.released_attributes)
         rows: list[tuple[str, bytes]] = []
         pieces: list[bytes] = []
@@ -336,11 +340,11 @@ class Uploads:
                 name != want or len(bits) != length
                 for (name, bits), (want, length) in zip(encodings, expected, strict=False)
             ):
-                _name_bad_layout(project, f"chunk {chunk_index}, record {position}", encodings)
+                name_bad_layout(project, f"chunk {chunk_index}, record {position}", encodings)
             blob = encodings[0][1] if len(encodings) == 1 else b"".join(b for _, b in encodings)
             piece = record.token.encode() + b"\0" + blob
             if record.attributes:
-                pairs = _checked_attributes(
+                pairs = checked_attributes(
                     project, released, f"chunk {chunk_index}, record {position}", record
                 )
                 # Part of the chunk's digest: a changed attribute is not a repeat.
@@ -361,20 +365,20 @@ class Uploads:
         digest_sha256: str,
     ) -> UploadReceipt:
         """Close an upload after checking it is whole; a bad one is rejected and erased."""
-        project, state = self._own_upload(caller, upload_id, "upload.commit")
+        project, stored, state = self.own(caller, upload_id, "upload.commit")
         if state == "committed":
-            return self._receipt(upload_id)
+            return self._receipt(stored)
         if state != "open":
             raise NotReady(f"upload {upload_id} is {state}")
-        if upload_limits.is_expired(self.store, project, upload_id):
-            self._erase_upload(caller, project, upload_id, upload_limits.expiry_reason(project))
+        if upload_limits.is_expired(self.store, project, stored):
+            self._erase_upload(caller, project, stored, upload_limits.expiry_reason(project))
             raise NotReady(f"upload {upload_id} expired before it was committed; start it again")
-        self._refuse_if_superseded(caller, project, upload_id)
+        self._refuse_if_superseded(caller, project, stored)
         chunks = [
             r[0]
             for r in self.store.query(
                 "SELECT chunk_index FROM chunks WHERE upload_id = ? ORDER BY chunk_index",
-                (upload_id,),
+                (stored,),
             )
         ]
         problem = ""
@@ -390,24 +394,24 @@ class Uploads:
             problem = f"the coordinator holds chunks beyond the {chunk_count} the node declared"
         if not problem:
             with self._running_lock:
-                running = self._running.pop(upload_id, None)
+                running = self._running.pop(stored, None)
             if running is not None and running.chunks == chunk_count:
                 received, ours = running.records, running.digest.hexdigest()
             else:  # chunks came out of order or across a restart: read them back
-                received, ours = self._upload_digest(upload_id)
+                received, ours = self._upload_digest(stored)
             if received != record_count:
                 problem = f"the node declared {record_count} records but sent {received}"
             elif ours != digest_sha256:
                 problem = "the records' digest differs from the node's; they changed in transit"
         if problem:
-            self._erase_upload(caller, project, upload_id, problem)
+            self._erase_upload(caller, project, stored, problem)
             raise InvalidRequest(f"upload {upload_id} rejected: {problem}; nothing was kept")
         try:
             with self.store.transaction() as tx:
                 tx.execute(
                     "UPDATE uploads SET state = 'committed', digest_sha256 = ?, "
                     "committed_at = ? WHERE id = ?",
-                    (ours, utc_now(), upload_id),
+                    (ours, utc_now(), stored),
                 )
                 entry = tx.audit(
                     event(
@@ -424,35 +428,39 @@ class Uploads:
                 )
                 tx.execute(
                     "UPDATE uploads SET commit_audit_index = ? WHERE id = ?",
-                    (entry.index, upload_id),
+                    (entry.index, stored),
                 )
         except sqlite3.IntegrityError:
             # Another upload of this organisation was committed in the meantime.
-            self._refuse_if_superseded(caller, project, upload_id)
+            self._refuse_if_superseded(caller, project, stored)
             raise
-        log.info("upload %s committed by %s: %d records", upload_id, caller, record_count)
-        return self._receipt(upload_id)
+        log.info(
+            "upload committed: %d records",
+            record_count,
+            extra=_ids(caller, project.id, upload_id),
+        )
+        return self._receipt(stored)
 
-    def _refuse_if_superseded(self, caller: Identity, project: Project, upload_id: str) -> None:
+    def _refuse_if_superseded(self, caller: Identity, project: Project, stored: str) -> None:
         """Erase and refuse an open upload once its organisation has committed another.
 
         Only one upload per organisation is ever used; an open one left behind
         would hold encodings that can never be matched. A refresh
         (``coordinator.core.refreshes``) is meant to meet the committed upload.
         """
-        if self.store.query_one("SELECT 1 FROM refreshes WHERE upload_id = ?", (upload_id,)):
+        if self.store.query_one("SELECT 1 FROM refreshes WHERE upload_id = ?", (stored,)):
             return
         other = self.store.query_one(
             "SELECT id FROM uploads WHERE project_id = ? AND organisation = ? "
             "AND state = 'committed' AND id != ?",
-            (project.id, caller.organisation, upload_id),
+            (project.id, caller.organisation, stored),
         )
         if other is None:
             return
         reason = "the organisation committed another upload to the project first"
-        self._erase_upload(caller, project, upload_id, reason)
+        self._erase_upload(caller, project, stored, reason)
         raise AlreadyExists(
-            f"upload {upload_id} refused: organisation {caller.organisation!r} already has a "
+            f"upload {public(stored)} refused: organisation {caller.organisation!r} already has a "
             f"committed upload in project {project.id!r}; nothing of this upload was kept"
         )
 
@@ -474,36 +482,36 @@ class Uploads:
         assert row is not None
         return str(row["project_id"])
 
-    def _erase_upload(
-        self, caller: Identity, project: Project, upload_id: str, reason: str
-    ) -> None:
+    def _erase_upload(self, caller: Identity, project: Project, stored: str, reason: str) -> None:
         with self._running_lock:
-            self._running.pop(upload_id, None)
+            self._running.pop(stored, None)
         with self.store.transaction() as tx:
-            tx.execute("DELETE FROM records WHERE upload_id = ?", (upload_id,))
-            tx.execute("DELETE FROM chunks WHERE upload_id = ?", (upload_id,))
+            tx.execute("DELETE FROM records WHERE upload_id = ?", (stored,))
+            tx.execute("DELETE FROM chunks WHERE upload_id = ?", (stored,))
             tx.execute(
                 "UPDATE uploads SET state = 'rejected', records_received = 0 WHERE id = ?",
-                (upload_id,),
+                (stored,),
             )
             tx.audit(
                 event(
                     caller,
                     "upload.rejected",
                     project.id,
-                    {"upload_id": upload_id, "reason": reason},
+                    {"upload_id": public(stored), "reason": reason},
                 )
             )
-        log.warning("upload %s from %s rejected: %s", upload_id, caller, reason)
+        log.warning(
+            "upload rejected and erased: %s", reason, extra=_ids(caller, project.id, public(stored))
+        )
 
-    def _receipt(self, upload_id: str) -> UploadReceipt:
-        row = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+    def _receipt(self, stored: str) -> UploadReceipt:
+        row = self.store.query_one("SELECT * FROM uploads WHERE id = ?", (stored,))
         assert row is not None
         index = int(row["commit_audit_index"])
         [entry] = self.store.audit_entries(index, index)
         checkpoint = self.store.audit_checkpoint_at(index + 1) or self.store.audit_checkpoint()
         return UploadReceipt(
-            upload_id,
+            public(stored),
             row["project_id"],
             row["organisation"],
             int(row["records_received"]),
@@ -516,53 +524,9 @@ class Uploads:
         )
 
 
-def _name_bad_token(chunk_index: int, tokens: Sequence[str]) -> None:
-    """Raise for the chunk's first bad or repeated token, naming its place."""
-    seen: set[str] = set()
-    for position, token in enumerate(tokens):
-        where = f"chunk {chunk_index}, record {position}"
-        if not TOKEN.fullmatch(token):
-            raise InvalidRequest(f"{where}: token must be 8 to 64 URL-safe characters")
-        if token in seen:
-            raise InvalidRequest(f"{where}: token repeated within the chunk")
-        seen.add(token)
-
-
-def _name_bad_layout(project: Project, where: str, encodings: Sequence[tuple[str, bytes]]) -> None:
-    """Raise for a record whose encodings are not the project's, saying what differs."""
-    expected = [(e.name, e.nbytes) for e in project.encodings]
-    names = [name for name, _ in encodings]
-    want = [name for name, _ in expected]
-    if names != want:
-        raise InvalidRequest(f"{where}: encodings {names} do not match the project's {want}")
-    name, length = next(
-        (n, len(bits))
-        for (n, bits), (_, w) in zip(encodings, expected, strict=True)
-        if len(bits) != w
-    )
-    raise InvalidRequest(
-        f"{where}: encoding {name!r} is {length * 8} bits; project {project.id!r} "
-        f"expects {dict(expected)[name] * 8}"
-    )
-
-
-def _checked_attributes(
-    project: Project, released: set[str], where: str, record: IncomingRecord
-) -> tuple[tuple[str, str], ...]:
-    """A record's released attributes, sorted by name, once each is known to be allowed."""
-    for name, value in record.attributes:
-        if name not in released:
-            raise InvalidRequest(
-                f"{where}: attribute {name!r} is not released by project {project.id!r}"
-            )
-        if not _ATTRIBUTE_VALUE.fullmatch(value):
-            raise InvalidRequest(
-                f"{where}: attribute {name!r} must be a coarse code of 1 to 32 letters, "
-                "digits, spaces or . _ + -"
-            )
-    if len({name for name, _ in record.attributes}) != len(record.attributes):
-        raise InvalidRequest(f"{where}: an attribute is repeated")
-    return tuple(sorted(record.attributes))
+def _ids(caller: Identity, project_id: str, upload_id: str) -> dict[str, str]:
+    """A log line's ``extra``: the ids it is about, as fields (``hublink.logformat``)."""
+    return {"caller": str(caller), "project": project_id, "upload": upload_id}
 
 
 def _split(blob: bytes, layout: Sequence[EncodingLayout]) -> list[bytes]:

@@ -18,11 +18,14 @@ every call, from the verified certificate itself:
 
 A certificate that names no valid hublink identity is refused here too, and
 recorded by its fingerprint alone. Refusals leave as UNAUTHENTICATED with a
-sentence, and are audited.
+sentence, are audited, written to hublink's log with the peer's address (as
+fields, ``hublink.logformat``) and counted in ``hublink_certificates_refused``
+by reason.
 
 Handshake failures (no certificate, an untrusted or expired one) never reach
 this interceptor or any servicer: gRPC ends the connection inside its TLS
-layer. They leave only gRPC's own log lines; docs/operations.md says where.
+layer, and its Python API offers no hook there (docs/operations.md, "Refusals
+and handshake failures", says exactly why and where the lines are instead).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from coordinator.core.service import Coordinator
+from coordinator.metrics import CoordinatorMetrics
 from hublink.identity import (
     Identity,
     InvalidIdentity,
@@ -105,6 +110,15 @@ class RevocationList:
             )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a verified certificate may not be used: a short ``kind`` (the log line's and the
+    metric's reason) and the sentence the caller and the audit log get."""
+
+    kind: str
+    sentence: str
+
+
 class CertificatePolicy:
     """Revocation and organisation-CA checks on a verified client certificate."""
 
@@ -119,31 +133,39 @@ class CertificatePolicy:
             for org, path in (organisation_cas or {}).items()
         }
 
-    def refusal(self, certificate: x509.Certificate, identity: Identity) -> str | None:
+    def refusal(self, certificate: x509.Certificate, identity: Identity) -> Refusal | None:
         """Why this certificate may not be used, or None."""
         try:
             if self.revocations.is_revoked(certificate):
-                return f"the certificate of {identity} has been revoked"
+                return Refusal("revoked", f"the certificate of {identity} has been revoked")
         except (OSError, ValueError) as exc:
             log.error("revocation list unusable, refusing every call: %s", exc)
-            return "the coordinator cannot read its revocation list; try again later"
+            return Refusal(
+                "revocation list unreadable",
+                "the coordinator cannot read its revocation list; try again later",
+            )
         if not self._cas:
             return None
         if identity.role is not Role.NODE:
             issuer = next((o for o, ca in self._cas.items() if _issued_by(certificate, ca)), None)
             if issuer is not None:
-                return (
+                return Refusal(
+                    "role from an organisation CA",
                     f"the certificate of {identity} was issued by organisation {issuer!r}'s "
-                    "certificate authority, which may issue only node certificates"
+                    "certificate authority, which may issue only node certificates",
                 )
             return None
         ca = self._cas.get(identity.organisation)
         if ca is None:
-            return f"organisation {identity.organisation!r} has no certificate authority here"
+            return Refusal(
+                "no organisation CA",
+                f"organisation {identity.organisation!r} has no certificate authority here",
+            )
         if not _issued_by(certificate, ca):
-            return (
+            return Refusal(
+                "another organisation's CA",
                 f"the certificate of {identity} was not issued by organisation "
-                f"{identity.organisation!r}'s own certificate authority"
+                f"{identity.organisation!r}'s own certificate authority",
             )
         return None
 
@@ -159,9 +181,15 @@ def _issued_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
 class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Runs ``CertificatePolicy`` before every method, and audits refusals through the core."""
 
-    def __init__(self, core: Coordinator, policy: CertificatePolicy) -> None:
+    def __init__(
+        self,
+        core: Coordinator,
+        policy: CertificatePolicy,
+        metrics: CoordinatorMetrics | None = None,
+    ) -> None:
         self.core = core
         self.policy = policy
+        self.metrics = metrics
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -194,6 +222,7 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             identity = identity_from_certificate(certificates[0])
         except InvalidIdentity:
             unidentified = "the client certificate carries no valid hublink identity"
+            self._note(context, "no hublink identity", {"certificate": fingerprint(certificate)})
             self.core.record_unidentified(
                 fingerprint(certificate), method.rsplit("/", 1)[-1], unidentified
             )
@@ -202,10 +231,21 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 f"{unidentified} (exactly one urn:hublink:<role>:<organisation> URI)",
             )
             return
-        reason = self.policy.refusal(certificate, identity)
-        if reason is not None:
-            self.core.record_refusal(identity, method.rsplit("/", 1)[-1], reason)
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+        refusal = self.policy.refusal(certificate, identity)
+        if refusal is not None:
+            self._note(context, refusal.kind, {"caller": str(identity)})
+            self.core.record_refusal(identity, method.rsplit("/", 1)[-1], refusal.sentence)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal.sentence)
+
+    def _note(self, context: grpc.ServicerContext, kind: str, ids: dict[str, str]) -> None:
+        """Log and count a certificate refused after the handshake, with the peer's address."""
+        if self.metrics is not None:
+            self.metrics.certificates_refused.labels(reason=kind).inc()
+        log.warning(
+            "certificate refused after the TLS handshake: %s",
+            kind,
+            extra={"peer": str(context.peer()), **ids},
+        )
 
     def _guard(
         self, behaviour: Callable[[Any, Any], Any], method: str

@@ -75,11 +75,12 @@ def create_server(
     ``health_servicer`` to flip it to NOT_SERVING at shutdown, and ``metrics``
     to count calls (coordinator.metrics).
     """
+    metrics = metrics or CoordinatorMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[
-            MetricsInterceptor(metrics or CoordinatorMetrics()),
-            AccessInterceptor(core, policy or CertificatePolicy()),
+            MetricsInterceptor(metrics),
+            AccessInterceptor(core, policy or CertificatePolicy(), metrics),
         ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -97,15 +97,16 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
     def CommitUpload(
         self, request: upload_pb2.CommitUploadRequest, context: grpc.ServicerContext
     ) -> upload_pb2.UploadReceipt:
+        who = caller(context)
         receipt = self.core.commit_upload(
-            caller(context),
+            who,
             request.upload_id,
             request.chunk_count,
             request.record_count,
             request.digest_sha256,
             list(request.removed_tokens),
         )
-        return convert.upload_receipt(receipt, self.core.refresh_counts(receipt.upload_id))
+        return convert.upload_receipt(receipt, self.core.refresh_counts(who, receipt.upload_id))
 
 
 class KeyServicer(keys_pb2_grpc.KeyServiceServicer):

@@ -122,10 +122,11 @@ def trail(
     with_project: bool = True,
 ) -> list[str]:
     """Sentences for the entries (only ``actions``, if given), each upload with its policy."""
-    policies: dict[str, str] = {}
+    # Each organisation has its own upload ids (coordinator.core.upload_ids).
+    policies: dict[tuple[str, str], str] = {}
     lines = []
     for entry in entries:
-        upload_id = str(entry.details.get("upload_id", ""))
+        upload_id = (entry.actor_organisation, str(entry.details.get("upload_id", "")))
         if entry.action == "upload.started":
             consent = entry.details.get("consent") or {}
             if isinstance(consent, Mapping):

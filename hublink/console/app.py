@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hublink.clients import RequestRefused
-from hublink.console import admin_views, analyst_views, audit_views
+from hublink.console import admin_views, analyst_views, audit_views, series_views
 from hublink.console.pages import Refused, checked_form, current, need, render, sessions_of
 from hublink.console.profiles import Settings
 from hublink.console.security import SecurityHeaders, Sessions, allowed_hosts, cookie_header
@@ -128,6 +128,7 @@ def create_app(settings: Settings, sessions: Sessions, host: str, port: int) -> 
         Route("/project", choose_project, methods=["POST"]),
         *audit_views.ROUTES,
         *analyst_views.ROUTES,
+        *series_views.ROUTES,
         *admin_views.ROUTES,
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]

@@ -36,9 +36,10 @@ class Bar:
     value: int | None  # None: withheld
 
 
-def _svg(
+def frame(
     width: int, height: int, title: str, description: str, body: Sequence[str], key: str
 ) -> Markup:
+    """The ``<svg>`` element a screen reader announces by its title and description."""
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="chart" role="img" aria-labelledby="{key}-t {key}-d">'
@@ -47,20 +48,28 @@ def _svg(
     )
 
 
-def _text(
-    x: float, y: float, text: str, anchor: str = "start", size: int = 14, weight: str = "normal"
+def text_at(
+    x: float,
+    y: float,
+    text: str,
+    anchor: str = "start",
+    size: int = 14,
+    weight: str = "normal",
+    fill: str = TEXT,
 ) -> str:
+    """Escaped text: presentation attributes only, as the Content-Security-Policy requires."""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
-        f'font-weight="{weight}" fill="{TEXT}">{escape(text)}</text>'
+        f'font-weight="{weight}" fill="{fill}">{escape(text)}</text>'
     )
 
 
-def _rect(x: float, y: float, w: float, h: float, fill: str = BLUE) -> str:
+def solid_rect(x: float, y: float, w: float, h: float, fill: str = BLUE) -> str:
     return f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}"/>'
 
 
-def _withheld_rect(x: float, y: float, w: float, h: float) -> str:
+def withheld_rect(x: float, y: float, w: float, h: float) -> str:
+    """A withheld count: a dashed outline, never a filled bar that could be read as a value."""
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="none" '
         f'stroke="{WITHHELD_STROKE}" stroke-width="2" stroke-dasharray="4 3"/>'
@@ -95,12 +104,12 @@ def upset(
         x = label_width + i * column + 8
         w = column - 16
         if value is None:
-            body.append(_withheld_rect(x, base - 24, w, 24))
-            body.append(_text(x + w / 2, base - 30, "withheld", "middle", 11))
+            body.append(withheld_rect(x, base - 24, w, 24))
+            body.append(text_at(x + w / 2, base - 30, "withheld", "middle", 11))
         else:
             h = (bar_height - 20) * value / top
-            body.append(_rect(x, base - h, w, h))
-            body.append(_text(x + w / 2, base - h - 6, f"{value:,}", "middle", 12))
+            body.append(solid_rect(x, base - h, w, h))
+            body.append(text_at(x + w / 2, base - h - 6, f"{value:,}", "middle", 12))
         ys = [base + 30 + row * datasets.index(d) for d in combo if d in datasets]
         if len(ys) > 1:
             body.append(
@@ -116,7 +125,7 @@ def upset(
             )
     for j, dataset in enumerate(datasets):
         body.append(
-            _text(label_width - 12, base + 35 + row * j, names.get(dataset, dataset), "end", 13)
+            text_at(label_width - 12, base + 35 + row * j, names.get(dataset, dataset), "end", 13)
         )
     released = [c for c in ordered if c[1] is not None]
     description = (
@@ -128,7 +137,7 @@ def upset(
         )
         + f". {len(ordered) - len(released)} withheld. The table below gives the same figures."
     )
-    return _svg(width, height, title, description, body, key)
+    return frame(width, height, title, description, body, key)
 
 
 def bars(items: Sequence[Bar], *, title: str, key: str, unit: str = "children") -> Markup:
@@ -141,18 +150,18 @@ def bars(items: Sequence[Bar], *, title: str, key: str, unit: str = "children") 
     body = []
     for i, item in enumerate(items):
         y = 10 + i * row
-        body.append(_text(label_width - 10, y + 18, item.label, "end", 13))
+        body.append(text_at(label_width - 10, y + 18, item.label, "end", 13))
         if item.value is None:
-            body.append(_withheld_rect(label_width, y + 4, 40, row - 10))
-            body.append(_text(label_width + 48, y + 18, "withheld", size=12))
+            body.append(withheld_rect(label_width, y + 4, 40, row - 10))
+            body.append(text_at(label_width + 48, y + 18, "withheld", size=12))
         else:
             w = span * item.value / top
-            body.append(_rect(label_width, y + 4, w, row - 10))
-            body.append(_text(label_width + w + 6, y + 18, f"{item.value:,}", size=12))
+            body.append(solid_rect(label_width, y + 4, w, row - 10))
+            body.append(text_at(label_width + w + 6, y + 18, f"{item.value:,}", size=12))
     description = "; ".join(
         f"{b.label}: {'withheld' if b.value is None else f'{b.value:,} {unit}'}" for b in items
     )
-    return _svg(width, height, title, description, body, key)
+    return frame(width, height, title, description, body, key)
 
 
 def histogram(
@@ -178,20 +187,20 @@ def histogram(
     body = [
         f'<line x1="{left}" y1="{bottom}" x2="{width - 20}" y2="{bottom}" stroke="{TEXT}"/>',
         f'<line x1="{left}" y1="20" x2="{left}" y2="{bottom}" stroke="{TEXT}"/>',
-        _text(left - 6, 28, f"{top:,}", "end", 11),
-        _text(left - 6, bottom, "0", "end", 11),
-        _text(x_of(lo), bottom + 18, f"{lo:.2f}", "middle", 11),
-        _text(x_of(hi), bottom + 18, f"{hi:.2f}", "middle", 11),
-        _text((left + width) / 2, bottom + 40, "Best similarity score of a record", "middle", 12),
+        text_at(left - 6, 28, f"{top:,}", "end", 11),
+        text_at(left - 6, bottom, "0", "end", 11),
+        text_at(x_of(lo), bottom + 18, f"{lo:.2f}", "middle", 11),
+        text_at(x_of(hi), bottom + 18, f"{hi:.2f}", "middle", 11),
+        text_at((left + width) / 2, bottom + 40, "Best similarity score of a record", "middle", 12),
     ]
     bar_w = max(1.0, x_of(lo + bin_width) - x_of(lo) - 1)
     for lower, count in bins:
         x = x_of(lower)
         if count is None:
-            body.append(_withheld_rect(x, bottom - 8, bar_w, 8))
+            body.append(withheld_rect(x, bottom - 8, bar_w, 8))
         else:
             h = (bottom - 30) * count / top
-            body.append(_rect(x, bottom - h, bar_w, h))
+            body.append(solid_rect(x, bottom - h, bar_w, h))
     for value, label, dash, colour, y in (
         (used, f"threshold used {used:.3f}", "", VERMILLION, 16),
         (estimated, f"estimated {estimated or 0:.3f}", ' stroke-dasharray="6 4"', ORANGE, 32),
@@ -202,13 +211,13 @@ def histogram(
             f'<line x1="{x_of(value):.1f}" y1="20" x2="{x_of(value):.1f}" y2="{bottom}" '
             f'stroke="{colour}" stroke-width="2"{dash}/>'
         )
-        body.append(_text(x_of(value) + 4, y + 8, label, size=11))
+        body.append(text_at(x_of(value) + 4, y + 8, label, size=11))
     withheld = sum(1 for _, c in bins if c is None)
     description = (
         f"{len(bins)} bins of width {bin_width:g} from {lo:.2f} to {hi:.2f}, the largest holding "
         f"{top:,} records; {withheld} bins withheld as too small; threshold used {used:.3f}."
     )
-    return _svg(
+    return frame(
         width, height + 20, "Distribution of best similarity scores", description, body, key
     )
 
@@ -230,11 +239,11 @@ def curves(
     body = [
         f'<line x1="{left}" y1="{bottom}" x2="{width - right}" y2="{bottom}" stroke="{TEXT}"/>',
         f'<line x1="{left}" y1="20" x2="{left}" y2="{bottom}" stroke="{TEXT}"/>',
-        _text(left - 6, 24, "1.0", "end", 11),
-        _text(left - 6, bottom, "0", "end", 11),
-        _text(left, bottom + 18, f"{lo:.2f}", "middle", 11),
-        _text(width - right, bottom + 18, f"{hi:.2f}", "middle", 11),
-        _text((left + width - right) / 2, bottom + 40, "Threshold", "middle", 12),
+        text_at(left - 6, 24, "1.0", "end", 11),
+        text_at(left - 6, bottom, "0", "end", 11),
+        text_at(left, bottom + 18, f"{lo:.2f}", "middle", 11),
+        text_at(width - right, bottom + 18, f"{hi:.2f}", "middle", 11),
+        text_at((left + width - right) / 2, bottom + 40, "Threshold", "middle", 12),
     ]
     step = max(1, len(points) // 12)
     for index, label, colour, dash, marker in (
@@ -255,21 +264,23 @@ def curves(
                 )
         end_x, end_y = coords[-1]
         body.append(
-            _text(end_x + 10, end_y + 4 + (12 if index == 2 else 0), label, size=13, weight="bold")
+            text_at(
+                end_x + 10, end_y + 4 + (12 if index == 2 else 0), label, size=13, weight="bold"
+            )
         )
     ux, _ = at(used, 0)
     body.append(
         f'<line x1="{ux:.1f}" y1="20" x2="{ux:.1f}" y2="{bottom}" stroke="{TEXT}" '
         'stroke-width="1.5" stroke-dasharray="2 3"/>'
     )
-    body.append(_text(ux + 4, 34, f"used {used:.3f}", size=11))
+    body.append(text_at(ux + 4, 34, f"used {used:.3f}", size=11))
     nearest = min(points, key=lambda p: abs(p[0] - used))
     description = (
         f"Estimated precision (solid line, circles) and recall (dashed line, squares) for "
         f"thresholds {lo:.2f} to {hi:.2f}. At the threshold used ({used:.3f}) precision is "
         f"about {nearest[1]:.3f} and recall about {nearest[2]:.3f}."
     )
-    return _svg(
+    return frame(
         width,
         height + 20,
         "Estimated precision and recall against threshold",

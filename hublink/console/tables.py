@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from openpyxl import Workbook
 
 from hublink.clients import Counts
+from hublink.clients.analyst import TimeSeries
 from hublink.reports.counts import TOTAL, counts_rows
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -81,6 +82,40 @@ def csv_bytes(counts: Counts) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in counts_rows(counts):
+        writer.writerow([_safe(v) for v in row])
+    return buffer.getvalue().encode("utf-8")
+
+
+SERIES_COLUMNS = ["date", "run_id", "label", "count", "suppressed"]
+"""The series download's columns: one row per released cell, as ``csv_bytes`` does for tables.
+
+``label`` is the coordinator's: a combination of services ("a+b", short names),
+or "new" / "left" since the previous release.
+"""
+
+
+def series_rows(series: TimeSeries) -> list[list[str]]:
+    """Every cell of every release, oldest first, in the order the coordinator sent them."""
+    rows = [SERIES_COLUMNS]
+    for release in series.releases:
+        for cell in release.cells:
+            rows.append(
+                [
+                    release.date,
+                    release.run_id,
+                    cell.label,
+                    "" if cell.value is None else str(cell.value),
+                    "true" if cell.value is None else "false",
+                ]
+            )
+    return rows
+
+
+def series_csv_bytes(series: TimeSeries) -> bytes:
+    """The released series as CSV (UTF-8); a withheld count is empty and flagged, never 0."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in series_rows(series):
         writer.writerow([_safe(v) for v in row])
     return buffer.getvalue().encode("utf-8")
 

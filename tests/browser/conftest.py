@@ -153,6 +153,8 @@ def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
         from PIL import Image  # kept in the repository: 64 colours are plenty for these pages
 
         with Image.open(path) as shot:
-            small = shot.convert("RGB").quantize(colors=64)
+            # Octree keeps a chart's small accents (the sixth Okabe-Ito colour of a line)
+            # that median cut merges into grey.
+            small = shot.convert("RGB").quantize(colors=64, method=Image.Quantize.FASTOCTREE)
         small.save(path, optimize=True)
     return path

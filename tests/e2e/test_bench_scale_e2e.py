@@ -92,3 +92,17 @@ def test_table_is_printed(quick: tuple[dict[str, object], str]) -> None:
     table = quick[1]
     assert "pairs completeness" in table and "end to end s" in table
     assert "2,000 + " in table
+
+
+def test_issue_25_figures_are_reported(quick: tuple[dict[str, object], str]) -> None:
+    """The speed figures issue 25 asks for: ratios, all-cores encoding and stage seconds."""
+    entry = _size(quick[0])
+    for key in ("kernel_vs_anonlink", "blocked_speedup", "node_encode_records_per_s"):
+        value = entry[key]
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, key
+    assert entry["kernel"] in {"anonlink", "native-popcnt", "native-portable"}
+    stages = entry["stage_s"]
+    assert isinstance(stages, dict)
+    assert {"blocked_plan", "blocked_compare", "blocked_merge", "e2e_run"} <= set(stages)
+    assert stages["blocked_compare"] <= entry["blocked_s"]  # type: ignore[operator]
+    assert "target >= 15" in quick[1] and "target >= 1.3" in quick[1]

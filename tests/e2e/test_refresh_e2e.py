@@ -23,6 +23,7 @@ from hublink.clients import RequestRefused
 from hublink.config import NodeConfig
 from hublink.demo import PROJECT_ID
 from node.errors import RunError
+from node.plan import plan, render
 from node.uploader import NodeClient, RetryPolicy
 from node.withdraw import withdraw
 from node.workflow import upload
@@ -94,6 +95,29 @@ def test_a_refresh_sends_only_what_changed_and_keys_stay_put(deployment: Deploym
     lines = trail(log_entries(deployment.database))
     assert any("2 added, 3 changed, 1 removed" in line for line in lines), lines[-5:]
     assert any("0 added, 0 changed, 0 removed" in line for line in lines)
+
+
+def test_plan_previews_the_refresh_and_sends_nothing(deployment: Deployment) -> None:
+    first = deployment.organisations[0]
+    edit_extract(deployment.data.csv_paths[first], add=1, change=2, drop=1)
+    sent_before, calls_before = deployment.records_sent(), len(deployment.wire.sent)
+
+    shown = plan(deployment.node(first))
+
+    assert shown.refresh is not None and not shown.refresh.unavailable
+    counts = shown.refresh.counts
+    assert (counts["added"], counts["changed"], counts["removed"]) == (1, 2, 1)
+    assert shown.refresh.sent == 3
+    text = render(shown)
+    assert "Refresh preview" in text and "encodings that would travel: 3" in text
+    assert (deployment.records_sent(), len(deployment.wire.sent)) == (sent_before, calls_before)
+    # The upload then sends exactly what the preview said.
+    summary = upload(deployment.node(first), channel=deployment.channel(first))
+    assert summary.refresh is not None
+    assert dataclasses.asdict(summary.refresh) == {
+        key: counts[key] for key in dataclasses.asdict(summary.refresh)
+    }
+    assert deployment.records_sent() - sent_before == 3
 
 
 def test_a_refresh_under_another_schema_or_epoch_is_refused_with_nothing_changed(

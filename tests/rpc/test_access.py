@@ -2,11 +2,14 @@
 
 A real coordinator on loopback with mutual TLS: bad certificates fail in the
 handshake, revoked ones and ones from another organisation's CA are refused
-after it, and every refusal after authentication is audited.
+after it, and every refusal after authentication is audited, logged by hublink
+with the peer's address, and counted. Handshake failures reach only gRPC's own
+log on standard error (docs/operations.md says why); a test pins that too.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from cryptography import x509
 import hublink
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
+from coordinator.metrics import CoordinatorMetrics
 from coordinator.projects import load_project
 from coordinator.rpc.access import CertificatePolicy, RevocationList
 from coordinator.rpc.server import create_server
@@ -53,6 +57,7 @@ class Server:
     ca_dir: Path
     revoked: Path
     tmp: Path
+    metrics: CoordinatorMetrics
 
     def issue(self, identity: Identity, **kwargs: object) -> TlsFiles:
         files = issue_certificate(
@@ -62,6 +67,12 @@ class Server:
 
     def channel(self, tls: TlsFiles) -> grpc.Channel:
         return secure_channel(f"localhost:{self.port}", tls)
+
+    def refused_certificates(self, reason: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "hublink_certificates_refused_total", {"reason": reason}
+        )
+        return value or 0.0
 
     def refusals(self) -> list[dict[str, object]]:
         return [
@@ -90,12 +101,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
     revoked.write_text("# revoked certificates\n")
     store = Store(tmp_path / "c.db")
     core = Coordinator(store, [load_project(write_project(tmp_path))])
-    running = Server(core, 0, ca_dir, revoked, tmp_path)
+    running = Server(core, 0, ca_dir, revoked, tmp_path, CoordinatorMetrics())
     grpc_server, port = create_server(
         core,
         "127.0.0.1:0",
         running.issue(COORDINATOR),
         policy=CertificatePolicy(RevocationList(revoked)),
+        metrics=running.metrics,
     )
     grpc_server.start()
     running.port = port
@@ -137,6 +149,27 @@ def test_an_expired_certificate_cannot_connect(server: Server) -> None:
     assert code_of(lambda: get_project(server.channel(expired))) == grpc.StatusCode.UNAVAILABLE
 
 
+def test_a_handshake_failure_is_in_grpcs_own_log_and_nowhere_else(
+    server: Server,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """gRPC gives hublink no hook on a failed handshake (docs/operations.md): its core
+    writes one line to the process's standard error, with the reason and no peer address.
+    Operators alert on that line; this pins that it is there and says what the docs say."""
+    other = create_authority(tmp_path / "other-ca")
+    files = issue_certificate(other, HEALTH, tmp_path / "other")
+    tls = TlsFiles(ca=server.ca_dir / "ca.pem", cert=files.cert, key=files.key)
+    with caplog.at_level(logging.DEBUG, logger="hublink"):
+        assert code_of(lambda: get_project(server.channel(tls))) == grpc.StatusCode.UNAVAILABLE
+    lines = [line for line in capfd.readouterr().err.splitlines() if "Handshake failed" in line]
+    assert lines and "CERTIFICATE_VERIFY_FAILED" in lines[0], lines
+    assert "ssl_transport_security" in lines[0]
+    assert not [r for r in caplog.records if r.name.startswith("hublink")]
+    assert server.refusals() == []
+
+
 # --------------------------------------------------------------------- revocation
 def test_a_revoked_certificate_is_refused_without_a_restart_and_audited(server: Server) -> None:
     tls = server.issue(HEALTH)
@@ -153,8 +186,24 @@ def test_a_revoked_certificate_is_refused_without_a_restart_and_audited(server: 
     assert any(
         r["org"] == "health-visiting" and "revoked" in str(r["reason"]) for r in server.refusals()
     )
+    assert server.refused_certificates("revoked") == 1
     # Another certificate of the same organisation still works.
     assert get_project(server.channel(server.issue(HEALTH))).project_id == PROJECT
+
+
+def test_a_refused_certificate_is_logged_with_the_peers_address_and_reason(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    tls = server.issue(FLYING)
+    serial = x509.load_pem_x509_certificate(tls.cert.read_bytes()).serial_number
+    server.revoked.write_text(f"serial:{serial:x}\n")
+    with caplog.at_level(logging.WARNING, logger="hublink.coordinator.access"):
+        assert code_of(lambda: get_project(server.channel(tls))) == grpc.StatusCode.UNAUTHENTICATED
+    [line] = [r for r in caplog.records if r.name == "hublink.coordinator.access"]
+    assert line.getMessage() == "certificate refused after the TLS handshake: revoked"
+    assert str(getattr(line, "peer", "")).startswith("ipv4:127.0.0.1:")
+    assert getattr(line, "caller", "") == "node flying-start"
+    assert server.refused_certificates("revoked") == 1
 
 
 def test_revocation_by_serial_number(server: Server) -> None:

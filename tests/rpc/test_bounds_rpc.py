@@ -20,6 +20,7 @@ from tests.rpc.test_coordinator_rpc import (
     ADMIN,
     AUDITOR,
     DEADLINE,
+    FLYING_START,
     HEALTH_VISITING,
     SPEC,
     Uploads,
@@ -188,6 +189,26 @@ def test_open_uploads_are_limited_per_organisation_and_expire(coordinator: Any) 
         if e.event.action == "upload.rejected"
     ]
     assert any("expired" in str(r) for r in reasons)
+
+
+def test_another_organisations_expired_upload_is_erased_by_the_coordinator(
+    coordinator: Any,
+) -> None:
+    """A BeginUpload sweeps every organisation's expired uploads; the audit log names the
+    coordinator as the one who erased them, not the organisation whose call it was."""
+    stale = new_upload_id()
+    begin(coordinator, records_pb2.ConsentSummary(), upload_id=stale)
+    with coordinator.core.store.transaction() as tx:
+        tx.execute(
+            "UPDATE uploads SET created_at = '2000-01-01T00:00:00.000Z' WHERE id = ?", (stale,)
+        )
+    Uploads.over(coordinator.channel(FLYING_START), coordinator.project_id).begin(new_upload_id())
+    [erased] = [
+        e.event
+        for e in coordinator.core.store.audit_entries()
+        if e.event.action == "upload.rejected" and e.event.details["upload_id"] == stale
+    ]
+    assert (erased.actor_organisation, erased.actor_role) == ("coordinator", "coordinator")
 
 
 def test_an_expired_upload_cannot_be_committed(coordinator: Any) -> None:

@@ -539,6 +539,62 @@ def test_node_cannot_see_another_organisations_upload(coordinator: Any) -> None:
     assert stored_records(coordinator, upload_id) == 0
 
 
+def test_an_upload_id_another_organisation_holds_answers_as_a_free_one(coordinator: Any) -> None:
+    """Issue 21: BeginUpload answered a taken id with a fresh one (so the id existed), a
+    refresh with a taken id said "not a refresh", and committing another organisation's
+    refresh said "no refresh" where an unknown id says "no upload". Now each organisation
+    has its own ids: a taken one is answered exactly as a free one."""
+    hv = Uploads.over(coordinator.channel(HEALTH_VISITING), coordinator.project_id)
+    fs = Uploads.over(coordinator.channel(FLYING_START), coordinator.project_id)
+    hv_first, hv_refresh = new_upload_id(), new_upload_id()
+    hv.upload(hv_first, [made_up_records(3, seed=21)])
+    hv.stub.BeginUpload(refresh_request(coordinator, hv_refresh), timeout=DEADLINE)
+
+    def without_id(status: Any) -> tuple[object, ...]:
+        return (status.project_id, status.state, list(status.received_chunks))
+
+    free = new_upload_id()
+    assert (fs.begin(hv_first).upload_id, fs.begin(free).upload_id) == (hv_first, free)
+    assert (
+        without_id(fs.begin(hv_first))
+        == without_id(fs.begin(free))
+        == (
+            coordinator.project_id,
+            "open",
+            [],
+        )
+    )
+    # Flying start's upload under that id is its own, start to end.
+    receipt = fs.upload(hv_first, [made_up_records(2, seed=22)])
+    assert (receipt.upload_id, receipt.record_count) == (hv_first, 2)
+    assert (hv.status(hv_first).state, hv.status(hv_first).records_received) == ("committed", 3)
+
+    # Committing someone else's refresh and committing nothing answer in one sentence.
+    nobody = new_upload_id()
+    theirs = refused(
+        lambda: fs.commit(hv_refresh, 1, 1, "0" * 64), grpc.StatusCode.NOT_FOUND, mentions=[]
+    )
+    unknown = refused(
+        lambda: fs.commit(nobody, 1, 1, "0" * 64), grpc.StatusCode.NOT_FOUND, mentions=[]
+    )
+    assert theirs.replace(hv_refresh, nobody) == unknown
+    # A refresh begun under another organisation's id opens as under a free one.
+    for upload_id in (hv_refresh, new_upload_id()):
+        opened = fs.stub.BeginUpload(refresh_request(coordinator, upload_id), timeout=DEADLINE)
+        assert (opened.upload_id, opened.state) == (upload_id, "open")
+    assert hv.status(hv_refresh).state == "open"
+
+
+def refresh_request(coordinator: Any, upload_id: str) -> Any:
+    return upload_pb2.BeginUploadRequest(
+        project_id=coordinator.project_id,
+        upload_id=upload_id,
+        encoding_sha256=SPEC.sha256,
+        expected_records=1,
+        refresh=True,
+    )
+
+
 # --------------------------------------------------------------------------- keys and counts
 SECRET = b"made-up linkage secret used only by these tests"
 _SYLLABLES = ("ka", "zo", "rin", "vel", "mu", "tha", "qi", "dor", "lex", "ny", "pav", "sul")

@@ -199,6 +199,78 @@ def test_dask_cluster_groups_records_as_local_workers_do(
     assert engine.workers == 2
 
 
+def refresh(core: Coordinator, project: Project, sent: dict[str, list[IncomingRecord]]) -> None:
+    """Next month at the first organisation: a few records changed, removed and added."""
+    organisation, records = next(iter(sent.items()))
+    other = list(sent.values())[1]
+
+    def moved(bits: bytes, shift: int) -> bytes:
+        array = bytearray(bits)
+        array[shift], array[shift + 1] = array[shift + 1], array[shift]  # a few bits move
+        return bytes(array)
+
+    changed = [
+        IncomingRecord(r.token, [(name, moved(bits, 8 * n)) for name, bits in r.encodings])
+        for n, r in enumerate(records[:4])
+    ]
+    added = [
+        IncomingRecord(f"{organisation}-new-{n}", [(name, moved(b, 40)) for name, b in r.encodings])
+        for n, r in enumerate(other[:3])
+    ]
+    removed = [r.token for r in records[10:13]]
+    node = Identity(organisation, Role.NODE)
+    delta = changed + added
+    core.begin_upload(
+        node,
+        project.id,
+        f"refresh-{organisation}",
+        project.encoding_sha256,
+        len(delta),
+        ConsentSummary(),
+        refresh=True,
+    )
+    core.put_chunk(node, f"refresh-{organisation}", 0, delta)
+    digest = UploadDigest()
+    for record in delta:
+        digest.add(record.token, [bits for _, bits in record.encodings])
+    core.commit_upload(node, f"refresh-{organisation}", 1, len(delta), digest.hexdigest(), removed)
+
+
+def test_dask_serves_incremental_runs_with_a_full_runs_entities(
+    tmp_path: Path,
+    uploads: dict[str, list[IncomingRecord]],
+    dask_cluster: DaskSettings,
+) -> None:
+    project = load_project(write_project(tmp_path, "none"))
+    engine = DaskEngine(dask_cluster)
+    core = Coordinator(Store(tmp_path / "coordinator.db"), [project], engine=engine)
+    upload_all(core, project, uploads)
+    assert core.start_run(ADMIN, project.id, background=False).state == "completed"
+    refresh(core, project, uploads)
+
+    quick = core.start_run(ADMIN, project.id, background=False, full=False)
+    assert quick.state == "completed", quick.message
+    done = [e for e in core.store.audit_entries() if e.event.action == "run.completed"][-1]
+    assert done.event.details["matching"]["incremental"] is True
+    assert done.event.details["matching"]["engine"] == "dask"
+    assert done.event.details["matching"]["compared_afresh"] == 7  # 4 changed, 3 added
+    assert quick.done == quick.total > 1  # its comparison tasks ran on the cluster
+    incremental = entities_of(core, project)
+    core.engine = InlineEngine()
+    assert core.start_run(ADMIN, project.id, background=False, full=True).state == "completed"
+    assert entities_of(core, project) == incremental
+    core.store.close()
+
+
+def entities_of(core: Coordinator, project: Project) -> set[frozenset[int]]:
+    groups: dict[str, set[int]] = {}
+    for record_id, entity_id in core.store.iterate(
+        "SELECT record_id, entity_id FROM entities WHERE project_id = ?", (project.id,)
+    ):
+        groups.setdefault(entity_id, set()).add(int(record_id))
+    return {frozenset(g) for g in groups.values()}
+
+
 def test_dask_refuses_to_run_without_tls_files() -> None:
     with pytest.raises(ValueError, match="in the clear"):
         dask_security(DaskSettings("tls://127.0.0.1:8786"))

@@ -13,15 +13,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from hublink import synthetic
 from hublink.privacy.bits import Bits, unpack
-from hublink.privacy.names import NameList, ZipfPopulation, approximate_public, zipf_population
+from hublink.privacy.names import (
+    NameList,
+    ZipfPopulation,
+    approximate_public,
+    population_and_public,
+    syllable_names,
+    zipf_population,
+)
 from hublink.spec import RECORD_CLK, FieldGroup, LinkageSpec
 from node.encoder import Encoder, flip_bits
 from node.synthetic_input import prepared_records
@@ -43,6 +50,10 @@ class People:
     entity: list[str]
     """Who each record is (records of one person share it)."""
     organisation: list[str]
+    added: Mapping[str, list[str]] = field(default_factory=dict)
+    """Normalised values of fields a schema adds beyond the six (``with_places``), per record."""
+    public_added: Mapping[str, NameList] = field(default_factory=dict)
+    """The attacker's public list for each added field."""
 
 
 def _canonical(given: str) -> str:
@@ -185,7 +196,14 @@ def encode(
         spec = dataclasses.replace(spec, hardening="none")
     fields = spec.all_fields
     rows = [
-        tuple(dict(zip(BASE, v, strict=True)).get(f, "") for f in fields) for v in people.values
+        tuple(
+            {
+                **dict(zip(BASE, v, strict=True)),
+                **{name: values[i] for name, values in people.added.items()},
+            }.get(f, "")
+            for f in fields
+        )
+        for i, v in enumerate(people.values)
     ]
     tokens = [f"record-{i}" for i in range(len(rows))]
     encoded = Encoder(spec, secret).encode_all(rows, tokens)
@@ -208,3 +226,62 @@ def encode(
         packed = [r.tobytes() for r in np.packbits(arrays[RECORD_CLK], axis=1)]
         arrays[RECORD_CLK] = unpack(flip_bits(packed, clk_flip, seeds))
     return Sent(spec, arrays)
+
+
+# ------------------------------------------------------------------------- added fields
+#: Fields a project may add beyond the six, with the normaliser each names (node.fields).
+ADDED_FIELDS = {"address_line": "number_and_street", "town": "free_text", "local_id": "code"}
+_STREET_TYPES = ("street", "road", "lane", "close", "avenue", "drive", "terrace", "way")
+
+
+def added_fields_spec() -> LinkageSpec:
+    """The default schema with an address line, a town and a local id, field_scoring on:
+    each added field sends its own two salted filters (``hublink.spec.added_field_groups``)."""
+    schema = LinkageSpec.default().schema
+    for name, rule in ADDED_FIELDS.items():
+        schema["features"].append(
+            {
+                "identifier": name,
+                "normaliser": rule,
+                "format": {"type": "string", "encoding": "utf-8"},
+                "hashing": {
+                    "comparison": {"type": "ngram", "n": 2},
+                    "strategy": {"bitsPerToken": 10},
+                    "hash": {"type": "blakeHash"},
+                },
+            }
+        )
+    return LinkageSpec.from_json(json.dumps(schema), field_scoring=True)
+
+
+def with_places(people: People, seed: int = 0) -> People:
+    """``people`` given towns (Zipf over 300 made-up towns, the attacker holding a public list
+    that approximates it, as a list of towns by population would), address lines (a number
+    and a Zipf-distributed street; the public list is the population's own lines, blurred)
+    and local ids (unique codes; the public list all of them), normalised as a node would."""
+    rng = np.random.default_rng(seed + 101)
+    towns = syllable_names(300, seed=seed + 102, endings=("ton", "ford", "by", "ham", "well"))
+    own_towns, public_towns = population_and_public(towns, seed=seed + 103)
+    streets = [
+        f"{stem} {rng.choice(_STREET_TYPES)}"
+        for stem in syllable_names(2000, seed=seed + 104, endings=("", "s", "field", "wood"))
+    ]
+    own_streets, _ = population_and_public(streets, seed=seed + 105)
+    size = len(people.values)
+    town = [towns[i] for i in rng.choice(len(towns), size, p=np.array(own_towns.frequencies))]
+    street = rng.choice(len(streets), size, p=np.array(own_streets.frequencies))
+    lines = [f"{rng.integers(1, 60)} {streets[i]}" for i in street]
+    ids = [f"LA{100000 + k:06d}" for k in rng.permutation(size)]
+    added = {"address_line": lines, "town": town, "local_id": ids}
+    public = {
+        "town": public_towns,
+        "address_line": approximate_public(lines, seed=seed + 106),
+        "local_id": approximate_public(ids, seed=seed + 107),
+    }
+    return dataclasses.replace(people, added=added, public_added=public)
+
+
+def weak_added_spec() -> LinkageSpec:
+    """Deliberately weak: one filter per added field, unbalanced, unflipped and unsalted."""
+    spec = dataclasses.replace(added_fields_spec(), hardening="none", group_flip=0.0)
+    return spec.with_field_groups(tuple(FieldGroup(name, (name,)) for name in ADDED_FIELDS))

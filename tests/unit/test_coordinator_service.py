@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from coordinator.core.errors import (
     NotFound,
     SchemaMismatch,
 )
-from coordinator.core.model import ConsentSummary, IncomingRecord, Project
+from coordinator.core.model import ConsentSummary, IncomingRecord, Project, UploadState
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from coordinator.projects import load_project
@@ -403,12 +403,31 @@ def test_a_node_cannot_touch_another_organisations_upload(hub: Hub) -> None:
         ("childcare", "upload.chunk"),
         ("childcare", "upload.chunk"),
     ]
-    # Beginning with someone else's id opens an upload under a fresh id: no ALREADY_EXISTS.
-    state = hub.coordinator.begin_upload(
-        CHILDCARE, PROJECT, "upload-hv-1", hub.project.encoding_sha256, 0, ConsentSummary()
+
+
+def test_an_id_another_organisation_holds_is_answered_as_a_free_one(hub: Hub) -> None:
+    hub.begin(HEALTH_VISITING, "upload-hv-1", 2)
+    hub.coordinator.put_chunk(HEALTH_VISITING, "upload-hv-1", 0, HV_RECORDS[:2])
+
+    def begin(upload_id: str) -> UploadState:
+        return hub.coordinator.begin_upload(
+            CHILDCARE, PROJECT, upload_id, hub.project.encoding_sha256, 0, ConsentSummary()
+        )
+
+    taken, free = begin("upload-hv-1"), begin("upload-nobody")
+    assert taken == replace(free, upload_id="upload-hv-1")
+    assert taken.state == "open" and taken.received_chunks == ()
+    # The id goes on naming childcare's own upload, and health visiting's is untouched.
+    hub.coordinator.put_chunk(CHILDCARE, "upload-hv-1", 0, CC_RECORDS[:1])
+    receipt = hub.coordinator.commit_upload(
+        CHILDCARE, "upload-hv-1", 1, 1, digest_of(CC_RECORDS[:1])
     )
-    assert state.upload_id != "upload-hv-1" and state.state == "open"
-    assert hub.stored_records("upload-hv-1") == 0
+    assert (receipt.upload_id, receipt.organisation) == ("upload-hv-1", "childcare")
+    assert receipt.entry.event.details["upload_id"] == "upload-hv-1"
+    ours = hub.coordinator.upload_status(HEALTH_VISITING, "upload-hv-1")
+    assert (ours.state, ours.received_chunks, ours.records_received) == ("open", (0,), 2)
+    assert hub.stored_records("upload-hv-1") == 2
+    assert not any(e.event.action == "access.refused" for e in hub.store.audit_entries())
 
 
 # --- matching, keys and counts --------------------------------------------------------------

@@ -177,3 +177,25 @@ def test_levels_read_each_group_on_its_own_scale() -> None:
     dice = np.array([0.96, 0.9, 0.78, 0.7])
     assert scales["sparse"].levels(dice).tolist() == [0, 1, 3, 4]
     assert scales["full"].levels(dice).tolist() == [0, 2, 5, 5]
+
+
+def test_a_missing_level_adds_nothing_to_a_pair_and_is_not_counted() -> None:
+    from coordinator.core.field_levels import MISSING
+
+    levels = np.array([[0, 0, 5, 5], [0, MISSING, 0, MISSING]])
+    counted = field_model.count(levels)
+    # The second group counts only its two known pairs.
+    assert counted[1, 0] == pytest.approx((2 + 0.5) / (2 + 0.5 * field_levels.LEVELS))
+    chances = np.full((2, field_levels.LEVELS), 1 / field_levels.LEVELS)
+    chances[1] = np.linspace(1, 2, field_levels.LEVELS) / np.linspace(1, 2, 6).sum()
+    model = field_model.FieldModel(
+        ("a", "b"), np.stack([chances, chances, chances]), np.ones((2, 3)) / 3, 0, 0
+    )
+    terms = model.log_terms(levels)[0]
+    # Pairs 0 and 1 differ only in group b, known (level 0) against missing.
+    assert terms[1] == pytest.approx(np.log(chances[0, 0]))
+    assert terms[0] == pytest.approx(np.log(chances[0, 0]) + np.log(chances[1, 0]))
+    scale = field_levels.Scale(exact=0.96, chance=0.5)
+    assert scale.levels(np.array([0.96, np.nan, 0.5])).tolist() == [0, MISSING, 5]
+    learnt = field_levels.learn_scales({"b": np.array([0.4, np.nan, np.nan, 0.6])}, 0.02)
+    assert learnt["b"].chance == pytest.approx(0.5)

@@ -8,8 +8,9 @@ from array import array
 import numpy as np
 import pytest
 
-from coordinator.core import field_scoring, matching
+from coordinator.core import field_levels, field_scoring, matching
 from coordinator.core.field_scoring import decide, dice, mutual_best, score
+from hublink.spec import salt_checks, shipped_field_groups
 
 GROUPS = ("given", "family", "birth", "place")
 
@@ -115,3 +116,93 @@ def test_two_records_linked_to_two_records_elsewhere_are_two_children() -> None:
     assert apart.tolist() == [True, False, False, True]
     assert not field_scoring.partners_apart(across, within, 0.99).any()
     assert len(field_scoring.partners_apart(across, _candidates([]), 0.85)) == 0
+
+
+def test_an_all_zero_filter_is_a_missing_field_not_a_disagreeing_one() -> None:
+    """An added field (a local id) that dataset 1 lacks for half the children: its nodes
+    send all-zero filters there, which weigh neither for nor against a pair."""
+    rng = np.random.default_rng(8)
+    sizes = [60, 60]
+    groups = (*GROUPS, "local_id@birth", "local_id@family")
+    base = {g: rng.integers(0, 256, (120, 64), dtype=np.uint8) for g in groups}
+    for g in groups:
+        base[g][60:110] = base[g][0:50]
+    across = _candidates(
+        [(0.97, 0, 1, i, i) for i in range(50)] + [(0.75, 0, 1, i, (i + 7) % 50) for i in range(50)]
+    )
+    within = _candidates([])
+
+    def scored_with(lacking: str) -> field_scoring.Scored:
+        filters = {g: a.copy() for g, a in base.items()}
+        for g in groups[4:]:
+            # Rows 25-49 of dataset 1 lack the local id: missing, or (to compare) a
+            # different value's bits, as a node without missing-as-missing would send.
+            filters[g][85:110] = 0 if lacking == "missing" else rng.integers(0, 256, (25, 64))
+        return score(across, within, sizes, lambda rows: {g: a[rows] for g, a in filters.items()})
+
+    filters = {g: a.copy() for g, a in base.items()}
+    filters["local_id@birth"][85:110] = 0
+    compared = field_scoring.compare(filters, np.arange(50), np.arange(60, 110))
+    assert np.isnan(compared["local_id"][25:]).all()
+    assert not np.isnan(compared["local_id"][:25]).any()
+    assert not np.isnan(compared["given"]).any()
+
+    missing, differing = scored_with("missing"), scored_with("differing")
+    assert (missing.across[:50] > 0.9).all()
+    # Lacking the value costs a match nothing beyond the evidence it would have added;
+    # a differing value costs it much more.
+    agreeing = missing.across_odds[:25].mean()
+    lacking = missing.across_odds[25:50].mean()
+    against = differing.across_odds[25:50].mean()
+    assert agreeing > lacking > against + 2.0
+
+
+def _scales() -> dict[str, field_levels.Scale]:
+    return {c: field_levels.Scale(exact=1.0, chance=0.5) for c in ("given", "birth", "place")}
+
+
+CHECKS = {"birth": "birth", "home": "place"}
+
+
+def test_a_name_read_under_two_salts_shown_to_differ_is_missing_not_disagreeing() -> None:
+    """Scale: exact 1.0, chance 0.5 (levels by drop: 0.96+ exact, 0.6- chance).
+
+    Pair 0: the date reads a one-digit slip and the postcode a partial match, so both
+    given-name variants were permuted under different salts: no evidence either way.
+    Pair 1: the same given readings but the date agrees exactly, so given@birth compared
+    like with like: a real disagreement. Pair 2: both salts unreadable (date and postcode
+    read chance): the chance reading stands, as it must for two strangers. Pair 3: salts
+    differ, yet a variant agrees well, which only the same salt value can give: kept."""
+    variants = {
+        "given@birth": np.array([0.5, 0.5, 0.5, 0.98]),
+        "given@home": np.array([0.5, 0.5, 0.5, 0.5]),
+        "birth@home": np.array([0.8, 1.0, 0.5, 0.8]),
+        "place@birth": np.array([0.75, 0.75, 0.5, 0.75]),
+    }
+    best = field_scoring.best_variants(variants)
+    out = field_scoring.unsalted_to_missing(best, variants, _scales(), CHECKS)
+    given = out["given"]
+    assert np.isnan(given[0])
+    assert given[1:].tolist() == pytest.approx([0.5, 0.5, 0.98])
+    # birth@home is salted by the postcode, shown to differ in pairs 0, 1 and 3, but its
+    # readings are above chance, so they stand; place@birth likewise.
+    assert out["birth"].tolist() == pytest.approx([0.8, 1.0, 0.5, 0.8])
+    assert out["place"].tolist() == pytest.approx([0.75, 0.75, 0.5, 0.75])
+
+
+def test_without_checks_every_reading_stands() -> None:
+    variants = {"given@birth": np.array([0.5]), "birth@home": np.array([0.6])}
+    best = field_scoring.best_variants(variants)
+    out = field_scoring.unsalted_to_missing(best, variants, _scales(), {})
+    assert out["given"].tolist() == [0.5]
+
+
+def test_the_shipped_variants_name_the_comparison_that_checks_their_salt() -> None:
+    checks = salt_checks()
+    groups, _, _ = shipped_field_groups()
+    for group in groups:
+        variant = group.name.partition("@")[2]
+        checker = checks[variant]
+        # The checking comparison carries the salt's field (or the field it derives from).
+        carried = {f for g in groups if g.comparison == checker for f in g.features}
+        assert group.salt in carried or group.salt.rsplit("_", 1)[0] in carried, group.name

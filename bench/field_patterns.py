@@ -1,0 +1,77 @@
+"""Where the field model goes wrong: true and false pairs tallied by agreement pattern.
+
+Used by ``bench/quality.py --patterns``. For every candidate pair the model
+scored, the pattern is its agreement level per comparison (0 best, 5 chance,
+``-`` missing); each pattern's row counts the true pairs linked (TP) and missed
+(FN), the false pairs linked (FP), and the model's mean match probability.
+True pairs that never became candidates (blocking and the Dice floor) are counted
+on their own line: no model can find them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+
+from coordinator.core import matching
+from coordinator.core.field_levels import MISSING
+from coordinator.core.field_scoring import Scored
+from coordinator.core.matching import Candidates
+
+
+def _pattern(column: np.ndarray) -> str:
+    return "".join("-" if x == MISSING else str(int(x)) for x in column)
+
+
+def table(
+    across: Candidates,
+    within: Candidates,
+    scored: Scored,
+    ids: Sequence[Sequence[Hashable]],
+    truth: Mapping[Hashable, str],
+    predicted: Mapping[Hashable, str],
+    top: int = 25,
+) -> list[str]:
+    """Lines tallying the model's errors by agreement pattern, the worst patterns first."""
+    assert scored.levels is not None
+    _, d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(across))
+    _, w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(within))
+    left = [
+        ids[d][r] for d, r in zip(np.concatenate([d0, w0]), np.concatenate([r0, v0]), strict=True)
+    ]
+    right = [
+        ids[d][r] for d, r in zip(np.concatenate([d1, w0]), np.concatenate([r1, v1]), strict=True)
+    ]
+    chance = np.concatenate([scored.across, scored.within])
+    tally: dict[str, Counter[str]] = {}
+    mass: Counter[str] = Counter()
+    seen_true = 0
+    for k, (a, b) in enumerate(zip(left, right, strict=True)):
+        key = _pattern(scored.levels[:, k])
+        same = truth[a] == truth[b]
+        linked = predicted[a] == predicted[b]
+        seen_true += same
+        kind = ("TP" if linked else "FN") if same else ("FP" if linked else "TN")
+        tally.setdefault(key, Counter())[kind] += 1
+        mass[key] += float(chance[k])
+    people: Counter[str] = Counter(truth.values())
+    all_true = sum(n * (n - 1) // 2 for n in people.values())
+    groups = " ".join(g[:6] for g in scored.model.groups)
+    lines = [
+        f"  comparisons: {groups}; true pairs never candidates: {all_true - seen_true}",
+        "  pattern | TP | FN | FP | TN | mean P(match)",
+    ]
+    worst = sorted(tally, key=lambda p: -(tally[p]["FN"] + tally[p]["FP"]))
+    for p in worst[:top]:
+        c = tally[p]
+        if not c["FN"] + c["FP"]:
+            break
+        n = sum(c.values())
+        lines.append(f"  {p} | {c['TP']} | {c['FN']} | {c['FP']} | {c['TN']} | {mass[p] / n:.3f}")
+    totals = Counter[str]()
+    for c in tally.values():
+        totals.update(c)
+    lines.append(f"  all | {totals['TP']} | {totals['FN']} | {totals['FP']} | {totals['TN']} |")
+    return lines

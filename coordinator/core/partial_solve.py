@@ -1,0 +1,97 @@
+"""Re-solving only the entities a refresh can have changed.
+
+The solver (``matching.solve``) walks the pairs it links from the most similar
+down and decides each from pairs among the records involved only, so the
+groups of one connected part of the linking graph depend on that part alone.
+After a refresh, a part whose records and pairs are all as they were last run
+gets the groups it got last run: those are the entities of the last run. So
+an incremental run solves only the *affected* parts: those holding a record
+added or changed, or one that lost a pair (its partner changed or left), and
+everything joined to them by a pair or by a shared entity last run (the
+closure keeps the rule safe even if last run's entities were not exactly
+this graph's). Every other record keeps last run's group.
+
+This is only sound with the pairs linked the same way as last run: the same
+threshold, the same within and merge thresholds, and no per-field model
+(which weighs every pair against a model fitted to all of them). The caller
+checks that (``Settings``) and otherwise solves everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.core import entities, matching
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What decides which pairs the solver gets and how it groups them."""
+
+    threshold: float
+    within: float
+    merge: float
+
+
+def solve(
+    linking: matching.Candidates,
+    sizes: list[int],
+    seeds: np.ndarray,
+    previous: np.ndarray,
+    solver: Callable[[matching.Candidates], list[tuple[matching.RecordRef, ...]]],
+) -> tuple[entities.Grouping, int]:
+    """The run's grouping, solving only the affected part; and how many records that was.
+
+    ``seeds`` marks (load order) the records added, changed or that lost a pair;
+    ``previous`` gives each record's entity last run as a number (-1: none).
+    """
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+    n = int(offsets[-1])
+    _, d0, d1, r0, r1 = matching.arrays(linking)
+    u = offsets[d0.astype(np.int64)] + r0
+    v = offsets[d1.astype(np.int64)] + r1
+    # Records that shared an entity last run are joined too: chain them in entity order.
+    held = np.flatnonzero(previous >= 0)
+    chain = held[np.argsort(previous[held], kind="stable")]
+    same = previous[chain[1:]] == previous[chain[:-1]]
+    labels = components(
+        n, np.concatenate([u, chain[:-1][same]]), np.concatenate([v, chain[1:][same]])
+    )
+    affected = np.isin(labels, np.unique(labels[seeds]))
+    # Groups: last run's for the records not affected, the solver's for the rest.
+    group = np.full(n, -1, dtype=np.int64)
+    kept = ~affected & (previous >= 0)
+    _, number, count = np.unique(previous[kept], return_inverse=True, return_counts=True)
+    together = count[number] > 1
+    _, renumbered = np.unique(number[together], return_inverse=True)
+    group[np.flatnonzero(kept)[together]] = renumbered
+    groups = int(renumbered.max()) + 1 if len(renumbered) else 0
+    inside = affected[u] if len(u) else np.zeros(0, dtype=bool)
+    solution = solver(matching.select(linking, inside))
+    for members in solution:
+        if len(members) < 2:
+            continue
+        for dataset, row in members:
+            group[offsets[dataset] + row] = groups
+        groups += 1
+    return entities.Grouping(tuple(int(s) for s in sizes), group, groups), int(affected.sum())
+
+
+def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Each of ``n`` nodes' component, as its smallest member, for edges (u, v): labels
+    spread along edges by minimum, with pointer jumping, until nothing changes."""
+    labels = np.arange(n, dtype=np.int64)
+    if not len(u):
+        return labels
+    while True:
+        lowest = np.minimum(labels[u], labels[v])
+        spread = labels.copy()
+        np.minimum.at(spread, u, lowest)
+        np.minimum.at(spread, v, lowest)
+        spread = spread[spread]
+        if np.array_equal(spread, labels):
+            return labels
+        labels = spread

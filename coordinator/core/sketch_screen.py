@@ -1,0 +1,89 @@
+"""The records a refresh changed, against every record of a blocked project: screened on a
+sketch, then scored exactly.
+
+A blocked full run compares a pair only if it collides in some band and its
+sketches (the first ``comparison.SKETCH_BYTES`` of the encodings) differ in
+few enough bits. Building band keys costs a pass over every record per band
+(hundreds of bands at 2 x 100,000), whoever is compared, so an incremental run
+that blocked its few changed records would still pay most of a full run.
+This screens every pair of (changed record, held record) on the sketch alone,
+with the limit a full run's plan sets, and scores the survivors with the exact
+Dice a full run uses. It keeps at least the pairs a blocked run would keep for
+those records (no band needs to collide), at a cost of (changed records) x
+(records held) x one sketch, about a second at 1% of 2 x 100,000 on one core.
+
+Plain numpy over arrays already loaded; nothing here knows about runs or storage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coordinator.core.comparison import SKETCH_BYTES
+
+#: Screened pairs scored at once.
+_STEP = 1 << 16
+
+
+def sketch_words(rows: np.ndarray) -> list[np.ndarray]:
+    """The sketch of every row as 64-bit words, one contiguous array per word."""
+    words = min(SKETCH_BYTES, rows.shape[1]) // 8
+    return [
+        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
+        for w in range(words)
+    ]
+
+
+def screen(
+    left: np.ndarray,
+    right: np.ndarray,
+    right_words: list[np.ndarray],
+    *,
+    limit: int,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (left row, right row, Dice) whose sketches differ in at most ``limit`` bits and
+    whose exact Dice reaches ``threshold``.
+
+    ``left`` is a few rows (the changed records), ``right`` a whole dataset with its
+    ``sketch_words``. Dice is 2|A∩B| / (|A| + |B|), computed as a full run computes it.
+    """
+    mine = sketch_words(left)
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    for i in range(len(left)):
+        differ = np.zeros(len(right), dtype=np.uint16)
+        for word, words in zip(mine, right_words, strict=True):
+            differ += np.bitwise_count(words ^ word[i])
+        near = np.flatnonzero(differ <= limit)
+        found_i.append(np.full(len(near), i, dtype=np.int64))
+        found_j.append(near)
+    if not found_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    i_all, j_all = np.concatenate(found_i), np.concatenate(found_j)
+    # Scored a slice at a time: the survivors' rows are gathered to be scored.
+    sims = np.concatenate(
+        [np.zeros(0)]
+        + [
+            dice(left, right, i_all[start : start + _STEP], j_all[start : start + _STEP])
+            for start in range(0, len(i_all), _STEP)
+        ]
+    )
+    keep = sims >= threshold
+    return i_all[keep], j_all[keep], sims[keep]
+
+
+def dice(left: np.ndarray, right: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Exact Dice of the pairs (left row i, right row j)."""
+    if left.shape[1] % 8:
+        x, y = left[i], right[j]
+    else:
+        x, y = left.view(np.uint64)[i], right.view(np.uint64)[j]
+    both = np.bitwise_count(x & y).sum(axis=1, dtype=np.int32)
+    total = (
+        np.bitwise_count(x).sum(axis=1, dtype=np.int32)
+        + np.bitwise_count(y).sum(axis=1, dtype=np.int32)
+    ).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(total > 0, 2.0 * both / total, 0.0)
+    return out

@@ -1,0 +1,188 @@
+"""Recall counted on what a run output: its groups, the pairs blocking missed, the floor."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from coordinator.core import candidates, caveats, comparison, matching, output_recall
+from coordinator.core.score_model import Mixture
+
+SEPARATED = Mixture(0.4, 0.95, 0.03, 0.74, 0.02)
+
+
+def pairs(rows: list[tuple[float, int, int, int, int]]) -> comparison.Candidates:
+    """Candidates from (score, dataset, dataset, row, row) rows."""
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    return comparison.from_arrays(*(np.array(c) for c in columns))
+
+
+def one_to_one(matches: int, chance: int, seed: int = 0) -> comparison.Candidates:
+    """Two datasets: rows 0..matches-1 matched to the same row (high scores), then
+    ``chance`` records whose best score is a chance agreement just above the floor."""
+    rng = np.random.default_rng(seed)
+    rows = [(float(s), 0, 1, i, i) for i, s in enumerate(rng.uniform(0.9, 1.0, matches))]
+    for k in range(chance):
+        a, b = matches + k, matches + (k + 1) % max(chance, 1)
+        rows.append((float(rng.uniform(0.7, 0.76)), 0, 1, a, b))
+    return pairs(rows)
+
+
+def test_each_record_keeps_its_best_candidate_per_other_dataset() -> None:
+    found = output_recall.best_items(
+        pairs([(0.9, 0, 1, 0, 5), (0.95, 0, 1, 0, 6), (0.8, 0, 2, 0, 1), (0.7, 1, 2, 6, 1)])
+    )
+    best = {
+        (int(d), int(r), int(o)): (float(s), int(p))
+        for s, d, r, o, p in zip(
+            found.score, found.dataset, found.row, found.other, found.partner, strict=True
+        )
+    }
+    assert best[(0, 0, 1)] == (0.95, 6)
+    assert best[(1, 6, 0)] == (0.95, 0)
+    assert best[(0, 0, 2)] == (0.8, 1)
+    assert best[(2, 1, 1)] == (0.7, 6)
+    assert len(best) == 7
+
+
+def test_grouped_with_asks_whether_the_group_holds_the_other_dataset() -> None:
+    items = output_recall.best_items(pairs([(0.95, 0, 1, 0, 0), (0.9, 0, 1, 1, 1)]))
+    # Records in load order: dataset 0 rows 0-1, dataset 1 rows 0-1; only row 0 pair grouped.
+    group = np.array([0, -1, 0, -1])
+    held = output_recall.grouped_with(items, group, (2, 2))
+    by_row = {
+        (int(d), int(r)): bool(h) for d, r, h in zip(items.dataset, items.row, held, strict=True)
+    }
+    assert by_row == {(0, 0): True, (1, 0): True, (0, 1): False, (1, 1): False}
+
+
+def test_pairs_the_solver_left_apart_count_as_missed() -> None:
+    across = one_to_one(400, 600)
+    items = output_recall.best_items(across)
+    everyone = np.full(2000, -1)
+    all_linked = everyone.copy()
+    for i in range(400):
+        all_linked[i] = all_linked[1000 + i] = i
+    apart = all_linked.copy()
+    apart[:40] = -1  # the solver left 40 of the 400 matches apart
+    apart[1000:1040] = -1
+    full = output_recall.measure(
+        SEPARATED,
+        items,
+        output_recall.grouped_with(items, all_linked, (1000, 1000)),
+        0.85,
+        seen_from=0.7,
+        draws=50,
+    )
+    less = output_recall.measure(
+        SEPARATED,
+        items,
+        output_recall.grouped_with(items, apart, (1000, 1000)),
+        0.85,
+        seen_from=0.7,
+        draws=50,
+    )
+    assert full.recall > 0.99
+    assert less.recall == pytest.approx(0.9, abs=0.01)
+    assert less.left_apart == pytest.approx(80, abs=1)  # 40 pairs, seen from both ends
+    assert less.interval[0] <= less.recall <= less.interval[1]
+    assert less.interval[1] - less.interval[0] > 0.01  # never "± 0.000"
+
+
+def test_matches_below_the_lowest_score_kept_lower_recall() -> None:
+    wide = Mixture(0.4, 0.9, 0.06, 0.72, 0.02)
+    across = one_to_one(400, 0)  # every match found, no chance best scores
+    items = output_recall.best_items(across)
+    group = np.full(2000, -1)
+    for i in range(400):
+        group[i] = group[1000 + i] = i
+    linked = output_recall.grouped_with(items, group, (1000, 1000))
+    at_floor = output_recall.measure(wide, items, linked, 0.8, seen_from=0.7, draws=0)
+    higher = output_recall.measure(wide, items, linked, 0.8, seen_from=0.8, draws=0)
+    assert higher.recall < at_floor.recall
+    assert higher.below_floor > at_floor.below_floor > 0
+    # What the groups hold over what the fitted curve says lies above the lowest score kept.
+    assert higher.recall == pytest.approx(wide.tails(0.8)[0], rel=1e-6)
+    blocked = output_recall.measure(
+        wide, items, linked, 0.8, seen_from=0.7, blocking_miss=0.1, draws=0
+    )
+    assert blocked.recall == pytest.approx(at_floor.recall * 0.9, rel=1e-6)
+    assert blocked.blocking_missed > 0
+
+
+def test_matches_the_curve_misses_are_counted_where_the_scores_show_them() -> None:
+    # 1,000 chance scores near 0.72 and 30 matches lumped at 0.845, where the fitted
+    # non-match curve expects almost nothing: they count as matches although the fitted
+    # match curve gives them little weight.
+    rng = np.random.default_rng(1)
+    fitted = Mixture(0.03, 0.95, 0.01, 0.72, 0.02)
+    beta = 0.02 * math.sqrt(6) / math.pi
+    chance = rng.gumbel(0.72 - 0.5772 * beta, beta, 1000)
+    scores = np.concatenate([chance, np.full(30, 0.845)])
+    raw = fitted.densities(np.array([0.845]))
+    assert raw[0][0] / (raw[0][0] + raw[1][0]) < 0.5
+    weights = output_recall.match_weights(fitted, scores, threshold=0.87)
+    assert weights[-30:].sum() > 25
+    assert weights[:1000].sum() < 5
+
+
+def test_blocking_misses_are_measured_on_the_sample() -> None:
+    across = pairs([(0.95, 0, 1, i, i) for i in range(90)] + [(0.73, 0, 1, 95, 96)])
+    sample = pairs([(0.95, 0, 1, i, i) for i in range(100)])  # 10 were never compared
+    missed, weight = output_recall.blocking_miss(SEPARATED, sample, across, 0.85)
+    assert missed == pytest.approx(0.1, abs=0.01)
+    assert weight > 190  # 100 pairs, seen from both ends
+
+
+def test_a_blocked_search_keeps_the_sample_pairs_in_the_runs_own_rows() -> None:
+    rng = np.random.default_rng(12)
+    left = rng.integers(0, 256, (800, 128), dtype=np.uint8)
+    right = rng.integers(0, 256, (800, 128), dtype=np.uint8)
+    noise = np.packbits(rng.random((400, 1024)) < 0.06, axis=1)
+    right[:400] = left[:400] ^ noise
+    with candidates.InlineEngine().session() as session:
+        found = candidates.find(
+            session,
+            [left, right],
+            low=0.7,
+            design=0.8,
+            blocking_mode="lsh",
+            estimate_sample=300,
+            seed=3,
+        )
+    assert found.blocked and found.kept_from == pytest.approx(0.75)
+    assert found.sample_pairs is not None
+    sims, d0, d1, r0, r1 = (np.asarray(a) for a in matching.arrays(found.sample_pairs))
+    assert len(sims) > 50
+    assert (d0 == 0).all() and (d1 == 1).all() and (r0 == r1).all() and (r0 < 400).all()
+    for s, a, b in zip(sims[:20], r0[:20], r1[:20], strict=True):
+        both = np.unpackbits(left[a] & right[b]).sum()
+        dice = 2 * both / (np.unpackbits(left[a]).sum() + np.unpackbits(right[b]).sum())
+        assert s == pytest.approx(dice)
+    fitted = Mixture(0.5, 0.94, 0.02, 0.55, 0.02)
+    missed, _ = output_recall.blocking_miss(fitted, found.sample_pairs, found.across, 0.8)
+    assert 0.0 <= missed < 0.05  # blocking promised to find nearly all of these
+
+
+def test_blocking_measured_replaces_the_promise_and_a_large_miss_is_not_trusted() -> None:
+    promised = (caveats.Caveat("blocking", "promised"),)
+    fine = caveats.with_blocking_measured(promised, 0.004)
+    assert [c.code for c in fine] == ["blocking"] and "0.4%" in fine[0].message
+    assert not fine[0].untrusted
+    bad = caveats.with_blocking_measured(promised, 0.2)
+    assert bad[0].untrusted
+    assert caveats.with_blocking_measured(promised, None) == promised
+
+
+def test_few_matches_among_many_chance_scores_are_said() -> None:
+    low = Mixture(0.08, 0.94, 0.03, 0.73, 0.02)
+    found = caveats.check(
+        low, scores=5000, threshold=0.85, floor=0.7, fits_failed=0.0, completeness=1.0
+    )
+    assert "low_match_share" in {c.code for c in found}
+    plenty = caveats.check(
+        SEPARATED, scores=5000, threshold=0.85, floor=0.7, fits_failed=0.0, completeness=1.0
+    )
+    assert "low_match_share" not in {c.code for c in plenty}
