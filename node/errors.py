@@ -15,6 +15,7 @@ catches those still does. Each class lives beside the stage that raises it:
     ├── PolicyError           the consent policy cannot be used           node.policy_file
     ├── UndecidableRecord     a value a consent rule needs is unreadable  node.consent
     ├── NormalisationError    one value cannot be normalised              node.normalise
+    │   └── Placeholder       a stand-in ("unknown", "N/A"), not a value  node.fields
     ├── RowError              the same, placed at a row and field         node.prepare
     ├── AttributeConfigError  attributes the project does not release     node.attributes
     ├── InputChanged          the CSV changed between reading and sending node.intake
