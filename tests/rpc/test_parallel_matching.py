@@ -50,7 +50,8 @@ def write_project(folder: Path, blocking: str) -> Path:
         f'id = "{PROJECT}"\npurpose = "Check matching engines agree"\n'
         f'organisations = [{organisations}]\nschema = "early-years.json"\n'
         'admins = ["hub-admin"]\n'
-        f'blocking = "{blocking}"\nestimate_sample = 300\nthreshold = 0.7\nauto_threshold = false\n',
+        f'blocking = "{blocking}"\nestimate_sample = 300\n'
+        "threshold = 0.7\nauto_threshold = false\n",
         encoding="utf-8",
     )
     return path
