@@ -92,18 +92,20 @@ class ProjectConfig:
             "or any; GB if unset): see docs/design.md."
         )
     )
-    # Tuned for balanced (hardened) 2048-bit encodings of the unsalted record CLK, whose Dice
-    # similarity is the share of CLK positions two records agree on: bench/hardening_tuning.py.
-    # The salted record CLK (issue 20) scores true pairs about 0.95, 0.8 or 0.65; these
-    # defaults are not yet re-planned for it (blocking at 0.7 needs far more bands): the
-    # help below says what record-only projects should set, measured in docs/benchmarks.md.
+    # Tuned for balanced (hardened) 2048-bit encodings of the unsalted record CLK (the
+    # default), whose Dice similarity is the share of CLK positions two records agree on:
+    # bench/hardening_tuning.py. Unhardened CLKs were best near threshold 0.8 / within 0.88.
+    # The salted record CLK (``record_clk = "salted"``) scores true pairs about 0.95, 0.8 or
+    # 0.65; these defaults are not re-planned for it: the help below says what record-only
+    # salted projects should set, measured in docs/benchmarks.md.
     threshold: float = field(
         default=0.83,
         metadata=defines(
             """Dice similarity at or above which two records of different organisations match.
-            With ``field_scoring = false`` the salted record CLK links best near 0.66-0.7 with
-            ``auto_threshold = false`` (true pairs with one salt field written differently score
-            about 0.8, with two about 0.65): see docs/benchmarks.md, "Salted record CLK"."""
+            With ``record_clk = "salted"`` and ``field_scoring = false`` it links best near
+            0.66-0.7 with ``auto_threshold = false`` and ``min_threshold = 0.6`` (true pairs with
+            one salt field written differently score about 0.8, with two about 0.65): see
+            docs/benchmarks.md, "Salted record CLK"."""
         ),
     )
     auto_threshold: bool = field(
@@ -119,8 +121,9 @@ class ProjectConfig:
         default=0.9,
         metadata=defines(
             """Similarity at which two records of the same organisation are the same person.
-            With ``field_scoring = false`` and the salted record CLK, about 0.74 (0.9 finds only
-            duplicates whose name, birth date and postcode all agree): docs/benchmarks.md."""
+            With ``record_clk = "salted"`` and ``field_scoring = false``, about 0.74 (0.9
+            finds only duplicates whose name, birth date and postcode all agree):
+            docs/benchmarks.md."""
         ),
     )
     merge_threshold: float = field(
@@ -164,13 +167,14 @@ class ProjectConfig:
     )
     max_records: int = field(default=5_000_000, metadata=about("Most records one upload may hold."))
     min_threshold: float = field(
-        default=0.6,
+        default=0.7,
         metadata=about(
             """Lowest threshold a run may be started with (and the project's ``threshold`` may
             be); lower is refused with INVALID_ARGUMENT. Also the lowest similarity a run keeps
-            candidate pairs from: random pairs of salted record CLKs score 0.5 give or take
-            0.01, so below about 0.55 almost every pair is a candidate, and a run's memory
-            grows with the square of the records."""
+            candidate pairs from: below about 0.7 almost every pair of hardened unsalted
+            encodings is a candidate, and a run's memory grows with the square of the records.
+            Random pairs of salted record CLKs (``record_clk = "salted"``) score 0.5 give or
+            take 0.01, so such projects may set 0.6 (their true pairs score down to 0.65)."""
         ),
     )
     max_candidates: int = field(
@@ -301,6 +305,16 @@ class ProjectConfig:
             weighs them Fellegi-Sunter style to tell duplicate referrals from twins and siblings.
             Discloses more than the record CLK alone (docs/design.md, "Duplicate referrals,
             field by field"); part of the pinned hash."""
+        ),
+    )
+    record_clk: str = field(
+        default="unsalted",
+        metadata=about(
+            """How the record-level CLK is made: "unsalted", one keyed Bloom filter over every
+            field; or "salted", three parts each keyed by the record's own birth date, postcode
+            or name (hublink/schemas/record-clk.json), which removes the name frequencies the
+            unsalted CLK gives away but costs record-only linkage accuracy at the default
+            thresholds (docs/benchmarks.md, "Salted record CLK"); part of the pinned hash."""
         ),
     )
     node_keys: Mapping[str, str] = field(
@@ -543,6 +557,12 @@ class NodeConfig:
         metadata=about(
             "Must match the project's field_scoring; it is part of the encoding hash both "
             "sides pin."
+        ),
+    )
+    record_clk: str = field(
+        default="unsalted",
+        metadata=about(
+            "Must match the project's record_clk; it is part of the encoding hash both sides pin."
         ),
     )
     secret_exchange: bool = field(

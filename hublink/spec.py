@@ -27,7 +27,8 @@ from hublink.errors import HublinkError
 #: never be matched against each other.
 NORMALISATION_VERSION = "hublink-normalise-1"
 
-#: The one encoding every record carries: a record-level CLK (of salted parts, ``RecordPart``).
+#: The one encoding every record carries: a record-level CLK (of salted parts, ``RecordPart``,
+#: when the project's ``record_clk`` is "salted").
 RECORD_CLK = "clk"
 
 DEFAULT_SCHEMA_NAME = "early-years.json"
@@ -35,8 +36,12 @@ DEFAULT_SCHEMA_NAME = "early-years.json"
 #: Per-field filter groups a project may add beside the record CLK (``field_scoring``).
 FIELD_GROUPS_FILE = "field-groups.json"
 
-#: How the record CLK is made of salted parts, for every project (``RecordPart``).
+#: How the record CLK is made of salted parts, for projects that choose it (``RecordPart``).
 RECORD_CLK_FILE = "record-clk.json"
+
+#: How a project's record CLK is made (its ``record_clk``): "unsalted", one clkhash filter
+#: over every field (the default); "salted", the parts of ``RECORD_CLK_FILE``.
+RECORD_CLKS = ("unsalted", "salted")
 
 #: Post-processing of the record-level CLK at the node (see ``node.hardening``):
 #: "balance" appends the CLK's complement and applies a permutation keyed by the
@@ -230,8 +235,8 @@ class LinkageSpec:
     group_flip: float = 0.0
     """Chance each bit of a per-field filter is flipped at random, afresh for every record."""
     record_parts: tuple[RecordPart, ...] = ()
-    """The salted parts the record CLK is made of (``RecordPart``); empty for one unsalted
-    filter over every field, as hublink made it before (kept to measure what salting buys)."""
+    """The salted parts the record CLK is made of (``RecordPart``, ``record_clk = "salted"``);
+    empty for one unsalted filter over every field (the default)."""
 
     @classmethod
     def from_file(
@@ -241,6 +246,7 @@ class LinkageSpec:
         normalisation: str = NORMALISATION_VERSION,
         hardening: str = DEFAULT_HARDENING,
         field_scoring: bool = False,
+        record_clk: str = "unsalted",
     ) -> LinkageSpec:
         try:
             text = path.read_text(encoding="utf-8")
@@ -252,6 +258,7 @@ class LinkageSpec:
             normalisation=normalisation,
             hardening=hardening,
             field_scoring=field_scoring,
+            record_clk=record_clk,
         )
 
     @classmethod
@@ -263,8 +270,10 @@ class LinkageSpec:
         normalisation: str = NORMALISATION_VERSION,
         hardening: str = DEFAULT_HARDENING,
         field_scoring: bool = False,
+        record_clk: str = "unsalted",
     ) -> LinkageSpec:
-        """Parse and check a clkhash v3 schema; ``field_scoring`` adds the shipped field groups."""
+        """Parse and check a clkhash v3 schema; ``field_scoring`` adds the shipped field groups,
+        ``record_clk = "salted"`` makes the record CLK of the shipped salted parts."""
         try:
             schema = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -282,6 +291,10 @@ class LinkageSpec:
         if hardening not in HARDENINGS:
             raise SpecError(
                 f"{source}: hardening must be one of {', '.join(HARDENINGS)}, not {hardening!r}"
+            )
+        if record_clk not in RECORD_CLKS:
+            raise SpecError(
+                f"{source}: record_clk must be one of {', '.join(RECORD_CLKS)}, not {record_clk!r}"
             )
         added = _added_fields(schema, source)
         groups: tuple[FieldGroup, ...] = ()
@@ -302,7 +315,7 @@ class LinkageSpec:
                         f"{source}: field_scoring needs the feature(s) {', '.join(missing)} "
                         f"(field group {group.name}) hashed in the schema"
                     )
-        parts = shipped_record_parts()
+        parts = shipped_record_parts() if record_clk == "salted" else ()
         hashed_features = {
             str(f.get("identifier"))
             for f in schema.get("features", [])
@@ -367,8 +380,8 @@ class LinkageSpec:
     def with_record_parts(self, parts: Sequence[RecordPart]) -> LinkageSpec:
         """This spec with the record CLK made of other parts (none: one unsalted filter).
 
-        For measuring designs (bench/privacy.py, the attack tests' weak encodings);
-        a project's record CLK is made of the shipped parts.
+        For measuring designs (bench/privacy.py, the attack tests); a project's record CLK
+        is one unsalted filter or the shipped parts (its ``record_clk``).
         """
         return replace(self, record_parts=tuple(parts))
 
@@ -388,6 +401,11 @@ class LinkageSpec:
     def field_scoring(self) -> bool:
         """Whether records carry per-field filters for the coordinator to weigh field by field."""
         return bool(self.field_groups)
+
+    @property
+    def record_clk(self) -> str:
+        """How the record CLK is made: "salted" (of ``record_parts``) or "unsalted"."""
+        return "salted" if self.record_parts else "unsalted"
 
     @property
     def clk_bits(self) -> int:

@@ -46,10 +46,20 @@ from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates, arrays
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
-#: Random pairs of the salted record CLK (hublink/schemas/record-clk.json) sit at 0.5 give
-#: or take 0.01, and its 99.9th percentile near 0.6; a true pair with errors in two of the
-#: three salt fields keeps one part of three and scores about 0.65 (bench/privacy.py).
-FLOOR = 0.6
+#: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
+FLOOR = 0.7
+#: The same for the salted record CLK (``record_clk = "salted"``,
+#: hublink/schemas/record-clk.json): its random pairs sit at 0.5 give or take 0.01, its
+#: 99.9th percentile near 0.6, and a true pair with errors in two of the three salt fields
+#: keeps one part of three and scores about 0.65 (bench/privacy.py).
+SALTED_FLOOR = 0.6
+
+
+def floor_for(record_clk: str) -> float:
+    """The cross-dataset score floor for a project's record CLK (``FLOOR``, ``SALTED_FLOOR``)."""
+    return SALTED_FLOOR if record_clk == "salted" else FLOOR
+
+
 #: Fewer best scores than this and the mixture is not estimated.
 MIN_SCORES = 50
 #: Links this close to the threshold (either side) are counted as "near the threshold".

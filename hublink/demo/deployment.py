@@ -102,9 +102,7 @@ def write_deployment(
         f"field_scoring = {str(field_scoring).lower()}\n"
         "threshold = 0.83\n"
         "auto_threshold = true\n"
-        # The record-only path's within threshold for the salted record CLK (a duplicate with
-        # one salt field written differently scores about 0.8): docs/benchmarks.md.
-        f"within_threshold = {0.9 if field_scoring else 0.74}\n"
+        "within_threshold = 0.9\n"
         'disclosure = "hospital-statistics"\n'
         'released_attributes = ["age_band", "area"]\n'
         "# Who administers, audits and queries this project (their certificates' organisations).\n"
