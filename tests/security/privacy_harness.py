@@ -113,9 +113,17 @@ def shipped_spec() -> LinkageSpec:
     return LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
 
 
+def salted_spec() -> LinkageSpec:
+    """What a node of a project with ``record_clk = "salted"`` sends: the shipped field
+    filters beside a record CLK of salted parts (hublink/schemas/record-clk.json)."""
+    return LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk="salted"
+    )
+
+
 def unsalted_clk_spec() -> LinkageSpec:
-    """Deliberately weak record CLK: what hublink sent before salted parts, one filter over
-    every field, balanced and permuted (hublink/schemas/record-clk.json replaced it)."""
+    """The record CLK as one filter over every field, balanced and permuted (the default,
+    ``record_clk = "unsalted"``), beside the shipped field filters."""
     return shipped_spec().with_record_parts(())
 
 
