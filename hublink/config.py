@@ -92,20 +92,15 @@ class ProjectConfig:
             "or any; GB if unset): see docs/design.md."
         )
     )
-    # Tuned for balanced (hardened) 2048-bit encodings of the unsalted record CLK (the
-    # default), whose Dice similarity is the share of CLK positions two records agree on:
-    # bench/hardening_tuning.py. Unhardened CLKs were best near threshold 0.8 / within 0.88.
-    # The salted record CLK (``record_clk = "salted"``) scores true pairs about 0.95, 0.8 or
-    # 0.65; these defaults are not re-planned for it: the help below says what record-only
-    # salted projects should set, measured in docs/benchmarks.md.
+    # Tuned for balanced (hardened) 2048-bit unsalted encodings, whose Dice similarity is the
+    # share of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
+    # were best near 0.8 / within 0.88; salted record CLKs: the help below.
     threshold: float = field(
         default=0.83,
         metadata=defines(
             """Dice similarity at or above which two records of different organisations match.
-            With ``record_clk = "salted"`` and ``field_scoring = false`` it links best near
-            0.66-0.7 with ``auto_threshold = false`` and ``min_threshold = 0.6`` (true pairs with
-            one salt field written differently score about 0.8, with two about 0.65): see
-            docs/benchmarks.md, "Salted record CLK"."""
+            ``record_clk = "salted"`` without field scoring links best near 0.66-0.7 (with
+            ``auto_threshold = false``, ``min_threshold = 0.6``): docs/benchmarks.md."""
         ),
     )
     auto_threshold: bool = field(
@@ -120,10 +115,8 @@ class ProjectConfig:
     within_threshold: float = field(
         default=0.9,
         metadata=defines(
-            """Similarity at which two records of the same organisation are the same person.
-            With ``record_clk = "salted"`` and ``field_scoring = false``, about 0.74 (0.9
-            finds only duplicates whose name, birth date and postcode all agree):
-            docs/benchmarks.md."""
+            "Similarity at which two records of the same organisation are the same person "
+            '(about 0.74 for record_clk = "salted" without field scoring: docs/benchmarks.md).'
         ),
     )
     merge_threshold: float = field(
@@ -173,8 +166,7 @@ class ProjectConfig:
             be); lower is refused with INVALID_ARGUMENT. Also the lowest similarity a run keeps
             candidate pairs from: below about 0.7 almost every pair of hardened unsalted
             encodings is a candidate, and a run's memory grows with the square of the records.
-            Random pairs of salted record CLKs (``record_clk = "salted"``) score 0.5 give or
-            take 0.01, so such projects may set 0.6 (their true pairs score down to 0.65)."""
+            ``record_clk = "salted"`` projects may set 0.6 (random pairs score 0.5)."""
         ),
     )
     max_candidates: int = field(
@@ -310,11 +302,10 @@ class ProjectConfig:
     record_clk: str = field(
         default="unsalted",
         metadata=about(
-            """How the record-level CLK is made: "unsalted", one keyed Bloom filter over every
-            field; or "salted", three parts each keyed by the record's own birth date, postcode
-            or name (hublink/schemas/record-clk.json), which removes the name frequencies the
-            unsalted CLK gives away but costs record-only linkage accuracy at the default
-            thresholds (docs/benchmarks.md, "Salted record CLK"); part of the pinned hash."""
+            """"unsalted": the record CLK is one keyed Bloom filter over every field. "salted":
+            three parts salted by birth date, postcode, name (hublink/schemas/record-clk.json):
+            no name frequencies leak, but record-only accuracy drops (docs/benchmarks.md,
+            "Salted record CLK"). Part of the pinned hash."""
         ),
     )
     node_keys: Mapping[str, str] = field(
@@ -560,10 +551,7 @@ class NodeConfig:
         ),
     )
     record_clk: str = field(
-        default="unsalted",
-        metadata=about(
-            "Must match the project's record_clk; it is part of the encoding hash both sides pin."
-        ),
+        default="unsalted", metadata=about("Must match the project's record_clk (pinned hash).")
     )
     secret_exchange: bool = field(
         default=False,

@@ -53,7 +53,7 @@ from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
 from coordinator.core.model import Project
 from coordinator.core.releases import project_key
-from coordinator.core.score_model import floor_for
+from coordinator.core.score_model import FLOOR, SALTED_FLOOR
 from coordinator.core.store import Store, utc_now
 from hublink.identity import Identity
 
@@ -220,7 +220,7 @@ def choose_threshold(
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
     and the estimate it was chosen from (none with one dataset: ``one_organisation``);
-    ``floor`` is the record CLK's score floor (``score_model.floor_for``)."""
+    ``floor`` is the record CLK's score floor (``floor_for``)."""
     if datasets < 2:
         return thresholds.fallback, one_organisation.estimate()
     return quality.choose(
@@ -566,9 +566,14 @@ def _within_search(project: Project) -> float:
     return project.within_threshold
 
 
+def floor_for(record_clk: str) -> float:
+    """The cross-dataset score floor for a record CLK ("salted" scores lower: score_model)."""
+    return SALTED_FLOOR if record_clk == "salted" else FLOOR
+
+
 def _score_floor(project: Project, thresholds: Thresholds) -> float:
     """The Dice cross-dataset candidates are kept from: the record CLK's floor
-    (``score_model.floor_for``), lower when the run links lower, never below the
+    (``floor_for``), lower when the run links lower, never below the
     project's ``min_threshold``."""
     return max(project.min_threshold, min(floor_for(project.record_clk), thresholds.fallback))
 

@@ -47,19 +47,9 @@ from coordinator.core.matching import Candidates, arrays
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
 #: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
-FLOOR = 0.7
-#: The same for the salted record CLK (``record_clk = "salted"``,
-#: hublink/schemas/record-clk.json): its random pairs sit at 0.5 give or take 0.01, its
-#: 99.9th percentile near 0.6, and a true pair with errors in two of the three salt fields
-#: keeps one part of three and scores about 0.65 (bench/privacy.py).
-SALTED_FLOOR = 0.6
-
-
-def floor_for(record_clk: str) -> float:
-    """The cross-dataset score floor for a project's record CLK (``FLOOR``, ``SALTED_FLOOR``)."""
-    return SALTED_FLOOR if record_clk == "salted" else FLOOR
-
-
+#: Salted record CLKs (``record_clk = "salted"``): random pairs 0.5 +- 0.01, true pairs
+#: with two salt fields wrong about 0.65 (bench/privacy.py), so their floor is lower.
+FLOOR, SALTED_FLOOR = 0.7, 0.6
 #: Fewer best scores than this and the mixture is not estimated.
 MIN_SCORES = 50
 #: Links this close to the threshold (either side) are counted as "near the threshold".
