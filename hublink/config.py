@@ -92,9 +92,8 @@ class ProjectConfig:
             "or any; GB if unset): see docs/design.md."
         )
     )
-    # Tuned for balanced (hardened) 2048-bit unsalted encodings, whose Dice similarity is the
-    # share of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
-    # were best near 0.8 / within 0.88; salted record CLKs: the help below.
+    # Tuned for balanced 2048-bit unsalted CLKs (Dice: the share of positions two agree on):
+    # bench/hardening_tuning.py. Unhardened: 0.8 / within 0.88; salted: the help below.
     threshold: float = field(
         default=0.83,
         metadata=defines(
