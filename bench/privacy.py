@@ -35,7 +35,7 @@ from privacy_harness import (
     Sent,
     encode,
     generator_people,
-    shipped_spec,
+    salted_spec,
     weak_given_spec,
     zipf_people,
 )
@@ -47,7 +47,7 @@ from hublink.privacy.frequency import cluster_frequency_attack
 from hublink.privacy.graph import filter_attack
 from hublink.privacy.names import NameList
 from hublink.privacy.unbalance import as_unbalanced, estimated_flip
-from hublink.spec import FieldGroup, LinkageSpec
+from hublink.spec import FieldGroup, LinkageSpec, RecordPart
 
 NAMES = FieldGroup("names", ("given_name_canonical", "family_name"))
 BIRTH = FieldGroup("birth", ("date_of_birth_sorted", "date_of_birth_order", "sex"))
@@ -58,26 +58,45 @@ def _groups(spec: LinkageSpec, groups: tuple[FieldGroup, ...], flip: float) -> L
     return dataclasses.replace(spec, field_groups=groups, group_flip=flip)
 
 
+BIRTH_PART = RecordPart(
+    "clk@birth", ("date_of_birth_sorted",), ("date_of_birth_sorted", "date_of_birth_order"), 512
+)
+HOME_PART = RecordPart("clk@home", ("postcode",), ("postcode", "postcode_outward"), 512)
+FAMILY_PART = RecordPart(
+    "clk@family", ("family_name_first",), ("family_name", "given_name_canonical"), 512
+)
+
+
+def _parts(*parts: RecordPart, base: LinkageSpec | None = None) -> LinkageSpec:
+    return (base or salted_spec()).with_record_parts(parts)
+
+
 Design = Callable[[], tuple[LinkageSpec, dict[str, object]]]
 DESIGNS: dict[str, Design] = {
-    "shipped": lambda: (shipped_spec(), {}),
+    # "shipped" here is a project with record_clk = "salted" and field_scoring.
+    "shipped": lambda: (salted_spec(), {}),
     "weak-given": lambda: (weak_given_spec(), {}),
-    "clk-unbalanced": lambda: (dataclasses.replace(shipped_spec(), hardening="none"), {}),
-    "clk-blip-0.02": lambda: (shipped_spec(), {"clk_flip": 0.02}),
-    "clk-blip-0.05": lambda: (shipped_spec(), {"clk_flip": 0.05}),
-    "clk-blip-0.08": lambda: (shipped_spec(), {"clk_flip": 0.08}),
-    "clk-xor-fold": lambda: (shipped_spec(), {"xor_fold": True}),
-    "given-salt-dob": lambda: (shipped_spec().with_salts({"given": "date_of_birth"}), {}),
+    "clk-unbalanced": lambda: (dataclasses.replace(salted_spec(), hardening="none"), {}),
+    "clk-unsalted": lambda: (_parts(), {}),
+    "clk-unsalted-record-only": lambda: (LinkageSpec.default().with_record_parts(()), {}),
+    "clk-birth+home": lambda: (_parts(BIRTH_PART, HOME_PART), {}),
+    "clk-birth+home+family": lambda: (_parts(BIRTH_PART, HOME_PART, FAMILY_PART), {}),
+    "clk-from-filters": lambda: (salted_spec(), {"clk_from_filters": True}),
+    "clk-blip-0.02": lambda: (salted_spec(), {"clk_flip": 0.02}),
+    "clk-blip-0.05": lambda: (salted_spec(), {"clk_flip": 0.05}),
+    "clk-blip-0.08": lambda: (salted_spec(), {"clk_flip": 0.08}),
+    "clk-xor-fold": lambda: (salted_spec(), {"xor_fold": True}),
+    "given-salt-dob": lambda: (salted_spec().with_salts({"given": "date_of_birth"}), {}),
     "names+family-salt-dob": lambda: (
-        shipped_spec().with_salts({"given": "date_of_birth", "family": "date_of_birth"}),
+        salted_spec().with_salts({"given": "date_of_birth", "family": "date_of_birth"}),
         {},
     ),
-    "flip-0.05": lambda: (dataclasses.replace(shipped_spec(), group_flip=0.05), {}),
-    "flip-0.08": lambda: (dataclasses.replace(shipped_spec(), group_flip=0.08), {}),
-    "combined-3": lambda: (_groups(shipped_spec(), (NAMES, BIRTH, PLACE), 0.02), {}),
+    "flip-0.05": lambda: (dataclasses.replace(salted_spec(), group_flip=0.05), {}),
+    "flip-0.08": lambda: (dataclasses.replace(salted_spec(), group_flip=0.08), {}),
+    "combined-3": lambda: (_groups(salted_spec(), (NAMES, BIRTH, PLACE), 0.02), {}),
     "combined-3-salt-dob": lambda: (
         _groups(
-            shipped_spec(), (dataclasses.replace(NAMES, salt="date_of_birth"), BIRTH, PLACE), 0.02
+            salted_spec(), (dataclasses.replace(NAMES, salt="date_of_birth"), BIRTH, PLACE), 0.02
         ),
         {},
     ),

@@ -77,6 +77,7 @@ def load_project(path: Path) -> Project:
             normalisation=definition.normalisation or NORMALISATION_VERSION,
             hardening=definition.hardening,
             field_scoring=definition.field_scoring,
+            record_clk=definition.record_clk,
         )
     except SpecError as exc:
         raise config.ConfigError(f"{path}: schema: {exc}") from None

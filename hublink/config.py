@@ -92,13 +92,14 @@ class ProjectConfig:
             "or any; GB if unset): see docs/design.md."
         )
     )
-    # Tuned for balanced (hardened) 2048-bit encodings, whose Dice similarity is the share
-    # of CLK positions two records agree on: bench/hardening_tuning.py. Unhardened CLKs
-    # were best near threshold 0.8 / within 0.88.
+    # Tuned for balanced 2048-bit unsalted CLKs (Dice: the share of positions two agree on):
+    # bench/hardening_tuning.py. Unhardened: 0.8 / within 0.88; salted: the help below.
     threshold: float = field(
         default=0.83,
         metadata=defines(
-            "Dice similarity at or above which two records of different organisations match."
+            """Dice similarity at or above which two records of different organisations match.
+            ``record_clk = "salted"`` without field scoring links best near 0.66-0.7 (with
+            ``auto_threshold = false``, ``min_threshold = 0.6``): docs/benchmarks.md."""
         ),
     )
     auto_threshold: bool = field(
@@ -113,7 +114,8 @@ class ProjectConfig:
     within_threshold: float = field(
         default=0.9,
         metadata=defines(
-            "Similarity at which two records of the same organisation are the same person."
+            "Similarity at which two records of the same organisation are the same person "
+            '(about 0.74 for record_clk = "salted" without field scoring: docs/benchmarks.md).'
         ),
     )
     merge_threshold: float = field(
@@ -161,8 +163,9 @@ class ProjectConfig:
         metadata=about(
             """Lowest threshold a run may be started with (and the project's ``threshold`` may
             be); lower is refused with INVALID_ARGUMENT. Also the lowest similarity a run keeps
-            candidate pairs from: below about 0.7 almost every pair of hardened encodings is a
-            candidate, and a run's memory grows with the square of the records."""
+            candidate pairs from: below about 0.7 almost every pair of hardened unsalted
+            encodings is a candidate, and a run's memory grows with the square of the records.
+            ``record_clk = "salted"`` projects may set 0.6 (random pairs score 0.5)."""
         ),
     )
     max_candidates: int = field(
@@ -293,6 +296,15 @@ class ProjectConfig:
             weighs them Fellegi-Sunter style to tell duplicate referrals from twins and siblings.
             Discloses more than the record CLK alone (docs/design.md, "Duplicate referrals,
             field by field"); part of the pinned hash."""
+        ),
+    )
+    record_clk: str = field(
+        default="unsalted",
+        metadata=about(
+            """"unsalted": the record CLK is one keyed Bloom filter over every field. "salted":
+            three parts salted by birth date, postcode, name (hublink/schemas/record-clk.json):
+            no name frequencies leak, but record-only accuracy drops (docs/benchmarks.md,
+            "Salted record CLK"). Part of the pinned hash."""
         ),
     )
     node_keys: Mapping[str, str] = field(
@@ -536,6 +548,9 @@ class NodeConfig:
             "Must match the project's field_scoring; it is part of the encoding hash both "
             "sides pin."
         ),
+    )
+    record_clk: str = field(
+        default="unsalted", metadata=about("Must match the project's record_clk (pinned hash).")
     )
     secret_exchange: bool = field(
         default=False,

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -27,13 +27,21 @@ from hublink.errors import HublinkError
 #: never be matched against each other.
 NORMALISATION_VERSION = "hublink-normalise-1"
 
-#: The one encoding every record carries today: a record-level CLK.
+#: The one encoding every record carries: a record-level CLK (of salted parts, ``RecordPart``,
+#: when the project's ``record_clk`` is "salted").
 RECORD_CLK = "clk"
 
 DEFAULT_SCHEMA_NAME = "early-years.json"
 
 #: Per-field filter groups a project may add beside the record CLK (``field_scoring``).
 FIELD_GROUPS_FILE = "field-groups.json"
+
+#: How the record CLK is made of salted parts, for projects that choose it (``RecordPart``).
+RECORD_CLK_FILE = "record-clk.json"
+
+#: How a project's record CLK is made (its ``record_clk``): "unsalted", one clkhash filter
+#: over every field (the default); "salted", the parts of ``RECORD_CLK_FILE``.
+RECORD_CLKS = ("unsalted", "salted")
 
 #: Post-processing of the record-level CLK at the node (see ``node.hardening``):
 #: "balance" appends the CLK's complement and applies a permutation keyed by the
@@ -100,6 +108,32 @@ class FieldGroup:
         coordinator keeps the best agreement among them, so the field counts once.
         """
         return self.name.partition("@")[0]
+
+
+@dataclass(frozen=True)
+class RecordPart:
+    """One part of the record CLK: a keyed Bloom filter over the schema's hashed features
+    except ``without``, its bits permuted by a key drawn from the record's ``salt`` value.
+
+    Parts are data (hublink/schemas/record-clk.json): the record CLK is their
+    concatenation, in file order, before any hardening.
+    """
+
+    name: str
+    salt: tuple[str, ...]
+    """Features whose values, joined, key the permutation of this part's bits."""
+    without: tuple[str, ...]
+    """Features this part does not hash (its salt, and what is derived from the salt)."""
+    bits: int
+
+
+def shipped_record_parts() -> tuple[RecordPart, ...]:
+    """The parts of the record CLK hublink ships (hublink/schemas/record-clk.json)."""
+    text = resources.files("hublink").joinpath("schemas", RECORD_CLK_FILE).read_text()
+    return tuple(
+        RecordPart(name, tuple(part["salt"]), tuple(part["without"]), int(part["bits"]))
+        for name, part in json.loads(text)["parts"].items()
+    )
 
 
 def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
@@ -200,6 +234,9 @@ class LinkageSpec:
     """Length of each per-field filter as clkhash makes it (before balancing)."""
     group_flip: float = 0.0
     """Chance each bit of a per-field filter is flipped at random, afresh for every record."""
+    record_parts: tuple[RecordPart, ...] = ()
+    """The salted parts the record CLK is made of (``RecordPart``, ``record_clk = "salted"``);
+    empty for one unsalted filter over every field (the default)."""
 
     @classmethod
     def from_file(
@@ -209,6 +246,7 @@ class LinkageSpec:
         normalisation: str = NORMALISATION_VERSION,
         hardening: str = DEFAULT_HARDENING,
         field_scoring: bool = False,
+        record_clk: str = "unsalted",
     ) -> LinkageSpec:
         try:
             text = path.read_text(encoding="utf-8")
@@ -220,6 +258,7 @@ class LinkageSpec:
             normalisation=normalisation,
             hardening=hardening,
             field_scoring=field_scoring,
+            record_clk=record_clk,
         )
 
     @classmethod
@@ -231,8 +270,10 @@ class LinkageSpec:
         normalisation: str = NORMALISATION_VERSION,
         hardening: str = DEFAULT_HARDENING,
         field_scoring: bool = False,
+        record_clk: str = "unsalted",
     ) -> LinkageSpec:
-        """Parse and check a clkhash v3 schema; ``field_scoring`` adds the shipped field groups."""
+        """Parse and check a clkhash v3 schema; ``field_scoring`` adds the shipped field groups,
+        ``record_clk = "salted"`` makes the record CLK of the shipped salted parts."""
         try:
             schema = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -250,6 +291,10 @@ class LinkageSpec:
         if hardening not in HARDENINGS:
             raise SpecError(
                 f"{source}: hardening must be one of {', '.join(HARDENINGS)}, not {hardening!r}"
+            )
+        if record_clk not in RECORD_CLKS:
+            raise SpecError(
+                f"{source}: record_clk must be one of {', '.join(RECORD_CLKS)}, not {record_clk!r}"
             )
         added = _added_fields(schema, source)
         groups: tuple[FieldGroup, ...] = ()
@@ -270,6 +315,15 @@ class LinkageSpec:
                         f"{source}: field_scoring needs the feature(s) {', '.join(missing)} "
                         f"(field group {group.name}) hashed in the schema"
                     )
+        parts = shipped_record_parts() if record_clk == "salted" else ()
+        hashed_features = {
+            str(f.get("identifier"))
+            for f in schema.get("features", [])
+            if isinstance(f, dict) and not f.get("ignored", False)
+        }
+        for part in parts:
+            if not hashed_features - set(part.without):
+                raise SpecError(f"{source}: record CLK part {part.name} would hash no feature")
         return cls(
             json_text=canonical_json(schema),
             normalisation=normalisation,
@@ -277,6 +331,7 @@ class LinkageSpec:
             field_groups=groups,
             group_bits=group_bits,
             group_flip=group_flip,
+            record_parts=parts,
         )
 
     @classmethod
@@ -322,6 +377,14 @@ class LinkageSpec:
         attack tests), never a project's, whose filters are the shipped field groups."""
         return replace(self, field_groups=tuple(groups))
 
+    def with_record_parts(self, parts: Sequence[RecordPart]) -> LinkageSpec:
+        """This spec with the record CLK made of other parts (none: one unsalted filter).
+
+        For measuring designs (bench/privacy.py, the attack tests); a project's record CLK
+        is one unsalted filter or the shipped parts (its ``record_clk``).
+        """
+        return replace(self, record_parts=tuple(parts))
+
     def with_salts(self, salts: Mapping[str, str]) -> LinkageSpec:
         """This spec with the named field groups salted by other features ("" for none).
 
@@ -340,8 +403,16 @@ class LinkageSpec:
         return bool(self.field_groups)
 
     @property
+    def record_clk(self) -> str:
+        """How the record CLK is made: "salted" (of ``record_parts``) or "unsalted"."""
+        return "salted" if self.record_parts else "unsalted"
+
+    @property
     def clk_bits(self) -> int:
-        """Length of the CLK clkhash makes, before any hardening."""
+        """Length of the record CLK before any hardening: its parts' lengths added up, or the
+        schema's ``clkConfig.l`` for one unsalted filter."""
+        if self.record_parts:
+            return sum(p.bits for p in self.record_parts)
         return int(self.schema["clkConfig"]["l"])
 
     @property
@@ -353,16 +424,35 @@ class LinkageSpec:
         groups = (EncodingLayout(g.name, factor * self.group_bits) for g in self.field_groups)
         return (record, *groups)
 
+    def part_schema(self, part: RecordPart) -> dict[str, Any]:
+        """The clkhash schema of one record-CLK part: the project's schema without the part's
+        ``without`` features, the part's length, and its name as HKDF info (so its keys are
+        unrelated to other parts' and to the field groups')."""
+        return self._sub_schema(
+            part.bits,
+            f"hublink record part {part.name}",
+            lambda identifier: identifier not in part.without,
+        )
+
     def group_schema(self, group: FieldGroup) -> dict[str, Any]:
         """The clkhash schema of one per-field filter: the project's schema with every other
         feature ignored, its own length, and the group's name as HKDF info so that its keys
         (and so its bit positions) are unrelated to the record CLK's and other groups'."""
+        return self._sub_schema(
+            self.group_bits,
+            f"hublink field group {group.name}",
+            lambda identifier: identifier in group.features,
+        )
+
+    def _sub_schema(self, bits: int, info: str, keep: Callable[[str], bool]) -> dict[str, Any]:
+        """The project's schema at ``bits`` long, with ``info`` as HKDF info, and every
+        feature not kept ignored."""
         schema = self.schema
-        schema["clkConfig"]["l"] = self.group_bits
+        schema["clkConfig"]["l"] = bits
         kdf = schema["clkConfig"].setdefault("kdf", {"type": "HKDF", "hash": "SHA256"})
-        kdf["info"] = base64.b64encode(f"hublink field group {group.name}".encode()).decode()
+        kdf["info"] = base64.b64encode(info.encode()).decode()
         for feature in schema["features"]:
-            if feature["identifier"] not in group.features:
+            if not keep(feature["identifier"]):
                 identifier = feature["identifier"]
                 feature.clear()
                 feature.update({"identifier": identifier, "ignored": True})
@@ -382,6 +472,10 @@ class LinkageSpec:
             "hardening": self.hardening,
             "encodings": [[e.name, e.bits] for e in self.encodings],
         }
+        if self.record_parts:
+            pinned["record_parts"] = [
+                [p.name, list(p.salt), list(p.without), p.bits] for p in self.record_parts
+            ]
         if self.field_groups:
             pinned["field_groups"] = [
                 [g.name, list(g.features), g.salt, *(["empty"] if g.empty_when_missing else [])]

@@ -57,7 +57,17 @@ class Encoder:
         )
         self._flip_key = permutation_key(secret, f"{spec.sha256}/flips")
         self._salt_key = permutation_key(secret, f"{spec.sha256}/salts")
+        self._noise_key = permutation_key(secret, f"{spec.sha256}/unsalted")
         self._salt_orders: dict[tuple[str, str], np.ndarray] = {}
+        for part in spec.record_parts:
+            missing = [f for f in part.salt if not derivable(f, self._fields)]
+            if missing:
+                raise ValueError(
+                    f"record CLK part {part.name} is salted with {', '.join(missing)}, which "
+                    "the linkage schema neither has nor can derive"
+                )
+        # The record CLK's parts: each its own schema and keys (hublink.spec.RecordPart).
+        self._parts = [(from_json_dict(spec.part_schema(part)), part) for part in spec.record_parts]
         for group in spec.field_groups:
             if group.salt and not derivable(group.salt, self._fields):
                 raise ValueError(
@@ -99,7 +109,35 @@ class Encoder:
         """
         if not values:
             return []
-        return self._hash([self._complete(v) for v in values], self._schema, self._balancer)
+        return self._record_clks([self._complete(v) for v in values])
+
+    def _record_clks(self, rows: list[tuple[str, ...]]) -> list[bytes]:
+        """The record CLK of each row: its salted parts concatenated, then hardened.
+
+        Each part is hashed, its bits permuted by the record's salt value
+        (``_salted``), and replaced by random bits where that value is missing.
+        The random bits are drawn from a key and the record's values, so the same
+        record always sends the same CLK (a resumed upload, or an exact duplicate
+        referral, still agrees on every part) and a record differing in any value
+        sends unrelated ones.
+        """
+        if not self._parts:
+            return self._hash(rows, self._schema, self._balancer)
+        pieces = []
+        seeds = [self._noise_seed(row) for row in rows]
+        for schema, part in self._parts:
+            hashed = self._hash(rows, schema, None)
+            salts = [salt_value(part.salt, self._fields, row) for row in rows]
+            hashed = self._salted(hashed, part.name, salts)
+            pieces.append(
+                noise_where_unsalted(hashed, salts, [part.name.encode() + s for s in seeds])
+            )
+        joined = [b"".join(parts) for parts in zip(*pieces, strict=True)]
+        return self._balancer.harden(joined) if self._balancer else joined
+
+    def _noise_seed(self, row: tuple[str, ...]) -> bytes:
+        text = "\x1e".join(row)
+        return hmac.new(self._noise_key, text.encode(), hashlib.sha256).digest()
 
     def encode_all(
         self, values: Sequence[tuple[str, ...]], tokens: Sequence[str] = ()
@@ -114,7 +152,7 @@ class Encoder:
         if not values:
             return []
         rows = [self._complete(v) for v in values]
-        parts = [self._hash(rows, self._schema, self._balancer)]
+        parts = [self._record_clks(rows)]
         if self._groups:
             if not tokens:
                 tokens = [new_token() for _ in rows]
@@ -153,11 +191,15 @@ class Encoder:
         return [row.tobytes() for row in np.packbits(out, axis=1)]
 
     def _salt_order(self, group: str, value: str, size: int) -> np.ndarray:
-        """The permutation for one salt value (kept: a salt such as a year has few values)."""
+        """The permutation for one salt value (kept: records of one child share it, and a
+        batch often holds several; forgotten in bulk beyond ``SALT_ORDERS_KEPT``, since
+        near-unique salts would otherwise grow without bound over a large upload)."""
         found = self._salt_orders.get((group, value))
         if found is None:
             key = hmac.new(self._salt_key, f"{group}\x1f{value}".encode(), hashlib.sha256)
-            found = keyed_permutation(key.digest(), size)
+            found = keyed_permutation(key.digest(), size).astype(np.int32)
+            if len(self._salt_orders) >= SALT_ORDERS_KEPT:
+                self._salt_orders.clear()
             self._salt_orders[(group, value)] = found
         return found
 
@@ -172,6 +214,17 @@ class Encoder:
             clks = clk.generate_clks(rows, schema, self._secret)
         packed = [bits.tobytes() for bits in clks]
         return balancer.harden(packed) if balancer else packed
+
+
+#: Most salt permutations one encoder keeps (each a few kilobytes).
+SALT_ORDERS_KEPT = 50_000
+
+
+def salt_value(features: Sequence[str], fields: tuple[str, ...], row: tuple[str, ...]) -> str:
+    """A record's salt: the values of ``features`` joined, or "" when any of them is missing
+    (a salt of only the values present would put every record lacking one in one class)."""
+    values = [derived_value(f, fields, row) for f in features]
+    return "\x1f".join(values) if all(values) else ""
 
 
 def noise_where_unsalted(

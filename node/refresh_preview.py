@@ -66,7 +66,10 @@ def preview(config: NodeConfig, intake: Intake) -> RefreshPreview | None:
             return RefreshPreview({}, unavailable="no stored linkage secret for the last upload")
         try:
             spec = LinkageSpec.from_file(
-                config.schema, hardening=config.hardening, field_scoring=config.field_scoring
+                config.schema,
+                hardening=config.hardening,
+                field_scoring=config.field_scoring,
+                record_clk=config.record_clk,
             )
         except SpecError as exc:
             return RefreshPreview({}, unavailable=str(exc))

@@ -76,7 +76,10 @@ def upload(
     identity = own_identity(config)
     try:
         spec = LinkageSpec.from_file(
-            config.schema, hardening=config.hardening, field_scoring=config.field_scoring
+            config.schema,
+            hardening=config.hardening,
+            field_scoring=config.field_scoring,
+            record_clk=config.record_clk,
         )
     except SpecError as exc:
         raise RunError(str(exc)) from None

@@ -60,6 +60,8 @@ class Project:
     estimate_sample: int = _default("estimate_sample")
     max_chunk_records: int = _default("max_chunk_records")
     max_records: int = _default("max_records")
+    record_clk: str = _default("record_clk")
+    """How nodes make the record CLK ("unsalted" or "salted"): sets the candidate floors."""
     min_threshold: float = _default("min_threshold")
     """Lowest threshold a run may link at; also the floor candidates are kept from."""
     max_candidates: int = _default("max_candidates")

@@ -270,16 +270,17 @@ def choose(
     auto: bool,
     across: Candidates | None = None,
     completeness: float = 1.0,
+    floor: float = FLOOR,
 ) -> tuple[float, Estimate]:
     """The chosen threshold: the estimate when ``auto`` and the scores allow, else ``fallback``.
 
     ``across`` (the run's cross-dataset candidates) lets the estimate check its
     non-match component against runner-up scores (``estimate``); ``completeness``
-    is blocking's (1 without). A fit that fails numerically never fails the run:
-    it falls back and says why.
+    is blocking's (1 without); ``floor`` the score candidates were kept from. A fit
+    that fails numerically never fails the run: it falls back and says why.
     """
     try:
-        found = estimate(scores, candidates=across, completeness=completeness)
+        found = estimate(scores, candidates=across, completeness=completeness, floor=floor)
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
     return (found.threshold if auto and found.fitted else fallback), found

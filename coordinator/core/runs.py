@@ -53,6 +53,7 @@ from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
 from coordinator.core.model import Project
 from coordinator.core.releases import project_key
+from coordinator.core.score_model import FLOOR, SALTED_FLOOR
 from coordinator.core.store import Store, utc_now
 from hublink.identity import Identity
 
@@ -199,7 +200,7 @@ def find_candidates(
     return candidates.find(
         session,
         encodings,
-        low=max(project.min_threshold, min(quality.FLOOR, thresholds.fallback)),
+        low=_score_floor(project, thresholds),
         max_candidates=project.max_candidates,
         design=thresholds.fallback,  # blocking is planned for the fallback threshold
         within_threshold=_within_search(project),
@@ -212,10 +213,14 @@ def find_candidates(
 
 
 def choose_threshold(
-    found: candidates.Found, thresholds: Thresholds, datasets: int = 2
+    found: candidates.Found,
+    thresholds: Thresholds,
+    datasets: int = 2,
+    floor: float = quality.FLOOR,
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
-    and the estimate it was chosen from (none with one dataset: ``one_organisation``)."""
+    and the estimate it was chosen from (none with one dataset: ``one_organisation``);
+    ``floor`` is the record CLK's score floor (``floor_for``)."""
     if datasets < 2:
         return thresholds.fallback, one_organisation.estimate()
     return quality.choose(
@@ -224,6 +229,7 @@ def choose_threshold(
         thresholds.auto,
         found.across,
         completeness=found.promised_completeness if found.blocked else 1.0,
+        floor=floor,
     )
 
 
@@ -402,7 +408,7 @@ def execute(
     try:
         mark = incremental.pending_mark(store, project.id)
         search = incremental.Search(
-            low=max(project.min_threshold, min(quality.FLOOR, thresholds.fallback)),
+            low=_score_floor(project, thresholds),
             within=_within_search(project),
             design=thresholds.fallback,
             completeness=project.blocking_completeness,
@@ -434,7 +440,7 @@ def execute(
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
         check()
-        chosen = choose_threshold(found, thresholds, len(record_ids))
+        chosen = choose_threshold(found, thresholds, len(record_ids), floor_for(project.record_clk))
         links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()
@@ -556,8 +562,20 @@ def _within_search(project: Project) -> float:
     to its floor; otherwise the project's within threshold decides alone.
     """
     if project.within_threshold and project.field_groups:
-        return min(project.within_threshold, field_scoring.WITHIN_FLOOR)
+        return min(project.within_threshold, field_scoring.within_floor(project.record_clk))
     return project.within_threshold
+
+
+def floor_for(record_clk: str) -> float:
+    """The cross-dataset score floor for a record CLK ("salted" scores lower: score_model)."""
+    return SALTED_FLOOR if record_clk == "salted" else FLOOR
+
+
+def _score_floor(project: Project, thresholds: Thresholds) -> float:
+    """The Dice cross-dataset candidates are kept from: the record CLK's floor
+    (``floor_for``), lower when the run links lower, never below the
+    project's ``min_threshold``."""
+    return max(project.min_threshold, min(floor_for(project.record_clk), thresholds.fallback))
 
 
 def _matching_details(found: candidates.Found, engine: Engine) -> dict[str, object]:

@@ -85,6 +85,7 @@ def _spec(
             normalisation=project.normalisation or NORMALISATION_VERSION,
             hardening=project.hardening,
             field_scoring=project.field_scoring,
+            record_clk=project.record_clk,
         )
     if schema_path is None:
         text, source = LinkageSpec.default().json_text, "early-years.json"

@@ -113,11 +113,26 @@ def shipped_spec() -> LinkageSpec:
     return LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
 
 
+def salted_spec() -> LinkageSpec:
+    """What a node of a project with ``record_clk = "salted"`` sends: the shipped field
+    filters beside a record CLK of salted parts (hublink/schemas/record-clk.json)."""
+    return LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk="salted"
+    )
+
+
+def unsalted_clk_spec() -> LinkageSpec:
+    """The record CLK as one filter over every field, balanced and permuted (the default,
+    ``record_clk = "unsalted"``), beside the shipped field filters."""
+    return shipped_spec().with_record_parts(())
+
+
 def month_salted_spec() -> LinkageSpec:
     """The design shipped before per-record salts: one filter per field, the given name's
-    salted by the smaller of day and month of birth (12 values), the others unsalted.
-    The outside attack of issue 20 named 86-90% of given names from it."""
-    return shipped_spec().with_field_groups(
+    salted by the smaller of day and month of birth (12 values), the others unsalted, and
+    the record CLK unsalted. The outside attack of issue 20 named 86-90% of given names
+    from it."""
+    return unsalted_clk_spec().with_field_groups(
         (
             FieldGroup("given", ("given_name_canonical",), "day_month_smaller"),
             FieldGroup("family", ("family_name",)),
@@ -176,11 +191,14 @@ def encode(
     secret: bytes = SECRET,
     clk_flip: float = 0.0,
     xor_fold: bool = False,
+    clk_from_filters: bool = False,
 ) -> Sent:
     """What a node sends for each person under ``spec`` (tokens fixed, so runs repeat).
 
     ``clk_flip`` flips record-CLK bits at that rate (BLIP) after hardening;
-    ``xor_fold`` sends the unbalanced record CLK folded in half (XOR of halves).
+    ``xor_fold`` sends the unbalanced record CLK folded in half (XOR of halves);
+    ``clk_from_filters`` replaces the record CLK by a keyed subsample (2,048 positions) of
+    the spec's salted field filters made without flips (a design measured, not shipped).
     """
     if xor_fold:
         spec = dataclasses.replace(spec, hardening="none")
@@ -199,6 +217,14 @@ def encode(
     encoded = Encoder(spec, secret).encode_all(rows, tokens)
     names = [e.name for e in spec.encodings]
     arrays = {n: unpack([e[k] for e in encoded]) for k, n in enumerate(names)}
+    if clk_from_filters:
+        clear = dataclasses.replace(spec, group_flip=0.0)
+        unflipped = Encoder(clear, secret).encode_all(rows, tokens)
+        joined = np.concatenate(
+            [unpack([e[k] for e in unflipped]) for k in range(1, len(names))], axis=1
+        )
+        chosen = np.random.default_rng(20).choice(joined.shape[1], 2048, replace=False)
+        arrays[RECORD_CLK] = joined[:, chosen]
     if xor_fold:
         clk = arrays[RECORD_CLK]
         half = clk.shape[1] // 2

@@ -24,6 +24,7 @@ from privacy_harness import (
     Sent,
     encode,
     month_salted_spec,
+    salted_spec,
     shipped_name_filters,
     shipped_spec,
     weak_given_spec,
@@ -38,6 +39,7 @@ from hublink.privacy.frequency import cluster_frequency_attack
 from hublink.privacy.graph import filter_attack
 from hublink.privacy.patterns import pattern_attack
 from hublink.privacy.unbalance import unbalance
+from hublink.spec import LinkageSpec
 
 pytestmark = pytest.mark.slow
 
@@ -281,3 +283,62 @@ def test_bigram_atoms_mined_from_the_record_clk_mark_who_holds_a_bigram(
         f"\natoms: {len(atoms.members)} mined, {clean} mark one bigram's holders (Jaccard >= 0.9)"
     )
     assert clean >= 10  # 15 of 68 measured
+
+
+# --- the salted record CLK (record_clk = "salted", hublink/schemas/record-clk.json) ---------
+# Each part of the record CLK is salted by a near-unique value (birth date, postcode, full
+# name), so a name sits on unrelated positions in records that do not share the salt and no
+# block gathers a name's records: the attacks above that beat the default name nothing here.
+
+
+@pytest.fixture(scope="module")
+def salted(people: People) -> Sent:
+    return encode(salted_spec(), people)
+
+
+@pytest.fixture(scope="module")
+def salted_clk_blocks(salted: Sent) -> list[Block]:
+    return find_blocks(unbalance(salted.arrays["clk"]).bits, max_seeds=1000)
+
+
+def test_block_mining_finds_no_name_blocks_in_the_salted_record_clk(
+    people: People, salted_clk_blocks: list[Block]
+) -> None:
+    sent = [b.records.tolist() for b in salted_clk_blocks]
+    given, family = grouped(sent, people.given), grouped(sent, people.family)
+    print(f"\nsalted record CLK blocks: {given:.1%} grouped by given name, {family:.1%} by family")
+    assert given <= CEILING
+    assert family <= CEILING
+
+
+def test_salted_record_clk_blocks_named_by_frequency(
+    people: People, salted_clk_blocks: list[Block]
+) -> None:
+    """Whether or not field filters are sent, there are no name blocks to line up."""
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk="salted")
+    record_only = encode(spec, people).arrays["clk"]
+    for name, blocks in (
+        ("with field filters", salted_clk_blocks),
+        ("record CLK only", find_blocks(unbalance(record_only).bits, max_seeds=1000)),
+    ):
+        for field, truth, names in (
+            ("given", people.given, people.public_given),
+            ("family", people.family, people.public_family),
+        ):
+            rate = reidentified(name_by_size(RECORDS, blocks, names.counts()), truth)
+            print(f"salted record CLK blocks by frequency, {name}, {field} names: {rate:.2%}")
+            assert rate <= CEILING
+
+
+def test_bridge_attack_on_the_salted_encoding(people: People, salted: Sent) -> None:
+    """No field filter clusters by name and the salted record CLK has no name blocks to
+    grow, so the bridge names no more than the ceiling."""
+    for field, truth, public in (
+        ("given", people.given, people.public_given),
+        ("family", people.family, people.public_family),
+    ):
+        for layout in shipped_name_filters(salted_spec(), field):
+            guesses = bridge_attack(salted.arrays[layout], salted.arrays["clk"], public)
+            rate = reidentified(guesses, truth)
+            print(f"bridge (record CLK across salts), salted {layout!r}: {rate:.2%}")
+            assert rate <= CEILING

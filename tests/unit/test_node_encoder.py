@@ -7,6 +7,8 @@ exactly half the bits set.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from bitarray import bitarray
 
@@ -22,6 +24,8 @@ SECRET = b"a-secret-of-16+chars"
 AMELIA = ("amelia", "pryce", "03042021", "F", "CF10 1AA", "")
 OLIVER = ("oliver", "jenkins", "15112020", "M", "SA1 1DP", "")
 NOBODY = ("",) * len(FIELDS)
+#: The same schema with the salted record CLK (``record_clk = "salted"``).
+SALTED = LinkageSpec.from_json(SPEC.json_text, record_clk="salted")
 
 
 def bits_of(packed: bytes) -> bitarray:
@@ -33,6 +37,12 @@ def bits_of(packed: bytes) -> bitarray:
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
     return Encoder(SPEC, SECRET)
+
+
+@pytest.fixture(scope="module")
+def salted() -> Encoder:
+    """An encoder for a project with ``record_clk = "salted"``."""
+    return Encoder(SALTED, SECRET)
 
 
 # --- normalise_row --------------------------------------------------------------------------
@@ -229,3 +239,73 @@ def test_a_salt_the_schema_cannot_supply_is_refused() -> None:
         Encoder(spec.with_salts({"given@birth": "school_year"}), SECRET)
     with pytest.raises(SpecError, match="no field group named gvien"):
         spec.with_salts({"gvien": "year_of_birth"})
+
+
+# --- the salted record CLK (record_clk = "salted", hublink/schemas/record-clk.json) ---------
+
+
+def agreement(a: bytes, b: bytes) -> float:
+    """Share of positions two balanced CLKs agree on (their Dice similarity)."""
+    x, y = bits_of(a), bits_of(b)
+    return 1 - (x ^ y).count() / len(x)
+
+
+def test_the_salted_record_clk_is_three_balanced_parts_of_512_bits(salted: Encoder) -> None:
+    packed = salted.encode([AMELIA, OLIVER])
+    assert [len(p) for p in packed] == [384, 384]
+    assert [bits_of(p).count() for p in packed] == [1536, 1536]
+
+
+def test_a_record_with_no_salt_sends_random_bits_the_same_each_time(
+    encoder: Encoder, salted: Encoder
+) -> None:
+    (plain,) = encoder.encode([NOBODY])
+    (noise,) = salted.encode([NOBODY])
+    assert salted.encode([NOBODY]) == [noise]
+    assert 0.4 * 3072 < (bits_of(noise) ^ bits_of(plain + plain[:128])).count() < 0.6 * 3072
+
+
+def test_one_error_in_a_salt_field_leaves_the_other_parts_agreeing(salted: Encoder) -> None:
+    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "9990000018")
+    variants = {
+        "date slip": ("amelia", "pryce", "15042022", "F", "CF10 1AA", "9990000018"),
+        "move": ("amelia", "pryce", "15042021", "F", "SA1 1DP", "9990000018"),
+        "misspelt name": ("emelia", "pryce", "15042021", "F", "CF10 1AA", "9990000018"),
+        "day/month swap": ("amelia", "pryce", "04152021", "F", "CF10 1AA", "9990000018"),
+    }
+    packed = salted.encode([amelia, *variants.values()])
+    scores = {k: agreement(packed[0], p) for k, p in zip(variants, packed[1:], strict=True)}
+    # One part of three turns unrelated (agreeing on half its bits), the rest still agree.
+    for kind in ("date slip", "move", "misspelt name"):
+        assert 0.7 < scores[kind] < 0.9, (kind, scores)
+    # Sorting day and month before salting keeps every part's salt through a swap.
+    assert scores["day/month swap"] > 0.9, scores
+    # Errors in two salt fields leave one part agreeing, well above unrelated records.
+    (both,) = salted.encode([("amelia", "pryce", "15042022", "F", "SA1 1DP", "9990000018")])
+    (other,) = salted.encode([OLIVER])
+    assert 0.6 < agreement(packed[0], both) < 0.7
+    assert agreement(packed[0], other) < 0.56
+
+
+def test_namesakes_share_no_positions_unless_they_share_a_salt(
+    encoder: Encoder, salted: Encoder
+) -> None:
+    """Children with the same name but another birth date, address and family name hold
+    the name on unrelated positions: nothing gathers records by name."""
+    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "")
+    namesake = ("amelia", "pryce", "28092020", "F", "SA1 1DP", "")
+    stranger = ("oliver", "jenkins", "02022020", "M", "LL11 2AB", "")
+    plain = encoder.encode([amelia, namesake, stranger])
+    assert agreement(plain[0], plain[1]) > agreement(plain[0], plain[2]) + 0.1
+    # The name part (salted by the full name) agrees: one part of three.
+    packed = salted.encode([amelia, namesake, stranger])
+    assert agreement(packed[0], packed[1]) < 0.72
+    other_family = ("amelia", "evans", "28092020", "F", "SA1 1DP", "")
+    (far,) = salted.encode([other_family])
+    assert agreement(packed[0], far) == pytest.approx(agreement(packed[0], packed[2]), abs=0.03)
+
+
+def test_a_record_clk_salt_the_schema_cannot_supply_is_refused() -> None:
+    parts = [dataclasses.replace(p, salt=("school_year",)) for p in SALTED.record_parts]
+    with pytest.raises(ValueError, match="clk@birth is salted with school_year"):
+        Encoder(SALTED.with_record_parts(parts), SECRET)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -62,6 +63,48 @@ def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields_and_deri
         f for f in spec.all_fields if f not in ("given_name", "date_of_birth")
     )
     assert len(spec.sha256) == 64
+
+
+def test_the_salted_record_clk_is_three_balanced_parts_over_six_fields() -> None:
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk="salted")
+    assert spec.record_clk == "salted"
+    # Three salted parts of 512 bits (hublink/schemas/record-clk.json), balanced to 3072.
+    assert [(p.name, p.salt, p.bits) for p in spec.record_parts] == [
+        ("clk@birth", ("date_of_birth_sorted",), 512),
+        ("clk@home", ("postcode",), 512),
+        ("clk@name", ("given_name_canonical", "family_name"), 512),
+    ]
+    assert spec.clk_bits == 1536
+    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 3072)]
+    assert spec.record_bytes == 384
+    # No part hashes its own salt.
+    for part in spec.record_parts:
+        assert set(part.salt) <= set(part.without)
+        assert spec.part_schema(part)["clkConfig"]["l"] == part.bits
+
+
+def test_the_default_record_clk_is_unsalted_and_hashes_as_before() -> None:
+    """A project that does not choose the salted record CLK pins the hash it always did."""
+    spec = LinkageSpec.default()
+    assert spec.record_clk == "unsalted" and spec.record_parts == ()
+    assert spec == LinkageSpec.from_json(spec.json_text, record_clk="unsalted")
+    assert spec.sha256 == "12feb2d74f47e0c6e3dad8c6245accbde7b4da763040983609128f523dd52d96"
+
+
+def test_hash_changes_with_the_record_clk_and_its_parts() -> None:
+    """Encodings made with the other record CLK are refused as a schema mismatch."""
+    spec = LinkageSpec.default()
+    salted = LinkageSpec.from_json(spec.json_text, record_clk="salted")
+    assert salted.sha256 != spec.sha256
+    resalted = salted.with_record_parts(
+        [dataclasses.replace(p, salt=("year_of_birth",)) for p in salted.record_parts]
+    )
+    assert resalted.sha256 != salted.sha256
+
+
+def test_an_unknown_record_clk_is_refused() -> None:
+    with pytest.raises(SpecError, match="record_clk must be one of unsalted, salted"):
+        LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk="peppered")
 
 
 def test_hash_is_stable_across_loads_and_layouts_of_the_same_json(tmp_path: Path) -> None:
