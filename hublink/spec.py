@@ -127,20 +127,26 @@ class RecordPart:
     bits: int
 
 
+def _shipped(name: str) -> dict[str, Any]:
+    """A JSON file hublink ships in hublink/schemas, parsed."""
+    data: dict[str, Any] = json.loads(
+        resources.files("hublink").joinpath("schemas", name).read_text("utf-8")
+    )
+    return data
+
+
 def shipped_record_parts() -> tuple[RecordPart, ...]:
     """The parts of the record CLK hublink ships (hublink/schemas/record-clk.json)."""
-    text = resources.files("hublink").joinpath("schemas", RECORD_CLK_FILE).read_text()
     return tuple(
         RecordPart(name, tuple(part["salt"]), tuple(part["without"]), int(part["bits"]))
-        for name, part in json.loads(text)["parts"].items()
+        for name, part in _shipped(RECORD_CLK_FILE)["parts"].items()
     )
 
 
 def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     """The field groups hublink ships (hublink/schemas/field-groups.json), their CLK length
     and the chance each of their bits is flipped at random before it leaves the node."""
-    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
-    data = json.loads(text)
+    data = _shipped(FIELD_GROUPS_FILE)
     salts = data.get("salts", {})
     groups = tuple(
         FieldGroup(name, tuple(features), str(salts.get(name, "")))
@@ -153,8 +159,7 @@ def salt_checks() -> dict[str, str]:
     """Variant name -> the comparison whose exact agreement shows two records' salt values
     agree (``salt_checks`` in hublink/schemas/field-groups.json): ``birth`` -> ``birth``,
     ``home`` -> ``place``, ``family`` -> ``family``."""
-    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
-    checks: dict[str, str] = json.loads(text)["salt_checks"]["checks"]
+    checks: dict[str, str] = _shipped(FIELD_GROUPS_FILE)["salt_checks"]["checks"]
     return dict(checks)
 
 
@@ -162,8 +167,7 @@ def added_field_groups(fields: Sequence[str]) -> tuple[FieldGroup, ...]:
     """The per-field filters of fields a schema adds beyond the six, from the shipped template
     (``added_fields`` in hublink/schemas/field-groups.json): for each field, one variant per
     salt the template names, ``field@variant``, each with only that field's values."""
-    text = resources.files("hublink").joinpath("schemas", FIELD_GROUPS_FILE).read_text()
-    salts: dict[str, str] = json.loads(text)["added_fields"]["salts"]
+    salts: dict[str, str] = _shipped(FIELD_GROUPS_FILE)["added_fields"]["salts"]
     return tuple(
         FieldGroup(f"{name}@{variant}", (name,), salt, empty_when_missing=True)
         for name in fields

@@ -5,7 +5,7 @@ worth its own module. ``coordinator.core._dice`` is a small C extension
 (``setup.py`` builds it when hublink is installed; the install goes on
 without it where there is no compiler). It computes exactly anonlink's
 scores, faster: each record's popcount is counted once, not once a pair, and
-a pair stops after half its words when even a perfect second half could not
+a pair stops five-eighths of the way through when even a perfect remainder could not
 reach the threshold (see ``_dice.c``). Where it is missing, or where
 ``HUBLINK_KERNEL=anonlink`` is set (to compare the two, or to rule the
 kernel out), callers use anonlink's kernel, which stays the reference the
