@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from coordinator.core import blocking, comparison, quality
+from coordinator.core import blocking, comparison, pinned_blocking, quality, score_sample
 from coordinator.core.comparison import Candidates, Outcome, Task
 from coordinator.core.errors import Cancelled, OverBudget
 
@@ -162,6 +162,10 @@ class Found:
     """With blocking: the sampled records' exact cross-dataset pairs from ``low``, in the
     run's own dataset and row numbers, to measure what blocking missed
     (``output_recall.blocking_miss``)."""
+    pinned: pinned_blocking.Pinned | None = None
+    """With blocking: the band plans the run used (kept for the next run: ``pinned_blocking``)."""
+    sample: score_sample.SamplePairs | None = None
+    """With blocking: the estimate sample and its exact pairs (kept for the next run)."""
     stages: dict[str, float] = field(default_factory=dict)
     """Wall seconds of each stage: "plan" (bit frequencies, band plans, tasks), "compare"
     (every task, on the engine) and "merge" (folding and ordering what they found)."""
@@ -185,6 +189,9 @@ def find(
     cancelled: Callable[[], bool] = lambda: False,
     seed: int | None = None,
     max_candidates: int | None = None,
+    pinned: pinned_blocking.Pinned | None = None,
+    sample_ids: Sequence[np.ndarray] | None = None,
+    sample_seed: int = 0,
 ) -> Found:
     """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
 
@@ -196,6 +203,11 @@ def find(
     With ``max_candidates``, the pairs held are counted as each task ends and
     the search stops with :class:`OverBudget` once they pass it, so a run at
     too low a threshold fails in seconds instead of filling the machine's memory.
+
+    With blocking, ``pinned`` plans are used as they are (else plans are drawn from
+    ``seed``, random when None), and with ``sample_ids`` (each dataset's record ids)
+    the estimate sample is the bottom-k of their hash under ``sample_seed``
+    (``pinned_blocking``): then the same data always gives the same pairs and scores.
     """
     progress = progress or Progress()
     planning = time.perf_counter()
@@ -213,29 +225,21 @@ def find(
     if not blocked:
         tasks = list(comparison.plan_pair_chunks(sizes, low, within_threshold))
     else:
-        frequencies = blocking.bit_frequencies(rows)
         # Blocking finds pairs far below its design threshold only by chance; keeping them
         # would cost memory for nothing (the estimate takes its scores from the sample).
         kept_from = max(low, design - BLOCKED_MARGIN)
+        if pinned is None:
+            pinned = pinned_blocking.make(rows, design, within_threshold, completeness, seed)
         tasks = []
-        for a in range(len(rows)):
-            for b in range(a + 1, len(rows)):
-                plan = blocking.plan(
-                    (sizes[a], sizes[b]), frequencies, design, completeness=completeness, seed=seed
-                )
+        for a, b, plan in pinned.plans:
+            if a != b:
                 plans.append(plan)
-                tasks += blocking.chunks(plan, a, b, kept_from)
-        if within_threshold:
-            for a in range(len(rows)):
-                plan = blocking.plan(
-                    (sizes[a], sizes[a]),
-                    frequencies,
-                    within_threshold,
-                    completeness=completeness,
-                    seed=seed,
-                )
-                tasks += blocking.chunks(plan, a, a, within_threshold)
-        picked = _sample_picks(rows, estimate_sample, seed)
+            tasks += blocking.chunks(plan, a, b, kept_from if a != b else within_threshold)
+        picked = (
+            pinned_blocking.sample_picks(sample_ids, estimate_sample, sample_seed)
+            if sample_ids is not None
+            else _sample_picks(rows, estimate_sample, seed)
+        )
         sample_rows = [np.ascontiguousarray(r[p]) for r, p in zip(rows, picked, strict=True)]
         first_sample = len(datasets)
         datasets += sample_rows
@@ -307,12 +311,15 @@ def find(
     folded.clear()
     across, within = _split(merged)
     if blocked:
-        sampled = [results[len(tasks) + i] for i in range(len(sample_tasks))]
-        scores = _sample_scores(sampled)
-        sample_pairs = _in_run_rows(sampled, picked, len(rows))
+        measured = score_sample.from_tasks(
+            [results[len(tasks) + i] for i in range(len(sample_tasks))], picked, len(rows)
+        )
+        scores = measured.scores()
+        sample_pairs: Candidates | None = measured.in_run_rows()
     else:
         scores = quality.best_scores(across)
         sample_pairs = None
+        measured = None
     return Found(
         across=across,
         within=within,
@@ -326,6 +333,8 @@ def find(
         sampled=sum(len(s) for s in sample_rows),
         kept_from=kept_from,
         sample_pairs=sample_pairs,
+        pinned=pinned if blocked else None,
+        sample=measured,
         stages={
             "plan": comparing - planning,
             "compare": merging - comparing,
@@ -345,41 +354,6 @@ def _sample_picks(rows: Sequence[np.ndarray], total: int, seed: int | None) -> l
         picked: np.ndarray = np.sort(rng.choice(len(r), size=take, replace=False))
         out.append(picked)
     return out
-
-
-def _in_run_rows(
-    parts: Sequence[Candidates], picked: Sequence[np.ndarray], ndata: int
-) -> Candidates:
-    """The sample tasks' pairs with the sample's datasets and rows turned back into the run's.
-
-    A sample task compares sample ``s`` (dataset ``ndata + s``) with dataset
-    ``b``; the pair is written with the lower dataset first.
-    """
-    if not parts or not sum(len(p[0]) for p in parts):
-        return comparison.from_arrays(
-            *(np.zeros(0, dtype=t) for t in ("f8", "u4", "u4", "u4", "u4"))
-        )
-    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
-    d0, d1, r0, r1 = (
-        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts]).astype(np.int64)
-        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
-    )
-    first_is_sample = d0 >= ndata
-    sample_d = np.where(first_is_sample, d0, d1) - ndata
-    sample_r = np.where(first_is_sample, r0, r1)
-    other_d = np.where(first_is_sample, d1, d0)
-    other_r = np.where(first_is_sample, r1, r0)
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in picked])])
-    flat = np.concatenate(list(picked)) if picked else np.zeros(0, dtype=np.int64)
-    own_r = flat[offsets[sample_d] + sample_r]
-    low_first = sample_d < other_d
-    return comparison.from_arrays(
-        sims,
-        np.where(low_first, sample_d, other_d).astype(np.uint32),
-        np.where(low_first, other_d, sample_d).astype(np.uint32),
-        np.where(low_first, own_r, other_r).astype(np.uint32),
-        np.where(low_first, other_r, own_r).astype(np.uint32),
-    )
 
 
 def _fold(parts: Sequence[Candidates], ndata: int, largest: int) -> Candidates:
@@ -439,24 +413,3 @@ def _split(candidates: Candidates) -> tuple[Candidates, Candidates]:
         comparison.from_arrays(sims[cross], d0[cross], d1[cross], r0[cross], r1[cross]),
         comparison.from_arrays(sims[~cross], d0[~cross], d1[~cross], r0[~cross], r1[~cross]),
     )
-
-
-def _sample_scores(parts: Sequence[Candidates]) -> np.ndarray:
-    """Each sampled record's best score against each other dataset, from exact comparisons
-    (a sample's comparisons with one dataset may come in several slices)."""
-    if not parts:
-        return np.zeros(0)
-    sims = np.concatenate([np.frombuffer(p[0], dtype=np.float64) for p in parts])
-    if not len(sims):
-        return np.zeros(0)
-    d0, d1, r0 = (
-        np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts]).astype(np.int64)
-        for k, j in ((1, 0), (1, 1), (2, 0))
-    )
-    key = (d0 * (int(d1.max()) + 1) + d1) * (int(r0.max()) + 1) + r0
-    order = np.lexsort((-sims, key))
-    key = key[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    best: np.ndarray = sims[order][first]
-    return best

@@ -51,7 +51,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import blocking, comparison, partial_solve, quality, sketch_screen
+from coordinator.core import (
+    blocking,
+    comparison,
+    partial_solve,
+    pinned_blocking,
+    quality,
+    score_sample,
+    sketch_screen,
+)
 from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
 from coordinator.core.comparison import Candidates, PairChunk
 from coordinator.core.errors import Cancelled
@@ -83,6 +91,10 @@ class Basis:
     """What a blocked run's plan promised: the estimate's recall allows for it."""
     solved: tuple[float, ...] = ()
     """The run's (threshold, within, merge) thresholds: ``partial_solve.Settings``."""
+    pinned: str = ""
+    """A blocked run's band plans (``pinned_blocking.Pinned``, JSON): the next run's too."""
+    sample: str = ""
+    """A blocked run's estimate sample and its pairs by record id (``score_sample.Kept``)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,10 @@ class Search:
     completeness: float = blocking.DEFAULT_COMPLETENESS
     blocking_mode: str = "auto"
     blocked: bool = False
+    estimate_sample: int = 0
+    """Records in a blocked run's estimate sample (``candidates.find``)."""
+    sample_seed: int = 0
+    """The project's seed for that sample (``pinned_blocking.project_seed``)."""
 
     @property
     def kept_from(self) -> float:
@@ -105,10 +121,16 @@ class Search:
         design threshold, as ``candidates.find`` does."""
         return max(self.low, self.design - BLOCKED_MARGIN) if self.blocked else self.low
 
-    def matches(self, basis: Basis) -> bool:
-        """Whether pairs kept under ``basis`` were searched the way this run searches."""
+    def matches(self, basis: Basis, sizes: Sequence[int]) -> bool:
+        """Whether pairs kept under ``basis`` were searched the way this run searches (with
+        blocking: with plans still fit for datasets of ``sizes``, and a kept sample)."""
         same = (basis.low, basis.within, basis.blocked) == (self.low, self.within, self.blocked)
-        return same and (not self.blocked or basis.design == self.design)
+        if not same or not self.blocked:
+            return same
+        if basis.design != self.design or not basis.pinned or not basis.sample:
+            return False
+        pinned = pinned_blocking.Pinned.from_json(basis.pinned)
+        return pinned.fits(sizes, self.design, self.within, self.completeness)
 
 
 @dataclass(frozen=True)
@@ -161,7 +183,12 @@ def find(
     sizes = [len(e) for e in encodings]
     blocked = blocking.should_block(search.blocking_mode, sizes)
     search = dataclasses.replace(search, blocked=blocked)
-    if basis is None or last is None or basis.run_id != last["id"] or not search.matches(basis):
+    if (
+        basis is None
+        or last is None
+        or basis.run_id != last["id"]
+        or not search.matches(basis, sizes)
+    ):
         return None
     index = _Index(record_ids)
     changed = np.array(
@@ -193,7 +220,8 @@ def find(
     seeds = np.union1d(touched, np.concatenate([a[stale], b[stale]]))
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
-    fresh = _compare(session, encodings, index, touched, search, progress, cancelled)
+    pinned = pinned_blocking.Pinned.from_json(basis.pinned) if blocked else None
+    fresh = _compare(session, encodings, index, touched, search, pinned, progress, cancelled)
     everything_a = np.concatenate([a, fresh[0]])
     everything_b = np.concatenate([b, fresh[1]])
     everything_s = np.concatenate([sims, fresh[2]])
@@ -201,7 +229,27 @@ def find(
     d1, r1 = index.place(everything_b)
     merged = comparison.merge([comparison.from_arrays(everything_s, d0, d1, r0, r1)])
     across, within_pairs = _split(merged)
-    scores = np.array(basis.scores) if blocked else quality.best_scores(across)
+    sample = (
+        score_sample.refresh(
+            encodings,
+            pinned_blocking.sample_picks(
+                [np.frombuffer(r, dtype=np.int64) for r in record_ids],
+                search.estimate_sample,
+                search.sample_seed,
+            ),
+            score_sample.Kept.from_json(basis.sample),
+            ids_at=index.ids,
+            place=index.place,
+            holds=index.holds,
+            pending=removed,
+            touched=touched,
+            low=search.low,
+        )
+        if blocked
+        else None
+    )
+    scores = sample.scores() if sample else quality.best_scores(across)
+    cross_plans = [p for a, b, p in pinned.plans if a != b] if pinned else []
     comparisons = len(touched) * int(sum(sizes))
     log.info(
         "incremental run: %d records compared afresh against %d (%d pairs kept, %d new)",
@@ -219,9 +267,14 @@ def find(
             blocked=blocked,
             comparisons=comparisons,
             all_pairs=sum(x * y for n, x in enumerate(sizes) for y in sizes[n + 1 :]),
+            bits=cross_plans[0].bits if cross_plans else 0,
+            bands=sum(len(p.bands) for p in cross_plans),
             promised_completeness=basis.completeness if blocked else 1.0,
-            sampled=len(basis.scores) if blocked else 0,
+            sampled=sample.sampled if sample else 0,
             kept_from=search.kept_from,
+            sample_pairs=sample.in_run_rows() if sample else None,
+            pinned=pinned,
+            sample=sample,
         ),
         touched,
         (everything_a, everything_b, everything_s),
@@ -276,6 +329,10 @@ def keep(
             search.design if found.blocked else 0.0,
             found.promised_completeness,
             dataclasses.astuple(settings) if settings else (),
+            found.pinned.to_json() if found.pinned else "",
+            score_sample.keep(found.sample, lambda d, r: everyone[offsets[d] + r]).to_json()
+            if found.sample
+            else "",
         )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -284,6 +341,20 @@ def keep(
         tx.execute(
             "DELETE FROM pending_changes WHERE project_id = ? AND rowid <= ?", (project_id, mark)
         )
+
+
+def pinned_plans(
+    store: Store, project_id: str, search: Search, encodings: Sequence[np.ndarray]
+) -> pinned_blocking.Pinned | None:
+    """The project's kept band plans if a full run searching so over ``encodings`` may use
+    them (``pinned_blocking``), else None (the run plans afresh, from the project's seed)."""
+    basis = load_basis(store, project_id)
+    if basis is None or not basis.pinned:
+        return None
+    pinned = pinned_blocking.Pinned.from_json(basis.pinned)
+    sizes = [len(e) for e in encodings]
+    fits = pinned.fits(sizes, search.design, search.within, search.completeness)
+    return pinned if fits else None
 
 
 def load_basis(store: Store, project_id: str) -> Basis | None:
@@ -346,6 +417,7 @@ def _compare(
     index: _Index,
     touched: np.ndarray,
     search: Search,
+    pinned: pinned_blocking.Pinned | None,
     progress: Progress,
     cancelled: Callable[[], bool],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -361,8 +433,8 @@ def _compare(
         return empty
     d, r = index.place(touched)
     parts = (
-        _screened(encodings, d, r, search, progress, cancelled)
-        if search.blocked
+        _screened(encodings, d, r, search, pinned, progress, cancelled)
+        if search.blocked and pinned
         else _all_pairs(session, encodings, d, r, search, progress, cancelled)
     )
     if not parts:
@@ -447,13 +519,15 @@ def _screened(
     d: np.ndarray,
     r: np.ndarray,
     search: Search,
+    pinned: pinned_blocking.Pinned,
     progress: Progress,
     cancelled: Callable[[], bool],
 ) -> list[_Part]:
-    """The touched records' pairs in a blocked project: every pair screened on its sketch
-    with the limit of a full run's plan, then scored exactly (``sketch_screen``)."""
+    """The touched records' pairs in a blocked project, exactly those a full run with the
+    project's plans finds: every pair screened on its sketch with the plan's limit,
+    scored exactly (``sketch_screen``), and kept if it collides in one of the plan's
+    bands (``pinned_blocking.colliding``)."""
     sizes = [len(e) for e in encodings]
-    frequencies = blocking.bit_frequencies(encodings)
     words = [sketch_screen.sketch_words(e) for e in encodings]
     progress.tasks_total = len(encodings) * len(encodings)
     parts: list[_Part] = []
@@ -464,13 +538,10 @@ def _screened(
             if cancelled():
                 raise Cancelled("the run was cancelled")
             inside = a == b
-            design = search.within if inside else search.design
-            if not len(rows) or not design:
+            plan = pinned.plan_for(min(a, b), max(a, b))
+            if not len(rows) or plan is None:
                 progress.tick(0)
                 continue
-            plan = blocking.plan(
-                (sizes[a], sizes[b]), frequencies, design, completeness=search.completeness
-            )
             i, j, sims = sketch_screen.screen(
                 left,
                 encodings[b],
@@ -478,6 +549,9 @@ def _screened(
                 limit=plan.sketch_limit,
                 threshold=search.within if inside else search.kept_from,
             )
+            # The plan's bands read the lower dataset as left: collisions are symmetric.
+            hit = pinned_blocking.colliding(plan, left, encodings[b], i, j)
+            i, j, sims = i[hit], j[hit], sims[hit]
             parts.append(
                 (np.full(len(i), a, np.int64), rows[i], np.full(len(i), b, np.int64), j, sims)
             )

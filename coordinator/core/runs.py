@@ -44,6 +44,7 @@ from coordinator.core import (
     matching,
     one_organisation,
     partial_solve,
+    pinned_blocking,
     quality,
     quality_breakdown,
     resolve,
@@ -189,14 +190,20 @@ def load_datasets(
 
 def find_candidates(
     session: candidates.Session,
-    encodings: list[np.ndarray],
+    datasets: Datasets,
     project: Project,
     thresholds: Thresholds,
     progress: candidates.Progress,
     cancelled: Callable[[], bool],
+    pinned: pinned_blocking.Pinned | None = None,
 ) -> candidates.Found:
     """Cross-dataset candidates down to the quality floor (the non-matches the threshold
-    estimate needs; the run links only those at its threshold) and within-dataset ones."""
+    estimate needs; the run links only those at its threshold) and within-dataset ones.
+
+    With blocking, the project's ``pinned`` plans when they still fit (else plans drawn
+    from the project's seed) and its sample (``pinned_blocking``): a run on the same
+    data finds the same pairs, whichever run it is."""
+    encodings = datasets.encodings
     return candidates.find(
         session,
         encodings,
@@ -209,6 +216,10 @@ def find_candidates(
         estimate_sample=project.estimate_sample,
         progress=progress,
         cancelled=cancelled,
+        seed=pinned_blocking.project_seed(project.id, "bands"),
+        pinned=pinned,
+        sample_ids=[np.frombuffer(ids, dtype=np.int64) for ids in datasets.record_ids],
+        sample_seed=pinned_blocking.project_seed(project.id, "sample"),
     )
 
 
@@ -413,6 +424,8 @@ def execute(
             design=thresholds.fallback,
             completeness=project.blocking_completeness,
             blocking_mode=project.blocking,
+            estimate_sample=project.estimate_sample,
+            sample_seed=pinned_blocking.project_seed(project.id, "sample"),
         )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)
@@ -434,7 +447,13 @@ def execute(
                 delta.found
                 if delta
                 else find_candidates(
-                    session, datasets.encodings, project, thresholds, progress, cancel.is_set
+                    session,
+                    datasets,
+                    project,
+                    thresholds,
+                    progress,
+                    cancel.is_set,
+                    incremental.pinned_plans(store, project.id, search, datasets.encodings),
                 )
             )
             record_ids, names = datasets.record_ids, datasets.names

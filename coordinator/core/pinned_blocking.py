@@ -1,0 +1,174 @@
+"""A project's blocking plan and estimate sample, fixed so that any two runs on the same data
+see the same candidate pairs and the same threshold.
+
+A blocked run used to draw its bands and its estimate sample afresh, so two
+full re-links of the same records disagreed at the margin, and an incremental
+run (which keeps the last run's pairs) could only be compared with a full one
+"within blocking's spread". Here both are made functions of the project and
+its records:
+
+- **the plan** is drawn once, from a seed that is a hash of the project id,
+  and kept with the run's pairs (``incremental.Basis``). Later runs, full or
+  incremental, reuse it while every dataset stays within ``SIZE_DRIFT`` of
+  the size it was planned for; past that the next run is a full one and plans
+  again. A pair is then a candidate exactly when it collides in a band of the
+  plan, its sketches differ in at most the plan's limit, and its Dice reaches
+  the threshold: a property of the two records alone, so the pairs of records
+  a refresh did not touch stay what they were, and the touched records'
+  pairs can be found on their own (``colliding``).
+- **the sample** of records whose exact best scores feed the threshold
+  estimate is, in each dataset, the records with the smallest keyed hash of
+  their record id (bottom-k). A refresh changes it only where it removes a
+  sampled record or adds one with a smaller hash.
+
+The seed never leaves the coordinator and derives from nothing a node sends
+but the records the coordinator already holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from coordinator.core import blocking
+from coordinator.core.comparison import band_keys
+
+#: A plan is reused while every dataset is within this share of the size it was planned for.
+SIZE_DRIFT = 0.1
+
+
+def project_seed(project_id: str, purpose: str) -> int:
+    """A 63-bit seed for one purpose ("bands", "sample") of one project: the same every run."""
+    digest = hashlib.sha256(f"hublink:{purpose}:{project_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """The band plans a project's blocked runs use, and what they were made for."""
+
+    sizes: tuple[int, ...]
+    design: float
+    within: float
+    completeness: float
+    plans: tuple[tuple[int, int, blocking.BandPlan], ...]
+    """(left dataset, right dataset, plan); left == right for within-dataset search."""
+
+    def plan_for(self, left: int, right: int) -> blocking.BandPlan | None:
+        for a, b, plan in self.plans:
+            if (a, b) == (left, right):
+                return plan
+        return None
+
+    def fits(self, sizes: Sequence[int], design: float, within: float, completeness: float) -> bool:
+        """Whether runs over datasets of ``sizes`` searching so may use these plans."""
+        if (design, within, completeness) != (self.design, self.within, self.completeness):
+            return False
+        if len(sizes) != len(self.sizes):
+            return False
+        return all(
+            abs(now - then) <= SIZE_DRIFT * max(1, then)
+            for now, then in zip(sizes, self.sizes, strict=True)
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Pinned:
+        raw = json.loads(text)
+        plans = tuple(
+            (
+                int(a),
+                int(b),
+                blocking.BandPlan(
+                    bits=int(p["bits"]),
+                    bands=tuple(tuple(int(u) for u in band) for band in p["bands"]),
+                    agreement=float(p["agreement"]),
+                    completeness=float(p["completeness"]),
+                    sketch_limit=int(p["sketch_limit"]),
+                ),
+            )
+            for a, b, p in raw["plans"]
+        )
+        return cls(tuple(raw["sizes"]), raw["design"], raw["within"], raw["completeness"], plans)
+
+
+def make(
+    rows: Sequence[np.ndarray],
+    design: float,
+    within: float,
+    completeness: float,
+    seed: int | None,
+) -> Pinned:
+    """Plans for every pair of datasets (and each with itself when ``within`` is set), each
+    drawn from ``seed`` and the pair's place, so the same data and seed give the same plans
+    (``seed`` None: drawn at random)."""
+    frequencies = blocking.bit_frequencies(rows)
+    sizes = [len(r) for r in rows]
+    plans: list[tuple[int, int, blocking.BandPlan]] = []
+    for a in range(len(rows)):
+        for b in range(a, len(rows)):
+            threshold = within if a == b else design
+            if not threshold:
+                continue
+            plan = blocking.plan(
+                (sizes[a], sizes[b]),
+                frequencies,
+                threshold,
+                completeness=completeness,
+                seed=None if seed is None else seed ^ (a * 1_000_003 + b),
+            )
+            plans.append((a, b, plan))
+    return Pinned(tuple(sizes), design, within, completeness, tuple(plans))
+
+
+def colliding(
+    plan: blocking.BandPlan,
+    left: np.ndarray,
+    right: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+) -> np.ndarray:
+    """Which pairs (left row i, right row j) share a key in at least one band of ``plan``.
+
+    Only the pairs' own rows are keyed, so it costs what the pairs do, not a pass
+    over the datasets.
+    """
+    hit = np.zeros(len(i), dtype=bool)
+    if not len(i):
+        return hit
+    step = 64
+    for first in range(0, len(plan.bands), step):
+        bands = plan.bands[first : first + step]
+        hit |= (band_keys(left[i], bands) == band_keys(right[j], bands)).any(axis=0)
+    return hit
+
+
+def _mix(values: np.ndarray, seed: int) -> np.ndarray:
+    """A keyed 64-bit hash of each value (splitmix64's finaliser over value ^ seed)."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) ^ np.uint64(seed)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out: np.ndarray = z ^ (z >> np.uint64(31))
+    return out
+
+
+def sample_picks(record_ids: Sequence[np.ndarray], total: int, seed: int) -> list[np.ndarray]:
+    """Row numbers (ascending) of each dataset's sampled records: the ``total / datasets``
+    with the smallest keyed hash of their record id."""
+    each = max(1, math.ceil(total / max(1, len(record_ids))))
+    out: list[np.ndarray] = []
+    for ids in record_ids:
+        hashed = _mix(np.asarray(ids, dtype=np.int64), seed)
+        take = min(len(hashed), each)
+        rows = np.argpartition(hashed, take - 1)[:take] if take else np.zeros(0, np.int64)
+        out.append(np.sort(rows).astype(np.int64))
+    return out

@@ -1,0 +1,240 @@
+"""The threshold estimate's sample in a blocked run: its exact pairs, the best scores they give,
+and how an incremental run brings them up to date without comparing the sample again.
+
+Blocking finds chance pairs below the threshold only now and then, so a
+blocked run takes the estimate's scores from a sample of records compared
+with every record of the other datasets (``candidates.find``). The sample is
+fixed per project and data (``pinned_blocking.sample_picks``), so an
+incremental run can keep last run's pairs for sampled records the refresh did
+not touch, drop the pairs of records it changed or removed, compare the
+sample with the touched records, and compare afresh only the sampled records
+that are new to the sample or were changed: the same pairs, hence the same
+scores and threshold, a full run would compute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.core.comparison import Candidates, from_arrays
+
+_EMPTY_I = np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class SamplePairs:
+    """The sample's exact cross-dataset pairs from a sampled record, at or above the floor,
+    in the run's dataset and row numbers, in one canonical order (``ordered``)."""
+
+    picked: tuple[np.ndarray, ...]
+    """Each dataset's sampled rows, ascending."""
+    sample_d: np.ndarray
+    sample_r: np.ndarray
+    other_d: np.ndarray
+    other_r: np.ndarray
+    sims: np.ndarray
+
+    @classmethod
+    def ordered(
+        cls,
+        picked: Sequence[np.ndarray],
+        sample_d: np.ndarray,
+        sample_r: np.ndarray,
+        other_d: np.ndarray,
+        other_r: np.ndarray,
+        sims: np.ndarray,
+    ) -> SamplePairs:
+        """The pairs sorted by (sample dataset, other dataset, sample row, score descending,
+        other row): the order does not depend on how they were found."""
+        order = np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+        return cls(
+            tuple(np.asarray(p, np.int64) for p in picked),
+            np.asarray(sample_d, np.int64)[order],
+            np.asarray(sample_r, np.int64)[order],
+            np.asarray(other_d, np.int64)[order],
+            np.asarray(other_r, np.int64)[order],
+            np.asarray(sims, np.float64)[order],
+        )
+
+    @property
+    def sampled(self) -> int:
+        return int(sum(len(p) for p in self.picked))
+
+    def scores(self) -> np.ndarray:
+        """Each sampled record's best score against each other dataset (where it has a pair),
+        ordered by (sample dataset, other dataset, sample row)."""
+        if not len(self.sims):
+            return np.zeros(0)
+        key = np.stack([self.sample_d, self.other_d, self.sample_r], axis=1)
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = (key[1:] != key[:-1]).any(axis=1)
+        best: np.ndarray = self.sims[first]  # the best comes first within a key
+        return best
+
+    def in_run_rows(self) -> Candidates:
+        """The pairs as candidates, the lower dataset first (``candidates.Found.sample_pairs``)."""
+        low_first = self.sample_d < self.other_d
+        return from_arrays(
+            self.sims,
+            np.where(low_first, self.sample_d, self.other_d),
+            np.where(low_first, self.other_d, self.sample_d),
+            np.where(low_first, self.sample_r, self.other_r),
+            np.where(low_first, self.other_r, self.sample_r),
+        )
+
+
+def from_tasks(
+    parts: Sequence[Candidates], picked: Sequence[np.ndarray], ndata: int
+) -> SamplePairs:
+    """The sample tasks' pairs (sample ``s`` is dataset ``ndata + s``, its rows the picks'
+    places) in the run's own dataset and row numbers."""
+    arrays = [
+        np.concatenate(
+            [np.zeros(0, np.int64)]
+            + [np.frombuffer(p[k][j], dtype=np.uint32).astype(np.int64) for p in parts]
+        )
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    ]
+    sims = np.concatenate([np.zeros(0)] + [np.frombuffer(p[0], dtype=np.float64) for p in parts])
+    d0, d1, r0, r1 = arrays
+    first_is_sample = d0 >= ndata
+    sample_d = np.where(first_is_sample, d0, d1) - ndata
+    sample_r = np.where(first_is_sample, r0, r1)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in picked])]).astype(np.int64)
+    flat = np.concatenate([np.zeros(0, np.int64), *picked]).astype(np.int64)
+    own = flat[offsets[sample_d] + sample_r] if len(sims) else _EMPTY_I
+    return SamplePairs.ordered(
+        picked,
+        sample_d,
+        own,
+        np.where(first_is_sample, d1, d0),
+        np.where(first_is_sample, r1, r0),
+        sims,
+    )
+
+
+def exact_pairs(
+    left: np.ndarray, right: np.ndarray, low: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (left row, right row, Dice) with Dice at or above ``low``, compared exactly
+    (2|A∩B| / (|A| + |B|), as a full run computes it), the smaller side a row at a time."""
+    if not len(left) or not len(right):
+        return _EMPTY_I, _EMPTY_I, np.zeros(0)
+    flip = len(left) > len(right)
+    few, many = (right, left) if flip else (left, right)
+    words = few.shape[1] % 8 == 0
+    few_w = few.view(np.uint64) if words else few
+    many_w = np.ascontiguousarray(many).view(np.uint64) if words else many
+    ones_many = np.bitwise_count(many_w).sum(axis=1, dtype=np.int32)
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    found_s: list[np.ndarray] = []
+    for k in range(len(few)):
+        row = few_w[k]
+        both = np.bitwise_count(many_w & row).sum(axis=1, dtype=np.int32)
+        total = (ones_many + int(np.bitwise_count(row).sum())).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sims = np.where(total > 0, 2.0 * both / total, 0.0)
+        hit = np.flatnonzero(sims >= low)
+        found_i.append(np.full(len(hit), k, np.int64))
+        found_j.append(hit)
+        found_s.append(sims[hit])
+    i, j, s = (np.concatenate(x) for x in (found_i, found_j, found_s))
+    return (j, i, s) if flip else (i, j, s)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A run's sample as kept for the next: sampled record ids, and pairs by record id."""
+
+    ids: np.ndarray
+    a: np.ndarray
+    """The sampled record of each pair."""
+    b: np.ndarray
+    sims: np.ndarray
+
+    def to_json(self) -> str:
+        return json.dumps({k: getattr(self, k).tolist() for k in ("ids", "a", "b", "sims")})
+
+    @classmethod
+    def from_json(cls, text: str) -> Kept:
+        raw = json.loads(text)
+        return cls(
+            np.asarray(raw["ids"], np.int64),
+            np.asarray(raw["a"], np.int64),
+            np.asarray(raw["b"], np.int64),
+            np.asarray(raw["sims"], np.float64),
+        )
+
+
+def keep(sample: SamplePairs, ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Kept:
+    """The sample by record id (``ids_at(datasets, rows)``) for the next run."""
+    d = np.concatenate(
+        [np.full(len(p), n, np.int64) for n, p in enumerate(sample.picked)] or [_EMPTY_I]
+    )
+    r = np.concatenate([*sample.picked] or [_EMPTY_I])
+    return Kept(
+        ids_at(d, r),
+        ids_at(sample.sample_d, sample.sample_r),
+        ids_at(sample.other_d, sample.other_r),
+        sample.sims,
+    )
+
+
+def refresh(
+    encodings: Sequence[np.ndarray],
+    picked: Sequence[np.ndarray],
+    kept: Kept,
+    *,
+    ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    place: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    holds: Callable[[np.ndarray], np.ndarray],
+    pending: np.ndarray,
+    touched: np.ndarray,
+    low: float,
+) -> SamplePairs:
+    """This run's sample pairs (``picked``: its sampled rows) from last run's (``kept``).
+
+    A sampled record that was sampled last run and not changed since keeps its
+    pairs with records neither changed nor removed (``pending``) and gains its
+    pairs with the ``touched`` records (added or changed); any other sampled
+    record is compared with every record of the other datasets.
+    """
+    parts: list[tuple[np.ndarray, ...]] = []
+    t_d, t_r = place(touched)
+    for d, rows in enumerate(picked):
+        if not len(rows):
+            continue
+        ids = ids_at(np.full(len(rows), d, np.int64), rows)
+        reusable = np.isin(ids, kept.ids) & ~np.isin(ids, pending)
+        old_rows, new_rows = rows[reusable], rows[~reusable]
+        for other in range(len(encodings)):
+            if other == d:
+                continue
+            for these, against in ((new_rows, None), (old_rows, np.sort(t_r[t_d == other]))):
+                right = encodings[other] if against is None else encodings[other][against]
+                i, j, s = exact_pairs(encodings[d][these], right, low)
+                j = j if against is None else against[j]
+                parts.append((np.full(len(i), d), these[i], np.full(len(i), other), j, s))
+    # Last run's pairs of the records still sampled and unchanged, with unchanged partners.
+    old = np.isin(kept.a, kept.ids) & ~np.isin(kept.a, pending) & ~np.isin(kept.b, pending)
+    old &= holds(kept.a) & holds(kept.b)
+    a, b, s = kept.a[old], kept.b[old], kept.sims[old]
+    if len(a):
+        ad, ar = place(a)
+        sampled_now = np.zeros(len(a), dtype=bool)
+        for d, rows in enumerate(picked):
+            mine = ad == d
+            sampled_now[mine] = np.isin(ar[mine], rows)
+        bd, br = place(b)
+        parts.append(tuple(x[sampled_now] for x in (ad, ar, bd, br, s)))
+    if not parts:
+        return SamplePairs.ordered(picked, *(_EMPTY_I,) * 4, np.zeros(0))
+    sd, sr, od, orow, sims = (np.concatenate(x) for x in zip(*parts, strict=True))
+    return SamplePairs.ordered(
+        picked, sd.astype(np.int64), sr.astype(np.int64), od.astype(np.int64), orow, sims
+    )
