@@ -14,23 +14,18 @@ It measures what the monthly cycle costs at the coordinator:
 4. a full re-link of the same data (``--full``), timed, and its entities
    compared with the incremental run's.
 
-What "the same entities" can mean, and what is reported. Without blocking
-(``blocked`` false: up to about 45,000 records a side under "auto", or
-``--blocking none``) the incremental run's pairs are exactly the full run's,
-so ``same_entities`` is an exact comparison and must be true. A blocked full
-run is a random draw: it draws its bands and its estimate sample afresh each
-time, so two blocked full re-links of the same data differ at the margin, and
-no single blocked run is "the" answer to equal. The incremental run keeps the
-basis run's blocked pairs and screens the changed records against every
-record (``coordinator.core.sketch_screen``). So with blocking, ``same_entities``
-still compares with the full re-link, literally, and beside it the bench
-measures blocking's own spread with a second full re-link:
-``records_differing`` (records whose entity, as a set of records, differs
-between the incremental run and the first re-link) against
-``blocking_spread_records`` (the same between the two re-links).
-``same_entities_up_to_blocking`` is true when the first is no larger than the
-second. An exact check at 2 x 100,000 needs ``--blocking none`` (all pairs,
-about 2 x 10^10 comparisons a run: an hour or so on two cores).
+"The same entities" is an exact comparison, with or without blocking: a
+blocked project's band plans are drawn once from its seed and kept, and its
+estimate sample is fixed by its record ids (``coordinator.core.pinned_blocking``),
+so the incremental run and the full re-link see the same candidate pairs and
+the same threshold. ``records_differing`` counts records whose entity, as a
+set of records, differs (0 when ``same_entities``). With ``--spread`` a second
+full re-link is timed and compared too (``blocking_spread_records``: 0 now that
+re-links are deterministic).
+
+``stages`` gives each run's wall seconds per stage of ``coordinator.core.runs``
+(load, compare, threshold, link, solve, assign, report, store, keep), timed by
+wrapping the stage functions from here.
 
 ``keys_kept`` is the share of records the refresh did not touch whose key is
 the same after the incremental run as before it. The output's JSON has
@@ -38,7 +33,7 @@ the same after the incremental run as before it. The output's JSON has
 ``keys_kept``, with the machine's CPU beside them (speeds depend on it).
 
     python bench/incremental.py --size 100000 --change 0.01 --json out.json \
-        [--seed 2026] [--workers 0] [--blocking auto] [--cache ~/.cache/hublink-bench]
+        [--seed 2026] [--workers 0] [--blocking auto] [--spread] [--cache ~/.cache/hublink-bench]
 """
 
 from __future__ import annotations
@@ -56,6 +51,7 @@ from typing import Any
 import numpy as np
 import scale_data
 
+from coordinator.core import incremental, resolve, runs
 from coordinator.core.model import ConsentSummary, IncomingRecord, Project
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
@@ -136,16 +132,53 @@ def differing(one: dict[int, frozenset[int]], other: dict[int, frozenset[int]]) 
     return sum(one.get(r) != other.get(r) for r in set(one) | set(other))
 
 
+#: The run's stage functions, by the stage they time: (module, attribute).
+STAGES = {
+    "load": (runs, "load_datasets"),
+    "compare": (runs, "find_candidates"),
+    "compare_changes": (incremental, "find"),
+    "threshold": (runs, "choose_threshold"),
+    "link": (runs, "link"),
+    "read_previous": (resolve, "read_previous"),
+    "solve": (resolve, "solve_changed"),
+    "assign": (runs, "assign"),
+    "report": (runs, "report"),
+    "store": (runs, "store_results"),
+    "keep": (incremental, "keep"),
+}
+_seconds: dict[str, float] = {}
+
+
+def _timed(stage: str, function: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _seconds[stage] = _seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    return wrapper
+
+
+for _stage, (_module, _name) in STAGES.items():
+    setattr(_module, _name, _timed(_stage, getattr(_module, _name)))
+
+
 def timed_run(core: Coordinator, *, full: bool) -> tuple[float, dict[str, Any]]:
+    _seconds.clear()
     started = time.perf_counter()
     state = core.start_run(ADMIN, PROJECT, background=False, full=full)
     seconds = time.perf_counter() - started
     if state.state != "completed":
         raise SystemExit(f"run ended {state.state}: {state.message}")
     entry = [e for e in core.store.audit_entries() if e.event.action == "run.completed"][-1]
+    stages = {k: round(v, 2) for k, v in _seconds.items()}
+    stages["other"] = round(seconds - sum(_seconds.values()), 2)
     return seconds, {
         **entry.event.details["matching"],
         "threshold": entry.event.details["threshold"],
+        "spread_carried": entry.event.details["quality"].get("spread_carried"),
+        "stages": stages,
     }
 
 
@@ -178,6 +211,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: a core each)")
     parser.add_argument("--blocking", default="auto", choices=("auto", "lsh", "none"))
+    parser.add_argument(
+        "--spread", action="store_true", help="time and compare a second full re-link too"
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hublink-bench")
     args = parser.parse_args()
 
@@ -237,7 +273,7 @@ def main() -> None:
         records_differing = differing(quick, relinked)
         spread: int | None = None
         second: dict[str, Any] = {}
-        if full_details.get("blocked"):
+        if args.spread:
             _, second = timed_run(core, full=True)
             spread = differing(relinked, entities(core))
         core.store.close()
@@ -263,8 +299,9 @@ def main() -> None:
         "same_entities": same,
         "records_differing": records_differing,
         "blocking_spread_records": spread,
-        "same_entities_up_to_blocking": same if spread is None else records_differing <= spread,
-        # Each run's threshold: a blocked run estimates it from a random sample of records.
+        # Each run's threshold: a blocked run estimates it from the project's fixed sample.
+        "spread_carried": details.get("spread_carried"),
+        "stages": {"incremental": details["stages"], "full": full_details["stages"]},
         "thresholds": {
             "first_full": first_details["threshold"],
             "incremental": details["threshold"],

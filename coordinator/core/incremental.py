@@ -69,10 +69,24 @@ log = logging.getLogger("hublink.coordinator.matching")
 
 #: Rows of a dataset one task compares the changed records with.
 _SLICE = 50_000
+#: Record ids are looked up in a table when they span at most this many times the run's
+#: records (else by binary search).
+_DENSE = 4
 
 
 def _meta_key(project_id: str) -> str:
     return f"pairs:{project_id}"
+
+
+def _sample_key(project_id: str) -> str:
+    return f"sample:{project_id}"
+
+
+def _kept_sample(store: Store, project_id: str) -> score_sample.Kept:
+    row = store.query_one("SELECT value FROM meta WHERE key = ?", (_sample_key(project_id),))
+    if row is None:
+        return score_sample.Kept(*(np.zeros(0, np.int64),) * 3, np.zeros(0))
+    return score_sample.Kept.from_bytes(bytes(row["value"]))
 
 
 @dataclass(frozen=True)
@@ -93,8 +107,9 @@ class Basis:
     """The run's (threshold, within, merge) thresholds: ``partial_solve.Settings``."""
     pinned: str = ""
     """A blocked run's band plans (``pinned_blocking.Pinned``, JSON): the next run's too."""
-    sample: str = ""
-    """A blocked run's estimate sample and its pairs by record id (``score_sample.Kept``)."""
+    sample: bool = False
+    """Whether a blocked run kept its estimate sample (``score_sample.Kept``, beside the
+    pairs in ``meta``: ``sample:<project>``)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,8 @@ class Delta:
     records changed or removed since (``partial_solve`` starts from them)."""
     settings: partial_solve.Settings | None = None
     """How the kept pairs were linked and solved last run (None: not known)."""
+    links: partial_solve.Links | None = None
+    """The pairs last run passed to the solver, by record id (None: not kept)."""
 
 
 def pending_mark(store: Store, project_id: str) -> int:
@@ -215,8 +232,10 @@ def find(
     )
     # Last run's pairs, less those of records changed or removed since.
     a, b, sims = _kept_pairs(store, project_id)
-    stale = np.isin(a, removed) | np.isin(b, removed)
-    stale |= ~index.holds(a) | ~index.holds(b)
+    where_a, where_b = index.where(a), index.where(b)
+    pending = index.marks(removed)
+    stale = (where_a < 0) | (where_b < 0)
+    stale |= pending[np.maximum(where_a, 0)] | pending[np.maximum(where_b, 0)]
     seeds = np.union1d(touched, np.concatenate([a[stale], b[stale]]))
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
@@ -237,7 +256,7 @@ def find(
                 search.estimate_sample,
                 search.sample_seed,
             ),
-            score_sample.Kept.from_json(basis.sample),
+            _kept_sample(store, project_id),
             ids_at=index.ids,
             place=index.place,
             holds=index.holds,
@@ -281,6 +300,7 @@ def find(
         len(fresh[0]),
         seeds,
         partial_solve.Settings(*basis.solved) if len(basis.solved) == 3 else None,
+        _kept_links(store, project_id),
     )
 
 
@@ -296,6 +316,7 @@ def keep(
     delta: Delta | None,
     mark: int,
     settings: partial_solve.Settings | None = None,
+    links: partial_solve.Links | None = None,
 ) -> None:
     """After a completed run: keep its pairs for the next one and settle the changes it saw.
 
@@ -330,14 +351,23 @@ def keep(
             found.promised_completeness,
             dataclasses.astuple(settings) if settings else (),
             found.pinned.to_json() if found.pinned else "",
-            score_sample.keep(found.sample, lambda d, r: everyone[offsets[d] + r]).to_json()
-            if found.sample
-            else "",
+            found.sample is not None,
         )
+        if found.sample is not None:
+            kept = score_sample.keep(found.sample, lambda d, r: everyone[offsets[d] + r])
+            tx.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (_sample_key(project_id), kept.to_bytes()),
+            )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             (_meta_key(project_id), json.dumps(basis.__dict__)),
         )
+        if links is not None:
+            tx.execute(
+                "INSERT OR REPLACE INTO run_links VALUES (?, ?, ?, ?)",
+                (project_id, *(np.ascontiguousarray(x).tobytes() for x in links)),
+            )
         tx.execute(
             "DELETE FROM pending_changes WHERE project_id = ? AND rowid <= ?", (project_id, mark)
         )
@@ -377,27 +407,61 @@ class _Index:
         self.offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
         self.dataset = np.repeat(np.arange(len(ids)), sizes)
         self.row = np.arange(len(self.everyone)) - self.offsets[self.dataset]
-        self.order = np.argsort(self.everyone, kind="stable")
-        self.sorted = self.everyone[self.order]
+        # Record ids are mostly one dense range: a table by id answers in one gather, where
+        # a binary search costs a log factor on every kept pair.
+        self.low = int(self.everyone.min()) if len(self.everyone) else 0
+        span = int(self.everyone.max()) - self.low + 1 if len(self.everyone) else 0
+        self.table: np.ndarray | None = None
+        if span <= _DENSE * max(1, len(self.everyone)):
+            self.table = np.full(span + 1, -1, dtype=np.int64)  # the last slot: "not held"
+            self.table[self.everyone - self.low] = np.arange(len(self.everyone))
+        else:
+            self.order = np.argsort(self.everyone, kind="stable")
+            self.sorted = self.everyone[self.order]
 
-    def _at(self, record_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not len(self.sorted):
-            return np.zeros(len(record_ids), np.int64), np.zeros(len(record_ids), bool)
+    def where(self, record_ids: np.ndarray) -> np.ndarray:
+        """Each record id's place in load order, -1 if the run does not hold it."""
+        record_ids = np.asarray(record_ids, dtype=np.int64)
+        if not len(self.everyone):
+            return np.full(len(record_ids), -1, np.int64)
+        if self.table is not None:
+            slot = record_ids - self.low
+            slot[(slot < 0) | (slot >= len(self.table))] = len(self.table) - 1
+            out: np.ndarray = self.table[slot]
+            return out
         at = np.minimum(np.searchsorted(self.sorted, record_ids), len(self.sorted) - 1)
-        return at, self.sorted[at] == record_ids
+        return np.where(self.sorted[at] == record_ids, self.order[at], -1)
 
     def holds(self, record_ids: np.ndarray) -> np.ndarray:
-        return self._at(record_ids)[1]
+        return self.where(record_ids) >= 0
+
+    def marks(self, record_ids: np.ndarray) -> np.ndarray:
+        """A flag per record of the run (load order): whether it is among ``record_ids``."""
+        flags = np.zeros(len(self.everyone), dtype=bool)
+        where = self.where(record_ids)
+        flags[where[where >= 0]] = True
+        return flags
 
     def place(self, record_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(dataset, row) of each record id (the run must hold them)."""
-        where = self.order[self._at(record_ids)[0]]
+        where = self.where(record_ids)
         return self.dataset[where], self.row[where]
 
     def ids(self, datasets: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Record ids at (dataset, row)."""
         out: np.ndarray = self.everyone[self.offsets[datasets] + rows]
         return out
+
+
+def _kept_links(store: Store, project_id: str) -> partial_solve.Links | None:
+    row = store.query_one("SELECT a, b, score FROM run_links WHERE project_id = ?", (project_id,))
+    if row is None:
+        return None
+    return (
+        np.frombuffer(row["a"], dtype=np.int64),
+        np.frombuffer(row["b"], dtype=np.int64),
+        np.frombuffer(row["score"], dtype=np.float64),
+    )
 
 
 def _kept_pairs(store: Store, project_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

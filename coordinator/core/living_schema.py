@@ -99,11 +99,20 @@ CREATE TABLE IF NOT EXISTS run_pairs (
     b BLOB NOT NULL,
     score BLOB NOT NULL
 );
+-- The pairs the last run passed to the solver, the same way: the next run solves again only
+-- where the pairs it links differ (partial_solve.changed_links).
+CREATE TABLE IF NOT EXISTS run_links (
+    project_id TEXT PRIMARY KEY,
+    a BLOB NOT NULL,
+    b BLOB NOT NULL,
+    score BLOB NOT NULL
+);
 """
 
 
 def erase_project(tx: _Writes, project_id: str) -> None:
-    """A closed project's lineage, releases, stored pairs and pending changes go too."""
+    """A closed project's lineage, releases, stored pairs (with the plans and sample they
+    were found with) and pending changes go too."""
     for table in (
         "key_changes",
         "key_lineage",
@@ -111,6 +120,11 @@ def erase_project(tx: _Writes, project_id: str) -> None:
         "release_bases",
         "run_entities",
         "run_pairs",
+        "run_links",
         "pending_changes",
     ):
         tx.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
+    # What the last run's pairs were found with: its band plans and its estimate sample's
+    # pairs by record id (``incremental.Basis``).
+    for key in (f"pairs:{project_id}", f"sample:{project_id}"):
+        tx.execute("DELETE FROM meta WHERE key = ?", (key,))

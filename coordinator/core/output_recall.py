@@ -249,12 +249,17 @@ def measure(
     others: Sequence[Mixture] = (),
     draws: int = DRAWS,
     seed: int = 0,
+    spread: tuple[float, float] | None = None,
 ) -> OutputRecall:
     """Recall of the groups (``linked``: ``grouped_with`` of ``items``), with its interval.
 
     ``seen_from`` is the lowest score the run's candidates hold; ``blocking_miss``
     the measured share of true-looking pairs blocking did not compare;
     ``others`` the fits from other EM starts that explain the scores as well.
+
+    With ``spread`` (an earlier run's interval less its recall: ``spread_carry``) the
+    bootstrap, linear in the records, is not drawn again: the interval is the
+    recall plus that spread, widened to the other fits' readings.
     """
     point = _sums(mixture, items, linked, threshold, seen_from, blocking_miss)
     recall = _recall(point)
@@ -262,7 +267,7 @@ def measure(
     for other in others:
         readings.append(_recall(_sums(other, items, linked, threshold, seen_from, blocking_miss)))
     draws_out: list[float] = []
-    if len(items.score) and draws:
+    if len(items.score) and draws and spread is None:
         weights = match_weights(mixture, items.score, threshold, seen_from)
         per_scored, _ = _unscored_factors(mixture, seen_from, blocking_miss)
         record = items.dataset * (int(items.row.max()) + 1) + items.row
@@ -283,8 +288,13 @@ def measure(
         if draws_out
         else (recall, recall)
     )
+    if spread is not None:
+        low, high = recall + spread[0], recall + spread[1]
     matches = max(1.0, point[0] + point[1] + point[2] + point[3])
-    half = 1.96 * math.sqrt(max(0.0, recall * (1 - recall)) / matches)
+    # A carried interval already holds the binomial spread.
+    half = (
+        0.0 if spread is not None else 1.96 * math.sqrt(max(0.0, recall * (1 - recall)) / matches)
+    )
     interval = (
         max(0.0, min(low, *readings) - half),
         min(1.0, max(high, *readings) + half),

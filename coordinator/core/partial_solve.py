@@ -11,10 +11,14 @@ everything joined to them by a pair or by a shared entity last run (the
 closure keeps the rule safe even if last run's entities were not exactly
 this graph's). Every other record keeps last run's group.
 
-This is only sound with the pairs linked the same way as last run: the same
-threshold, the same within and merge thresholds, and no per-field model
-(which weighs every pair against a model fitted to all of them). The caller
-checks that (``Settings``) and otherwise solves everything.
+The pairs the solver gets can differ from last run's beyond the changed
+records: a threshold estimated again from a refreshed sample links a few pairs
+more or fewer, and the per-field model, fitted to every pair, may score some
+differently. So the seeds also hold both records of every pair linked this run
+and not last run, or last run and not this, or with another score
+(``changed_links``, against the pairs last run kept). The solver's own rules
+(within and merge thresholds) must be last run's (``Settings``); otherwise the
+caller solves everything.
 """
 
 from __future__ import annotations
@@ -34,6 +38,34 @@ class Settings:
     threshold: float
     within: float
     merge: float
+
+
+Links = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Pairs by record id: (record a, record b, score)."""
+
+
+def by_id(linking: matching.Candidates, sizes: list[int], everyone: np.ndarray) -> Links:
+    """The solver's pairs by record id (``everyone``: the run's record ids in load order)."""
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
+    sims, d0, d1, r0, r1 = matching.arrays(linking)
+    a = everyone[offsets[d0.astype(np.int64)] + r0]
+    b = everyone[offsets[d1.astype(np.int64)] + r1]
+    return np.minimum(a, b), np.maximum(a, b), np.asarray(sims, dtype=np.float64)
+
+
+def changed_links(now: Links, before: Links) -> np.ndarray:
+    """Record ids of both records of each pair in one of ``now`` and ``before`` but not the
+    other, or in both with different scores."""
+    a = np.concatenate([now[0], before[0]])
+    b = np.concatenate([now[1], before[1]])
+    s = np.concatenate([now[2], before[2]])
+    order = np.lexsort((s, b, a))
+    a, b, s = a[order], b[order], s[order]
+    same = (a[1:] == a[:-1]) & (b[1:] == b[:-1]) & (s[1:] == s[:-1])
+    matched = np.zeros(len(a), dtype=bool)
+    matched[1:] |= same
+    matched[:-1] |= same
+    return np.unique(np.concatenate([a[~matched], b[~matched]]))
 
 
 def solve(

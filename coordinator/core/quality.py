@@ -202,6 +202,11 @@ class RunQuality:
     """Expected matches never scored: below the lowest score kept, or not compared by blocking."""
     blocking_missed: float | None = None
     """Measured share of true-looking pairs blocking did not compare; None: not blocked."""
+    spread_carried: int | None = None
+    """None: this run drew its bootstraps. A number: an incremental run carried the last
+    bootstraps' spreads (threshold, precision, recall) around its own exact figures
+    (``spread_carry``), and this many records were changed, or paired with changed ones,
+    since those bootstraps."""
 
     @property
     def trusted(self) -> bool:
@@ -239,6 +244,7 @@ class RunQuality:
                 if self.blocking_missed is not None
                 else {}
             ),
+            **({"spread_carried": self.spread_carried} if self.spread_carried is not None else {}),
             **({"duplicates": self.duplicates.summary()} if self.duplicates is not None else {}),
         }
 
@@ -264,6 +270,10 @@ class RunQuality:
         return cls(**raw)
 
 
+#: Refits of the score mixture a run's estimate draws for its spreads (``score_model``).
+BOOTSTRAP = 100
+
+
 def choose(
     scores: Scores,
     fallback: float,
@@ -271,6 +281,7 @@ def choose(
     across: Candidates | None = None,
     completeness: float = 1.0,
     floor: float = FLOOR,
+    bootstrap: int = BOOTSTRAP,
 ) -> tuple[float, Estimate]:
     """The chosen threshold: the estimate when ``auto`` and the scores allow, else ``fallback``.
 
@@ -280,7 +291,9 @@ def choose(
     that fails numerically never fails the run: it falls back and says why.
     """
     try:
-        found = estimate(scores, candidates=across, completeness=completeness, floor=floor)
+        found = estimate(
+            scores, candidates=across, completeness=completeness, floor=floor, bootstrap=bootstrap
+        )
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
     return (found.threshold if auto and found.fitted else fallback), found
@@ -333,6 +346,9 @@ class Output:
     """The lowest cross-dataset score the candidates hold."""
     sample_pairs: Candidates | None = None
     """With blocking, the exact pairs of a random sample of records (``candidates.Found``)."""
+    carried: tuple[float, float, int] | None = None
+    """An incremental run's carried recall interval (``spread_carry``): the last bootstrap's
+    interval less its recall, and the records changed since it; None: bootstrap afresh."""
 
 
 def on_output(found: Estimate, across: Candidates, output: Output, seed: int = 0) -> OutputRecall:
@@ -355,6 +371,7 @@ def on_output(found: Estimate, across: Candidates, output: Output, seed: int = 0
         blocking_miss=miss,
         others=found.alternatives,
         seed=seed,
+        spread=output.carried[:2] if output.carried else None,
     )
 
 
@@ -400,6 +417,7 @@ def report(
         unscored=measured.below_floor + measured.blocking_missed,
         blocking_missed=missed,
         caveats=caveats.with_blocking_measured(base.caveats, missed),
+        spread_carried=output.carried[2] if output and output.carried else None,
     )
 
 

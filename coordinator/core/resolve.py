@@ -32,12 +32,22 @@ def solve_changed(
     previous: entities.Previous,
     delta: incremental.Delta | None,
     settings: partial_solve.Settings,
+    links: partial_solve.Links | None = None,
 ) -> tuple[entities.Grouping, int]:
     """The grouping, and how many records were solved: after a refresh, only the part of
-    the linking graph it can have changed (``partial_solve``), when the pairs are linked
-    and solved as last run; otherwise everything."""
-    if delta is None or project.field_groups or delta.settings != settings:
+    the linking graph it can have changed (``partial_solve``: the changed records and
+    those of every pair ``links``, this run's by record id, holds unlike last run's),
+    when the solver's rules are last run's; otherwise everything."""
+    last = delta.links if delta is not None else None
+    if (
+        delta is None
+        or delta.settings is None
+        or last is None
+        or links is None
+        or (delta.settings.within, delta.settings.merge) != (settings.within, settings.merge)
+    ):
         return solve(project, linking, sizes), len(everyone)
+    seeds = np.union1d(delta.seeds, partial_solve.changed_links(links, last))
     sorter = np.argsort(previous.record_ids, kind="stable")
     at = np.searchsorted(previous.record_ids, everyone, sorter=sorter)
     at = sorter[np.minimum(at, max(0, len(sorter) - 1))] if len(sorter) else at
@@ -47,7 +57,7 @@ def solve_changed(
     return partial_solve.solve(
         linking,
         sizes,
-        np.isin(everyone, delta.seeds),
+        np.isin(everyone, seeds),
         before,
         lambda part: matching.solve(
             part, merge_threshold=project.merge_threshold if project.within_threshold else None

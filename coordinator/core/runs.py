@@ -48,10 +48,12 @@ from coordinator.core import (
     quality,
     quality_breakdown,
     resolve,
+    spread_carry,
 )
 from coordinator.core.candidates import Engine
 from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
+from coordinator.core.loading import Datasets, load_datasets
 from coordinator.core.model import Project
 from coordinator.core.releases import project_key
 from coordinator.core.score_model import FLOOR, SALTED_FLOOR
@@ -60,7 +62,6 @@ from hublink.identity import Identity
 
 log = logging.getLogger("hublink.coordinator")
 
-_LOAD_BATCH = 10_000
 #: Rows written between checks of a run's cancel event while its results are stored.
 _STORE_CHECK_EVERY = 20_000
 
@@ -100,18 +101,6 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class Datasets:
-    """Each committed upload of a project as one dataset, in the project's organisation order."""
-
-    encodings: list[np.ndarray]
-    """Record CLKs, one packed array a dataset (the engine session's memory)."""
-    record_ids: list[array[int]]
-    """Each dataset's record ids, in the order of its rows."""
-    names: list[str]
-    """The organisation each dataset came from."""
-
-
-@dataclass(frozen=True)
 class Links:
     """The pairs a run passes to the solver, and what the field model made of them (field
     scoring; None on the record-level path)."""
@@ -145,49 +134,6 @@ class Outcome:
 
 
 # ------------------------------------------------------------------------------- stages
-def load_datasets(
-    store: Store,
-    project: Project,
-    session: candidates.Session,
-    check: Callable[[], None] = _never,
-) -> Datasets:
-    """Each committed upload as one dataset, in the project's organisation order.
-
-    Encodings are read in batches straight into one packed array per
-    dataset (``session.array``, which the engine's workers can share), so
-    a dataset is never a Python list of per-record objects.
-    """
-    clk = project.encodings[0]
-    datasets: list[np.ndarray] = []
-    record_ids: list[array[int]] = []
-    rows = store.query(
-        "SELECT u.id, u.organisation, "
-        "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n FROM uploads u "
-        "WHERE u.project_id = ? AND u.state = 'committed'",
-        (project.id,),
-    )
-    order = {org: i for i, org in enumerate(project.organisations)}
-    uploads = sorted(rows, key=lambda r: order.get(r["organisation"], len(order)))
-    for upload in uploads:
-        packed = session.array((int(upload["n"]), clk.nbytes))
-        ids = array("q")
-        batch: list[bytes] = []
-        filled = 0
-        for rid, blob in store.iterate(
-            "SELECT id, substr(encodings, 1, ?) FROM records WHERE upload_id = ? ORDER BY id",
-            (clk.nbytes, upload["id"]),
-        ):
-            ids.append(int(rid))
-            batch.append(blob)
-            if len(batch) == _LOAD_BATCH:
-                filled = _fill(packed, filled, batch, clk.nbytes)
-                check()
-        _fill(packed, filled, batch, clk.nbytes)
-        datasets.append(packed)
-        record_ids.append(ids)  # machine integers, not a list of Python ints
-    return Datasets(datasets, record_ids, [str(u["organisation"]) for u in uploads])
-
-
 def find_candidates(
     session: candidates.Session,
     datasets: Datasets,
@@ -228,20 +174,24 @@ def choose_threshold(
     thresholds: Thresholds,
     datasets: int = 2,
     floor: float = quality.FLOOR,
+    carry: spread_carry.Carry | None = None,
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
     and the estimate it was chosen from (none with one dataset: ``one_organisation``);
-    ``floor`` is the record CLK's score floor (``floor_for``)."""
+    ``floor`` is the record CLK's score floor (``floor_for``). With ``carry`` the estimate
+    draws no bootstrap and carries the last one's spreads (``spread_carry``)."""
     if datasets < 2:
         return thresholds.fallback, one_organisation.estimate()
-    return quality.choose(
+    threshold, estimate = quality.choose(
         found.scores,
         thresholds.fallback,
         thresholds.auto,
         found.across,
         completeness=found.promised_completeness if found.blocked else 1.0,
         floor=floor,
+        bootstrap=0 if carry else quality.BOOTSTRAP,
     )
+    return threshold, carry.apply(estimate) if carry else estimate
 
 
 def link(
@@ -300,9 +250,11 @@ def report(
     duplicates: quality.DuplicateEstimate | None,
     sizes: Sequence[int],
     names: Sequence[str],
+    carried: tuple[float, float, int] | None = None,
 ) -> quality.RunQuality:
     """The run's quality report: the estimate, per-dataset rates and the protected breakdown
-    (``sizes`` and ``names``: each dataset's records and organisation, in load order)."""
+    (``sizes`` and ``names``: each dataset's records and organisation, in load order;
+    ``carried``: an incremental run's carried recall interval, ``spread_carry``)."""
     threshold, estimate = chosen
     linked, duplicated = grouping.status()
     figures = quality.report(
@@ -314,7 +266,9 @@ def report(
         threshold_fixed=thresholds.fallback,
         threshold_requested=thresholds.requested,
         datasets=quality.dataset_rates(grouping.dataset, linked, duplicated, sizes, names),
-        output=quality.Output(grouping.group, tuple(sizes), found.kept_from, found.sample_pairs),
+        output=quality.Output(
+            grouping.group, tuple(sizes), found.kept_from, found.sample_pairs, carried
+        ),
     )
     return dataclasses.replace(
         figures,
@@ -459,7 +413,16 @@ def execute(
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
         check()
-        chosen = choose_threshold(found, thresholds, len(record_ids), floor_for(project.record_clk))
+        carry = (
+            spread_carry.carried(
+                store, project.id, len(delta.seeds), sum(len(i) for i in record_ids)
+            )
+            if delta
+            else None
+        )
+        chosen = choose_threshold(
+            found, thresholds, len(record_ids), floor_for(project.record_clk), carry
+        )
         links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()
@@ -474,8 +437,9 @@ def execute(
         settings = partial_solve.Settings(
             chosen[0], project.within_threshold, project.merge_threshold
         )
+        linked_ids = partial_solve.by_id(links.linking, sizes, everyone)
         grouping, solved = resolve.solve_changed(
-            project, links.linking, sizes, everyone, previous, delta, settings
+            project, links.linking, sizes, everyone, previous, delta, settings, linked_ids
         )
         check()
         duplicates = links.duplicates
@@ -495,6 +459,7 @@ def execute(
             duplicates,
             sizes,
             names,
+            carry.output if carry else None,
         )
         del grouping
         outcome = Outcome(
@@ -524,7 +489,8 @@ def execute(
             search=search,
             delta=delta,
             mark=mark,
-            settings=None if project.field_groups else settings,
+            settings=settings,
+            links=linked_ids,
         )
         progress.stage = "completed"
         log.info(
@@ -562,16 +528,6 @@ def finish(
             (state, utc_now(), time.monotonic() - started, message, run_id),
         )
         tx.audit(event(caller, f"run.{state}", project.id, {"run_id": run_id, "message": message}))
-
-
-def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> int:
-    """Copy a batch of stored encodings into rows ``start``… of ``packed``; empties the batch."""
-    if batch:
-        block = np.frombuffer(b"".join(batch), dtype=np.uint8).reshape(len(batch), nbytes)
-        packed[start : start + len(batch)] = block
-        start += len(batch)
-        batch.clear()
-    return start
 
 
 def _within_search(project: Project) -> float:

@@ -14,7 +14,6 @@ scores and threshold, a full run would compute.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -157,18 +156,20 @@ class Kept:
     b: np.ndarray
     sims: np.ndarray
 
-    def to_json(self) -> str:
-        return json.dumps({k: getattr(self, k).tolist() for k in ("ids", "a", "b", "sims")})
+    def to_bytes(self) -> bytes:
+        """Packed: the two counts, then ids, a, b (int64) and sims (float64)."""
+        head = np.array([len(self.ids), len(self.a)], dtype=np.int64)
+        parts = (head, self.ids, self.a, self.b)
+        return b"".join(np.ascontiguousarray(x, np.int64).tobytes() for x in parts) + (
+            np.ascontiguousarray(self.sims, np.float64).tobytes()
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> Kept:
-        raw = json.loads(text)
-        return cls(
-            np.asarray(raw["ids"], np.int64),
-            np.asarray(raw["a"], np.int64),
-            np.asarray(raw["b"], np.int64),
-            np.asarray(raw["sims"], np.float64),
-        )
+    def from_bytes(cls, blob: bytes) -> Kept:
+        n, m = (int(x) for x in np.frombuffer(blob, np.int64, 2))
+        ints = np.frombuffer(blob, np.int64, n + 2 * m, offset=16)
+        sims = np.frombuffer(blob, np.float64, m, offset=16 + 8 * (n + 2 * m))
+        return cls(ints[:n], ints[n : n + m], ints[n + m :], sims)
 
 
 def keep(sample: SamplePairs, ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Kept:

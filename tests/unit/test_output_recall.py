@@ -186,3 +186,25 @@ def test_few_matches_among_many_chance_scores_are_said() -> None:
         SEPARATED, scores=5000, threshold=0.85, floor=0.7, fits_failed=0.0, completeness=1.0
     )
     assert "low_match_share" not in {c.code for c in plenty}
+
+
+def test_an_incremental_run_carries_the_last_bootstrap_around_its_own_recall() -> None:
+    # Drawing the bootstrap again costs a pass over every record per draw; a run that
+    # changed 1% carries the spread it had, around the recall its own groups give.
+    items = output_recall.best_items(one_to_one(400, 600))
+    group = np.full(2000, -1, dtype=np.int64)
+    for i in range(360):
+        group[i] = group[1000 + i] = i
+    linked = output_recall.grouped_with(items, group, (1000, 1000))
+    drawn = output_recall.measure(SEPARATED, items, linked, 0.85, seen_from=0.7, draws=50)
+    spread = (drawn.interval[0] - drawn.recall, drawn.interval[1] - drawn.recall)
+    group[360:380] = group[1360:1380] = np.arange(360, 380)  # the refresh linked 20 more
+    linked = output_recall.grouped_with(items, group, (1000, 1000))
+    carried = output_recall.measure(
+        SEPARATED, items, linked, 0.85, seen_from=0.7, draws=50, spread=spread
+    )
+    fresh = output_recall.measure(SEPARATED, items, linked, 0.85, seen_from=0.7, draws=0)
+    assert carried.recall == fresh.recall > drawn.recall
+    assert carried.interval == pytest.approx(
+        (carried.recall + spread[0], carried.recall + spread[1])
+    )

@@ -54,3 +54,12 @@ def test_unaffected_records_keep_last_runs_groups_and_the_rest_are_solved() -> N
     previous[[30, 90]] = 999
     grouping, _ = partial_solve.solve(linking, sizes, seeds, previous, solver)
     assert frozenset({30, 90}) in grouped(grouping.group)
+
+
+def test_changed_links_name_both_records_of_every_pair_linked_differently() -> None:
+    # Last run linked (1, 2), (3, 4) and (5, 6); this run's threshold moved a hair, so
+    # (5, 6) dropped out, (7, 8) came in, and the field model scored (3, 4) otherwise.
+    before = (np.array([1, 3, 5]), np.array([2, 4, 6]), np.array([0.95, 0.91, 0.86]))
+    now = (np.array([1, 3, 7]), np.array([2, 4, 8]), np.array([0.95, 0.92, 0.87]))
+    assert partial_solve.changed_links(now, before).tolist() == [3, 4, 5, 6, 7, 8]
+    assert partial_solve.changed_links(before, before).tolist() == []

@@ -1,0 +1,89 @@
+"""The load stage of a run: each committed upload's record CLKs as one packed array.
+
+A dataset is read in batches straight into one packed array (``session.array``,
+which the engine's workers can share), never as a Python list of per-record
+objects.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.core import candidates
+from coordinator.core.model import Project
+from coordinator.core.store import Store
+
+_LOAD_BATCH = 10_000
+
+
+def _never() -> None:
+    """No cancellation check."""
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """Each committed upload of a project as one dataset, in the project's organisation order."""
+
+    encodings: list[np.ndarray]
+    """Record CLKs, one packed array a dataset (the engine session's memory)."""
+    record_ids: list[array[int]]
+    """Each dataset's record ids, in the order of its rows."""
+    names: list[str]
+    """The organisation each dataset came from."""
+
+
+def load_datasets(
+    store: Store,
+    project: Project,
+    session: candidates.Session,
+    check: Callable[[], None] = _never,
+) -> Datasets:
+    """Each committed upload as one dataset, in the project's organisation order.
+
+    Encodings are read in batches straight into one packed array per
+    dataset (``session.array``, which the engine's workers can share), so
+    a dataset is never a Python list of per-record objects.
+    """
+    clk = project.encodings[0]
+    datasets: list[np.ndarray] = []
+    record_ids: list[array[int]] = []
+    rows = store.query(
+        "SELECT u.id, u.organisation, "
+        "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n FROM uploads u "
+        "WHERE u.project_id = ? AND u.state = 'committed'",
+        (project.id,),
+    )
+    order = {org: i for i, org in enumerate(project.organisations)}
+    uploads = sorted(rows, key=lambda r: order.get(r["organisation"], len(order)))
+    for upload in uploads:
+        packed = session.array((int(upload["n"]), clk.nbytes))
+        ids = array("q")
+        batch: list[bytes] = []
+        filled = 0
+        for rid, blob in store.iterate(
+            "SELECT id, substr(encodings, 1, ?) FROM records WHERE upload_id = ? ORDER BY id",
+            (clk.nbytes, upload["id"]),
+        ):
+            ids.append(int(rid))
+            batch.append(blob)
+            if len(batch) == _LOAD_BATCH:
+                filled = _fill(packed, filled, batch, clk.nbytes)
+                check()
+        _fill(packed, filled, batch, clk.nbytes)
+        datasets.append(packed)
+        record_ids.append(ids)  # machine integers, not a list of Python ints
+    return Datasets(datasets, record_ids, [str(u["organisation"]) for u in uploads])
+
+
+def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> int:
+    """Copy a batch of stored encodings into rows ``start``… of ``packed``; empties the batch."""
+    if batch:
+        block = np.frombuffer(b"".join(batch), dtype=np.uint8).reshape(len(batch), nbytes)
+        packed[start : start + len(batch)] = block
+        start += len(batch)
+        batch.clear()
+    return start
