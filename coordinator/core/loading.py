@@ -62,18 +62,17 @@ def load_datasets(
     for upload in uploads:
         packed = session.array((int(upload["n"]), clk.nbytes))
         ids = array("q")
-        batch: list[bytes] = []
         filled = 0
-        for rid, blob in store.iterate(
+        # A batch's ids and blobs are taken column by column, not row by row in Python.
+        for part in store.batches(
             "SELECT id, substr(encodings, 1, ?) FROM records WHERE upload_id = ? ORDER BY id",
             (clk.nbytes, upload["id"]),
+            batch=_LOAD_BATCH,
         ):
-            ids.append(int(rid))
-            batch.append(blob)
-            if len(batch) == _LOAD_BATCH:
-                filled = _fill(packed, filled, batch, clk.nbytes)
-                check()
-        _fill(packed, filled, batch, clk.nbytes)
+            record_col, blob_col = zip(*part, strict=True)
+            ids.extend(record_col)
+            filled = _fill(packed, filled, list(blob_col), clk.nbytes)
+            check()
         datasets.append(packed)
         record_ids.append(ids)  # machine integers, not a list of Python ints
     return Datasets(datasets, record_ids, [str(u["organisation"]) for u in uploads])

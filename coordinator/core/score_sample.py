@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core.comparison import Candidates, from_arrays
+from coordinator.core.sketch_screen import in_threads
 
 _EMPTY_I = np.zeros(0, np.int64)
 
@@ -129,20 +130,23 @@ def exact_pairs(
     few_w = few.view(np.uint64) if words else few
     many_w = np.ascontiguousarray(many).view(np.uint64) if words else many
     ones_many = np.bitwise_count(many_w).sum(axis=1, dtype=np.int32)
-    found_i: list[np.ndarray] = []
-    found_j: list[np.ndarray] = []
-    found_s: list[np.ndarray] = []
-    for k in range(len(few)):
-        row = few_w[k]
-        both = np.bitwise_count(many_w & row).sum(axis=1, dtype=np.int32)
-        total = (ones_many + int(np.bitwise_count(row).sum())).astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sims = np.where(total > 0, 2.0 * both / total, 0.0)
-        hit = np.flatnonzero(sims >= low)
-        found_i.append(np.full(len(hit), k, np.int64))
-        found_j.append(hit)
-        found_s.append(sims[hit])
-    i, j, s = (np.concatenate(x) for x in (found_i, found_j, found_s))
+
+    def scan(first: int, last: int) -> list[np.ndarray]:
+        found: list[list[np.ndarray]] = [[_EMPTY_I], [_EMPTY_I], [np.zeros(0)]]
+        for k in range(first, last):
+            row = few_w[k]
+            both = np.bitwise_count(many_w & row).sum(axis=1, dtype=np.int32)
+            total = (ones_many + int(np.bitwise_count(row).sum())).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sims = np.where(total > 0, 2.0 * both / total, 0.0)
+            hit = np.flatnonzero(sims >= low)
+            found[0].append(np.full(len(hit), k, np.int64))
+            found[1].append(hit)
+            found[2].append(sims[hit])
+        return [np.concatenate(x) for x in found]
+
+    parts = in_threads(len(few), scan)
+    i, j, s = (np.concatenate([p[n] for p in parts]) for n in range(3))
     return (j, i, s) if flip else (i, j, s)
 
 

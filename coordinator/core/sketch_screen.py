@@ -13,9 +13,16 @@ those records (no band needs to collide), at a cost of (changed records) x
 (records held) x one sketch, about a second at 1% of 2 x 100,000 on one core.
 
 Plain numpy over arrays already loaded; nothing here knows about runs or storage.
+The changed records are screened in ``THREADS`` threads (numpy lets go of the
+interpreter lock while it counts bits), so every core of the coordinator works.
 """
 
 from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,6 +30,20 @@ from coordinator.core.comparison import SKETCH_BYTES
 
 #: Screened pairs scored at once.
 _STEP = 1 << 16
+#: Threads a screen (or any per-row scan, ``in_threads``) shares its rows out to.
+THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def in_threads(
+    rows: int, scan: Callable[[int, int], list[np.ndarray]], threads: int = THREADS
+) -> list[list[np.ndarray]]:
+    """``scan(first, last)`` over ``rows`` rows cut into one slice a thread, in row order."""
+    cuts = np.linspace(0, rows, min(threads, max(1, rows)) + 1).astype(int)
+    slices = [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if b > a]
+    if len(slices) <= 1:
+        return [scan(a, b) for a, b in slices]
+    with ThreadPoolExecutor(len(slices)) as pool:
+        return list(pool.map(lambda ab: scan(*ab), slices))
 
 
 def sketch_words(rows: np.ndarray) -> list[np.ndarray]:
@@ -49,18 +70,29 @@ def screen(
     ``sketch_words``. Dice is 2|A∩B| / (|A| + |B|), computed as a full run computes it.
     """
     mine = sketch_words(left)
-    found_i: list[np.ndarray] = []
-    found_j: list[np.ndarray] = []
-    for i in range(len(left)):
+
+    def scan(first: int, last: int) -> list[np.ndarray]:
+        found_i: list[np.ndarray] = [np.zeros(0, np.int64)]
+        found_j: list[np.ndarray] = [np.zeros(0, np.int64)]
         differ = np.zeros(len(right), dtype=np.uint16)
-        for word, words in zip(mine, right_words, strict=True):
-            differ += np.bitwise_count(words ^ word[i])
-        near = np.flatnonzero(differ <= limit)
-        found_i.append(np.full(len(near), i, dtype=np.int64))
-        found_j.append(near)
-    if not found_i:
+        scratch = np.zeros(len(right), dtype=np.uint64)
+        counted = np.zeros(len(right), dtype=np.uint8)
+        for i in range(first, last):
+            differ[:] = 0
+            for word, words in zip(mine, right_words, strict=True):
+                np.bitwise_xor(words, word[i], out=scratch)
+                np.bitwise_count(scratch, out=counted)
+                differ += counted
+            near = np.flatnonzero(differ <= limit)
+            found_i.append(np.full(len(near), i, dtype=np.int64))
+            found_j.append(near)
+        return [np.concatenate(found_i), np.concatenate(found_j)]
+
+    parts = in_threads(len(left), scan)
+    if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    i_all, j_all = np.concatenate(found_i), np.concatenate(found_j)
+    i_all = np.concatenate([p[0] for p in parts])
+    j_all = np.concatenate([p[1] for p in parts])
     # Scored a slice at a time: the survivors' rows are gathered to be scored.
     sims = np.concatenate(
         [np.zeros(0)]

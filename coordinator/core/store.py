@@ -337,8 +337,16 @@ class Store:
         LIMIT/OFFSET, whose cost grows with the offset). An in-memory database
         has only the one connection, so it is read in OFFSET batches under the lock.
         """
+        for rows in self.batches(sql, parameters, batch=batch):
+            yield from rows
+
+    def batches(
+        self, sql: str, parameters: tuple[Any, ...] = (), *, batch: int = 5000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """``iterate``, a batch of rows at a time: for readers that take each column of a
+        batch whole (``zip(*rows)``) rather than row by row."""
         if self.path == ":memory:":
-            yield from self._iterate_in_memory(sql, parameters, batch)
+            yield from self._batches_in_memory(sql, parameters, batch)
             return
         reader = sqlite3.connect(
             f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, timeout=30
@@ -346,20 +354,21 @@ class Store:
         try:
             cursor = reader.execute(sql, parameters)
             while rows := cursor.fetchmany(batch):
-                yield from rows
+                yield rows
         finally:
             reader.close()
 
-    def _iterate_in_memory(
+    def _batches_in_memory(
         self, sql: str, parameters: tuple[Any, ...], batch: int
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Iterator[list[tuple[Any, ...]]]:
         offset = 0
         while True:
             with self._lock:
                 rows = self._connection.execute(
                     f"{sql} LIMIT ? OFFSET ?", (*parameters, batch, offset)
                 ).fetchall()
-            yield from rows
+            if rows:
+                yield rows
             if len(rows) < batch:
                 return
             offset += batch
