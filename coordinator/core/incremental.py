@@ -53,25 +53,19 @@ import numpy as np
 
 from coordinator.core import (
     blocking,
+    change_pairs,
     comparison,
     partial_solve,
     pinned_blocking,
     quality,
     score_sample,
-    sketch_screen,
 )
 from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
-from coordinator.core.comparison import Candidates, PairChunk
-from coordinator.core.errors import Cancelled
+from coordinator.core.comparison import Candidates
+from coordinator.core.record_index import RecordIndex
 from coordinator.core.store import Store
 
 log = logging.getLogger("hublink.coordinator.matching")
-
-#: Rows of a dataset one task compares the changed records with.
-_SLICE = 50_000
-#: Record ids are looked up in a table when they span at most this many times the run's
-#: records (else by binary search).
-_DENSE = 4
 
 
 def _meta_key(project_id: str) -> str:
@@ -207,7 +201,7 @@ def find(
         or not search.matches(basis, sizes)
     ):
         return None
-    index = _Index(record_ids)
+    index = RecordIndex(record_ids)
     changed = np.array(
         [
             int(r[0])
@@ -240,7 +234,10 @@ def find(
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
     pinned = pinned_blocking.Pinned.from_json(basis.pinned) if blocked else None
-    fresh = _compare(session, encodings, index, touched, search, pinned, progress, cancelled)
+    at = change_pairs.Thresholds(search.low, search.within, search.kept_from, search.blocked)
+    fresh = change_pairs.compare(
+        session, encodings, index, touched, at, pinned, progress, cancelled
+    )
     everything_a = np.concatenate([a, fresh[0]])
     everything_b = np.concatenate([b, fresh[1]])
     everything_s = np.concatenate([sims, fresh[2]])
@@ -397,62 +394,6 @@ def load_basis(store: Store, project_id: str) -> Basis | None:
     return Basis(**data)
 
 
-class _Index:
-    """Record id <-> (dataset, row) for the run's records, in load order."""
-
-    def __init__(self, record_ids: Sequence[array[int]]) -> None:
-        ids = [np.frombuffer(r, dtype=np.int64) for r in record_ids]
-        sizes = [len(i) for i in ids]
-        self.everyone = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
-        self.dataset = np.repeat(np.arange(len(ids)), sizes)
-        self.row = np.arange(len(self.everyone)) - self.offsets[self.dataset]
-        # Record ids are mostly one dense range: a table by id answers in one gather, where
-        # a binary search costs a log factor on every kept pair.
-        self.low = int(self.everyone.min()) if len(self.everyone) else 0
-        span = int(self.everyone.max()) - self.low + 1 if len(self.everyone) else 0
-        self.table: np.ndarray | None = None
-        if span <= _DENSE * max(1, len(self.everyone)):
-            self.table = np.full(span + 1, -1, dtype=np.int64)  # the last slot: "not held"
-            self.table[self.everyone - self.low] = np.arange(len(self.everyone))
-        else:
-            self.order = np.argsort(self.everyone, kind="stable")
-            self.sorted = self.everyone[self.order]
-
-    def where(self, record_ids: np.ndarray) -> np.ndarray:
-        """Each record id's place in load order, -1 if the run does not hold it."""
-        record_ids = np.asarray(record_ids, dtype=np.int64)
-        if not len(self.everyone):
-            return np.full(len(record_ids), -1, np.int64)
-        if self.table is not None:
-            slot = record_ids - self.low
-            slot[(slot < 0) | (slot >= len(self.table))] = len(self.table) - 1
-            out: np.ndarray = self.table[slot]
-            return out
-        at = np.minimum(np.searchsorted(self.sorted, record_ids), len(self.sorted) - 1)
-        return np.where(self.sorted[at] == record_ids, self.order[at], -1)
-
-    def holds(self, record_ids: np.ndarray) -> np.ndarray:
-        return self.where(record_ids) >= 0
-
-    def marks(self, record_ids: np.ndarray) -> np.ndarray:
-        """A flag per record of the run (load order): whether it is among ``record_ids``."""
-        flags = np.zeros(len(self.everyone), dtype=bool)
-        where = self.where(record_ids)
-        flags[where[where >= 0]] = True
-        return flags
-
-    def place(self, record_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(dataset, row) of each record id (the run must hold them)."""
-        where = self.where(record_ids)
-        return self.dataset[where], self.row[where]
-
-    def ids(self, datasets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Record ids at (dataset, row)."""
-        out: np.ndarray = self.everyone[self.offsets[datasets] + rows]
-        return out
-
-
 def _kept_links(store: Store, project_id: str) -> partial_solve.Links | None:
     row = store.query_one("SELECT a, b, score FROM run_links WHERE project_id = ?", (project_id,))
     if row is None:
@@ -473,154 +414,6 @@ def _kept_pairs(store: Store, project_id: str) -> tuple[np.ndarray, np.ndarray, 
         np.frombuffer(row["b"], dtype=np.int64),
         np.frombuffer(row["score"], dtype=np.float64),
     )
-
-
-def _compare(
-    session: Session,
-    encodings: Sequence[np.ndarray],
-    index: _Index,
-    touched: np.ndarray,
-    search: Search,
-    pinned: pinned_blocking.Pinned | None,
-    progress: Progress,
-    cancelled: Callable[[], bool],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (record ids, similarity) of the touched records with every record, found at
-    the thresholds a full run searches at (``low`` across datasets, ``within`` inside one).
-
-    Without blocking every pair is compared, in tasks on the run's engine; with it, every
-    pair is screened on its sketch as a blocked run screens the pairs its bands find
-    (``coordinator.core.sketch_screen``), which keeps at least what a blocked run would.
-    """
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if not len(touched):
-        return empty
-    d, r = index.place(touched)
-    parts = (
-        _screened(encodings, d, r, search, pinned, progress, cancelled)
-        if search.blocked and pinned
-        else _all_pairs(session, encodings, d, r, search, progress, cancelled)
-    )
-    if not parts:
-        return empty
-    left_dataset, left_row, right_dataset, right_row, sims = (
-        np.concatenate(x) for x in zip(*parts, strict=True)
-    )
-    left_id = index.ids(left_dataset, left_row)
-    right_id = index.ids(right_dataset, right_row)
-    keep = left_id != right_id
-    left_id, right_id, sims = left_id[keep], right_id[keep], sims[keep]
-    # Each pair once, in the orientation a full run gives it: (dataset, row) ascending.
-    ld, lr = index.place(left_id)
-    rd, rr = index.place(right_id)
-    swap = (ld > rd) | ((ld == rd) & (lr > rr))
-    a = np.where(swap, right_id, left_id)
-    b = np.where(swap, left_id, right_id)
-    key = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)[1]
-    return a[key], b[key], sims[key]
-
-
-#: Pairs found for the touched records of one dataset: (left dataset, left row, right
-#: dataset, right row, similarity), rows being dataset rows.
-_Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _all_pairs(
-    session: Session,
-    encodings: Sequence[np.ndarray],
-    d: np.ndarray,
-    r: np.ndarray,
-    search: Search,
-    progress: Progress,
-    cancelled: Callable[[], bool],
-) -> list[_Part]:
-    """Every pair of a touched record (dataset ``d``, row ``r``) with every record, as
-    all-pairs chunks on the engine: the touched rows of each dataset are one more dataset."""
-    datasets = list(encodings)
-    tasks: list[PairChunk] = []
-    touched_rows: dict[int, tuple[int, np.ndarray]] = {}
-    for a in range(len(encodings)):
-        rows = np.sort(r[d == a])
-        if not len(rows):
-            continue
-        slot = len(datasets)
-        datasets.append(np.ascontiguousarray(encodings[a][rows]))
-        touched_rows[slot] = (a, rows)
-        for b, size in enumerate(len(e) for e in encodings):
-            threshold = search.low if b != a else search.within
-            if not threshold:
-                continue
-            for start in range(0, size, _SLICE):
-                tasks.append(
-                    PairChunk(
-                        slot, (0, len(rows)), b, (start, min(size, start + _SLICE)), threshold
-                    )
-                )
-    progress.tasks_total = len(tasks)
-    found: list[Candidates] = []
-
-    def on_done(_: int, outcome: comparison.Outcome) -> None:
-        progress.tick(outcome.compared)
-        found.append(outcome.candidates)
-
-    session.run(tasks, datasets, on_done, cancelled)
-    if cancelled() or len(found) < len(tasks):
-        raise Cancelled("the run was cancelled")
-    parts: list[_Part] = []
-    for candidates in found:
-        sims = np.frombuffer(candidates[0], dtype=np.float64)
-        if not len(sims):
-            continue
-        slots, other = (np.frombuffer(candidates[1][k], np.uint32).astype(np.int64) for k in (0, 1))
-        i, j = (np.frombuffer(candidates[2][k], np.uint32).astype(np.int64) for k in (0, 1))
-        a, rows = touched_rows[int(slots[0])]  # a task's pairs all start in its own slot
-        parts.append((np.full(len(i), a, np.int64), rows[i], other, j, sims))
-    return parts
-
-
-def _screened(
-    encodings: Sequence[np.ndarray],
-    d: np.ndarray,
-    r: np.ndarray,
-    search: Search,
-    pinned: pinned_blocking.Pinned,
-    progress: Progress,
-    cancelled: Callable[[], bool],
-) -> list[_Part]:
-    """The touched records' pairs in a blocked project, exactly those a full run with the
-    project's plans finds: every pair screened on its sketch with the plan's limit,
-    scored exactly (``sketch_screen``), and kept if it collides in one of the plan's
-    bands (``pinned_blocking.colliding``)."""
-    sizes = [len(e) for e in encodings]
-    words = [sketch_screen.sketch_words(e) for e in encodings]
-    progress.tasks_total = len(encodings) * len(encodings)
-    parts: list[_Part] = []
-    for a in range(len(encodings)):
-        rows = np.sort(r[d == a])
-        left = np.ascontiguousarray(encodings[a][rows])
-        for b in range(len(encodings)):
-            if cancelled():
-                raise Cancelled("the run was cancelled")
-            inside = a == b
-            plan = pinned.plan_for(min(a, b), max(a, b))
-            if not len(rows) or plan is None:
-                progress.tick(0)
-                continue
-            i, j, sims = sketch_screen.screen(
-                left,
-                encodings[b],
-                words[b],
-                limit=plan.sketch_limit,
-                threshold=search.within if inside else search.kept_from,
-            )
-            # The plan's bands read the lower dataset as left: collisions are symmetric.
-            hit = pinned_blocking.colliding(plan, left, encodings[b], i, j)
-            i, j, sims = i[hit], j[hit], sims[hit]
-            parts.append(
-                (np.full(len(i), a, np.int64), rows[i], np.full(len(i), b, np.int64), j, sims)
-            )
-            progress.tick(len(rows) * sizes[b])
-    return parts
 
 
 def _pairs_by_id(
