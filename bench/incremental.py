@@ -34,11 +34,17 @@ the same after the incremental run as before it. The output's JSON has
 
     python bench/incremental.py --size 100000 --change 0.01 --json out.json \
         [--seed 2026] [--workers 0] [--blocking auto] [--spread] [--cache ~/.cache/hublink-bench]
+        [--field-scoring] [--record-clk unsalted|salted]
+
+``--field-scoring`` and ``--record-clk salted`` encode with that project setting (per-field
+filters beside the record CLK, or the salted record CLK; cached apart by schema hash) and
+link with it; a changed record then has bits moved in every one of its encodings.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -64,8 +70,9 @@ PROJECT = "incremental-bench"
 CHUNK = 2000
 
 
-def project(names: list[str], blocking: str, size: int) -> Project:
-    spec = LinkageSpec.default()
+def project(
+    names: list[str], blocking: str, size: int, spec: LinkageSpec, record_clk: str = "unsalted"
+) -> Project:
     return Project(
         id=PROJECT,
         purpose="Incremental matching benchmark",
@@ -77,6 +84,8 @@ def project(names: list[str], blocking: str, size: int) -> Project:
         blocking=blocking,
         max_records=max(10 * size, 1000),
         admins=(ADMIN.organisation,),
+        record_clk=record_clk,
+        field_flip=spec.group_flip,
     )
 
 
@@ -91,7 +100,8 @@ def send(
 ) -> None:
     """Upload (or refresh) through the coordinator's own calls, in chunks, with the digest."""
     caller = Identity(organisation, Role.NODE)
-    name = core._projects[PROJECT].encodings[0].name
+    layout = core._projects[PROJECT].encodings
+    cuts = np.cumsum([0] + [e.nbytes for e in layout])
     core.begin_upload(
         caller,
         PROJECT,
@@ -105,11 +115,21 @@ def send(
     chunks = 0
     for start in range(0, len(records), CHUNK):
         part = records[start : start + CHUNK]
-        core.put_chunk(caller, upload_id, chunks, [IncomingRecord(t, [(name, b)]) for t, b in part])
+        core.put_chunk(
+            caller,
+            upload_id,
+            chunks,
+            [IncomingRecord(t, split(b, layout, cuts)) for t, b in part],
+        )
         for token, bits in part:
-            digest.add(token, [bits])
+            digest.add(token, [b for _, b in split(bits, layout, cuts)])
         chunks += 1
     core.commit_upload(caller, upload_id, chunks, len(records), digest.hexdigest(), removed or [])
+
+
+def split(bits: bytes, layout: Any, cuts: np.ndarray) -> list[tuple[str, bytes]]:
+    """A row of the spec's encodings side by side as (name, bytes) per encoding."""
+    return [(e.name, bits[cuts[k] : cuts[k + 1]]) for k, e in enumerate(layout)]
 
 
 def keys(core: Coordinator, organisation: str) -> dict[str, str]:
@@ -183,7 +203,20 @@ def timed_run(core: Coordinator, *, full: bool) -> tuple[float, dict[str, Any]]:
 
 
 def flipped(bits: bytes, rng: np.random.Generator, share: float = 0.04) -> bytes:
-    """The encoding with about ``share`` of its set bits moved: a changed record."""
+    """The encodings with about ``share`` of their set bits moved: a changed record."""
+    if len(_LAYOUT_CUTS) > 2:  # several encodings: each changes
+        return b"".join(
+            _flipped_one(bits[a:b], rng, share) for a, b in itertools.pairwise(_LAYOUT_CUTS)
+        )
+    return _flipped_one(bits, rng, share)
+
+
+#: Byte offsets of each encoding in a row (set from the spec in ``main``).
+_LAYOUT_CUTS: list[int] = []
+
+
+def _flipped_one(bits: bytes, rng: np.random.Generator, share: float) -> bytes:
+    """One encoding with about ``share`` of its set bits moved."""
     array = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
     ones, zeros = np.flatnonzero(array), np.flatnonzero(array == 0)
     moves = max(1, int(share * len(ones)))
@@ -214,19 +247,31 @@ def main() -> None:
     parser.add_argument(
         "--spread", action="store_true", help="time and compare a second full re-link too"
     )
+    parser.add_argument(
+        "--field-scoring", action="store_true", help="per-field filters and the field model"
+    )
+    parser.add_argument("--record-clk", default="unsalted", choices=("unsalted", "salted"))
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hublink-bench")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
     made = time.perf_counter()
-    encodings = scale_data.real(args.size, 2, args.seed, args.cache)
+    spec = LinkageSpec.from_json(
+        LinkageSpec.default().json_text,
+        field_scoring=args.field_scoring,
+        record_clk=args.record_clk,
+    )
+    _LAYOUT_CUTS[:] = [int(c) for c in np.cumsum([0] + [e.nbytes for e in spec.encodings])]
+    encodings = scale_data.real(args.size, 2, args.seed, args.cache, spec)
     encode_s = time.perf_counter() - made
     names = encodings.names
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as folder:
         engine = ProcessEngine(args.workers)
         core = Coordinator(
-            Store(Path(folder) / "c.db"), [project(names, args.blocking, args.size)], engine
+            Store(Path(folder) / "c.db"),
+            [project(names, args.blocking, args.size, spec, args.record_clk)],
+            engine,
         )
         tokens: dict[str, list[str]] = {}
         for party, (name, rows) in enumerate(zip(names, encodings.parties, strict=True)):
@@ -283,6 +328,8 @@ def main() -> None:
         "change": args.change,
         "encodings": encodings.method,
         "blocking": args.blocking,
+        "field_scoring": args.field_scoring,
+        "record_clk": args.record_clk,
         "blocked": bool(full_details.get("blocked")),
         "engine": f"{engine.name} x {engine.workers}",
         "first_full_run_s": round(first_full_s, 3),

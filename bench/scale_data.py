@@ -66,14 +66,20 @@ class Encodings:
     encode_records: int
 
 
-def _cache_file(cache: Path, size: int, parties: int, seed: int) -> Path:
-    spec = LinkageSpec.default()
+def _cache_file(
+    cache: Path, size: int, parties: int, seed: int, spec: LinkageSpec | None = None
+) -> Path:
+    spec = spec or LinkageSpec.default()
     return cache / f"real-{size}x{parties}-seed{seed}-{spec.sha256[:12]}.npz"
 
 
-def real(size: int, parties: int, seed: int, cache: Path) -> Encodings:
-    """Real encodings of ``parties`` organisations of ``size`` people each (cached)."""
-    path = _cache_file(cache, size, parties, seed)
+def real(
+    size: int, parties: int, seed: int, cache: Path, spec: LinkageSpec | None = None
+) -> Encodings:
+    """Real encodings of ``parties`` organisations of ``size`` people each (cached); with a
+    ``spec`` of several encodings (per-field filters), each row is all of them side by side,
+    in the spec's layout order."""
+    path = _cache_file(cache, size, parties, seed, spec)
     names = [layout.organisation for layout in synthetic.DEFAULT_LAYOUTS[:parties]]
     if len(names) < parties:
         raise SystemExit(f"--parties: at most {len(synthetic.DEFAULT_LAYOUTS)} organisations")
@@ -82,7 +88,7 @@ def real(size: int, parties: int, seed: int, cache: Path) -> Encodings:
             meta = json.loads(str(held["arr_0"]))
             arrays = [np.ascontiguousarray(held[f"arr_{i + 1}"]) for i in range(parties)]
         return Encodings(arrays, names, "real", meta["encode_records_per_s"], meta["records"])
-    arrays, rate, records = _encode(size, parties, seed)
+    arrays, rate, records = _encode(size, parties, seed, spec)
     cache.mkdir(parents=True, exist_ok=True)
     meta = json.dumps({"encode_records_per_s": rate, "records": records})
     # Written under a temporary name and renamed: a cache file is whole or absent.
@@ -93,9 +99,11 @@ def real(size: int, parties: int, seed: int, cache: Path) -> Encodings:
     return Encodings(arrays, names, "real", rate, records)
 
 
-def _encode(size: int, parties: int, seed: int) -> tuple[list[np.ndarray], float, int]:
+def _encode(
+    size: int, parties: int, seed: int, spec: LinkageSpec | None = None
+) -> tuple[list[np.ndarray], float, int]:
     """Generate people and encode them the node's way; the encode rate excludes generation."""
-    spec = LinkageSpec.default()
+    spec = spec or LinkageSpec.default()
     encoder = Encoder(spec, SECRET)
     rules = normalisers()
     with tempfile.TemporaryDirectory() as folder:
@@ -122,7 +130,13 @@ def _encode(size: int, parties: int, seed: int) -> tuple[list[np.ndarray], float
                     prepared.extend(prepare_rows([row], spec.all_fields, rules))
                 except RowError:
                     continue  # the generator plants unreadable rows; a node rejects them
-            packed = encoder.encode([p.values for p in prepared])
+            values = [p.values for p in prepared]
+            tokens = [f"{layout.organisation}-{n:09d}" for n in range(len(values))]
+            packed = (
+                [b"".join(parts) for parts in encoder.encode_all(values, tokens)]
+                if len(spec.encodings) > 1
+                else encoder.encode(values)
+            )
             seconds += time.perf_counter() - started
             records += len(packed)
             arrays.append(np.frombuffer(b"".join(packed), dtype=np.uint8).reshape(len(packed), -1))
