@@ -6,6 +6,7 @@ Real clkhash in real (spawned) worker processes; synthetic people only.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
@@ -77,18 +78,43 @@ def test_two_workers_send_the_same_bytes_in_the_same_order_as_one(
     assert flat == Encoder(spec, SECRET).encode_all(rows, tokens(230))
 
 
-def test_an_encoding_error_in_a_worker_reaches_the_caller_unchanged() -> None:
+@pytest.fixture(scope="module")
+def pool() -> Iterator[EncodePool]:
+    """Two workers for the default layout, shared by the tests below (starting costs ~1 s)."""
+    with EncodePool(DEFAULT, SECRET, 2) as started:
+        yield started
+
+
+def test_an_encoding_error_in_a_worker_reaches_the_caller_unchanged(pool: EncodePool) -> None:
     bad = [("amelia", "pryce")]  # too few values for the schema
     with pytest.raises(ValueError) as inline:
         Encoder(DEFAULT, SECRET).encode_all(bad, ["t"])
-    with EncodePool(DEFAULT, SECRET, 2) as pool, pytest.raises(ValueError) as pooled:
+    with pytest.raises(ValueError) as pooled:
         list(pool.encode([bad], lambda b: (b, ["t"])))
     assert str(pooled.value) == str(inline.value)
 
 
-def test_tokens_must_match_the_values_one_for_one() -> None:
-    with EncodePool(DEFAULT, SECRET, 2) as pool, pytest.raises(ValueError, match="2 tokens"):
+def test_tokens_must_match_the_values_one_for_one(pool: EncodePool) -> None:
+    with pytest.raises(ValueError, match="2 tokens"):
         list(pool.encode([people(2)], lambda b: (b, ["only-one"])))
+
+
+def test_at_most_two_batches_are_read_ahead_of_the_caller(pool: EncodePool) -> None:
+    """Memory follows the chunk size: the pool reads a batch only when one is taken."""
+    read = 0
+
+    def extract() -> Iterator[list[tuple[str, ...]]]:
+        nonlocal read
+        for start in range(0, 1000, 100):
+            read += 1
+            yield people(1000)[start : start + 100]
+
+    taken = 0
+    for _, encodings in pool.encode(extract(), lambda b: (b, tokens(len(b)))):
+        taken += 1
+        assert len(encodings) == 100
+        assert read - taken <= encode_pool.AHEAD - 1
+    assert (read, taken) == (10, 10)
 
 
 def test_every_core_is_used_except_for_a_small_upload_unless_asked() -> None:
