@@ -484,10 +484,7 @@ class NodeConfig:
         default="", metadata=about("Environment variable holding the linkage secret instead.")
     )
     server_name: str = field(
-        default="",
-        metadata=about(
-            "Name to expect in the coordinator's certificate, if not the host in `coordinator`."
-        ),
+        default="", metadata=about("Coordinator certificate's expected name, if not its host.")
     )
     chunk_records: int = field(
         default=1000,
@@ -495,11 +492,7 @@ class NodeConfig:
     )
     encode_workers: int = field(
         default=0,
-        metadata=about(
-            """Processes that encode records; 0: one per core, except that an upload under
-            5,000 records is encoded in one process. The encodings are the same bytes either
-            way."""
-        ),
+        metadata=about("Encoding processes; 0: one a core (one for uploads under 5,000 records)."),
     )
     timeout_seconds: float = field(
         default=60.0, metadata=about("Deadline of each call to the coordinator.")
@@ -534,8 +527,7 @@ class NodeConfig:
     max_bad_share: float = field(
         default=0.05,
         metadata=about(
-            "Share of unreadable rows above which a run stops (the column mapping is probably "
-            "wrong)."
+            "Share of unreadable rows above which a run stops (the mapping is probably wrong)."
         ),
     )
     rejects_file: Path | None = field(
