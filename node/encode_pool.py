@@ -72,8 +72,10 @@ def workers_for(setting: int, records: int) -> int:
 
 
 def _start_worker(spec: LinkageSpec, secret: bytes) -> None:
-    """A worker's first act: die with the node, then build the encoder it keeps."""
+    """A worker's first act: die with the node, leave Ctrl-C to the node (which stops the
+    pool), then build the encoder it keeps."""
     global _encoder
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
