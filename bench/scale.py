@@ -250,6 +250,8 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
         "workers": workers,
         **cpu,
     }
+    if args.e2e_only:
+        return end_to_end(figures, parties, data, args, {})
     side = min(args.sample, *(len(p) for p in parties[:2]))
     left, right = parties[0][:side], parties[1][:side]
     figures["sample_block"] = f"{side:,} x {side:,}"
@@ -296,11 +298,22 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
     if args.no_e2e:
         figures.update(end_to_end_s=None, coordinator_peak_rss_mb=None)
         return figures
+    return end_to_end(figures, parties, data, args, stages)
+
+
+def end_to_end(
+    figures: dict[str, Any],
+    parties: list[np.ndarray],
+    data: scale_data.Encodings,
+    args: argparse.Namespace,
+    stages: dict[str, float],
+) -> dict[str, Any]:
     say("  end to end: coordinator process, parties over mutual TLS")
     with tempfile.TemporaryDirectory(prefix="hublink-scale-") as folder:
         figures.update(scale_e2e.run(Path(folder), parties, data.names, args.workers))
     figures["encodings_mb_per_party"] = parties[0].nbytes / 1e6
     stages.update({f"e2e_{k}": figures[f"{k}_s"] for k in ("upload", "run", "keys")})
+    figures["stage_s"] = stages
     return figures
 
 
@@ -524,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     parser.add_argument(
+        "--e2e-only", action="store_true", help="only the end-to-end run (no stage timings)"
+    )
+    parser.add_argument(
         "--encode-records",
         type=int,
         default=20000,
@@ -559,7 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Sizes {', '.join(f'{s:,}' for s in modelled)}: encodings modelled from real ones "
             "(bit-permuted copies; see bench/scale_data.py)."
         )
-    sampled = [r["size"] for r in results if str(r["completeness_method"]).startswith("sampled")]
+    sampled = [
+        r["size"] for r in results if str(r.get("completeness_method")).startswith("sampled")
+    ]
     if sampled:
         print(
             f"Sizes {', '.join(f'{s:,}' for s in sampled)}: pairs completeness measured on "
