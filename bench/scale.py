@@ -33,15 +33,22 @@ For each size (records per party) it measures, in one run:
    to the last key back, upload MB/s, peak memory of the coordinator, of its
    workers, of the two together (proportional set sizes summed, so memory the
    workers share with the coordinator counts once) and of a node's uploader.
-6. the node's encoder on every core: ``--encode-records`` prepared people
-   shared out over one process a core (``node_encode_records_per_s``).
+6. the node's own encoding path (read, normalise, ``node.encode_pool``) on
+   ``--encode-records`` synthetic people, on one process and on every core
+   (``node_encode_1worker_records_per_s``, ``node_encode_records_per_s``),
+   the bytes checked equal; ``--encode-only`` times just this.
+7. ``--engine dask``: the blocked search again on a TLS Dask LocalCluster of
+   ``--workers`` processes through the coordinator's ``DaskEngine``
+   (``dask_blocked_s``, ``dask_vs_pool``).
 
 Speed figures depend on the machine, so ``lscpu``'s model and core count are
 written beside them. Nothing here is asserted: tests check only that the
 script runs (``--quick``).
 
     python bench/scale.py --sizes 10000,100000 [--parties 2] [--workers 0] \
-        [--json out.json] [--seed 2026] [--cache ~/.cache/hublink-bench] [--quick]
+        [--engine pool|dask] [--json out.json] [--seed 2026] \
+        [--cache ~/.cache/hublink-bench] [--quick]
+    python bench/scale.py --encode-only --encode-records 100000 [--workers 2]
 """
 
 from __future__ import annotations
@@ -243,6 +250,8 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
         "workers": workers,
         **cpu,
     }
+    if args.e2e_only:
+        return end_to_end(figures, parties, data, args, {})
     side = min(args.sample, *(len(p) for p in parties[:2]))
     left, right = parties[0][:side], parties[1][:side]
     figures["sample_block"] = f"{side:,} x {side:,}"
@@ -278,8 +287,9 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
     if figures["completeness_method"] == "all pairs":
         figures["blocked_vs_hublink_allpairs"] = figures["allpairs_s"] / figures["blocked_s"]
     if args.encode_records:
-        say(f"  node encoding on {workers} cores, {args.encode_records:,} records")
-        figures.update(scale_data.encode_rate_all_cores(args.encode_records, args.seed, workers))
+        figures.update(node_encoding(args, workers))
+    if args.engine == "dask":
+        figures.update(dask_figures(parties, args, workers, figures["blocked_s"]))
     stages = {
         "prepare_encodings": figures["prepare_encodings_s"],
         **{f"blocked_{k}": v for k, v in figures["blocked_stages_s"].items()},
@@ -288,11 +298,92 @@ def measure(size: int, args: argparse.Namespace, cpu: dict[str, Any]) -> dict[st
     if args.no_e2e:
         figures.update(end_to_end_s=None, coordinator_peak_rss_mb=None)
         return figures
+    return end_to_end(figures, parties, data, args, stages)
+
+
+def end_to_end(
+    figures: dict[str, Any],
+    parties: list[np.ndarray],
+    data: scale_data.Encodings,
+    args: argparse.Namespace,
+    stages: dict[str, float],
+) -> dict[str, Any]:
     say("  end to end: coordinator process, parties over mutual TLS")
     with tempfile.TemporaryDirectory(prefix="hublink-scale-") as folder:
         figures.update(scale_e2e.run(Path(folder), parties, data.names, args.workers))
     figures["encodings_mb_per_party"] = parties[0].nbytes / 1e6
     stages.update({f"e2e_{k}": figures[f"{k}_s"] for k in ("upload", "run", "keys")})
+    figures["stage_s"] = stages
+    return figures
+
+
+def node_encoding(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    """The node's own encoding path (read, normalise, ``node.encode_pool``) on one process
+    and on ``workers``: records a second each, the speed-up, and whether the bytes agree."""
+    counts = sorted({1, workers})
+    say(f"  node encoding, {args.encode_records:,} records, on {' and '.join(map(str, counts))}")
+    got = scale_data.encode_rate(args.encode_records, args.seed, counts)
+    one = got["node_encode_1w_records_per_s"]
+    every = got[f"node_encode_{workers}w_records_per_s"]
+    return {
+        **got,
+        "node_encode_workers": workers,
+        "node_encode_records_per_s": every,
+        "node_encode_1worker_records_per_s": one,
+        "node_encode_speedup": every / one,
+    }
+
+
+def dask_figures(
+    parties: list[np.ndarray], args: argparse.Namespace, workers: int, pool_s: float
+) -> dict[str, Any]:
+    """The blocked search again on a TLS Dask LocalCluster of ``workers`` processes, the
+    coordinator's own ``DaskEngine``, then once more on the local pool, so a change in the
+    machine's load during the run shows. ``dask_vs_pool``: Dask's wall time over the mean of
+    the pool's two (the issue asks at most 1.25 at 1M)."""
+    import scale_dask
+
+    def blocked(engine: Engine) -> tuple[float, Found]:
+        with engine.session() as session:
+            return timed(
+                lambda: candidates.find(
+                    session,
+                    parties,
+                    low=THRESHOLD,
+                    design=THRESHOLD,
+                    blocking_mode="lsh",
+                    seed=args.seed,
+                )
+            )
+
+    say(f"  blocked search on a Dask LocalCluster of {workers} workers (TLS), then the pool")
+    with tempfile.TemporaryDirectory(prefix="hublink-dask-") as folder:
+        started = time.perf_counter()
+        with scale_dask.local_cluster(Path(folder), workers) as engine:
+            cluster_s = time.perf_counter() - started
+            seconds, found = blocked(engine)
+    again, _ = blocked(ProcessEngine(args.workers))
+    return {
+        "dask_workers": workers,
+        "dask_cluster_start_s": cluster_s,
+        "dask_blocked_s": seconds,
+        "dask_blocked_comparisons": found.comparisons,
+        "pool_blocked_again_s": again,
+        "dask_vs_pool": seconds / ((pool_s + again) / 2),
+    }
+
+
+def encode_only(args: argparse.Namespace, cpu: dict[str, Any]) -> dict[str, Any]:
+    """``--encode-only``: just the node's encoding at one process and every core."""
+    workers = ProcessEngine(args.workers).workers
+    figures = {"size": args.encode_records, **cpu, **node_encoding(args, workers)}
+    print(
+        f"node encoding, {figures['node_encode_records']:,} records on {cpu['cpu_model']}: "
+        f"1 process {figures['node_encode_1worker_records_per_s']:,.0f} records/s, "
+        f"{workers} processes {figures['node_encode_records_per_s']:,.0f} records/s "
+        f"(x{figures['node_encode_speedup']:.2f}); same bytes: "
+        f"{figures['node_encode_same_bytes']}"
+    )
     return figures
 
 
@@ -301,7 +392,9 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("records", "records a party", "list"),
     ("encodings", "encodings", "text"),
     ("encode_records_per_s", "encode records/s (node, 1 core)", "rate"),
-    ("node_encode_records_per_s", "encode records/s (node encoder, all cores)", "rate"),
+    ("node_encode_1worker_records_per_s", "node encode records/s, 1 process", "rate"),
+    ("node_encode_records_per_s", "node encode records/s, all cores", "rate"),
+    ("node_encode_speedup", "  all cores / 1 process", "ratio"),
     ("sample_block", "sample block", "text"),
     ("anonlink_comparisons_per_s", "raw anonlink comparisons/s (1 process)", "rate"),
     ("hublink_comparisons_per_s", "hublink all-pairs comparisons/s", "rate"),
@@ -321,6 +414,9 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("comparisons_reduction", "comparisons reduction", "ratio"),
     ("bands", "bands x bits", "bands"),
     ("pairs_completeness", "pairs completeness at 0.8", "share"),
+    ("dask_blocked_s", "blocked search wall s on Dask (LocalCluster)", "seconds"),
+    ("pool_blocked_again_s", "  local pool again, after Dask, wall s", "seconds"),
+    ("dask_vs_pool", "  Dask s / local pool s, mean of 2 (target <= 1.25)", "ratio"),
     ("completeness_method", "  completeness measured on", "text"),
     ("end_to_end_s", "end to end s (first upload - last key)", "seconds"),
     ("upload_mb_per_s", "upload MB/s (all parties, encodings)", "number"),
@@ -400,7 +496,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", type=sizes_of, default=[10000, 100000], help="records a party, comma-separated"
     )
-    parser.add_argument("--parties", type=int, default=2, choices=(2, 3), help="parties (2)")
+    parser.add_argument(
+        "--parties", type=int, default=2, choices=range(2, 7), help="parties, 2 to 6 (2)"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("pool", "dask"),
+        default="pool",
+        help="dask: also time the blocked search on a TLS Dask LocalCluster of --workers",
+    )
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: all cores)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--seed", type=int, default=2026, help="synthetic population seed")
@@ -433,10 +537,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     parser.add_argument(
+        "--e2e-only", action="store_true", help="only the end-to-end run (no stage timings)"
+    )
+    parser.add_argument(
         "--encode-records",
         type=int,
         default=20000,
-        help="records encoded on every core for node_encode_records_per_s (0: skip)",
+        help="records the node's encoding is timed on, 1 process and all cores (0: skip)",
+    )
+    parser.add_argument(
+        "--encode-only", action="store_true", help="time only the node's encoding, then stop"
     )
     parser.add_argument(
         "--quick", action="store_true", help="one small size (2,000) for a smoke test"
@@ -452,6 +562,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()[0]
     if load > 0.5:
         say(f"warning: load average {load:.1f} before starting; other work skews the figures")
+    if args.encode_only:
+        figures = encode_only(args, cpu)
+        if args.json:
+            write_json(args.json, {"machine": cpu, "load_average_before": load, **figures})
+        return 0 if figures["node_encode_same_bytes"] else 1
     results = [measure(size, args, cpu) for size in args.sizes]
     print(table(results, cpu))
     modelled = [r["size"] for r in results if r["encodings"] != "real"]
@@ -460,7 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Sizes {', '.join(f'{s:,}' for s in modelled)}: encodings modelled from real ones "
             "(bit-permuted copies; see bench/scale_data.py)."
         )
-    sampled = [r["size"] for r in results if str(r["completeness_method"]).startswith("sampled")]
+    sampled = [
+        r["size"] for r in results if str(r.get("completeness_method")).startswith("sampled")
+    ]
     if sampled:
         print(
             f"Sizes {', '.join(f'{s:,}' for s in sampled)}: pairs completeness measured on "

@@ -30,20 +30,27 @@ says which sizes used it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import itertools
 import json
 import math
 import os
+import resource
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hublink import synthetic
 from hublink.spec import LinkageSpec
+from node.encode_pool import EncodePool
 from node.encoder import Encoder
-from node.prepare import RowError, normalisers, prepare_rows
+from node.prepare import PreparedRecord, RowError, normalisers, prepare_rows
 from node.source import read_rows
 
 #: Bench-only linkage secret; the people are synthetic, so nothing real is ever hashed with it.
@@ -80,9 +87,7 @@ def real(
     ``spec`` of several encodings (per-field filters), each row is all of them side by side,
     in the spec's layout order."""
     path = _cache_file(cache, size, parties, seed, spec)
-    names = [layout.organisation for layout in synthetic.DEFAULT_LAYOUTS[:parties]]
-    if len(names) < parties:
-        raise SystemExit(f"--parties: at most {len(synthetic.DEFAULT_LAYOUTS)} organisations")
+    names = [layout.organisation for layout in layouts(parties)]
     if path.exists():
         with np.load(path) as held:
             meta = json.loads(str(held["arr_0"]))
@@ -99,6 +104,22 @@ def real(
     return Encodings(arrays, names, "real", rate, records)
 
 
+def layouts(parties: int) -> tuple[synthetic.OrganisationLayout, ...]:
+    """The demo's three organisations' extract layouts, and beyond three, more organisations
+    keeping those layouts in turn (``childcare-2``, ...), for runs of more parties."""
+    base = synthetic.DEFAULT_LAYOUTS
+    return tuple(
+        base[n]
+        if n < len(base)
+        else dataclasses.replace(
+            base[n % len(base)],
+            organisation=f"{base[n % len(base)].organisation}-{n // len(base) + 1}",
+            display_name=f"{base[n % len(base)].display_name} ({n // len(base) + 1})",
+        )
+        for n in range(parties)
+    )
+
+
 def _encode(
     size: int, parties: int, seed: int, spec: LinkageSpec | None = None
 ) -> tuple[list[np.ndarray], float, int]:
@@ -112,7 +133,7 @@ def _encode(
             size,
             seed=seed,
             overlap=OVERLAP,
-            layouts=synthetic.DEFAULT_LAYOUTS[:parties],
+            layouts=layouts(parties),
         )
         arrays = []
         seconds = 0.0
@@ -185,53 +206,89 @@ def agreement(left: np.ndarray, right: np.ndarray, pairs: int, seed: int) -> flo
 
 
 # ------------------------------------------------------------------ encoding on every core
-_worker_encoder: Encoder | None = None
+def encode_rate(
+    records: int,
+    seed: int,
+    workers: Sequence[int],
+    *,
+    spec: LinkageSpec | None = None,
+    chunk: int = 1000,
+) -> dict[str, Any]:
+    """The node's own encoding path on ``records`` synthetic people, once per worker count.
 
-
-def _start_encoder() -> None:
-    global _worker_encoder
-    _worker_encoder = Encoder(LinkageSpec.default(), SECRET)
-
-
-def _encode_slice(values: list[tuple[str, ...]]) -> int:
-    assert _worker_encoder is not None
-    return len(_worker_encoder.encode_all(values))
-
-
-def encode_rate_all_cores(records: int, seed: int, workers: int) -> dict[str, float]:
-    """The node's encoder (``Encoder.encode_all``, what ``node.encoder.encode_records`` calls)
-    on ``records`` prepared synthetic people, shared out over ``workers`` processes, each
-    with its own encoder: records a second, pool already started. Reading and normalising
-    are left out (they are a small share, and the same work on one core or many)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    spec = LinkageSpec.default()
+    What ``hublink node upload`` does between reading and sending: rows read
+    and normalised in this process (``node.source``, ``node.prepare``), tokens
+    fixed (so runs can be compared byte for byte), and encoded a chunk
+    at a time in ``node.encode_pool.EncodePool`` (the node's default chunk,
+    1,000 records; two chunks in flight). The time runs from the first row read
+    to the last encoding back, pool start-up included, as an upload pays it.
+    The encodings of every worker count are checked to be the same bytes.
+    ``spec``: the project's layout (default: the shipped schema, unsalted record CLK).
+    """
+    spec = spec or LinkageSpec.default()
     rules = normalisers()
+    figures: dict[str, Any] = {"node_encode_records": 0}
+    digests: dict[int, str] = {}
     with tempfile.TemporaryDirectory() as folder:
         data = synthetic.generate(
             Path(folder), records, seed=seed, overlap=OVERLAP, layouts=synthetic.DEFAULT_LAYOUTS[:1]
         )
         layout = data.layouts[0]
-        values: list[tuple[str, ...]] = []
-        for row in read_rows(
-            data.csv_paths[layout.organisation],
-            id_column=layout.id_column,
-            columns=layout.columns,
-            fields=spec.all_fields,
-        ):
-            try:
-                values.extend(p.values for p in prepare_rows([row], spec.all_fields, rules))
-            except RowError:
-                continue
-    step = 2000
-    slices = [values[start : start + step] for start in range(0, len(values), step)]
-    with ProcessPoolExecutor(workers, initializer=_start_encoder) as pool:
-        list(pool.map(_encode_slice, [values[:10]] * workers))  # every worker up and warm
-        started = time.perf_counter()
-        done = sum(pool.map(_encode_slice, slices))
-        seconds = time.perf_counter() - started
-    return {
-        "node_encode_records_per_s": done / seconds,
-        "node_encode_records": done,
-        "node_encode_workers": workers,
-    }
+
+        def prepared() -> Iterator[PreparedRecord]:
+            for row in read_rows(
+                data.csv_paths[layout.organisation],
+                id_column=layout.id_column,
+                columns=layout.columns,
+                fields=spec.all_fields,
+            ):
+                try:
+                    yield from prepare_rows([row], spec.all_fields, rules)
+                except RowError:
+                    continue  # the generator plants unreadable rows; a node rejects them
+
+        for count in workers:
+            digest = hashlib.sha256()
+            cpu = _cpu()
+            started = time.perf_counter()
+            done = 0
+            chunks = _chunks(prepared(), chunk)
+            # Tokens fixed by position (they seed per-field filters' flips; a node draws
+            # random ones), so every worker count must give the same bytes.
+            jobs = (
+                ([p.values for p in part], [f"bench-{n}-{i}" for i in range(len(part))])
+                for n, part in enumerate(chunks)
+            )
+            with EncodePool(spec, SECRET, count) as pool:
+                for _, encodings in pool.encode(jobs, lambda job: job):
+                    done += len(encodings)
+                    for encoding in encodings:
+                        digest.update(b"".join(encoding))
+            seconds = time.perf_counter() - started
+            main_cpu, workers_cpu = (now - before for now, before in zip(_cpu(), cpu, strict=True))
+            digests[count] = digest.hexdigest()
+            figures[f"node_encode_{count}w_records_per_s"] = done / seconds
+            figures[f"node_encode_{count}w_cpu_s"] = {"main": main_cpu, "workers": workers_cpu}
+            # What an idle machine would give: the busiest of the main process (reading,
+            # normalising, one core at most) and the whole work spread over the cores.
+            busiest = max(main_cpu, (main_cpu + workers_cpu) / min(count + 1, _cores()))
+            figures[f"node_encode_{count}w_idle_ceiling_records_per_s"] = done / busiest
+            figures["node_encode_records"] = done
+    figures["node_encode_same_bytes"] = len(set(digests.values())) == 1
+    return figures
+
+
+def _chunks(records: Iterator[PreparedRecord], size: int) -> Iterator[list[PreparedRecord]]:
+    while part := list(itertools.islice(records, size)):
+        yield part
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds so far of this process and of its reaped children (the pool's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))

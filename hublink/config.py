@@ -484,14 +484,15 @@ class NodeConfig:
         default="", metadata=about("Environment variable holding the linkage secret instead.")
     )
     server_name: str = field(
-        default="",
-        metadata=about(
-            "Name to expect in the coordinator's certificate, if not the host in `coordinator`."
-        ),
+        default="", metadata=about("Coordinator certificate's expected name, if not its host.")
     )
     chunk_records: int = field(
         default=1000,
         metadata=about("Records per chunk sent (capped by the project's max_chunk_records)."),
+    )
+    encode_workers: int = field(
+        default=0,
+        metadata=about("Encoding processes; 0: one a core (one for uploads under 5,000 records)."),
     )
     timeout_seconds: float = field(
         default=60.0, metadata=about("Deadline of each call to the coordinator.")
@@ -526,8 +527,7 @@ class NodeConfig:
     max_bad_share: float = field(
         default=0.05,
         metadata=about(
-            "Share of unreadable rows above which a run stops (the column mapping is probably "
-            "wrong)."
+            "Share of unreadable rows above which a run stops (the mapping is probably wrong)."
         ),
     )
     rejects_file: Path | None = field(

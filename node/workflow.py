@@ -22,10 +22,11 @@ from hublink.config import NodeConfig
 from hublink.spec import LinkageSpec, SpecError
 from node import attributes, credentials, exclusions, locallog, refresh
 from node.credentials import own_identity, read_secret
-from node.encoder import EncodedRecord, Encoder, encode_records
+from node.encode_pool import EncodePool, workers_for
+from node.encoder import EncodedRecord
 from node.errors import RunError
 from node.intake import InputChanged, Intake, included_records, take_in
-from node.prepare import normalisers
+from node.prepare import PreparedRecord, normalisers
 from node.receipts import ReceiptRefused, keep_receipt
 from node.record_tokens import TokenSequence
 from node.refresh import Fingerprint, fingerprinter
@@ -84,6 +85,7 @@ def upload(
     except SpecError as exc:
         raise RunError(str(exc)) from None
     secret = b"" if config.secret_exchange else read_secret(config)
+    _encode_workers(config, 0)  # a bad encode_workers is refused before any contact
     # The first pass counts and fingerprints what may leave; records are read again
     # a chunk at a time as they are encoded and sent, never held all at once.
     intake = take_in_and_report(config, spec, keep=False)
@@ -141,35 +143,36 @@ def upload(
             if progress:
                 progress(stage, done[stage], intake.included)
 
-        records = _stream(
-            config,
-            spec,
-            Encoder(spec, secret),
-            intake,
-            project,
-            store,
-            upload_id,
-            resumed=resumed,
-            batch=size,
-            encoded=lambda n: tick("encode", n),
-            fingerprint=fingerprint,
-        )
-        receipt = _sending(
-            config,
-            store,
-            project.project_id,
-            upload_id,
-            lambda: client.upload(
+        with EncodePool(spec, secret, _encode_workers(config, intake.included)) as pool:
+            records = _stream(
+                config,
+                spec,
+                pool,
+                intake,
                 project,
-                spec.sha256,
-                records,
-                count=intake.included,
-                chunk_records=size,
-                consent=intake.summary(),
-                upload_id=upload_id,
-                progress=lambda n: tick("upload", n),
-            ),
-        )
+                store,
+                upload_id,
+                resumed=resumed,
+                batch=size,
+                encoded=lambda n: tick("encode", n),
+                fingerprint=fingerprint,
+            )
+            receipt = _sending(
+                config,
+                store,
+                project.project_id,
+                upload_id,
+                lambda: client.upload(
+                    project,
+                    spec.sha256,
+                    records,
+                    count=intake.included,
+                    chunk_records=size,
+                    consent=intake.summary(),
+                    upload_id=upload_id,
+                    progress=lambda n: tick("upload", n),
+                ),
+            )
         store.mark_committed(upload_id, _receipt_json(receipt))
         store.settle(project.project_id, upload_id)
     locallog.append(
@@ -240,38 +243,39 @@ def _refresh(
 
     only: dict[str, str | None] = {local: None for local in delta.added}
     only.update(delta.changed)
-    records = _stream(
-        config,
-        spec,
-        Encoder(spec, secret),
-        intake,
-        project,
-        store,
-        upload_id,
-        resumed=resumed,
-        batch=size,
-        encoded=lambda n: tick("encode", n),
-        fingerprint=fingerprint,
-        only=only,
-    )
-    receipt = _sending(
-        config,
-        store,
-        project_id,
-        upload_id,
-        lambda: client.upload(
+    with EncodePool(spec, secret, _encode_workers(config, delta.sent)) as pool:
+        records = _stream(
+            config,
+            spec,
+            pool,
+            intake,
             project,
-            spec.sha256,
-            records,
-            count=delta.sent,
-            chunk_records=size,
-            consent=intake.summary(),
-            upload_id=upload_id,
-            progress=lambda n: tick("upload", n),
-            refresh=True,
-            removed_tokens=sorted(delta.removed.values()),
-        ),
-    )
+            store,
+            upload_id,
+            resumed=resumed,
+            batch=size,
+            encoded=lambda n: tick("encode", n),
+            fingerprint=fingerprint,
+            only=only,
+        )
+        receipt = _sending(
+            config,
+            store,
+            project_id,
+            upload_id,
+            lambda: client.upload(
+                project,
+                spec.sha256,
+                records,
+                count=delta.sent,
+                chunk_records=size,
+                consent=intake.summary(),
+                upload_id=upload_id,
+                progress=lambda n: tick("upload", n),
+                refresh=True,
+                removed_tokens=sorted(delta.removed.values()),
+            ),
+        )
     store.mark_committed(upload_id, _receipt_json(receipt))
     store.settle(project_id, upload_id, [*delta.removed, *withdrawn])
     counts = delta.counts()
@@ -429,7 +433,7 @@ def _resume_or_record(
 def _stream(
     config: NodeConfig,
     spec: LinkageSpec,
-    encoder: Encoder,
+    pool: EncodePool,
     intake: Intake,
     project: RemoteProject,
     store: TokenStore,
@@ -463,14 +467,23 @@ def _stream(
     )
     if only is not None:
         stream = (p for p in stream if p.local_id in only)
-    while part := list(itertools.islice(stream, batch)):
-        # Tokens first: they seed the bits flipped in per-field filters, so a resumed
-        # record is sent again exactly as before, and a changed one keeps its token.
-        known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
-        if only:
-            known.update((p.local_id, t) for p in part if (t := only[p.local_id]))
-        chosen = [known.get(p.local_id) or tokens() for p in part]
-        records = encode_records(part, encoder, tokens=chosen)
+
+    def batches() -> Iterator[tuple[list[PreparedRecord], dict[str, str], list[str]]]:
+        while part := list(itertools.islice(stream, batch)):
+            # Tokens first: they seed the bits flipped in per-field filters, so a resumed
+            # record is sent again exactly as before, and a changed one keeps its token.
+            known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
+            if only:
+                known.update((p.local_id, t) for p in part if (t := only[p.local_id]))
+            yield part, known, [known.get(p.local_id) or tokens() for p in part]
+
+    # The pool encodes the next batch while this one is sent (node.encode_pool).
+    for (part, known, chosen), encodings in pool.encode(
+        batches(), lambda b: ([p.values for p in b[0]], b[2])
+    ):
+        records = [
+            EncodedRecord(t, p.local_id, e) for t, p, e in zip(chosen, part, encodings, strict=True)
+        ]
         if config.attributes:
             records = attributes.attach(
                 records,
@@ -489,6 +502,14 @@ def _stream(
         )
         encoded(len(records))
         yield from records
+
+
+def _encode_workers(config: NodeConfig, records: int) -> int:
+    """Processes encoding ``records`` (node.encode_pool), the setting checked here."""
+    try:
+        return workers_for(config.encode_workers, records)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _keep_receipt(config: NodeConfig, receipt: Receipt) -> None:

@@ -97,9 +97,16 @@ def test_table_is_printed(quick: tuple[dict[str, object], str]) -> None:
 def test_issue_25_figures_are_reported(quick: tuple[dict[str, object], str]) -> None:
     """The speed figures issue 25 asks for: ratios, all-cores encoding and stage seconds."""
     entry = _size(quick[0])
-    for key in ("kernel_vs_anonlink", "blocked_speedup", "node_encode_records_per_s"):
+    for key in (
+        "kernel_vs_anonlink",
+        "blocked_speedup",
+        "node_encode_records_per_s",
+        "node_encode_1worker_records_per_s",
+    ):
         value = entry[key]
         assert isinstance(value, int | float) and math.isfinite(value) and value > 0, key
+    # the node's encoding on every core sent the same bytes as on one
+    assert entry["node_encode_same_bytes"] is True
     assert entry["kernel"] in {"anonlink", "native-popcnt", "native-portable"}
     stages = entry["stage_s"]
     assert isinstance(stages, dict)

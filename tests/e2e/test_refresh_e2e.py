@@ -209,6 +209,30 @@ def test_an_interrupted_refresh_resumes_where_it_stopped(deployment: Deployment)
     assert record_count(deployment.database) == held + 3
 
 
+def test_a_refresh_interrupted_on_one_core_resumes_on_two_with_the_same_bytes(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coordinator takes a resumed chunk as already held only if its digest is the same,
+    so a resume on two encoding workers of what one began shows the bytes are the same."""
+    from node import encode_pool
+
+    monkeypatch.setattr(encode_pool, "MIN_SLICE", 1)  # a 2-record chunk split over 2 workers
+    first = deployment.organisations[0]
+    edit_extract(deployment.data.csv_paths[first], add=3, change=4)
+    one = dataclasses.replace(deployment.node(first), chunk_records=2, encode_workers=1)
+    broken = grpc.intercept_channel(deployment.channel(first), FailingChunks(allowed=2))
+    held = record_count(deployment.database)
+    with pytest.raises(RunError, match="interrupted"):
+        upload_with_patience(one, broken)
+
+    two = dataclasses.replace(one, encode_workers=2)
+    summary = upload(two, channel=deployment.channel(first))
+    assert summary.refresh is not None
+    assert (summary.refresh.added, summary.refresh.changed) == (3, 4)
+    assert any("already held 2 chunk" in note for note in summary.notes)
+    assert record_count(deployment.database) == held + 3
+
+
 def upload_with_patience(config: NodeConfig, channel: grpc.Channel) -> None:
     """An upload that gives up at once on a transient failure (no backoff to wait through)."""
     from node import credentials
