@@ -184,9 +184,12 @@ class Encoder:
             np.frombuffer(b"".join(packed), dtype=np.uint8).reshape(len(packed), -1), axis=1
         )
         out = np.empty_like(rows)
-        values = np.array(salts, dtype=object)
-        for value in set(salts):
-            chosen = values == value
+        # Rows by salt value in one pass: comparing every row with every value costs the
+        # square of a batch, and salts such as the full postcode are near-unique.
+        sharing: dict[str, list[int]] = {}
+        for index, value in enumerate(salts):
+            sharing.setdefault(value, []).append(index)
+        for value, chosen in sharing.items():
             out[chosen] = rows[chosen][:, self._salt_order(group, value, rows.shape[1])]
         return [row.tobytes() for row in np.packbits(out, axis=1)]
 

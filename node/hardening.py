@@ -21,7 +21,6 @@ the same permutation whatever numpy or Python version it runs.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 
@@ -48,37 +47,69 @@ def keyed_permutation(key: bytes, size: int) -> np.ndarray:
     """A permutation of ``range(size)`` that only holders of ``key`` can compute.
 
     Fisher-Yates, drawing each index by rejection sampling from an HMAC-SHA256
-    stream (so there is no modulo bias).
+    stream (so there is no modulo bias). A node makes one per salt value of every
+    salted filter, thousands per upload, so the draws are read in bulk: the
+    ``size - 1`` words the shuffle needs are taken at once and, when none would be
+    rejected (all but about one permutation in a thousand of 2,048 positions), turned
+    into indices together; otherwise the words are drawn one by one. Either way the
+    indices, and so the permutation, are the same.
     """
-    order = np.arange(size, dtype=np.int64)
+    order = list(range(size))
     stream = _RandomStream(key)
-    for i in range(size - 1, 0, -1):
-        j = stream.below(i + 1)
+    bounds = np.arange(size, 1, -1, dtype=np.uint64)
+    words = stream.peek(len(bounds))
+    limits = (1 << 32) - (1 << 32) % bounds
+    if (words < limits).all():
+        stream.skip(len(bounds))
+        draws = (words % bounds).tolist()
+    else:
+        draws = [stream.below(int(bound)) for bound in bounds]
+    for i, j in zip(range(size - 1, 0, -1), draws, strict=True):
         order[i], order[j] = order[j], order[i]
-    return order
+    return np.array(order, dtype=np.int64)
 
 
 class _RandomStream:
-    """Uniform integers from HMAC-SHA256(key, counter) blocks."""
+    """Uniform integers from HMAC-SHA256(key, counter) blocks, read as big-endian words."""
+
+    _WORDS_PER_BLOCK = 8
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._counter = 0
-        self._buffer = b""
+        self._words = np.empty(0, dtype=np.uint64)
+        self._next = 0
 
-    def _take(self, n: int) -> bytes:
-        while len(self._buffer) < n:
-            block = hmac.new(self._key, self._counter.to_bytes(8, "big"), hashlib.sha256)
-            self._buffer += block.digest()
-            self._counter += 1
-        out, self._buffer = self._buffer[:n], self._buffer[n:]
-        return out
+    def _fill(self, wanted: int) -> None:
+        """Make at least ``wanted`` words beyond the next one available."""
+        missing = self._next + wanted - len(self._words)
+        if missing <= 0:
+            return
+        first = len(self._words) // self._WORDS_PER_BLOCK
+        count = -(-missing // self._WORDS_PER_BLOCK)
+        blocks = b"".join(
+            hmac.digest(self._key, counter.to_bytes(8, "big"), "sha256")
+            for counter in range(first, first + count)
+        )
+        fresh = np.frombuffer(blocks, dtype=">u4").astype(np.uint64)
+        self._words = np.concatenate([self._words, fresh])
+
+    def peek(self, n: int) -> np.ndarray:
+        """The next ``n`` words, not consumed."""
+        self._fill(n)
+        return self._words[self._next : self._next + n]
+
+    def skip(self, n: int) -> None:
+        """Consume ``n`` words."""
+        self._fill(n)
+        self._next += n
 
     def below(self, bound: int) -> int:
         """A uniform integer in ``[0, bound)``."""
         limit = (1 << 32) - ((1 << 32) % bound)
         while True:
-            value = int.from_bytes(self._take(4), "big")
+            self._fill(1)
+            value = int(self._words[self._next])
+            self._next += 1
             if value < limit:
                 return value % bound
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 
 import pytest
@@ -38,6 +40,55 @@ def test_another_secret_or_spec_gives_another_permutation() -> None:
     # Two unrelated permutations of 2048 agree on about one position.
     assert int((ours == other_secret).sum()) < 10
     assert int((ours == other_spec).sum()) < 10
+
+
+def test_the_permutation_is_the_one_every_node_has_always_made() -> None:
+    """Pinned: encodings a node uploaded earlier must stay comparable with new ones, so the
+    shuffle's output may not change when its code does (figures from the first release)."""
+    order = keyed_permutation(permutation_key(b"a-secret-of-16+chars", SPEC_HASH), 2048)
+    assert order[:8].tolist() == [1709, 1537, 642, 2020, 1341, 1875, 714, 1427]
+    assert hashlib.sha256(order.tobytes()).hexdigest() == (
+        "04216cd7594fa30bb57e986367988ce645a2cdb2f6c4a6bedfc3bef3b0fa785e"
+    )
+
+
+def test_a_rejected_draw_is_skipped_as_the_one_at_a_time_shuffle_skips_it() -> None:
+    """This key's HMAC stream holds a word above the rejection limit within its first 2,000
+    draws (about one key in two thousand does), so the bulk path must fall back."""
+    key = hashlib.sha256(b"rejecting-7777").digest()
+    assert keyed_permutation(key, 2000).tolist() == one_at_a_time(key, 2000)
+    order = keyed_permutation(key, 2000)
+    assert hashlib.sha256(order.tobytes()).hexdigest() == (
+        "f38e3a3a4cb3d48e5322ba5464e252636a4966125cbbf05adba16bef5ca45182"
+    )
+
+
+def test_the_bulk_shuffle_equals_the_one_at_a_time_shuffle() -> None:
+    for n in range(20):
+        key = hashlib.sha256(f"key-{n}".encode()).digest()
+        for size in (1, 2, 9, 1024, 2048):
+            assert keyed_permutation(key, size).tolist() == one_at_a_time(key, size)
+
+
+def one_at_a_time(key: bytes, size: int) -> list[int]:
+    """The shuffle as first written: Fisher-Yates, each index drawn by rejection from
+    4-byte big-endian words of HMAC-SHA256(key, 8-byte counter)."""
+    words = (
+        int.from_bytes(block[k : k + 4], "big")
+        for counter in range(size + 64)
+        for block in [hmac.digest(key, counter.to_bytes(8, "big"), "sha256")]
+        for k in range(0, 32, 4)
+    )
+    order = list(range(size))
+    for i in range(size - 1, 0, -1):
+        bound = i + 1
+        limit = (1 << 32) - (1 << 32) % bound
+        value = next(words)
+        while value >= limit:
+            value = next(words)
+        j = value % bound
+        order[i], order[j] = order[j], order[i]
+    return order
 
 
 def test_an_empty_secret_gives_no_key() -> None:
