@@ -26,6 +26,7 @@ from coordinator.core import caveats, output_recall
 from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates
 from coordinator.core.output_recall import OutputRecall
+from coordinator.core.peaks import refiner
 from coordinator.core.quality_breakdown import AttributeRate
 from coordinator.core.score_model import (
     FLOOR,
@@ -271,16 +272,25 @@ def choose(
     across: Candidates | None = None,
     completeness: float = 1.0,
     floor: float = FLOOR,
+    peaks: int = 1,
 ) -> tuple[float, Estimate]:
     """The chosen threshold: the estimate when ``auto`` and the scores allow, else ``fallback``.
 
     ``across`` (the run's cross-dataset candidates) lets the estimate check its
     non-match component against runner-up scores (``estimate``); ``completeness``
-    is blocking's (1 without); ``floor`` the score candidates were kept from. A fit
-    that fails numerically never fails the run: it falls back and says why.
+    is blocking's (1 without); ``floor`` the score candidates were kept from; ``peaks``
+    how many humps true pairs' scores may form (a salted record CLK's parts:
+    ``coordinator.core.peaks``). A fit that fails numerically never fails the run: it
+    falls back and says why.
     """
     try:
-        found = estimate(scores, candidates=across, completeness=completeness, floor=floor)
+        found = estimate(
+            scores,
+            candidates=across,
+            completeness=completeness,
+            floor=floor,
+            refine=refiner(peaks) if peaks > 1 else None,
+        )
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
     return (found.threshold if auto and found.fitted else fallback), found

@@ -52,6 +52,7 @@ from coordinator.core.candidates import Engine
 from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
 from coordinator.core.model import Project
+from coordinator.core.peaks import peaks_for
 from coordinator.core.releases import project_key
 from coordinator.core.score_model import FLOOR, SALTED_FLOOR
 from coordinator.core.store import Store, utc_now
@@ -217,10 +218,12 @@ def choose_threshold(
     thresholds: Thresholds,
     datasets: int = 2,
     floor: float = quality.FLOOR,
+    peaks: int = 1,
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
     and the estimate it was chosen from (none with one dataset: ``one_organisation``);
-    ``floor`` is the record CLK's score floor (``floor_for``)."""
+    ``floor`` is the record CLK's score floor (``floor_for``), ``peaks`` how many humps its
+    true pairs' scores form (``peaks_for``)."""
     if datasets < 2:
         return thresholds.fallback, one_organisation.estimate()
     return quality.choose(
@@ -230,6 +233,7 @@ def choose_threshold(
         found.across,
         completeness=found.promised_completeness if found.blocked else 1.0,
         floor=floor,
+        peaks=peaks,
     )
 
 
@@ -440,7 +444,8 @@ def execute(
             record_ids, names = datasets.record_ids, datasets.names
             del datasets
         check()
-        chosen = choose_threshold(found, thresholds, len(record_ids), floor_for(project.record_clk))
+        clk, n = project.record_clk, len(record_ids)
+        chosen = choose_threshold(found, thresholds, n, floor_for(clk), peaks_for(clk))
         links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +45,7 @@ from coordinator.core import caveats
 from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates, arrays
 from coordinator.core.top_scores import best_scores as best_scores
-from coordinator.core.top_scores import runner_up_scores
+from coordinator.core.top_scores import runner_up_scores as runner_up_scores
 from coordinator.core.top_scores import top_two as top_two
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
@@ -59,6 +59,8 @@ MIN_SCORES = 50
 NEAR = 0.02
 
 Scores = NDArray[np.float64]
+#: Reshapes a fit (scores, start, weights, held non-match law) -> a refit or None (``estimate``).
+Refine = Callable[[Scores, "Mixture", Scores, tuple[float, float] | None], "Mixture | None"]
 
 #: Recent estimates by a digest of all they follow from: a run that builds on the last one
 #: (an incremental run of a blocked project) often has the very same scores, and the
@@ -357,6 +359,7 @@ def estimate(
     floor: float = FLOOR,
     candidates: Candidates | None = None,
     completeness: float = 1.0,
+    refine: Refine | None = None,
 ) -> Estimate:
     """Fit the mixture to best scores, place the threshold, and bootstrap the spread.
 
@@ -372,6 +375,10 @@ def estimate(
 
     ``completeness`` is the chance blocking finds a pair at the design
     threshold (1 without blocking); recall is lowered for the pairs it missed.
+
+    ``refine`` reshapes the two-component fit once it is placed (and refits each
+    bootstrap sample and other start from it): ``peaks.refiner`` gives the
+    matches several humps, for salted record CLKs whose true pairs score in steps.
     """
     values = np.asarray(scores, dtype=np.float64)
     n = len(values)
@@ -410,6 +417,13 @@ def estimate(
                 threshold = mixture.best_threshold(low=floor)
             else:
                 held = None
+    if refine is not None:
+        # Not held at the runner-ups: with several humps the matches' lower tail has a hump
+        # of its own, and runner-ups then hold duplicates' lower peaks too.
+        refined = refine(distinct, mixture, weights, None)
+        if refined is not None and refined.crossing() is not None:
+            mixture, held = refined, None
+            threshold = mixture.best_threshold(low=floor)
     key = hashlib.sha256(
         distinct.tobytes()
         + weights.tobytes()
@@ -426,7 +440,11 @@ def estimate(
         resampled = rng.multinomial(n, weights / n).astype(np.float64)
         # A full refit, started where the data's own fit ended (fresh splits can fall
         # into a wrong mode; other starts are looked at below, on the data itself).
-        again = fit(distinct, start=mixture, weights=resampled, fixed_non=held)
+        again = (
+            refine(distinct, mixture, resampled, held)
+            if refine is not None and type(mixture) is not Mixture
+            else fit(distinct, start=mixture, weights=resampled, fixed_non=held)
+        )
         if again is None or again.crossing() is None:
             failed += 1
             continue
@@ -437,6 +455,8 @@ def estimate(
     best_fit = _log_likelihood(mixture, distinct, weights)
     for split in () if held is not None else STARTS:
         other = fit(distinct, weights=weights, split=split)
+        if other is not None and refine is not None and type(mixture) is not Mixture:
+            other = refine(distinct, other, weights, None)
         # Another start that explains the scores about as well is another answer the data
         # allow; one that explains them far worse is a wrong mode, not uncertainty.
         # A component collapsed onto one score (exact copies at 1.0) is a spike the
