@@ -185,6 +185,8 @@ def find(
     cancelled: Callable[[], bool] = lambda: False,
     seed: int | None = None,
     max_candidates: int | None = None,
+    plan_from: float | None = None,
+    band_budget: int = blocking.DEFAULT_BAND_BUDGET,
 ) -> Found:
     """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
 
@@ -192,6 +194,11 @@ def find(
     scores of non-matches too); blocking, when on, is planned to find pairs at
     ``design`` with chance ``completeness``. Within-dataset pairs are searched
     at ``within_threshold`` when it is set.
+
+    With ``plan_from`` (a salted record CLK's floor), cross-dataset blocking is
+    planned at the lowest threshold from there up to ``design`` that needs at most
+    ``band_budget`` bands (``blocking.lowest_plan``), and pairs are kept from the
+    margin below that.
 
     With ``max_candidates``, the pairs held are counted as each task ends and
     the search stops with :class:`OverBudget` once they pass it, so a run at
@@ -220,11 +227,19 @@ def find(
         tasks = []
         for a in range(len(rows)):
             for b in range(a + 1, len(rows)):
-                plan = blocking.plan(
-                    (sizes[a], sizes[b]), frequencies, design, completeness=completeness, seed=seed
+                pair = (sizes[a], sizes[b])
+                planned, plan = blocking.lowest_plan(
+                    pair,
+                    frequencies,
+                    design if plan_from is None else plan_from,
+                    design,
+                    completeness=completeness,
+                    seed=seed,
+                    budget=band_budget if plan_from is not None else blocking.MAX_BANDS,
                 )
                 plans.append(plan)
-                tasks += blocking.chunks(plan, a, b, kept_from)
+                kept_from = min(kept_from, max(low, planned - BLOCKED_MARGIN))
+                tasks += blocking.chunks(plan, a, b, max(low, planned - BLOCKED_MARGIN))
         if within_threshold:
             for a in range(len(rows)):
                 plan = blocking.plan(

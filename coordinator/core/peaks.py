@@ -44,6 +44,9 @@ Scores = NDArray[np.float64]
 
 #: A hump holding less than this share of the matches is dropped (no such peak in the data).
 MIN_PEAK = 0.01
+#: EM steps from a fresh start and from a fit (the bootstrap's refits), and the summed
+#: movement of share and means below which EM stops.
+FIT_ITERATIONS, REFIT_ITERATIONS, TOLERANCE = 300, 60, 1e-6
 #: Shares of the lowest scores EM may start the non-matches from (``_starts``).
 LOW_SHARES = (0.1, 0.25, 0.5)
 #: Narrowest hump (sd): a hump is a group of pairs whose errors vary, not one score. Without
@@ -51,7 +54,7 @@ LOW_SHARES = (0.1, 0.25, 0.5)
 MIN_PEAK_SD = 0.01
 #: The non-match law must end this many of its spreads below the lowest hump (``_below``);
 #: a hump below the non-match mean is dropped.
-PEAK_CLEARANCE = 3.0
+PEAK_CLEARANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ def fit_peaks(
     counts: Scores = np.ones(len(scores)) if weights is None else weights
     best: PeakMixture | None = None
     best_fit = -np.inf
+    # A refit (the bootstrap's) starts where the data's own fit ended and moves little.
+    iterations = REFIT_ITERATIONS if isinstance(start, PeakMixture) else FIT_ITERATIONS
     for share, humps, non in _starts(scores, counts, start, peaks, fixed_non):
-        found = _em(scores, counts, share, humps, non, fixed_non)
+        found = _em(scores, counts, share, humps, non, fixed_non, iterations)
         if found is None:
             continue
         high, low = found.densities(scores)
@@ -124,12 +129,12 @@ def _em(
     humps: list[Hump],
     non: tuple[float, float],
     fixed_non: tuple[float, float] | None,
-    iterations: int = 300,
+    iterations: int,
 ) -> PeakMixture | None:
     """EM from one start: the match share, the humps (share, mean, sd), the non-match law."""
     for _ in range(iterations):
         model = from_peaks(share, humps, non)
-        _, low = model.densities(scores)
+        low = (1 - share) * _gumbel_pdf(scores, non[0], non[1])
         parts = [share * w * _gumbel_pdf(-scores, -m, s) for w, m, s in model.peaks]
         total = low + sum(parts)
         total[total <= 0] = 1e-300
@@ -150,7 +155,7 @@ def _em(
         moved = abs(new_share - share) + abs(new_non[0] - non[0])
         moved += sum(abs(a[1] - b[1]) for a, b in zip(model.peaks, new_humps, strict=False))
         share, non, humps = new_share, new_non, new_humps
-        if moved < 1e-7 and not changed:
+        if moved < TOLERANCE and not changed:
             break
     found = from_peaks(share, humps, non)
     return found if found.match_mean > found.non_mean else None

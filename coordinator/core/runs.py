@@ -203,7 +203,8 @@ def find_candidates(
         encodings,
         low=_score_floor(project, thresholds),
         max_candidates=project.max_candidates,
-        design=thresholds.fallback,  # blocking is planned for the fallback threshold
+        design=thresholds.fallback,  # blocking is planned for the fallback threshold,
+        plan_from=SALTED_FLOOR if project.record_clk == "salted" else None,  # or lower
         within_threshold=_within_search(project),
         blocking_mode=project.blocking,
         completeness=project.blocking_completeness,
