@@ -293,7 +293,19 @@ def choose(
         )
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
+    if peaks > 1 and found.fitted:
+        found = dataclasses.replace(found, caveats=(*found.caveats, SALTED_RECALL))
     return (found.threshold if auto and found.fitted else fallback), found
+
+
+#: Said of every estimate from a salted record CLK (``peaks`` > 1): measured 2-4 points high
+#: on generated data (docs/benchmarks.md, "Salted record CLK without field scoring").
+SALTED_RECALL = Caveat(
+    "salted_recall",
+    "recall counts only the matches some salted part still joins: a child whose records "
+    "differ in every salt (date of birth, postcode and name) scores like a stranger, "
+    "unseen, so recall reads a few points high",
+)
 
 
 def histogram(scores: Scores, low: float = FLOOR) -> tuple[tuple[float, int], ...]:

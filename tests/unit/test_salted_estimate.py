@@ -100,3 +100,14 @@ def test_without_room_below_the_plan_stays_at_the_design() -> None:
     design, plan = blocking.lowest_plan(sizes, frequencies, 0.6, 0.83, budget=1, seed=3)
     assert design == 0.83
     assert plan == blocking.plan(sizes, frequencies, 0.83, seed=3)
+
+
+def test_a_salted_projects_estimate_says_recall_misses_pairs_with_every_salt_wrong() -> None:
+    scores, _ = salted_scores(800, 0.5, seed=4)
+
+    chosen, found = quality.choose(scores, 0.83, True, floor=0.6, peaks=4)
+    _, plain = quality.choose(scores, 0.83, True, floor=0.6)
+
+    assert chosen == found.threshold < 0.7
+    assert "salted_recall" in [c.code for c in found.caveats]
+    assert "salted_recall" not in [c.code for c in plain.caveats]
