@@ -48,7 +48,7 @@ MIN_PEAK = 0.01
 #: movement of share and means below which EM stops.
 FIT_ITERATIONS, REFIT_ITERATIONS, TOLERANCE = 300, 60, 1e-6
 #: Shares of the lowest scores EM may start the non-matches from (``_starts``).
-LOW_SHARES = (0.1, 0.25, 0.5)
+LOW_SHARES = (0.03, 0.1, 0.25, 0.5)
 #: Narrowest hump (sd): a hump is a group of pairs whose errors vary, not one score. Without
 #: it, exact copies (Dice 1) make a spike the likelihood rewards above any real peak.
 MIN_PEAK_SD = 0.01
