@@ -10,7 +10,7 @@ project's merge threshold) and prints within-organisation pairwise precision,
 recall and F1, then the best recall reached at precision >= 0.98.
 
     python bench/dedup.py [--records 3000] [--seed 7] [--errors 0.5,1,1.5,2] [--overlaps 0.5]
-        [--field-scoring [--salt given=day_month_smaller]]
+        [--field-scoring [--salt given=day_month_smaller]] [--record-clk salted]
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the
@@ -40,7 +40,7 @@ import numpy as np
 from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
 from threshold import link, scaled
 
-from coordinator.core import field_scoring, matching, quality
+from coordinator.core import field_scoring, matching, peaks, quality, score_model
 from hublink import synthetic
 from hublink.config import ProjectConfig
 from hublink.spec import LinkageSpec, SpecError
@@ -48,6 +48,8 @@ from node.derived import derive_values
 from node.encoder import Encoder
 
 WITHIN = (0.78, 0.82, 0.86, 0.9, 0.94)
+#: The same for a salted record CLK, whose true pairs score lower (``--record-clk salted``).
+SALTED_WITHIN = (0.66, 0.7, 0.74, 0.78, 0.82)
 #: The project's default within threshold, at which cross-organisation quality is printed.
 DEFAULT_WITHIN = 0.9
 
@@ -68,16 +70,25 @@ def main() -> None:
         metavar="GROUP=FEATURE",
         help="with --field-scoring: salt a per-field filter with another feature's value",
     )
+    parser.add_argument(
+        "--record-clk",
+        choices=("unsalted", "salted"),
+        default="unsalted",
+        help="how the record CLK is made (the project's record_clk; salted: floor 0.6)",
+    )
     args = parser.parse_args()
     merge = ProjectConfig("x", "x", (), Path("x")).merge_threshold
     if args.field_scoring:
         fields(args, merge)
         return
-    spec = LinkageSpec.default()
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk=args.record_clk)
+    floor = score_model.SALTED_FLOOR if args.record_clk == "salted" else quality.FLOOR
+    within_grid = SALTED_WITHIN if args.record_clk == "salted" else WITHIN
     print(
         "overlap errors | dup pairs | cross thr | "
-        + " | ".join(f"within P/R/F1 @{w}" for w in WITHIN)
-        + f" | best R at P>=0.98 | cross P/R/F1 @{DEFAULT_WITHIN} | candidate R cross | seconds"
+        + " | ".join(f"within P/R/F1 @{w}" for w in within_grid)
+        + f" | best R at P>=0.98 | cross P/R/F1 @{DEFAULT_WITHIN} | best cross thr, F1"
+        + " | candidate R cross | seconds"
     )
     for overlap in (float(x) for x in args.overlaps.split(",")):
         for factor in (float(x) for x in args.errors.split(",")):
@@ -93,9 +104,22 @@ def main() -> None:
                 truth = data.truth()
                 values, ids = prepared(data)
             datasets = encode(spec, values)
-            across = matching.candidate_pairs(datasets, quality.FLOOR)
-            est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
-            threshold = est.threshold if est.fitted else 0.83
+            across = matching.candidate_pairs(datasets, floor)
+            # As a run chooses (runs.choose_threshold): the estimate, else the fallback.
+            threshold, _ = quality.choose(
+                quality.best_scores(across),
+                0.83,
+                True,
+                across,
+                floor=floor,
+                peaks=peaks.peaks_for(args.record_clk),
+            )
+            no_within = matching.within_pairs(datasets, 1.0)
+            grid = {
+                t: link(datasets, ids, truth, across, no_within, t, merge).cross.f1
+                for t in np.arange(floor, 0.9, 0.02).round(2)
+            }
+            best_t = max(grid, key=lambda t: grid[t])
             results = {
                 w: link(
                     datasets,
@@ -106,9 +130,9 @@ def main() -> None:
                     threshold,
                     merge,
                 )
-                for w in (*WITHIN, DEFAULT_WITHIN)
+                for w in (*within_grid, DEFAULT_WITHIN)
             }
-            found = {w: results[w].within for w in WITHIN}
+            found = {w: results[w].within for w in within_grid}
             c = results[DEFAULT_WITHIN].cross
             meeting = [q.recall for q in found.values() if q.precision >= 0.98]
             best = f"{max(meeting):.3f}" if meeting else "none"
@@ -117,6 +141,7 @@ def main() -> None:
                 f"{threshold:.3f} | "
                 + " | ".join(f"{q.precision:.3f}/{q.recall:.3f}/{q.f1:.3f}" for q in found.values())
                 + f" | {best} | {c.precision:.3f}/{c.recall:.3f}/{c.f1:.3f}"
+                + f" | {best_t:.2f}, {grid[best_t]:.3f}"
                 + f" | {candidate_recall(across, ids, truth, across=True)}"
                 + f" | {time.monotonic() - started:.0f}",
                 flush=True,

@@ -14,6 +14,10 @@ from it (the target: within 1.5 points, intervals covering the truth in at
 least 9 of 10).
 
     python bench/estimates.py [--records 1000] [--seeds 7 8] [--factors 0.5 1 2] [--blocking]
+        [--record-clk salted]
+
+``--record-clk salted`` encodes the salted record CLK and estimates as a salted
+project's run does (floor 0.6, several match humps: ``coordinator.core.peaks``).
 
 With ``--blocking`` the candidates come from the run's LSH blocking at the
 project's default threshold, and what blocking missed is measured on its
@@ -37,7 +41,7 @@ import numpy as np
 from hardening_tuning import encode_all
 from threshold import scaled
 
-from coordinator.core import candidates, entities, matching, quality
+from coordinator.core import candidates, entities, matching, peaks, quality, score_model
 from hublink import synthetic
 from hublink.config import ProjectConfig
 from hublink.spec import LinkageSpec
@@ -68,9 +72,14 @@ def main() -> None:
     parser.add_argument(
         "--blocking", action="store_true", help="block as a large run does (LSH), sample measured"
     )
+    parser.add_argument("--record-clk", choices=("unsalted", "salted"), default="unsalted")
     args = parser.parse_args()
+    if args.blocking and args.record_clk == "salted":
+        raise SystemExit("--blocking: salted record CLKs are measured by bench/salted_blocking.py")
     defaults = ProjectConfig("x", "x", (), Path("x"))
-    spec = LinkageSpec.default()
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk=args.record_clk)
+    floor = score_model.SALTED_FLOOR if args.record_clk == "salted" else quality.FLOOR
+    humps = peaks.peaks_for(args.record_clk)
     print(
         "errors overlap seed | threshold | est.P [interval] true.P | est.R [interval] true.R "
         "| covered P R | caveats | seconds"
@@ -92,13 +101,15 @@ def main() -> None:
                     across, scores = found.across, found.scores
                     kept_from, sample_pairs = found.kept_from, found.sample_pairs
                 else:
-                    across = matching.candidate_pairs(datasets, quality.FLOOR)
-                    scores, kept_from, sample_pairs = (
-                        quality.best_scores(across),
-                        quality.FLOOR,
-                        None,
-                    )
-                est = quality.estimate(scores, candidates=across, seed=seed)
+                    across = matching.candidate_pairs(datasets, floor)
+                    scores, kept_from, sample_pairs = quality.best_scores(across), floor, None
+                est = quality.estimate(
+                    scores,
+                    candidates=across,
+                    seed=seed,
+                    floor=floor,
+                    refine=peaks.refiner(humps) if humps > 1 else None,
+                )
                 if not est.fitted:
                     print(f"x{factor:g} {overlap:.1f} {seed} | not fitted: {est.reason}")
                     continue

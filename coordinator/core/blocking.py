@@ -40,6 +40,9 @@ DEFAULT_COMPLETENESS = 0.998
 AUTO_MIN_COMPARISONS = 2_000_000_000
 #: Most bands a plan may use; a plan needing more is refused (blocking would not pay).
 MAX_BANDS = 4000
+#: Most bands a plan made below the run's threshold may use (``lowest_plan``: salted record
+#: CLKs): each band costs about one pass over both datasets.
+DEFAULT_BAND_BUDGET = 1000
 #: Bands given to one task, at least: a task hashes every record of both datasets once per
 #: band. A close pair collides in many bands and each task compares it once, so fewer,
 #: larger tasks waste less; ``TASKS_PER_PLAN`` keeps enough of them to share out.
@@ -166,6 +169,38 @@ def plan(
         completeness=1.0 - missed,
         sketch_limit=math.ceil(expected + 4.5 * spread),
     )
+
+
+def lowest_plan(
+    sizes: tuple[int, int],
+    frequencies: np.ndarray,
+    low: float,
+    high: float,
+    *,
+    completeness: float = DEFAULT_COMPLETENESS,
+    seed: int | None = None,
+    budget: int = MAX_BANDS,
+) -> tuple[float, BandPlan]:
+    """The plan at the lowest design threshold from ``low`` up to ``high`` (in steps of
+    0.01) that needs at most ``budget`` bands, with that threshold; the plan at ``high``
+    when none lower fits.
+
+    A salted record CLK (``record_clk = "salted"``) scores a true pair a step lower for each
+    salt that differs, so a plan made at the run's threshold leaves pairs with one salt
+    wrong to chance. Planning as low as the budget allows finds them at the cost of more
+    bands. How low that is depends on the sizes and the encodings' bits, so it is searched
+    for here rather than fixed: a smaller run plans lower.
+    """
+    steps = max(0, round((high - low) / 0.01))  # low == high: the plan at high
+    for k in range(steps):
+        threshold = round(low + 0.01 * k, 4)
+        try:
+            found = plan(sizes, frequencies, threshold, completeness=completeness, seed=seed)
+        except ValueError:
+            continue
+        if len(found.bands) <= budget:
+            return threshold, found
+    return high, plan(sizes, frequencies, high, completeness=completeness, seed=seed)
 
 
 def chunks(

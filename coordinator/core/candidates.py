@@ -192,6 +192,8 @@ def find(
     pinned: pinned_blocking.Pinned | None = None,
     sample_ids: Sequence[np.ndarray] | None = None,
     sample_seed: int = 0,
+    plan_from: float | None = None,
+    band_budget: int = blocking.DEFAULT_BAND_BUDGET,
 ) -> Found:
     """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
 
@@ -199,6 +201,11 @@ def find(
     scores of non-matches too); blocking, when on, is planned to find pairs at
     ``design`` with chance ``completeness``. Within-dataset pairs are searched
     at ``within_threshold`` when it is set.
+
+    With ``plan_from`` (a salted record CLK's floor), cross-dataset blocking is
+    planned at the lowest threshold from there up to ``design`` that needs at most
+    ``band_budget`` bands (``blocking.lowest_plan``), and pairs are kept from the
+    margin below that.
 
     With ``max_candidates``, the pairs held are counted as each task ends and
     the search stops with :class:`OverBudget` once they pass it, so a run at
@@ -227,9 +234,11 @@ def find(
     else:
         # Blocking finds pairs far below its design threshold only by chance; keeping them
         # would cost memory for nothing (the estimate takes its scores from the sample).
-        kept_from = max(low, design - BLOCKED_MARGIN)
         if pinned is None:
-            pinned = pinned_blocking.make(rows, design, within_threshold, completeness, seed)
+            pinned = pinned_blocking.make(
+                rows, design, within_threshold, completeness, seed, plan_from, band_budget
+            )
+        kept_from = max(low, pinned.lowest - BLOCKED_MARGIN)
         tasks = []
         for a, b, plan in pinned.plans:
             if a != b:

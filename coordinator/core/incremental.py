@@ -234,7 +234,8 @@ def find(
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
     pinned = pinned_blocking.Pinned.from_json(basis.pinned) if blocked else None
-    at = change_pairs.Thresholds(search.low, search.within, search.kept_from, search.blocked)
+    kept_from = max(search.low, pinned.lowest - BLOCKED_MARGIN) if pinned else search.kept_from
+    at = change_pairs.Thresholds(search.low, search.within, kept_from, search.blocked)
     fresh = change_pairs.compare(
         session, encodings, index, touched, at, pinned, progress, cancelled
     )
@@ -287,7 +288,7 @@ def find(
             bands=sum(len(p.bands) for p in cross_plans),
             promised_completeness=basis.completeness if blocked else 1.0,
             sampled=sample.sampled if sample else 0,
-            kept_from=search.kept_from,
+            kept_from=kept_from,
             sample_pairs=sample.in_run_rows() if sample else None,
             pinned=pinned,
             sample=sample,

@@ -58,6 +58,14 @@ class Pinned:
     completeness: float
     plans: tuple[tuple[int, int, blocking.BandPlan], ...]
     """(left dataset, right dataset, plan); left == right for within-dataset search."""
+    planned: float = 0.0
+    """The lowest threshold a cross-dataset plan was made for (a salted record CLK's plans
+    reach below ``design``: ``blocking.lowest_plan``); 0: ``design``."""
+
+    @property
+    def lowest(self) -> float:
+        """The lowest threshold the cross-dataset plans promise to find pairs at."""
+        return self.planned or self.design
 
     def plan_for(self, left: int, right: int) -> blocking.BandPlan | None:
         for a, b, plan in self.plans:
@@ -96,7 +104,14 @@ class Pinned:
             )
             for a, b, p in raw["plans"]
         )
-        return cls(tuple(raw["sizes"]), raw["design"], raw["within"], raw["completeness"], plans)
+        return cls(
+            tuple(raw["sizes"]),
+            raw["design"],
+            raw["within"],
+            raw["completeness"],
+            plans,
+            float(raw.get("planned", 0.0)),
+        )
 
 
 def make(
@@ -105,27 +120,52 @@ def make(
     within: float,
     completeness: float,
     seed: int | None,
+    plan_from: float | None = None,
+    band_budget: int = blocking.DEFAULT_BAND_BUDGET,
 ) -> Pinned:
     """Plans for every pair of datasets (and each with itself when ``within`` is set), each
     drawn from ``seed`` and the pair's place, so the same data and seed give the same plans
-    (``seed`` None: drawn at random)."""
+    (``seed`` None: drawn at random). With ``plan_from`` (a salted record CLK's floor) each
+    cross-dataset plan is made at the lowest threshold from there up to ``design`` that
+    needs at most ``band_budget`` bands (``blocking.lowest_plan``)."""
     frequencies = blocking.bit_frequencies(rows)
     sizes = [len(r) for r in rows]
     plans: list[tuple[int, int, blocking.BandPlan]] = []
+    planned = design
     for a in range(len(rows)):
         for b in range(a, len(rows)):
             threshold = within if a == b else design
             if not threshold:
                 continue
-            plan = blocking.plan(
-                (sizes[a], sizes[b]),
-                frequencies,
-                threshold,
-                completeness=completeness,
-                seed=None if seed is None else seed ^ (a * 1_000_003 + b),
-            )
+            pair_seed = None if seed is None else seed ^ (a * 1_000_003 + b)
+            if a != b and plan_from is not None:
+                at, plan = blocking.lowest_plan(
+                    (sizes[a], sizes[b]),
+                    frequencies,
+                    plan_from,
+                    design,
+                    completeness=completeness,
+                    seed=pair_seed,
+                    budget=band_budget,
+                )
+                planned = min(planned, at)
+            else:
+                plan = blocking.plan(
+                    (sizes[a], sizes[b]),
+                    frequencies,
+                    threshold,
+                    completeness=completeness,
+                    seed=pair_seed,
+                )
             plans.append((a, b, plan))
-    return Pinned(tuple(sizes), design, within, completeness, tuple(plans))
+    return Pinned(
+        tuple(sizes),
+        design,
+        within,
+        completeness,
+        tuple(plans),
+        planned if planned < design else 0.0,
+    )
 
 
 def colliding(

@@ -26,6 +26,7 @@ from coordinator.core import caveats, output_recall
 from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates
 from coordinator.core.output_recall import OutputRecall
+from coordinator.core.peaks import refiner
 from coordinator.core.quality_breakdown import AttributeRate
 from coordinator.core.score_model import (
     FLOOR,
@@ -282,21 +283,41 @@ def choose(
     completeness: float = 1.0,
     floor: float = FLOOR,
     bootstrap: int = BOOTSTRAP,
+    peaks: int = 1,
 ) -> tuple[float, Estimate]:
     """The chosen threshold: the estimate when ``auto`` and the scores allow, else ``fallback``.
 
     ``across`` (the run's cross-dataset candidates) lets the estimate check its
     non-match component against runner-up scores (``estimate``); ``completeness``
-    is blocking's (1 without); ``floor`` the score candidates were kept from. A fit
-    that fails numerically never fails the run: it falls back and says why.
+    is blocking's (1 without); ``floor`` the score candidates were kept from; ``peaks``
+    how many humps true pairs' scores may form (a salted record CLK's parts:
+    ``coordinator.core.peaks``). A fit that fails numerically never fails the run: it
+    falls back and says why.
     """
     try:
         found = estimate(
-            scores, candidates=across, completeness=completeness, floor=floor, bootstrap=bootstrap
+            scores,
+            candidates=across,
+            completeness=completeness,
+            floor=floor,
+            bootstrap=bootstrap,
+            refine=refiner(peaks) if peaks > 1 else None,
         )
     except (ValueError, ArithmeticError) as exc:
         found = _unfitted(f"the estimate could not be computed ({exc})", len(scores))
+    if peaks > 1 and found.fitted:
+        found = dataclasses.replace(found, caveats=(*found.caveats, SALTED_RECALL))
     return (found.threshold if auto and found.fitted else fallback), found
+
+
+#: Said of every estimate from a salted record CLK (``peaks`` > 1): measured 2-4 points high
+#: on generated data (docs/benchmarks.md, "Salted record CLK without field scoring").
+SALTED_RECALL = Caveat(
+    "salted_recall",
+    "recall counts only the matches some salted part still joins: a child whose records "
+    "differ in every salt (date of birth, postcode and name) scores like a stranger, "
+    "unseen, so recall reads a few points high",
+)
 
 
 def histogram(scores: Scores, low: float = FLOOR) -> tuple[tuple[float, int], ...]:

@@ -55,6 +55,7 @@ from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
 from coordinator.core.loading import Datasets, load_datasets
 from coordinator.core.model import Project
+from coordinator.core.peaks import peaks_for
 from coordinator.core.releases import project_key
 from coordinator.core.score_model import FLOOR, SALTED_FLOOR
 from coordinator.core.store import Store, utc_now
@@ -155,7 +156,8 @@ def find_candidates(
         encodings,
         low=_score_floor(project, thresholds),
         max_candidates=project.max_candidates,
-        design=thresholds.fallback,  # blocking is planned for the fallback threshold
+        design=thresholds.fallback,  # blocking is planned for the fallback threshold,
+        plan_from=SALTED_FLOOR if project.record_clk == "salted" else None,  # or lower
         within_threshold=_within_search(project),
         blocking_mode=project.blocking,
         completeness=project.blocking_completeness,
@@ -175,11 +177,13 @@ def choose_threshold(
     datasets: int = 2,
     floor: float = quality.FLOOR,
     carry: spread_carry.Carry | None = None,
+    peaks: int = 1,
 ) -> tuple[float, quality.Estimate]:
     """The chosen threshold (the estimate when the run may and can use it, else the fallback)
     and the estimate it was chosen from (none with one dataset: ``one_organisation``);
-    ``floor`` is the record CLK's score floor (``floor_for``). With ``carry`` the estimate
-    draws no bootstrap and carries the last one's spreads (``spread_carry``)."""
+    ``floor`` is the record CLK's score floor (``floor_for``), ``peaks`` how many humps its
+    true pairs' scores form (``peaks_for``). With ``carry`` the estimate draws no bootstrap
+    and carries the last one's spreads (``spread_carry``)."""
     if datasets < 2:
         return thresholds.fallback, one_organisation.estimate()
     threshold, estimate = quality.choose(
@@ -190,6 +194,7 @@ def choose_threshold(
         completeness=found.promised_completeness if found.blocked else 1.0,
         floor=floor,
         bootstrap=0 if carry else quality.BOOTSTRAP,
+        peaks=peaks,
     )
     return threshold, carry.apply(estimate) if carry else estimate
 
@@ -420,9 +425,8 @@ def execute(
             if delta
             else None
         )
-        chosen = choose_threshold(
-            found, thresholds, len(record_ids), floor_for(project.record_clk), carry
-        )
+        clk, n = project.record_clk, len(record_ids)
+        chosen = choose_threshold(found, thresholds, n, floor_for(clk), carry, peaks_for(clk))
         links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()

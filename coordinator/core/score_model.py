@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +44,9 @@ from numpy.typing import NDArray
 from coordinator.core import caveats
 from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates, arrays
+from coordinator.core.top_scores import best_scores as best_scores
+from coordinator.core.top_scores import runner_up_scores as runner_up_scores
+from coordinator.core.top_scores import top_two as top_two
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
 #: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
@@ -56,6 +59,8 @@ MIN_SCORES = 50
 NEAR = 0.02
 
 Scores = NDArray[np.float64]
+#: Reshapes a fit (scores, start, weights, held non-match law) -> a refit or None (``estimate``).
+Refine = Callable[[Scores, "Mixture", Scores, tuple[float, float] | None], "Mixture | None"]
 
 #: Recent estimates by a digest of all they follow from: a run that builds on the last one
 #: (an incremental run of a blocked project) often has the very same scores, and the
@@ -215,81 +220,6 @@ def _gumbel_pdf(x: Scores, mean: float, sd: float) -> Scores:
     return out
 
 
-Index = NDArray[np.uint32]
-
-
-def best_scores(candidates: Candidates) -> Scores:
-    """Each record's best cross-dataset score, once per other dataset it has a candidate in."""
-    return top_two(candidates)[0]
-
-
-def top_two(candidates: Candidates) -> tuple[Scores, Scores]:
-    """Each record's best and second-best cross-dataset scores, per other dataset.
-
-    The second is NaN when the record has only one candidate in that dataset.
-    A record's scores against one other dataset all sit at the same end of its
-    pairs (pairs name the lower dataset first), so each end is ranked on its
-    own, which halves the memory a run of millions of pairs needs here.
-    """
-    sims, d0, d1, r0, r1 = arrays(candidates)
-    cross = d0 != d1
-    if not cross.any():
-        return np.zeros(0), np.zeros(0)
-    if not cross.all():
-        sims, d0, d1, r0, r1 = (a[cross] for a in (sims, d0, d1, r0, r1))
-    if np.any(d0 > d1):
-        d0, d1, r0, r1 = (
-            np.minimum(d0, d1),
-            np.maximum(d0, d1),
-            np.where(d0 < d1, r0, r1),
-            np.where(d0 < d1, r1, r0),
-        )
-    width = int(max(r0.max(), r1.max())) + 1
-    ndata = int(max(d0.max(), d1.max())) + 1
-    # Most similar first already (anonlink's order) lets one stable sort on the key do;
-    # otherwise sort on the score first.
-    ranked = bool(np.all(sims[:-1] >= sims[1:]))
-    if not ranked:
-        by_score = np.argsort(-sims, kind="stable")
-        sims = sims[by_score]
-        d0, d1, r0, r1 = (a[by_score] for a in (d0, d1, r0, r1))
-    bests, seconds = [], []
-    for own, own_row, other in ((d0, r0, d1), (d1, r1, d0)):
-        # Key = (own dataset, own row, other dataset).
-        keys = (own.astype(np.int64) * width + own_row) * ndata + other
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        values = sims[order]
-        del order
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = keys[1:] != keys[:-1]
-        at = np.flatnonzero(first)
-        second = np.full(len(at), np.nan)
-        follows = at + 1 < len(keys)
-        has_second = np.zeros(len(at), dtype=bool)
-        has_second[follows] = keys[at[follows] + 1] == keys[at[follows]]
-        second[has_second] = values[at[has_second] + 1]
-        bests.append(values[at])
-        seconds.append(second)
-    best: Scores = np.concatenate(bests)
-    return best, np.concatenate(seconds)
-
-
-def runner_up_scores(candidates: Candidates, above: float) -> Scores:
-    """Second-best scores of the records whose best score reaches ``above``.
-
-    Such a record's best partner is almost surely its match, so its second
-    best is the best of the chance agreements it has with everyone else: a
-    sample of what a non-match's best score looks like, taken from the data
-    and free of the matches' lower tail. Twins, siblings and duplicate
-    referrals can only push it up.
-    """
-    best, second = top_two(candidates)
-    keep = (best >= above) & ~np.isnan(second)
-    out: Scores = second[keep]
-    return out
-
-
 def fit(
     scores: Scores,
     start: Mixture | None = None,
@@ -429,6 +359,7 @@ def estimate(
     floor: float = FLOOR,
     candidates: Candidates | None = None,
     completeness: float = 1.0,
+    refine: Refine | None = None,
 ) -> Estimate:
     """Fit the mixture to best scores, place the threshold, and bootstrap the spread.
 
@@ -444,6 +375,10 @@ def estimate(
 
     ``completeness`` is the chance blocking finds a pair at the design
     threshold (1 without blocking); recall is lowered for the pairs it missed.
+
+    ``refine`` reshapes the two-component fit once it is placed (and refits each
+    bootstrap sample and other start from it): ``peaks.refiner`` gives the
+    matches several humps, for salted record CLKs whose true pairs score in steps.
     """
     values = np.asarray(scores, dtype=np.float64)
     n = len(values)
@@ -482,6 +417,13 @@ def estimate(
                 threshold = mixture.best_threshold(low=floor)
             else:
                 held = None
+    if refine is not None:
+        # Not held at the runner-ups: with several humps the matches' lower tail has a hump
+        # of its own, and runner-ups then hold duplicates' lower peaks too.
+        refined = refine(distinct, mixture, weights, None)
+        if refined is not None and refined.crossing() is not None:
+            mixture, held = refined, None
+            threshold = mixture.best_threshold(low=floor)
     key = hashlib.sha256(
         distinct.tobytes()
         + weights.tobytes()
@@ -498,7 +440,11 @@ def estimate(
         resampled = rng.multinomial(n, weights / n).astype(np.float64)
         # A full refit, started where the data's own fit ended (fresh splits can fall
         # into a wrong mode; other starts are looked at below, on the data itself).
-        again = fit(distinct, start=mixture, weights=resampled, fixed_non=held)
+        again = (
+            refine(distinct, mixture, resampled, held)
+            if refine is not None and type(mixture) is not Mixture
+            else fit(distinct, start=mixture, weights=resampled, fixed_non=held)
+        )
         if again is None or again.crossing() is None:
             failed += 1
             continue
@@ -509,6 +455,8 @@ def estimate(
     best_fit = _log_likelihood(mixture, distinct, weights)
     for split in () if held is not None else STARTS:
         other = fit(distinct, weights=weights, split=split)
+        if other is not None and refine is not None and type(mixture) is not Mixture:
+            other = refine(distinct, other, weights, None)
         # Another start that explains the scores about as well is another answer the data
         # allow; one that explains them far worse is a wrong mode, not uncertainty.
         # A component collapsed onto one score (exact copies at 1.0) is a spike the
