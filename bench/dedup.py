@@ -10,7 +10,7 @@ project's merge threshold) and prints within-organisation pairwise precision,
 recall and F1, then the best recall reached at precision >= 0.98.
 
     python bench/dedup.py [--records 3000] [--seed 7] [--errors 0.5,1,1.5,2] [--overlaps 0.5]
-        [--field-scoring [--salt given=day_month_smaller]]
+        [--field-scoring [--salt given=day_month_smaller] [--record-clk salted]]
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the
@@ -29,10 +29,12 @@ a point).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import grouped
@@ -41,9 +43,10 @@ from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
 from threshold import link, scaled
 
 from coordinator.core import field_scoring, matching, quality
+from coordinator.core.score_model import SALTED_FLOOR
 from hublink import synthetic
 from hublink.config import ProjectConfig
-from hublink.spec import LinkageSpec, SpecError
+from hublink.spec import RECORD_CLKS, LinkageSpec, SpecError
 from node.derived import derive_values
 from node.encoder import Encoder
 
@@ -68,6 +71,10 @@ def main() -> None:
         metavar="GROUP=FEATURE",
         help="with --field-scoring: salt a per-field filter with another feature's value",
     )
+    parser.add_argument(
+        "--record-clk", choices=RECORD_CLKS, default="unsalted",
+        help="with --field-scoring: how nodes make the record CLK (a project's record_clk)",
+    )  # fmt: skip
     args = parser.parse_args()
     merge = ProjectConfig("x", "x", (), Path("x")).merge_threshold
     if args.field_scoring:
@@ -125,7 +132,10 @@ def main() -> None:
 
 def fields(args: argparse.Namespace, merge: float) -> None:
     """Within-organisation quality when per-field filters decide duplicates."""
-    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+    spec = LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk=args.record_clk
+    )
+    salted = args.record_clk == "salted"
     malformed = [pair for pair in args.salt if "=" not in pair]
     if malformed:
         raise SystemExit(f"--salt: expected GROUP=FEATURE, not {malformed[0]!r}")
@@ -136,7 +146,8 @@ def fields(args: argparse.Namespace, merge: float) -> None:
     encoder = Encoder(spec, SECRET)
     print(
         "overlap errors | dup pairs | cross thr | weighed | within P/R/F1 | "
-        "estimated P/R | est. dup pairs | cross P/R/F1 | candidate R cross/within | seconds"
+        "estimated P/R | est. dup pairs | cross P/R/F1 | candidate R cross/within | "
+        "household false | seconds"
     )
     for overlap in (float(x) for x in args.overlaps.split(",")):
         for factor in (float(x) for x in args.errors.split(",")):
@@ -148,6 +159,7 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                 )  # fmt: skip
                 truth = data.truth()
                 values, ids = prepared(data)
+                household = households(folder, args.records, args.seed, overlap)
             datasets, groups = [], []
             for k, part in enumerate(values):
                 rows = [full_row(spec, v) for v in part]
@@ -160,10 +172,10 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                                for k in range(1, len(spec.encodings))])  # fmt: skip
             names = [g.name for g in spec.field_groups]
             stacked = {name: np.concatenate([g[k] for g in groups]) for k, name in enumerate(names)}
-            across = matching.candidate_pairs(datasets, quality.FLOOR)
+            across = matching.candidate_pairs(datasets, SALTED_FLOOR if salted else quality.FLOOR)
             est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
             threshold = est.threshold if est.fitted else 0.83
-            within = matching.within_pairs(datasets, field_scoring.WITHIN_FLOOR)
+            within = matching.within_pairs(datasets, field_scoring.within_floor(args.record_clk))
             scored = field_scoring.score(
                 across,
                 within,
@@ -175,7 +187,9 @@ def fields(args: argparse.Namespace, merge: float) -> None:
             decision = field_scoring.decide(across, within, scored)
             found = decision.duplicates
             groups_found = matching.solve(decision.linking, merge_threshold=merge)
-            result = synthetic.pairwise_quality(grouped.predicted(groups_found, ids), truth)
+            predicted = grouped.predicted(groups_found, ids)
+            result = synthetic.pairwise_quality(predicted, truth)
+            house = grouped.household_false_pairs(predicted, household, truth)
             q, c = result.within, result.cross
             print(
                 f"{overlap:.1f} x{factor:g} | {q.true_pairs} | {threshold:.3f} | {found.weighed} | "
@@ -184,10 +198,28 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                 f"{found.estimated_duplicate_pairs:.0f} | "
                 f"{c.precision:.3f}/{c.recall:.3f}/{c.f1:.3f} | "
                 f"{candidate_recall(across, ids, truth, across=True)}/"
-                f"{candidate_recall(within, ids, truth, across=False)} | "
+                f"{candidate_recall(within, ids, truth, across=False)} | {house} | "
                 f"{time.monotonic() - started:.0f}",
                 flush=True,
             )
+
+
+def households(folder: str, records: int, seed: int, overlap: float) -> dict[Any, str]:
+    """Each record's true household (family name and postcode as generated before errors):
+    the same people in the same rows with no errors (``bench/quality.py`` does the same)."""
+    clean = synthetic.generate(
+        Path(folder) / "clean", records, seed=seed, overlap=overlap,
+        rates=dataclasses.replace(
+            synthetic.ErrorRates.none(),
+            duplicate_referral=synthetic.ErrorRates().duplicate_referral,
+        ),
+    )  # fmt: skip
+    values, ids = prepared(clean)
+    return {
+        rid: f"{v[1]}|{v[4]}"
+        for part, part_ids in zip(values, ids, strict=True)
+        for v, rid in zip(part, part_ids, strict=True)
+    }
 
 
 def candidate_recall(
