@@ -170,13 +170,6 @@ def salt_checks() -> dict[str, str]:
     return dict(checks)
 
 
-def relatives_differ_in() -> tuple[str, ...]:
-    """The comparisons twins and siblings differ in (``relatives`` in
-    hublink/schemas/field-groups.json): ``given``."""
-    found: list[str] = _shipped(FIELD_GROUPS_FILE)["relatives"]["differ_in"]
-    return tuple(found)
-
-
 def added_field_groups(fields: Sequence[str]) -> tuple[FieldGroup, ...]:
     """The per-field filters of fields a schema adds beyond the six, from the shipped template
     (``added_fields`` in hublink/schemas/field-groups.json): for each field, one variant per

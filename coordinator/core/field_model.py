@@ -193,7 +193,6 @@ def fit(
     random_levels: np.ndarray,
     ends: tuple[np.ndarray, np.ndarray] | None = None,
     sure: np.ndarray | None = None,
-    personal: Sequence[str] = (),
 ) -> FieldModel:
     """Fit the model on the candidates' levels ([group, pair]) and kinds (``ACROSS``/``WITHIN``).
 
@@ -202,7 +201,6 @@ def fit(
     (``left_out_m``); both stay fixed. EM estimates the relatives' chances and
     every class's share per kind. ``ends`` names, for each pair, each
     record's end (``one_to_one``): -1 where a pair is free of the constraint.
-    ``personal`` names the groups relatives differ in (``apart_from``).
     """
     u = count(random_levels)
     m, anchors = left_out_m(levels, sure)
@@ -211,12 +209,12 @@ def fit(
     classes = len(profiles)
     start = np.full(classes, 0.2 / max(classes - 3, 1))
     start[:3] = (0.5, 0.2, 0.1)
-    # Free classes (relatives, sharers) must each disagree with a match in a personal
-    # group; the others (match, stranger and the near-match classes) are fixed but for
-    # their share.
-    free = np.ones(classes, dtype=bool)
-    free[: 3 + len(near)] = False
-    free[RELATIVE] = True
+    # Free classes (relatives, sharers) must each disagree somewhere (-1: in the group they
+    # agree on least, chosen afresh each step); -2: a fixed class (match, stranger and the
+    # near-match classes, whose only freedom is their share).
+    differs = np.full(classes, -1)
+    differs[: 3 + len(near)] = -2
+    differs[RELATIVE] = -1
     model = FieldModel(
         tuple(groups),
         profiles,
@@ -226,7 +224,7 @@ def fit(
     )
     if levels.shape[1] == 0:
         return model
-    return _em(model, levels, kinds, ends, free, apart_from(groups, personal))
+    return _em(model, levels, kinds, ends, differs)
 
 
 def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -239,44 +237,28 @@ def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 #: Levels a non-match class may not be likelier to reach than a random pair, in the group
-#: it differs on: every level a typo reaches (one differing token: level 2). Two
-#: children's given names differ by more than a typo; a match's by a typo at most, so a
-#: typo stays the match's.
-_CLOSE = 3
+#: it differs on.
+_CLOSE = 2
 
 
-def apart_from(groups: Sequence[str], personal: Sequence[str]) -> np.ndarray:
-    """Which groups a non-match class must differ from a match in (one of them at least):
-    the ``personal`` ones, or every group when none of them is in the run.
-
-    Relatives share what a household shares (the family name, the address, a
-    birthday or a close one) and differ in what belongs to one person (the given
-    name; ``relatives`` in hublink/schemas/field-groups.json). Held to differ only
-    somewhere, EM's free classes settled on the birth date on FEBRL4, which has no
-    relatives, and took its matches with a date error whose given names agreed.
-    """
-    out = np.array([g in personal for g in groups], dtype=bool)
-    return out if out.any() else np.ones(len(groups), dtype=bool)
-
-
-def _unlike_a_match(
-    chances: np.ndarray, u: np.ndarray, eligible: np.ndarray, close: int = _CLOSE
-) -> np.ndarray:
+def _unlike_a_match(chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: int) -> np.ndarray:
     """A non-match class's chances, held to differ from a match in one group.
 
     Left free, a relative class drifts towards the matches it sits beside and
-    takes a share of the duplicates that agree on everything. So in the
-    ``eligible`` group where it agrees least (``apart_from``, chosen afresh each
-    step) it may reach the ``close`` levels no more often than a random pair.
+    takes a share of the duplicates that agree on everything. So in one group
+    (``group``, or where it agrees least when -1) it may reach the close levels
+    no more often than a random pair; a near-match class keeps m everywhere else.
     """
     out = chances.copy()
-    near = np.where(eligible, out[:, :close].sum(axis=1), np.inf)
-    g = int(np.argmin(near))
+    g = int(np.argmin(out[:, :_CLOSE].sum(axis=1))) if group < 0 else group
+    if group >= 0:
+        out = m.copy()
+        out[g] = chances[g]
     row = out[g].copy()
-    row[:close] = np.minimum(row[:close], u[g, :close])
-    rest = row[close:].sum()
-    left = 1.0 - row[:close].sum()
-    row[close:] = row[close:] * (left / rest) if rest > 0 else left / (len(row) - close)
+    row[:_CLOSE] = np.minimum(row[:_CLOSE], u[g, :_CLOSE])
+    rest = row[_CLOSE:].sum()
+    left = 1.0 - row[:_CLOSE].sum()
+    row[_CLOSE:] = row[_CLOSE:] * (left / rest) if rest > 0 else left / (len(row) - _CLOSE)
     out[g] = row
     return out
 
@@ -324,8 +306,7 @@ def _em(
     levels: np.ndarray,
     kinds: np.ndarray,
     ends: tuple[np.ndarray, np.ndarray] | None = None,
-    free: np.ndarray | None = None,
-    eligible: np.ndarray | None = None,
+    differs: np.ndarray | None = None,
 ) -> FieldModel:
     """EM over the distinct (levels, kind) rows rather than the pairs.
 
@@ -334,18 +315,12 @@ def _em(
     weighted by how many pairs each holds; only the match probability is
     spread back to the pairs, for ``one_to_one``, whose moved mass is summed
     back per row. The result is the same as iterating over pairs.
-
-    ``free`` marks the classes whose chances EM moves (the relatives alone when
-    None); each must differ from a match in one of the ``eligible`` groups (every
-    group when None).
     """
     profiles, priors = model.profiles.copy(), model.priors.copy()
-    if free is None:
-        free = np.zeros(len(profiles), dtype=bool)
-        free[RELATIVE] = True
-    if eligible is None:
-        eligible = np.ones(len(model.groups), dtype=bool)
-    free_at = np.flatnonzero(free)
+    if differs is None:
+        differs = np.full(len(profiles), -2)
+        differs[RELATIVE] = -1
+    free_at = np.flatnonzero(differs > -2)
     rows, inverse = np.unique(np.vstack([levels, kinds[None]]), axis=1, return_inverse=True)
     inverse = inverse.ravel()
     row_levels, row_kinds = rows[:-1], rows[-1]
@@ -374,7 +349,9 @@ def _em(
                 updated[k] = np.maximum(totals[:, row_kinds == k].sum(axis=1) / per_kind[k], 1e-9)
         change = float(np.abs(updated - priors).max())
         for c in free_at:
-            fresh = _unlike_a_match(count(row_levels, totals[c]), model.stranger, eligible)
+            fresh = _unlike_a_match(
+                count(row_levels, totals[c]), model.match, model.stranger, differs[c]
+            )
             change = max(change, float(np.abs(fresh - profiles[c]).max()))
             profiles[c] = fresh
             terms[c] = _log_likelihood(fresh, row_levels)

@@ -31,7 +31,7 @@ from coordinator.core import field_levels, field_model, matching
 from coordinator.core.field_model import ACROSS, WITHIN, FieldModel
 from coordinator.core.matching import Candidates
 from coordinator.core.quality import DuplicateEstimate
-from hublink.spec import relatives_differ_in, salt_checks
+from hublink.spec import salt_checks
 
 #: Record-level Dice a within-dataset pair needs to be weighed at all: every duplicate on
 #: generated data at twice the usual errors scored above it (bench/dedup.py).
@@ -139,10 +139,8 @@ def unsalted_to_missing(
     comparisons mostly read chance all round, and must keep counting against
     them. So does a salt shown to agree: then the values really differ (twins).
     """
-    # A check shows the salts differ when it reads a partial disagreement, or when it is
-    # missing: a record lacking the salt's field sent noise for every variant it salts.
     partial = {
-        name: ((lv > 0) & (lv < field_levels.LEVELS - 1)) | (lv == field_levels.MISSING)
+        name: (lv > 0) & (lv < field_levels.LEVELS - 1)
         for name, score in best.items()
         if name in scales
         for lv in (scales[name].levels(score),)
@@ -273,7 +271,6 @@ def score(
                 np.zeros(len(w0), dtype=bool) if sure_within is None else sure_within,
             ]
         ),
-        personal=relatives_differ_in(),
     )
     chance = model.probability(candidates, kinds)
     odds = model.log_odds(candidates, kinds)

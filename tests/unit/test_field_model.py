@@ -72,13 +72,7 @@ def run() -> dict[str, np.ndarray]:
     sure = np.zeros(len(kinds), dtype=bool)
     sure[:1000] = True  # mutual best cross pairs: the matches
     model = field_model.fit(
-        GROUPS,
-        levels,
-        kinds,
-        pairs(rng, STRANGER, 50_000),
-        ends=ends,
-        sure=sure,
-        personal=("given",),
+        GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), ends=ends, sure=sure
     )
     return {
         "levels": levels,
@@ -205,43 +199,3 @@ def test_a_missing_level_adds_nothing_to_a_pair_and_is_not_counted() -> None:
     assert scale.levels(np.array([0.96, np.nan, 0.5])).tolist() == [0, MISSING, 5]
     learnt = field_levels.learn_scales({"b": np.array([0.4, np.nan, np.nan, 0.6])}, 0.02)
     assert learnt["b"].chance == pytest.approx(0.5)
-
-
-def test_every_free_class_differs_from_a_match_in_the_given_name(
-    run: dict[str, np.ndarray],
-) -> None:
-    # Relatives share the family name, the address and a birthday; they differ in the
-    # given name (field-groups.json "relatives"), at no level a typo reaches more often
-    # than a random pair. So no class but the match's explains a pair whose given names
-    # agree, whatever else differs.
-    model: field_model.FieldModel = run["model"]  # type: ignore[assignment]
-    given = GROUPS.index("given")
-    close = field_model._CLOSE
-    free = [field_model.RELATIVE, *range(3 + len(GROUPS), len(model.profiles))]
-    for c in free:
-        assert model.profiles[c, given, :close].sum() <= model.stranger[given, :close].sum() + 1e-9
-    assert field_model.apart_from(GROUPS, ("given",)).tolist() == [True, False, False, False]
-    assert field_model.apart_from(GROUPS, ("nickname",)).all()  # none in the run: any
-
-
-def test_a_run_without_relatives_keeps_its_matches_with_a_date_error() -> None:
-    """FEBRL4's shape: matches, some with a wrong birth date and all else agreeing, and
-    strangers; no relatives. Left to choose, the relative class settled on "differs in
-    birth" and took those matches; held to differ in the personal comparison, it cannot."""
-    rng = np.random.default_rng(5)
-    clean = [spread(96, 2, 1, 0.5, 0.3, 0.2)] * 4
-    slipped = [clean[0], clean[1], spread(0.5, 3, 45, 35, 12, 4.5), clean[3]]
-    matches = pairs(rng, clean, 1500)
-    dated = pairs(rng, slipped, 150)
-    strangers = pairs(rng, STRANGER, 1500)
-    levels = np.concatenate([matches, dated, strangers], axis=1)
-    kinds = np.full(levels.shape[1], ACROSS)
-    sure = np.zeros(levels.shape[1], dtype=bool)
-    sure[:1650] = True  # each record's best candidate: the matches, date error or not
-    model = field_model.fit(
-        GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), sure=sure, personal=("given",)
-    )
-    p = model.probability(levels, kinds)
-    assert p[:1500].mean() > 0.99
-    assert p[1500:1650].mean() > 0.9
-    assert p[1650:].mean() < 0.01

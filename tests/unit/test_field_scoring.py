@@ -190,25 +190,6 @@ def test_a_name_read_under_two_salts_shown_to_differ_is_missing_not_disagreeing(
     assert out["place"].tolist() == pytest.approx([0.75, 0.75, 0.5, 0.75])
 
 
-def test_a_variant_whose_salt_field_is_missing_on_one_side_carries_nothing() -> None:
-    """A record without a date of birth sends an all-zero birth filter (missing) and noise
-    for every variant the date salts: given@birth reads chance and says nothing. Pair 1:
-    the date is known and agrees, so the chance reading is a real disagreement."""
-    variants = {
-        "given@birth": np.array([0.5, 0.5]),
-        "given@home": np.array([0.5, 0.5]),
-        "birth@home": np.array([np.nan, 1.0]),
-        "place@birth": np.array([0.5, 1.0]),
-    }
-    best = field_scoring.best_variants(variants)
-    out = field_scoring.unsalted_to_missing(best, variants, _scales(), CHECKS)
-    # given@home's salt (the postcode, checked by place) cannot be read either way in
-    # pair 0, so given's chance reading stands; in pair 1 both salts agree: it stands too.
-    assert out["given"].tolist() == pytest.approx([0.5, 0.5])
-    assert np.isnan(out["place"][0])  # place@birth: salted by the missing date
-    assert out["place"][1] == pytest.approx(1.0)
-
-
 def test_without_checks_every_reading_stands() -> None:
     variants = {"given@birth": np.array([0.5]), "birth@home": np.array([0.6])}
     best = field_scoring.best_variants(variants)
