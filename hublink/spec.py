@@ -98,8 +98,8 @@ class FieldGroup:
     """A feature whose value keys a permutation of this filter's bits ("" for none)."""
     empty_when_missing: bool = False
     """A record with none of the group's values sends an all-zero filter, which the
-    coordinator scores as missing, not as disagreement (the shipped comparisons named in
-    ``empty_when_missing`` in hublink/schemas/field-groups.json, and every added field)."""
+    coordinator scores as missing, not as disagreement (every shipped group, and the
+    groups of added fields: ``empty_when_missing`` in hublink/schemas/field-groups.json)."""
 
     @property
     def comparison(self) -> str:
@@ -149,14 +149,9 @@ def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     and the chance each of their bits is flipped at random before it leaves the node."""
     data = _shipped(FIELD_GROUPS_FILE)
     salts = data.get("salts", {})
-    empty = set(data.get("empty_when_missing", ()))
+    empty = bool(data.get("empty_when_missing", False))
     groups = tuple(
-        FieldGroup(
-            name,
-            tuple(features),
-            str(salts.get(name, "")),
-            empty_when_missing=name.partition("@")[0] in empty,
-        )
+        FieldGroup(name, tuple(features), str(salts.get(name, "")), empty_when_missing=empty)
         for name, features in data["groups"].items()
     )
     return groups, int(data["bits"]), float(data["flip"])

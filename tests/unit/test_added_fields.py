@@ -27,7 +27,7 @@ from node.source import SourceRow
 #: The default spec's hashes on main before added fields existed: default projects must
 #: send exactly what they sent.
 DEFAULT_SHA256 = "12feb2d74f47e0c6e3dad8c6245accbde7b4da763040983609128f523dd52d96"
-DEFAULT_FIELD_SCORING_SHA256 = "e6e9d9929cd2f9992e064180fd8ffd34efb0c45e5c008ba5906c14a74a3f492b"
+DEFAULT_FIELD_SCORING_SHA256 = "97f2c1b7ffa7d4ad2b2c0c636e0c4a053dad67287f82cdaa5c3f30652bfc7d20"
 SECRET = b"a-secret-of-16+chars"
 
 
@@ -216,11 +216,8 @@ def test_added_fields_get_two_salted_filters_each_with_field_scoring() -> None:
     extra = added.field_groups[-6:]
     assert {g.salt for g in extra} == {"date_of_birth_sorted", "family_name_first"}
     assert all(g.empty_when_missing and len(g.features) == 1 for g in extra)
-    # The shipped groups go all-zero for a missing value too, but for the given name
-    # (field-groups.json, "empty_when_missing").
-    assert [g.empty_when_missing for g in added.field_groups[:-6]] == [
-        not g.name.startswith("given@") for g in added.field_groups[:-6]
-    ]
+    # Every shipped group goes all-zero for a missing value too (field-groups.json).
+    assert all(g.empty_when_missing for g in added.field_groups[:-6])
     assert [e.name for e in added.encodings][-6:] == names[-6:]
     assert spec(**ADDED).field_groups == ()
     assert spec(**ADDED).sha256 != DEFAULT_SHA256
@@ -345,28 +342,23 @@ def test_febrls_australian_postcodes_read_as_valid_under_au(name: str) -> None:
     assert not any(fields.postcode_for("GB")(c) for c in codes)
 
 
-def test_a_date_refused_sends_all_zero_birth_filters_which_score_as_missing() -> None:
+def test_a_given_name_left_blank_sends_all_zero_given_filters_which_score_as_missing() -> None:
     chosen = spec(field_scoring=True)
     encoder = Encoder(chosen, SECRET)
-    known = {"given_name": "amelia", "family_name": "pryce", "date_of_birth": "03042021",
-             "sex": "", "postcode": "CF10 1AA"}  # fmt: skip
-    undated = {**known, "date_of_birth": ""}  # an impossible date the node refused
-    blank = {**known, "given_name": ""}  # a newborn registered as BABY
-    rows = [tuple(v.get(f, "") for f in chosen.all_fields) for v in (known, undated, blank)]
-    sent = encoder.encode_all(rows, ["t1", "t2", "t3"])
+    named = {"given_name": "amelia", "family_name": "pryce", "date_of_birth": "03042021",
+             "sex": "F", "postcode": "CF10 1AA"}  # fmt: skip
+    baby = {**named, "given_name": ""}  # a newborn registered as BABY: no given name
+    rows = [tuple(v.get(f, "") for f in chosen.all_fields) for v in (named, baby)]
+    sent = encoder.encode_all(rows, ["t1", "t2"])
     layout = [e.name for e in chosen.encodings]
     for name in layout[1:]:
-        at = layout.index(name)
-        assert (not any(sent[1][at])) == name.startswith("birth@"), name
-        # A blank given name still sends bits: read as missing, twins registered as
-        # BABY agreed on everything else and were linked.
-        assert any(sent[2][at]), name
+        blank = not any(sent[1][layout.index(name)])
+        assert blank == name.startswith("given@"), name
     filters = {
-        name: np.frombuffer(b"".join(s[at] for s in sent), np.uint8).reshape(3, -1)
+        name: np.frombuffer(b"".join(s[at] for s in sent), np.uint8).reshape(2, -1)
         for at, name in enumerate(layout)
         if at
     }
-    scores = field_scoring.compare(filters, np.array([0, 0]), np.array([1, 2]))
-    assert np.isnan(scores["birth"][0]) and not np.isnan(scores["birth"][1])
-    assert not np.isnan(scores["given"]).any()
+    scores = field_scoring.compare(filters, np.array([0]), np.array([1]))
+    assert np.isnan(scores["given"]).all()
     assert (scores["family"] > 0.9).all()
