@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.core import field_scoring
 from hublink.spec import LinkageSpec, SpecError
 from node import fields
 from node.encoder import Encoder
@@ -313,8 +311,8 @@ def test_a_missing_added_value_sends_all_zero_filters_and_a_present_one_flipped_
     for name in ("address_line@birth", "town@family", "local_id@birth"):
         at = layout.index(name)
         assert any(sent[0][at]) and not any(sent[1][at])
-    # The shipped groups hold values here (an NHS number alone missing leaves the place
-    # group its postcode), so they send bits.
+    # The shipped groups never send all zeros, whatever is missing: only the added
+    # fields' missingness is visible.
     shipped = len(
         LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True).encodings
     )
@@ -340,25 +338,3 @@ def test_febrls_australian_postcodes_read_as_valid_under_au(name: str) -> None:
     assert len(codes) == 5000
     assert all(fields.australian_postcode(c) for c in codes)
     assert not any(fields.postcode_for("GB")(c) for c in codes)
-
-
-def test_a_given_name_left_blank_sends_all_zero_given_filters_which_score_as_missing() -> None:
-    chosen = spec(field_scoring=True)
-    encoder = Encoder(chosen, SECRET)
-    named = {"given_name": "amelia", "family_name": "pryce", "date_of_birth": "03042021",
-             "sex": "F", "postcode": "CF10 1AA"}  # fmt: skip
-    baby = {**named, "given_name": ""}  # a newborn registered as BABY: no given name
-    rows = [tuple(v.get(f, "") for f in chosen.all_fields) for v in (named, baby)]
-    sent = encoder.encode_all(rows, ["t1", "t2"])
-    layout = [e.name for e in chosen.encodings]
-    for name in layout[1:]:
-        blank = not any(sent[1][layout.index(name)])
-        assert blank == name.startswith("given@"), name
-    filters = {
-        name: np.frombuffer(b"".join(s[at] for s in sent), np.uint8).reshape(2, -1)
-        for at, name in enumerate(layout)
-        if at
-    }
-    scores = field_scoring.compare(filters, np.array([0]), np.array([1]))
-    assert np.isnan(scores["given"]).all()
-    assert (scores["family"] > 0.9).all()
