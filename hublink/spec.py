@@ -98,8 +98,7 @@ class FieldGroup:
     """A feature whose value keys a permutation of this filter's bits ("" for none)."""
     empty_when_missing: bool = False
     """A record with none of the group's values sends an all-zero filter, which the
-    coordinator scores as missing, not as disagreement (every shipped group, and the
-    groups of added fields: ``empty_when_missing`` in hublink/schemas/field-groups.json)."""
+    coordinator scores as missing, not as disagreement (the groups of added fields)."""
 
     @property
     def comparison(self) -> str:
@@ -149,9 +148,8 @@ def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     and the chance each of their bits is flipped at random before it leaves the node."""
     data = _shipped(FIELD_GROUPS_FILE)
     salts = data.get("salts", {})
-    empty = bool(data.get("empty_when_missing", False))
     groups = tuple(
-        FieldGroup(name, tuple(features), str(salts.get(name, "")), empty_when_missing=empty)
+        FieldGroup(name, tuple(features), str(salts.get(name, "")))
         for name, features in data["groups"].items()
     )
     return groups, int(data["bits"]), float(data["flip"])

@@ -253,12 +253,10 @@ def empty_where_missing(
 ) -> list[bytes]:
     """A record with none of the group's values sends an all-zero filter (no flips).
 
-    For every shipped group and the fields a project adds (an address line, a local
-    id): the coordinator scores an all-zero filter as missing, so a field one
-    organisation never records, or a given name left as a placeholder ("BABY"),
-    weighs neither for nor against a pair. Otherwise a value missing on one side
-    read as disagreement, and two records both lacking it sent identical filters
-    and agreed.
+    For the filters of fields a project adds (an address line, a local id), which
+    many records lack: the coordinator scores an all-zero filter as missing, so a
+    field one organisation never records weighs neither for nor against a pair.
+    Otherwise two records both lacking it would send identical filters and agree.
     """
     return [
         bits if any(derived_value(f, fields, row) for f in features) else bytes(len(bits))

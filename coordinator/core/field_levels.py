@@ -20,12 +20,12 @@ below). Nothing here names a field: the groups are data.
 What a level cannot tell: within one filter a day/month swap (one token of the
 birth group: the order of day and month) and a one-digit slip (one positional
 token of the sorted date) both move the score by one token's bits, so they
-share a level (see ``docs/design.md``). A field missing at the node is not
-read from the score (balancing hides how full each filter is): the node sends
-an all-zero filter for it (``FieldGroup.empty_when_missing``, every shipped
-group and every added field), its score is NaN (``field_scoring.compare``) and
-its level ``MISSING``, which the field model leaves out of a pair's likelihood
-and of every count.
+share a level (see ``docs/design.md``); a field missing on one side looks like
+partial disagreement, because balancing hides how full each filter is. The
+exception is the filters of fields a project adds (an address line, a local
+id), which a node sends all-zero for a missing value: their score is NaN
+(``field_scoring.compare``) and their level ``MISSING``, which the field model
+leaves out of a pair's likelihood and of every count.
 """
 
 from __future__ import annotations

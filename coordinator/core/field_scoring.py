@@ -87,7 +87,7 @@ def compare(
     too; the best variant is the comparison's agreement, counted once.
 
     A pair where either filter is all zeros is NaN: the node sends that for a record
-    lacking the group's values (``FieldGroup.empty_when_missing``), and the
+    lacking an added field's value (``FieldGroup.empty_when_missing``), and the
     field is then missing, not disagreeing (``field_levels.MISSING``). Both variants of
     such a comparison are all zeros, so the NaN carries through the best of them.
     """
