@@ -29,10 +29,12 @@ a point).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import grouped
@@ -41,6 +43,7 @@ from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
 from threshold import link, scaled
 
 from coordinator.core import field_scoring, matching, peaks, quality, score_model
+from coordinator.core.score_model import SALTED_FLOOR
 from hublink import synthetic
 from hublink.config import ProjectConfig
 from hublink.spec import LinkageSpec, SpecError
@@ -150,7 +153,10 @@ def main() -> None:
 
 def fields(args: argparse.Namespace, merge: float) -> None:
     """Within-organisation quality when per-field filters decide duplicates."""
-    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+    spec = LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk=args.record_clk
+    )
+    salted = args.record_clk == "salted"
     malformed = [pair for pair in args.salt if "=" not in pair]
     if malformed:
         raise SystemExit(f"--salt: expected GROUP=FEATURE, not {malformed[0]!r}")
@@ -161,7 +167,8 @@ def fields(args: argparse.Namespace, merge: float) -> None:
     encoder = Encoder(spec, SECRET)
     print(
         "overlap errors | dup pairs | cross thr | weighed | within P/R/F1 | "
-        "estimated P/R | est. dup pairs | cross P/R/F1 | candidate R cross/within | seconds"
+        "estimated P/R | est. dup pairs | cross P/R/F1 | candidate R cross/within | "
+        "household false | seconds"
     )
     for overlap in (float(x) for x in args.overlaps.split(",")):
         for factor in (float(x) for x in args.errors.split(",")):
@@ -173,6 +180,7 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                 )  # fmt: skip
                 truth = data.truth()
                 values, ids = prepared(data)
+                household = households(folder, args.records, args.seed, overlap)
             datasets, groups = [], []
             for k, part in enumerate(values):
                 rows = [full_row(spec, v) for v in part]
@@ -185,10 +193,10 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                                for k in range(1, len(spec.encodings))])  # fmt: skip
             names = [g.name for g in spec.field_groups]
             stacked = {name: np.concatenate([g[k] for g in groups]) for k, name in enumerate(names)}
-            across = matching.candidate_pairs(datasets, quality.FLOOR)
+            across = matching.candidate_pairs(datasets, SALTED_FLOOR if salted else quality.FLOOR)
             est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
             threshold = est.threshold if est.fitted else 0.83
-            within = matching.within_pairs(datasets, field_scoring.WITHIN_FLOOR)
+            within = matching.within_pairs(datasets, field_scoring.within_floor(args.record_clk))
             scored = field_scoring.score(
                 across,
                 within,
@@ -200,7 +208,9 @@ def fields(args: argparse.Namespace, merge: float) -> None:
             decision = field_scoring.decide(across, within, scored)
             found = decision.duplicates
             groups_found = matching.solve(decision.linking, merge_threshold=merge)
-            result = synthetic.pairwise_quality(grouped.predicted(groups_found, ids), truth)
+            predicted = grouped.predicted(groups_found, ids)
+            result = synthetic.pairwise_quality(predicted, truth)
+            house = grouped.household_false_pairs(predicted, household, truth)
             q, c = result.within, result.cross
             print(
                 f"{overlap:.1f} x{factor:g} | {q.true_pairs} | {threshold:.3f} | {found.weighed} | "
@@ -209,10 +219,28 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                 f"{found.estimated_duplicate_pairs:.0f} | "
                 f"{c.precision:.3f}/{c.recall:.3f}/{c.f1:.3f} | "
                 f"{candidate_recall(across, ids, truth, across=True)}/"
-                f"{candidate_recall(within, ids, truth, across=False)} | "
+                f"{candidate_recall(within, ids, truth, across=False)} | {house} | "
                 f"{time.monotonic() - started:.0f}",
                 flush=True,
             )
+
+
+def households(folder: str, records: int, seed: int, overlap: float) -> dict[Any, str]:
+    """Each record's true household (family name and postcode as generated before errors):
+    the same people in the same rows with no errors (``bench/quality.py`` does the same)."""
+    clean = synthetic.generate(
+        Path(folder) / "clean", records, seed=seed, overlap=overlap,
+        rates=dataclasses.replace(
+            synthetic.ErrorRates.none(),
+            duplicate_referral=synthetic.ErrorRates().duplicate_referral,
+        ),
+    )  # fmt: skip
+    values, ids = prepared(clean)
+    return {
+        rid: f"{v[1]}|{v[4]}"
+        for part, part_ids in zip(values, ids, strict=True)
+        for v, rid in zip(part, part_ids, strict=True)
+    }
 
 
 def candidate_recall(

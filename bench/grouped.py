@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections import Counter
+from collections.abc import Hashable, Mapping, Sequence
 
 from coordinator.core.matching import RecordRef
 
@@ -23,3 +24,22 @@ def predicted(
         for rid in part:
             out.setdefault(rid, f"alone-{rid}")
     return out
+
+
+def household_false_pairs(
+    predicted: Mapping[Hashable, str],
+    household: Mapping[Hashable, str],
+    truth: Mapping[Hashable, str],
+) -> int:
+    """Predicted pairs of two different children of one household (``household``: a
+    record's true family name and postcode): twins and siblings put together."""
+    by_house: Counter[tuple[str, str]] = Counter()
+    by_person: Counter[tuple[str, str, str]] = Counter()
+    for rid, key in predicted.items():
+        house = household.get(rid)
+        if house is None:
+            continue
+        by_house[(key, house)] += 1
+        by_person[(key, house, truth[rid])] += 1
+    pairs = sum(n * (n - 1) // 2 for n in by_house.values())
+    return pairs - sum(n * (n - 1) // 2 for n in by_person.values())

