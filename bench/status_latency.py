@@ -26,15 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scale_data  # noqa: E402
+import scale_data
 
-from coordinator.core.model import ConsentSummary, IncomingRecord  # noqa: E402
-from coordinator.core.service import Coordinator  # noqa: E402
-from coordinator.core.store import Store  # noqa: E402
-from coordinator.parallel import ProcessEngine  # noqa: E402
-from coordinator.projects import load_project  # noqa: E402
-from hublink.identity import Identity, Role  # noqa: E402
-from hublink.spec import UploadDigest  # noqa: E402
+from coordinator.core.model import ConsentSummary, IncomingRecord
+from coordinator.core.service import Coordinator
+from coordinator.core.store import Store
+from coordinator.parallel import ProcessEngine
+from coordinator.projects import load_project
+from hublink.identity import Identity, Role
+from hublink.spec import UploadDigest
 
 ADMIN = Identity("hub-admin", Role.ADMIN)
 CHUNK = 2000
@@ -84,7 +84,7 @@ def poll(
         timer = None
         if where:
 
-            def sample() -> None:
+            def sample(seen: dict[str, str] = seen) -> None:
                 frame = sys._current_frames().get(run_thread.ident or 0)
                 if frame is not None:
                     seen["stack"] = "".join(traceback.format_stack(frame)[-6:])
