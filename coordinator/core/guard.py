@@ -75,7 +75,9 @@ class Guard:
             if reason is not None:
                 raise self.refused(caller, action, project_id, NotAMember(reason))
         if project:
-            row = self.store.query_one("SELECT state FROM projects WHERE id = ?", (project.id,))
+            # Read beside the writer: a run's results are written in one long transaction,
+            # and a status read must not wait for it to end (issue #25).
+            row = self.store.read_one("SELECT state FROM projects WHERE id = ?", (project.id,))
             if row is not None and row["state"] != "open" and action not in READ_AFTER_CLOSE:
                 raise NotReady(f"project {project.id!r} is closed")
 
