@@ -42,7 +42,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -50,14 +50,15 @@ from hublink import synthetic
 from hublink.spec import LinkageSpec
 from node.encode_pool import EncodePool
 from node.encoder import Encoder
-from node.prepare import PreparedRecord, RowError, normalisers, prepare_rows
-from node.source import read_rows
+from node.prepare import RowError, normalisers, prepare_rows
+from node.source import SourceRow, read_rows
 
 #: Bench-only linkage secret; the people are synthetic, so nothing real is ever hashed with it.
 SECRET = b"hublink scale bench secret, synthetic people only"
 OVERLAP = 0.6
 #: Positions set about equally often that a modelled copy may shuffle among themselves.
 STRATUM = 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -217,16 +218,16 @@ def encode_rate(
     """The node's own encoding path on ``records`` synthetic people, once per worker count.
 
     What ``hublink node upload`` does between reading and sending: rows read
-    and normalised in this process (``node.source``, ``node.prepare``), tokens
-    fixed (so runs can be compared byte for byte), and encoded a chunk
-    at a time in ``node.encode_pool.EncodePool`` (the node's default chunk,
-    1,000 records; two chunks in flight). The time runs from the first row read
-    to the last encoding back, pool start-up included, as an upload pays it.
-    The encodings of every worker count are checked to be the same bytes.
+    in this process (``node.source``), tokens fixed (so runs can be compared
+    byte for byte), and normalised (``node.prepare``) and encoded a chunk at a
+    time in ``node.encode_pool.EncodePool`` (the node's default chunk, 1,000
+    rows; two chunks in flight), rows with no usable identifier left out as a
+    node leaves them out. The time runs from the first row read to the last
+    encoding back, pool start-up included, as an upload pays it. The
+    encodings of every worker count are checked to be the same bytes.
     ``spec``: the project's layout (default: the shipped schema, unsalted record CLK).
     """
     spec = spec or LinkageSpec.default()
-    rules = normalisers()
     figures: dict[str, Any] = {"node_encode_records": 0}
     digests: dict[int, str] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -235,42 +236,40 @@ def encode_rate(
         )
         layout = data.layouts[0]
 
-        def prepared() -> Iterator[PreparedRecord]:
-            for row in read_rows(
+        def rows() -> Iterator[SourceRow]:
+            return read_rows(
                 data.csv_paths[layout.organisation],
                 id_column=layout.id_column,
                 columns=layout.columns,
                 fields=spec.all_fields,
-            ):
-                try:
-                    yield from prepare_rows([row], spec.all_fields, rules)
-                except RowError:
-                    continue  # the generator plants unreadable rows; a node rejects them
+            )
 
         for count in workers:
             digest = hashlib.sha256()
             cpu = _cpu()
             started = time.perf_counter()
             done = 0
-            chunks = _chunks(prepared(), chunk)
+            chunks = _chunks(rows(), chunk)
             # Tokens fixed by position (they seed per-field filters' flips; a node draws
             # random ones), so every worker count must give the same bytes.
             jobs = (
-                ([p.values for p in part], [f"bench-{n}-{i}" for i in range(len(part))])
+                (part, [f"bench-{n}-{i}" for i in range(len(part))])
                 for n, part in enumerate(chunks)
             )
             with EncodePool(spec, SECRET, count) as pool:
-                for _, encodings in pool.encode(jobs, lambda job: job):
-                    done += len(encodings)
-                    for encoding in encodings:
-                        digest.update(b"".join(encoding))
+                for _, prepared in pool.prepare(jobs, lambda job: job):
+                    for one in prepared:
+                        if one is None or one[1] is None:
+                            continue  # the generator plants unusable rows; a node rejects them
+                        done += 1
+                        digest.update(b"".join(one[1]))
             seconds = time.perf_counter() - started
             main_cpu, workers_cpu = (now - before for now, before in zip(_cpu(), cpu, strict=True))
             digests[count] = digest.hexdigest()
             figures[f"node_encode_{count}w_records_per_s"] = done / seconds
             figures[f"node_encode_{count}w_cpu_s"] = {"main": main_cpu, "workers": workers_cpu}
             # What an idle machine would give: the busiest of the main process (reading,
-            # normalising, one core at most) and the whole work spread over the cores.
+            # one core at most) and the whole work spread over the cores.
             busiest = max(main_cpu, (main_cpu + workers_cpu) / min(count + 1, _cores()))
             figures[f"node_encode_{count}w_idle_ceiling_records_per_s"] = done / busiest
             figures["node_encode_records"] = done
@@ -278,7 +277,7 @@ def encode_rate(
     return figures
 
 
-def _chunks(records: Iterator[PreparedRecord], size: int) -> Iterator[list[PreparedRecord]]:
+def _chunks(records: Iterator[T], size: int) -> Iterator[list[T]]:
     while part := list(itertools.islice(records, size)):
         yield part
 

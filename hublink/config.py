@@ -492,7 +492,7 @@ class NodeConfig:
     )
     encode_workers: int = field(
         default=0,
-        metadata=about("Encoding processes; 0: one a core (one for uploads under 5,000 records)."),
+        metadata=about("Processes normalising and encoding; 0: one a core (1 below 5,000 records)"),
     )
     timeout_seconds: float = field(
         default=60.0, metadata=about("Deadline of each call to the coordinator.")

@@ -125,6 +125,52 @@ def column_mapping(config: NodeConfig) -> Mapping[str, str]:
 
 
 @dataclass(frozen=True)
+class _Opened:
+    """The input opened for one pass: its readable rows, before any decision."""
+
+    rows: Iterator[SourceRow]
+    unreadable: list[BadRow]
+    """Rows the reader rejected (filled as ``rows`` is consumed)."""
+    policy: consent.Policy
+    loaded: LoadedPolicy | None
+    columns: Mapping[str, str]
+    attribute_columns: Sequence[str]
+    """Columns kept with an included record, for the attributes it releases."""
+
+    def kept(self, row: SourceRow) -> dict[str, str]:
+        return {c: row.extra.get(c, "") for c in self.attribute_columns}
+
+
+def _open(config: NodeConfig, fields: Sequence[str]) -> _Opened:
+    source = config.input.path
+    loaded = load_policy(config.consent_policy) if config.consent_policy else None
+    policy = loaded.policy if loaded else consent.Policy(())
+    options = read_options(config)
+    columns = column_mapping(config)
+    check_mapping(source, columns, fields)
+    header = read_header(source, options=options)
+    if loaded:
+        loaded.check_columns(header, source)
+    attribute_columns = sorted({a.column for a in config.attributes.values()})
+    extra = sorted({*policy.columns(), *attribute_columns})
+    unreadable: list[BadRow] = []
+
+    def reject(error: InputError) -> None:
+        unreadable.append(BadRow(error.row or 0, error.field or "", error.reason))
+
+    rows = read_rows(
+        source,
+        id_column=config.input.id_column,
+        columns=columns,
+        fields=fields,
+        options=options,
+        extra_columns=extra,
+        on_bad=reject,
+    )
+    return _Opened(rows, unreadable, policy, loaded, columns, attribute_columns)
+
+
+@dataclass(frozen=True)
 class _Reading:
     """One pass over the input: its rows' decisions and the records that may leave."""
 
@@ -146,32 +192,9 @@ def _read(
     rules: dict[str, Normaliser],
     withdrawn: Collection[str],
 ) -> _Reading:
-    source = config.input.path
-    loaded = load_policy(config.consent_policy) if config.consent_policy else None
-    policy = loaded.policy if loaded else consent.Policy(())
-    options = read_options(config)
-    columns = column_mapping(config)
-    check_mapping(source, columns, fields)
-    header = read_header(source, options=options)
-    if loaded:
-        loaded.check_columns(header, source)
-    attribute_columns = sorted({a.column for a in config.attributes.values()})
-    extra = sorted({*policy.columns(), *attribute_columns})
-    unreadable: list[BadRow] = []
+    opened = _open(config, fields)
+    rows, policy = opened.rows, opened.policy
     tally = Tally([f for f in fields if f not in DERIVATIONS])
-
-    def reject(error: InputError) -> None:
-        unreadable.append(BadRow(error.row or 0, error.field or "", error.reason))
-
-    rows = read_rows(
-        source,
-        id_column=config.input.id_column,
-        columns=columns,
-        fields=fields,
-        options=options,
-        extra_columns=extra,
-        on_bad=reject,
-    )
 
     def decide() -> Iterator[PreparedRecord | BadRow | str]:
         for row in rows:
@@ -193,13 +216,14 @@ def _read(
             if decision == consent.INCLUDED:
                 for name in _not_latin(row, fields, values):
                     not_latin[name] += 1
-                kept = {c: row.extra.get(c, "") for c in attribute_columns}
-                yield PreparedRecord(row.local_id, values, kept)
+                yield PreparedRecord(row.local_id, values, opened.kept(row))
             else:
                 yield decision
 
     not_latin: Counter[str] = Counter()
-    return _Reading(decide(), unreadable, policy, loaded, columns, tally, not_latin)
+    return _Reading(
+        decide(), opened.unreadable, policy, opened.loaded, opened.columns, tally, not_latin
+    )
 
 
 _NAME_FIELDS = ("given_name", "family_name")
@@ -294,6 +318,35 @@ class InputChanged(NodeError, RuntimeError):
     """The input file changed between reading it and sending it."""
 
 
+class IncludedCheck:
+    """Whether a second pass over the input meets the intake's included records, in order.
+
+    ``add`` each included local id as the pass meets it; ``finish`` raises
+    InputChanged (before the caller can commit anything) if the file no
+    longer gives the same included records in the same order.
+    """
+
+    def __init__(self, intake: Intake) -> None:
+        self._intake = intake
+        self._fingerprint = hashlib.sha256()
+        self._count = 0
+
+    def add(self, local_id: str) -> None:
+        self._fingerprint.update(local_id.encode() + b"\0")
+        self._count += 1
+
+    def finish(self) -> None:
+        intake = self._intake
+        if self._count != intake.included or self._fingerprint.hexdigest() != (
+            intake.included_sha256
+        ):
+            raise InputChanged(
+                f"{intake.input_path}: the file changed while it was being sent ({self._count} "
+                f"records may leave now, {intake.included} when it was first read); nothing was "
+                "committed, run `hublink node upload` again"
+            )
+
+
 def included_records(
     config: NodeConfig,
     fields: Sequence[str],
@@ -308,18 +361,53 @@ def included_records(
     if the file no longer gives the same included records in the same order.
     """
     reading = _read(config, fields, rules, withdrawn)
-    fingerprint = hashlib.sha256()
-    count = 0
+    check = IncludedCheck(intake)
     for outcome in reading.rows:
         if isinstance(outcome, PreparedRecord):
-            fingerprint.update(outcome.local_id.encode() + b"\0")
-            count += 1
+            check.add(outcome.local_id)
             yield outcome
-    if count != intake.included or fingerprint.hexdigest() != intake.included_sha256:
-        raise InputChanged(
-            f"{intake.input_path}: the file changed while it was being sent ({count} records "
-            f"may leave now, {intake.included} when it was first read); nothing was committed, "
-            "run `hublink node upload` again"
+    check.finish()
+
+
+@dataclass(frozen=True)
+class Consented:
+    """A readable row that consent lets leave, its linkage cells not yet normalised."""
+
+    row: SourceRow
+    """The row with its linkage cells only (what a normalising worker needs)."""
+    kept: Mapping[str, str]
+    """The columns its released attributes are derived from (``PreparedRecord.extra``)."""
+    was_bad: bool
+    """The intake found no usable identifier in it (it is among the rejects)."""
+
+
+def consented_rows(
+    config: NodeConfig,
+    fields: Sequence[str],
+    intake: Intake,
+    *,
+    withdrawn: Collection[str] = frozenset(),
+) -> Iterator[Consented]:
+    """The rows ``take_in`` would include if their identifiers are usable, in file order.
+
+    The same decisions as ``take_in`` without normalising, so that the
+    normalising can be done elsewhere (``node.encode_pool``): a row is
+    included when it has a usable identifier, is not withdrawn and the policy
+    includes it, and these three do not depend on each other. The caller
+    normalises, ``IncludedCheck.add``s each usable one and calls ``finish``.
+    """
+    opened = _open(config, fields)
+    bad = {reject.row for reject in intake.rejects}
+    for row in opened.rows:
+        if row.local_id in withdrawn:
+            continue
+        try:
+            if consent.decide(opened.policy, row.extra) != consent.INCLUDED:
+                continue
+        except consent.UndecidableRecord:
+            continue
+        yield Consented(
+            SourceRow(row.row, row.local_id, row.values), opened.kept(row), row.row in bad
         )
 
 

@@ -46,6 +46,11 @@ class RowError(NodeError, ValueError):
         self.reason = reason
         super().__init__(f"row {row}, field {field}: {reason}" if field else f"row {row}: {reason}")
 
+    def __reduce__(self) -> tuple[type[RowError], tuple[int, str, str]]:
+        # Pickled as its parts, so one raised in an encode worker (node.encode_pool) reaches
+        # the node as the same error, row, field and reason.
+        return (RowError, (self.row, self.field, self.reason))
+
 
 @dataclass(frozen=True)
 class PreparedRecord:

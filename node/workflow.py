@@ -10,9 +10,8 @@ the signed receipt (``node.receipts``). Fetching the keys back is
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -23,13 +22,12 @@ from hublink.spec import LinkageSpec, SpecError
 from node import attributes, credentials, exclusions, locallog, refresh
 from node.credentials import own_identity, read_secret
 from node.encode_pool import EncodePool, workers_for
-from node.encoder import EncodedRecord
 from node.errors import RunError
 from node.intake import InputChanged, Intake, included_records, take_in
-from node.prepare import PreparedRecord, normalisers
+from node.prepare import normalisers
 from node.receipts import ReceiptRefused, keep_receipt
-from node.record_tokens import TokenSequence
-from node.refresh import Fingerprint, fingerprinter
+from node.refresh import fingerprinter
+from node.stream import stream
 from node.tokens import TokenStore
 from node.uploader import (
     NodeClient,
@@ -143,8 +141,8 @@ def upload(
             if progress:
                 progress(stage, done[stage], intake.included)
 
-        with EncodePool(spec, secret, _encode_workers(config, intake.included)) as pool:
-            records = _stream(
+        with _pool(config, spec, secret, intake.included) as pool:
+            records = stream(
                 config,
                 spec,
                 pool,
@@ -243,8 +241,8 @@ def _refresh(
 
     only: dict[str, str | None] = {local: None for local in delta.added}
     only.update(delta.changed)
-    with EncodePool(spec, secret, _encode_workers(config, delta.sent)) as pool:
-        records = _stream(
+    with _pool(config, spec, secret, delta.sent) as pool:
+        records = stream(
             config,
             spec,
             pool,
@@ -430,78 +428,9 @@ def _resume_or_record(
     return upload_id, False, notes
 
 
-def _stream(
-    config: NodeConfig,
-    spec: LinkageSpec,
-    pool: EncodePool,
-    intake: Intake,
-    project: RemoteProject,
-    store: TokenStore,
-    upload_id: str,
-    *,
-    resumed: bool,
-    batch: int,
-    encoded: Callable[[int], None],
-    fingerprint: Fingerprint,
-    only: Mapping[str, str | None] | None = None,
-) -> Iterator[EncodedRecord]:
-    """The upload's records, read, encoded and given tokens a batch (a chunk) at a time.
-
-    Each batch's tokens are recorded in the token store before any of its
-    records is handed on to be sent, so a key that comes back always maps to
-    a local record. A resumed upload's records keep the tokens recorded for
-    them; the rest draw fresh ones. Raises InputChanged at the end if the file
-    changed since the intake read it.
-
-    ``only`` (a refresh) limits the records to those local ids; one mapped to a
-    token keeps it (a changed record), one mapped to None draws a new one.
-    Each record's fingerprint (node.refresh) is kept with its token.
-    """
-    tokens = TokenSequence(intake.included if only is None else len(only))
-    stream = included_records(
-        config,
-        spec.all_fields,
-        normalisers(config.input.date_formats, spec),
-        intake,
-        withdrawn=store.withdrawn_local_ids(),
-    )
-    if only is not None:
-        stream = (p for p in stream if p.local_id in only)
-
-    def batches() -> Iterator[tuple[list[PreparedRecord], dict[str, str], list[str]]]:
-        while part := list(itertools.islice(stream, batch)):
-            # Tokens first: they seed the bits flipped in per-field filters, so a resumed
-            # record is sent again exactly as before, and a changed one keeps its token.
-            known = store.tokens_for(upload_id, [p.local_id for p in part]) if resumed else {}
-            if only:
-                known.update((p.local_id, t) for p in part if (t := only[p.local_id]))
-            yield part, known, [known.get(p.local_id) or tokens() for p in part]
-
-    # The pool encodes the next batch while this one is sent (node.encode_pool).
-    for (part, known, chosen), encodings in pool.encode(
-        batches(), lambda b: ([p.values for p in b[0]], b[2])
-    ):
-        records = [
-            EncodedRecord(t, p.local_id, e) for t, p, e in zip(chosen, part, encodings, strict=True)
-        ]
-        if config.attributes:
-            records = attributes.attach(
-                records,
-                part,
-                config.attributes,
-                project.released_attributes,
-                project.reference_date,
-                config.input.date_formats,
-            )
-        fresh = [(r.token, r.local_id) for r in records if r.local_id not in known]
-        if fresh:
-            store.add_tokens(upload_id, fresh)
-        store.add_fingerprints(
-            upload_id,
-            [(r.token, p.local_id, fingerprint(p)) for r, p in zip(records, part, strict=True)],
-        )
-        encoded(len(records))
-        yield from records
+def _pool(config: NodeConfig, spec: LinkageSpec, secret: bytes, records: int) -> EncodePool:
+    """The processes that normalise and encode ``records`` (node.encode_pool)."""
+    return EncodePool(spec, secret, _encode_workers(config, records), config.input.date_formats)
 
 
 def _encode_workers(config: NodeConfig, records: int) -> int:

@@ -6,6 +6,7 @@ Real clkhash in real (spawned) worker processes; synthetic people only.
 from __future__ import annotations
 
 import itertools
+import pickle
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,9 @@ from hublink.spec import LinkageSpec
 from node import encode_pool
 from node.encode_pool import EncodePool, workers_for
 from node.encoder import Encoder
+from node.errors import NodeError
+from node.prepare import NO_IDENTIFIER, RowError, normalise_row, normalisers, prepare_rows
+from node.source import SourceRow
 
 SECRET = b"encode-pool test secret, synthetic people only"
 DEFAULT = LinkageSpec.default()
@@ -134,3 +138,110 @@ def test_a_pool_refuses_no_workers_and_an_empty_secret() -> None:
         EncodePool(DEFAULT, SECRET, 0)
     with pytest.raises(ValueError, match="secret is empty"):
         EncodePool(DEFAULT, b"", 2)
+
+
+# ------------------------------------------------------------ normalising in the workers too
+def raw_rows(n: int) -> list[SourceRow]:
+    """``n`` synthetic rows as read from an export, before normalising: mixed case, spaces,
+    dates written several ways; every ninth has no usable identifier at all."""
+    out = []
+    for i, values in enumerate(people(n)):
+        given, family, birth, sex, postcode, _ = values
+        if i % 9 == 4:
+            cells = {"given_name": "N/A", "date_of_birth": "31/02/2019", "postcode": "??"}
+        else:
+            written = f"{birth[:2]}/{birth[2:4]}/{birth[4:]}" if birth and i % 2 else birth
+            cells = {
+                "given_name": f"  {given.upper()} ",
+                "family_name": family.title(),
+                "date_of_birth": written,
+                "sex": sex.lower(),
+                "postcode": postcode.lower(),
+                "nhs_number": "",
+            }
+        out.append(SourceRow(i + 2, f"local-{i}", cells))
+    return out
+
+
+def prepare_with(
+    spec: LinkageSpec, workers: int, rows: list[SourceRow], size: int, *, every: int = 1
+) -> list:
+    """Each batch's start and what the pool made of it; every ``every``-th row gets no token."""
+    names: list[str | None] = [
+        None if i % every == every - 1 else t for i, t in enumerate(tokens(len(rows)))
+    ]
+    with EncodePool(spec, SECRET, workers, DATE_FORMATS) as pool:
+        return [
+            (start, prepared)
+            for (start, _), prepared in pool.prepare(
+                batches(rows, size), lambda b: (b[1], names[b[0] : b[0] + len(b[1])])
+            )
+        ]
+
+
+DATE_FORMATS = ("%d/%m/%Y", "%d%m%Y")
+
+
+@pytest.mark.parametrize("spec", [DEFAULT, SCORED_SALTED], ids=["default", "scored-salted"])
+def test_two_workers_normalise_and_encode_exactly_as_one_process_does(
+    spec: LinkageSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(encode_pool, "MIN_SLICE", 7)
+    rows = raw_rows(230)
+
+    one = prepare_with(spec, 1, rows, 50, every=5)
+    two = prepare_with(spec, 2, rows, 50, every=5)
+
+    assert [start for start, _ in two] == [0, 50, 100, 150, 200]
+    assert two == one
+    flat = [p for _, prepared in two for p in prepared]
+    assert len(flat) == 230
+    # the one-process path, by hand: node.prepare's normalising, then the encoder
+    rules = normalisers(DATE_FORMATS, spec)
+    for i, (row, got) in enumerate(zip(rows, flat, strict=True)):
+        if i % 9 == 4:
+            assert got is None  # no usable identifier: left out, as the intake leaves it out
+            with pytest.raises(RowError):
+                normalise_row(row, spec.all_fields, rules)
+            continue
+        assert got is not None
+        values, encodings = got
+        assert values == normalise_row(row, spec.all_fields, rules)
+        if i % 5 == 4:
+            assert encodings is None  # no token: normalised to be checked, never encoded
+        else:
+            assert encodings == Encoder(spec, SECRET).encode_all([values], [tokens(230)[i]])[0]
+
+
+def test_a_row_with_no_identifier_in_a_worker_raises_what_one_process_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(encode_pool, "MIN_SLICE", 1)
+    rows = raw_rows(6)  # row 6 (index 4) has nothing usable
+    with pytest.raises(RowError) as inline:
+        prepare_rows(rows, DEFAULT.all_fields, normalisers(DATE_FORMATS, DEFAULT))
+    with EncodePool(DEFAULT, SECRET, 2, DATE_FORMATS) as pool, pytest.raises(RowError) as pooled:
+        list(pool.prepare([rows], lambda b: (b, tokens(len(b))), strict=True))
+    assert isinstance(pooled.value, NodeError)
+    assert str(pooled.value) == str(inline.value) == f"row 6: {NO_IDENTIFIER}"
+    assert (pooled.value.row, pooled.value.field, pooled.value.reason) == (6, "", NO_IDENTIFIER)
+    assert "N/A" not in str(pooled.value) and "31/02" not in str(pooled.value)
+
+
+def test_a_row_error_survives_the_pipe_between_processes() -> None:
+    error = RowError(12, "postcode", "not a postcode")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is RowError
+    assert (again.row, again.field, again.reason, str(again)) == (
+        12,
+        "postcode",
+        "not a postcode",
+        "row 12, field postcode: not a postcode",
+    )
+
+
+def test_rows_need_a_token_or_none_each(pool: EncodePool) -> None:
+    with pytest.raises(ValueError, match="3 tokens"):
+        list(pool.prepare([raw_rows(3)], lambda b: (b, ["t"])))
+    with pytest.raises(ValueError, match="3 tokens"):
+        list(EncodePool(DEFAULT, SECRET).prepare([raw_rows(3)], lambda b: (b, ["t"])))

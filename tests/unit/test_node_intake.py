@@ -9,9 +9,9 @@ import pytest
 
 from hublink.config import ConfigError, InputSection, NodeConfig, TlsSection
 from hublink.spec import LinkageSpec
-from node.intake import take_in
+from node.intake import IncludedCheck, InputChanged, consented_rows, take_in
 from node.policy_file import PolicyError
-from node.prepare import normalisers
+from node.prepare import NO_IDENTIFIER, RowError, normalise_row, normalisers
 from node.source import InputError
 
 FIELDS = LinkageSpec.default().all_fields
@@ -229,3 +229,65 @@ def test_the_exclusion_report_says_per_column_what_was_not_used_and_warns_in_wor
     assert "1 of 30 rows (3.3%) cannot be used and would be left out" in text
     assert "date_of_birth: 1 values are invalid (impossible calendar date: 1)" in text
     assert "31/02/2022" not in text and "Unknown" not in text
+
+
+def second_pass(cfg: NodeConfig, intake, **kwargs: object) -> list[str]:
+    """What an upload's stream does (node.stream): consent here, normalising as a worker
+    would, each usable row checked against the intake."""
+    check = IncludedCheck(intake)
+    sent = []
+    for consented in consented_rows(cfg, FIELDS, intake, **kwargs):  # type: ignore[arg-type]
+        try:
+            normalise_row(consented.row, FIELDS, normalisers())
+        except RowError:
+            continue
+        check.add(consented.row.local_id)
+        if not consented.was_bad:
+            sent.append(consented.row.local_id)
+    check.finish()
+    return sent
+
+
+def test_consent_decided_apart_from_normalising_includes_the_same_records(tmp_path):
+    lines = [good_row(1), good_row(2, consent="N"), "R3,,,,,,Y,", good_row(4), good_row(5)]
+    lines += [good_row(n) for n in range(6, 30)]
+    cfg = config(
+        tmp_path,
+        write_csv(tmp_path, lines),
+        consent_policy=policy(
+            tmp_path,
+            '[[rule]]\nname = "consented"\naction = "require"\ncolumn = "Consent"\nequals = "Y"\n',
+        ),
+    )
+    intake = run(cfg, withdrawn={"R5"})
+    assert [(b.row, b.reason) for b in intake.rejects] == [(4, NO_IDENTIFIER)]
+
+    sent = second_pass(cfg, intake, withdrawn={"R5"})
+
+    assert (
+        sent
+        == [p.local_id for p in intake.prepared]
+        == ["R1", "R4", *(f"R{n}" for n in range(6, 30))]
+    )
+    # the consented rows carry their linkage cells only, not the policy's columns
+    first = next(consented_rows(cfg, FIELDS, intake, withdrawn={"R5"}))
+    assert first.row.extra == {} and first.row.values["given_name"] == "Amelia"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda lines: [*lines[:2], "R3,Isla,Pryce,01/01/2020,CF10 1AA,,Y,", *lines[3:]],
+        lambda lines: ["R1,,,,,,Y,", *lines[1:]],
+    ],
+    ids=["a bad row became usable", "a usable row became bad"],
+)
+def test_a_row_whose_usability_changed_since_the_intake_is_a_changed_file(tmp_path, edit):
+    lines = [good_row(1), good_row(2), "R3,,,,,,Y,", *(good_row(n) for n in range(4, 30))]
+    cfg = config(tmp_path, write_csv(tmp_path, lines))
+    intake = run(cfg)
+    assert second_pass(cfg, intake) == [p.local_id for p in intake.prepared]
+
+    write_csv(tmp_path, edit(lines))
+    with pytest.raises(InputChanged, match="changed while it was being sent"):
+        second_pass(cfg, intake)
