@@ -10,7 +10,7 @@ project's merge threshold) and prints within-organisation pairwise precision,
 recall and F1, then the best recall reached at precision >= 0.98.
 
     python bench/dedup.py [--records 3000] [--seed 7] [--errors 0.5,1,1.5,2] [--overlaps 0.5]
-        [--field-scoring [--salt given=day_month_smaller]]
+        [--field-scoring [--salt given=day_month_smaller]] [--record-clk salted|unsalted]
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the
@@ -21,9 +21,10 @@ and F1 against the truth beside the model's own estimates of within precision
 and recall (calibration), and the estimated number of duplicate pairs.
 ``--salt GROUP=FEATURE`` (repeatable) salts that group's filter with the feature's
 value (``FieldGroup.salt``), to measure what salting costs the model; ``--salt given=``
-takes the shipped salt off. Record tokens, which seed the bits a node flips, are drawn from
-``--seed``, so a run's figures repeat exactly (fresh tokens move a single setting by up to
-a point).
+takes the shipped salt off. ``--record-clk`` (default: a project file's, "salted") chooses
+the record CLK, and with it the candidate floors a run uses. Record tokens, which seed
+the bits a node flips, are drawn from ``--seed``, so a run's figures repeat exactly (fresh
+tokens move a single setting by up to a point).
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
 from threshold import link, scaled
 
 from coordinator.core import field_scoring, matching, quality
+from coordinator.core.runs import floor_for
 from hublink import synthetic
-from hublink.config import ProjectConfig
-from hublink.spec import LinkageSpec, SpecError
+from hublink.config import ProjectConfig, default_of
+from hublink.spec import RECORD_CLKS, LinkageSpec, SpecError
 from node.derived import derive_values
 from node.encoder import Encoder
 
@@ -62,6 +64,12 @@ def main() -> None:
         "--field-scoring", action="store_true", help="decide duplicates with per-field filters"
     )
     parser.add_argument(
+        "--record-clk",
+        choices=RECORD_CLKS,
+        default=default_of(ProjectConfig, "record_clk"),
+        help="the record CLK (the project setting record_clk)",
+    )
+    parser.add_argument(
         "--salt",
         action="append",
         default=[],
@@ -73,7 +81,7 @@ def main() -> None:
     if args.field_scoring:
         fields(args, merge)
         return
-    spec = LinkageSpec.default()
+    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk=args.record_clk)
     print(
         "overlap errors | dup pairs | cross thr | "
         + " | ".join(f"within P/R/F1 @{w}" for w in WITHIN)
@@ -93,8 +101,13 @@ def main() -> None:
                 truth = data.truth()
                 values, ids = prepared(data)
             datasets = encode(spec, values)
-            across = matching.candidate_pairs(datasets, quality.FLOOR)
-            est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
+            across = matching.candidate_pairs(datasets, floor_for(spec.record_clk))
+            est = quality.estimate(
+                quality.best_scores(across),
+                candidates=across,
+                bootstrap=0,
+                floor=floor_for(spec.record_clk),
+            )
             threshold = est.threshold if est.fitted else 0.83
             results = {
                 w: link(
@@ -125,7 +138,9 @@ def main() -> None:
 
 def fields(args: argparse.Namespace, merge: float) -> None:
     """Within-organisation quality when per-field filters decide duplicates."""
-    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+    spec = LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk=args.record_clk
+    )
     malformed = [pair for pair in args.salt if "=" not in pair]
     if malformed:
         raise SystemExit(f"--salt: expected GROUP=FEATURE, not {malformed[0]!r}")
@@ -160,10 +175,15 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                                for k in range(1, len(spec.encodings))])  # fmt: skip
             names = [g.name for g in spec.field_groups]
             stacked = {name: np.concatenate([g[k] for g in groups]) for k, name in enumerate(names)}
-            across = matching.candidate_pairs(datasets, quality.FLOOR)
-            est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
+            across = matching.candidate_pairs(datasets, floor_for(spec.record_clk))
+            est = quality.estimate(
+                quality.best_scores(across),
+                candidates=across,
+                bootstrap=0,
+                floor=floor_for(spec.record_clk),
+            )
             threshold = est.threshold if est.fitted else 0.83
-            within = matching.within_pairs(datasets, field_scoring.WITHIN_FLOOR)
+            within = matching.within_pairs(datasets, field_scoring.within_floor(spec.record_clk))
             scored = field_scoring.score(
                 across,
                 within,
