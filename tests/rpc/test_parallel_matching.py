@@ -48,7 +48,7 @@ def write_project(folder: Path, blocking: str) -> Path:
     # two may differ; see docs/benchmarks.md).
     path.write_text(
         f'id = "{PROJECT}"\npurpose = "Check matching engines agree"\n'
-        f'organisations = [{organisations}]\nschema = "early-years.json"\n'
+        f'organisations = [{organisations}]\nschema = "early-years.json"\nfield_scoring = false\n'
         'admins = ["hub-admin"]\n'
         f'blocking = "{blocking}"\nestimate_sample = 300\n'
         "threshold = 0.7\nauto_threshold = false\n",
