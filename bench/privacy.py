@@ -122,11 +122,13 @@ def graph(sent: Sent, people: People) -> dict[str, float]:
 
 
 def bridge(sent: Sent, people: People) -> dict[str, float]:
+    """Each name filter (``given``, or each salted variant ``given@…``) as the bridge's seed."""
     out = {}
     for field, truth, public in _fields(people):
-        if field in sent.arrays:
-            guesses = bridge_attack(sent.arrays[field], sent.arrays["clk"], public)
-            out[field] = reidentified(guesses, truth)
+        for layout in sent.arrays:
+            if layout == field or layout.startswith(f"{field}@"):
+                guesses = bridge_attack(sent.arrays[layout], sent.arrays["clk"], public)
+                out[layout] = reidentified(guesses, truth)
     return out
 
 
