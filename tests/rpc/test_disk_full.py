@@ -71,7 +71,8 @@ def test_a_full_disk_refuses_clearly_keeps_everything_whole_and_resumes(
     definition = tmp_path / "p.toml"
     definition.write_text(
         'id = "p"\npurpose = "Fill the disk"\n'
-        f'organisations = {json.dumps([NODE.organisation, "childcare"])}\nschema = "s.json"\nfield_scoring = false\n'
+        f'organisations = {json.dumps([NODE.organisation, "childcare"])}\nschema = "s.json"\n'
+        "field_scoring = false\n"
         f"max_chunk_records = {CHUNK}\n",
         encoding="utf-8",
     )
