@@ -304,6 +304,7 @@ def report(
         threshold_requested=thresholds.requested,
         datasets=quality.dataset_rates(grouping.dataset, linked, duplicated, sizes, names),
         output=quality.Output(grouping.group, tuple(sizes), found.kept_from, found.sample_pairs),
+        floor=floor_for(project.record_clk),
     )
     return dataclasses.replace(
         figures,
