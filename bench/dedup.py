@@ -10,7 +10,7 @@ project's merge threshold) and prints within-organisation pairwise precision,
 recall and F1, then the best recall reached at precision >= 0.98.
 
     python bench/dedup.py [--records 3000] [--seed 7] [--errors 0.5,1,1.5,2] [--overlaps 0.5]
-        [--field-scoring [--salt given=day_month_smaller]] [--record-clk salted]
+        [--field-scoring [--salt given=day_month_smaller]] [--record-clk salted|unsalted]
 
 With ``--field-scoring`` the people are also encoded into the per-field filters
 of ``field_scoring = true`` and within-organisation pairs are decided by the
@@ -21,9 +21,10 @@ and F1 against the truth beside the model's own estimates of within precision
 and recall (calibration), and the estimated number of duplicate pairs.
 ``--salt GROUP=FEATURE`` (repeatable) salts that group's filter with the feature's
 value (``FieldGroup.salt``), to measure what salting costs the model; ``--salt given=``
-takes the shipped salt off. Record tokens, which seed the bits a node flips, are drawn from
-``--seed``, so a run's figures repeat exactly (fresh tokens move a single setting by up to
-a point).
+takes the shipped salt off. ``--record-clk`` (default: a project file's, "salted") chooses
+the record CLK, and with it the candidate floors a run uses. Record tokens, which seed
+the bits a node flips, are drawn from ``--seed``, so a run's figures repeat exactly (fresh
+tokens move a single setting by up to a point).
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
 from threshold import link, scaled
 
 from coordinator.core import field_scoring, matching, peaks, quality, score_model
-from coordinator.core.score_model import SALTED_FLOOR
+from coordinator.core.runs import floor_for
 from hublink import synthetic
-from hublink.config import ProjectConfig
-from hublink.spec import LinkageSpec, SpecError
+from hublink.config import ProjectConfig, default_of
+from hublink.spec import RECORD_CLKS, LinkageSpec, SpecError
 from node.derived import derive_values
 from node.encoder import Encoder
 
@@ -67,17 +68,17 @@ def main() -> None:
         "--field-scoring", action="store_true", help="decide duplicates with per-field filters"
     )
     parser.add_argument(
+        "--record-clk",
+        choices=RECORD_CLKS,
+        default=default_of(ProjectConfig, "record_clk"),
+        help="the record CLK (the project setting record_clk)",
+    )
+    parser.add_argument(
         "--salt",
         action="append",
         default=[],
         metavar="GROUP=FEATURE",
         help="with --field-scoring: salt a per-field filter with another feature's value",
-    )
-    parser.add_argument(
-        "--record-clk",
-        choices=("unsalted", "salted"),
-        default="unsalted",
-        help="how the record CLK is made (the project's record_clk; salted: floor 0.6)",
     )
     args = parser.parse_args()
     merge = ProjectConfig("x", "x", (), Path("x")).merge_threshold
@@ -156,7 +157,6 @@ def fields(args: argparse.Namespace, merge: float) -> None:
     spec = LinkageSpec.from_json(
         LinkageSpec.default().json_text, field_scoring=True, record_clk=args.record_clk
     )
-    salted = args.record_clk == "salted"
     malformed = [pair for pair in args.salt if "=" not in pair]
     if malformed:
         raise SystemExit(f"--salt: expected GROUP=FEATURE, not {malformed[0]!r}")
@@ -193,10 +193,15 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                                for k in range(1, len(spec.encodings))])  # fmt: skip
             names = [g.name for g in spec.field_groups]
             stacked = {name: np.concatenate([g[k] for g in groups]) for k, name in enumerate(names)}
-            across = matching.candidate_pairs(datasets, SALTED_FLOOR if salted else quality.FLOOR)
-            est = quality.estimate(quality.best_scores(across), candidates=across, bootstrap=0)
+            across = matching.candidate_pairs(datasets, floor_for(spec.record_clk))
+            est = quality.estimate(
+                quality.best_scores(across),
+                candidates=across,
+                bootstrap=0,
+                floor=floor_for(spec.record_clk),
+            )
             threshold = est.threshold if est.fitted else 0.83
-            within = matching.within_pairs(datasets, field_scoring.within_floor(args.record_clk))
+            within = matching.within_pairs(datasets, field_scoring.within_floor(spec.record_clk))
             scored = field_scoring.score(
                 across,
                 within,

@@ -35,7 +35,7 @@ from privacy_harness import (
     Sent,
     encode,
     generator_people,
-    salted_spec,
+    shipped_spec,
     weak_given_spec,
     zipf_people,
 )
@@ -68,35 +68,34 @@ FAMILY_PART = RecordPart(
 
 
 def _parts(*parts: RecordPart, base: LinkageSpec | None = None) -> LinkageSpec:
-    return (base or salted_spec()).with_record_parts(parts)
+    return (base or shipped_spec()).with_record_parts(parts)
 
 
 Design = Callable[[], tuple[LinkageSpec, dict[str, object]]]
 DESIGNS: dict[str, Design] = {
-    # "shipped" here is a project with record_clk = "salted" and field_scoring.
-    "shipped": lambda: (salted_spec(), {}),
+    "shipped": lambda: (shipped_spec(), {}),
     "weak-given": lambda: (weak_given_spec(), {}),
-    "clk-unbalanced": lambda: (dataclasses.replace(salted_spec(), hardening="none"), {}),
+    "clk-unbalanced": lambda: (dataclasses.replace(shipped_spec(), hardening="none"), {}),
     "clk-unsalted": lambda: (_parts(), {}),
     "clk-unsalted-record-only": lambda: (LinkageSpec.default().with_record_parts(()), {}),
     "clk-birth+home": lambda: (_parts(BIRTH_PART, HOME_PART), {}),
     "clk-birth+home+family": lambda: (_parts(BIRTH_PART, HOME_PART, FAMILY_PART), {}),
-    "clk-from-filters": lambda: (salted_spec(), {"clk_from_filters": True}),
-    "clk-blip-0.02": lambda: (salted_spec(), {"clk_flip": 0.02}),
-    "clk-blip-0.05": lambda: (salted_spec(), {"clk_flip": 0.05}),
-    "clk-blip-0.08": lambda: (salted_spec(), {"clk_flip": 0.08}),
-    "clk-xor-fold": lambda: (salted_spec(), {"xor_fold": True}),
-    "given-salt-dob": lambda: (salted_spec().with_salts({"given": "date_of_birth"}), {}),
+    "clk-from-filters": lambda: (shipped_spec(), {"clk_from_filters": True}),
+    "clk-blip-0.02": lambda: (shipped_spec(), {"clk_flip": 0.02}),
+    "clk-blip-0.05": lambda: (shipped_spec(), {"clk_flip": 0.05}),
+    "clk-blip-0.08": lambda: (shipped_spec(), {"clk_flip": 0.08}),
+    "clk-xor-fold": lambda: (shipped_spec(), {"xor_fold": True}),
+    "given-salt-dob": lambda: (shipped_spec().with_salts({"given": "date_of_birth"}), {}),
     "names+family-salt-dob": lambda: (
-        salted_spec().with_salts({"given": "date_of_birth", "family": "date_of_birth"}),
+        shipped_spec().with_salts({"given": "date_of_birth", "family": "date_of_birth"}),
         {},
     ),
-    "flip-0.05": lambda: (dataclasses.replace(salted_spec(), group_flip=0.05), {}),
-    "flip-0.08": lambda: (dataclasses.replace(salted_spec(), group_flip=0.08), {}),
-    "combined-3": lambda: (_groups(salted_spec(), (NAMES, BIRTH, PLACE), 0.02), {}),
+    "flip-0.05": lambda: (dataclasses.replace(shipped_spec(), group_flip=0.05), {}),
+    "flip-0.08": lambda: (dataclasses.replace(shipped_spec(), group_flip=0.08), {}),
+    "combined-3": lambda: (_groups(shipped_spec(), (NAMES, BIRTH, PLACE), 0.02), {}),
     "combined-3-salt-dob": lambda: (
         _groups(
-            salted_spec(), (dataclasses.replace(NAMES, salt="date_of_birth"), BIRTH, PLACE), 0.02
+            shipped_spec(), (dataclasses.replace(NAMES, salt="date_of_birth"), BIRTH, PLACE), 0.02
         ),
         {},
     ),
@@ -123,11 +122,13 @@ def graph(sent: Sent, people: People) -> dict[str, float]:
 
 
 def bridge(sent: Sent, people: People) -> dict[str, float]:
+    """Each name filter (``given``, or each salted variant ``given@…``) as the bridge's seed."""
     out = {}
     for field, truth, public in _fields(people):
-        if field in sent.arrays:
-            guesses = bridge_attack(sent.arrays[field], sent.arrays["clk"], public)
-            out[field] = reidentified(guesses, truth)
+        for layout in sent.arrays:
+            if layout == field or layout.startswith(f"{field}@"):
+                guesses = bridge_attack(sent.arrays[layout], sent.arrays["clk"], public)
+                out[layout] = reidentified(guesses, truth)
     return out
 
 

@@ -139,6 +139,9 @@ def write_deployment(
         'purpose = "Measure linkage at scale on synthetic people"\n'
         f"organisations = {json.dumps(list(organisations))}\n"
         f"schema = {_toml(schema)}\n"
+        # The parties send the record CLK alone (bench/scale_data.py): record-level matching
+        # at scale is what this measures.
+        "field_scoring = false\n"
         'admins = ["linkage-unit"]\n',
         encoding="utf-8",
     )

@@ -20,7 +20,13 @@ from coordinator.core.blocking import BLOCKING_MODES
 from coordinator.core.keys import KEY_SCOPES
 from coordinator.core.model import Project
 from hublink import config
-from hublink.spec import NORMALISATION_VERSION, LinkageSpec, SpecError, canonical_json
+from hublink.spec import (
+    NORMALISATION_VERSION,
+    LinkageSpec,
+    SpecError,
+    canonical_json,
+    warn_if_legacy,
+)
 
 _PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -81,6 +87,7 @@ def load_project(path: Path) -> Project:
         )
     except SpecError as exc:
         raise config.ConfigError(f"{path}: schema: {exc}") from None
+    warn_if_legacy(definition.record_clk, str(path))
     if definition.encoding_sha256 and definition.encoding_sha256 != spec.sha256:
         raise config.ConfigError(
             f"{path}: encoding_sha256 pins {definition.encoding_sha256[:12]}… but schema "

@@ -92,14 +92,14 @@ class ProjectConfig:
             "or any; GB if unset): see docs/design.md."
         )
     )
-    # Tuned for balanced 2048-bit unsalted CLKs (Dice: the share of positions two agree on):
-    # bench/hardening_tuning.py. Unhardened: 0.8 / within 0.88; salted: the help below.
+    # Record-level Dice thresholds decide alone only with field_scoring = false; salted record
+    # CLKs score true pairs ~0.95, 0.8 or 0.65 (0, 1, 2 salt fields differ): docs/benchmarks.md.
     threshold: float = field(
         default=0.83,
         metadata=defines(
-            """Dice similarity at or above which two records of different organisations match.
-            ``record_clk = "salted"`` without field scoring links best near 0.66-0.7 (with
-            ``auto_threshold = false``, ``min_threshold = 0.6``): docs/benchmarks.md."""
+            """Dice similarity at or above which two records of different organisations match
+            when no estimate can be made; blocking is planned for it. Record-only salted
+            projects link best near 0.66-0.7 (``auto_threshold = false``): docs/benchmarks.md."""
         ),
     )
     auto_threshold: bool = field(
@@ -115,7 +115,7 @@ class ProjectConfig:
         default=0.9,
         metadata=defines(
             "Similarity at which two records of the same organisation are the same person "
-            '(about 0.74 for record_clk = "salted" without field scoring: docs/benchmarks.md).'
+            "without field scoring (about 0.74 for the salted record CLK: docs/benchmarks.md)."
         ),
     )
     merge_threshold: float = field(
@@ -159,13 +159,14 @@ class ProjectConfig:
     )
     max_records: int = field(default=5_000_000, metadata=about("Most records one upload may hold."))
     min_threshold: float = field(
-        default=0.7,
+        default=0.6,
         metadata=about(
             """Lowest threshold a run may be started with (and the project's ``threshold`` may
             be); lower is refused with INVALID_ARGUMENT. Also the lowest similarity a run keeps
-            candidate pairs from: below about 0.7 almost every pair of hardened unsalted
-            encodings is a candidate, and a run's memory grows with the square of the records.
-            ``record_clk = "salted"`` projects may set 0.6 (random pairs score 0.5)."""
+            candidate pairs from: random pairs of salted record CLKs score 0.5 give or take
+            0.01, so below about 0.55 almost every pair is a candidate and a run's memory grows
+            with the square of the records. Legacy unsalted projects keep candidates from 0.7
+            unless a run asks for a lower threshold: set 0.7 for their old bound."""
         ),
     )
     max_candidates: int = field(
@@ -289,22 +290,21 @@ class ProjectConfig:
         ),
     )
     field_scoring: bool = field(
-        default=False,
+        default=True,
         metadata=about(
-            """Nodes also send per-field filters (given name; family name; date of birth with
-            sex; postcode with NHS number; hublink/schemas/field-groups.json) and the coordinator
-            weighs them Fellegi-Sunter style to tell duplicate referrals from twins and siblings.
-            Discloses more than the record CLK alone (docs/design.md, "Duplicate referrals,
-            field by field"); part of the pinned hash."""
+            """Nodes also send per-field filters, salted per record (hublink/schemas/
+            field-groups.json), and one field model decides every candidate pair (docs/design.md,
+            "Duplicate referrals, field by field"). false: the record CLK alone decides; it
+            costs accuracy, which quality.html shows. Part of the pinned hash."""
         ),
     )
     record_clk: str = field(
-        default="unsalted",
+        default="salted",
         metadata=about(
-            """"unsalted": the record CLK is one keyed Bloom filter over every field. "salted":
-            three parts salted by birth date, postcode, name (hublink/schemas/record-clk.json):
-            no name frequencies leak, but record-only accuracy drops (docs/benchmarks.md,
-            "Salted record CLK"). Part of the pinned hash."""
+            """"salted": three parts salted by birth date, postcode and name (hublink/schemas/
+            record-clk.json); no attack measured names over 1%. "unsalted" (legacy, for projects
+            pinned to it; warned on load): one filter over every field, whose blocks name 8.27%
+            of given names (docs/benchmarks.md). Part of the pinned hash."""
         ),
     )
     node_keys: Mapping[str, str] = field(
@@ -543,14 +543,14 @@ class NodeConfig:
         ),
     )
     field_scoring: bool = field(
-        default=False,
+        default=True,
         metadata=about(
             "Must match the project's field_scoring; it is part of the encoding hash both "
             "sides pin."
         ),
     )
     record_clk: str = field(
-        default="unsalted", metadata=about("Must match the project's record_clk (pinned hash).")
+        default="salted", metadata=about("Must match the project's record_clk (pinned hash).")
     )
     secret_exchange: bool = field(
         default=False,

@@ -18,7 +18,7 @@ import grpc
 
 from hublink.clients import RequestRefused
 from hublink.config import NodeConfig
-from hublink.spec import LinkageSpec, SpecError
+from hublink.spec import LinkageSpec, SpecError, warn_if_legacy
 from node import attributes, credentials, exclusions, locallog, refresh
 from node.credentials import own_identity, read_secret
 from node.encode_pool import EncodePool, workers_for
@@ -82,6 +82,7 @@ def upload(
         )
     except SpecError as exc:
         raise RunError(str(exc)) from None
+    warn_if_legacy(config.record_clk, f"node config of project {config.project}")
     secret = b"" if config.secret_exchange else read_secret(config)
     _encode_workers(config, 0)  # a bad encode_workers is refused before any contact
     # The first pass counts and fingerprints what may leave; records are read again

@@ -407,11 +407,13 @@ def report(
     datasets: tuple[DatasetRates, ...],
     threshold_requested: float | None = None,
     output: Output | None = None,
+    floor: float = FLOOR,
 ) -> RunQuality:
     """Everything a run reports about its quality, from its cross-dataset candidates and groups
     (``datasets``: ``dataset_rates`` of the run's groups). ``threshold_used`` is the chosen
     threshold, ``threshold_fixed`` the fallback (``RunQuality``). With ``output`` (the run's
-    groups), recall is counted on them (``on_output``)."""
+    groups), recall is counted on them (``on_output``). ``floor`` is the score candidates were
+    kept from (the record CLK's), where the histogram and curve start."""
     measured = on_output(found, across, output) if output is not None and found.fitted else None
     base = _report(
         across=across,
@@ -422,6 +424,7 @@ def report(
         threshold_fixed=threshold_fixed,
         datasets=datasets,
         threshold_requested=threshold_requested,
+        floor=floor,
     )
     if measured is None:
         return base
@@ -452,6 +455,7 @@ def _report(
     threshold_fixed: float,
     datasets: tuple[DatasetRates, ...],
     threshold_requested: float | None = None,
+    floor: float = FLOOR,
 ) -> RunQuality:
     return RunQuality(
         auto=auto,
@@ -468,8 +472,8 @@ def _report(
         scores=found.scores,
         near_threshold=near_threshold(across, threshold_used),
         several_candidates=several_candidates(across, threshold_used),
-        histogram=histogram(scores),
-        curve=curve(found),
+        histogram=histogram(scores, floor),
+        curve=curve(found, floor),
         datasets=datasets,
         anchored=found.anchored,
         threshold_requested=threshold_requested,

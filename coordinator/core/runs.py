@@ -274,6 +274,7 @@ def report(
         output=quality.Output(
             grouping.group, tuple(sizes), found.kept_from, found.sample_pairs, carried
         ),
+        floor=floor_for(project.record_clk),
     )
     return dataclasses.replace(
         figures,

@@ -1,11 +1,11 @@
 """``hublink schema``: the linkage schema a project uses, and the encoding hash everyone pins.
 
 A project file names a clkhash schema; the coordinator and every node hash it,
-with the normalisation version, the hardening and (with ``field_scoring``) the
-per-field filter groups, into the ``encoding_sha256`` they compare before any
-record moves. ``export`` writes the schema file to hand to each party;
-``hash`` prints that hash whole, so it can be pasted into a project file or
-checked against what a node reports, with no Python one-liner.
+with the normalisation version, the hardening, the record CLK's parts and (with
+``field_scoring``, the default) the per-field filter groups, into the
+``encoding_sha256`` they compare before any record moves. ``export`` writes
+the schema file to hand to each party; ``hash`` prints that hash whole, so it
+can be pasted into a project file or checked against what a node reports.
 """
 
 from __future__ import annotations
@@ -18,15 +18,30 @@ from pathlib import Path
 import click
 
 from hublink.cli.errors import friendly
-from hublink.config import ProjectConfig, load
-from hublink.spec import DEFAULT_HARDENING, HARDENINGS, NORMALISATION_VERSION, LinkageSpec
+from hublink.config import ProjectConfig, default_of, load
+from hublink.spec import (
+    DEFAULT_HARDENING,
+    HARDENINGS,
+    NORMALISATION_VERSION,
+    RECORD_CLKS,
+    LinkageSpec,
+    warn_if_legacy,
+)
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 _FIELD_SCORING = click.option(
-    "--field-scoring",
-    is_flag=True,
-    help="Per-field filters as well (the project and node setting field_scoring = true).",
+    "--field-scoring/--no-field-scoring",
+    default=default_of(ProjectConfig, "field_scoring"),
+    show_default=True,
+    help="Per-field filters as well (the project and node setting field_scoring).",
+)
+_RECORD_CLK = click.option(
+    "--record-clk",
+    type=click.Choice(RECORD_CLKS),
+    default=default_of(ProjectConfig, "record_clk"),
+    show_default=True,
+    help='How the record CLK is made (the setting record_clk; "unsalted" is legacy).',
 )
 _SCHEMA = click.option(
     "--schema",
@@ -47,6 +62,7 @@ _PROJECT = click.option(
 _SETTINGS = {
     "schema_path": "--schema",
     "field_scoring": "--field-scoring",
+    "record_clk": "--record-clk",
     "normalisation": "--normalisation",
     "hardening": "--hardening",
 }
@@ -61,6 +77,7 @@ def _spec(
     schema_path: Path | None,
     *,
     field_scoring: bool,
+    record_clk: str,
     normalisation: str = NORMALISATION_VERSION,
     hardening: str = DEFAULT_HARDENING,
     project_path: Path | None = None,
@@ -80,6 +97,7 @@ def _spec(
                 f"leave out {', '.join(given)}"
             )
         project = load(project_path, ProjectConfig)
+        warn_if_legacy(project.record_clk, str(project_path))
         return LinkageSpec.from_file(
             project.schema,
             normalisation=project.normalisation or NORMALISATION_VERSION,
@@ -97,6 +115,7 @@ def _spec(
         normalisation=normalisation,
         hardening=hardening,
         field_scoring=field_scoring,
+        record_clk=record_clk,
     )
 
 
@@ -104,6 +123,7 @@ def _spec(
 @_SCHEMA
 @_PROJECT
 @_FIELD_SCORING
+@_RECORD_CLK
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -112,17 +132,23 @@ def _spec(
 )
 @friendly
 def schema_export(
-    schema_path: Path | None, project_path: Path | None, field_scoring: bool, output: Path | None
+    schema_path: Path | None,
+    project_path: Path | None,
+    field_scoring: bool,
+    record_clk: str,
+    output: Path | None,
 ) -> None:
     """Print or write the linkage schema JSON a project's parties use.
 
     The shipped early-years.json by default, or the schema file given (or the
-    one a project file names), checked first (with --field-scoring, that it
-    hashes every feature the per-field filters need). Written with --output,
+    one a project file names), checked first (with field scoring, the default,
+    that it hashes every feature the per-field filters need). Written with --output,
     the file's encoding hash (with the default normalisation and hardening, or
     the project's settings) is shown on stderr.
     """
-    spec = _spec(schema_path, field_scoring=field_scoring, project_path=project_path)
+    spec = _spec(
+        schema_path, field_scoring=field_scoring, record_clk=record_clk, project_path=project_path
+    )
     # Readable (two-space indent, sorted keys): the same schema, so the same hash.
     text = json.dumps(spec.schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if output is None:
@@ -139,6 +165,7 @@ def schema_export(
 @_SCHEMA
 @_PROJECT
 @_FIELD_SCORING
+@_RECORD_CLK
 @click.option(
     "--normalisation",
     default=NORMALISATION_VERSION,
@@ -157,18 +184,21 @@ def schema_hash(
     schema_path: Path | None,
     project_path: Path | None,
     field_scoring: bool,
+    record_clk: str,
     normalisation: str,
     hardening: str,
 ) -> None:
     """Print the encoding hash, whole: the project's and node's ``encoding_sha256``.
 
-    It covers the schema, the normalisation version, the hardening and, with
-    --field-scoring, the per-field filter groups, so give the settings the
-    project file has, or the project file itself with --project.
+    It covers the schema, the normalisation version, the hardening, the record
+    CLK's salted parts and (unless --no-field-scoring) the per-field filter
+    groups, so give the settings the project file has, or the project file
+    itself with --project.
     """
     spec = _spec(
         schema_path,
         field_scoring=field_scoring,
+        record_clk=record_clk,
         normalisation=normalisation,
         hardening=hardening,
         project_path=project_path,

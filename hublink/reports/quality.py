@@ -260,10 +260,24 @@ def _anchor_kind(report: admin_pb2.QualityReport) -> str:
     return "cross-organisation links"
 
 
+#: Shown when a run weighed no per-field evidence, so the admin sees what it costs.
+RECORD_ONLY = (
+    "<h2>No per-field evidence (field_scoring = false)</h2>"
+    "<p class='note'>This project decides every pair on the record CLK alone, at fixed Dice "
+    "thresholds: duplicate referrals are not told apart from twins and siblings field by "
+    "field. On hublink's generator that costs accuracy: with the salted record CLK at the "
+    "default thresholds, cross-organisation F1 fell from about 0.98 with field scoring to "
+    '0.78 (10% overlap) and within-organisation F1 by more (docs/benchmarks.md, "Private '
+    'default"). Turn field_scoring on, the default, unless the organisations agreed not to '
+    "send per-field filters.</p>"
+)
+
+
 def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
-    """The per-field duplicate model's aggregate figures; nothing when the run had none."""
+    """The per-field duplicate model's aggregate figures; for a run without it (the project
+    turned ``field_scoring`` off), what deciding on the record CLK alone costs."""
     if not report.quality.HasField("duplicates"):
-        return []
+        return [RECORD_ONLY]
     d = report.quality.duplicates
     parts = [
         "<h2>Duplicate referrals (per-field model)</h2>",

@@ -74,7 +74,7 @@ def test_figures_are_plausible(quick: tuple[dict[str, object], str]) -> None:
     records = entry["records"]
     assert isinstance(records, list) and len(records) == 2
     assert all(1900 <= r <= 2000 for r in records)  # the node rejects planted bad rows
-    assert entry["encodings"] == "real" and entry["encoding_bits"] == 2048
+    assert entry["encodings"] == "real" and entry["encoding_bits"] == 3072  # salted, balanced
     # Every uploaded record gets a key back, and about 60% of people are shared.
     assert entry["keys_returned"] == entry["run_records"] == sum(records)
     assert 0.3 * records[0] < entry["linked_entities"] < 0.9 * records[0]

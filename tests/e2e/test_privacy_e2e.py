@@ -91,7 +91,7 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     assert sum(len(c.records) for c in chunks) == len(tokens)
     encodings: set[bytes] = set()
     attributes_seen = 0
-    # The layout the project's spec fixes (a balanced 2048-bit CLK, and with field_scoring, as
+    # The layout the project's spec fixes (a balanced 3072-bit CLK, and with field_scoring, as
     # the demo sets it, four balanced 1024-bit per-field filters), read from the schema,
     # hardening and field_scoring the nodes were configured with rather than written out here.
     node = linked_deployment.node_config(linked_deployment.organisations[0])
@@ -101,7 +101,7 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     layout = [(e.name, e.nbytes) for e in spec.encodings]
     variants = ("given@birth", "given@home", "family@birth", "family@home")
     variants += ("birth@home", "birth@family", "place@birth", "place@family")
-    assert layout == [("clk", 256), *((name, 128) for name in variants)]
+    assert layout == [("clk", 384), *((name, 128) for name in variants)]
     for chunk in chunks:
         for record in chunk.records:
             assert record.token.encode() in tokens
@@ -194,7 +194,8 @@ def test_the_quality_report_holds_aggregates_only(linked_deployment, identifiers
         assert leaked(payload, identifiers) == []
         assert not any(token in payload for token in tokens)
         assert not any(key in payload for key in keys)
-    assert len(report.bins) == 30 and len(report.curve) <= 31
+    # Bins of 0.01 from the 0.6 floor (the salted record CLK's) to 1.
+    assert len(report.bins) == 40 and len(report.curve) <= 41
     assert [d.organisation for d in report.datasets] == linked_deployment.organisations
     # Link rates by released attribute: coarse values only, under the project's rule
     # (hospital-statistics: 1-7 withheld, others rounded to 5), withheld cells empty.

@@ -133,6 +133,8 @@ def coordinator(pilot_pki: PilotPki, tmp_path: Path) -> Iterator[RunningCoordina
         'purpose = "Test that the coordinator serves a project over gRPC"\n'
         f"organisations = [{organisations}]\n"
         'schema = "early-years.json"\n'
+        # These tests send the record CLK alone (a record-only project).
+        "field_scoring = false\n"
         f"suppression_threshold = {SUPPRESSION_THRESHOLD}\n"
         'disclosure = "unrounded"\n'
         f'admins = ["{ADMIN_ORGANISATION}"]\n'

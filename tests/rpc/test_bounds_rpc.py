@@ -76,7 +76,7 @@ def test_a_run_below_the_projects_min_threshold_is_refused(coordinator: Any) -> 
             timeout=DEADLINE,
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
-        mentions=["min_threshold", "0.7"],
+        mentions=["min_threshold", "0.6"],
     )
     assert "0.5" in details
     assert coordinator.core.store.query("SELECT id FROM runs") == []

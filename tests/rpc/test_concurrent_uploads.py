@@ -37,6 +37,7 @@ def ten_way(pilot_pki, tmp_path: Path):
     definition.write_text(
         'id = "ten"\npurpose = "Ten organisations upload at once"\n'
         f'organisations = {json.dumps(list(ORGANISATIONS))}\nschema = "s.json"\n'
+        "field_scoring = false\n"
         f"max_chunk_records = {CHUNK}\n",
         encoding="utf-8",
     )

@@ -47,7 +47,7 @@ from node.source import SourceRow
 from node.uploader import NodeClient
 
 DEADLINE = 10.0
-CLK_BYTES = LinkageSpec.default().record_bytes  # 256: a balanced 2048-bit CLK
+CLK_BYTES = LinkageSpec.default().record_bytes  # 384: a balanced 3072-bit CLK
 GRPC_DEFAULT_LIMIT = 4 * 1024 * 1024
 
 HEALTH_VISITING = Identity("health-visiting", Role.NODE)
@@ -210,7 +210,7 @@ def test_member_node_gets_the_schema_and_encoding_hash(coordinator: Any) -> None
         assert project.schema_json == LinkageSpec.from_file(coordinator.schema_path).json_text
         # The node computes the same hash from the schema hublink ships.
         assert project.encoding_sha256 == SPEC.sha256
-        assert [(e.name, e.bits) for e in project.encodings] == [("clk", 2048)]
+        assert [(e.name, e.bits) for e in project.encodings] == [("clk", 3072)]
         assert project.max_chunk_records == 2000
 
 
@@ -269,7 +269,7 @@ def test_encoding_of_the_wrong_length_is_invalid_and_stores_nothing(coordinator:
     refused(
         lambda: uploads.put(upload_id, 0, records),
         grpc.StatusCode.INVALID_ARGUMENT,
-        mentions=["record 2", "'clk'", "512 bits", "2048"],
+        mentions=["record 2", "'clk'", "512 bits", "3072"],
         records=records,
     )
     assert stored_records(coordinator, upload_id) == 0

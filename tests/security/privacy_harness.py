@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hublink import synthetic
+from hublink.config import ProjectConfig, default_of
 from hublink.privacy.bits import Bits, unpack
 from hublink.privacy.names import (
     NameList,
@@ -109,22 +110,21 @@ def generator_people(per_org: int, seed: int = 404, **options: object) -> People
 
 # ------------------------------------------------------------------------------- designs
 def shipped_spec() -> LinkageSpec:
-    """What the demo ships: the default schema with per-field filters (field_scoring on)."""
-    return LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
-
-
-def salted_spec() -> LinkageSpec:
-    """What a node of a project with ``record_clk = "salted"`` sends: the shipped field
-    filters beside a record CLK of salted parts (hublink/schemas/record-clk.json)."""
+    """What a node of a project with the defaults sends (a project file's ``field_scoring``
+    and ``record_clk``: salted per-field filters beside the salted record CLK)."""
     return LinkageSpec.from_json(
-        LinkageSpec.default().json_text, field_scoring=True, record_clk="salted"
+        LinkageSpec.default().json_text,
+        field_scoring=default_of(ProjectConfig, "field_scoring"),
+        record_clk=default_of(ProjectConfig, "record_clk"),
     )
 
 
 def unsalted_clk_spec() -> LinkageSpec:
-    """The record CLK as one filter over every field, balanced and permuted (the default,
-    ``record_clk = "unsalted"``), beside the shipped field filters."""
-    return shipped_spec().with_record_parts(())
+    """Deliberately weak record CLK: the legacy ``record_clk = "unsalted"``, one filter over
+    every field, balanced and permuted, beside the shipped field filters."""
+    return LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk="unsalted"
+    )
 
 
 def month_salted_spec() -> LinkageSpec:

@@ -7,11 +7,10 @@ that knowledge: the exact frequency of every (normalised) given name among the
 20,000 synthetic records it attacks. A record counts as re-identified when the
 attack assigns it its own given name.
 
-Every test runs over every encoding a default project sends (``spec.encodings``
-of ``LinkageSpec.default()``) and every encoding a project with per-field
-filters sends (``field_scoring = true``: the record CLK plus a given-name, a
-family-name, a birth and a place filter, each balanced and with 2% of its bits
-flipped afresh per record), so any encoding that leaves a node is attacked. Each attack is
+Every test runs over every encoding a default project sends (the salted record
+CLK plus the per-field filters, each salted per record, balanced and with bits
+flipped afresh per record) and over the record CLK alone (``field_scoring =
+false``), so any encoding that leaves a node is attacked. Each attack is
 also run on an unhardened given-name-only filter, and must succeed there: that
 is what shows the attack is real and the defaults are what stop it.
 
@@ -32,6 +31,7 @@ import pytest
 
 from coordinator.core import keys
 from hublink import synthetic
+from hublink.config import ProjectConfig, default_of
 from hublink.privacy.bits import unpack
 from hublink.privacy.frequency import cluster_alignment, frequency_alignment
 from hublink.privacy.frequency import near_duplicate_clusters as _clusters
@@ -100,19 +100,25 @@ def given_name_filter_spec() -> LinkageSpec:
         if feature["identifier"] not in ("given_name", GIVEN_NAME_HASHED):
             feature.clear()
             feature.update({"identifier": feature_name(schema, feature), "ignored": True})
-    return LinkageSpec.from_json(json.dumps(schema), hardening="none")
+    # One plain filter: the salted record CLK's parts need the fields this schema ignores.
+    return LinkageSpec.from_json(json.dumps(schema), hardening="none", record_clk="unsalted")
 
 
 def feature_name(schema: dict, feature: dict) -> str:
     return str(LinkageSpec.default().all_fields[schema["features"].index(feature)])
 
 
-def field_scoring_spec() -> LinkageSpec:
-    """The default schema with per-field filters (the project setting field_scoring)."""
-    return LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True)
+def project_default_spec() -> LinkageSpec:
+    """What a default project sends: the salted record CLK and the per-field filters."""
+    return LinkageSpec.from_json(
+        LinkageSpec.default().json_text,
+        field_scoring=default_of(ProjectConfig, "field_scoring"),
+        record_clk=default_of(ProjectConfig, "record_clk"),
+    )
 
 
-SPECS = {"default": LinkageSpec.default, "field_scoring": field_scoring_spec}
+#: The default, and the record CLK alone (``field_scoring = false``).
+SPECS = {"default": project_default_spec, "record_only": LinkageSpec.default}
 
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
@@ -298,7 +304,7 @@ def test_clustering_near_identical_name_filters(population: Population) -> None:
     near-identical filters gather only the records of one child: the same attack, even by
     an attacker who knows how often each name comes with each salt value, names under 1%.
     """
-    spec = field_scoring_spec()
+    spec = project_default_spec()
     salts = {g.name: g.salt for g in spec.field_groups}
     assert all(salts.values()), "every shipped per-field filter is salted"
     names = [n for n in salts if n.partition("@")[0] in ("given", "family")]

@@ -22,10 +22,11 @@ from node.normalise import NormalisationError
 from node.prepare import normalise_checked, normalisers
 from node.source import SourceRow
 
-#: The default spec's hashes on main before added fields existed: default projects must
-#: send exactly what they sent.
-DEFAULT_SHA256 = "12feb2d74f47e0c6e3dad8c6245accbde7b4da763040983609128f523dd52d96"
-DEFAULT_FIELD_SCORING_SHA256 = "b26364c597fffb3032af660331bf67afa6757da71e0c7b623edc206fef1ed534"
+#: The default spec's hashes with the salted record CLK (issue 20 changed them on purpose, so
+#: older uploads are refused) and no added fields: adding the means to add fields must leave
+#: what default projects send, and pin, exactly as it was.
+DEFAULT_SHA256 = "085b1d69313775ba2228ef5af851a53f6c8d6a51a7d8a78e1bdddddec1f15cf9"
+DEFAULT_FIELD_SCORING_SHA256 = "11c874e7482cb45732ef5ccd8c213a296f69dfe1de1abf1cb08a4aa077403d25"
 SECRET = b"a-secret-of-16+chars"
 
 

@@ -1,6 +1,6 @@
 """Incremental runs on the core: after each refresh, the entities a full re-link finds.
 
-Synthetic encodings (balanced random 2048-bit vectors; a child known to two
+Synthetic encodings (balanced random vectors of the record CLK's length; a child known to two
 organisations, or referred twice to one, is a copy with a few bits moved) are
 uploaded to an in-process coordinator, then refreshed month after month: records
 changed, removed and added. Each month the incremental run must compare only the
@@ -27,7 +27,7 @@ from hublink.spec import LinkageSpec, UploadDigest
 ADMIN = Identity("hub-admin", Role.ADMIN)
 PARTIES = ("health-visiting", "childcare")
 PROJECT = "living-core"
-BITS = 2048
+BITS = LinkageSpec.default().encodings[0].bits  # the record CLK's length (3072)
 
 
 def person(rng: np.random.Generator) -> np.ndarray:

@@ -24,8 +24,6 @@ SECRET = b"a-secret-of-16+chars"
 AMELIA = ("amelia", "pryce", "03042021", "F", "CF10 1AA", "")
 OLIVER = ("oliver", "jenkins", "15112020", "M", "SA1 1DP", "")
 NOBODY = ("",) * len(FIELDS)
-#: The same schema with the salted record CLK (``record_clk = "salted"``).
-SALTED = LinkageSpec.from_json(SPEC.json_text, record_clk="salted")
 
 
 def bits_of(packed: bytes) -> bitarray:
@@ -37,12 +35,6 @@ def bits_of(packed: bytes) -> bitarray:
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
     return Encoder(SPEC, SECRET)
-
-
-@pytest.fixture(scope="module")
-def salted() -> Encoder:
-    """An encoder for a project with ``record_clk = "salted"``."""
-    return Encoder(SALTED, SECRET)
 
 
 # --- normalise_row --------------------------------------------------------------------------
@@ -103,10 +95,10 @@ def test_a_field_without_a_rule_is_only_trimmed() -> None:
 # --- encoding -------------------------------------------------------------------------------
 
 
-def test_each_record_becomes_256_balanced_bytes(encoder: Encoder) -> None:
+def test_each_record_becomes_384_balanced_bytes(encoder: Encoder) -> None:
     packed = encoder.encode([AMELIA, OLIVER])
-    assert [len(p) for p in packed] == [256, 256]
-    assert [bits_of(p).count() for p in packed] == [1024, 1024]
+    assert [len(p) for p in packed] == [384, 384]
+    assert [bits_of(p).count() for p in packed] == [1536, 1536]
     assert encoder.encode([]) == []
 
 
@@ -125,21 +117,80 @@ def test_another_secret_gives_unrelated_bits(encoder: Encoder) -> None:
     (theirs,) = Encoder(SPEC, b"another-secret-16+chars").encode([AMELIA])
     a, b = bits_of(ours), bits_of(theirs)
 
-    # Balanced filters have exactly half their 2048 bits set; under another secret both the
+    # Balanced filters have exactly half their 3072 bits set; under another secret both the
     # CLK and the permutation change, so the two differ in about half of the positions and
     # share only the bits chance says they should.
-    assert a.count() == b.count() == 1024
-    assert 0.4 * 2048 < (a ^ b).count() < 0.6 * 2048
-    assert (a & b).count() == pytest.approx(1024 * 1024 / 2048, rel=0.15)
+    assert a.count() == b.count() == 1536
+    assert 0.4 * 3072 < (a ^ b).count() < 0.6 * 3072
+    assert (a & b).count() == pytest.approx(1536 * 1536 / 3072, rel=0.15)
 
 
 def test_a_record_with_every_field_empty_hashes_nothing(encoder: Encoder) -> None:
-    (packed,) = encoder.encode([NOBODY])
-    unhardened = Encoder(LinkageSpec.from_json(SPEC.json_text, hardening="none"), SECRET)
+    unsalted = SPEC.with_record_parts(())
+    (packed,) = Encoder(unsalted, SECRET).encode([NOBODY])
+    unhardened = Encoder(dataclasses.replace(unsalted, hardening="none"), SECRET)
     (clk,) = unhardened.encode([NOBODY])
     assert len(packed) == 256
     assert bits_of(clk).count() == 0
     assert bits_of(packed).count() == 1024  # only the complement half is set
+    # Salted, it has no salt for any part: every part is random bits, the same each time.
+    (salted,) = encoder.encode([NOBODY])
+    assert encoder.encode([NOBODY]) == [salted]
+    assert 0.4 * 3072 < (bits_of(salted) ^ bits_of(packed + packed[:128])).count() < 0.6 * 3072
+
+
+# --- the record CLK's salted parts (hublink/schemas/record-clk.json) ------------------------
+
+
+def agreement(a: bytes, b: bytes) -> float:
+    """Share of positions two balanced CLKs agree on (their Dice similarity)."""
+    x, y = bits_of(a), bits_of(b)
+    return 1 - (x ^ y).count() / len(x)
+
+
+def test_one_error_in_a_salt_field_leaves_the_other_parts_agreeing(encoder: Encoder) -> None:
+    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "9990000018")
+    variants = {
+        "date slip": ("amelia", "pryce", "15042022", "F", "CF10 1AA", "9990000018"),
+        "move": ("amelia", "pryce", "15042021", "F", "SA1 1DP", "9990000018"),
+        "misspelt name": ("emelia", "pryce", "15042021", "F", "CF10 1AA", "9990000018"),
+        "day/month swap": ("amelia", "pryce", "04152021", "F", "CF10 1AA", "9990000018"),
+    }
+    packed = encoder.encode([amelia, *variants.values()])
+    scores = {k: agreement(packed[0], p) for k, p in zip(variants, packed[1:], strict=True)}
+    # One part of three turns unrelated (agreeing on half its bits), the rest still agree.
+    for kind in ("date slip", "move", "misspelt name"):
+        assert 0.7 < scores[kind] < 0.9, (kind, scores)
+    # Sorting day and month before salting keeps every part's salt through a swap.
+    assert scores["day/month swap"] > 0.9, scores
+    # Errors in two salt fields leave one part agreeing, well above unrelated records.
+    (both,) = encoder.encode([("amelia", "pryce", "15042022", "F", "SA1 1DP", "9990000018")])
+    (other,) = encoder.encode([OLIVER])
+    assert 0.6 < agreement(packed[0], both) < 0.7
+    assert agreement(packed[0], other) < 0.56
+
+
+def test_namesakes_share_no_positions_unless_they_share_a_salt(encoder: Encoder) -> None:
+    """Children with the same name but another birth date, address and family name hold
+    the name on unrelated positions: nothing gathers records by name."""
+    unsalted = Encoder(SPEC.with_record_parts(()), SECRET)
+    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "")
+    namesake = ("amelia", "pryce", "28092020", "F", "SA1 1DP", "")
+    stranger = ("oliver", "jenkins", "02022020", "M", "LL11 2AB", "")
+    plain = unsalted.encode([amelia, namesake, stranger])
+    assert agreement(plain[0], plain[1]) > agreement(plain[0], plain[2]) + 0.1
+    # The name part (salted by the full name) agrees: one part of three.
+    salted = encoder.encode([amelia, namesake, stranger])
+    assert agreement(salted[0], salted[1]) < 0.72
+    other_family = ("amelia", "evans", "28092020", "F", "SA1 1DP", "")
+    (far,) = encoder.encode([other_family])
+    assert agreement(salted[0], far) == pytest.approx(agreement(salted[0], salted[2]), abs=0.03)
+
+
+def test_a_record_clk_salt_the_schema_cannot_supply_is_refused() -> None:
+    parts = [dataclasses.replace(p, salt=("school_year",)) for p in SPEC.record_parts]
+    with pytest.raises(ValueError, match="clk@birth is salted with school_year"):
+        Encoder(SPEC.with_record_parts(parts), SECRET)
 
 
 def test_an_empty_secret_is_refused() -> None:
@@ -174,7 +225,7 @@ def test_rows_are_prepared_then_encoded_each_with_a_fresh_token(encoder: Encoder
     assert len({e.token for e in encoded}) == 3
     assert progress == [2, 1]
     assert encoded[0].encodings == encoded[1].encodings  # same values, same bits
-    assert all(len(e.encodings) == 1 and len(e.encodings[0]) == 256 for e in encoded)
+    assert all(len(e.encodings) == 1 and len(e.encodings[0]) == 384 for e in encoded)
 
 
 def test_preparing_stops_at_the_first_bad_row() -> None:
@@ -239,73 +290,3 @@ def test_a_salt_the_schema_cannot_supply_is_refused() -> None:
         Encoder(spec.with_salts({"given@birth": "school_year"}), SECRET)
     with pytest.raises(SpecError, match="no field group named gvien"):
         spec.with_salts({"gvien": "year_of_birth"})
-
-
-# --- the salted record CLK (record_clk = "salted", hublink/schemas/record-clk.json) ---------
-
-
-def agreement(a: bytes, b: bytes) -> float:
-    """Share of positions two balanced CLKs agree on (their Dice similarity)."""
-    x, y = bits_of(a), bits_of(b)
-    return 1 - (x ^ y).count() / len(x)
-
-
-def test_the_salted_record_clk_is_three_balanced_parts_of_512_bits(salted: Encoder) -> None:
-    packed = salted.encode([AMELIA, OLIVER])
-    assert [len(p) for p in packed] == [384, 384]
-    assert [bits_of(p).count() for p in packed] == [1536, 1536]
-
-
-def test_a_record_with_no_salt_sends_random_bits_the_same_each_time(
-    encoder: Encoder, salted: Encoder
-) -> None:
-    (plain,) = encoder.encode([NOBODY])
-    (noise,) = salted.encode([NOBODY])
-    assert salted.encode([NOBODY]) == [noise]
-    assert 0.4 * 3072 < (bits_of(noise) ^ bits_of(plain + plain[:128])).count() < 0.6 * 3072
-
-
-def test_one_error_in_a_salt_field_leaves_the_other_parts_agreeing(salted: Encoder) -> None:
-    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "9990000018")
-    variants = {
-        "date slip": ("amelia", "pryce", "15042022", "F", "CF10 1AA", "9990000018"),
-        "move": ("amelia", "pryce", "15042021", "F", "SA1 1DP", "9990000018"),
-        "misspelt name": ("emelia", "pryce", "15042021", "F", "CF10 1AA", "9990000018"),
-        "day/month swap": ("amelia", "pryce", "04152021", "F", "CF10 1AA", "9990000018"),
-    }
-    packed = salted.encode([amelia, *variants.values()])
-    scores = {k: agreement(packed[0], p) for k, p in zip(variants, packed[1:], strict=True)}
-    # One part of three turns unrelated (agreeing on half its bits), the rest still agree.
-    for kind in ("date slip", "move", "misspelt name"):
-        assert 0.7 < scores[kind] < 0.9, (kind, scores)
-    # Sorting day and month before salting keeps every part's salt through a swap.
-    assert scores["day/month swap"] > 0.9, scores
-    # Errors in two salt fields leave one part agreeing, well above unrelated records.
-    (both,) = salted.encode([("amelia", "pryce", "15042022", "F", "SA1 1DP", "9990000018")])
-    (other,) = salted.encode([OLIVER])
-    assert 0.6 < agreement(packed[0], both) < 0.7
-    assert agreement(packed[0], other) < 0.56
-
-
-def test_namesakes_share_no_positions_unless_they_share_a_salt(
-    encoder: Encoder, salted: Encoder
-) -> None:
-    """Children with the same name but another birth date, address and family name hold
-    the name on unrelated positions: nothing gathers records by name."""
-    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "")
-    namesake = ("amelia", "pryce", "28092020", "F", "SA1 1DP", "")
-    stranger = ("oliver", "jenkins", "02022020", "M", "LL11 2AB", "")
-    plain = encoder.encode([amelia, namesake, stranger])
-    assert agreement(plain[0], plain[1]) > agreement(plain[0], plain[2]) + 0.1
-    # The name part (salted by the full name) agrees: one part of three.
-    packed = salted.encode([amelia, namesake, stranger])
-    assert agreement(packed[0], packed[1]) < 0.72
-    other_family = ("amelia", "evans", "28092020", "F", "SA1 1DP", "")
-    (far,) = salted.encode([other_family])
-    assert agreement(packed[0], far) == pytest.approx(agreement(packed[0], packed[2]), abs=0.03)
-
-
-def test_a_record_clk_salt_the_schema_cannot_supply_is_refused() -> None:
-    parts = [dataclasses.replace(p, salt=("school_year",)) for p in SALTED.record_parts]
-    with pytest.raises(ValueError, match="clk@birth is salted with school_year"):
-        Encoder(SALTED.with_record_parts(parts), SECRET)

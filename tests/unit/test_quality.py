@@ -186,7 +186,9 @@ def test_a_run_quality_survives_its_json() -> None:
         datasets=(quality.DatasetRates("hv", 10, 4, 2),),
     )
     assert quality.RunQuality.from_json(report.to_json()) == report
-    assert sum(c for _, c in report.histogram) == int(((scores >= 0.7) & (scores <= 1)).sum())
+    assert sum(c for _, c in report.histogram) == int(
+        ((scores >= quality.FLOOR) & (scores <= 1)).sum()
+    )
 
 
 def test_a_fit_that_fails_numerically_falls_back_to_the_fixed_threshold(monkeypatch) -> None:

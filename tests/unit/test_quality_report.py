@@ -124,9 +124,11 @@ def test_the_weights_table_needs_weights() -> None:
     assert "<th>Field group</th>" not in text
 
 
-def test_without_the_model_the_page_has_no_duplicate_section() -> None:
+def test_without_the_model_the_page_says_what_record_only_linkage_costs() -> None:
     text = page(dataclasses.replace(QUALITY, duplicates=None))
     assert "Duplicate referrals" not in text
     assert "Estimated duplicate pairs" not in text
+    assert "No per-field evidence (field_scoring = false)" in text
+    assert "cross-organisation F1 fell" in text and "docs/benchmarks.md" in text
     # The rest of the page is still there.
     assert re.search(r"<td>health-visiting</td><td class='n'>100</td>", text)

@@ -1,14 +1,23 @@
-"""The record_clk project setting: "unsalted" (the default) keeps the encoding and floors
-hublink always had; "salted" changes the encoding hash and lowers the candidate floors."""
+"""The record_clk and field_scoring settings: a project or node file's defaults are the
+private ones (the salted record CLK and salted per-field filters); "unsalted" stays loadable
+for projects pinned to it, with the floors it always had and a warning naming its leak."""
 
 from __future__ import annotations
+
+import logging
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import pytest
 
 from coordinator.core import field_scoring, runs
 from coordinator.core.model import Project
 from coordinator.core.runs import Thresholds, floor_for
+from coordinator.projects import load_project
 from hublink.config import NodeConfig, ProjectConfig
 from hublink.config_loader import default_of
-from hublink.spec import LinkageSpec
+from hublink.spec import UNSALTED_LEAK, LinkageSpec
 
 
 def project(record_clk: str, min_threshold: float = 0.6) -> Project:
@@ -26,10 +35,49 @@ def project(record_clk: str, min_threshold: float = 0.6) -> Project:
     )
 
 
-def test_both_sides_default_to_the_unsalted_record_clk() -> None:
-    assert default_of(ProjectConfig, "record_clk") == "unsalted"
-    assert default_of(NodeConfig, "record_clk") == "unsalted"
-    assert default_of(ProjectConfig, "min_threshold") == 0.7
+def test_both_sides_default_to_the_salted_record_clk_and_field_scoring() -> None:
+    for side in (ProjectConfig, NodeConfig):
+        assert default_of(side, "record_clk") == "salted"
+        assert default_of(side, "field_scoring") is True
+    assert default_of(ProjectConfig, "min_threshold") == 0.6
+    assert LinkageSpec.default().record_clk == "salted"
+
+
+def write(folder: Path, extra: str) -> Path:
+    with resources.as_file(resources.files("hublink") / "schemas" / "early-years.json") as shipped:
+        shutil.copy(shipped, folder / "early-years.json")
+    path = folder / "p.toml"
+    path.write_text(
+        'id = "p"\npurpose = "x"\norganisations = ["a", "b"]\nschema = "early-years.json"\n'
+        + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_new_project_gets_the_private_default_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="hublink"):
+        project = load_project(write(tmp_path, ""))
+    assert project.record_clk == "salted" and project.field_groups
+    expected = LinkageSpec.from_json(
+        LinkageSpec.default().json_text, field_scoring=True, record_clk="salted"
+    )
+    assert project.encoding_sha256 == expected.sha256
+    assert not caplog.records
+
+
+def test_a_project_pinned_to_the_unsalted_clk_loads_with_a_warning_naming_its_leak(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="hublink"):
+        project = load_project(write(tmp_path, 'record_clk = "unsalted"\n'))
+    assert project.record_clk == "unsalted"
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "8.27%" in record.getMessage() and UNSALTED_LEAK in record.getMessage()
+    assert str(tmp_path / "p.toml") in record.getMessage()
 
 
 def test_salted_projects_search_candidates_lower_than_the_default() -> None:

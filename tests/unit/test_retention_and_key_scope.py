@@ -51,7 +51,7 @@ def make_core(tmp_path: Path, **settings: object) -> Coordinator:
     extra = "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in settings.items())
     (tmp_path / "project.toml").write_text(
         'id = "scoped"\npurpose = "tests"\norganisations = ["health-visiting", "childcare"]\n'
-        'admins = ["hub-admin"]\nschema = "early-years.json"\n' + extra
+        'admins = ["hub-admin"]\nschema = "early-years.json"\nfield_scoring = false\n' + extra
     )
     project = load_project(tmp_path / "project.toml")
     _OPENED.append(Store(tmp_path / "c.db"))

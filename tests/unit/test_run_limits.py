@@ -28,11 +28,11 @@ from coordinator.core.store import Store
 from coordinator.parallel import SHM_DIR, ProcessEngine, segment_name, sweep_stale_segments
 from coordinator.projects import load_project
 from hublink.identity import Identity, Role
-from hublink.spec import UploadDigest
+from hublink.spec import LinkageSpec, UploadDigest
 
 ADMIN = Identity("hub-admin", Role.ADMIN)
 ORGANISATIONS = ("health-visiting", "flying-start")
-CLK_BYTES = 256
+CLK_BYTES = LinkageSpec.default().record_bytes
 
 
 def project_file(folder: Path, extra: str = "") -> Path:
@@ -43,7 +43,8 @@ def project_file(folder: Path, extra: str = "") -> Path:
     path.write_text(
         'id = "limits"\npurpose = "Check runs stay within bounds"\n'
         f"organisations = {list(ORGANISATIONS)!r}\n".replace("'", '"')
-        + 'schema = "early-years.json"\nblocking = "none"\nauto_threshold = false\n'
+        + 'schema = "early-years.json"\nfield_scoring = false\nblocking = "none"\n'
+        + "auto_threshold = false\n"
         'within_threshold = 0\nadmins = ["hub-admin"]\n' + extra,
         encoding="utf-8",
     )
@@ -121,8 +122,8 @@ def test_a_threshold_below_the_projects_bound_is_refused(tmp_path: Path) -> None
 
 
 def test_a_project_threshold_below_its_own_bound_does_not_load(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"threshold 0\.6 is below min_threshold 0\.7"):
-        load_project(project_file(tmp_path, "threshold = 0.6\n"))
+    with pytest.raises(ValueError, match=r"threshold 0\.55 is below min_threshold 0\.6"):
+        load_project(project_file(tmp_path, "threshold = 0.55\n"))
 
 
 def children_of(pid: int) -> set[int]:

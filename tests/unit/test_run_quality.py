@@ -43,6 +43,7 @@ def write_project(folder: Path, auto: bool) -> Path:
         f"organisations = {json.dumps(list(ORGANISATIONS))}\n"
         'admins = ["hub-admin"]\n'
         'schema = "early-years.json"\n'
+        "field_scoring = false\n"  # the record CLK alone is sent
         "threshold = 0.83\n"
         f"auto_threshold = {'true' if auto else 'false'}\n"
         'disclosure = "unrounded"\n'
@@ -111,7 +112,10 @@ def test_an_auto_run_uses_the_estimated_threshold_and_reports_it(auto_core: Coor
     assert q is not None and q.fitted, q
     assert q.auto and state.threshold == q.threshold_used == q.threshold_estimated
     assert q.threshold_fixed == 0.83
-    assert 0.78 < q.threshold_estimated < 0.9
+    # Salted record CLK: chance best scores sit just above the 0.6 floor, true pairs at about
+    # 0.95, 0.8 or 0.65 as none, one or two salt fields differ; the estimate goes between the
+    # chance scores and the one-error peak.
+    assert 0.6 < q.threshold_estimated < 0.78
     assert 0.9 < q.precision <= 1 and 0.85 < q.recall <= 1
     assert 0 < q.precision_sd < 0.05 and 0 < q.recall_sd < 0.05
     assert q.near_threshold > 0 and q.several_candidates > 0
@@ -243,7 +247,9 @@ def test_a_run_with_field_filters_scores_every_pair_with_one_model(tmp_path: Pat
     data = synthetic.generate(tmp_path / "people", 300, seed=5, overlap=0.5)
     truth = data.truth()
     path = write_project(tmp_path, auto=True)
-    path.write_text(path.read_text() + "field_scoring = true\n", encoding="utf-8")
+    path.write_text(
+        path.read_text().replace("field_scoring = false", "field_scoring = true"), encoding="utf-8"
+    )
     core = Coordinator(Store(tmp_path / "c.db"), [load_project(path)])
     try:
         for organisation, records in field_encoded(data).items():

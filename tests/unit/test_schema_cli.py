@@ -12,7 +12,9 @@ from hublink.cli import main
 from hublink.spec import LinkageSpec
 from tests.conftest import one_line_error, run_hublink
 
+#: The shipped schema; a default project hashes it with field scoring and the salted record CLK.
 SHIPPED = LinkageSpec.default()
+DEFAULT = LinkageSpec.from_json(SHIPPED.json_text, field_scoring=True, record_clk="salted")
 
 
 def hublink(*args: str) -> str:
@@ -21,32 +23,41 @@ def hublink(*args: str) -> str:
     return result.stdout
 
 
-def test_the_hash_is_the_shipped_schemas_printed_whole() -> None:
-    assert hublink("schema", "hash") == SHIPPED.sha256 + "\n"
-    assert len(SHIPPED.sha256) == 64
+def test_the_hash_is_a_default_projects_printed_whole() -> None:
+    assert hublink("schema", "hash") == DEFAULT.sha256 + "\n"
+    assert hublink("schema", "hash", "--field-scoring", "--record-clk", "salted") == (
+        DEFAULT.sha256 + "\n"
+    )
+    assert len(DEFAULT.sha256) == 64
 
 
 def test_each_setting_is_part_of_the_hash() -> None:
-    scoring = LinkageSpec.from_json(SHIPPED.json_text, field_scoring=True)
-    unhardened = LinkageSpec.from_json(SHIPPED.json_text, hardening="none")
-    renormalised = LinkageSpec.from_json(SHIPPED.json_text, normalisation="hublink-normalise-0")
-    assert hublink("schema", "hash", "--field-scoring").strip() == scoring.sha256
-    assert hublink("schema", "hash", "--hardening", "none").strip() == unhardened.sha256
+    def spec(**settings: object) -> str:
+        return LinkageSpec.from_json(
+            SHIPPED.json_text,
+            **{"field_scoring": True, **settings},  # type: ignore[arg-type]
+        ).sha256
+
+    record_only = spec(field_scoring=False)
+    legacy = spec(record_clk="unsalted")
+    unhardened = spec(hardening="none")
+    renormalised = spec(normalisation="hublink-normalise-0")
+    assert hublink("schema", "hash", "--no-field-scoring").strip() == record_only
+    assert hublink("schema", "hash", "--record-clk", "unsalted").strip() == legacy
+    assert hublink("schema", "hash", "--hardening", "none").strip() == unhardened
     assert (
-        hublink("schema", "hash", "--normalisation", "hublink-normalise-0").strip()
-        == renormalised.sha256
+        hublink("schema", "hash", "--normalisation", "hublink-normalise-0").strip() == renormalised
     )
-    assert len({SHIPPED.sha256, scoring.sha256, unhardened.sha256, renormalised.sha256}) == 4
+    assert len({DEFAULT.sha256, record_only, legacy, unhardened, renormalised}) == 5
 
 
 def test_an_exported_schema_hashes_as_the_shipped_one(tmp_path: Path) -> None:
     out = tmp_path / "early-years.json"
-    result = CliRunner().invoke(main, ["schema", "export", "--field-scoring", "--output", str(out)])
+    result = CliRunner().invoke(main, ["schema", "export", "--output", str(out)])
     assert result.exit_code == 0, result.output
-    scoring = LinkageSpec.from_file(out, field_scoring=True)
-    assert f"encoding_sha256 {scoring.sha256}" in result.stderr
+    assert f"encoding_sha256 {DEFAULT.sha256}" in result.stderr
     assert json.loads(out.read_text()) == SHIPPED.schema
-    assert hublink("schema", "hash", "--schema", str(out)) == SHIPPED.sha256 + "\n"
+    assert hublink("schema", "hash", "--schema", str(out)) == DEFAULT.sha256 + "\n"
     # Printed, it is the same schema.
     assert json.loads(hublink("schema", "export")) == SHIPPED.schema
 
@@ -61,7 +72,7 @@ def test_a_project_files_hash_is_the_one_the_coordinator_loads(tmp_path: Path) -
     )
     printed = hublink("schema", "hash", "--project", str(project)).strip()
     assert printed == load_project(project).encoding_sha256
-    assert printed != SHIPPED.sha256
+    assert printed != DEFAULT.sha256
     assert json.loads(hublink("schema", "export", "--project", str(project))) == SHIPPED.schema
 
 
@@ -91,8 +102,6 @@ def test_field_scoring_needs_the_features_its_filters_hash(tmp_path: Path) -> No
     schema["features"] = [f for f in schema["features"] if f["identifier"] != "postcode"]
     thin = tmp_path / "thin.json"
     thin.write_text(json.dumps(schema), encoding="utf-8")
-    result = CliRunner().invoke(
-        main, ["schema", "export", "--schema", str(thin), "--field-scoring"]
-    )
+    result = CliRunner().invoke(main, ["schema", "export", "--schema", str(thin)])
     assert result.exit_code == 2
     assert "field_scoring needs the feature(s)" in result.output

@@ -41,14 +41,24 @@ def spec_of(schema: dict[str, Any], **kwargs: str) -> LinkageSpec:
     return LinkageSpec.from_json(json.dumps(schema), **kwargs)
 
 
-def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields_and_derived_ones() -> None:
+def test_default_spec_is_a_balanced_record_clk_of_three_salted_parts_over_six_fields() -> None:
     spec = LinkageSpec.default()
 
     assert spec.normalisation == NORMALISATION_VERSION
     assert spec.hardening == "balance"
-    assert spec.clk_bits == 1024
-    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 2048)]
-    assert spec.record_bytes == 256
+    # Three salted parts of 512 bits (hublink/schemas/record-clk.json), balanced to 3072.
+    assert [(p.name, p.salt, p.bits) for p in spec.record_parts] == [
+        ("clk@birth", ("date_of_birth_sorted",), 512),
+        ("clk@home", ("postcode",), 512),
+        ("clk@name", ("given_name_canonical", "family_name"), 512),
+    ]
+    assert spec.clk_bits == 1536
+    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 3072)]
+    assert spec.record_bytes == 384
+    # No part hashes its own salt.
+    for part in spec.record_parts:
+        assert set(part.salt) <= set(part.without)
+        assert spec.part_schema(part)["clkConfig"]["l"] == part.bits
     # Every field read from a file, in order, then the features derived from them
     # (node.derived); the raw given name and date are not hashed themselves, only
     # through what is derived from them.
@@ -63,48 +73,6 @@ def test_default_spec_is_a_balanced_1024_bit_record_clk_over_six_fields_and_deri
         f for f in spec.all_fields if f not in ("given_name", "date_of_birth")
     )
     assert len(spec.sha256) == 64
-
-
-def test_the_salted_record_clk_is_three_balanced_parts_over_six_fields() -> None:
-    spec = LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk="salted")
-    assert spec.record_clk == "salted"
-    # Three salted parts of 512 bits (hublink/schemas/record-clk.json), balanced to 3072.
-    assert [(p.name, p.salt, p.bits) for p in spec.record_parts] == [
-        ("clk@birth", ("date_of_birth_sorted",), 512),
-        ("clk@home", ("postcode",), 512),
-        ("clk@name", ("given_name_canonical", "family_name"), 512),
-    ]
-    assert spec.clk_bits == 1536
-    assert [(e.name, e.bits) for e in spec.encodings] == [(RECORD_CLK, 3072)]
-    assert spec.record_bytes == 384
-    # No part hashes its own salt.
-    for part in spec.record_parts:
-        assert set(part.salt) <= set(part.without)
-        assert spec.part_schema(part)["clkConfig"]["l"] == part.bits
-
-
-def test_the_default_record_clk_is_unsalted_and_hashes_as_before() -> None:
-    """A project that does not choose the salted record CLK pins the hash it always did."""
-    spec = LinkageSpec.default()
-    assert spec.record_clk == "unsalted" and spec.record_parts == ()
-    assert spec == LinkageSpec.from_json(spec.json_text, record_clk="unsalted")
-    assert spec.sha256 == "12feb2d74f47e0c6e3dad8c6245accbde7b4da763040983609128f523dd52d96"
-
-
-def test_hash_changes_with_the_record_clk_and_its_parts() -> None:
-    """Encodings made with the other record CLK are refused as a schema mismatch."""
-    spec = LinkageSpec.default()
-    salted = LinkageSpec.from_json(spec.json_text, record_clk="salted")
-    assert salted.sha256 != spec.sha256
-    resalted = salted.with_record_parts(
-        [dataclasses.replace(p, salt=("year_of_birth",)) for p in salted.record_parts]
-    )
-    assert resalted.sha256 != salted.sha256
-
-
-def test_an_unknown_record_clk_is_refused() -> None:
-    with pytest.raises(SpecError, match="record_clk must be one of unsalted, salted"):
-        LinkageSpec.from_json(LinkageSpec.default().json_text, record_clk="peppered")
 
 
 def test_hash_is_stable_across_loads_and_layouts_of_the_same_json(tmp_path: Path) -> None:
@@ -130,13 +98,27 @@ def test_hash_changes_with_the_encoding_length() -> None:
     schema = default_schema()
     schema["clkConfig"]["l"] = 2048
     changed = spec_of(schema)
-    assert changed.record_bytes == 512
+    # The record CLK's length is its parts' (clkConfig.l is the length of the one unsalted
+    # filter a spec without parts makes); the hash still changes with the schema.
+    assert changed.record_bytes == LinkageSpec.default().record_bytes == 384
+    assert changed.with_record_parts(()).record_bytes == 512
     assert changed.sha256 != LinkageSpec.default().sha256
+
+
+def test_hash_changes_with_the_record_clk_parts() -> None:
+    """Encodings made before the record CLK was salted are refused as a schema mismatch."""
+    spec = LinkageSpec.default()
+    unsalted = spec.with_record_parts(())
+    assert unsalted.sha256 != spec.sha256
+    resalted = spec.with_record_parts(
+        [dataclasses.replace(p, salt=("year_of_birth",)) for p in spec.record_parts]
+    )
+    assert resalted.sha256 != spec.sha256
 
 
 def test_hash_and_layout_change_with_the_hardening() -> None:
     unhardened = spec_of(default_schema(), hardening="none")
-    assert [(e.name, e.bits) for e in unhardened.encodings] == [(RECORD_CLK, 1024)]
+    assert [(e.name, e.bits) for e in unhardened.encodings] == [(RECORD_CLK, 1536)]
     assert unhardened.sha256 != LinkageSpec.default().sha256
 
 

@@ -62,6 +62,7 @@ def _project_file(folder: Path) -> Path:
         'organisations = ["health-visiting", "childcare"]\n'
         'admins = ["hub-admin"]\n'
         'schema = "early-years.json"\n'
+        "field_scoring = false\n"  # the record CLK alone is sent
         "threshold = 0.8\n"
         'disclosure = "unrounded"\n'
         "max_chunk_records = 2\n",
