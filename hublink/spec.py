@@ -117,7 +117,8 @@ class FieldGroup:
     """A feature whose value keys a permutation of this filter's bits ("" for none)."""
     empty_when_missing: bool = False
     """A record with none of the group's values sends an all-zero filter, which the
-    coordinator scores as missing, not as disagreement (the groups of added fields)."""
+    coordinator scores as missing, not as disagreement (the NHS number, and the groups
+    of added fields)."""
 
     @property
     def comparison(self) -> str:
@@ -167,8 +168,9 @@ def shipped_field_groups() -> tuple[tuple[FieldGroup, ...], int, float]:
     and the chance each of their bits is flipped at random before it leaves the node."""
     data = _shipped(FIELD_GROUPS_FILE)
     salts = data.get("salts", {})
+    empty = set(data.get("empty_when_missing", {}).get("groups", ()))
     groups = tuple(
-        FieldGroup(name, tuple(features), str(salts.get(name, "")))
+        FieldGroup(name, tuple(features), str(salts.get(name, "")), name in empty)
         for name, features in data["groups"].items()
     )
     return groups, int(data["bits"]), float(data["flip"])

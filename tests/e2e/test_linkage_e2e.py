@@ -70,7 +70,7 @@ def test_per_field_filters_decide_duplicate_referrals(linked_deployment, tmp_pat
     finally:
         store.close()
     found = report["duplicates"]
-    assert found["groups"] == ["given", "family", "birth", "place"]
+    assert found["groups"] == ["given", "family", "birth", "place", "nhs"]
     assert found["weighed"] > found["linked"] > 0
     assert found["match_anchors"] > 100
     assert 0.8 < found["precision"] <= 1.0

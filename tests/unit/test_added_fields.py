@@ -26,7 +26,7 @@ from node.source import SourceRow
 #: older uploads are refused) and no added fields: adding the means to add fields must leave
 #: what default projects send, and pin, exactly as it was.
 DEFAULT_SHA256 = "085b1d69313775ba2228ef5af851a53f6c8d6a51a7d8a78e1bdddddec1f15cf9"
-DEFAULT_FIELD_SCORING_SHA256 = "11c874e7482cb45732ef5ccd8c213a296f69dfe1de1abf1cb08a4aa077403d25"
+DEFAULT_FIELD_SCORING_SHA256 = "049ab190881b374b2530dcbc87b2e3f334d761ceda90ba2f6b39c8991bb4df4b"
 SECRET = b"a-secret-of-16+chars"
 
 
@@ -215,7 +215,9 @@ def test_added_fields_get_two_salted_filters_each_with_field_scoring() -> None:
     extra = added.field_groups[-6:]
     assert {g.salt for g in extra} == {"date_of_birth_sorted", "family_name_first"}
     assert all(g.empty_when_missing and len(g.features) == 1 for g in extra)
-    assert not any(g.empty_when_missing for g in added.field_groups[:-6])
+    # Of the shipped groups only the NHS number's are empty when missing.
+    shipped_empty = {g.name for g in added.field_groups[:-6] if g.empty_when_missing}
+    assert shipped_empty == {"nhs@birth", "nhs@family"}
     assert [e.name for e in added.encodings][-6:] == names[-6:]
     assert spec(**ADDED).field_groups == ()
     assert spec(**ADDED).sha256 != DEFAULT_SHA256
@@ -311,13 +313,17 @@ def test_a_missing_added_value_sends_all_zero_filters_and_a_present_one_flipped_
     for name in ("address_line@birth", "town@family", "local_id@birth"):
         at = layout.index(name)
         assert any(sent[0][at]) and not any(sent[1][at])
-    # The shipped groups never send all zeros, whatever is missing: only the added
-    # fields' missingness is visible.
-    shipped = len(
-        LinkageSpec.from_json(LinkageSpec.default().json_text, field_scoring=True).encodings
-    )
-    assert all(any(bits) for bits in sent[1][:shipped])
-    assert sum(not any(bits) for bits in sent[1]) == 6
+    # The shipped groups send all zeros only for a missing NHS number: besides the added
+    # fields, that is the only missingness visible.
+    shipped = [
+        e.name
+        for e in LinkageSpec.from_json(
+            LinkageSpec.default().json_text, field_scoring=True
+        ).encodings
+    ]
+    empty = {name for name, bits in zip(shipped, sent[1], strict=False) if not any(bits)}
+    assert empty == {"nhs@birth", "nhs@family"}
+    assert sum(not any(bits) for bits in sent[1]) == 6 + 2  # added fields, NHS number
 
 
 @pytest.mark.parametrize("name", ["dataset4a", "dataset4b", "dataset3"])

@@ -260,7 +260,7 @@ def test_a_run_with_field_filters_scores_every_pair_with_one_model(tmp_path: Pat
             core.store.query_one("SELECT report FROM run_quality")["report"]  # type: ignore[index]
         )
         model = report["duplicates"]
-        assert model["groups"] == ["given", "family", "birth", "place"]
+        assert model["groups"] == ["given", "family", "birth", "place", "nhs"]
         # Cross pairs are the model's too: it scored them and linked most of the true ones.
         true_cross = sum(
             1 for (o1, _), p1 in truth.items() for (o2, _), p2 in truth.items()
