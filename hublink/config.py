@@ -128,9 +128,8 @@ class ProjectConfig:
         default="auto",
         metadata=defines(
             """How a run avoids comparing every pair: "lsh" (locality-sensitive bands computed
-            from the encodings at the coordinator), "none" (all pairs), or "auto" (lsh once
-            all-pairs would exceed 2e9 comparisons, about 45,000 records a side). See
-            coordinator.core.blocking.""",
+            from the encodings at the coordinator), "none" (all pairs), or "auto" (lsh above
+            2e9 comparisons, ~45,000 records a side; salted record CLK: 2e10, ~140,000).""",
             entry="blocking",
         ),
     )

@@ -38,6 +38,12 @@ BLOCKING_MODES = ("auto", "lsh", "none")
 DEFAULT_COMPLETENESS = 0.998
 #: Above this many all-pairs comparisons, "auto" blocking switches on.
 AUTO_MIN_COMPARISONS = 2_000_000_000
+#: The same for a salted record CLK (``record_clk = "salted"``): its true pairs with one
+#: salt wrong score 0.72-0.8, and a plan that finds them needs so many bands that blocking
+#: costs more than comparing every pair up to about 140,000 a side (docs/benchmarks.md:
+#: 144 s blocked at 100,000 a side finding 0.83 of true pairs, against all of them in
+#: 1e10 comparisons of the native kernel).
+SALTED_AUTO_MIN_COMPARISONS = 20_000_000_000
 #: Most bands a plan may use; a plan needing more is refused (blocking would not pay).
 MAX_BANDS = 4000
 #: Most bands a plan made below the run's threshold may use (``lowest_plan``: salted record
@@ -228,11 +234,17 @@ def chunks(
     ]
 
 
-def should_block(mode: str, sizes: Sequence[int]) -> bool:
-    """Whether a run blocks: "lsh" always, "none" never, "auto" when all-pairs is too dear."""
+def auto_limit(record_clk: str) -> int:
+    """All-pairs comparisons above which "auto" blocks, for a project's record CLK."""
+    return SALTED_AUTO_MIN_COMPARISONS if record_clk == "salted" else AUTO_MIN_COMPARISONS
+
+
+def should_block(mode: str, sizes: Sequence[int], limit: int = AUTO_MIN_COMPARISONS) -> bool:
+    """Whether a run blocks: "lsh" always, "none" never, "auto" when all-pairs is too dear
+    (more than ``limit`` comparisons: ``auto_limit``)."""
     if mode == "lsh":
         return True
     if mode == "none":
         return False
     pairs = sum(a * b for n, a in enumerate(sizes) for b in sizes[n + 1 :])
-    return pairs > AUTO_MIN_COMPARISONS
+    return pairs > limit

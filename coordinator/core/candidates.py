@@ -194,6 +194,7 @@ def find(
     sample_seed: int = 0,
     plan_from: float | None = None,
     band_budget: int = blocking.DEFAULT_BAND_BUDGET,
+    auto_limit: int = blocking.AUTO_MIN_COMPARISONS,
 ) -> Found:
     """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
 
@@ -220,7 +221,7 @@ def find(
     planning = time.perf_counter()
     sizes = [len(r) for r in rows]
     everything = all_pairs_count(sizes)
-    blocked = blocking.should_block(blocking_mode, sizes)
+    blocked = blocking.should_block(blocking_mode, sizes, auto_limit)
     results: dict[int, Candidates] = {}
     tasks: list[Task]
     plans: list[blocking.BandPlan] = []

@@ -123,6 +123,8 @@ class Search:
     """Records in a blocked run's estimate sample (``candidates.find``)."""
     sample_seed: int = 0
     """The project's seed for that sample (``pinned_blocking.project_seed``)."""
+    auto_limit: int = blocking.AUTO_MIN_COMPARISONS
+    """All-pairs comparisons above which "auto" blocks (``blocking.auto_limit``)."""
 
     @property
     def kept_from(self) -> float:
@@ -192,7 +194,7 @@ def find(
         (project_id,),
     )
     sizes = [len(e) for e in encodings]
-    blocked = blocking.should_block(search.blocking_mode, sizes)
+    blocked = blocking.should_block(search.blocking_mode, sizes, search.auto_limit)
     search = dataclasses.replace(search, blocked=blocked)
     if (
         basis is None

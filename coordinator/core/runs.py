@@ -36,6 +36,7 @@ import numpy as np
 
 from coordinator.core import (
     after_run,
+    blocking,
     candidates,
     entities,
     field_scoring,
@@ -158,6 +159,7 @@ def find_candidates(
         max_candidates=project.max_candidates,
         design=thresholds.fallback,  # blocking is planned for the fallback threshold,
         plan_from=SALTED_FLOOR if project.record_clk == "salted" else None,  # or lower
+        auto_limit=blocking.auto_limit(project.record_clk),
         within_threshold=_within_search(project),
         blocking_mode=project.blocking,
         completeness=project.blocking_completeness,
@@ -386,6 +388,7 @@ def execute(
             blocking_mode=project.blocking,
             estimate_sample=project.estimate_sample,
             sample_seed=pinned_blocking.project_seed(project.id, "sample"),
+            auto_limit=blocking.auto_limit(project.record_clk),
         )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)

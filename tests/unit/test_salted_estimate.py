@@ -126,3 +126,12 @@ def test_a_salted_projects_pinned_plans_reach_below_the_design_and_keep_it() -> 
     again = pinned_blocking.Pinned.from_json(pinned.to_json())
     assert again == pinned
     assert again.lowest == pinned.lowest
+
+
+def test_a_salted_project_compares_every_pair_further_before_it_blocks() -> None:
+    sizes = (100_000, 100_000)  # 1e10 comparisons
+
+    assert blocking.should_block("auto", sizes, blocking.auto_limit("unsalted"))
+    assert not blocking.should_block("auto", sizes, blocking.auto_limit("salted"))
+    assert blocking.should_block("auto", (150_000, 150_000), blocking.auto_limit("salted"))
+    assert blocking.should_block("lsh", (10, 10), blocking.auto_limit("salted"))
