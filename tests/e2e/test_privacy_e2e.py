@@ -92,8 +92,8 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     encodings: set[bytes] = set()
     attributes_seen = 0
     # The layout the project's spec fixes (a balanced 3072-bit CLK, and with field_scoring, as
-    # the demo sets it, four balanced 1024-bit per-field filters), read from the schema,
-    # hardening and field_scoring the nodes were configured with rather than written out here.
+    # the demo sets it, two balanced 1024-bit filters for each of five comparisons), read from
+    # the schema, hardening and field_scoring the nodes were configured with.
     node = linked_deployment.node_config(linked_deployment.organisations[0])
     spec = LinkageSpec.from_file(
         node.schema, hardening=node.hardening, field_scoring=node.field_scoring
@@ -101,6 +101,7 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     layout = [(e.name, e.nbytes) for e in spec.encodings]
     variants = ("given@birth", "given@home", "family@birth", "family@home")
     variants += ("birth@home", "birth@family", "place@birth", "place@family")
+    variants += ("nhs@birth", "nhs@family")
     assert layout == [("clk", 384), *((name, 128) for name in variants)]
     for chunk in chunks:
         for record in chunk.records:
