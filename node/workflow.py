@@ -11,7 +11,7 @@ the signed receipt (``node.receipts``). Fetching the keys back is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -120,7 +120,6 @@ def upload(
             attributes.check(config.attributes, project.released_attributes)
         except attributes.AttributeConfigError as exc:
             raise RunError(f"node config: {exc}") from None
-    fingerprint = fingerprinter(secret)
     with TokenStore(config.state_dir / "tokens.sqlite") as store:
         if store.committed_upload(project.project_id):
             # Sent before: this is next month's extract, and only what changed travels.
@@ -134,44 +133,10 @@ def upload(
         )
         if warn is None:
             notes[:0] = intake.warnings
-        size = max(1, min(config.chunk_records, project.max_chunk_records))
-        done = {"encode": 0, "upload": 0}
-
-        def tick(stage: str, n: int) -> None:
-            done[stage] += n
-            if progress:
-                progress(stage, done[stage], intake.included)
-
-        with _pool(config, spec, secret, intake.included) as pool:
-            records = stream(
-                config,
-                spec,
-                pool,
-                intake,
-                project,
-                store,
-                upload_id,
-                resumed=resumed,
-                batch=size,
-                encoded=lambda n: tick("encode", n),
-                fingerprint=fingerprint,
-            )
-            receipt = _sending(
-                config,
-                store,
-                project.project_id,
-                upload_id,
-                lambda: client.upload(
-                    project,
-                    spec.sha256,
-                    records,
-                    count=intake.included,
-                    chunk_records=size,
-                    consent=intake.summary(),
-                    upload_id=upload_id,
-                    progress=lambda n: tick("upload", n),
-                ),
-            )
+        receipt = _encode_and_send(
+            config, spec, secret, intake, client, project, store, upload_id,
+            resumed=resumed, count=intake.included, progress=progress,
+        )  # fmt: skip
         store.mark_committed(upload_id, _receipt_json(receipt))
         store.settle(project.project_id, upload_id)
     locallog.append(
@@ -232,49 +197,13 @@ def _refresh(
     upload_id, resumed, notes = _resume_or_record(
         config, store, project_id, (delta.sent, delta.fingerprint()), project.secret_epoch
     )
-    size = max(1, min(config.chunk_records, project.max_chunk_records))
-    done = {"encode": 0, "upload": 0}
-
-    def tick(stage: str, n: int) -> None:
-        done[stage] += n
-        if progress:
-            progress(stage, done[stage], delta.sent)
-
     only: dict[str, str | None] = {local: None for local in delta.added}
     only.update(delta.changed)
-    with _pool(config, spec, secret, delta.sent) as pool:
-        records = stream(
-            config,
-            spec,
-            pool,
-            intake,
-            project,
-            store,
-            upload_id,
-            resumed=resumed,
-            batch=size,
-            encoded=lambda n: tick("encode", n),
-            fingerprint=fingerprint,
-            only=only,
-        )
-        receipt = _sending(
-            config,
-            store,
-            project_id,
-            upload_id,
-            lambda: client.upload(
-                project,
-                spec.sha256,
-                records,
-                count=delta.sent,
-                chunk_records=size,
-                consent=intake.summary(),
-                upload_id=upload_id,
-                progress=lambda n: tick("upload", n),
-                refresh=True,
-                removed_tokens=sorted(delta.removed.values()),
-            ),
-        )
+    receipt = _encode_and_send(
+        config, spec, secret, intake, client, project, store, upload_id,
+        resumed=resumed, count=delta.sent, progress=progress,
+        only=only, removed_tokens=sorted(delta.removed.values()),
+    )  # fmt: skip
     store.mark_committed(upload_id, _receipt_json(receipt))
     store.settle(project_id, upload_id, [*delta.removed, *withdrawn])
     counts = delta.counts()
@@ -304,6 +233,69 @@ def _refresh(
         tuple(notes),
         receipt.refresh,
     )
+
+
+def _encode_and_send(
+    config: NodeConfig,
+    spec: LinkageSpec,
+    secret: bytes,
+    intake: Intake,
+    client: NodeClient,
+    project: RemoteProject,
+    store: TokenStore,
+    upload_id: str,
+    *,
+    resumed: bool,
+    count: int,
+    progress: Progress | None,
+    only: dict[str, str | None] | None = None,
+    removed_tokens: Sequence[str] | None = None,
+) -> Receipt:
+    """Encode ``count`` records on the node's workers and send them as one upload (a
+    refresh when ``removed_tokens`` is given: ``only`` the added and changed records),
+    reporting encode and upload progress as they go. The same path serves a first upload
+    and a refresh, so both resume, chunk and fail alike."""
+    size = max(1, min(config.chunk_records, project.max_chunk_records))
+    done = {"encode": 0, "upload": 0}
+
+    def tick(stage: str, n: int) -> None:
+        done[stage] += n
+        if progress:
+            progress(stage, done[stage], count)
+
+    with _pool(config, spec, secret, count) as pool:
+        records = stream(
+            config,
+            spec,
+            pool,
+            intake,
+            project,
+            store,
+            upload_id,
+            resumed=resumed,
+            batch=size,
+            encoded=lambda n: tick("encode", n),
+            fingerprint=fingerprinter(secret),
+            only=only,
+        )
+        return _sending(
+            config,
+            store,
+            project.project_id,
+            upload_id,
+            lambda: client.upload(
+                project,
+                spec.sha256,
+                records,
+                count=count,
+                chunk_records=size,
+                consent=intake.summary(),
+                upload_id=upload_id,
+                progress=lambda n: tick("upload", n),
+                refresh=removed_tokens is not None,
+                removed_tokens=removed_tokens or (),
+            ),
+        )
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, object]:
