@@ -67,16 +67,16 @@ def load_datasets(
     basis = load_cache.latest_run(store, project.id)
     held = [(str(u["id"]), int(u["n"]), int(u["total"])) for u in uploads]
     snapshot = load_cache.patched(store, project.id, project.encoding_sha256, held, clk.nbytes)
+    datasets: list[np.ndarray] = []
+    record_ids: list[array[int]] = []
     if snapshot is not None:
-        datasets = []
-        for part in snapshot.rows:
-            packed = session.array(part.shape)
-            packed[:] = part
+        for rows_of in snapshot.rows:
+            packed = session.array(rows_of.shape)
+            packed[:] = rows_of
             datasets.append(packed)
         record_ids = [array("q", ids.tobytes()) for ids in snapshot.ids]
         load_cache.take(store, project.id, snapshot)
         return Datasets(datasets, record_ids, names, basis, patched=True)
-    datasets, record_ids = [], []
     for upload in uploads:
         packed = session.array((int(upload["n"]), clk.nbytes))
         ids = array("q")
