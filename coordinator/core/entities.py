@@ -48,9 +48,24 @@ def ids_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return out
 
 
+def unique_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` for entity ids: the distinct ids in order and
+    each id's place among them, sorting 64-bit prefixes (which order as the ids do) and
+    falling back to the strings only if two different ids share a prefix."""
+    ids = np.ascontiguousarray(ids, dtype=ID_DTYPE)
+    if not len(ids):
+        return ids.copy(), np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(_prefix(ids), return_index=True, return_inverse=True)
+    if not np.array_equal(ids[first][inverse], ids):
+        strings, places = np.unique(ids, return_inverse=True)
+        return strings, places.astype(np.int64)
+    return ids[first], inverse.astype(np.int64)
+
+
 def _prefix(ids: np.ndarray) -> np.ndarray:
-    """Each id's first 8 bytes as one integer."""
-    prefix: np.ndarray = ids.view(np.uint64).reshape(len(ids), ID_DTYPE.itemsize // 8)[:, 0]
+    """Each id's first 8 bytes as one integer that orders as the bytes do (big-endian)."""
+    raw = ids.view(">u8").reshape(len(ids), ID_DTYPE.itemsize // 8)[:, 0]
+    prefix: np.ndarray = raw.astype(np.uint64)
     return prefix
 
 
@@ -230,7 +245,7 @@ def _inherit(
     place = np.searchsorted(record_ids, previous.record_ids, sorter=sorter)
     where = sorter[np.minimum(place, len(record_ids) - 1)]
     known = record_ids[where] == previous.record_ids
-    codes, code_of = np.unique(previous.entity_ids[known], return_inverse=True)
+    codes, code_of = unique_ids(previous.entity_ids[known])
     voter = entity[where[known]]
     chosen = np.full(count, -1, dtype=np.int64)
     if not len(voter):

@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pytest
 
-from coordinator.core.entities import ID_DTYPE, Grouping, Previous, assign, ids_in, random_ids
+from coordinator.core.entities import (
+    ID_DTYPE,
+    Grouping,
+    Previous,
+    assign,
+    ids_in,
+    random_ids,
+    unique_ids,
+)
 
 
 def counter_ids(prefix: str = "entity") -> Callable[[int], np.ndarray]:
@@ -237,3 +245,15 @@ def test_ids_in_is_isin_for_entity_ids_even_when_prefixes_collide() -> None:
     found = ids_in(values, wanted)
     assert np.array_equal(found, np.isin(values, wanted))
     assert found.sum() == len(ids[::7]) and not found[len(ids) :].any()
+
+
+def test_unique_ids_is_unique_for_entity_ids_in_order() -> None:
+    ids = random_ids(500)
+    twins = np.array([bytes(i)[:16] + b"0" * 16 for i in ids[:20]], dtype=ID_DTYPE)
+    for values in (
+        ids[np.random.default_rng(1).integers(0, 500, 3_000)],
+        np.concatenate([ids, twins, ids[:40]]),
+    ):
+        distinct, place = unique_ids(values)
+        expected, expected_place = np.unique(values, return_inverse=True)
+        assert np.array_equal(distinct, expected) and np.array_equal(place, expected_place)
