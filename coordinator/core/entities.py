@@ -43,7 +43,10 @@ def ids_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     out = np.zeros(len(values), dtype=bool)
     if not len(values) or not len(wanted):
         return out
-    maybe = np.flatnonzero(np.isin(_prefix(values), _prefix(wanted)))
+    keys = np.sort(_prefix(wanted))
+    prefixes = _prefix(values)
+    at = np.minimum(np.searchsorted(keys, prefixes), len(keys) - 1)
+    maybe = np.flatnonzero(keys[at] == prefixes)  # only the wanted side is sorted
     out[maybe] = np.isin(values[maybe], wanted)
     return out
 
