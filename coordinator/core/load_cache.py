@@ -15,9 +15,9 @@ When a snapshot may be used:
   completed, ``confirm``\\s it as its own. A run that fails leaves the snapshot
   on the run before it, whose pending changes are all still pending;
 * the project's committed uploads and encoding are those it was taken from;
-* after patching, each dataset's record count and sum of record ids are what
-  the store holds (read from an index with the uploads, no encodings): any change
-  made some other way (an erasure, another process) falls back to a full load.
+* after patching, each dataset's record count and lowest and highest record id are
+  what the store holds (read from an index with the uploads, no encodings): a change
+  made some other way (an erasure, a re-upload) falls back to a full load.
 
 The snapshot is a copy in this process's memory (the record CLK, about 256
 bytes a record), never written anywhere: ``forget`` drops it when a project's
@@ -70,13 +70,13 @@ def patched(
     store: Store,
     project_id: str,
     encoding_sha256: str,
-    uploads: Sequence[tuple[str, int, int]],
+    uploads: Sequence[tuple[str, int, int, int]],
     nbytes: int,
 ) -> Snapshot | None:
     """The project's held snapshot brought up to date with the pending changes, or None when
     there is none or it may not be used (module docstring). ``uploads``: each dataset's
-    committed upload, its record count and the sum of its record ids, as the store holds
-    them now."""
+    committed upload, its record count and its lowest and highest record id, as the store
+    holds them now."""
     names = tuple(u[0] for u in uploads)
     with _lock:
         snapshot = _held.get(store, {}).get(project_id)
@@ -106,8 +106,8 @@ def patched(
         rows.append(merged_rows)
     # Changed some other way than through pending changes (an erasure, another process):
     # read everything again.
-    for (_, count, total), now in zip(uploads, ids, strict=True):
-        if len(now) != count or int(now.sum()) != total:
+    for (_, count, low, high), now in zip(uploads, ids, strict=True):
+        if len(now) != count or (count and (int(now[0]), int(now[-1])) != (low, high)):
             return None
     return Snapshot(snapshot.basis, encoding_sha256, names, tuple(ids), tuple(rows))
 

@@ -56,16 +56,18 @@ def load_datasets(
     """
     clk = project.encodings[0]
     rows = store.query(
-        "SELECT u.id, u.organisation, COUNT(r.id) AS n, COALESCE(SUM(r.id), 0) AS total "
-        "FROM uploads u LEFT JOIN records r ON r.upload_id = u.id "
-        "WHERE u.project_id = ? AND u.state = 'committed' GROUP BY u.id ORDER BY u.rowid",
+        "SELECT u.id, u.organisation, "
+        "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n, "
+        "(SELECT COALESCE(MIN(r.id), 0) FROM records r WHERE r.upload_id = u.id) AS low, "
+        "(SELECT COALESCE(MAX(r.id), 0) FROM records r WHERE r.upload_id = u.id) AS high "
+        "FROM uploads u WHERE u.project_id = ? AND u.state = 'committed'",
         (project.id,),
     )
     order = {org: i for i, org in enumerate(project.organisations)}
     uploads = sorted(rows, key=lambda r: order.get(r["organisation"], len(order)))
     names = [str(u["organisation"]) for u in uploads]
     basis = load_cache.latest_run(store, project.id)
-    held = [(str(u["id"]), int(u["n"]), int(u["total"])) for u in uploads]
+    held = [(str(u["id"]), int(u["n"]), int(u["low"]), int(u["high"])) for u in uploads]
     snapshot = load_cache.patched(store, project.id, project.encoding_sha256, held, clk.nbytes)
     datasets: list[np.ndarray] = []
     record_ids: list[array[int]] = []
