@@ -34,6 +34,44 @@ NewIds = Callable[[int], np.ndarray]
 """new_ids(n): ``n`` fresh entity ids (an ``ID_DTYPE`` array), for entities that inherit none."""
 
 
+def ids_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``np.isin`` for entity ids, exactly, but sorting 64-bit integers rather than 32-byte
+    strings: ids are first matched on their first 16 hex characters, then the few that
+    match are compared whole (a run's lineage and release ask this of every record)."""
+    values = np.ascontiguousarray(values, dtype=ID_DTYPE)
+    wanted = np.ascontiguousarray(wanted, dtype=ID_DTYPE)
+    out = np.zeros(len(values), dtype=bool)
+    if not len(values) or not len(wanted):
+        return out
+    keys = np.sort(_prefix(wanted))
+    prefixes = _prefix(values)
+    at = np.minimum(np.searchsorted(keys, prefixes), len(keys) - 1)
+    maybe = np.flatnonzero(keys[at] == prefixes)  # only the wanted side is sorted
+    out[maybe] = np.isin(values[maybe], wanted)
+    return out
+
+
+def unique_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` for entity ids: the distinct ids in order and
+    each id's place among them, sorting 64-bit prefixes (which order as the ids do) and
+    falling back to the strings only if two different ids share a prefix."""
+    ids = np.ascontiguousarray(ids, dtype=ID_DTYPE)
+    if not len(ids):
+        return ids.copy(), np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(_prefix(ids), return_index=True, return_inverse=True)
+    if not np.array_equal(ids[first][inverse], ids):
+        strings, places = np.unique(ids, return_inverse=True)
+        return strings, places.astype(np.int64)
+    return ids[first], inverse.astype(np.int64)
+
+
+def _prefix(ids: np.ndarray) -> np.ndarray:
+    """Each id's first 8 bytes as one integer that orders as the bytes do (big-endian)."""
+    raw = ids.view(">u8").reshape(len(ids), ID_DTYPE.itemsize // 8)[:, 0]
+    prefix: np.ndarray = raw.astype(np.uint64)
+    return prefix
+
+
 def random_ids(count: int) -> np.ndarray:
     """``count`` ids of 16 random bytes each, hex-encoded."""
     text = os.urandom(16 * count).hex().encode("ascii")
@@ -210,7 +248,7 @@ def _inherit(
     place = np.searchsorted(record_ids, previous.record_ids, sorter=sorter)
     where = sorter[np.minimum(place, len(record_ids) - 1)]
     known = record_ids[where] == previous.record_ids
-    codes, code_of = np.unique(previous.entity_ids[known], return_inverse=True)
+    codes, code_of = unique_ids(previous.entity_ids[known])
     voter = entity[where[known]]
     chosen = np.full(count, -1, dtype=np.int64)
     if not len(voter):
@@ -246,7 +284,7 @@ def _fresh(count: int, taken: np.ndarray, new_ids: NewIds) -> np.ndarray:
     """``count`` new ids, none of them ``taken`` and no two alike."""
     out = np.asarray(new_ids(count), dtype=ID_DTYPE)
     while True:
-        clash = np.isin(out, taken)
+        clash = ids_in(out, taken)
         _, first = np.unique(out, return_index=True)
         repeated = np.ones(len(out), dtype=bool)
         repeated[first] = False

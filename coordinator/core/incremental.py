@@ -33,8 +33,9 @@ Cost: the comparison is (changed records) x (records held), on the run's
 engine (all pairs) or as one numpy pass over the held sketches (blocked);
 solving covers only the part of the linking graph the changes reach
 (``partial_solve``); the threshold estimate is reused when its inputs are the
-same; the release is stored as changes. Reading the encodings and the last
-run's entities back stays linear in the project and is the larger part left.
+same; the release is stored as changes; the encodings are the last run's,
+patched with the changed rows (``load_cache``). Numpy passes over every record
+(the sketch screen, entity ids, lineage) stay linear in the project.
 When there is nothing to build on (no earlier run, its pairs not kept, other
 search thresholds, blocking switched on or off) ``find`` returns None and the
 run is a full one.

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
-from coordinator.core import keys, living_schema, retention
+from coordinator.core import keys, living_schema, load_cache, retention
 from coordinator.core.confirmations import Confirmation, ConfirmationRefused, Confirmations
 from coordinator.core.errors import InvalidRequest, NotReady
 from coordinator.core.guard import SYSTEM, Guard, event
@@ -153,6 +153,7 @@ class Lifecycle:
                     {"reason": reason.strip(), "records_erased": erased, "uploads": len(uploads)},
                 )
             )
+        load_cache.forget(self.store, project.id)
         self.store.compact()
         log.info(
             "project closed: %d records erased",
@@ -176,6 +177,7 @@ class Lifecycle:
                 if not uploads:
                     continue
                 erased = retention.erase_uploads(tx, uploads, "expired")
+                load_cache.forget(self.store, project.id)
                 tx.audit(
                     event(
                         SYSTEM,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core import keys
-from coordinator.core.entities import ID_DTYPE, Entities, Previous
+from coordinator.core.entities import ID_DTYPE, Entities, Previous, ids_in
 from coordinator.core.guard import event
 from coordinator.core.store import Store, Transaction
 from hublink.identity import Identity
@@ -114,7 +114,7 @@ def record(
         # many new entities each old one went to.
         # Only entities a moved record left or joined can be a merge or a split.
         involved = present & (
-            np.isin(new_entities, new_entities[moved]) | np.isin(before, before[moved])
+            ids_in(new_entities, new_entities[moved]) | ids_in(before, before[moved])
         )
         both_old, both_new = before[involved], new_entities[involved]
         pairs = np.unique(np.stack([both_old, both_new], axis=1), axis=0)

@@ -2,7 +2,8 @@
 
 A dataset is read in batches straight into one packed array (``session.array``,
 which the engine's workers can share), never as a Python list of per-record
-objects.
+objects. After a refresh, the arrays the last run loaded are patched with the
+pending changes instead (``load_cache``): only the changed rows are read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import candidates
+from coordinator.core import candidates, load_cache
 from coordinator.core.model import Project
 from coordinator.core.store import Store
 
@@ -34,6 +35,11 @@ class Datasets:
     """Each dataset's record ids, in the order of its rows."""
     names: list[str]
     """The organisation each dataset came from."""
+    basis: str = ""
+    """The project's latest completed run when these were loaded: the run confirms its
+    load as the next one's starting point (``load_cache.confirm``) once it completes."""
+    patched: bool = False
+    """Whether the last run's arrays were patched rather than everything read."""
 
 
 def load_datasets(
@@ -49,16 +55,30 @@ def load_datasets(
     a dataset is never a Python list of per-record objects.
     """
     clk = project.encodings[0]
-    datasets: list[np.ndarray] = []
-    record_ids: list[array[int]] = []
     rows = store.query(
         "SELECT u.id, u.organisation, "
-        "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n FROM uploads u "
-        "WHERE u.project_id = ? AND u.state = 'committed'",
+        "(SELECT COUNT(*) FROM records r WHERE r.upload_id = u.id) AS n, "
+        "(SELECT COALESCE(MIN(r.id), 0) FROM records r WHERE r.upload_id = u.id) AS low, "
+        "(SELECT COALESCE(MAX(r.id), 0) FROM records r WHERE r.upload_id = u.id) AS high "
+        "FROM uploads u WHERE u.project_id = ? AND u.state = 'committed'",
         (project.id,),
     )
     order = {org: i for i, org in enumerate(project.organisations)}
     uploads = sorted(rows, key=lambda r: order.get(r["organisation"], len(order)))
+    names = [str(u["organisation"]) for u in uploads]
+    basis = load_cache.latest_run(store, project.id)
+    held = [(str(u["id"]), int(u["n"]), int(u["low"]), int(u["high"])) for u in uploads]
+    snapshot = load_cache.patched(store, project.id, project.encoding_sha256, held, clk.nbytes)
+    datasets: list[np.ndarray] = []
+    record_ids: list[array[int]] = []
+    if snapshot is not None:
+        for rows_of in snapshot.rows:
+            packed = session.array(rows_of.shape)
+            packed[:] = rows_of
+            datasets.append(packed)
+        record_ids = [array("q", ids.tobytes()) for ids in snapshot.ids]
+        load_cache.take(store, project.id, snapshot)
+        return Datasets(datasets, record_ids, names, basis, patched=True)
     for upload in uploads:
         packed = session.array((int(upload["n"]), clk.nbytes))
         ids = array("q")
@@ -75,7 +95,18 @@ def load_datasets(
             check()
         datasets.append(packed)
         record_ids.append(ids)  # machine integers, not a list of Python ints
-    return Datasets(datasets, record_ids, [str(u["organisation"]) for u in uploads])
+    load_cache.take(
+        store,
+        project.id,
+        load_cache.Snapshot(
+            basis,
+            project.encoding_sha256,
+            tuple(u[0] for u in held),
+            tuple(np.frombuffer(ids, dtype=np.int64).copy() for ids in record_ids),
+            tuple(np.array(packed) for packed in datasets),
+        ),
+    )
+    return Datasets(datasets, record_ids, names, basis)
 
 
 def _fill(packed: np.ndarray, start: int, batch: list[bytes], nbytes: int) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 
 from coordinator.core import disclosure, queries
 from coordinator.core.attributes import ATTRIBUTES_OF_RECORD, parse_attributes
-from coordinator.core.entities import Entities
+from coordinator.core.entities import Entities, ids_in
 from coordinator.core.model import Project
 from coordinator.core.store import Store, Transaction
 
@@ -76,7 +76,7 @@ def record(
     numbers = np.arange(assignment.count)
     if touched is not None and not whole:
         # Entities that lost records but live on are rewritten too.
-        still = np.flatnonzero(np.isin(assignment.ids, touched.left))
+        still = np.flatnonzero(ids_in(assignment.ids, touched.left))
         numbers = np.union1d(touched.entities, still)
         wanted = np.isin(assignment.entity, numbers)
     organisations, held_org = _organisations(tx, project, record_ids[wanted])
@@ -100,7 +100,7 @@ def record(
     ]
     if touched is not None and not whole:
         # Gone: earlier entities that lost records and are not in this run.
-        gone = touched.left[~np.isin(touched.left, assignment.ids)]
+        gone = touched.left[~ids_in(touched.left, assignment.ids)]
         rows += [(run_id, project.id, bytes(e).decode("ascii"), "") for e in gone.tolist()]
     tx.executemany(
         "INSERT INTO release_entities VALUES (?, ?, ?, ?, ?)",

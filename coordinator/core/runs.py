@@ -42,6 +42,7 @@ from coordinator.core import (
     field_scoring,
     field_weighing,
     incremental,
+    load_cache,
     matching,
     one_organisation,
     partial_solve,
@@ -419,7 +420,7 @@ def execute(
                     incremental.pinned_plans(store, project.id, search, datasets.encodings),
                 )
             )
-            record_ids, names = datasets.record_ids, datasets.names
+            record_ids, names, loaded_on = datasets.record_ids, datasets.names, datasets.basis
             del datasets
         check()
         carry = (
@@ -500,6 +501,7 @@ def execute(
             settings=settings,
             links=linked_ids,
         )
+        load_cache.confirm(store, project.id, run_id, loaded_on)
         progress.stage = "completed"
         log.info(
             "run completed: %d records, %d entities (%d linked) in %.1f s",

@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pytest
 
-from coordinator.core.entities import ID_DTYPE, Grouping, Previous, assign, random_ids
+from coordinator.core.entities import (
+    ID_DTYPE,
+    Grouping,
+    Previous,
+    assign,
+    ids_in,
+    random_ids,
+    unique_ids,
+)
 
 
 def counter_ids(prefix: str = "entity") -> Callable[[int], np.ndarray]:
@@ -226,3 +234,26 @@ def test_rows_give_each_record_its_entity_in_load_order() -> None:
     assert [r for r, _ in rows] == [10, 11, 20]
     assert rows[1][1] == rows[2][1] != rows[0][1]
     assert result.count == 2 and result.inherited == 0
+
+
+def test_ids_in_is_isin_for_entity_ids_even_when_prefixes_collide() -> None:
+    ids = random_ids(2_000)
+    # Ids sharing their first 16 characters with a wanted one, and empty ids, must not count.
+    twins = np.array([bytes(i)[:16] + b"f" * 16 for i in ids[:50]], dtype=ID_DTYPE)
+    values = np.concatenate([ids, twins, np.array([b""], dtype=ID_DTYPE)])
+    wanted = np.concatenate([ids[::7], random_ids(5)])
+    found = ids_in(values, wanted)
+    assert np.array_equal(found, np.isin(values, wanted))
+    assert found.sum() == len(ids[::7]) and not found[len(ids) :].any()
+
+
+def test_unique_ids_is_unique_for_entity_ids_in_order() -> None:
+    ids = random_ids(500)
+    twins = np.array([bytes(i)[:16] + b"0" * 16 for i in ids[:20]], dtype=ID_DTYPE)
+    for values in (
+        ids[np.random.default_rng(1).integers(0, 500, 3_000)],
+        np.concatenate([ids, twins, ids[:40]]),
+    ):
+        distinct, place = unique_ids(values)
+        expected, expected_place = np.unique(values, return_inverse=True)
+        assert np.array_equal(distinct, expected) and np.array_equal(place, expected_place)
