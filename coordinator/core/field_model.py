@@ -215,6 +215,12 @@ def fit(
     differs = np.full(classes, -1)
     differs[: 3 + len(near)] = -2
     differs[RELATIVE] = -1
+    # A near-match class of a group the pairs mostly lack reads as a match wherever the group
+    # is missing: it gets no share (``telling_groups``).
+    telling = telling_groups(levels, kinds, np.ones(levels.shape[1]))
+    silent = np.zeros(classes, dtype=bool)
+    silent[3 : 3 + len(near)] = ~telling
+    start[silent] = _NO_SHARE
     model = FieldModel(
         tuple(groups),
         profiles,
@@ -224,7 +230,7 @@ def fit(
     )
     if levels.shape[1] == 0:
         return model
-    return _em(model, levels, kinds, ends, differs)
+    return _em(model, levels, kinds, ends, differs, telling, silent)
 
 
 def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -241,16 +247,29 @@ def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
 _CLOSE = 2
 
 
-def _unlike_a_match(chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: int) -> np.ndarray:
+def _unlike_a_match(
+    chances: np.ndarray,
+    m: np.ndarray,
+    u: np.ndarray,
+    group: int,
+    telling: np.ndarray | None = None,
+) -> np.ndarray:
     """A non-match class's chances, held to differ from a match in one group.
 
     Left free, a relative class drifts towards the matches it sits beside and
     takes a share of the duplicates that agree on everything. So in one group
-    (``group``, or where it agrees least when -1) it may reach the close levels
-    no more often than a random pair; a near-match class keeps m everywhere else.
+    (``group``, or where it agrees least among the ``telling`` groups when -1) it
+    may reach the close levels no more often than a random pair; a near-match
+    class keeps m everywhere else.
     """
     out = chances.copy()
-    g = int(np.argmin(out[:, :_CLOSE].sum(axis=1))) if group < 0 else group
+    if group < 0:
+        close = out[:, :_CLOSE].sum(axis=1)
+        if telling is not None and telling.any():
+            close = np.where(telling, close, np.inf)
+        g = int(np.argmin(close))
+    else:
+        g = group
     if group >= 0:
         out = m.copy()
         out[g] = chances[g]
@@ -261,6 +280,34 @@ def _unlike_a_match(chances: np.ndarray, m: np.ndarray, u: np.ndarray, group: in
     row[_CLOSE:] = row[_CLOSE:] * (left / rest) if rest > 0 else left / (len(row) - _CLOSE)
     out[g] = row
     return out
+
+
+#: Share of a kind's candidate pairs a group must be known in to tell a free class apart.
+_KNOWN = 0.5
+#: The share a class held out of the fit keeps (not 0, whose log would be -inf).
+_NO_SHARE = 1e-12
+
+
+def telling_groups(levels: np.ndarray, kinds: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Which groups a free class may take as the one it differs in: those known (not
+    ``MISSING``) in at least half the candidate pairs of every kind.
+
+    A missing group weighs neither way, so where a class's differing group is
+    missing the class reads exactly like a match, and its larger prior wins.
+    A class that differs in a group most pairs lack (an identifier council
+    records do not carry) thereby takes the duplicates whose only difference
+    would be the value nobody recorded. Its difference must be one the pairs
+    show. ``levels`` are [group, row] with ``sizes`` pairs per row.
+    """
+    known = levels != MISSING
+    out = np.ones(levels.shape[0], dtype=bool)
+    for k in np.unique(kinds):
+        of_kind = kinds == k
+        if sizes[of_kind].sum() <= 0:
+            continue
+        share = (known[:, of_kind] * sizes[of_kind]).sum(axis=1) / sizes[of_kind].sum()
+        out &= share >= _KNOWN
+    return out if out.any() else np.ones(levels.shape[0], dtype=bool)
 
 
 def one_to_one(post: np.ndarray, ends: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
@@ -307,6 +354,8 @@ def _em(
     kinds: np.ndarray,
     ends: tuple[np.ndarray, np.ndarray] | None = None,
     differs: np.ndarray | None = None,
+    telling: np.ndarray | None = None,
+    silent: np.ndarray | None = None,
 ) -> FieldModel:
     """EM over the distinct (levels, kind) rows rather than the pairs.
 
@@ -314,7 +363,8 @@ def _em(
     one-to-one rule, so every sum EM needs runs over a few thousand rows
     weighted by how many pairs each holds; only the match probability is
     spread back to the pairs, for ``one_to_one``, whose moved mass is summed
-    back per row. The result is the same as iterating over pairs.
+    back per row. The result is the same as iterating over pairs. A free class differs
+    in one of the ``telling`` groups; a ``silent`` class keeps no share.
     """
     profiles, priors = model.profiles.copy(), model.priors.copy()
     if differs is None:
@@ -327,6 +377,8 @@ def _em(
     sizes = np.bincount(inverse, minlength=rows.shape[1]).astype(np.float64)
     per_kind = np.array([float(sizes[row_kinds == k].sum()) for k in range(len(KINDS))])
     terms = np.vstack([_log_likelihood(p, row_levels) for p in profiles])
+    if telling is None:
+        telling = telling_groups(row_levels, row_kinds, sizes)
     limited = ends is not None and ONE_TO_ONE
     done = 0
     while done < _ITERATIONS:
@@ -347,10 +399,12 @@ def _em(
         for k in range(len(KINDS)):
             if per_kind[k] > 0:
                 updated[k] = np.maximum(totals[:, row_kinds == k].sum(axis=1) / per_kind[k], 1e-9)
+        if silent is not None:
+            updated[:, silent] = _NO_SHARE
         change = float(np.abs(updated - priors).max())
         for c in free_at:
             fresh = _unlike_a_match(
-                count(row_levels, totals[c]), model.match, model.stranger, differs[c]
+                count(row_levels, totals[c]), model.match, model.stranger, differs[c], telling
             )
             change = max(change, float(np.abs(fresh - profiles[c]).max()))
             profiles[c] = fresh

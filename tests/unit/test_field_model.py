@@ -199,3 +199,51 @@ def test_a_missing_level_adds_nothing_to_a_pair_and_is_not_counted() -> None:
     assert scale.levels(np.array([0.96, np.nan, 0.5])).tolist() == [0, MISSING, 5]
     learnt = field_levels.learn_scales({"b": np.array([0.4, np.nan, np.nan, 0.6])}, 0.02)
     assert learnt["b"].chance == pytest.approx(0.5)
+
+
+def test_no_class_hides_in_a_comparison_most_pairs_lack() -> None:
+    # An identifier (the last group) that most records lack: known in a fifth of the cross
+    # pairs and in few within duplicates, but in most within sibling pairs (one service
+    # records it, and siblings' numbers share digits: levels 2-3, which no match reaches).
+    def known_in(share: float, found: np.ndarray) -> np.ndarray:
+        found[-1, rng.random(found.shape[1]) >= share] = field_levels.MISSING
+        return found
+
+    match = [*MATCH, spread(97, 1, 1, 1, 0, 0)]
+    stranger = [*STRANGER, spread(0.01, 0.01, 0.1, 1, 5, 94)]
+    sibling = [
+        spread(5, 3, 8, 10, 30, 44),
+        spread(90, 3, 3, 2, 1, 1),
+        spread(40, 10, 10, 20, 10, 10),
+        spread(90, 3, 3, 2, 1, 1),
+        spread(0.5, 0.5, 40, 55, 2, 2),
+    ]
+    rng = np.random.default_rng(2)
+    parts = [
+        known_in(0.2, pairs(rng, match, 1000)),
+        known_in(0.2, pairs(rng, stranger, 2000)),
+        known_in(0.05, pairs(rng, match, 100)),  # within duplicates
+        known_in(0.95, pairs(rng, sibling, 300)),
+        known_in(0.5, pairs(rng, stranger, 1000)),
+    ]
+    levels = np.concatenate(parts, axis=1)
+    kinds = np.array([ACROSS] * 3000 + [WITHIN] * 1400)
+    sure = np.zeros(len(kinds), dtype=bool)
+    sure[:1000] = True
+    model = field_model.fit(
+        (*GROUPS, "id"), levels, kinds, known_in(0.3, pairs(rng, stranger, 50_000)), sure=sure
+    )
+    # A duplicate that agrees on everything it has is a match, not a relative who would
+    # differ in the identifier nobody recorded.
+    agrees = np.array([[0], [0], [0], [0], [field_levels.MISSING]])
+    assert model.probability(agrees, np.array([WITHIN]))[0] > 0.95
+    p = model.probability(levels, kinds)
+    assert p[3000:3100].mean() > 0.8
+    assert p[3100:3400].mean() < 0.1  # the siblings stay apart
+    assert field_model.telling_groups(levels, kinds, np.ones(len(kinds))).tolist() == [
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
