@@ -30,6 +30,7 @@ import numpy as np
 from bitarray import bitarray
 
 from coordinator.core import kernel
+from coordinator.core.part_pass import PartPass, with_parts
 
 with warnings.catch_warnings():
     # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
@@ -50,7 +51,9 @@ class PairChunk:
     """Every pair between ``left_range`` of dataset ``left`` and ``right_range`` of ``right``.
 
     When ``left == right`` the chunk looks for duplicates inside one dataset
-    and keeps each unordered pair once (left record before right record).
+    and keeps each unordered pair once (left record before right record). With
+    ``parts`` (a salted record CLK) it also keeps the pairs whose best part reaches
+    the part floor (``coordinator.core.part_pass``), scored by their whole Dice.
     """
 
     left: int
@@ -58,6 +61,7 @@ class PairChunk:
     right: int
     right_range: tuple[int, int]
     threshold: float
+    parts: PartPass | None = None
 
     @property
     def comparisons(self) -> int:
@@ -145,12 +149,14 @@ def plan_pair_chunks(
     within_threshold: float = 0.0,
     *,
     chunk_comparisons: int = DEFAULT_CHUNK_COMPARISONS,
+    parts: PartPass | None = None,
 ) -> list[PairChunk]:
     """Cut all-pairs matching of datasets of ``sizes`` into chunks of about equal work.
 
     Pairs across datasets are cut with anonlink's own ``split_to_chunks``;
     with ``within_threshold``, each dataset's pairs with itself are cut into
-    square blocks too (the blocks on the diagonal keep each pair once).
+    square blocks too (the blocks on the diagonal keep each pair once). ``parts``
+    (a salted record CLK's part pass) goes with every chunk, across and within.
     """
     chunks = [
         PairChunk(
@@ -159,6 +165,7 @@ def plan_pair_chunks(
             right=int(b["datasetIndex"]),
             right_range=(int(b["range"][0]), int(b["range"][1])),
             threshold=threshold,
+            parts=parts,
         )
         for a, b in anonlink.concurrency.split_to_chunks(chunk_comparisons, dataset_sizes=sizes)
     ]
@@ -168,7 +175,7 @@ def plan_pair_chunks(
             blocks = [(start, min(size, start + side)) for start in range(0, size, side)]
             for i, first in enumerate(blocks):
                 for second in blocks[i:]:
-                    chunks.append(PairChunk(index, first, index, second, within_threshold))
+                    chunks.append(PairChunk(index, first, index, second, within_threshold, parts))
     return chunks
 
 
@@ -195,24 +202,25 @@ def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     sims, _, (i, j) = anonlink.candidate_generation.find_candidate_pairs(
         [left, right], anonlink.similarities.dice_coefficient_accelerated, chunk.threshold
     )
-    return _chunk_pairs(
-        chunk,
-        np.frombuffer(sims, dtype=np.float64),
-        np.frombuffer(i, dtype=np.uint32).astype(np.int64) + a0,
-        np.frombuffer(j, dtype=np.uint32).astype(np.int64) + b0,
-        upper_only=chunk.left == chunk.right,
+    sims, i, j = with_parts(
+        datasets[chunk.left][a0:a1],
+        datasets[chunk.right][b0:b1],
+        (
+            np.frombuffer(sims, dtype=np.float64),
+            np.frombuffer(i, dtype=np.uint32).astype(np.int64),
+            np.frombuffer(j, dtype=np.uint32).astype(np.int64),
+        ),
+        chunk.parts,
     )
+    return _chunk_pairs(chunk, sims, i + a0, j + b0, upper_only=chunk.left == chunk.right)
 
 
 def _compare_pairs_native(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
     diagonal = (chunk.left, a0, a1) == (chunk.right, b0, b1)
-    sims, i, j = kernel.dice_block(
-        datasets[chunk.left][a0:a1],
-        datasets[chunk.right][b0:b1],
-        chunk.threshold,
-        diagonal=diagonal,
-    )
+    left, right = datasets[chunk.left][a0:a1], datasets[chunk.right][b0:b1]
+    found = kernel.dice_block(left, right, chunk.threshold, diagonal=diagonal)
+    sims, i, j = with_parts(left, right, found, chunk.parts, diagonal=diagonal)
     return _chunk_pairs(
         chunk,
         sims,
