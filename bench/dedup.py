@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import grouped
 import numpy as np
 from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
+from run_pairs import run_pairs
 from threshold import link, scaled
 
 from coordinator.core import field_scoring, matching, peaks, quality, score_model
@@ -193,15 +194,18 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                                for k in range(1, len(spec.encodings))])  # fmt: skip
             names = [g.name for g in spec.field_groups]
             stacked = {name: np.concatenate([g[k] for g in groups]) for k, name in enumerate(names)}
-            across = matching.candidate_pairs(datasets, floor_for(spec.record_clk))
+            # As a run finds them (with a salted record CLK, the part pass too).
+            found_pairs = run_pairs(
+                datasets, spec.record_clk, field_scoring.within_floor(spec.record_clk)
+            )
+            across, within = found_pairs.across, found_pairs.within
             est = quality.estimate(
-                quality.best_scores(across),
-                candidates=across,
+                found_pairs.scores,
+                candidates=found_pairs.scored,
                 bootstrap=0,
                 floor=floor_for(spec.record_clk),
             )
             threshold = est.threshold if est.fitted else 0.83
-            within = matching.within_pairs(datasets, field_scoring.within_floor(spec.record_clk))
             scored = field_scoring.score(
                 across,
                 within,
