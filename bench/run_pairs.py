@@ -9,6 +9,7 @@ keeps them measuring what a run links.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,10 +26,17 @@ def rows_of(dataset: Sequence[Any]) -> np.ndarray:
 
 
 def run_pairs(
-    datasets: Sequence[Sequence[Any]], record_clk: str, within: float = 0.0
+    datasets: Sequence[Sequence[Any]],
+    record_clk: str,
+    within: float = 0.0,
+    part_floor: float | None = None,
 ) -> candidates.Found:
-    """What a run of a project with this record CLK finds (all pairs, never blocked)."""
+    """What a run of a project with this record CLK finds (all pairs, never blocked);
+    ``part_floor`` measures another part floor than the shipped one."""
     floor = floor_for(record_clk)
+    parts = part_pass_for(record_clk)
+    if parts is not None and part_floor is not None:
+        parts = dataclasses.replace(parts, floor=part_floor)
     with candidates.InlineEngine().session() as session:
         return candidates.find(
             session,
@@ -37,5 +45,5 @@ def run_pairs(
             design=floor,
             within_threshold=within,
             blocking_mode="none",
-            parts=part_pass_for(record_clk),
+            parts=parts,
         )
