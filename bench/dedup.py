@@ -84,6 +84,12 @@ def main() -> None:
         "also kept from (default: score_model.SALTED_PART_FLOOR, as a run)",
     )
     parser.add_argument(
+        "--part-within",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the part pass searches pairs inside one organisation too (default: as a run)",
+    )
+    parser.add_argument(
         "--salt",
         action="append",
         default=[],
@@ -209,6 +215,7 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                 spec.record_clk,
                 field_scoring.within_floor(spec.record_clk),
                 args.part_floor,
+                args.part_within,
             )
             across, within = found_pairs.across, found_pairs.within
             est = quality.estimate(

@@ -30,13 +30,16 @@ def run_pairs(
     record_clk: str,
     within: float = 0.0,
     part_floor: float | None = None,
+    part_within: bool | None = None,
 ) -> candidates.Found:
     """What a run of a project with this record CLK finds (all pairs, never blocked);
-    ``part_floor`` measures another part floor than the shipped one."""
+    ``part_floor`` and ``part_within`` measure other part-pass settings than the shipped."""
     floor = floor_for(record_clk)
     parts = part_pass_for(record_clk)
     if parts is not None and part_floor is not None:
         parts = dataclasses.replace(parts, floor=part_floor)
+    if parts is not None and part_within is not None:
+        parts = dataclasses.replace(parts, within=part_within)
     with candidates.InlineEngine().session() as session:
         return candidates.find(
             session,

@@ -122,7 +122,7 @@ def _all_pairs(
                         b,
                         (start, min(size, start + _SLICE)),
                         threshold,
-                        search.parts,
+                        search.parts.for_pair(a == b) if search.parts else None,
                     )
                 )
     progress.tasks_total = len(tasks)

@@ -175,7 +175,10 @@ def plan_pair_chunks(
             blocks = [(start, min(size, start + side)) for start in range(0, size, side)]
             for i, first in enumerate(blocks):
                 for second in blocks[i:]:
-                    chunks.append(PairChunk(index, first, index, second, within_threshold, parts))
+                    within_parts = parts.for_pair(True) if parts else None
+                    chunks.append(
+                        PairChunk(index, first, index, second, within_threshold, within_parts)
+                    )
     return chunks
 
 

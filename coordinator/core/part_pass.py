@@ -36,6 +36,12 @@ class PartPass:
 
     count: int
     floor: float
+    within: bool = True
+    """Whether pairs inside one dataset are searched by part too (else across only)."""
+
+    def for_pair(self, same_dataset: bool) -> PartPass | None:
+        """The pass a chunk of pairs inside one dataset (or across two) carries."""
+        return self if self.within or not same_dataset else None
 
     def bounds(self, width: int) -> list[tuple[int, int]]:
         """Each part's byte range in rows ``width`` bytes wide."""

@@ -3,6 +3,8 @@ candidates too, scored by their whole-row Dice (coordinator.core.part_pass)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,9 @@ def test_every_all_pairs_chunk_carries_the_part_pass_across_and_within() -> None
     assert {c.left == c.right for c in chunks} == {True, False}
     assert all(c.parts == PARTS for c in chunks)
     assert all(c.parts is None for c in plan_pair_chunks([300, 200], 0.6, 0.6))
+    across_only = dataclasses.replace(PARTS, within=False)
+    chunks = plan_pair_chunks([300, 200], 0.6, 0.6, chunk_comparisons=10_000, parts=across_only)
+    assert all((c.parts is None) == (c.left == c.right) for c in chunks)
 
 
 def test_salted_projects_get_three_equal_parts_at_the_part_floor() -> None:
