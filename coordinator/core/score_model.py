@@ -57,9 +57,10 @@ from hublink.spec import shipped_record_parts
 FLOOR, SALTED_FLOOR = 0.7, 0.6
 #: A salted record CLK's pairs are also candidates when their best single part reaches this
 #: Dice (``coordinator.core.part_pass``): a true pair with one salt agreeing scores about 0.6
-#: on the whole row but 0.75-0.8 on that part, while random parts sit at 0.5 +- 0.016
-#: (docs/benchmarks.md, "Candidates from the best part").
-SALTED_PART_FLOOR = 0.65
+#: on the whole row but 0.75-0.8 on that part, while random parts sit at 0.5 +- 0.022. Each
+#: step below 0.68 doubles the candidates (pairs sharing one salt) for tenths of a point of
+#: recall (docs/benchmarks.md, "Candidates from the best part").
+SALTED_PART_FLOOR = 0.68
 #: Fewer best scores than this and the mixture is not estimated.
 MIN_SCORES = 50
 #: Links this close to the threshold (either side) are counted as "near the threshold".
