@@ -35,7 +35,7 @@ def run_pairs(
     """What a run of a project with this record CLK finds (all pairs, never blocked);
     ``part_floor`` and ``part_within`` measure other part-pass settings than the shipped."""
     floor = floor_for(record_clk)
-    parts = part_pass_for(record_clk)
+    parts = part_pass_for(record_clk, field_scoring=True)
     if parts is not None and part_floor is not None:
         parts = dataclasses.replace(parts, floor=part_floor)
     if parts is not None and part_within is not None:

@@ -161,7 +161,7 @@ def _screened(
     scored exactly (``sketch_screen``), and kept if it collides in one of the plan's
     bands (``pinned_blocking.colliding``)."""
     sizes = [len(e) for e in encodings]
-    words = [sketch_screen.sketch_words(e) for e in encodings]
+    words = [comparison.sketch_words(e) for e in encodings]
     progress.tasks_total = len(encodings) * len(encodings)
     parts: list[_Part] = []
     for a in range(len(encodings)):

@@ -78,9 +78,9 @@ class BandChunk:
     """The pairs of datasets ``left`` and ``right`` that agree on every bit of some band.
 
     ``bands`` holds, for each band, the half-byte positions whose values form
-    its key (see ``band_keys``). Colliding pairs are screened on a sketch (the
-    first ``SKETCH_BYTES`` bytes: at most ``sketch_limit`` differing bits)
-    before their full Dice is computed.
+    its key (see ``band_keys``). Colliding pairs are screened on a sketch
+    (``sketch_words``: at most ``sketch_limit`` differing bits) before their full Dice
+    is computed.
     """
 
     left: int
@@ -93,6 +93,27 @@ class BandChunk:
 Task = PairChunk | BandChunk
 
 SKETCH_BYTES = 32
+
+
+def sketch_columns(row_bytes: int) -> list[int]:
+    """Which 64-bit words of a row make its sketch: ``SKETCH_BYTES`` of them spread evenly
+    over the row rather than its first words. A salted record CLK is balanced part by part
+    (``node.hardening``), so its first words all belong to one part, and a pair whose salt
+    for that part differs would fail the screen whatever its other parts say."""
+    total = row_bytes // 8
+    words = min(SKETCH_BYTES // 8, total)
+    if not words:
+        return []
+    return sorted({int(w) for w in np.linspace(0, total - 1, words).round()})
+
+
+def sketch_words(rows: Rows) -> list[np.ndarray]:
+    """The sketch of every row as 64-bit words, one contiguous array per word (gathering
+    from flat arrays is fastest)."""
+    return [
+        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
+        for w in sketch_columns(rows.shape[1])
+    ]
 
 
 def empty() -> Candidates:
@@ -285,15 +306,6 @@ def band_keys(rows: Rows, bands: Sequence[Sequence[int]]) -> np.ndarray:
     return keys
 
 
-def _sketches(rows: Rows) -> list[np.ndarray]:
-    """The sketch's 64-bit words, one array per word (gathering from flat arrays is fastest)."""
-    words = min(SKETCH_BYTES, rows.shape[1]) // 8
-    return [
-        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
-        for w in range(words)
-    ]
-
-
 def _differing(left: list[np.ndarray], right: list[np.ndarray], i: Any, j: Any) -> np.ndarray:
     """Bits in which the sketches of pairs (i, j) differ."""
     total = np.zeros(len(i), dtype=np.uint16)
@@ -453,8 +465,8 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
     same = chunk.left == chunk.right
     if kernel.usable(left):
         return _compare_bands_native(chunk, left, right)
-    sketch_left = _sketches(left)
-    sketch_right = sketch_left if same else _sketches(right)
+    sketch_left = sketch_words(left)
+    sketch_right = sketch_left if same else sketch_words(right)
     width = np.int64(len(right))
     found: list[np.ndarray] = []
     screened = 0
@@ -504,8 +516,8 @@ def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Ca
     """``_compare_bands`` with the native kernel: a hash join and screen a band in one pass,
     no expanded list of colliding pairs; unique survivors scored with their exact Dice."""
     same = chunk.left == chunk.right
-    sketch_left = kernel.sketches(left, SKETCH_BYTES)
-    sketch_right = sketch_left if same else kernel.sketches(right, SKETCH_BYTES)
+    sketch_left = _packed(sketch_words(left))
+    sketch_right = sketch_left if same else _packed(sketch_words(right))
     found: list[np.ndarray] = []
     screened = 0
     for first in range(0, len(chunk.bands), _BANDS_AT_ONCE):
@@ -541,6 +553,12 @@ def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Ca
         j[kept],
     )
     return found_pairs, screened
+
+
+def _packed(words: list[np.ndarray]) -> np.ndarray:
+    """A sketch's words side by side, one row a record, so that a band join's random reads
+    of them stay in cache."""
+    return np.ascontiguousarray(np.stack(words, axis=1))
 
 
 def _unique(values: np.ndarray) -> np.ndarray:

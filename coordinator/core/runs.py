@@ -160,7 +160,7 @@ def find_candidates(
         design=thresholds.fallback,  # blocking is planned for the fallback threshold,
         plan_from=SALTED_FLOOR if project.record_clk == "salted" else None,  # or lower
         auto_limit=blocking.auto_limit(project.record_clk),
-        parts=part_pass_for(project.record_clk),
+        parts=part_pass_for(project.record_clk, bool(project.field_groups)),
         within_threshold=_within_search(project),
         blocking_mode=project.blocking,
         completeness=project.blocking_completeness,
@@ -390,7 +390,7 @@ def execute(
             estimate_sample=project.estimate_sample,
             sample_seed=pinned_blocking.project_seed(project.id, "sample"),
             auto_limit=blocking.auto_limit(project.record_clk),
-            parts=part_pass_for(project.record_clk),
+            parts=part_pass_for(project.record_clk, bool(project.field_groups)),
         )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)

@@ -67,10 +67,16 @@ MIN_SCORES = 50
 NEAR = 0.02
 
 
-def part_pass_for(record_clk: str) -> PartPass | None:
+def part_pass_for(record_clk: str, field_scoring: bool) -> PartPass | None:
     """The part pass of a project's record CLK: the shipped salted parts (equal in length,
-    hublink/schemas/record-clk.json) at ``SALTED_PART_FLOOR``; None for the unsalted CLK."""
-    if record_clk != "salted":
+    hublink/schemas/record-clk.json) at ``SALTED_PART_FLOOR``; None for the unsalted CLK.
+
+    Only with ``field_scoring``: the pairs the part pass adds score low on the whole record
+    CLK, and only the field model can weigh them. A record-only run decides on whole Dice,
+    and there they would only count as candidates for the solver's merge test, letting
+    groups grow through pairs the run would never link (a blocked record-only run, which
+    has no part pass, then disagreed with an all-pairs one on two links in three)."""
+    if record_clk != "salted" or not field_scoring:
         return None
     widths = {part.bits for part in shipped_record_parts()}
     if len(widths) != 1:

@@ -109,8 +109,9 @@ def test_every_all_pairs_chunk_carries_the_part_pass_across_and_within() -> None
 
 
 def test_salted_projects_get_three_equal_parts_at_the_part_floor() -> None:
-    assert part_pass_for("salted") == PartPass(3, SALTED_PART_FLOOR)
-    assert part_pass_for("unsalted") is None
+    assert part_pass_for("salted", field_scoring=True) == PartPass(3, SALTED_PART_FLOOR)
+    assert part_pass_for("salted", field_scoring=False) is None
+    assert part_pass_for("unsalted", field_scoring=True) is None
     assert PARTS.bounds(384) == [(0, 128), (128, 256), (256, 384)]
     with pytest.raises(ValueError, match="equal parts"):
         PARTS.bounds(100)
@@ -129,7 +130,8 @@ def test_encoded_pairs_with_one_salt_agreeing_are_found_by_their_part() -> None:
     rows = [np.frombuffer(b"".join(r), np.uint8).reshape(len(r), -1) for r in (left, right)]
     whole = found_pairs(PairChunk(0, (0, 1), 1, (0, 2), SALTED_FLOOR), rows)
     parts = found_pairs(
-        PairChunk(0, (0, 1), 1, (0, 2), SALTED_FLOOR, part_pass_for("salted")), rows
+        PairChunk(0, (0, 1), 1, (0, 2), SALTED_FLOOR, part_pass_for("salted", field_scoring=True)),
+        rows,
     )
     assert whole == {}
     assert list(parts) == [(0, 0)] and parts[(0, 0)] < SALTED_FLOOR
