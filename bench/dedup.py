@@ -22,7 +22,9 @@ and recall (calibration), and the estimated number of duplicate pairs.
 ``--salt GROUP=FEATURE`` (repeatable) salts that group's filter with the feature's
 value (``FieldGroup.salt``), to measure what salting costs the model; ``--salt given=``
 takes the shipped salt off. ``--record-clk`` (default: a project file's, "salted") chooses
-the record CLK, and with it the candidate floors a run uses. Record tokens, which seed
+the record CLK, and with it the candidate floors a run uses (with a salted one, candidates
+are found as a run finds them, by the whole row and by the best part: ``--part-floor``
+measures another part floor). Record tokens, which seed
 the bits a node flips, are drawn from ``--seed``, so a run's figures repeat exactly (fresh
 tokens move a single setting by up to a point).
 """
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import grouped
 import numpy as np
 from encoding_variants import BASE_FIELDS, SECRET, encode, prepared
+from run_pairs import run_pairs
 from threshold import link, scaled
 
 from coordinator.core import field_scoring, matching, peaks, quality, score_model
@@ -72,6 +75,19 @@ def main() -> None:
         choices=RECORD_CLKS,
         default=default_of(ProjectConfig, "record_clk"),
         help="the record CLK (the project setting record_clk)",
+    )
+    parser.add_argument(
+        "--part-floor",
+        type=float,
+        default=None,
+        help="with --field-scoring and a salted record CLK: the part floor candidates are "
+        "also kept from (default: score_model.SALTED_PART_FLOOR, as a run)",
+    )
+    parser.add_argument(
+        "--part-within",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the part pass searches pairs inside one organisation too (default: as a run)",
     )
     parser.add_argument(
         "--salt",
@@ -193,15 +209,22 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                                for k in range(1, len(spec.encodings))])  # fmt: skip
             names = [g.name for g in spec.field_groups]
             stacked = {name: np.concatenate([g[k] for g in groups]) for k, name in enumerate(names)}
-            across = matching.candidate_pairs(datasets, floor_for(spec.record_clk))
+            # As a run finds them (with a salted record CLK, the part pass too).
+            found_pairs = run_pairs(
+                datasets,
+                spec.record_clk,
+                field_scoring.within_floor(spec.record_clk),
+                args.part_floor,
+                args.part_within,
+            )
+            across, within = found_pairs.across, found_pairs.within
             est = quality.estimate(
-                quality.best_scores(across),
-                candidates=across,
+                found_pairs.scores,
+                candidates=found_pairs.scored,
                 bootstrap=0,
                 floor=floor_for(spec.record_clk),
             )
             threshold = est.threshold if est.fitted else 0.83
-            within = matching.within_pairs(datasets, field_scoring.within_floor(spec.record_clk))
             scored = field_scoring.score(
                 across,
                 within,

@@ -51,6 +51,7 @@ import field_patterns
 import grouped
 from dedup import full_row
 from encoding_variants import SECRET, prepared
+from run_pairs import run_pairs
 from threshold import scaled
 
 from coordinator.core import field_scoring, matching, quality
@@ -199,7 +200,8 @@ def record_path(enc: Encoded, across: Any) -> Result:
 
 def field_path(enc: Encoded, across: Any, seed: int) -> Result:
     started = time.monotonic()
-    within = matching.within_pairs(enc.datasets, field_scoring.within_floor(RECORD_CLK))
+    found = run_pairs(enc.datasets, RECORD_CLK, field_scoring.within_floor(RECORD_CLK))
+    across, within = found.across, found.within  # as a run finds them (the part pass too)
     scored = field_scoring.score(
         across,
         within,

@@ -136,7 +136,7 @@ class RecordPart:
     except ``without``, its bits permuted by a key drawn from the record's ``salt`` value.
 
     Parts are data (hublink/schemas/record-clk.json): the record CLK is their
-    concatenation, in file order, before any hardening.
+    concatenation, in file order, each part balanced on its own when the project balances.
     """
 
     name: str
@@ -501,6 +501,10 @@ class LinkageSpec:
             pinned["record_parts"] = [
                 [p.name, list(p.salt), list(p.without), p.bits] for p in self.record_parts
             ]
+            if self.hardening == "balance":
+                # Each part balanced and permuted on its own (node.encoder): not comparable
+                # with the record CLKs balanced as one row before it, so pinned apart.
+                pinned["record_balance"] = "per-part"
         if self.field_groups:
             pinned["field_groups"] = [
                 [g.name, list(g.features), g.salt, *(["empty"] if g.empty_when_missing else [])]

@@ -50,9 +50,12 @@ class Encoder:
         self._secret = secret
         self._fields = spec.all_fields
         self._derived = frozenset(i for i, f in enumerate(self._fields) if f in DERIVATIONS)
+        balance = spec.hardening == "balance"
+        # An unsalted record CLK is balanced whole; a salted one part by part, each part
+        # with its own key (``_record_clks``), so no part's weight depends on another's.
         self._balancer = (
             Balancer(permutation_key(secret, spec.sha256), spec.clk_bits)
-            if spec.hardening == "balance"
+            if balance and not spec.record_parts
             else None
         )
         self._flip_key = permutation_key(secret, f"{spec.sha256}/flips")
@@ -66,8 +69,18 @@ class Encoder:
                     f"record CLK part {part.name} is salted with {', '.join(missing)}, which "
                     "the linkage schema neither has nor can derive"
                 )
-        # The record CLK's parts: each its own schema and keys (hublink.spec.RecordPart).
-        self._parts = [(from_json_dict(spec.part_schema(part)), part) for part in spec.record_parts]
+        # The record CLK's parts: each its own schema, keys and balancing permutation
+        # (hublink.spec.RecordPart).
+        self._parts = [
+            (
+                from_json_dict(spec.part_schema(part)),
+                part,
+                Balancer(permutation_key(secret, f"{spec.sha256}/{part.name}"), part.bits)
+                if balance
+                else None,
+            )
+            for part in spec.record_parts
+        ]
         for group in spec.field_groups:
             if group.salt and not derivable(group.salt, self._fields):
                 raise ValueError(
@@ -112,10 +125,14 @@ class Encoder:
         return self._record_clks([self._complete(v) for v in values])
 
     def _record_clks(self, rows: list[tuple[str, ...]]) -> list[bytes]:
-        """The record CLK of each row: its salted parts concatenated, then hardened.
+        """The record CLK of each row: its salted parts, each hardened, concatenated.
 
         Each part is hashed, its bits permuted by the record's salt value
         (``_salted``), and replaced by random bits where that value is missing.
+        Each part is then balanced and permuted on its own (its own key): every part
+        has exactly half its bits set, so the whole row's Dice is the mean of the
+        parts' and the coordinator can score a part alone (a pair whose only
+        agreeing salt is one part's still shows as that part's high Dice).
         The random bits are drawn from a key and the record's values, so the same
         record always sends the same CLK (a resumed upload, or an exact duplicate
         referral, still agrees on every part) and a record differing in any value
@@ -125,15 +142,13 @@ class Encoder:
             return self._hash(rows, self._schema, self._balancer)
         pieces = []
         seeds = [self._noise_seed(row) for row in rows]
-        for schema, part in self._parts:
+        for schema, part, balancer in self._parts:
             hashed = self._hash(rows, schema, None)
             salts = [salt_value(part.salt, self._fields, row) for row in rows]
             hashed = self._salted(hashed, part.name, salts)
-            pieces.append(
-                noise_where_unsalted(hashed, salts, [part.name.encode() + s for s in seeds])
-            )
-        joined = [b"".join(parts) for parts in zip(*pieces, strict=True)]
-        return self._balancer.harden(joined) if self._balancer else joined
+            hashed = noise_where_unsalted(hashed, salts, [part.name.encode() + s for s in seeds])
+            pieces.append(balancer.harden(hashed) if balancer else hashed)
+        return [b"".join(parts) for parts in zip(*pieces, strict=True)]
 
     def _noise_seed(self, row: tuple[str, ...]) -> bytes:
         text = "\x1e".join(row)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core.comparison import SKETCH_BYTES, BandChunk
+from coordinator.core.comparison import BandChunk, sketch_columns
 
 #: A project's choices: blocking always, never, or once all-pairs would be too dear.
 BLOCKING_MODES = ("auto", "lsh", "none")
@@ -165,7 +165,7 @@ def plan(
         band = tuple(sorted(rng.sample(positions, width)))
         missed *= 1.0 - math.exp(float(log_hit[list(band)].sum()))
         chosen.append(band)
-    sketch_bits = 8 * min(SKETCH_BYTES, nbytes)
+    sketch_bits = 64 * len(sketch_columns(nbytes))
     expected = sketch_bits * disagreement
     spread = math.sqrt(sketch_bits * disagreement * (1.0 - disagreement))
     return BandPlan(

@@ -23,6 +23,7 @@ import numpy as np
 from coordinator.core import blocking, comparison, pinned_blocking, quality, score_sample
 from coordinator.core.comparison import Candidates, Outcome, Task
 from coordinator.core.errors import Cancelled, OverBudget
+from coordinator.core.part_pass import PartPass
 
 log = logging.getLogger("hublink.coordinator.matching")
 
@@ -170,6 +171,28 @@ class Found:
     """Wall seconds of each stage: "plan" (bit frequencies, band plans, tasks), "compare"
     (every task, on the engine) and "merge" (folding and ordering what they found)."""
 
+    @property
+    def scored(self) -> Candidates:
+        """The cross pairs at or above ``kept_from``: what the record-score estimate reads.
+
+        A salted record CLK's part pass (``coordinator.core.part_pass``) adds pairs whose
+        whole score is lower; the field model weighs them with the rest, but the score
+        mixture, its runner-ups and its recall keep the meaning they had at the floor."""
+        return at_least(self.across, self.kept_from)
+
+
+def at_least(candidates: Candidates, low: float) -> Candidates:
+    """The candidates whose score reaches ``low``, still most similar first."""
+    sims = np.frombuffer(candidates[0], dtype=np.float64)
+    keep = sims >= low
+    if keep.all():
+        return candidates
+    fields = [
+        np.frombuffer(candidates[k][j], dtype=np.uint32)[keep]
+        for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
+    ]
+    return comparison.from_arrays(sims[keep], *fields)
+
 
 def all_pairs_count(sizes: Sequence[int]) -> int:
     return sum(a * b for n, a in enumerate(sizes) for b in sizes[n + 1 :])
@@ -195,6 +218,7 @@ def find(
     plan_from: float | None = None,
     band_budget: int = blocking.DEFAULT_BAND_BUDGET,
     auto_limit: int = blocking.AUTO_MIN_COMPARISONS,
+    parts: PartPass | None = None,
 ) -> Found:
     """Candidate pairs of a run's datasets (``rows``: one packed encoding per row each).
 
@@ -207,6 +231,10 @@ def find(
     planned at the lowest threshold from there up to ``design`` that needs at most
     ``band_budget`` bands (``blocking.lowest_plan``), and pairs are kept from the
     margin below that.
+
+    With ``parts`` (a salted record CLK), all-pairs chunks, across and within, also keep
+    the pairs whose best part reaches the part floor (``coordinator.core.part_pass``).
+    Blocked search stays on the whole row, as does the estimate sample it is measured by.
 
     With ``max_candidates``, the pairs held are counted as each task ends and
     the search stops with :class:`OverBudget` once they pass it, so a run at
@@ -231,7 +259,7 @@ def find(
     datasets: list[np.ndarray] = list(rows)
     kept_from = low
     if not blocked:
-        tasks = list(comparison.plan_pair_chunks(sizes, low, within_threshold))
+        tasks = list(comparison.plan_pair_chunks(sizes, low, within_threshold, parts=parts))
     else:
         # Blocking finds pairs far below its design threshold only by chance; keeping them
         # would cost memory for nothing (the estimate takes its scores from the sample).
@@ -327,7 +355,7 @@ def find(
         scores = measured.scores()
         sample_pairs: Candidates | None = measured.in_run_rows()
     else:
-        scores = quality.best_scores(across)
+        scores = quality.best_scores(at_least(across, low))
         sample_pairs = None
         measured = None
     return Found(

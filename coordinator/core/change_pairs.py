@@ -18,18 +18,21 @@ from coordinator.core import comparison, pinned_blocking, sketch_screen
 from coordinator.core.candidates import Progress, Session
 from coordinator.core.comparison import Candidates, PairChunk
 from coordinator.core.errors import Cancelled
+from coordinator.core.part_pass import PartPass
 from coordinator.core.record_index import RecordIndex
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Where a search keeps pairs: across datasets from ``low`` (all pairs) or ``kept_from``
-    (blocked), inside one from ``within`` (0: not at all)."""
+    (blocked), inside one from ``within`` (0: not at all); all pairs also by ``parts``."""
 
     low: float
     within: float
     kept_from: float
     blocked: bool
+    parts: PartPass | None = None
+    """A salted record CLK's part pass, as a full all-pairs run keeps it."""
 
 
 #: Rows of a dataset one task compares the changed records with.
@@ -114,7 +117,12 @@ def _all_pairs(
             for start in range(0, size, _SLICE):
                 tasks.append(
                     PairChunk(
-                        slot, (0, len(rows)), b, (start, min(size, start + _SLICE)), threshold
+                        slot,
+                        (0, len(rows)),
+                        b,
+                        (start, min(size, start + _SLICE)),
+                        threshold,
+                        search.parts.for_pair(a == b) if search.parts else None,
                     )
                 )
     progress.tasks_total = len(tasks)
@@ -153,7 +161,7 @@ def _screened(
     scored exactly (``sketch_screen``), and kept if it collides in one of the plan's
     bands (``pinned_blocking.colliding``)."""
     sizes = [len(e) for e in encodings]
-    words = [sketch_screen.sketch_words(e) for e in encodings]
+    words = [comparison.sketch_words(e) for e in encodings]
     progress.tasks_total = len(encodings) * len(encodings)
     parts: list[_Part] = []
     for a in range(len(encodings)):

@@ -30,6 +30,7 @@ import numpy as np
 from bitarray import bitarray
 
 from coordinator.core import kernel
+from coordinator.core.part_pass import PartPass, with_parts
 
 with warnings.catch_warnings():
     # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
@@ -50,7 +51,9 @@ class PairChunk:
     """Every pair between ``left_range`` of dataset ``left`` and ``right_range`` of ``right``.
 
     When ``left == right`` the chunk looks for duplicates inside one dataset
-    and keeps each unordered pair once (left record before right record).
+    and keeps each unordered pair once (left record before right record). With
+    ``parts`` (a salted record CLK) it also keeps the pairs whose best part reaches
+    the part floor (``coordinator.core.part_pass``), scored by their whole Dice.
     """
 
     left: int
@@ -58,6 +61,7 @@ class PairChunk:
     right: int
     right_range: tuple[int, int]
     threshold: float
+    parts: PartPass | None = None
 
     @property
     def comparisons(self) -> int:
@@ -74,9 +78,9 @@ class BandChunk:
     """The pairs of datasets ``left`` and ``right`` that agree on every bit of some band.
 
     ``bands`` holds, for each band, the half-byte positions whose values form
-    its key (see ``band_keys``). Colliding pairs are screened on a sketch (the
-    first ``SKETCH_BYTES`` bytes: at most ``sketch_limit`` differing bits)
-    before their full Dice is computed.
+    its key (see ``band_keys``). Colliding pairs are screened on a sketch
+    (``sketch_words``: at most ``sketch_limit`` differing bits) before their full Dice
+    is computed.
     """
 
     left: int
@@ -89,6 +93,27 @@ class BandChunk:
 Task = PairChunk | BandChunk
 
 SKETCH_BYTES = 32
+
+
+def sketch_columns(row_bytes: int) -> list[int]:
+    """Which 64-bit words of a row make its sketch: ``SKETCH_BYTES`` of them spread evenly
+    over the row rather than its first words. A salted record CLK is balanced part by part
+    (``node.hardening``), so its first words all belong to one part, and a pair whose salt
+    for that part differs would fail the screen whatever its other parts say."""
+    total = row_bytes // 8
+    words = min(SKETCH_BYTES // 8, total)
+    if not words:
+        return []
+    return sorted({int(w) for w in np.linspace(0, total - 1, words).round()})
+
+
+def sketch_words(rows: Rows) -> list[np.ndarray]:
+    """The sketch of every row as 64-bit words, one contiguous array per word (gathering
+    from flat arrays is fastest)."""
+    return [
+        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
+        for w in sketch_columns(rows.shape[1])
+    ]
 
 
 def empty() -> Candidates:
@@ -145,12 +170,14 @@ def plan_pair_chunks(
     within_threshold: float = 0.0,
     *,
     chunk_comparisons: int = DEFAULT_CHUNK_COMPARISONS,
+    parts: PartPass | None = None,
 ) -> list[PairChunk]:
     """Cut all-pairs matching of datasets of ``sizes`` into chunks of about equal work.
 
     Pairs across datasets are cut with anonlink's own ``split_to_chunks``;
     with ``within_threshold``, each dataset's pairs with itself are cut into
-    square blocks too (the blocks on the diagonal keep each pair once).
+    square blocks too (the blocks on the diagonal keep each pair once). ``parts``
+    (a salted record CLK's part pass) goes with every chunk, across and within.
     """
     chunks = [
         PairChunk(
@@ -159,6 +186,7 @@ def plan_pair_chunks(
             right=int(b["datasetIndex"]),
             right_range=(int(b["range"][0]), int(b["range"][1])),
             threshold=threshold,
+            parts=parts,
         )
         for a, b in anonlink.concurrency.split_to_chunks(chunk_comparisons, dataset_sizes=sizes)
     ]
@@ -168,7 +196,10 @@ def plan_pair_chunks(
             blocks = [(start, min(size, start + side)) for start in range(0, size, side)]
             for i, first in enumerate(blocks):
                 for second in blocks[i:]:
-                    chunks.append(PairChunk(index, first, index, second, within_threshold))
+                    within_parts = parts.for_pair(True) if parts else None
+                    chunks.append(
+                        PairChunk(index, first, index, second, within_threshold, within_parts)
+                    )
     return chunks
 
 
@@ -195,24 +226,25 @@ def compare_pairs(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     sims, _, (i, j) = anonlink.candidate_generation.find_candidate_pairs(
         [left, right], anonlink.similarities.dice_coefficient_accelerated, chunk.threshold
     )
-    return _chunk_pairs(
-        chunk,
-        np.frombuffer(sims, dtype=np.float64),
-        np.frombuffer(i, dtype=np.uint32).astype(np.int64) + a0,
-        np.frombuffer(j, dtype=np.uint32).astype(np.int64) + b0,
-        upper_only=chunk.left == chunk.right,
+    sims, i, j = with_parts(
+        datasets[chunk.left][a0:a1],
+        datasets[chunk.right][b0:b1],
+        (
+            np.frombuffer(sims, dtype=np.float64),
+            np.frombuffer(i, dtype=np.uint32).astype(np.int64),
+            np.frombuffer(j, dtype=np.uint32).astype(np.int64),
+        ),
+        chunk.parts,
     )
+    return _chunk_pairs(chunk, sims, i + a0, j + b0, upper_only=chunk.left == chunk.right)
 
 
 def _compare_pairs_native(chunk: PairChunk, datasets: Sequence[Rows]) -> Candidates:
     (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
     diagonal = (chunk.left, a0, a1) == (chunk.right, b0, b1)
-    sims, i, j = kernel.dice_block(
-        datasets[chunk.left][a0:a1],
-        datasets[chunk.right][b0:b1],
-        chunk.threshold,
-        diagonal=diagonal,
-    )
+    left, right = datasets[chunk.left][a0:a1], datasets[chunk.right][b0:b1]
+    found = kernel.dice_block(left, right, chunk.threshold, diagonal=diagonal)
+    sims, i, j = with_parts(left, right, found, chunk.parts, diagonal=diagonal)
     return _chunk_pairs(
         chunk,
         sims,
@@ -272,15 +304,6 @@ def band_keys(rows: Rows, bands: Sequence[Sequence[int]]) -> np.ndarray:
                 half = (high if unit % 2 == 0 else low)[place_of[unit // 2]]
                 key |= half.astype(dtype) << dtype(4 * place)
     return keys
-
-
-def _sketches(rows: Rows) -> list[np.ndarray]:
-    """The sketch's 64-bit words, one array per word (gathering from flat arrays is fastest)."""
-    words = min(SKETCH_BYTES, rows.shape[1]) // 8
-    return [
-        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
-        for w in range(words)
-    ]
 
 
 def _differing(left: list[np.ndarray], right: list[np.ndarray], i: Any, j: Any) -> np.ndarray:
@@ -442,8 +465,8 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
     same = chunk.left == chunk.right
     if kernel.usable(left):
         return _compare_bands_native(chunk, left, right)
-    sketch_left = _sketches(left)
-    sketch_right = sketch_left if same else _sketches(right)
+    sketch_left = sketch_words(left)
+    sketch_right = sketch_left if same else sketch_words(right)
     width = np.int64(len(right))
     found: list[np.ndarray] = []
     screened = 0
@@ -493,8 +516,8 @@ def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Ca
     """``_compare_bands`` with the native kernel: a hash join and screen a band in one pass,
     no expanded list of colliding pairs; unique survivors scored with their exact Dice."""
     same = chunk.left == chunk.right
-    sketch_left = kernel.sketches(left, SKETCH_BYTES)
-    sketch_right = sketch_left if same else kernel.sketches(right, SKETCH_BYTES)
+    sketch_left = _packed(sketch_words(left))
+    sketch_right = sketch_left if same else _packed(sketch_words(right))
     found: list[np.ndarray] = []
     screened = 0
     for first in range(0, len(chunk.bands), _BANDS_AT_ONCE):
@@ -530,6 +553,12 @@ def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Ca
         j[kept],
     )
     return found_pairs, screened
+
+
+def _packed(words: list[np.ndarray]) -> np.ndarray:
+    """A sketch's words side by side, one row a record, so that a band join's random reads
+    of them stay in cache."""
+    return np.ascontiguousarray(np.stack(words, axis=1))
 
 
 def _unique(values: np.ndarray) -> np.ndarray:

@@ -61,8 +61,9 @@ from coordinator.core import (
     quality,
     score_sample,
 )
-from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session
+from coordinator.core.candidates import BLOCKED_MARGIN, Found, Progress, Session, at_least
 from coordinator.core.comparison import Candidates
+from coordinator.core.part_pass import PartPass
 from coordinator.core.record_index import RecordIndex
 from coordinator.core.store import Store
 
@@ -126,6 +127,8 @@ class Search:
     """The project's seed for that sample (``pinned_blocking.project_seed``)."""
     auto_limit: int = blocking.AUTO_MIN_COMPARISONS
     """All-pairs comparisons above which "auto" blocks (``blocking.auto_limit``)."""
+    parts: PartPass | None = None
+    """A salted record CLK's part pass (``part_pass``), as ``candidates.find`` runs it."""
 
     @property
     def kept_from(self) -> float:
@@ -238,7 +241,7 @@ def find(
     progress.stage = "comparing changes"
     pinned = pinned_blocking.Pinned.from_json(basis.pinned) if blocked else None
     kept_from = max(search.low, pinned.lowest - BLOCKED_MARGIN) if pinned else search.kept_from
-    at = change_pairs.Thresholds(search.low, search.within, kept_from, search.blocked)
+    at = change_pairs.Thresholds(search.low, search.within, kept_from, search.blocked, search.parts)
     fresh = change_pairs.compare(
         session, encodings, index, touched, at, pinned, progress, cancelled
     )
@@ -268,7 +271,7 @@ def find(
         if blocked
         else None
     )
-    scores = sample.scores() if sample else quality.best_scores(across)
+    scores = sample.scores() if sample else quality.best_scores(at_least(across, kept_from))
     cross_plans = [p for a, b, p in pinned.plans if a != b] if pinned else []
     comparisons = len(touched) * int(sum(sizes))
     log.info(

@@ -136,13 +136,6 @@ def _require() -> ModuleType:
     return _native
 
 
-def sketches(rows: np.ndarray, nbytes: int) -> np.ndarray:
-    """The first ``nbytes`` of each row (whole 64-bit words), packed together so that a
-    band join's random reads of them stay in cache."""
-    words = min(nbytes, rows.shape[1]) // 8
-    return np.ascontiguousarray(rows[:, : 8 * words]).view(np.uint64)
-
-
 def band_join(
     keys_left: np.ndarray,
     keys_right: np.ndarray,

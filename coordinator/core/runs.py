@@ -59,7 +59,7 @@ from coordinator.core.loading import Datasets, load_datasets
 from coordinator.core.model import Project
 from coordinator.core.peaks import peaks_for
 from coordinator.core.releases import project_key
-from coordinator.core.score_model import FLOOR, SALTED_FLOOR
+from coordinator.core.score_model import FLOOR, SALTED_FLOOR, part_pass_for
 from coordinator.core.store import Store, utc_now
 from hublink.identity import Identity
 
@@ -161,6 +161,7 @@ def find_candidates(
         design=thresholds.fallback,  # blocking is planned for the fallback threshold,
         plan_from=SALTED_FLOOR if project.record_clk == "salted" else None,  # or lower
         auto_limit=blocking.auto_limit(project.record_clk),
+        parts=part_pass_for(project.record_clk, bool(project.field_groups)),
         within_threshold=_within_search(project),
         blocking_mode=project.blocking,
         completeness=project.blocking_completeness,
@@ -193,7 +194,7 @@ def choose_threshold(
         found.scores,
         thresholds.fallback,
         thresholds.auto,
-        found.across,
+        found.scored,
         completeness=found.promised_completeness if found.blocked else 1.0,
         floor=floor,
         bootstrap=0 if carry else quality.BOOTSTRAP,
@@ -266,7 +267,7 @@ def report(
     threshold, estimate = chosen
     linked, duplicated = grouping.status()
     figures = quality.report(
-        across=found.across,
+        across=found.scored,
         scores=found.scores,
         found=estimate,
         auto=thresholds.auto,
@@ -390,6 +391,7 @@ def execute(
             estimate_sample=project.estimate_sample,
             sample_seed=pinned_blocking.project_seed(project.id, "sample"),
             auto_limit=blocking.auto_limit(project.record_clk),
+            parts=part_pass_for(project.record_clk, bool(project.field_groups)),
         )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)

@@ -44,19 +44,45 @@ from numpy.typing import NDArray
 from coordinator.core import caveats
 from coordinator.core.caveats import Caveat
 from coordinator.core.matching import Candidates, arrays
+from coordinator.core.part_pass import PartPass
 from coordinator.core.top_scores import best_scores as best_scores
 from coordinator.core.top_scores import runner_up_scores as runner_up_scores
 from coordinator.core.top_scores import top_two as top_two
+from hublink.spec import shipped_record_parts
 
 #: Cross-dataset candidates are generated down to this Dice score to see the non-matches.
 #: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
 #: Salted record CLKs (``record_clk = "salted"``): random pairs 0.5 +- 0.01, true pairs
 #: with two salt fields wrong about 0.65 (bench/privacy.py), so their floor is lower.
 FLOOR, SALTED_FLOOR = 0.7, 0.6
+#: A salted record CLK's pairs are also candidates when their best single part reaches this
+#: Dice (``coordinator.core.part_pass``): a true pair with one salt agreeing scores about 0.6
+#: on the whole row but 0.75-0.8 on that part, while random parts sit at 0.5 +- 0.022. Each
+#: step below 0.68 doubles the candidates (pairs sharing one salt) for tenths of a point of
+#: recall (docs/benchmarks.md, "Candidates from the best part").
+SALTED_PART_FLOOR = 0.68
 #: Fewer best scores than this and the mixture is not estimated.
 MIN_SCORES = 50
 #: Links this close to the threshold (either side) are counted as "near the threshold".
 NEAR = 0.02
+
+
+def part_pass_for(record_clk: str, field_scoring: bool) -> PartPass | None:
+    """The part pass of a project's record CLK: the shipped salted parts (equal in length,
+    hublink/schemas/record-clk.json) at ``SALTED_PART_FLOOR``; None for the unsalted CLK.
+
+    Only with ``field_scoring``: the pairs the part pass adds score low on the whole record
+    CLK, and only the field model can weigh them. A record-only run decides on whole Dice,
+    and there they would only count as candidates for the solver's merge test, letting
+    groups grow through pairs the run would never link (a blocked record-only run, which
+    has no part pass, then disagreed with an all-pairs one on two links in three)."""
+    if record_clk != "salted" or not field_scoring:
+        return None
+    widths = {part.bits for part in shipped_record_parts()}
+    if len(widths) != 1:
+        raise ValueError("the part pass needs the record CLK's parts to be equally long")
+    return PartPass(len(shipped_record_parts()), SALTED_PART_FLOOR)
+
 
 Scores = NDArray[np.float64]
 #: Reshapes a fit (scores, start, weights, held non-match law) -> a refit or None (``estimate``).

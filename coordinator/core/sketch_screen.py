@@ -2,7 +2,7 @@
 sketch, then scored exactly.
 
 A blocked full run compares a pair only if it collides in some band and its
-sketches (the first ``comparison.SKETCH_BYTES`` of the encodings) differ in
+sketches (``comparison.sketch_words``) differ in
 few enough bits. Building band keys costs a pass over every record per band
 (hundreds of bands at 2 x 100,000), whoever is compared, so an incremental run
 that blocked its few changed records would still pay most of a full run.
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from coordinator.core.comparison import SKETCH_BYTES
+from coordinator.core.comparison import sketch_words
 
 #: Screened pairs scored at once.
 _STEP = 1 << 16
@@ -44,15 +44,6 @@ def in_threads(
         return [scan(a, b) for a, b in slices]
     with ThreadPoolExecutor(len(slices)) as pool:
         return list(pool.map(lambda ab: scan(*ab), slices))
-
-
-def sketch_words(rows: np.ndarray) -> list[np.ndarray]:
-    """The sketch of every row as 64-bit words, one contiguous array per word."""
-    words = min(SKETCH_BYTES, rows.shape[1]) // 8
-    return [
-        np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
-        for w in range(words)
-    ]
 
 
 def screen(

@@ -18,6 +18,8 @@ parts each salted by a near-unique value (hublink/schemas/record-clk.json).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from privacy_harness import (
@@ -70,11 +72,35 @@ def weak(people: People) -> Sent:
     return encode(weak_given_spec(), people)
 
 
+def clk_parts(clk: np.ndarray, spec: LinkageSpec) -> list[np.ndarray]:
+    """The record CLK cut at its part boundaries, which an attacker knows: each part is
+    balanced on its own (node.encoder), so each is 2 x its bits wide."""
+    widths = [2 * p.bits for p in spec.record_parts]
+    cuts = np.cumsum([0, *widths])
+    assert cuts[-1] == clk.shape[1]
+    return [clk[:, a:b] for a, b in itertools.pairwise(cuts)]
+
+
 def test_unbalancing_recovers_the_record_clk_without_the_key(people: People, shipped: Sent) -> None:
-    # The key holder's view: the balancing permutation undone, the complement half dropped.
+    # The key holder's view: each part's balancing permutation undone, its complement half
+    # dropped (each part is balanced on its own, with its own key).
     spec = shipped_spec()
-    order = keyed_permutation(permutation_key(SECRET, spec.sha256), 2 * spec.clk_bits)
-    clear = shipped.arrays["clk"][:, np.argsort(order)][:, : spec.clk_bits]
+    clear = np.concatenate(
+        [
+            sent[
+                :,
+                np.argsort(
+                    keyed_permutation(
+                        permutation_key(SECRET, f"{spec.sha256}/{p.name}"), 2 * p.bits
+                    )
+                ),
+            ][:, : p.bits]
+            for sent, p in zip(
+                clk_parts(shipped.arrays["clk"], spec), spec.record_parts, strict=True
+            )
+        ],
+        axis=1,
+    )
     found = unbalance(shipped.arrays["clk"])
     # Every pair found is an exact complement, and each kept column is a column of the
     # unhardened CLK (up to polarity): the key hid nothing.
@@ -213,6 +239,15 @@ def clk_blocks(shipped: Sent) -> list[Block]:
     return find_blocks(unbalance(shipped.arrays["clk"]).bits, max_seeds=1000)
 
 
+@pytest.fixture(scope="module")
+def part_blocks(shipped: Sent) -> list[list[Block]]:
+    """Block mining on each part of the shipped record CLK alone (its boundaries are known)."""
+    return [
+        find_blocks(unbalance(part).bits, max_seeds=1000)
+        for part in clk_parts(shipped.arrays["clk"], shipped_spec())
+    ]
+
+
 def test_block_mining_groups_records_by_name_only_on_an_unsalted_record_clk(
     people: People, weak_clk_blocks: list[Block], clk_blocks: list[Block]
 ) -> None:
@@ -234,8 +269,33 @@ def test_block_mining_groups_records_by_name_only_on_an_unsalted_record_clk(
     assert family <= CEILING
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the name part alone (salted by the full name) groups 1.37% of records with others "
+    "of their given name, 1.27% of their family name: records sharing a full name share its "
+    "permutation, so a salt class of 3+ namesakes forms a block. Not a re-identification "
+    "(naming the blocks by size names 0.17% / 0.07%, below); the ceiling is held on grouping "
+    "too, so this records the figure (docs/benchmarks.md, 'Candidates from the best part')",
+)
+def test_block_mining_on_each_part_of_the_record_clk_alone(
+    people: People, part_blocks: list[list[Block]]
+) -> None:
+    """The coordinator scores each part alone, so an attacker knows where parts start
+    (each is balanced on its own): block mining runs on each part too."""
+    worst = 0.0
+    for part, blocks in zip(shipped_spec().record_parts, part_blocks, strict=True):
+        sent = [b.records.tolist() for b in blocks]
+        given, family = grouped(sent, people.given), grouped(sent, people.family)
+        print(f"\nshipped {part.name} alone: {given:.2%} grouped by given, {family:.2%} by family")
+        worst = max(worst, given, family)
+    assert worst <= CEILING
+
+
 def test_record_clk_blocks_named_by_frequency(
-    people: People, weak_clk_blocks: list[Block], clk_blocks: list[Block]
+    people: People,
+    weak_clk_blocks: list[Block],
+    clk_blocks: list[Block],
+    part_blocks: list[list[Block]],
 ) -> None:
     """Blocks lined up with public frequencies: on the unsalted record CLK the largest
     blocks are named right; on the shipped one, whether or not field filters are sent,
@@ -245,9 +305,11 @@ def test_record_clk_blocks_named_by_frequency(
     print(f"\nrecord CLK blocks by frequency, unsalted CLK, given names: {weak:.2%}")
     assert weak > 3 * CEILING  # 8.3% measured
     record_only = encode(LinkageSpec.default(), people).arrays["clk"]
+    parts = [p.name for p in shipped_spec().record_parts]
     for name, blocks in (
         ("shipped", clk_blocks),
         ("record CLK only", find_blocks(unbalance(record_only).bits, max_seeds=1000)),
+        *((f"shipped {part} alone", found) for part, found in zip(parts, part_blocks, strict=True)),
     ):
         for field, truth, names in (
             ("given", people.given, people.public_given),

@@ -170,6 +170,45 @@ def test_one_error_in_a_salt_field_leaves_the_other_parts_agreeing(encoder: Enco
     assert agreement(packed[0], other) < 0.56
 
 
+def test_every_part_is_balanced_on_its_own(encoder: Encoder) -> None:
+    """Each 512-bit part leaves as 1,024 bits with exactly 512 set, so the whole row's Dice
+    is the mean of its parts' and the coordinator can score one part alone."""
+    width = 2 * 512 // 8
+    for packed in encoder.encode([AMELIA, OLIVER, NOBODY]):
+        parts = [packed[k : k + width] for k in range(0, len(packed), width)]
+        assert len(parts) == 3
+        assert [bits_of(p).count() for p in parts] == [512, 512, 512]
+
+
+def test_a_pair_with_one_salt_agreeing_keeps_that_part_whole() -> None:
+    """Two salt fields wrong: the row reads about 0.6 (the mean of two chance parts and one
+    that still agrees on its salt), under the whole-row floor, while that part alone reads
+    well above chance (it hashes the two wrong fields too, so not near 1)."""
+    encoder = Encoder(SPEC, SECRET)
+    amelia = ("amelia", "pryce", "15042021", "F", "CF10 1AA", "")
+    moved_and_slipped = ("amelia", "pryce", "15042022", "F", "SA1 1DP", "")
+    a, b = encoder.encode([amelia, moved_and_slipped])
+    width = 128
+    parts = [agreement(a[k : k + width], b[k : k + width]) for k in range(0, len(a), width)]
+    whole = agreement(a, b)
+    assert whole == pytest.approx(sum(parts) / 3)
+    assert whole < 0.62
+    assert max(parts) > 0.7  # the name part
+    assert sorted(parts)[:2] == [pytest.approx(0.5, abs=0.08)] * 2
+
+
+def test_per_part_balancing_is_pinned_in_the_encoding_hash() -> None:
+    """Rows balanced whole and rows balanced per part must never meet in one project: the
+    salted, balanced layout has its own hash; the unsalted and the unbalanced keep theirs."""
+    unsalted = SPEC.with_record_parts(())
+    assert "record_balance" not in repr(unsalted)  # nothing new in the legacy layout
+    salted_none = dataclasses.replace(SPEC, hardening="none")
+    assert len({SPEC.sha256, unsalted.sha256, salted_none.sha256}) == 3
+    # Under hardening "none" nothing is balanced: the parts are sent as hashed.
+    (raw,) = Encoder(salted_none, SECRET).encode([AMELIA])
+    assert len(raw) == 192
+
+
 def test_namesakes_share_no_positions_unless_they_share_a_salt(encoder: Encoder) -> None:
     """Children with the same name but another birth date, address and family name hold
     the name on unrelated positions: nothing gathers records by name."""

@@ -17,7 +17,7 @@ def test_with_no_limit_the_screen_finds_every_pair_all_pairs_finds_with_the_same
     left = right[[5, 17, 200]].copy()
     left[:, 40:48] ^= 0xFF  # changed a little: each still close to its old self
     i, j, sims = sketch_screen.screen(
-        left, right, sketch_screen.sketch_words(right), limit=256, threshold=0.55
+        left, right, comparison.sketch_words(right), limit=256, threshold=0.55
     )
     exact = comparison.perform(
         comparison.PairChunk(0, (0, 3), 1, (0, 300), 0.55), [left, right]
@@ -34,7 +34,7 @@ def test_the_limit_screens_out_pairs_whose_sketches_differ_too_much() -> None:
     right = encodings(rng, 200)
     left = right[[7]].copy()
     i, j, _ = sketch_screen.screen(
-        left, right, sketch_screen.sketch_words(right), limit=40, threshold=0.0
+        left, right, comparison.sketch_words(right), limit=40, threshold=0.0
     )
     # Random sketches differ in about half their 256 bits; only the record itself is near.
     assert j.tolist() == [7] and i.tolist() == [0]

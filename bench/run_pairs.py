@@ -1,0 +1,52 @@
+"""Candidate pairs found as a run finds them, for the benchmarks that link generated data.
+
+A run's candidates come from ``coordinator.core.candidates.find``: all pairs at the
+record CLK's floor, within-dataset pairs at the within floor, and for a salted record
+CLK also the pairs whose best part reaches the part floor (``coordinator.core.part_pass``).
+The benchmarks used to call ``matching.candidate_pairs`` (whole-row Dice only); this
+keeps them measuring what a run links.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from coordinator.core import candidates
+from coordinator.core.runs import floor_for
+from coordinator.core.score_model import part_pass_for
+
+
+def rows_of(dataset: Sequence[Any]) -> np.ndarray:
+    """A dataset of anonlink bitarrays as packed rows."""
+    return np.frombuffer(b"".join(b.tobytes() for b in dataset), np.uint8).reshape(len(dataset), -1)
+
+
+def run_pairs(
+    datasets: Sequence[Sequence[Any]],
+    record_clk: str,
+    within: float = 0.0,
+    part_floor: float | None = None,
+    part_within: bool | None = None,
+) -> candidates.Found:
+    """What a run of a project with this record CLK finds (all pairs, never blocked);
+    ``part_floor`` and ``part_within`` measure other part-pass settings than the shipped."""
+    floor = floor_for(record_clk)
+    parts = part_pass_for(record_clk, field_scoring=True)
+    if parts is not None and part_floor is not None:
+        parts = dataclasses.replace(parts, floor=part_floor)
+    if parts is not None and part_within is not None:
+        parts = dataclasses.replace(parts, within=part_within)
+    with candidates.InlineEngine().session() as session:
+        return candidates.find(
+            session,
+            [rows_of(d) for d in datasets],
+            low=floor,
+            design=floor,
+            within_threshold=within,
+            blocking_mode="none",
+            parts=parts,
+        )

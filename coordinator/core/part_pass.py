@@ -1,0 +1,120 @@
+"""The part pass: pairs whose best single part of a salted record CLK reaches a floor.
+
+A salted record CLK (``record_clk = "salted"``, hublink/schemas/record-clk.json)
+is made of equal parts, each balanced on its own at the node, so the whole
+row's Dice is the mean of its parts'. A part whose salt differs between two
+records reads chance (about 0.5), so a true pair with only one salt agreeing
+scores about (0.8 + 0.5 + 0.5) / 3 on the whole row and often falls under the
+whole-row floor, while its agreeing part alone stands well clear of chance.
+This pass finds those pairs on each part alone (the same Dice kernel on a
+slice of the rows) and scores them, like every other candidate, by their
+whole-row Dice: the score keeps its meaning, only the candidate set grows.
+
+Plain arrays in, plain arrays out: the comparison tasks call it
+(``coordinator.core.comparison.compare_pairs``), whatever path made them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from bitarray import bitarray
+
+from coordinator.core import kernel
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import anonlink
+
+
+@dataclass(frozen=True)
+class PartPass:
+    """Rows cut into ``count`` equal parts; a pair is kept when some part's Dice reaches
+    ``floor`` (``coordinator.core.score_model.part_pass_for`` makes a project's)."""
+
+    count: int
+    floor: float
+    within: bool = True
+    """Whether pairs inside one dataset are searched by part too (else across only)."""
+
+    def for_pair(self, same_dataset: bool) -> PartPass | None:
+        """The pass a chunk of pairs inside one dataset (or across two) carries."""
+        return self if self.within or not same_dataset else None
+
+    def bounds(self, width: int) -> list[tuple[int, int]]:
+        """Each part's byte range in rows ``width`` bytes wide."""
+        if self.count < 1 or width % self.count:
+            raise ValueError(f"rows of {width} bytes do not split into {self.count} equal parts")
+        step = width // self.count
+        return [(k * step, (k + 1) * step) for k in range(self.count)]
+
+
+def with_parts(
+    left: np.ndarray,
+    right: np.ndarray,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+    parts: PartPass | None,
+    *,
+    diagonal: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's whole-row pairs ``found`` (scores, i, j: rows of ``left`` x ``right``) with
+    the pairs some part finds added, each scored by its whole-row Dice.
+
+    ``diagonal`` (``left`` is ``right``) keeps each unordered pair once, i < j, as the
+    whole-row pass does; without ``parts`` ``found`` comes back as it was.
+    """
+    sims, i, j = found
+    if parts is None or not len(left) or not len(right):
+        return found
+    width = np.int64(len(right))
+    codes = [_part_pairs(left[:, a:b], right[:, a:b], parts.floor, diagonal, width)
+             for a, b in parts.bounds(left.shape[1])]  # fmt: skip
+    extra = np.setdiff1d(np.concatenate(codes), i.astype(np.int64) * width + j)
+    ei, ej = np.divmod(extra, width)
+    return (
+        np.concatenate([np.asarray(sims, dtype=np.float64), whole_dice(left, right, ei, ej)]),
+        np.concatenate([i.astype(np.int64), ei]),
+        np.concatenate([j.astype(np.int64), ej]),
+    )
+
+
+def _part_pairs(
+    left: np.ndarray, right: np.ndarray, floor: float, diagonal: bool, width: np.int64
+) -> np.ndarray:
+    """Pairs whose Dice on this slice of the rows reaches ``floor``, as i * width + j:
+    the native kernel where it can read the slice, anonlink's otherwise."""
+    left, right = np.ascontiguousarray(left), np.ascontiguousarray(right)
+    if kernel.usable(left):
+        _, bi, bj = kernel.dice_block(left, right, floor, diagonal=diagonal)
+        codes: np.ndarray = bi.astype(np.int64) * width + bj
+        return codes
+    sides = [[_bits(row) for row in rows] for rows in (left, right)]
+    _, _, (pi, pj) = anonlink.candidate_generation.find_candidate_pairs(
+        sides, anonlink.similarities.dice_coefficient_accelerated, floor
+    )
+    i = np.frombuffer(pi, dtype=np.uint32).astype(np.int64)
+    j = np.frombuffer(pj, dtype=np.uint32).astype(np.int64)
+    if diagonal:
+        i, j = i[i < j], j[i < j]
+    out: np.ndarray = i * width + j
+    return out
+
+
+def _bits(row: np.ndarray) -> bitarray:
+    bits = bitarray(endian="big")
+    bits.frombytes(row.tobytes())
+    return bits
+
+
+def whole_dice(left: np.ndarray, right: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Dice of whole rows (i, j), as anonlink computes it: 2|A∩B| / (|A| + |B|)."""
+    x, y = left[i], right[j]
+    both = np.bitwise_count(x & y).sum(axis=1, dtype=np.int64)
+    total = np.bitwise_count(x).sum(axis=1, dtype=np.int64) + np.bitwise_count(y).sum(
+        axis=1, dtype=np.int64
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(total > 0, 2.0 * both / total, 0.0)
+    return out
