@@ -199,3 +199,37 @@ def test_weights_of_one_are_the_unweighted_fit() -> None:
         ("a", "b", "c"), levels, kinds, random_levels, weights=(twice, np.ones(2000))
     )
     assert not np.allclose(plain.priors, other.priors)
+
+
+def rare_group_run(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates of four groups, the last (an NHS number, say) missing for 90% of pairs and
+    agreeing for only 30% of matches that have it: 600 matches, 400 strangers; and random
+    pairs for u."""
+    rng = np.random.default_rng(seed)
+
+    def pairs(n: int, agree: list[float]) -> np.ndarray:
+        close = rng.random((4, n)) < np.array(agree)[:, None]
+        return np.where(close, rng.integers(0, 2, (4, n)), rng.integers(2, 6, (4, n)))
+
+    levels = np.concatenate([pairs(600, [0.85, 0.85, 0.85, 0.3]), pairs(400, [0.1] * 4)], axis=1)
+    levels[3, rng.random(1000) < 0.9] = MISSING
+    random_levels = pairs(5000, [0.05] * 4)
+    return levels, np.zeros(1000, dtype=np.int64), random_levels
+
+
+def test_a_group_most_pairs_lack_does_not_make_a_relative_class_of_matches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    levels, kinds, random_levels = rare_group_run(11)
+    groups = ("given", "family", "birth", "nhs")
+    agreeing = np.array([[0], [0], [0], [MISSING]])
+
+    def agreeing_chance() -> float:
+        model = field_model.fit(groups, levels, kinds, random_levels)
+        return float(model.probability(agreeing, np.zeros(1, dtype=np.int64))[0])
+
+    assert agreeing_chance() > 0.95
+    # Letting the relative class differ only in the rare group makes it a match wherever
+    # that group is missing, and a pair agreeing on everything else is then a coin toss.
+    monkeypatch.setattr(field_model, "_SEEN", 0.0)
+    assert agreeing_chance() < 0.7
