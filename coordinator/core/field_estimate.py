@@ -419,6 +419,19 @@ FIELD_FIGURES = Caveat(
 )
 
 
+def blocked(figures: KindFigures, missed: float | None) -> KindFigures:
+    """Cross figures with the matches blocking never compared counted as missed: recall
+    and its interval times one less the share blocking was measured to miss on its random
+    sample (``output_recall.blocking_miss``); None: the run did not block."""
+    if not missed:
+        return figures
+    keep = 1.0 - missed
+    low, high = figures.recall_interval
+    return dataclasses.replace(
+        figures, recall=figures.recall * keep, recall_interval=(low * keep, high * keep)
+    )
+
+
 def reported(
     report: RunQuality, duplicates: DuplicateEstimate, found: FieldEstimate
 ) -> tuple[RunQuality, DuplicateEstimate]:
@@ -428,10 +441,12 @@ def reported(
     never linked at, so its precision, recall and caveats made the headline of a report
     about links it did not decide. The headline becomes the model's cross-organisation
     figures on the groups, the duplicate section its within figures, each with its
-    interval; the caveats are the model's, labelled (``FIELD_FIGURES``).
+    interval; the caveats are the model's, labelled (``FIELD_FIGURES``), and blocking's
+    measured miss, which recall counts (``blocked``).
     """
-    across = found.across
+    across = blocked(found.across, report.blocking_missed)
     sd = (across.recall_interval[1] - across.recall_interval[0]) / (2 * 1.96)
+    kept = tuple(c for c in report.caveats if c.code == "blocking")
     report = dataclasses.replace(
         report,
         precision=across.precision,
@@ -442,7 +457,7 @@ def reported(
         recall_interval=across.recall_interval,
         recall_on_output=True,
         unscored=across.hidden,
-        caveats=(FIELD_FIGURES, *found.caveats),
+        caveats=(FIELD_FIGURES, *found.caveats, *kept),
     )
     if found.within is not None:
         duplicates = dataclasses.replace(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from coordinator.core import field_estimate, field_model
+from coordinator.core.caveats import Caveat
 from coordinator.core.field_estimate import (
     KindFigures,
     Prepared,
@@ -233,3 +234,22 @@ def test_a_group_most_pairs_lack_does_not_make_a_relative_class_of_matches(
     # that group is missing, and a pair agreeing on everything else is then a coin toss.
     monkeypatch.setattr(field_model, "_SEEN", 0.0)
     assert agreeing_chance() < 0.7
+
+
+def test_a_blocked_run_counts_what_blocking_missed_and_keeps_saying_so() -> None:
+    base = RunQuality(
+        auto=True, threshold_used=0.8, threshold_fixed=0.8, fitted=True, reason="",
+        threshold_estimated=0.8, threshold_sd=0.01, precision=0.999, precision_sd=0.0,
+        recall=0.999, recall_sd=0.0, scores=900, near_threshold=0, several_candidates=0,
+        blocking_missed=0.02,
+        caveats=(Caveat("blocking", "missed 2.0%"), Caveat("no_valley", "x", untrusted=True)),
+    )  # fmt: skip
+    duplicates = DuplicateEstimate(("given",), 10, 5, 5.0, 0.99, 0.99, 50, 3)
+    across = KindFigures(0.98, 0.95, (0.96, 0.99), (0.90, 0.97), 2000, 2100.0, 12.0)
+    report, _ = field_estimate.reported(
+        base, duplicates, field_estimate.FieldEstimate(across, None, ())
+    )
+    assert report.recall == pytest.approx(0.95 * 0.98)
+    assert report.recall_interval == pytest.approx((0.90 * 0.98, 0.97 * 0.98))
+    # The record-level mixture's caveats went with its figures; blocking's stays.
+    assert [c.code for c in report.caveats] == ["field_model_figures", "blocking"]
