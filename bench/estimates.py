@@ -16,6 +16,10 @@ least 9 of 10).
     python bench/estimates.py [--records 1000] [--seeds 7 8] [--factors 0.5 1 2] [--blocking]
         [--record-clk salted]
 
+``--field-scoring`` measures the default path instead (field scoring on, salted record
+CLK: the field model's own figures on the run's groups), with ``bench/field_estimates.py``
+and its arguments.
+
 ``--record-clk salted`` encodes the salted record CLK and estimates as a salted
 project's run does (floor 0.6, several match humps: ``coordinator.core.peaks``).
 
@@ -64,6 +68,12 @@ def covers(interval: tuple[float, float], truth: float) -> bool:
 
 
 def main() -> None:
+    if "--field-scoring" in sys.argv:  # the default path: bench/field_estimates.py
+        sys.argv.remove("--field-scoring")
+        import field_estimates
+
+        field_estimates.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1000, help="records per organisation")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8])

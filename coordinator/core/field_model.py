@@ -39,6 +39,10 @@ import numpy as np
 
 from coordinator.core.field_levels import LEVELS, MISSING
 
+#: Where EM starts the match, relative and stranger shares of candidates.
+START = (0.5, 0.2, 0.1)
+#: Pair weights of a bootstrap over records: (candidates', random pairs').
+Weights = tuple[np.ndarray, np.ndarray]
 #: The first three classes (near-match classes, one per group, follow).
 MATCH, RELATIVE, STRANGER = 0, 1, 2
 ONE_TO_ONE = True
@@ -83,7 +87,9 @@ def _log_likelihood(chances: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return total
 
 
-def left_out_m(levels: np.ndarray, sure: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def left_out_m(
+    levels: np.ndarray, sure: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Starting m: each group's levels among pairs at level 0 on every other group.
 
     ``sure`` marks the pairs that may serve (say, cross pairs each of whose
@@ -92,6 +98,7 @@ def left_out_m(levels: np.ndarray, sure: np.ndarray | None = None) -> tuple[np.n
     they were read from. When a set is too small (few groups, or none
     agreeing), the group's m is read from the pairs at level 1 or better elsewhere.
     A group ``MISSING`` for a pair does not keep it out of another group's set.
+    ``weights`` (a bootstrap's pair weights) weigh each pair's count.
     """
     groups = levels.shape[0]
     out = np.zeros((groups, LEVELS))
@@ -105,7 +112,8 @@ def left_out_m(levels: np.ndarray, sure: np.ndarray | None = None) -> tuple[np.n
             if chosen.sum() >= _MIN_ANCHORS or best == LEVELS - 1:
                 break
         smallest = min(smallest, int(chosen.sum()))
-        out[g] = count(levels[g : g + 1, chosen])[0]
+        mass = None if weights is None else weights[chosen]
+        out[g] = count(levels[g : g + 1, chosen], mass)[0]
     return out, smallest
 
 
@@ -193,6 +201,8 @@ def fit(
     random_levels: np.ndarray,
     ends: tuple[np.ndarray, np.ndarray] | None = None,
     sure: np.ndarray | None = None,
+    weights: Weights | None = None,
+    start: tuple[float, float, float] = START,
 ) -> FieldModel:
     """Fit the model on the candidates' levels ([group, pair]) and kinds (``ACROSS``/``WITHIN``).
 
@@ -201,14 +211,18 @@ def fit(
     (``left_out_m``); both stay fixed. EM estimates the relatives' chances and
     every class's share per kind. ``ends`` names, for each pair, each
     record's end (``one_to_one``): -1 where a pair is free of the constraint.
+
+    ``weights`` (candidates', random pairs') weigh each pair, as a bootstrap over records
+    does; ``start`` is where EM starts the match, relative and stranger shares (refits
+    from other starts show how far the answer depends on it: ``field_estimate``).
     """
-    u = count(random_levels)
-    m, anchors = left_out_m(levels, sure)
+    u = count(random_levels, None if weights is None else weights[1])
+    m, anchors = left_out_m(levels, sure, None if weights is None else weights[0])
     near = near_matches(m, u)
     profiles = np.concatenate([np.stack([m, (m + u) / 2, u]), near, sharing(m, u)])
     classes = len(profiles)
-    start = np.full(classes, 0.2 / max(classes - 3, 1))
-    start[:3] = (0.5, 0.2, 0.1)
+    shares = np.full(classes, 0.2 / max(classes - 3, 1))
+    shares[:3] = start
     # Free classes (relatives, sharers) must each disagree somewhere (-1: in the group they
     # agree on least, chosen afresh each step); -2: a fixed class (match, stranger and the
     # near-match classes, whose only freedom is their share).
@@ -220,17 +234,20 @@ def fit(
     telling = telling_groups(levels, kinds, np.ones(levels.shape[1]))
     silent = np.zeros(classes, dtype=bool)
     silent[3 : 3 + len(near)] = ~telling
-    start[silent] = _NO_SHARE
+    shares[silent] = _NO_SHARE
     model = FieldModel(
         tuple(groups),
         profiles,
-        priors=np.tile(start / start.sum(), (len(KINDS), 1)),
+        priors=np.tile(shares / shares.sum(), (len(KINDS), 1)),
         iterations=0,
         anchors=anchors,
     )
     if levels.shape[1] == 0:
         return model
-    return _em(model, levels, kinds, ends, differs, telling, silent)
+    return _em(
+        model, levels, kinds, ends, differs, telling, silent,
+        None if weights is None else weights[0],
+    )  # fmt: skip
 
 
 def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -356,6 +373,7 @@ def _em(
     differs: np.ndarray | None = None,
     telling: np.ndarray | None = None,
     silent: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> FieldModel:
     """EM over the distinct (levels, kind) rows rather than the pairs.
 
@@ -374,7 +392,7 @@ def _em(
     rows, inverse = np.unique(np.vstack([levels, kinds[None]]), axis=1, return_inverse=True)
     inverse = inverse.ravel()
     row_levels, row_kinds = rows[:-1], rows[-1]
-    sizes = np.bincount(inverse, minlength=rows.shape[1]).astype(np.float64)
+    sizes = np.bincount(inverse, weights=weights, minlength=rows.shape[1]).astype(np.float64)
     per_kind = np.array([float(sizes[row_kinds == k].sum()) for k in range(len(KINDS))])
     terms = np.vstack([_log_likelihood(p, row_levels) for p in profiles])
     if telling is None:
@@ -390,8 +408,11 @@ def _em(
             # The rows' own probabilities, not totals / sizes: ties between a record's
             # candidates at probability 1 must stay ties.
             p = post[MATCH][inverse]
+            shift = p * (1.0 - _one_to_one_scale(p, ends))
             moved = np.bincount(
-                inverse, weights=p * (1.0 - _one_to_one_scale(p, ends)), minlength=len(sizes)
+                inverse,
+                weights=shift if weights is None else shift * weights,
+                minlength=len(sizes),
             )
             totals[MATCH] -= moved
             totals[RELATIVE] += moved
@@ -445,3 +466,32 @@ def expected(chance: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
 def by_kind(values: Mapping[int, float]) -> dict[str, float]:
     """A per-kind mapping keyed by the kinds' names."""
     return {KINDS[k]: v for k, v in values.items()}
+
+
+def refit_shares(
+    model: FieldModel, rows: np.ndarray, sizes: np.ndarray, iterations: int = _ITERATIONS
+) -> np.ndarray:
+    """Match probability of each distinct row of levels (``rows``: [group, row], held by
+    ``sizes`` pairs each), with the class shares learnt afresh on these pairs.
+
+    For pairs drawn from outside the candidates (under the record-level floor), where
+    matches are far rarer than among candidates: the candidates' priors would call
+    every close pair there a match. The chances per class stay the model's; only the
+    shares move (EM), so the few matches the floor hid are counted by how strongly
+    their fields agree against how many such pairs there are.
+    """
+    if rows.shape[1] == 0:
+        return np.zeros(0)
+    weight = np.asarray(sizes, dtype=np.float64)
+    terms = model.log_terms(rows)
+    kinds = np.zeros(rows.shape[1], dtype=np.int64)
+    shares = np.full((1, len(terms)), 1.0 / len(terms))
+    for _ in range(iterations):
+        post = _posterior(terms, shares, kinds)
+        fresh = np.maximum((post * weight).sum(axis=1) / weight.sum(), 1e-12)[None]
+        done = float(np.abs(fresh - shares).max()) < _TOLERANCE * 1e-3
+        shares = fresh
+        if done:
+            break
+    found: np.ndarray = _posterior(terms, shares, kinds)[MATCH]
+    return found

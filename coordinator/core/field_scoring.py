@@ -100,9 +100,14 @@ def compare_variants(
     """Dice per filter (every variant) for the row pairs; NaN where either filter is empty."""
     out: dict[str, np.ndarray] = {}
     for name, group in filters.items():
-        score = dice(group[left], group[right])
-        empty: np.ndarray = ~np.any(group, axis=1)
-        score[empty[left] | empty[right]] = np.nan
+        # Each row's bits counted once, not once per pair it is in (the floor sample of
+        # ``field_estimate`` pairs every row with hundreds of others).
+        ones = np.bitwise_count(group).sum(axis=1, dtype=np.int64)
+        both = np.bitwise_count(group[left] & group[right]).sum(axis=1, dtype=np.int64)
+        total = ones[left] + ones[right]
+        score = np.zeros(len(left), dtype=np.float64)
+        np.divide(2.0 * both, total, out=score, where=total > 0)
+        score[(ones[left] == 0) | (ones[right] == 0)] = np.nan
         out[name] = score
     return out
 
@@ -177,6 +182,58 @@ def random_pairs(total: int, seed: int | None = None) -> tuple[np.ndarray, np.nd
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How a run read per-field Dice into agreement levels: its scales and salt checks."""
+
+    scales: Mapping[str, field_levels.Scale]
+    checks: Mapping[str, str]
+
+    def levels(
+        self, filters: Mapping[str, np.ndarray], left: np.ndarray, right: np.ndarray
+    ) -> np.ndarray:
+        """Agreement levels ([comparison, pair]) of the row pairs of ``filters``, read as the
+        run read its candidates' (broken salts as missing, ``unsalted_to_missing``)."""
+        variants = compare_variants(filters, left, right)
+        best = best_variants(variants)
+        return field_levels.levels_of(
+            self.scales, unsalted_to_missing(best, variants, self.scales, self.checks)
+        )
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    """What ``field_model.fit`` was given, kept so the model can be refitted: on a bootstrap
+    over records, or from other EM starts (``field_estimate``)."""
+
+    groups: tuple[str, ...]
+    levels: np.ndarray
+    kinds: np.ndarray
+    random_levels: np.ndarray
+    ends: tuple[np.ndarray, np.ndarray]
+    sure: np.ndarray
+    random_pairs: tuple[np.ndarray, np.ndarray]
+    """The random pairs' global rows (u), for weighing them by their records."""
+    candidate_pairs: tuple[np.ndarray, np.ndarray]
+    """The candidates' global rows (across, then within), likewise."""
+
+    def fit(
+        self,
+        weights: field_model.Weights | None = None,
+        start: tuple[float, float, float] = field_model.START,
+    ) -> FieldModel:
+        return field_model.fit(
+            self.groups,
+            self.levels,
+            self.kinds,
+            self.random_levels,
+            ends=self.ends,
+            sure=self.sure,
+            weights=weights,
+            start=start,
+        )
+
+
+@dataclass(frozen=True)
 class Scored:
     """Every candidate's match probability and log odds, the cut-offs and the model."""
 
@@ -190,6 +247,10 @@ class Scored:
     levels: np.ndarray | None = None
     """Every candidate's agreement levels ([comparison, pair]: across pairs, then within),
     in ``model.groups`` order: what the model saw, for diagnosis (bench/quality.py)."""
+    inputs: FitInputs | None = None
+    """What the model was fitted on, for refits (``field_estimate``)."""
+    reading: Reading | None = None
+    """How filters were read into levels, for scoring other pairs alike."""
 
     def expected(self) -> dict[str, tuple[float, float]]:
         """The model's own precision and recall per kind, over the candidates it scored."""
@@ -253,13 +314,14 @@ def score(
         )
         for kind, s in scores.items()
     }
+    reading = Reading(scales, checks)
     candidates = np.concatenate([at["across"], at["within"]], axis=1)
     kinds = np.concatenate(
         [np.full(len(d0), ACROSS, dtype=np.int64), np.full(len(w0), WITHIN, dtype=np.int64)]
     )
     if not groups:
         raise ValueError("no per-field filters to score")
-    model = field_model.fit(
+    inputs = FitInputs(
         groups,
         candidates,
         kinds,
@@ -271,7 +333,13 @@ def score(
                 np.zeros(len(w0), dtype=bool) if sure_within is None else sure_within,
             ]
         ),
+        random_pairs=pairs["random"],
+        candidate_pairs=(
+            np.concatenate([pairs["across"][0], pairs["within"][0]]),
+            np.concatenate([pairs["across"][1], pairs["within"][1]]),
+        ),
     )
+    model = inputs.fit()
     chance = model.probability(candidates, kinds)
     odds = model.log_odds(candidates, kinds)
     n = len(d0)
@@ -283,6 +351,8 @@ def score(
         cuts=(field_model.best_cut(chance[:n]), field_model.best_cut(chance[n:])),
         model=model,
         levels=candidates,
+        inputs=inputs,
+        reading=reading,
     )
 
 
@@ -342,6 +412,8 @@ class Decision:
     across_precision: float
     """The model's own precision and recall across organisations (over the candidates)."""
     across_recall: float
+    scored: Scored | None = None
+    """What the decision was made from (for the run's own estimates: ``field_estimate``)."""
 
 
 def decide(across: Candidates, within: Candidates, scored: Scored) -> Decision:
@@ -385,6 +457,7 @@ def decide(across: Candidates, within: Candidates, scored: Scored) -> Decision:
         across_linked=int(across_keep.sum()),
         across_precision=figures["across"][0],
         across_recall=figures["across"][1],
+        scored=scored,
     )
 
 

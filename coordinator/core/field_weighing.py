@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from coordinator.core import candidates, field_scoring, matching, one_organisation
+from coordinator.core import candidates, field_estimate, field_scoring, matching, one_organisation
 from coordinator.core.model import Project
 from coordinator.core.store import Store
 
@@ -62,6 +62,19 @@ def weigh_fields(
     )
     check()
     return field_scoring.decide(found.across, within, scored)
+
+
+def prepare_estimate(
+    project: Project, decision: field_scoring.Decision, record_ids: Sequence[array[int]]
+) -> field_estimate.Prepared | None:
+    """The field model's refits for its own figures on the run's groups (``field_estimate``);
+    the salted record CLK's parts say which matches the floor may hide."""
+    if decision.scored is None:
+        return None
+    checks = field_estimate.PART_CHECKS if project.record_clk == "salted" else {}
+    return field_estimate.prepare(
+        decision.scored, [len(ids) for ids in record_ids], seed=0, checks=checks
+    )
 
 
 def _group_filters(

@@ -127,6 +127,10 @@ class DuplicateEstimate:
     """The match probability linked at across organisations and inside one (each the
     model's expected-F1 best)."""
     cut_within: float = 0.5
+    precision_interval: tuple[float, float] = (0.0, 0.0)
+    """Where the within figures plausibly lie (``field_estimate``); (0, 0): not estimated
+    (reports from before, when precision and recall were over the candidates only)."""
+    recall_interval: tuple[float, float] = (0.0, 0.0)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -145,6 +149,10 @@ class DuplicateEstimate:
             "across_recall": round(self.across_recall, 4),
             "cut_across": round(self.cut_across, 4),
             "cut_within": round(self.cut_within, 4),
+            "precision_low": round(self.precision_interval[0], 4),
+            "precision_high": round(self.precision_interval[1], 4),
+            "recall_low": round(self.recall_interval[0], 4),
+            "recall_high": round(self.recall_interval[1], 4),
         }
 
 
@@ -267,6 +275,8 @@ class RunQuality:
         if found is not None:
             found["groups"] = tuple(found["groups"])
             found["weights"] = tuple((g, tuple(w)) for g, w in found["weights"])
+            for name in ("precision_interval", "recall_interval"):
+                found[name] = tuple(float(x) for x in found.get(name, (0.0, 0.0)))
             raw["duplicates"] = DuplicateEstimate(**found)
         return cls(**raw)
 

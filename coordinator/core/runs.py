@@ -39,6 +39,7 @@ from coordinator.core import (
     blocking,
     candidates,
     entities,
+    field_estimate,
     field_scoring,
     field_weighing,
     incremental,
@@ -110,6 +111,8 @@ class Links:
 
     linking: matching.Candidates
     duplicates: quality.DuplicateEstimate | None
+    estimate: field_estimate.Prepared | None = None
+    """The field model's refits, for its own figures on the run's groups (field scoring)."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,8 @@ def link(
     if project.field_groups:
         progress.stage = "weighing fields"
         decision = field_weighing.weigh_fields(store, project, found, record_ids, chosen, check)
-        return Links(decision.linking, decision.duplicates)
+        prepared = field_weighing.prepare_estimate(project, decision, record_ids)
+        return Links(decision.linking, decision.duplicates, prepared)
     linking = matching.above(found.across, chosen)
     if project.within_threshold:
         within = found.within
@@ -260,10 +264,12 @@ def report(
     sizes: Sequence[int],
     names: Sequence[str],
     carried: tuple[float, float, int] | None = None,
+    prepared: field_estimate.Prepared | None = None,
 ) -> quality.RunQuality:
     """The run's quality report: the estimate, per-dataset rates and the protected breakdown
     (``sizes`` and ``names``: each dataset's records and organisation, in load order;
-    ``carried``: an incremental run's carried recall interval, ``spread_carry``)."""
+    ``carried``: an incremental run's carried recall interval, ``spread_carry``; ``prepared``:
+    the field model's refits, whose figures on the groups replace the record-level ones)."""
     threshold, estimate = chosen
     linked, duplicated = grouping.status()
     figures = quality.report(
@@ -280,6 +286,9 @@ def report(
         ),
         floor=floor_for(project.record_clk),
     )
+    if prepared is not None and duplicates is not None:
+        own = field_estimate.on_output(prepared, grouping.group, grouping.dataset)
+        figures, duplicates = field_estimate.reported(figures, duplicates, own)
     return dataclasses.replace(
         figures,
         duplicates=duplicates,
@@ -453,7 +462,7 @@ def execute(
             project, links.linking, sizes, everyone, previous, delta, settings, linked_ids
         )
         check()
-        duplicates = links.duplicates
+        duplicates, prepared = links.duplicates, links.estimate
         del links
         progress.stage = "storing"
         check()
@@ -471,6 +480,7 @@ def execute(
             sizes,
             names,
             carry.output if carry else None,
+            prepared,
         )
         del grouping
         outcome = Outcome(

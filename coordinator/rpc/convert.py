@@ -253,6 +253,10 @@ def duplicate_model(d: quality.DuplicateEstimate) -> runs_pb2.DuplicateModel:
         relative_anchors=d.relative_anchors,
         weights=[runs_pb2.GroupWeights(group=g, weights=list(w)) for g, w in d.weights],
         apart=d.apart,
+        precision_low=d.precision_interval[0],
+        precision_high=d.precision_interval[1],
+        recall_low=d.recall_interval[0],
+        recall_high=d.recall_interval[1],
     )
 
 

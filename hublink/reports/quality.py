@@ -284,10 +284,12 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
         "<p class='note'>Pairs of records within one organisation were weighed field by field "
         "(agreement of each field group's filter) by a model of one person's two records, "
         "relatives and strangers, fitted to this run's own pairs. The figures below are that "
-        "model's estimates, made without the truth: precision is the mean match probability "
-        "of the pairs linked, recall their share of the probability of all the pairs weighed. "
-        "Anchors are the cross-organisation pairs the model learnt from. Counts of pairs "
-        "only; nothing here identifies a record.</p>",
+        "model's estimates, made without the truth: precision of the pairs the run's groups "
+        "hold inside one organisation, recall of those over every duplicate pair it expects, "
+        "counting those that were never candidates, each with where it plausibly lies "
+        "(reports from before these were estimated show figures over the weighed pairs "
+        "only). Anchors are the cross-organisation pairs the model learnt from. Counts of "
+        "pairs only; nothing here identifies a record.</p>",
         "<table>",
     ]
     rows = [
@@ -299,8 +301,14 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
             f"{d.apart:,}",
         ),
         ("Estimated duplicate pairs", f"{d.estimated_duplicate_pairs:,.1f}"),
-        ("Estimated precision of the pairs linked", f"{d.precision:.3f}"),
-        ("Estimated recall", f"{d.recall:.3f}"),
+        (
+            "Estimated precision of the duplicate pairs output",
+            _within_figure(d.precision, d.precision_low, d.precision_high),
+        ),
+        (
+            "Estimated recall of duplicate pairs",
+            _within_figure(d.recall, d.recall_low, d.recall_high),
+        ),
         (
             "Anchors",
             f"{d.match_anchors:,} {_anchor_kind(report)} (one person), "
@@ -330,6 +338,14 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
             )
         parts.append("</table>")
     return parts
+
+
+def _within_figure(point: float, low: float, high: float) -> str:
+    """A within-organisation figure with its interval; reports from before it was estimated
+    on the groups have none, and say so rather than print a spread of zero."""
+    if low == 0.0 and high == 0.0:
+        return f"{point:.3f} (over the pairs weighed; no interval)"
+    return figure_with_interval(point, low, high, 0.0)
 
 
 def html_page(report: admin_pb2.QualityReport) -> str:

@@ -121,7 +121,7 @@ class Caveat(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., untrusted: _Optional[bool] = ...) -> None: ...
 
 class DuplicateModel(_message.Message):
-    __slots__ = ("groups", "weighed", "linked", "estimated_duplicate_pairs", "precision", "recall", "match_anchors", "relative_anchors", "weights", "apart")
+    __slots__ = ("groups", "weighed", "linked", "estimated_duplicate_pairs", "precision", "recall", "match_anchors", "relative_anchors", "weights", "apart", "precision_low", "precision_high", "recall_low", "recall_high")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     WEIGHED_FIELD_NUMBER: _ClassVar[int]
     LINKED_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,10 @@ class DuplicateModel(_message.Message):
     RELATIVE_ANCHORS_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     APART_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_LOW_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_HIGH_FIELD_NUMBER: _ClassVar[int]
+    RECALL_LOW_FIELD_NUMBER: _ClassVar[int]
+    RECALL_HIGH_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedScalarFieldContainer[str]
     weighed: int
     linked: int
@@ -142,7 +146,11 @@ class DuplicateModel(_message.Message):
     relative_anchors: int
     weights: _containers.RepeatedCompositeFieldContainer[GroupWeights]
     apart: int
-    def __init__(self, groups: _Optional[_Iterable[str]] = ..., weighed: _Optional[int] = ..., linked: _Optional[int] = ..., estimated_duplicate_pairs: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., match_anchors: _Optional[int] = ..., relative_anchors: _Optional[int] = ..., weights: _Optional[_Iterable[_Union[GroupWeights, _Mapping]]] = ..., apart: _Optional[int] = ...) -> None: ...
+    precision_low: float
+    precision_high: float
+    recall_low: float
+    recall_high: float
+    def __init__(self, groups: _Optional[_Iterable[str]] = ..., weighed: _Optional[int] = ..., linked: _Optional[int] = ..., estimated_duplicate_pairs: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., match_anchors: _Optional[int] = ..., relative_anchors: _Optional[int] = ..., weights: _Optional[_Iterable[_Union[GroupWeights, _Mapping]]] = ..., apart: _Optional[int] = ..., precision_low: _Optional[float] = ..., precision_high: _Optional[float] = ..., recall_low: _Optional[float] = ..., recall_high: _Optional[float] = ...) -> None: ...
 
 class GroupWeights(_message.Message):
     __slots__ = ("group", "weights")

@@ -61,6 +61,8 @@ def back(message: runs_pb2.DuplicateModel) -> DuplicateEstimate:
         relative_anchors=message.relative_anchors,
         weights=tuple((g.group, tuple(g.weights)) for g in message.weights),
         apart=message.apart,
+        precision_interval=(message.precision_low, message.precision_high),
+        recall_interval=(message.recall_low, message.recall_high),
     )
 
 
@@ -80,6 +82,19 @@ def test_the_duplicate_estimate_survives_the_wire() -> None:
     assert back(report.quality.duplicates) == DUPLICATES
 
 
+def test_the_within_intervals_survive_the_wire_and_reach_the_page() -> None:
+    estimated = dataclasses.replace(
+        DUPLICATES, precision_interval=(0.875, 0.96875), recall_interval=(0.8125, 0.9375)
+    )
+    q = dataclasses.replace(QUALITY, duplicates=estimated)
+    received = runs_pb2.RunQuality.FromString(convert.run_quality(q).SerializeToString())
+    assert back(received.duplicates) == estimated
+    text = page(q)
+    assert "<td>0.938 (0.875 to 0.969)</td>" in text
+    assert "<td>0.875 (0.812 to 0.938)</td>" in text
+    assert RunQuality.from_json(q.to_json()).duplicates == estimated
+
+
 def test_without_field_scoring_the_message_has_no_duplicates() -> None:
     plain = dataclasses.replace(QUALITY, duplicates=None)
     assert not convert.run_quality(plain).HasField("duplicates")
@@ -95,8 +110,14 @@ def test_the_page_shows_the_models_figures_and_weights() -> None:
     assert "<th>Pairs left apart (each record links to a different person elsewhere)</th>" in text
     assert "elsewhere)</th><td>3</td>" in text
     assert "<th>Estimated duplicate pairs</th><td>35.2</td>" in text
-    assert "<th>Estimated precision of the pairs linked</th><td>0.938</td>" in text
-    assert "<th>Estimated recall</th><td>0.875</td>" in text
+    # A report stored before the figures were estimated on the groups has no interval, and
+    # says so instead of printing a spread of zero.
+    assert (
+        "<th>Estimated precision of the duplicate pairs output</th>"
+        "<td>0.938 (over the pairs weighed; no interval)</td>"
+    ) in text
+    assert "<th>Estimated recall of duplicate pairs</th><td>0.875 (over the pairs" in text
+    assert "± 0.000" not in text
     assert "1,210 cross-organisation links (one person), 388 runner-up pairs" in text
     header = "<tr><th>Field group</th><th>best</th><th>2</th><th>3</th><th>4</th><th>none</th>"
     assert header in text

@@ -1,0 +1,470 @@
+"""The field model's own precision and recall of what a run output, with honest intervals.
+
+With per-field filters every candidate pair is decided by the field model
+(``field_scoring``), so the run's accuracy is the model's to estimate. Before
+this module the report said two things, neither of them that: the score
+mixture's figures for a record-level threshold the field path never linked at,
+and the model's mean probability over its candidates with no interval at all
+(recall 1.5-3 points high at the usual error rates, 4-10 at doubled, intervals
+of zero width: ``bench/field_estimates.py``). Here:
+
+- **on the output**: precision over the pairs the run's groups hold (the solver
+  adds pairs by transitivity and leaves some linked pairs apart), recall of
+  those over every match there was to find;
+- **below the floor**: a salted record CLK puts a match whose salts differ in two
+  or three parts (a date slip and a move, say) among strangers, under the
+  candidate floor, so no candidate ever holds it. ``hidden_matches`` counts them
+  from how often each part's salt breaks among the matches the floor kept;
+- **intervals**: the spread of the truth itself given the probabilities (each
+  pair a match with its probability; the hidden count's own uncertainty), widened
+  by the spread of refits on a bootstrap over records, started from several
+  places (``STARTS``);
+- **caveats**: plain words when a figure rests on too little, or when refits
+  disagree.
+
+``prepare`` does the refits before solving (they do not depend on the groups);
+``on_output`` counts the groups. Nothing kept holds a record or a pair once the
+run is over: only sums and shares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.core import field_model
+from coordinator.core.caveats import Caveat
+from coordinator.core.field_levels import MISSING
+from coordinator.core.field_model import KINDS, WITHIN
+from coordinator.core.field_scoring import Scored
+from coordinator.core.quality import DuplicateEstimate, RunQuality
+
+#: Refits of the model (bootstrap over records, EM starts in turn).
+DRAWS = 10
+#: Where refits start EM (match, relative, stranger shares): the first is the run's own.
+STARTS = (field_model.START, (0.2, 0.4, 0.3), (0.8, 0.1, 0.05))
+#: Draws of the truth given the run's probabilities, in ``SHIFTS`` batches of one shared
+#: log-odds shift each (sd ``CALIBRATION``, natural log: odds off by a factor of e).
+OUTCOMES = 2000
+SHIFTS = 100
+CALIBRATION = 1.0
+#: Fewer expected matches of a kind than this, and its figures are not to be relied on.
+FEW_MATCHES = 20
+#: An interval wider than this (a share) is said to be wide.
+WIDE = 0.05
+#: A share of expected matches hidden under the floor above this is said plainly.
+MANY_HIDDEN = 0.03
+#: A refit this far (a share) from the run's own figure, and beyond ``_SPREADS`` robust
+#: spreads of the others, says the model is unstable.
+UNSTABLE = 0.03
+_SPREADS = 3.0
+#: Which comparisons show each part of the shipped salted record CLK was salted alike
+#: (its salt fields agree exactly): the part reads chance when they do not
+#: (hublink/schemas/record-clk.json: clk@birth by the date of birth, clk@home by the
+#: postcode, clk@name by given and family name).
+PART_CHECKS: Mapping[str, tuple[str, ...]] = {
+    "clk@birth": ("birth",),
+    "clk@home": ("place",),
+    "clk@name": ("given", "family"),
+}
+
+
+@dataclass(frozen=True)
+class KindFigures:
+    """Precision and recall of one kind of pair (across organisations or inside one)."""
+
+    precision: float
+    recall: float
+    precision_interval: tuple[float, float]
+    recall_interval: tuple[float, float]
+    output_pairs: int
+    """Pairs of this kind the run's groups hold."""
+    expected_matches: float
+    """Matches the model expects of this kind in all: candidates and hidden under the floor."""
+    hidden: float
+    """Of those, expected under the floor (never candidates: ``hidden_matches``)."""
+    unstable: float = 0.0
+    """The largest distance of a refit's figure from the run's own (``UNSTABLE``)."""
+
+
+@dataclass(frozen=True)
+class FieldEstimate:
+    """The field model's figures for a run's output, per kind, and why to take care."""
+
+    across: KindFigures
+    within: KindFigures | None
+    """None: the run did not weigh pairs inside an organisation."""
+    caveats: tuple[Caveat, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What on_output needs, computed before solving."""
+
+    left: np.ndarray
+    right: np.ndarray
+    """Every candidate's two global rows (across, then within)."""
+    kinds: np.ndarray
+    chance: np.ndarray
+    """The run's own match probability of each candidate."""
+    draws: np.ndarray
+    """[draw, candidate]: probabilities under each refit (float32)."""
+    broken: np.ndarray
+    """Each candidate's record-CLK parts whose salts differ, as bits (``broken_parts``);
+    -1: more than one part is shown to differ (a comparison behind two broken salts reads
+    missing); all zeros when the record CLK has no parts."""
+    parts: int
+    """Parts the record CLK has (0: unsalted, nothing is hidden by salts)."""
+
+
+def record_weights(total: int, rng: np.random.Generator) -> np.ndarray:
+    """A bootstrap over records as weights: each record drawn Poisson(1) times, so a pair
+    counts as often as both of its records were drawn (pairs share records, and a bootstrap
+    over pairs would treat them as independent)."""
+    found: np.ndarray = rng.poisson(1.0, total).astype(np.float64)
+    return found
+
+
+def broken_parts(
+    levels: np.ndarray, groups: Sequence[str], checks: Mapping[str, tuple[str, ...]]
+) -> np.ndarray:
+    """Bit i set where part i's salt differs (a comparison checking it is below its top
+    level); -1 where a checking comparison reads missing: its own salts differ, so at
+    least two parts are broken. ``checks``: part -> comparisons (``PART_CHECKS``)."""
+    out = np.zeros(levels.shape[1], dtype=np.int64)
+    unknown = np.zeros(levels.shape[1], dtype=bool)
+    for bit, names in enumerate(checks.values()):
+        for name in names:
+            if name not in groups:
+                continue
+            level = levels[list(groups).index(name)]
+            unknown |= level == MISSING
+            out |= np.where(level > 0, 1 << bit, 0)
+    out[unknown] = -1
+    return out
+
+
+def hidden_matches(alone: float, one: Sequence[float], several: float) -> float:
+    """Matches with two or more record-CLK parts broken that never became candidates.
+
+    Each part's salt breaks (its salt fields differ) independently of the others with
+    some rate: the field model's own assumption, fields independent given a match. Matches
+    with no part broken (``alone`` of them, expected) and with only part i broken
+    (``one[i]``) keep a record Dice far above the floor, so all of them are candidates;
+    their ratio is part i's odds of breaking (``several_expected``). Those with two or
+    more are partly under the floor: expected less the ones the candidates do hold
+    (``several``).
+    """
+    return max(several_expected(alone, one) - several, 0.0)
+
+
+def several_expected(alone: float, one: Sequence[float] | np.ndarray) -> float:
+    """Matches expected with two or more parts broken: ``alone`` times, for every set S of
+    two or more parts, the product of S's odds (``one[i] / alone``)."""
+    if alone <= 0:
+        return 0.0
+    odds = np.asarray(one, dtype=np.float64) / alone
+    total = 0.0
+    for mask in range(1 << len(odds)):
+        chosen = [i for i in range(len(odds)) if mask >> i & 1]
+        if len(chosen) >= 2:
+            total += alone * float(np.prod(odds[chosen]))
+    return total
+
+
+def part_sums(
+    chance: np.ndarray, broken: np.ndarray, parts: int
+) -> tuple[float, list[float], float]:
+    """Expected matches among candidates with no part broken, only part i, and two or more."""
+    alone = float(chance[broken == 0].sum())
+    one = [float(chance[broken == 1 << i].sum()) for i in range(parts)]
+    return alone, one, float(chance.sum()) - alone - sum(one)
+
+
+def prepare(
+    scored: Scored,
+    sizes: Sequence[int],
+    seed: int = 0,
+    checks: Mapping[str, tuple[str, ...]] | None = None,
+) -> Prepared:
+    """Refit the run's model DRAWS times, before solving (``sizes``: each dataset's records;
+    ``checks``: the record CLK's parts, ``PART_CHECKS`` by default, empty for an unsalted
+    record CLK)."""
+    inputs = scored.inputs
+    if inputs is None:
+        raise ValueError("the scored run kept nothing to refit")
+    checks = PART_CHECKS if checks is None else checks
+    rng = np.random.default_rng(seed)
+    left, right = inputs.candidate_pairs
+    total = int(sum(sizes))
+    draws = np.zeros((DRAWS, len(inputs.kinds)), dtype=np.float32)
+    for draw in range(DRAWS):
+        w = record_weights(total, rng)
+        weights = (w[left] * w[right], w[inputs.random_pairs[0]] * w[inputs.random_pairs[1]])
+        model = inputs.fit(weights, STARTS[draw % len(STARTS)])
+        draws[draw] = model.probability(inputs.levels, inputs.kinds)
+    chance = np.concatenate([scored.across, scored.within])
+    broken = broken_parts(inputs.levels, inputs.groups, checks)
+    return Prepared(left, right, inputs.kinds, chance, draws, broken, len(checks))
+
+
+def output_pairs(group: np.ndarray, dataset: np.ndarray) -> np.ndarray:
+    """[kind]: record pairs the run's groups hold (``group`` -1: alone), across and within."""
+    grouped = group >= 0
+    if not grouped.any():
+        return np.zeros(len(KINDS), dtype=np.int64)
+    g, d = group[grouped].astype(np.int64), dataset[grouped].astype(np.int64)
+    per_group = np.bincount(g)
+    _, per_cell = np.unique(g * (int(d.max()) + 1) + d, return_counts=True)
+    within = int((per_cell * (per_cell - 1) // 2).sum())
+    everything = int((per_group * (per_group - 1) // 2).sum())
+    return np.array([everything - within, within], dtype=np.int64)
+
+
+def _figures(
+    chance: np.ndarray, held: np.ndarray, pairs: int, hidden: float
+) -> tuple[float, float]:
+    """Precision and recall of one kind given its candidates' probabilities.
+
+    Output pairs that are not candidates (groups joined through others) count at the
+    mean probability of the output's candidate pairs: the model never scored them.
+    """
+    inside = float(chance[held].sum())
+    mean = inside / held.sum() if held.any() else 0.0
+    found = inside + max(pairs - int(held.sum()), 0) * mean
+    matches = float(chance.sum()) + hidden
+    return (min(found / pairs, 1.0) if pairs else 1.0), (inside / matches if matches > 0 else 1.0)
+
+
+def _hidden(chance: np.ndarray, broken: np.ndarray, parts: int) -> float:
+    return hidden_matches(*part_sums(chance, broken, parts)) if parts else 0.0
+
+
+def shifted_sums(chance: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """For each log-odds shift, the sum of the shifted probabilities: the expected matches
+    were the model's odds off by e^shift for every pair at once."""
+    if not len(chance):
+        return np.zeros(len(shifts))
+    p = np.clip(chance, 1e-12, 1 - 1e-12)
+    odds = np.log(p / (1 - p))
+    return np.array([float((1.0 / (1.0 + np.exp(-(odds + shift)))).sum()) for shift in shifts])
+
+
+def truth_draws(
+    chance: np.ndarray, held: np.ndarray, pairs: int, broken: np.ndarray, parts: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """OUTCOMES draws of the true precision and recall, given the model's probabilities.
+
+    Each candidate is a match with its probability, after a log-odds shift shared by
+    every pair (sd ``CALIBRATION``): refits move the model little where a pair is
+    ambiguous under any fit, yet its probabilities there were measured off by that much
+    (linked pairs at 0.6-0.9 nearly all matches). The wrong pairs among those output and
+    the matches among those not are counted as Poisson (few, each unlikely), so "none
+    wrong" keeps the chance it has. The hidden count is drawn
+    twice over: its inputs (each expected count read as a Poisson count, Gamma(count +
+    1/2): a handful of matches with one part broken makes a loose estimate of how many have
+    two), then how many matches really broke two parts, a Poisson count around that; less
+    those the candidates hold. On generated data the independence it rests on was off by
+    about a third either way, which this spread covers where the counts are small.
+    """
+    extra = max(pairs - int(held.sum()), 0)
+    shifts = rng.normal(0.0, CALIBRATION, SHIFTS)
+    each = OUTCOMES // SHIFTS
+    s_in, s_rest = (np.repeat(shifted_sums(chance[m], shifts), each) for m in (held, ~held))
+    inside = int(held.sum())
+    true_in = inside - rng.poisson(np.maximum(inside - s_in, 0.0))
+    mean = s_in / max(inside, 1)
+    found = true_in + extra - rng.poisson(extra * (1 - mean))
+    missed = rng.poisson(s_rest)
+    hidden = np.zeros(len(s_in))
+    if parts:
+        alone, one, several = part_sums(chance, broken, parts)
+        a = rng.gamma(alone + 0.5, 1.0, len(s_in))
+        o = rng.gamma(np.asarray(one)[:, None] + 0.5, 1.0, (parts, len(s_in)))
+        expected = np.array([several_expected(a[i], o[:, i]) for i in range(len(s_in))])
+        hidden = np.clip(rng.poisson(expected) - several, 0.0, None)
+    precision = found / pairs if pairs else np.ones(len(s_in))
+    total = true_in + missed + hidden
+    recall = np.where(total > 0, true_in / np.maximum(total, 1e-12), 1.0)
+    return precision, recall
+
+
+def robust_spread(values: np.ndarray) -> float:
+    """A spread (sd-like) of refits' figures that one collapsed refit does not set: the
+    median absolute deviation, scaled to an sd. A refit that collapses (one in ten on
+    generated data at twice the usual errors) is reported as a caveat instead."""
+    if len(values) < 2:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def interval(point: float, truth: np.ndarray, refits: np.ndarray) -> tuple[float, float]:
+    """95% interval: the truth's own spread given the run's probabilities (quantiles),
+    widened in quadrature by the refits' spread (``robust_spread``), within [0, 1]."""
+    low, high = (float(x) for x in np.quantile(truth, [0.025, 0.975]))
+    model = 1.96 * robust_spread(refits)
+    down = float(np.hypot(max(point - low, 0.0), model))
+    up = float(np.hypot(max(high - point, 0.0), model))
+    return max(point - down, 0.0), min(point + up, 1.0)
+
+
+def on_output(
+    prepared: Prepared, group: np.ndarray, dataset: np.ndarray, seed: int = 0
+) -> FieldEstimate:
+    """Precision and recall of the run's groups, per kind, with intervals and caveats.
+
+    ``group`` and ``dataset``: each record's group (-1 alone) and dataset, in load order
+    (``entities.Grouping``).
+    """
+    rng = np.random.default_rng(seed)
+    held = (group[prepared.left] >= 0) & (group[prepared.left] == group[prepared.right])
+    counts = output_pairs(group, dataset)
+    out: list[KindFigures | None] = []
+    for k in range(len(KINDS)):
+        mine = prepared.kinds == k
+        if k == WITHIN and not mine.any():
+            out.append(None)
+            continue
+        pairs, chance, broken = int(counts[k]), prepared.chance[mine], prepared.broken[mine]
+        hidden = _hidden(chance, broken, prepared.parts)
+        precision, recall = _figures(chance, held[mine], pairs, hidden)
+        p_true, r_true = truth_draws(chance, held[mine], pairs, broken, prepared.parts, rng)
+        refits = np.array(
+            [
+                _figures(d, held[mine], pairs, _hidden(d, broken, prepared.parts))
+                for d in prepared.draws[:, mine].astype(np.float64)
+            ]
+        ).reshape(-1, 2)
+        far = np.abs(refits - [precision, recall]).max(initial=0.0)
+        out.append(
+            KindFigures(
+                precision,
+                recall,
+                interval(precision, p_true, refits[:, 0]),
+                interval(recall, r_true, refits[:, 1]),
+                pairs,
+                float(chance.sum()) + hidden,
+                hidden,
+                float(far),
+            )
+        )
+    across, within = out
+    assert across is not None
+    return FieldEstimate(across, within, caveats_for(across, within))
+
+
+def caveats_for(across: KindFigures, within: KindFigures | None) -> tuple[Caveat, ...]:
+    """Plain words for figures that rest on too little, on an unstable model, or on matches
+    no candidate held."""
+    found: list[Caveat] = []
+    for code, name, figures in (
+        ("across", "across organisations", across),
+        ("within", "inside one organisation", within),
+    ):
+        if figures is None:
+            continue
+        if figures.expected_matches < FEW_MATCHES:
+            found.append(
+                Caveat(
+                    f"few_field_matches_{code}",
+                    f"the field model expects only {figures.expected_matches:.0f} matching "
+                    f"pairs {name}: too few for its precision and recall there to be relied on",
+                    untrusted=True,
+                )
+            )
+            continue
+        if figures.unstable > UNSTABLE:
+            found.append(
+                Caveat(
+                    f"unstable_model_{code}",
+                    f"{name}, refitting the field model on resampled records moved its figures "
+                    f"by up to {figures.unstable * 100:.0f} points: it rests on few clear "
+                    "matches",
+                )
+            )
+        wide = max(
+            figures.precision_interval[1] - figures.precision_interval[0],
+            figures.recall_interval[1] - figures.recall_interval[0],
+        )
+        if wide > WIDE:
+            found.append(
+                Caveat(
+                    f"wide_interval_{code}",
+                    f"{name}, the interval is {wide * 100:.0f} points wide: read it, not the point",
+                )
+            )
+        if figures.hidden > MANY_HIDDEN * figures.expected_matches:
+            found.append(
+                Caveat(
+                    f"hidden_matches_{code}",
+                    f"about {figures.hidden:.0f} of the {figures.expected_matches:.0f} matching "
+                    f"pairs {name} differ in two or more of the record's salts, so they score "
+                    "like strangers and were never candidates; recall counts them as missed, "
+                    "from how often each salt differs among the matches found",
+                )
+            )
+    return tuple(found)
+
+
+#: Said of every report whose figures are the field model's (field scoring on).
+FIELD_FIGURES = Caveat(
+    "field_model_figures",
+    "precision and recall are the field model's own estimates for the pairs the run's groups "
+    "hold, counting matches that were never candidates; the score chart and its curve are "
+    "the record-level CLK's, which did not decide the links",
+)
+
+
+def blocked(figures: KindFigures, missed: float | None) -> KindFigures:
+    """Cross figures with the matches blocking never compared counted as missed: recall
+    and its interval times one less the share blocking was measured to miss on its random
+    sample (``output_recall.blocking_miss``); None: the run did not block."""
+    if not missed:
+        return figures
+    keep = 1.0 - missed
+    low, high = figures.recall_interval
+    return dataclasses.replace(
+        figures, recall=figures.recall * keep, recall_interval=(low * keep, high * keep)
+    )
+
+
+def reported(
+    report: RunQuality, duplicates: DuplicateEstimate, found: FieldEstimate
+) -> tuple[RunQuality, DuplicateEstimate]:
+    """The report with the field model's figures where the record-level mixture's were.
+
+    On the field path the mixture of record-level scores describes a threshold the run
+    never linked at, so its precision, recall and caveats made the headline of a report
+    about links it did not decide. The headline becomes the model's cross-organisation
+    figures on the groups, the duplicate section its within figures, each with its
+    interval; the caveats are the model's, labelled (``FIELD_FIGURES``), and blocking's
+    measured miss, which recall counts (``blocked``).
+    """
+    across = blocked(found.across, report.blocking_missed)
+    sd = (across.recall_interval[1] - across.recall_interval[0]) / (2 * 1.96)
+    kept = tuple(c for c in report.caveats if c.code == "blocking")
+    report = dataclasses.replace(
+        report,
+        precision=across.precision,
+        precision_sd=(across.precision_interval[1] - across.precision_interval[0]) / (2 * 1.96),
+        precision_interval=across.precision_interval,
+        recall=across.recall,
+        recall_sd=sd,
+        recall_interval=across.recall_interval,
+        recall_on_output=True,
+        unscored=across.hidden,
+        caveats=(FIELD_FIGURES, *found.caveats, *kept),
+    )
+    if found.within is not None:
+        duplicates = dataclasses.replace(
+            duplicates,
+            precision=found.within.precision,
+            recall=found.within.recall,
+            precision_interval=found.within.precision_interval,
+            recall_interval=found.within.recall_interval,
+        )
+    return report, duplicates
