@@ -19,8 +19,14 @@ from typing import Any
 
 import grpc
 import pytest
+from hypothesis import settings
 
 from node import normalise
+
+# Property tests check properties, not speed (bench/ measures speed): no per-example deadline,
+# which a loaded shared machine can miss on an example that passes (a 429 ms audit-chain case).
+settings.register_profile("hublink", deadline=None)
+settings.load_profile("hublink")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
