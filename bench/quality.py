@@ -57,7 +57,7 @@ from threshold import scaled
 from coordinator.core import field_scoring, matching, quality
 from coordinator.core.score_model import SALTED_FLOOR
 from hublink import synthetic
-from hublink.config import ProjectConfig
+from hublink.config import ProjectConfig, default_of
 from hublink.spec import RECORD_CLKS, LinkageSpec
 from node.encoder import Encoder
 from node.prepare import RowError, normalise_row, normalisers
@@ -73,7 +73,7 @@ DEFAULTS = ProjectConfig("x", "x", (), Path("x"))
 PATTERNS = False
 #: How the record CLK is made (``record_clk`` of a project: "unsalted" or "salted"); sets
 #: the spec nodes encode with and the candidate floors, as a run does.
-RECORD_CLK = "unsalted"
+RECORD_CLK = default_of(ProjectConfig, "record_clk")
 
 
 def cross_floor() -> float:
@@ -427,8 +427,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every row here")
     parser.add_argument("--patterns", action="store_true", help="field model errors by pattern")
     parser.add_argument(
-        "--record-clk", choices=RECORD_CLKS, default="unsalted",
-        help="how nodes make the record CLK (a project's record_clk)",
+        "--record-clk", choices=RECORD_CLKS, default=default_of(ProjectConfig, "record_clk"),
+        help="how nodes make the record CLK (a project's record_clk; default: a project file's)",
     )  # fmt: skip
     args = parser.parse_args()
     global PATTERNS, RECORD_CLK
