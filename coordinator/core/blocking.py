@@ -218,34 +218,39 @@ def part_plans(
     sizes: tuple[int, int],
     frequencies: np.ndarray,
     parts: PartPass,
+    high: float,
     *,
     completeness: float = DEFAULT_COMPLETENESS,
     seed: int | None = None,
-) -> tuple[BandPlan, ...]:
-    """One plan per part of a salted record CLK, each with bands inside its part only.
+    budget: int = DEFAULT_BAND_BUDGET,
+) -> tuple[tuple[float, BandPlan], ...]:
+    """One plan per part of a salted record CLK, each with bands inside its part only, and
+    the part Dice it was made for.
 
     A part whose salt differs between two records reads chance (about 0.5), so a pair with
     one salt agreeing scores about 0.63 on the whole row, and bands drawn over the whole
-    row find it only by luck. Each part is planned on its own bits (``plan`` over that
-    slice of ``frequencies``, at the part floor: a pair whose part reaches it collides in
-    one of the part's bands with chance ``completeness``) and screened on a sketch of its
-    own words; its bands are then moved to the part's place in the row. A pair is a
-    candidate if it collides in some band of some part (``part_keep`` decides if it stays).
+    row find it only by luck. Each part is planned on its own bits (``lowest_plan`` over
+    that slice of ``frequencies``: the lowest part Dice from the part floor up to ``high``
+    that ``budget`` bands a part allow; a pair whose part reaches it collides in one of
+    the part's bands with chance ``completeness``) and screened on a sketch of its own
+    words; its bands are then moved to the part's place in the row. A pair is a candidate
+    if it collides in some band of some part (``part_keep`` decides if it stays).
     """
     width = len(frequencies) // 8
     plans = []
     for number, (first, last) in enumerate(parts.bounds(width)):
-        part_seed = None if seed is None else seed ^ (number + 1) * 0x9E3779B1
-        found = plan(
+        at, found = lowest_plan(
             sizes,
             frequencies[8 * first : 8 * last],
             parts.floor,
+            max(high, parts.floor),
             completeness=completeness,
-            seed=part_seed,
+            seed=None if seed is None else seed ^ (number + 1) * 0x9E3779B1,
+            budget=budget,
         )
         words = tuple(first // 8 + w for w in sketch_columns(last - first))
         moved = tuple(tuple(u + 2 * first for u in band) for band in found.bands)
-        plans.append(dataclasses.replace(found, bands=moved, sketch=words))
+        plans.append((at, dataclasses.replace(found, bands=moved, sketch=words)))
     return tuple(plans)
 
 

@@ -234,9 +234,10 @@ def find(
 
     With ``parts`` (a salted record CLK), all-pairs chunks, across and within, also keep
     the pairs whose best part reaches the part floor (``coordinator.core.part_pass``).
-    Blocked search then draws its bands inside each part, planned at the part floor
-    (``blocking.part_plans``), keeps what the part pass keeps (``part_keep``) and keeps
-    cross pairs from ``low`` as all pairs does; the estimate sample stays on the whole row.
+    Blocked search then draws its bands inside each part, planned as low from the part
+    floor as ``band_budget`` bands a part allow (``blocking.part_plans``), keeps what the
+    part pass keeps (``part_keep``) and keeps cross pairs from ``low`` as all pairs does;
+    the estimate sample stays on the whole row.
 
     With ``max_candidates``, the pairs held are counted as each task ends and
     the search stops with :class:`OverBudget` once they pass it, so a run at

@@ -69,6 +69,9 @@ class Pinned:
     """The part pass the plans were made for (count, floor, within; count 0: none). With
     one, a pair of datasets the pass searches has a plan per part (``blocking.part_plans``)
     and its tasks keep what the pass keeps."""
+    part_design: float = 0.0
+    """The highest part Dice a part's plan was made for (``blocking.part_plans``: each part
+    as low from the part floor as the band budget allows); 0: no part plans."""
 
     @property
     def lowest(self) -> float:
@@ -147,6 +150,7 @@ class Pinned:
             plans,
             float(raw.get("planned", 0.0)),
             _parts(raw.get("parts")),
+            float(raw.get("part_design", 0.0)),
         )
 
 
@@ -163,14 +167,16 @@ def make(
     """Plans for every pair of datasets (and each with itself when ``within`` is set), each
     drawn from ``seed`` and the pair's place, so the same data and seed give the same plans
     (``seed`` None: drawn at random). With ``parts`` (a salted record CLK's part pass),
-    each pair of datasets the pass searches gets one plan per part at the part floor
-    (``blocking.part_plans``). Else, with ``plan_from`` (a salted record CLK's floor), each
+    each pair of datasets the pass searches gets one plan per part, as low from the part
+    floor as ``band_budget`` bands a part allow (``blocking.part_plans``). Else, with
+    ``plan_from`` (a salted record CLK's floor), each
     cross-dataset plan is made at the lowest threshold from there up to ``design`` that
     needs at most ``band_budget`` bands (``blocking.lowest_plan``)."""
     frequencies = blocking.bit_frequencies(rows)
     sizes = [len(r) for r in rows]
     plans: list[tuple[int, int, blocking.BandPlan]] = []
     planned = design
+    part_design = 0.0
     for a in range(len(rows)):
         for b in range(a, len(rows)):
             threshold = within if a == b else design
@@ -178,16 +184,17 @@ def make(
                 continue
             pair_seed = None if seed is None else seed ^ (a * 1_000_003 + b)
             if parts is not None and parts.for_pair(a == b) is not None:
-                plans += [
-                    (a, b, plan)
-                    for plan in blocking.part_plans(
-                        (sizes[a], sizes[b]),
-                        frequencies,
-                        parts,
-                        completeness=completeness,
-                        seed=pair_seed,
-                    )
-                ]
+                for at, plan in blocking.part_plans(
+                    (sizes[a], sizes[b]),
+                    frequencies,
+                    parts,
+                    threshold,
+                    completeness=completeness,
+                    seed=pair_seed,
+                    budget=band_budget,
+                ):
+                    plans.append((a, b, plan))
+                    part_design = max(part_design, at)
                 continue
             if a != b and plan_from is not None:
                 at, plan = blocking.lowest_plan(
@@ -217,6 +224,7 @@ def make(
         tuple(plans),
         planned if planned < design else 0.0,
         (parts.count, parts.floor, parts.within) if parts is not None else (0, 0.0, False),
+        part_design,
     )
 
 
