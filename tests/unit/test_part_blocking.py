@@ -137,7 +137,7 @@ def test_an_incremental_screen_finds_what_a_full_blocked_run_finds(within: float
     assert full.pinned is not None
     ids = [array("q", range(400)), array("q", range(1000, 1400))]
     index = RecordIndex(ids)
-    touched = np.array(sorted(rng.choice(400, 30, replace=False).tolist() + [0, 3, 21, 1005]))
+    touched = np.unique([*rng.choice(400, 30, replace=False).tolist(), 0, 3, 21, 1005])
     at = change_pairs.Thresholds(0.6, within, full.pinned.kept_from(0.6), True, PARTS)
     with InlineEngine().session() as session:
         a, b, sims = change_pairs.compare(
