@@ -23,6 +23,7 @@ dataset size keeps each band's chance collisions near the number of records.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core.comparison import BandChunk, sketch_columns
+from coordinator.core.part_pass import PartPass
 
 #: A project's choices: blocking always, never, or once all-pairs would be too dear.
 BLOCKING_MODES = ("auto", "lsh", "none")
@@ -70,6 +72,9 @@ class BandPlan:
     """Chance that a pair exactly at the design threshold collides in some band."""
     sketch_limit: int
     """Most differing sketch bits a pair at the threshold may show and still be compared."""
+    sketch: tuple[int, ...] = ()
+    """The row's 64-bit words its sketch reads (empty: ``sketch_columns`` of the whole row;
+    a part's plan: words of that part, ``part_plans``)."""
 
     def chance_found(self, agreement: float) -> float:
         """Chance that a pair agreeing on ``agreement`` of band positions is compared at all."""
@@ -209,17 +214,59 @@ def lowest_plan(
     return high, plan(sizes, frequencies, high, completeness=completeness, seed=seed)
 
 
+def part_plans(
+    sizes: tuple[int, int],
+    frequencies: np.ndarray,
+    parts: PartPass,
+    high: float,
+    *,
+    completeness: float = DEFAULT_COMPLETENESS,
+    seed: int | None = None,
+    budget: int = DEFAULT_BAND_BUDGET,
+) -> tuple[tuple[float, BandPlan], ...]:
+    """One plan per part of a salted record CLK, each with bands inside its part only, and
+    the part Dice it was made for.
+
+    A part whose salt differs between two records reads chance (about 0.5), so a pair with
+    one salt agreeing scores about 0.63 on the whole row, and bands drawn over the whole
+    row find it only by luck. Each part is planned on its own bits (``lowest_plan`` over
+    that slice of ``frequencies``: the lowest part Dice from the part floor up to ``high``
+    that ``budget`` bands a part allow; a pair whose part reaches it collides in one of
+    the part's bands with chance ``completeness``) and screened on a sketch of its own
+    words; its bands are then moved to the part's place in the row. A pair is a candidate
+    if it collides in some band of some part (``part_keep`` decides if it stays).
+    """
+    width = len(frequencies) // 8
+    plans = []
+    for number, (first, last) in enumerate(parts.bounds(width)):
+        at, found = lowest_plan(
+            sizes,
+            frequencies[8 * first : 8 * last],
+            parts.floor,
+            max(high, parts.floor),
+            completeness=completeness,
+            seed=None if seed is None else seed ^ (number + 1) * 0x9E3779B1,
+            budget=budget,
+        )
+        words = tuple(first // 8 + w for w in sketch_columns(last - first))
+        moved = tuple(tuple(u + 2 * first for u in band) for band in found.bands)
+        plans.append((at, dataclasses.replace(found, bands=moved, sketch=words)))
+    return tuple(plans)
+
+
 def chunks(
     plan_: BandPlan,
     left: int,
     right: int,
     threshold: float,
     per_task: int = 0,
+    parts: PartPass | None = None,
 ) -> list[BandChunk]:
     """The plan's bands for one pair of datasets (or one dataset with itself), as tasks.
 
     ``left`` and ``right`` index the datasets; ``per_task`` bands go to each
-    task (default: enough for ``TASKS_PER_PLAN`` tasks).
+    task (default: enough for ``TASKS_PER_PLAN`` tasks). With ``parts`` (a part's plan,
+    ``part_plans``) a task also keeps the pairs whose best part reaches the part floor.
     """
     per_task = per_task or max(BANDS_PER_TASK, math.ceil(len(plan_.bands) / TASKS_PER_PLAN))
     return [
@@ -229,6 +276,8 @@ def chunks(
             bands=plan_.bands[start : start + per_task],
             threshold=threshold,
             sketch_limit=plan_.sketch_limit,
+            sketch=plan_.sketch,
+            parts=parts,
         )
         for start in range(0, len(plan_.bands), per_task)
     ]

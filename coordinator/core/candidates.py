@@ -28,7 +28,7 @@ from coordinator.core.part_pass import PartPass
 log = logging.getLogger("hublink.coordinator.matching")
 
 #: With blocking, cross-dataset pairs are kept from this far below the design threshold.
-BLOCKED_MARGIN = 0.05
+BLOCKED_MARGIN = pinned_blocking.MARGIN
 
 #: Pairs found by blocked tasks held before they are merged into one unique set.
 FOLD_EVERY = 2_000_000
@@ -234,7 +234,10 @@ def find(
 
     With ``parts`` (a salted record CLK), all-pairs chunks, across and within, also keep
     the pairs whose best part reaches the part floor (``coordinator.core.part_pass``).
-    Blocked search stays on the whole row, as does the estimate sample it is measured by.
+    Blocked search then draws its bands inside each part, planned as low from the part
+    floor as ``band_budget`` bands a part allow (``blocking.part_plans``), keeps what the
+    part pass keeps (``part_keep``) and keeps cross pairs from ``low`` as all pairs does;
+    the estimate sample stays on the whole row.
 
     With ``max_candidates``, the pairs held are counted as each task ends and
     the search stops with :class:`OverBudget` once they pass it, so a run at
@@ -265,14 +268,15 @@ def find(
         # would cost memory for nothing (the estimate takes its scores from the sample).
         if pinned is None:
             pinned = pinned_blocking.make(
-                rows, design, within_threshold, completeness, seed, plan_from, band_budget
+                rows, design, within_threshold, completeness, seed, plan_from, band_budget, parts
             )
-        kept_from = max(low, pinned.lowest - BLOCKED_MARGIN)
+        kept_from = pinned.kept_from(low)
         tasks = []
         for a, b, plan in pinned.plans:
             if a != b:
                 plans.append(plan)
-            tasks += blocking.chunks(plan, a, b, kept_from if a != b else within_threshold)
+            at = kept_from if a != b else within_threshold
+            tasks += blocking.chunks(plan, a, b, at, parts=pinned.parts_for(a, b))
         picked = (
             pinned_blocking.sample_picks(sample_ids, estimate_sample, sample_seed)
             if sample_ids is not None

@@ -161,7 +161,7 @@ def _screened(
     scored exactly (``sketch_screen``), and kept if it collides in one of the plan's
     bands (``pinned_blocking.colliding``)."""
     sizes = [len(e) for e in encodings]
-    words = [comparison.sketch_words(e) for e in encodings]
+    words: dict[tuple[int, tuple[int, ...]], list[np.ndarray]] = {}
     progress.tasks_total = len(encodings) * len(encodings)
     parts: list[_Part] = []
     for a in range(len(encodings)):
@@ -171,22 +171,26 @@ def _screened(
             if cancelled():
                 raise Cancelled("the run was cancelled")
             inside = a == b
-            plan = pinned.plan_for(min(a, b), max(a, b))
-            if not len(rows) or plan is None:
-                progress.tick(0)
-                continue
-            i, j, sims = sketch_screen.screen(
-                left,
-                encodings[b],
-                words[b],
-                limit=plan.sketch_limit,
-                threshold=search.within if inside else search.kept_from,
-            )
-            # The plan's bands read the lower dataset as left: collisions are symmetric.
-            hit = pinned_blocking.colliding(plan, left, encodings[b], i, j)
-            i, j, sims = i[hit], j[hit], sims[hit]
-            parts.append(
-                (np.full(len(i), a, np.int64), rows[i], np.full(len(i), b, np.int64), j, sims)
-            )
+            pair = (min(a, b), max(a, b))
+            # One plan, or one per part (a salted record CLK's part pass): a pair is found
+            # if some plan finds it, as in a full run.
+            for plan in pinned.plans_for(*pair) if len(rows) else []:
+                if (b, plan.sketch) not in words:
+                    words[b, plan.sketch] = comparison.sketch_words(encodings[b], plan.sketch)
+                i, j, sims = sketch_screen.screen(
+                    left,
+                    encodings[b],
+                    words[b, plan.sketch],
+                    limit=plan.sketch_limit,
+                    threshold=search.within if inside else search.kept_from,
+                    columns=plan.sketch,
+                    parts=pinned.parts_for(*pair),
+                )
+                # The plan's bands read the lower dataset as left: collisions are symmetric.
+                hit = pinned_blocking.colliding(plan, left, encodings[b], i, j)
+                i, j, sims = i[hit], j[hit], sims[hit]
+                parts.append(
+                    (np.full(len(i), a, np.int64), rows[i], np.full(len(i), b, np.int64), j, sims)
+                )
             progress.tick(len(rows) * sizes[b])
     return parts

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from bitarray import bitarray
 
-from coordinator.core import kernel
+from coordinator.core import kernel, part_keep
 from coordinator.core.part_pass import PartPass, with_parts
 
 with warnings.catch_warnings():
@@ -80,7 +80,9 @@ class BandChunk:
     ``bands`` holds, for each band, the half-byte positions whose values form
     its key (see ``band_keys``). Colliding pairs are screened on a sketch
     (``sketch_words``: at most ``sketch_limit`` differing bits) before their full Dice
-    is computed.
+    is computed. Bands drawn inside one part of a salted record CLK carry that part's
+    ``sketch`` words and the project's ``parts``, which then also keeps pairs whose best
+    part reaches its floor (``coordinator.core.part_keep``).
     """
 
     left: int
@@ -88,6 +90,9 @@ class BandChunk:
     bands: tuple[tuple[int, ...], ...]
     threshold: float
     sketch_limit: int
+    sketch: tuple[int, ...] = ()
+    """The row's 64-bit words that make the sketch (empty: ``sketch_columns`` of the row)."""
+    parts: PartPass | None = None
 
 
 Task = PairChunk | BandChunk
@@ -107,12 +112,12 @@ def sketch_columns(row_bytes: int) -> list[int]:
     return sorted({int(w) for w in np.linspace(0, total - 1, words).round()})
 
 
-def sketch_words(rows: Rows) -> list[np.ndarray]:
-    """The sketch of every row as 64-bit words, one contiguous array per word (gathering
-    from flat arrays is fastest)."""
+def sketch_words(rows: Rows, columns: Sequence[int] = ()) -> list[np.ndarray]:
+    """The sketch of every row as 64-bit words (``columns``, else ``sketch_columns``), one
+    contiguous array per word (gathering from flat arrays is fastest)."""
     return [
         np.ascontiguousarray(rows[:, 8 * w : 8 * w + 8]).view(np.uint64).ravel()
-        for w in sketch_columns(rows.shape[1])
+        for w in (columns or sketch_columns(rows.shape[1]))
     ]
 
 
@@ -431,28 +436,6 @@ def _slices(counts: np.ndarray, most: int) -> Iterator[tuple[int, int]]:
         first = last
 
 
-def _dice_rows(left: Rows, right: Rows, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Exact Dice of the pairs (i, j), as anonlink computes it: 2|A∩B| / (|A| + |B|).
-
-    Each record's bytes are together in a row, so one gather reads a record.
-    """
-    if left.shape[1] % 8:
-        x, y = left[i], right[j]
-    else:
-        x, y = left.view(np.uint64)[i], right.view(np.uint64)[j]
-    both = np.bitwise_count(x & y).sum(axis=1, dtype=np.int32)
-    ones_left = np.bitwise_count(x).sum(axis=1, dtype=np.int32)
-    ones_right = np.bitwise_count(y).sum(axis=1, dtype=np.int32)
-    return _ratio(both, ones_left, ones_right)
-
-
-def _ratio(both: np.ndarray, ones_left: np.ndarray, ones_right: np.ndarray) -> np.ndarray:
-    total = (ones_left + ones_right).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: np.ndarray = np.where(total > 0, 2.0 * both / total, 0.0)
-    return out
-
-
 def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidates, int]:
     """Pairs colliding in any of the chunk's bands whose Dice reaches its threshold, and the
     number of colliding pairs screened.
@@ -465,8 +448,8 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
     same = chunk.left == chunk.right
     if kernel.usable(left):
         return _compare_bands_native(chunk, left, right)
-    sketch_left = sketch_words(left)
-    sketch_right = sketch_left if same else sketch_words(right)
+    sketch_left = sketch_words(left, chunk.sketch)
+    sketch_right = sketch_left if same else sketch_words(right, chunk.sketch)
     width = np.int64(len(right))
     found: list[np.ndarray] = []
     screened = 0
@@ -487,27 +470,16 @@ def _compare_bands(chunk: BandChunk, datasets: Sequence[Rows]) -> tuple[Candidat
         return empty(), screened
     pairs = _unique(np.concatenate(found))
     del found
-    # Scored a slice at a time, keeping only pairs at the threshold: most screened pairs
-    # fall short, so the task never holds every pair's score and rows at once.
-    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    step = 1 << 16
-    for start in range(0, len(pairs), step):
-        part = pairs[start : start + step]
-        i, j = part // width, part % width
-        sims = _dice_rows(left, right, i, j)
-        keep = sims >= chunk.threshold
-        kept.append((sims[keep], i[keep], j[keep]))
+    i, j = np.divmod(pairs, width)
     del pairs
-    if not kept:
-        return empty(), screened
-    sims = np.concatenate([k[0] for k in kept])
+    sims, kept = part_keep.score(left, right, i, j, chunk.threshold, chunk.parts)
     n = len(sims)
     found_pairs = from_arrays(
         sims,
         np.full(n, chunk.left, dtype=np.uint32),
         np.full(n, chunk.right, dtype=np.uint32),
-        np.concatenate([k[1] for k in kept]),
-        np.concatenate([k[2] for k in kept]),
+        i[kept],
+        j[kept],
     )
     return found_pairs, screened
 
@@ -516,8 +488,8 @@ def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Ca
     """``_compare_bands`` with the native kernel: a hash join and screen a band in one pass,
     no expanded list of colliding pairs; unique survivors scored with their exact Dice."""
     same = chunk.left == chunk.right
-    sketch_left = _packed(sketch_words(left))
-    sketch_right = sketch_left if same else _packed(sketch_words(right))
+    sketch_left = _packed(sketch_words(left, chunk.sketch))
+    sketch_right = sketch_left if same else _packed(sketch_words(right, chunk.sketch))
     found: list[np.ndarray] = []
     screened = 0
     for first in range(0, len(chunk.bands), _BANDS_AT_ONCE):
@@ -540,10 +512,13 @@ def _compare_bands_native(chunk: BandChunk, left: Rows, right: Rows) -> tuple[Ca
             found = [_unique(np.concatenate(found))]
     pairs = _unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
     i, j = np.divmod(pairs, np.int64(len(right)))
-    counted = kernel.counts(left)
-    sims, kept = kernel.dice_pairs(
-        left, right, i, j, chunk.threshold, (counted, counted if same else kernel.counts(right))
-    )
+    if chunk.parts is not None:
+        sims, kept = part_keep.score(left, right, i, j, chunk.threshold, chunk.parts)
+    else:
+        counted = kernel.counts(left)
+        sims, kept = kernel.dice_pairs(
+            left, right, i, j, chunk.threshold, (counted, counted if same else kernel.counts(right))
+        )
     n = len(sims)
     found_pairs = from_arrays(
         sims,

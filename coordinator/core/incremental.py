@@ -145,7 +145,7 @@ class Search:
         if basis.design != self.design or not basis.pinned or not basis.sample:
             return False
         pinned = pinned_blocking.Pinned.from_json(basis.pinned)
-        return pinned.fits(sizes, self.design, self.within, self.completeness)
+        return pinned.fits(sizes, self.design, self.within, self.completeness, self.parts)
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def find(
     a, b, sims = a[~stale], b[~stale], sims[~stale]
     progress.stage = "comparing changes"
     pinned = pinned_blocking.Pinned.from_json(basis.pinned) if blocked else None
-    kept_from = max(search.low, pinned.lowest - BLOCKED_MARGIN) if pinned else search.kept_from
+    kept_from = pinned.kept_from(search.low) if pinned else search.kept_from
     at = change_pairs.Thresholds(search.low, search.within, kept_from, search.blocked, search.parts)
     fresh = change_pairs.compare(
         session, encodings, index, touched, at, pinned, progress, cancelled
@@ -387,7 +387,7 @@ def pinned_plans(
         return None
     pinned = pinned_blocking.Pinned.from_json(basis.pinned)
     sizes = [len(e) for e in encodings]
-    fits = pinned.fits(sizes, search.design, search.within, search.completeness)
+    fits = pinned.fits(sizes, search.design, search.within, search.completeness, search.parts)
     return pinned if fits else None
 
 

@@ -37,9 +37,13 @@ import numpy as np
 
 from coordinator.core import blocking
 from coordinator.core.comparison import band_keys
+from coordinator.core.part_pass import PartPass
 
 #: A plan is reused while every dataset is within this share of the size it was planned for.
 SIZE_DRIFT = 0.1
+#: Cross pairs are kept from this far below a whole-row plan's threshold (pairs further
+#: down collide only by chance): ``candidates.BLOCKED_MARGIN`` is this.
+MARGIN = 0.05
 
 
 def project_seed(project_id: str, purpose: str) -> int:
@@ -61,21 +65,54 @@ class Pinned:
     planned: float = 0.0
     """The lowest threshold a cross-dataset plan was made for (a salted record CLK's plans
     reach below ``design``: ``blocking.lowest_plan``); 0: ``design``."""
+    parts: tuple[int, float, bool] = (0, 0.0, False)
+    """The part pass the plans were made for (count, floor, within; count 0: none). With
+    one, a pair of datasets the pass searches has a plan per part (``blocking.part_plans``)
+    and its tasks keep what the pass keeps."""
+    part_design: float = 0.0
+    """The highest part Dice a part's plan was made for (``blocking.part_plans``: each part
+    as low from the part floor as the band budget allows); 0: no part plans."""
 
     @property
     def lowest(self) -> float:
         """The lowest threshold the cross-dataset plans promise to find pairs at."""
         return self.planned or self.design
 
-    def plan_for(self, left: int, right: int) -> blocking.BandPlan | None:
-        for a, b, plan in self.plans:
-            if (a, b) == (left, right):
-                return plan
-        return None
+    @property
+    def part_pass(self) -> PartPass | None:
+        count, floor, within = self.parts
+        return PartPass(count, floor, within) if count else None
 
-    def fits(self, sizes: Sequence[int], design: float, within: float, completeness: float) -> bool:
-        """Whether runs over datasets of ``sizes`` searching so may use these plans."""
+    def kept_from(self, low: float) -> float:
+        """Where a blocked run keeps cross pairs from: ``low`` with part plans (they are
+        made at the part floor, below any whole-row plan), else a margin below the lowest
+        plan (pairs far under it are found only by chance)."""
+        if self.part_pass is not None:
+            return low
+        return max(low, self.lowest - MARGIN)
+
+    def plans_for(self, left: int, right: int) -> list[blocking.BandPlan]:
+        """The plans of one pair of datasets (left <= right): one, or one per part."""
+        return [plan for a, b, plan in self.plans if (a, b) == (left, right)]
+
+    def parts_for(self, left: int, right: int) -> PartPass | None:
+        """The part pass the tasks of one pair of datasets keep pairs by (None: whole row)."""
+        passes = self.part_pass
+        return passes.for_pair(left == right) if passes is not None else None
+
+    def fits(
+        self,
+        sizes: Sequence[int],
+        design: float,
+        within: float,
+        completeness: float,
+        parts: PartPass | None = None,
+    ) -> bool:
+        """Whether runs over datasets of ``sizes`` searching so (and with the part pass
+        ``parts``) may use these plans."""
         if (design, within, completeness) != (self.design, self.within, self.completeness):
+            return False
+        if self.part_pass != parts:
             return False
         if len(sizes) != len(self.sizes):
             return False
@@ -100,6 +137,7 @@ class Pinned:
                     agreement=float(p["agreement"]),
                     completeness=float(p["completeness"]),
                     sketch_limit=int(p["sketch_limit"]),
+                    sketch=tuple(int(w) for w in p.get("sketch", ())),
                 ),
             )
             for a, b, p in raw["plans"]
@@ -111,6 +149,8 @@ class Pinned:
             raw["completeness"],
             plans,
             float(raw.get("planned", 0.0)),
+            _parts(raw.get("parts")),
+            float(raw.get("part_design", 0.0)),
         )
 
 
@@ -122,22 +162,40 @@ def make(
     seed: int | None,
     plan_from: float | None = None,
     band_budget: int = blocking.DEFAULT_BAND_BUDGET,
+    parts: PartPass | None = None,
 ) -> Pinned:
     """Plans for every pair of datasets (and each with itself when ``within`` is set), each
     drawn from ``seed`` and the pair's place, so the same data and seed give the same plans
-    (``seed`` None: drawn at random). With ``plan_from`` (a salted record CLK's floor) each
+    (``seed`` None: drawn at random). With ``parts`` (a salted record CLK's part pass),
+    each pair of datasets the pass searches gets one plan per part, as low from the part
+    floor as ``band_budget`` bands a part allow (``blocking.part_plans``). Else, with
+    ``plan_from`` (a salted record CLK's floor), each
     cross-dataset plan is made at the lowest threshold from there up to ``design`` that
     needs at most ``band_budget`` bands (``blocking.lowest_plan``)."""
     frequencies = blocking.bit_frequencies(rows)
     sizes = [len(r) for r in rows]
     plans: list[tuple[int, int, blocking.BandPlan]] = []
     planned = design
+    part_design = 0.0
     for a in range(len(rows)):
         for b in range(a, len(rows)):
             threshold = within if a == b else design
             if not threshold:
                 continue
             pair_seed = None if seed is None else seed ^ (a * 1_000_003 + b)
+            if parts is not None and parts.for_pair(a == b) is not None:
+                for at, plan in blocking.part_plans(
+                    (sizes[a], sizes[b]),
+                    frequencies,
+                    parts,
+                    threshold,
+                    completeness=completeness,
+                    seed=pair_seed,
+                    budget=band_budget,
+                ):
+                    plans.append((a, b, plan))
+                    part_design = max(part_design, at)
+                continue
             if a != b and plan_from is not None:
                 at, plan = blocking.lowest_plan(
                     (sizes[a], sizes[b]),
@@ -165,7 +223,16 @@ def make(
         completeness,
         tuple(plans),
         planned if planned < design else 0.0,
+        (parts.count, parts.floor, parts.within) if parts is not None else (0, 0.0, False),
+        part_design,
     )
+
+
+def _parts(raw: object) -> tuple[int, float, bool]:
+    """A part pass as kept in JSON (a list), or none (plans kept before there were any)."""
+    if not isinstance(raw, list) or len(raw) != 3:
+        return (0, 0.0, False)
+    return (int(raw[0]), float(raw[1]), bool(raw[2]))
 
 
 def colliding(

@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from coordinator.core import part_keep
 from coordinator.core.comparison import sketch_words
+from coordinator.core.part_pass import PartPass
 
 #: Screened pairs scored at once.
 _STEP = 1 << 16
@@ -53,14 +55,18 @@ def screen(
     *,
     limit: int,
     threshold: float,
+    columns: tuple[int, ...] = (),
+    parts: PartPass | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (left row, right row, Dice) whose sketches differ in at most ``limit`` bits and
-    whose exact Dice reaches ``threshold``.
+    whose exact Dice reaches ``threshold`` (or, with ``parts``, whose best part reaches the
+    part floor: ``part_keep``).
 
     ``left`` is a few rows (the changed records), ``right`` a whole dataset with its
-    ``sketch_words``. Dice is 2|A∩B| / (|A| + |B|), computed as a full run computes it.
+    ``sketch_words`` (of ``columns``: a part's plan screens on that part's words). Dice is
+    2|A∩B| / (|A| + |B|), computed as a full run computes it.
     """
-    mine = sketch_words(left)
+    mine = sketch_words(left, columns)
 
     def scan(first: int, last: int) -> list[np.ndarray]:
         found_i: list[np.ndarray] = [np.zeros(0, np.int64)]
@@ -79,11 +85,14 @@ def screen(
             found_j.append(near)
         return [np.concatenate(found_i), np.concatenate(found_j)]
 
-    parts = in_threads(len(left), scan)
-    if not parts:
+    slices = in_threads(len(left), scan)
+    if not slices:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    i_all = np.concatenate([p[0] for p in parts])
-    j_all = np.concatenate([p[1] for p in parts])
+    i_all = np.concatenate([p[0] for p in slices])
+    j_all = np.concatenate([p[1] for p in slices])
+    if parts is not None:
+        sims, kept = part_keep.score(left, right, i_all, j_all, threshold, parts)
+        return i_all[kept], j_all[kept], sims
     # Scored a slice at a time: the survivors' rows are gathered to be scored.
     sims = np.concatenate(
         [np.zeros(0)]
