@@ -29,10 +29,6 @@
 /* Right-hand records a block: 1024 x 256 bytes stay in a core's L2 cache. */
 #define RIGHT_BLOCK 1024
 
-/* The shipped record CLK's part (512 bits balanced to 1,024): dice_block_parts has a copy
- * of its loop for this width, which the compiler unrolls. */
-#define SHIPPED_PART_WORDS 16
-
 /* Longest encoding in 64-bit words: counts of ones left are kept in 16 bits. */
 #define MOST_WORDS 1023
 
@@ -69,8 +65,8 @@ typedef struct {
     const uint32_t *part_l, *part_r;
     /* need_part[t]: as need, for the part threshold and one part's ones. */
     const uint32_t *need_part;
-    /* The word at whose group of four, inside the last part, the bound is checked (-1:
-     * never); see score_parts. */
+    /* The word inside the last part before which the bound is checked, a whole step of
+     * four words from the row's start (-1: never); see score_parts. */
     Py_ssize_t part_check;
 } Side;
 
@@ -105,6 +101,23 @@ ALWAYS_INLINE double score(const Side *s, Py_ssize_t i, Py_ssize_t j) {
     return total ? 2.0 * both / total : 0.0;
 }
 
+/* The ones two rows share in words [from, to). */
+ALWAYS_INLINE uint32_t shared(const uint64_t *a, const uint64_t *b, Py_ssize_t from,
+                              Py_ssize_t to) {
+    uint32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    Py_ssize_t w = from;
+    for (; w + 4 <= to; w += 4) {
+        c0 += POP(a[w] & b[w]);
+        c1 += POP(a[w + 1] & b[w + 1]);
+        c2 += POP(a[w + 2] & b[w + 2]);
+        c3 += POP(a[w + 3] & b[w + 3]);
+    }
+    for (; w < to; w++) {
+        c0 += POP(a[w] & b[w]);
+    }
+    return c0 + c1 + c2 + c3;
+}
+
 /* The pair's whole-row score if the whole row reaches the threshold or some part reaches
  * the part threshold, else -1: one pass over the words, counting each part's intersection.
  *
@@ -113,44 +126,43 @@ ALWAYS_INLINE double score(const Side *s, Py_ssize_t i, Py_ssize_t j) {
  * the ones left in the row are the ones left in that part, so once no earlier part has
  * reached its threshold, the pair stops when neither the whole row nor the last part could
  * reach its own with every remaining word agreeing. Checked once, three-quarters of the way
- * through the last part (about a twelfth of a three-part row saved on most pairs). */
-ALWAYS_INLINE double score_parts(const Side *s, Py_ssize_t i, Py_ssize_t j, Py_ssize_t pw) {
+ * through the last part, outside any loop: 4 of the shipped row's 48 words saved on most
+ * pairs. A check inside the word loop (as score() has) made the pass about 12% slower than
+ * this, which has no test in the loop, and the bound itself gains only 1-5% over no bound
+ * (docs/benchmarks.md, "One pass for the row and its parts"). */
+ALWAYS_INLINE double score_parts(const Side *s, Py_ssize_t i, Py_ssize_t j) {
     const uint64_t *a = s->left + i * s->words, *b = s->right + j * s->words;
     uint32_t total = s->ones_l[i] + s->ones_r[j];
     uint32_t need = s->need[total];
     const uint32_t *pl = s->part_l + i * s->parts, *pr = s->part_r + j * s->parts;
+    Py_ssize_t pw = s->part_words, last = s->parts - 1, w = 0;
     uint32_t both = 0;
     int hit = 0;
-    Py_ssize_t w = 0;
-    for (Py_ssize_t k = 0; k < s->parts; k++) {
-        uint32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-        uint32_t need_k = s->need_part[pl[k] + pr[k]];
-        Py_ssize_t end = w + pw;
-        for (; w + 4 <= end; w += 4) {
-            c0 += POP(a[w] & b[w]);
-            c1 += POP(a[w + 1] & b[w + 1]);
-            c2 += POP(a[w + 2] & b[w + 2]);
-            c3 += POP(a[w + 3] & b[w + 3]);
-            if (w == s->part_check) {
-                Py_ssize_t step = w / 4;
-                const uint16_t *rl = s->rest_l + i * s->steps, *rr = s->rest_r + j * s->steps;
-                uint32_t rest = rl[step] < rr[step] ? rl[step] : rr[step];
-                uint32_t here = c0 + c1 + c2 + c3;
-                if (!hit && both + here + rest < need && here + rest < need_k) {
-                    return -1.0;
-                }
-            }
-        }
-        for (; w < end; w++) {
-            c0 += POP(a[w] & b[w]);
-        }
-        uint32_t c = c0 + c1 + c2 + c3;
-        hit |= c >= need_k;
+    for (Py_ssize_t k = 0; k < last; k++, w += pw) {
+        uint32_t c = shared(a, b, w, w + pw);
+        hit |= c >= s->need_part[pl[k] + pr[k]];
         both += c;
     }
+    uint32_t need_last = s->need_part[pl[last] + pr[last]];
+    uint32_t c;
+    if (s->part_check > 0) {
+        c = shared(a, b, w, s->part_check);
+        Py_ssize_t step = s->part_check / 4 - 1;
+        const uint16_t *rl = s->rest_l + i * s->steps, *rr = s->rest_r + j * s->steps;
+        uint32_t rest = rl[step] < rr[step] ? rl[step] : rr[step];
+        if (!hit && both + c + rest < need && c + rest < need_last) {
+            return -1.0;
+        }
+        c += shared(a, b, s->part_check, s->words);
+    } else {
+        c = shared(a, b, w, s->words);
+    }
+    both += c;
+    hit |= c >= need_last;
     if (both < need && !hit) {
         return -1.0;
     }
+    /* anonlink's score, to the last bit (0 for two empty encodings). */
     return total ? 2.0 * both / total : 0.0;
 }
 
@@ -171,9 +183,7 @@ ALWAYS_INLINE Py_ssize_t block_body(const Side *s, int fused, int diagonal, Py_s
                 j = *i + 1;
             }
             for (; j < stop; j++) {
-                double sim = fused == 2   ? score_parts(s, *i, j, SHIPPED_PART_WORDS)
-                             : fused == 1 ? score_parts(s, *i, j, s->part_words)
-                                          : score(s, *i, j);
+                double sim = fused ? score_parts(s, *i, j) : score(s, *i, j);
                 if (sim >= 0.0) {
                     sims[count] = sim;
                     oi[count] = (uint32_t)*i;
@@ -207,8 +217,7 @@ static Py_ssize_t block_plain(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *
 
 static Py_ssize_t parts_plain(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c,
                               double *sims, uint32_t *oi, uint32_t *oj) {
-    return s->part_words == SHIPPED_PART_WORDS ? block_body(s, 2, d, rb, i, c, sims, oi, oj)
-                                               : block_body(s, 1, d, rb, i, c, sims, oi, oj);
+    return block_body(s, 1, d, rb, i, c, sims, oi, oj);
 }
 
 static Py_ssize_t pairs_plain(const Side *s, const int64_t *pi, const int64_t *pj, Py_ssize_t n,
@@ -227,8 +236,7 @@ block_popcnt(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c, 
 __attribute__((target("popcnt"))) static Py_ssize_t
 parts_popcnt(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c, double *sims,
              uint32_t *oi, uint32_t *oj) {
-    return s->part_words == SHIPPED_PART_WORDS ? block_body(s, 2, d, rb, i, c, sims, oi, oj)
-                                               : block_body(s, 1, d, rb, i, c, sims, oi, oj);
+    return block_body(s, 1, d, rb, i, c, sims, oi, oj);
 }
 
 __attribute__((target("popcnt"))) static Py_ssize_t
@@ -391,7 +399,7 @@ static PyObject *dice_block_parts(PyObject *self, PyObject *args) {
             Py_ssize_t part_steps = s.part_words / 4;
             Py_ssize_t group = (3 * part_steps + 3) / 4 - 1;
             if (early && s.part_words % 4 == 0 && group < part_steps - 1) {
-                s.part_check = (parts - 1) * s.part_words + 4 * group;
+                s.part_check = (parts - 1) * s.part_words + 4 * (group + 1);
             }
             Py_ssize_t count;
             Py_BEGIN_ALLOW_THREADS;
