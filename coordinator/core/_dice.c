@@ -128,8 +128,8 @@ ALWAYS_INLINE uint32_t shared(const uint64_t *a, const uint64_t *b, Py_ssize_t f
  * reach its own with every remaining word agreeing. Checked once, three-quarters of the way
  * through the last part, outside any loop: 4 of the shipped row's 48 words saved on most
  * pairs. A check inside the word loop (as score() has) made the pass about 12% slower than
- * this, which has no test in the loop, and the bound itself gains only 1-5% over no bound
- * (docs/benchmarks.md, "One pass for the row and its parts"). */
+ * this, which has no test in the loop; the bound itself gains 1-2%, within the noise of a
+ * shared machine (docs/benchmarks.md, "One pass for the row and its parts"). */
 ALWAYS_INLINE double score_parts(const Side *s, Py_ssize_t i, Py_ssize_t j) {
     const uint64_t *a = s->left + i * s->words, *b = s->right + j * s->words;
     uint32_t total = s->ones_l[i] + s->ones_r[j];

@@ -9,7 +9,9 @@ a pair stops five-eighths of the way through when even a perfect remainder could
 reach the threshold (see ``_dice.c``). Where it is missing, or where
 ``HUBLINK_KERNEL=anonlink`` is set (to compare the two, or to rule the
 kernel out), callers use anonlink's kernel, which stays the reference the
-tests hold this one to.
+tests hold this one to. ``dice_block_parts`` searches rows made of equal parts
+(a salted record CLK) for pairs whose whole row or best part reaches its
+threshold, in one pass over each pair's words.
 
 Everything here takes packed rows (one encoding a row, most significant bit
 first) and returns plain numpy arrays; nothing knows about tasks or engines.
