@@ -14,6 +14,11 @@
  * reaches the threshold, so results are identical, only cheaper. Right-hand records are
  * visited in blocks that stay in the core's cache while every left record passes over them.
  *
+ * dice_block_parts does the same search for a row made of equal parts (a salted record
+ * CLK, balanced part by part): in the one pass over a pair's words it counts the
+ * intersection of each part as well as the whole, and keeps the pair when the whole row
+ * reaches its threshold or some part reaches the part threshold, scored by the whole row.
+ *
  * The loops are compiled twice, with and without the POPCNT instruction, and the module
  * picks one when it is imported, so a build on one x86-64 machine runs on another.
  */
@@ -54,6 +59,15 @@ typedef struct {
      * records have t ones together (above the last index: unreachable). */
     const uint32_t *need;
     double threshold;
+    /* Rows of `parts` equal parts of `part_words` words (dice_block_parts only). */
+    Py_ssize_t parts, part_words;
+    /* Per record, the ones in each part (parts a record). */
+    const uint32_t *part_l, *part_r;
+    /* need_part[t]: as need, for the part threshold and one part's ones. */
+    const uint32_t *need_part;
+    /* The word inside the last part before which the bound is checked, a whole step of
+     * four words from the row's start (-1: never); see score_parts. */
+    Py_ssize_t part_check;
 } Side;
 
 /* The pair's score if it reaches the threshold, else -1. */
@@ -87,11 +101,76 @@ ALWAYS_INLINE double score(const Side *s, Py_ssize_t i, Py_ssize_t j) {
     return total ? 2.0 * both / total : 0.0;
 }
 
+/* The ones two rows share in words [from, to). */
+ALWAYS_INLINE uint32_t shared(const uint64_t *a, const uint64_t *b, Py_ssize_t from,
+                              Py_ssize_t to) {
+    uint32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    Py_ssize_t w = from;
+    for (; w + 4 <= to; w += 4) {
+        c0 += POP(a[w] & b[w]);
+        c1 += POP(a[w + 1] & b[w + 1]);
+        c2 += POP(a[w + 2] & b[w + 2]);
+        c3 += POP(a[w + 3] & b[w + 3]);
+    }
+    for (; w < to; w++) {
+        c0 += POP(a[w] & b[w]);
+    }
+    return c0 + c1 + c2 + c3;
+}
+
+/* The pair's whole-row score if the whole row reaches the threshold or some part reaches
+ * the part threshold, else -1: one pass over the words, counting each part's intersection.
+ *
+ * The bound: until the last part, a part still to come could reach the part threshold
+ * (a balanced part can score anything), so no pair can be ruled out. Inside the last part,
+ * the ones left in the row are the ones left in that part, so once no earlier part has
+ * reached its threshold, the pair stops when neither the whole row nor the last part could
+ * reach its own with every remaining word agreeing. Checked once, three-quarters of the way
+ * through the last part, outside any loop: 4 of the shipped row's 48 words saved on most
+ * pairs. A check inside the word loop (as score() has) made the pass about 12% slower than
+ * this, which has no test in the loop; the bound itself gains 1-2%, within the noise of a
+ * shared machine (docs/benchmarks.md, "One pass for the row and its parts"). */
+ALWAYS_INLINE double score_parts(const Side *s, Py_ssize_t i, Py_ssize_t j) {
+    const uint64_t *a = s->left + i * s->words, *b = s->right + j * s->words;
+    uint32_t total = s->ones_l[i] + s->ones_r[j];
+    uint32_t need = s->need[total];
+    const uint32_t *pl = s->part_l + i * s->parts, *pr = s->part_r + j * s->parts;
+    Py_ssize_t pw = s->part_words, last = s->parts - 1, w = 0;
+    uint32_t both = 0;
+    int hit = 0;
+    for (Py_ssize_t k = 0; k < last; k++, w += pw) {
+        uint32_t c = shared(a, b, w, w + pw);
+        hit |= c >= s->need_part[pl[k] + pr[k]];
+        both += c;
+    }
+    uint32_t need_last = s->need_part[pl[last] + pr[last]];
+    uint32_t c;
+    if (s->part_check > 0) {
+        c = shared(a, b, w, s->part_check);
+        Py_ssize_t step = s->part_check / 4 - 1;
+        const uint16_t *rl = s->rest_l + i * s->steps, *rr = s->rest_r + j * s->steps;
+        uint32_t rest = rl[step] < rr[step] ? rl[step] : rr[step];
+        if (!hit && both + c + rest < need && c + rest < need_last) {
+            return -1.0;
+        }
+        c += shared(a, b, s->part_check, s->words);
+    } else {
+        c = shared(a, b, w, s->words);
+    }
+    both += c;
+    hit |= c >= need_last;
+    if (both < need && !hit) {
+        return -1.0;
+    }
+    /* anonlink's score, to the last bit (0 for two empty encodings). */
+    return total ? 2.0 * both / total : 0.0;
+}
+
 /* Every pair of the block, right-hand blocks outermost; stops early when the output could
  * not hold another full row of a block, and says where to go on (*rb, *i). */
-ALWAYS_INLINE Py_ssize_t block_body(const Side *s, int diagonal, Py_ssize_t *rb, Py_ssize_t *i,
-                                    Py_ssize_t capacity, double *sims, uint32_t *oi,
-                                    uint32_t *oj) {
+ALWAYS_INLINE Py_ssize_t block_body(const Side *s, int fused, int diagonal, Py_ssize_t *rb,
+                                    Py_ssize_t *i, Py_ssize_t capacity, double *sims,
+                                    uint32_t *oi, uint32_t *oj) {
     Py_ssize_t count = 0;
     for (; *rb < s->nr; *rb += RIGHT_BLOCK, *i = 0) {
         Py_ssize_t stop = *rb + RIGHT_BLOCK < s->nr ? *rb + RIGHT_BLOCK : s->nr;
@@ -104,7 +183,7 @@ ALWAYS_INLINE Py_ssize_t block_body(const Side *s, int diagonal, Py_ssize_t *rb,
                 j = *i + 1;
             }
             for (; j < stop; j++) {
-                double sim = score(s, *i, j);
+                double sim = fused ? score_parts(s, *i, j) : score(s, *i, j);
                 if (sim >= 0.0) {
                     sims[count] = sim;
                     oi[count] = (uint32_t)*i;
@@ -133,7 +212,12 @@ ALWAYS_INLINE Py_ssize_t pairs_body(const Side *s, const int64_t *pi, const int6
 
 static Py_ssize_t block_plain(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c,
                               double *sims, uint32_t *oi, uint32_t *oj) {
-    return block_body(s, d, rb, i, c, sims, oi, oj);
+    return block_body(s, 0, d, rb, i, c, sims, oi, oj);
+}
+
+static Py_ssize_t parts_plain(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c,
+                              double *sims, uint32_t *oi, uint32_t *oj) {
+    return block_body(s, 1, d, rb, i, c, sims, oi, oj);
 }
 
 static Py_ssize_t pairs_plain(const Side *s, const int64_t *pi, const int64_t *pj, Py_ssize_t n,
@@ -146,7 +230,13 @@ static Py_ssize_t pairs_plain(const Side *s, const int64_t *pi, const int64_t *p
 __attribute__((target("popcnt"))) static Py_ssize_t
 block_popcnt(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c, double *sims,
              uint32_t *oi, uint32_t *oj) {
-    return block_body(s, d, rb, i, c, sims, oi, oj);
+    return block_body(s, 0, d, rb, i, c, sims, oi, oj);
+}
+
+__attribute__((target("popcnt"))) static Py_ssize_t
+parts_popcnt(const Side *s, int d, Py_ssize_t *rb, Py_ssize_t *i, Py_ssize_t c, double *sims,
+             uint32_t *oi, uint32_t *oj) {
+    return block_body(s, 1, d, rb, i, c, sims, oi, oj);
 }
 
 __attribute__((target("popcnt"))) static Py_ssize_t
@@ -158,6 +248,8 @@ pairs_popcnt(const Side *s, const int64_t *pi, const int64_t *pj, Py_ssize_t n, 
 
 static Py_ssize_t (*block_impl)(const Side *, int, Py_ssize_t *, Py_ssize_t *, Py_ssize_t,
                                 double *, uint32_t *, uint32_t *) = block_plain;
+static Py_ssize_t (*parts_impl)(const Side *, int, Py_ssize_t *, Py_ssize_t *, Py_ssize_t,
+                                double *, uint32_t *, uint32_t *) = parts_plain;
 static Py_ssize_t (*pairs_impl)(const Side *, const int64_t *, const int64_t *, Py_ssize_t,
                                 double *, int64_t *) = pairs_plain;
 static const char *variant = "portable";
@@ -172,11 +264,38 @@ static int check(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *wh
 
 #define UNREACHABLE 0xFFFFFFFFu
 
+/* need[t] for t up to `most` ones: the smallest intersection whose Dice, 2x / t computed
+ * as anonlink computes it, reaches the threshold (UNREACHABLE if none). Allocated here;
+ * the caller frees it. NULL with an error set when memory runs out. */
+static uint32_t *need_table(Py_ssize_t most, double threshold) {
+    uint32_t *need = PyMem_Malloc((size_t)(most + 1) * sizeof(uint32_t));
+    if (need == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    need[0] = 0.0 >= threshold ? 0 : UNREACHABLE;
+    for (Py_ssize_t t = 1; t <= most; t++) {
+        double guess = threshold * (double)t / 2.0;
+        Py_ssize_t x = guess <= 0.0 ? 0 : (guess > (double)t ? t + 1 : (Py_ssize_t)guess);
+        while (x > 0 && 2.0 * (double)(x - 1) / (double)t >= threshold) {
+            x--;
+        }
+        while (x <= t && 2.0 * (double)x / (double)t < threshold) {
+            x++;
+        }
+        need[t] = x > t ? UNREACHABLE : (uint32_t)x;
+    }
+    return need;
+}
+
 /* Fills the Side from the encodings and their counts, and allocates its need table (the
  * caller frees it); -1 with an error set if they disagree. */
 static int side_from(Side *s, Py_buffer *l, Py_buffer *r, Py_ssize_t words, Py_buffer *ol,
                      Py_buffer *rl, Py_buffer *orr, Py_buffer *rr, double threshold) {
     s->need = NULL;
+    s->need_part = NULL;
+    s->parts = 0;
+    s->part_check = -1;
     if (words <= 0 || words > MOST_WORDS) {
         PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1023 (65,472 bits)");
         return -1;
@@ -193,23 +312,9 @@ static int side_from(Side *s, Py_buffer *l, Py_buffer *r, Py_ssize_t words, Py_b
         check(orr, s->nr, 4, "ones_right") || check(rr, s->nr * s->steps, 2, "rest_right")) {
         return -1;
     }
-    Py_ssize_t most = 128 * words;
-    uint32_t *need = PyMem_Malloc((size_t)(most + 1) * sizeof(uint32_t));
+    uint32_t *need = need_table(128 * words, threshold);
     if (need == NULL) {
-        PyErr_NoMemory();
         return -1;
-    }
-    need[0] = 0.0 >= threshold ? 0 : UNREACHABLE;
-    for (Py_ssize_t t = 1; t <= most; t++) {
-        double guess = threshold * (double)t / 2.0;
-        Py_ssize_t x = guess <= 0.0 ? 0 : (guess > (double)t ? t + 1 : (Py_ssize_t)guess);
-        while (x > 0 && 2.0 * (double)(x - 1) / (double)t >= threshold) {
-            x--;
-        }
-        while (x <= t && 2.0 * (double)x / (double)t < threshold) {
-            x++;
-        }
-        need[t] = x > t ? UNREACHABLE : (uint32_t)x;
     }
     s->need = need;
     s->left = (const uint64_t *)l->buf;
@@ -256,6 +361,64 @@ static PyObject *dice_block(PyObject *self, PyObject *args) {
     PyBuffer_Release(&hl);
     PyBuffer_Release(&orr);
     PyBuffer_Release(&hr);
+    PyBuffer_Release(&sims);
+    PyBuffer_Release(&oi);
+    PyBuffer_Release(&oj);
+    return result;
+}
+
+/* As dice_block, for rows of `parts` equal parts: a pair is kept when the whole row reaches
+ * `threshold` or some part reaches `part_threshold`; its score is the whole row's. */
+static PyObject *dice_block_parts(PyObject *self, PyObject *args) {
+    Py_buffer l, r, ol, hl, orr, hr, pl, pr, sims, oi, oj;
+    Py_ssize_t words, parts, rb, i;
+    double threshold, part_threshold;
+    int diagonal, early;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*ny*y*y*y*y*y*nddpnnw*w*w*p", &l, &r, &words, &ol, &hl, &orr,
+                          &hr, &pl, &pr, &parts, &threshold, &part_threshold, &diagonal, &rb,
+                          &i, &sims, &oi, &oj, &early)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Side s;
+    Py_ssize_t capacity = sims.len / 8;
+    if (side_from(&s, &l, &r, words, &ol, &hl, &orr, &hr, threshold) == 0 &&
+        check(&oi, capacity, 4, "left_out") == 0 && check(&oj, capacity, 4, "right_out") == 0) {
+        if (parts < 1 || words % parts) {
+            PyErr_SetString(PyExc_ValueError, "the row must split into whole words a part");
+        } else if (capacity < RIGHT_BLOCK) {
+            PyErr_Format(PyExc_ValueError, "output must hold at least %d pairs", RIGHT_BLOCK);
+        } else if (check(&pl, s.nl * parts, 4, "part_ones_left") == 0 &&
+                   check(&pr, s.nr * parts, 4, "part_ones_right") == 0 &&
+                   (s.need_part = need_table(128 * (words / parts), part_threshold)) != NULL) {
+            s.parts = parts;
+            s.part_words = words / parts;
+            s.part_l = (const uint32_t *)pl.buf;
+            s.part_r = (const uint32_t *)pr.buf;
+            Py_ssize_t part_steps = s.part_words / 4;
+            Py_ssize_t group = (3 * part_steps + 3) / 4 - 1;
+            if (early && s.part_words % 4 == 0 && group < part_steps - 1) {
+                s.part_check = (parts - 1) * s.part_words + 4 * (group + 1);
+            }
+            Py_ssize_t count;
+            Py_BEGIN_ALLOW_THREADS;
+            count = parts_impl(&s, diagonal, &rb, &i, capacity, (double *)sims.buf,
+                               (uint32_t *)oi.buf, (uint32_t *)oj.buf);
+            Py_END_ALLOW_THREADS;
+            result = Py_BuildValue("nnn", count, rb, i);
+        }
+    }
+    PyMem_Free((void *)s.need);
+    PyMem_Free((void *)s.need_part);
+    PyBuffer_Release(&l);
+    PyBuffer_Release(&r);
+    PyBuffer_Release(&ol);
+    PyBuffer_Release(&hl);
+    PyBuffer_Release(&orr);
+    PyBuffer_Release(&hr);
+    PyBuffer_Release(&pl);
+    PyBuffer_Release(&pr);
     PyBuffer_Release(&sims);
     PyBuffer_Release(&oi);
     PyBuffer_Release(&oj);
@@ -527,6 +690,10 @@ static PyMethodDef methods[] = {
     {"dice_block", dice_block, METH_VARARGS,
      "dice_block(left, right, words, ones_left, rest_left, ones_right, rest_right, "
      "threshold, diagonal, block, row, sims_out, left_out, right_out) -> (count, block, row)"},
+    {"dice_block_parts", dice_block_parts, METH_VARARGS,
+     "dice_block_parts(left, right, words, ones_left, rest_left, ones_right, rest_right, "
+     "part_ones_left, part_ones_right, parts, threshold, part_threshold, diagonal, block, row, "
+     "sims_out, left_out, right_out, early_exit) -> (count, block, row)"},
     {"dice_pairs", dice_pairs, METH_VARARGS,
      "dice_pairs(left, right, words, ones_left, rest_left, ones_right, rest_right, "
      "threshold, left_index, right_index, sims_out, kept_out) -> count"},
@@ -548,6 +715,7 @@ PyMODINIT_FUNC PyInit__dice(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("popcnt")) {
         block_impl = block_popcnt;
+        parts_impl = parts_popcnt;
         pairs_impl = pairs_popcnt;
         join_impl = join_popcnt;
         counts_impl = counts_popcnt;

@@ -22,6 +22,28 @@ def dice_block(
     right_out: Buffer,
     /,
 ) -> tuple[int, int, int]: ...
+def dice_block_parts(
+    left: Buffer,
+    right: Buffer,
+    words: int,
+    ones_left: Buffer,
+    rest_left: Buffer,
+    ones_right: Buffer,
+    rest_right: Buffer,
+    part_ones_left: Buffer,
+    part_ones_right: Buffer,
+    parts: int,
+    threshold: float,
+    part_threshold: float,
+    diagonal: bool,
+    block: int,
+    row: int,
+    sims_out: Buffer,
+    left_out: Buffer,
+    right_out: Buffer,
+    early_exit: bool,
+    /,
+) -> tuple[int, int, int]: ...
 def dice_pairs(
     left: Buffer,
     right: Buffer,

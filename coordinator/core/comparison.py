@@ -30,7 +30,7 @@ import numpy as np
 from bitarray import bitarray
 
 from coordinator.core import kernel, part_keep
-from coordinator.core.part_pass import PartPass, with_parts
+from coordinator.core.part_pass import PartPass, native_block, with_parts
 
 with warnings.catch_warnings():
     # anonlink 0.15.3 imports pkg_resources, which warns on current setuptools.
@@ -248,8 +248,7 @@ def _compare_pairs_native(chunk: PairChunk, datasets: Sequence[Rows]) -> Candida
     (a0, a1), (b0, b1) = chunk.left_range, chunk.right_range
     diagonal = (chunk.left, a0, a1) == (chunk.right, b0, b1)
     left, right = datasets[chunk.left][a0:a1], datasets[chunk.right][b0:b1]
-    found = kernel.dice_block(left, right, chunk.threshold, diagonal=diagonal)
-    sims, i, j = with_parts(left, right, found, chunk.parts, diagonal=diagonal)
+    sims, i, j = native_block(left, right, chunk.threshold, chunk.parts, diagonal=diagonal)
     return _chunk_pairs(
         chunk,
         sims,

@@ -9,7 +9,9 @@ a pair stops five-eighths of the way through when even a perfect remainder could
 reach the threshold (see ``_dice.c``). Where it is missing, or where
 ``HUBLINK_KERNEL=anonlink`` is set (to compare the two, or to rule the
 kernel out), callers use anonlink's kernel, which stays the reference the
-tests hold this one to.
+tests hold this one to. ``dice_block_parts`` searches rows made of equal parts
+(a salted record CLK) for pairs whose whole row or best part reaches its
+threshold, in one pass over each pair's words.
 
 Everything here takes packed rows (one encoding a row, most significant bit
 first) and returns plain numpy arrays; nothing knows about tasks or engines.
@@ -18,6 +20,7 @@ first) and returns plain numpy arrays; nothing knows about tasks or engines.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -81,24 +84,95 @@ def dice_block(
     words = left.shape[1] // 8
     ones_l, head_l = counts(left)
     ones_r, head_r = (ones_l, head_l) if diagonal else counts(right)
-    size = max(module.RIGHT_BLOCK, min(_OUT_PAIRS, len(left) * len(right)))
+
+    def search(block: int, row: int, sims: np.ndarray, i: np.ndarray, j: np.ndarray) -> Slice:
+        done: Slice = module.dice_block(
+            left, right, words, ones_l, head_l, ones_r, head_r,
+            threshold, diagonal, block, row, sims, i, j,
+        )  # fmt: skip
+        return done
+
+    return _in_slices(search, len(left), len(right))
+
+
+def fusable(rows: np.ndarray, parts: int) -> bool:
+    """Whether ``dice_block_parts`` can read these rows cut into ``parts`` equal parts: the
+    native kernel reads them and each part is a whole number of 64-bit words."""
+    return usable(rows) and parts >= 1 and (rows.shape[1] // 8) % parts == 0
+
+
+def part_counts(rows: np.ndarray, parts: int) -> np.ndarray:
+    """Each record's ones in each of ``parts`` equal parts of its row (records x parts)."""
+    split = rows.reshape(len(rows), parts, -1)
+    out: np.ndarray = np.bitwise_count(split).sum(axis=2, dtype=np.uint32)
+    return np.ascontiguousarray(out)
+
+
+def dice_block_parts(
+    left: np.ndarray,
+    right: np.ndarray,
+    threshold: float,
+    parts: int,
+    part_threshold: float,
+    *,
+    diagonal: bool = False,
+    early_exit: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (i, j) whose whole-row Dice reaches ``threshold`` or whose Dice on some
+    one of ``parts`` equal parts of the row reaches ``part_threshold``: (whole-row scores,
+    i, j), as ``dice_block`` gives them. One pass over each pair's words does both, where
+    a whole-row search and one more a part cost twice as much (``fusable`` says when it can).
+
+    ``early_exit=False`` turns off the bound inside the last part (for benchmarks).
+    """
+    module = _require()
+    left, right = np.ascontiguousarray(left), np.ascontiguousarray(right)
+    if not fusable(left, parts) or right.shape[1] != left.shape[1]:
+        raise ValueError(f"rows of {left.shape[1]} bytes do not split into {parts} word parts")
+    words = left.shape[1] // 8
+    ones_l, head_l = counts(left)
+    part_l = part_counts(left, parts)
+    if diagonal:
+        ones_r, head_r, part_r = ones_l, head_l, part_l
+    else:
+        (ones_r, head_r), part_r = counts(right), part_counts(right, parts)
+
+    def search(block: int, row: int, sims: np.ndarray, i: np.ndarray, j: np.ndarray) -> Slice:
+        done: Slice = module.dice_block_parts(
+            left, right, words, ones_l, head_l, ones_r, head_r, part_l, part_r, parts,
+            threshold, part_threshold, diagonal, block, row, sims, i, j, early_exit,
+        )  # fmt: skip
+        return done
+
+    return _in_slices(search, len(left), len(right))
+
+
+#: One call of a block search: (count, block, row) from (block, row, sims, i, j outputs).
+Slice = tuple[int, int, int]
+
+
+def _in_slices(
+    search: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], Slice],
+    n_left: int,
+    n_right: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs a block search to its end, ``_OUT_PAIRS`` results at most a call, and joins
+    what each call handed back."""
+    size = max(_require().RIGHT_BLOCK, min(_OUT_PAIRS, n_left * n_right))
     sims = np.empty(size, dtype=np.float64)
     out_i = np.empty(size, dtype=np.uint32)
     out_j = np.empty(size, dtype=np.uint32)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     block = row = 0
-    while block < len(right):
-        count, block, row = module.dice_block(
-            left, right, words, ones_l, head_l, ones_r, head_r,
-            threshold, diagonal, block, row, sims, out_i, out_j,
-        )  # fmt: skip
-        parts.append((sims[:count].copy(), out_i[:count].copy(), out_j[:count].copy()))
-    if not parts:
+    while block < n_right:
+        count, block, row = search(block, row, sims, out_i, out_j)
+        found.append((sims[:count].copy(), out_i[:count].copy(), out_j[:count].copy()))
+    if not found:
         return np.zeros(0), np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint32)
     return (
-        np.concatenate([p[0] for p in parts]),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[0] for p in found]),
+        np.concatenate([p[1] for p in found]),
+        np.concatenate([p[2] for p in found]),
     )
 
 
