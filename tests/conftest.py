@@ -10,11 +10,14 @@ skipped, with the reason, when the suite does not run as root, and ``-m root`` o
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import grpc
@@ -31,6 +34,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("root") is not None:
             item.add_marker(needs_root)
+
+
+# --- parsing each clkhash schema once a session ----------------------------------------------
+
+
+@dataclass
+class SchemaParses:
+    """clkhash's own parser, and what it returned for each schema text this session."""
+
+    parse: Callable[..., Any]
+    parsed: dict[str, Any] = dataclass_field(default_factory=dict)
+
+    def __call__(self, dct: dict[str, Any], validate: bool = True) -> Any:
+        text = json.dumps([dct, validate], sort_keys=True)
+        if text not in self.parsed:
+            self.parsed[text] = self.parse(dct, validate=validate)
+        return self.parsed[text]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def schemas_parsed_once() -> Iterator[SchemaParses]:
+    """Every encoder the tests build parses each clkhash schema text once a session.
+
+    A node's ``Encoder`` parses fourteen schemas (the record CLK's parts and the per-field
+    filters), and clkhash checks each against its JSON meta-schema twice on the way: about
+    half a second an encoder, and the tests build hundreds of encoders from a handful of
+    schemas. Parsing is a function of the schema text alone and clkhash only reads what it
+    returns, so an encoder given a remembered parse encodes exactly as it would have
+    (tests/unit/test_suite_caches.py). Only this process remembers: encoding workers and
+    command-line subprocesses parse as usual.
+    """
+    from node import encoder
+
+    parses = SchemaParses(encoder.from_json_dict)
+    encoder.from_json_dict = parses  # type: ignore[attr-defined]
+    try:
+        yield parses
+    finally:
+        encoder.from_json_dict = parses.parse  # type: ignore[attr-defined]
 
 
 # --- fakes for the node's gRPC client ---------------------------------------------------------
