@@ -178,6 +178,10 @@ def identifier_values(data: Any) -> set[str]:
     return {v for v in values if len(v) >= SHORTEST_SEARCHED}
 
 
+SEARCH_SLICE = 1 << 22
+"""Bytes ``leaked`` looks at in one step (it reads large files a slice at a time)."""
+
+
 def leaked(haystack: bytes, values: set[str]) -> list[str]:
     """The values (lower case) found anywhere in ``haystack``, ignoring case.
 
@@ -212,7 +216,7 @@ def _prefix_positions(text: bytes, by_prefix: dict[int, list[bytes]]) -> list[in
     keys = np.array(sorted(by_prefix), dtype=np.uint64)
     raw = np.frombuffer(text, dtype=np.uint8)
     out: list[int] = []
-    step = 1 << 22
+    step = SEARCH_SLICE
     for begin in range(0, len(raw) - span + 1, step):
         part = raw[begin : begin + step + span - 1].astype(np.uint64)
         count = len(part) - span + 1

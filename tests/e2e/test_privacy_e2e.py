@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.conftest
 from hublink.clients import AdminClient
 from hublink.demo import PROJECT_ID
 from hublink.spec import LinkageSpec
@@ -88,9 +89,10 @@ def leaked_outside(data: bytes, parts: set[bytes], values: set[str]) -> list[str
 
 
 def held_outside(data: bytes, parts: set[bytes], forms: list[bytes]) -> bool:
-    """Whether any of ``forms`` is in ``blank(data, parts)`` (blanking only when it could
-    matter: some form occurs in ``data``, or holds a zero byte blanking might complete)."""
-    if not any(form in data or b"\0" in form for form in forms):
+    """Whether any of ``forms`` is in ``blank(data, parts)``, blanking only when it could be:
+    blanking leaves every byte it does not zero, so a form's longest run of non-zero bytes
+    is in the blanked data only if it is in ``data``."""
+    if not any(max(form.split(b"\0"), key=len) in data for form in forms):
         return False
     blanked = blank(data, parts)
     return any(form in blanked for form in forms)
@@ -103,14 +105,15 @@ def test_the_search_would_find_a_leak(identifiers):
     assert leaked(b"xx" + sample.upper().encode() + b"yy", values) == [sample]
 
 
-def test_the_one_pass_search_finds_what_searching_value_by_value_finds(identifiers):
+def test_the_one_pass_search_finds_what_searching_value_by_value_finds(identifiers, monkeypatch):
     """``leaked`` reads data once (tests.conftest); it must agree with the plain search,
-    across the 4 MiB slices it reads in and whatever the case, and blanking must hide."""
+    across the slices it reads in and whatever the case, and blanking must hide."""
+    monkeypatch.setattr(tests.conftest, "SEARCH_SLICE", 4096)
     first, second, third, *rest = sorted(identifiers)
     hidden = next(v for v in rest if not any(v in w for w in (first, second, third)))
     part = f"<{hidden}>".encode()  # a value inside random bytes that blanking removes
-    data = bytearray(random.Random(5).randbytes((1 << 22) + 300))
-    for at, value in ((0, first.upper()), ((1 << 22) - 3, second), (9000, part.decode())):
+    data = bytearray(random.Random(5).randbytes(3 * 4096 + 300))
+    for at, value in ((0, first.upper()), (2 * 4096 - 3, second), (5000, part.decode())):
         data[at : at + len(value.encode())] = value.encode()
     data[-len(third.encode()) :] = third.encode()
     data = bytes(data)
@@ -120,8 +123,14 @@ def test_the_one_pass_search_finds_what_searching_value_by_value_finds(identifie
     outside = sorted(v for v in identifiers if v.encode() in blank(data, {part}).lower())
     assert hidden not in outside
     assert leaked_outside(data, {part}, identifiers) == outside
-    assert leaked_outside(data[4096:8192], {part}, identifiers) == []
+    start = data[:4000]
+    assert first in leaked_outside(start, {part}, identifiers)
+    assert leaked_outside(start, {part}, identifiers) == leaked(start, identifiers)
+    # A form the blanked data could only hold with zero bytes made by blanking.
+    zeroed = b"\0" * len(part)
     assert held_outside(data, set(), [part]) and not held_outside(data, {part}, [part])
+    assert held_outside(data, {part}, [zeroed[:-2] + data[5000 + len(part) : 5002 + len(part)]])
+    assert not held_outside(data, set(), [zeroed[:-2] + b"\xff\xfe\xfd"])
 
 
 @pytest.mark.slow
