@@ -10,14 +10,18 @@ skipped, with the reason, when the suite does not run as root, and ``-m root`` o
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -36,6 +40,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("root") is not None:
             item.add_marker(needs_root)
+
+
+# --- parsing each clkhash schema once a session ----------------------------------------------
+
+
+@dataclass
+class SchemaParses:
+    """clkhash's own parser, and what it returned for each schema text this session."""
+
+    parse: Callable[..., Any]
+    parsed: dict[str, Any] = dataclass_field(default_factory=dict)
+
+    def __call__(self, dct: dict[str, Any], validate: bool = True) -> Any:
+        text = json.dumps([dct, validate], sort_keys=True)
+        if text not in self.parsed:
+            self.parsed[text] = self.parse(dct, validate=validate)
+        return self.parsed[text]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def schemas_parsed_once() -> Iterator[SchemaParses]:
+    """Every encoder the tests build parses each clkhash schema text once a session.
+
+    A node's ``Encoder`` parses fourteen schemas (the record CLK's parts and the per-field
+    filters), and clkhash checks each against its JSON meta-schema twice on the way: about
+    half a second an encoder, and the tests build hundreds of encoders from a handful of
+    schemas. Parsing is a function of the schema text alone and clkhash only reads what it
+    returns, so an encoder given a remembered parse encodes exactly as it would have
+    (tests/unit/test_suite_caches.py). Only this process remembers: encoding workers and
+    command-line subprocesses parse as usual.
+    """
+    from node import encoder
+
+    parses = SchemaParses(encoder.from_json_dict)
+    encoder.from_json_dict = parses  # type: ignore[attr-defined]
+    try:
+        yield parses
+    finally:
+        encoder.from_json_dict = parses.parse  # type: ignore[attr-defined]
 
 
 # --- fakes for the node's gRPC client ---------------------------------------------------------
@@ -141,10 +184,54 @@ def identifier_values(data: Any) -> set[str]:
     return {v for v in values if len(v) >= SHORTEST_SEARCHED}
 
 
+SEARCH_SLICE = 1 << 22
+"""Bytes ``leaked`` looks at in one step (it reads large files a slice at a time)."""
+
+
 def leaked(haystack: bytes, values: set[str]) -> list[str]:
-    """The values (lower case) found anywhere in ``haystack``, ignoring case."""
+    """The values (lower case) found anywhere in ``haystack``, ignoring case.
+
+    Searching a database file for thousands of values one at a time reads it thousands of
+    times (over a minute for the e2e deployment's); this reads it once, noting where any
+    value's first ``SHORTEST_SEARCHED`` bytes occur, and compares whole values only there.
+    The answer is the same as ``[v for v in values if v.encode() in haystack.lower()]``.
+    """
     text = haystack.lower()
-    return sorted(v for v in values if v.encode() in text)
+    wanted = {v.encode(): v for v in values}
+    found = {v for b, v in wanted.items() if len(b) < SHORTEST_SEARCHED and b in text}
+    by_prefix: dict[int, list[bytes]] = {}
+    for b in wanted:
+        if len(b) >= SHORTEST_SEARCHED:
+            by_prefix.setdefault(_window_key(b[:SHORTEST_SEARCHED]), []).append(b)
+    for start in _prefix_positions(text, by_prefix):
+        key = _window_key(text[start : start + SHORTEST_SEARCHED])
+        found.update(wanted[b] for b in by_prefix[key] if text.startswith(b, start))
+    return sorted(found)
+
+
+def _window_key(window: bytes) -> int:
+    return int.from_bytes(window, "big")
+
+
+def _prefix_positions(text: bytes, by_prefix: dict[int, list[bytes]]) -> list[int]:
+    """Offsets in ``text`` where one of the ``by_prefix`` windows starts (in slices, so a
+    large file needs a few tens of megabytes of memory, not a few hundred)."""
+    span = SHORTEST_SEARCHED
+    if not by_prefix or len(text) < span:
+        return []
+    keys = np.array(sorted(by_prefix), dtype=np.uint64)
+    raw = np.frombuffer(text, dtype=np.uint8)
+    out: list[int] = []
+    step = SEARCH_SLICE
+    for begin in range(0, len(raw) - span + 1, step):
+        part = raw[begin : begin + step + span - 1].astype(np.uint64)
+        count = len(part) - span + 1
+        window = np.zeros(count, dtype=np.uint64)
+        for i in range(span):
+            window = (window << np.uint64(8)) | part[i : i + count]
+        slot = np.minimum(np.searchsorted(keys, window), len(keys) - 1)
+        out.extend(int(i) + begin for i in np.flatnonzero(keys[slot] == window))
+    return out
 
 
 # --- the command line as a separate process ---------------------------------------------------

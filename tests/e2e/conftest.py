@@ -3,7 +3,7 @@
 Everything goes through the files and interfaces operators use: configs
 written by ``hublink.demo.write_deployment``, certificates from the pilot CA,
 a gRPC server with mutual TLS, and the node's own workflow. The whole flow
-runs once per module; the tests then inspect what came out.
+runs once per session; the tests then inspect what came out.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,30 @@ class LinkedDeployment:
         return out
 
 
-@pytest.fixture(scope="module")
-def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedDeployment]:
+@contextmanager
+def logged_to(log_file: Path) -> Iterator[None]:
+    """Everything hublink logs, at every level, appended to ``log_file`` while inside."""
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("hublink")
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+        handler.close()
+
+
+@pytest.fixture(scope="session")
+def linked_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedDeployment]:
+    """The deployment, built (generated, exchanged, encoded, uploaded, linked) once a session.
+
+    Three modules inspect the same flow (audit, linkage, privacy); building it takes a third of
+    a minute, mostly encoding per-field filters. No test changes what the flow left behind.
+    """
     root = tmp_path_factory.mktemp("deployment")
     data = synthetic.generate(
         root / "data", RECORDS_PER_ORG, seed=7, layouts=synthetic.DEFAULT_LAYOUTS[:2]
@@ -88,14 +111,9 @@ def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link
     # plain secret-file option covered).
     configs = write_deployment(root, data, free_port(), secret_exchange=True)
     log_file = root / "coordinator.log"
-    handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("hublink")
-    logger.addHandler(handler)
-    previous_level = logger.level
-    logger.setLevel(logging.DEBUG)
     coordinator_config = load(configs["coordinator"], CoordinatorConfig)
-    coordinator = start_coordinator(coordinator_config)
+    with logged_to(log_file):
+        coordinator = start_coordinator(coordinator_config)
     wire = RecordingInterceptor()
 
     def recorded_channel(organisation: str) -> grpc.Channel:
@@ -104,33 +122,35 @@ def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link
         return grpc.intercept_channel(secure_channel(config.coordinator, tls), wire)
 
     try:
-        exchange_secrets(configs, organisations, channel_for=recorded_channel)
-        for organisation in organisations:
-            config = load(configs[organisation], NodeConfig)
-            tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-            channel = grpc.intercept_channel(secure_channel(config.coordinator, tls), wire)
-            upload(config, channel=channel)
-        admin_config = load(configs["admin"], ClientConfig)
-        admin = AdminClient(
-            secure_channel(
-                admin_config.coordinator,
-                TlsFiles(admin_config.tls.ca, admin_config.tls.cert, admin_config.tls.key),
+        with logged_to(log_file):
+            exchange_secrets(configs, organisations, channel_for=recorded_channel)
+            for organisation in organisations:
+                upload(
+                    load(configs[organisation], NodeConfig), channel=recorded_channel(organisation)
+                )
+            admin_config = load(configs["admin"], ClientConfig)
+            admin = AdminClient(
+                secure_channel(
+                    admin_config.coordinator,
+                    TlsFiles(admin_config.tls.ca, admin_config.tls.cert, admin_config.tls.key),
+                )
             )
-        )
-        run = admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID).run_id, timeout=120)
-        linked = {}
-        for organisation in organisations:
-            config = load(configs[organisation], NodeConfig)
-            tls = TlsFiles(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key)
-            channel = grpc.intercept_channel(secure_channel(config.coordinator, tls), wire)
-            linked[organisation] = fetch_keys(config, channel=channel).output
-        analyst_config = load(configs["analyst"], ClientConfig)
-        overlap = AnalystClient(
-            secure_channel(
-                analyst_config.coordinator,
-                TlsFiles(analyst_config.tls.ca, analyst_config.tls.cert, analyst_config.tls.key),
-            )
-        ).overlap(PROJECT_ID)
+            run = admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID).run_id, timeout=120)
+            linked = {}
+            for organisation in organisations:
+                config = load(configs[organisation], NodeConfig)
+                linked[organisation] = fetch_keys(
+                    config, channel=recorded_channel(organisation)
+                ).output
+            analyst_config = load(configs["analyst"], ClientConfig)
+            overlap = AnalystClient(
+                secure_channel(
+                    analyst_config.coordinator,
+                    TlsFiles(
+                        analyst_config.tls.ca, analyst_config.tls.cert, analyst_config.tls.key
+                    ),
+                )
+            ).overlap(PROJECT_ID)
         deployment = LinkedDeployment(
             root=root,
             data=data,
@@ -146,7 +166,13 @@ def linked_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link
         deployment.extra["coordinator"] = coordinator
         yield deployment
     finally:
-        coordinator.stop()
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
-        handler.close()
+        with logged_to(log_file):
+            coordinator.stop()
+
+
+@pytest.fixture(scope="module")
+def linked_deployment(linked_once: LinkedDeployment) -> Iterator[LinkedDeployment]:
+    """The session's linked deployment, with the coordinator's log kept while a module uses it
+    (so the log tests also see what the tests themselves asked of the coordinator)."""
+    with logged_to(linked_once.log_file):
+        yield linked_once

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 import re
 import sqlite3
 from contextlib import closing
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.conftest
 from hublink.clients import AdminClient
 from hublink.demo import PROJECT_ID
 from hublink.spec import LinkageSpec
@@ -73,11 +75,62 @@ def blank(data: bytes, parts: set[bytes]) -> bytes:
     return data
 
 
+def leaked_outside(data: bytes, parts: set[bytes], values: set[str]) -> list[str]:
+    """``leaked(blank(data, parts), values)``, blanking only when some value occurs at all.
+
+    Blanking writes zero bytes, which no value holds, so it can hide a value but never make
+    one: where ``data`` holds none, the blanked data holds none either. Blanking thousands of
+    tokens and encodings out of a database file takes a minute; this skips it when clean.
+    """
+    assert not any("\0" in v for v in values)
+    if not leaked(data, values):
+        return []
+    return leaked(blank(data, parts), values)
+
+
+def held_outside(data: bytes, parts: set[bytes], forms: list[bytes]) -> bool:
+    """Whether any of ``forms`` is in ``blank(data, parts)``, blanking only when it could be:
+    blanking leaves every byte it does not zero, so a form's longest run of non-zero bytes
+    is in the blanked data only if it is in ``data``."""
+    if not any(max(form.split(b"\0"), key=len) in data for form in forms):
+        return False
+    blanked = blank(data, parts)
+    return any(form in blanked for form in forms)
+
+
 def test_the_search_would_find_a_leak(identifiers):
     values = identifiers
     assert len(values) > 1000
     sample = sorted(values)[0]
     assert leaked(b"xx" + sample.upper().encode() + b"yy", values) == [sample]
+
+
+def test_the_one_pass_search_finds_what_searching_value_by_value_finds(identifiers, monkeypatch):
+    """``leaked`` reads data once (tests.conftest); it must agree with the plain search,
+    across the slices it reads in and whatever the case, and blanking must hide."""
+    monkeypatch.setattr(tests.conftest, "SEARCH_SLICE", 4096)
+    first, second, third, *rest = sorted(identifiers)
+    hidden = next(v for v in rest if not any(v in w for w in (first, second, third)))
+    part = f"<{hidden}>".encode()  # a value inside random bytes that blanking removes
+    data = bytearray(random.Random(5).randbytes(3 * 4096 + 300))
+    for at, value in ((0, first.upper()), (2 * 4096 - 3, second), (5000, part.decode())):
+        data[at : at + len(value.encode())] = value.encode()
+    data[-len(third.encode()) :] = third.encode()
+    data = bytes(data)
+    found = sorted(v for v in identifiers if v.encode() in data.lower())
+    assert {first, second, third, hidden} <= set(found)
+    assert leaked(data, identifiers) == found
+    outside = sorted(v for v in identifiers if v.encode() in blank(data, {part}).lower())
+    assert hidden not in outside
+    assert leaked_outside(data, {part}, identifiers) == outside
+    start = data[:4000]
+    assert first in leaked_outside(start, {part}, identifiers)
+    assert leaked_outside(start, {part}, identifiers) == leaked(start, identifiers)
+    # A form the blanked data could only hold with zero bytes made by blanking.
+    zeroed = b"\0" * len(part)
+    assert held_outside(data, set(), [part]) and not held_outside(data, {part}, [part])
+    assert held_outside(data, {part}, [zeroed[:-2] + data[5000 + len(part) : 5002 + len(part)]])
+    assert not held_outside(data, set(), [zeroed[:-2] + b"\xff\xfe\xfd"])
 
 
 @pytest.mark.slow
@@ -118,9 +171,9 @@ def test_nothing_but_tokens_encodings_and_counts_goes_on_the_wire(
     values = identifiers
     secret_forms = exchanged_secret_forms(linked_deployment)
     for method, message in linked_deployment.wire.sent:
-        payload = blank(message.SerializeToString(), tokens | encodings)
-        assert leaked(payload, values) == [], method
-        assert not any(form in payload for form in secret_forms), method
+        payload = message.SerializeToString()
+        assert leaked_outside(payload, tokens | encodings, values) == [], method
+        assert not held_outside(payload, tokens | encodings, secret_forms), method
     methods = {method for method, _ in linked_deployment.wire.sent}
     assert methods == {
         # The secret exchange: signed public keys and sealed envelopes only.
@@ -156,7 +209,7 @@ def test_coordinator_storage_holds_no_identifier(linked_deployment, identifiers,
         if path.exists():
             data = path.read_bytes()
             scanned += len(data)
-            assert leaked(blank(data, tokens | encodings), values) == [], path.name
+            assert leaked_outside(data, tokens | encodings, values) == [], path.name
     assert scanned > 100_000
 
 
