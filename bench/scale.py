@@ -156,6 +156,19 @@ def hublink_rate(
 
 
 # ------------------------------------------------------------------------- blocking
+def blocked_search(
+    session: candidates.Session, parties: Sequence[np.ndarray], seed: int
+) -> tuple[float, Found]:
+    """The blocked search every figure here compares (LSH planned and kept at THRESHOLD),
+    and its wall seconds."""
+    seconds, found = timed(
+        lambda: candidates.find(
+            session, parties, low=THRESHOLD, design=THRESHOLD, blocking_mode="lsh", seed=seed
+        )
+    )
+    return seconds, found
+
+
 def pair_keys(found: Found, size: int, parties: int) -> np.ndarray:
     """Cross-party candidate pairs as one integer each, for set arithmetic."""
     sims, (d0, d1), (r0, r1) = found.across
@@ -172,16 +185,7 @@ def blocking_figures(
     n = len(parties)
     out: dict[str, Any] = {}
     with engine.session() as session:
-        seconds, blocked = timed(
-            lambda: candidates.find(
-                session,
-                parties,
-                low=THRESHOLD,
-                design=THRESHOLD,
-                blocking_mode="lsh",
-                seed=seed,
-            )
-        )
+        seconds, blocked = blocked_search(session, parties, seed)
         out.update(
             blocked_s=seconds,
             blocked_comparisons=blocked.comparisons,
@@ -345,16 +349,7 @@ def dask_figures(
 
     def blocked(engine: Engine) -> tuple[float, Found]:
         with engine.session() as session:
-            return timed(
-                lambda: candidates.find(
-                    session,
-                    parties,
-                    low=THRESHOLD,
-                    design=THRESHOLD,
-                    blocking_mode="lsh",
-                    seed=args.seed,
-                )
-            )
+            return blocked_search(session, parties, args.seed)
 
     say(f"  blocked search on a Dask LocalCluster of {workers} workers (TLS), then the pool")
     with tempfile.TemporaryDirectory(prefix="hublink-dask-") as folder:
