@@ -139,7 +139,10 @@ def _bits(row: np.ndarray) -> bitarray:
 
 def whole_dice(left: np.ndarray, right: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Dice of whole rows (i, j), as anonlink computes it: 2|A∩B| / (|A| + |B|)."""
-    x, y = left[i], right[j]
+    if left.shape[1] % 8:
+        x, y = left[i], right[j]
+    else:  # whole 64-bit words count faster
+        x, y = left.view(np.uint64)[i], right.view(np.uint64)[j]
     both = np.bitwise_count(x & y).sum(axis=1, dtype=np.int64)
     total = np.bitwise_count(x).sum(axis=1, dtype=np.int64) + np.bitwise_count(y).sum(
         axis=1, dtype=np.int64

@@ -28,7 +28,7 @@ import numpy as np
 
 from coordinator.core import part_keep
 from coordinator.core.comparison import sketch_words
-from coordinator.core.part_pass import PartPass
+from coordinator.core.part_pass import PartPass, whole_dice
 
 #: Screened pairs scored at once.
 _STEP = 1 << 16
@@ -97,25 +97,9 @@ def screen(
     sims = np.concatenate(
         [np.zeros(0)]
         + [
-            dice(left, right, i_all[start : start + _STEP], j_all[start : start + _STEP])
+            whole_dice(left, right, i_all[start : start + _STEP], j_all[start : start + _STEP])
             for start in range(0, len(i_all), _STEP)
         ]
     )
     keep = sims >= threshold
     return i_all[keep], j_all[keep], sims[keep]
-
-
-def dice(left: np.ndarray, right: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Exact Dice of the pairs (left row i, right row j)."""
-    if left.shape[1] % 8:
-        x, y = left[i], right[j]
-    else:
-        x, y = left.view(np.uint64)[i], right.view(np.uint64)[j]
-    both = np.bitwise_count(x & y).sum(axis=1, dtype=np.int32)
-    total = (
-        np.bitwise_count(x).sum(axis=1, dtype=np.int32)
-        + np.bitwise_count(y).sum(axis=1, dtype=np.int32)
-    ).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: np.ndarray = np.where(total > 0, 2.0 * both / total, 0.0)
-    return out
