@@ -38,6 +38,7 @@ from coordinator.core import (
     after_run,
     blocking,
     candidates,
+    chance,
     entities,
     field_estimate,
     field_scoring,
@@ -60,7 +61,7 @@ from coordinator.core.loading import Datasets, load_datasets
 from coordinator.core.model import Project
 from coordinator.core.peaks import peaks_for
 from coordinator.core.releases import project_key
-from coordinator.core.score_model import FLOOR, SALTED_FLOOR, part_pass_for
+from coordinator.core.score_model import FLOOR
 from coordinator.core.store import Store, utc_now
 from hublink.identity import Identity
 
@@ -148,24 +149,25 @@ def find_candidates(
     progress: candidates.Progress,
     cancelled: Callable[[], bool],
     pinned: pinned_blocking.Pinned | None = None,
+    level: chance.Chance = chance.SHIPPED,
 ) -> candidates.Found:
     """Cross-dataset candidates down to the quality floor (the non-matches the threshold
     estimate needs; the run links only those at its threshold) and within-dataset ones.
 
     With blocking, the project's ``pinned`` plans when they still fit (else plans drawn
     from the project's seed) and its sample (``pinned_blocking``): a run on the same
-    data finds the same pairs, whichever run it is."""
+    data finds the same pairs, whichever run it is. Floors follow the data's chance ``level``."""
     encodings = datasets.encodings
     return candidates.find(
         session,
         encodings,
-        low=_score_floor(project, thresholds),
+        low=_score_floor(project, thresholds, level),
         max_candidates=project.max_candidates,
         design=thresholds.fallback,  # blocking is planned for the fallback threshold,
-        plan_from=SALTED_FLOOR if project.record_clk == "salted" else None,  # or lower
+        plan_from=level.whole_floor if project.record_clk == "salted" else None,  # or lower
         auto_limit=blocking.auto_limit(project.record_clk),
-        parts=part_pass_for(project.record_clk, bool(project.field_groups)),
-        within_threshold=_within_search(project),
+        parts=level.part_pass(bool(project.field_groups)),
+        within_threshold=_within_search(project, level),
         blocking_mode=project.blocking,
         completeness=project.blocking_completeness,
         estimate_sample=project.estimate_sample,
@@ -391,19 +393,20 @@ def execute(
 
     try:
         mark = incremental.pending_mark(store, project.id)
-        search = incremental.Search(
-            low=_score_floor(project, thresholds),
-            within=_within_search(project),
-            design=thresholds.fallback,
-            completeness=project.blocking_completeness,
-            blocking_mode=project.blocking,
-            estimate_sample=project.estimate_sample,
-            sample_seed=pinned_blocking.project_seed(project.id, "sample"),
-            auto_limit=blocking.auto_limit(project.record_clk),
-            parts=part_pass_for(project.record_clk, bool(project.field_groups)),
-        )
         with engine.session() as session:
             datasets = load_datasets(store, project, session, check)
+            level = chance.of_run(datasets.encodings, project.record_clk)
+            search = incremental.Search(
+                low=_score_floor(project, thresholds, level),
+                within=_within_search(project, level),
+                design=thresholds.fallback,
+                completeness=project.blocking_completeness,
+                blocking_mode=project.blocking,
+                estimate_sample=project.estimate_sample,
+                sample_seed=pinned_blocking.project_seed(project.id, "sample"),
+                auto_limit=blocking.auto_limit(project.record_clk),
+                parts=level.part_pass(bool(project.field_groups)),
+            )
             check()
             delta = None
             if not full:
@@ -429,6 +432,7 @@ def execute(
                     progress,
                     cancel.is_set,
                     incremental.pinned_plans(store, project.id, search, datasets.encodings),
+                    level,
                 )
             )
             record_ids, names, loaded_on = datasets.record_ids, datasets.names, datasets.basis
@@ -442,7 +446,8 @@ def execute(
             else None
         )
         clk, n = project.record_clk, len(record_ids)
-        chosen = choose_threshold(found, thresholds, n, floor_for(clk), carry, peaks_for(clk))
+        chosen = choose_threshold(found, thresholds, n, level.whole_floor, carry, peaks_for(clk))
+        chosen = chosen[0], level.caveated(chosen[1])
         links = link(store, project, found, record_ids, chosen[0], progress, check)
         progress.stage = "solving"
         check()
@@ -493,6 +498,7 @@ def execute(
             report=figures,
             matching={
                 **_matching_details(found, engine),
+                **level.figures(),
                 "incremental": delta is not None,
                 "compared_afresh": len(delta.touched) if delta else len(everyone),
                 "solved_afresh": solved,
@@ -552,27 +558,30 @@ def finish(
         tx.audit(event(caller, f"run.{state}", project.id, {"run_id": run_id, "message": message}))
 
 
-def _within_search(project: Project) -> float:
+def _within_search(project: Project, level: chance.Chance = chance.SHIPPED) -> float:
     """The record-level Dice within-dataset candidates are searched down to.
 
-    With per-field filters the field model decides, so the search goes down
-    to its floor; otherwise the project's within threshold decides alone.
+    With per-field filters the field model decides, so the search goes down to its
+    floor (lifted to the data's chance ``level``); else the project's within threshold.
     """
     if project.within_threshold and project.field_groups:
-        return min(project.within_threshold, field_scoring.within_floor(project.record_clk))
+        floor = level.floor(field_scoring.within_floor(project.record_clk))
+        return min(project.within_threshold, floor)
     return project.within_threshold
 
 
-def floor_for(record_clk: str) -> float:
-    """The cross-dataset score floor for a record CLK ("salted" scores lower: score_model)."""
-    return SALTED_FLOOR if record_clk == "salted" else FLOOR
+def floor_for(record_clk: str, level: chance.Chance = chance.SHIPPED) -> float:
+    """The cross-dataset score floor for a record CLK ("salted" scores lower: score_model),
+    for a salted one lifted to the data's chance ``level`` (``coordinator.core.chance``)."""
+    return level.whole_floor if record_clk == "salted" else FLOOR
 
 
-def _score_floor(project: Project, thresholds: Thresholds) -> float:
+def _score_floor(project: Project, thresholds: Thresholds, level: chance.Chance) -> float:
     """The Dice cross-dataset candidates are kept from: the record CLK's floor
     (``floor_for``), lower when the run links lower, never below the
     project's ``min_threshold``."""
-    return max(project.min_threshold, min(floor_for(project.record_clk), thresholds.fallback))
+    floor = floor_for(project.record_clk, level)
+    return max(project.min_threshold, min(floor, thresholds.fallback))
 
 
 def _matching_details(found: candidates.Found, engine: Engine) -> dict[str, object]:

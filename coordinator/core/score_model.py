@@ -67,9 +67,12 @@ MIN_SCORES = 50
 NEAR = 0.02
 
 
-def part_pass_for(record_clk: str, field_scoring: bool) -> PartPass | None:
+def part_pass_for(
+    record_clk: str, field_scoring: bool, floor: float = SALTED_PART_FLOOR
+) -> PartPass | None:
     """The part pass of a project's record CLK: the shipped salted parts (equal in length,
-    hublink/schemas/record-clk.json) at ``SALTED_PART_FLOOR``; None for the unsalted CLK.
+    hublink/schemas/record-clk.json) at ``floor`` (``SALTED_PART_FLOOR``, or that lifted to
+    the run's chance level: ``coordinator.core.chance``); None for the unsalted CLK.
 
     Only with ``field_scoring``: the pairs the part pass adds score low on the whole record
     CLK, and only the field model can weigh them. A record-only run decides on whole Dice,
@@ -81,7 +84,7 @@ def part_pass_for(record_clk: str, field_scoring: bool) -> PartPass | None:
     widths = {part.bits for part in shipped_record_parts()}
     if len(widths) != 1:
         raise ValueError("the part pass needs the record CLK's parts to be equally long")
-    return PartPass(len(shipped_record_parts()), SALTED_PART_FLOOR)
+    return PartPass(len(shipped_record_parts()), floor)
 
 
 Scores = NDArray[np.float64]
