@@ -51,11 +51,10 @@ import field_patterns
 import grouped
 from dedup import full_row
 from encoding_variants import SECRET, prepared
-from run_pairs import run_pairs
+from run_pairs import rows_of, run_pairs
 from threshold import scaled
 
-from coordinator.core import field_scoring, matching, quality
-from coordinator.core.score_model import SALTED_FLOOR
+from coordinator.core import chance, field_scoring, matching, quality
 from hublink import synthetic
 from hublink.config import ProjectConfig, default_of
 from hublink.spec import RECORD_CLKS, LinkageSpec
@@ -71,14 +70,20 @@ TARGETS = {
 DEFAULTS = ProjectConfig("x", "x", (), Path("x"))
 #: Print the field model's errors by agreement pattern after each field-path run.
 PATTERNS = False
+#: Print each setting's chance level and floors (``coordinator.core.chance``).
+CHANCE = True
 #: How the record CLK is made (``record_clk`` of a project: "unsalted" or "salted"); sets
 #: the spec nodes encode with and the candidate floors, as a run does.
 RECORD_CLK = default_of(ProjectConfig, "record_clk")
 
 
-def cross_floor() -> float:
-    """The record-level Dice cross candidates are kept from (``runs.floor_for``)."""
-    return SALTED_FLOOR if RECORD_CLK == "salted" else quality.FLOOR
+def cross_floor(datasets: Sequence[Any]) -> float:
+    """The record-level Dice cross candidates are kept from (``runs.floor_for``): lifted to
+    the data's chance level (``coordinator.core.chance``), as a run lifts it."""
+    level = chance.of_run([rows_of(d) for d in datasets], RECORD_CLK)
+    if CHANCE:
+        print(f"chance level: {level.figures()}", flush=True)
+    return level.whole_floor
 
 
 @dataclass
@@ -224,7 +229,7 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
 
 
 def run_both(enc: Encoded, seed: int) -> list[Result]:
-    across = matching.candidate_pairs(enc.datasets, cross_floor())
+    across = matching.candidate_pairs(enc.datasets, cross_floor(enc.datasets))
     return [record_path(enc, across), field_path(enc, across, seed)]
 
 

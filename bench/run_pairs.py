@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.core import candidates
-from coordinator.core.runs import floor_for
-from coordinator.core.score_model import part_pass_for
+from coordinator.core import candidates, chance
 
 
 def rows_of(dataset: Sequence[Any]) -> np.ndarray:
@@ -32,10 +30,15 @@ def run_pairs(
     part_floor: float | None = None,
     part_within: bool | None = None,
 ) -> candidates.Found:
-    """What a run of a project with this record CLK finds (all pairs, never blocked);
-    ``part_floor`` and ``part_within`` measure other part-pass settings than the shipped."""
-    floor = floor_for(record_clk)
-    parts = part_pass_for(record_clk, field_scoring=True)
+    """What a run of a project with this record CLK finds (all pairs, never blocked), at
+    floors lifted to the data's chance level as a run lifts them (``coordinator.core.chance``;
+    ``within`` is a shipped within floor, lifted too); ``part_floor`` and ``part_within``
+    measure other part-pass settings than the shipped."""
+    rows = [rows_of(d) for d in datasets]
+    level = chance.of_run(rows, record_clk)
+    floor = level.whole_floor
+    within = level.floor(within) if within and record_clk == "salted" else within
+    parts = level.part_pass(field_scoring=True)
     if parts is not None and part_floor is not None:
         parts = dataclasses.replace(parts, floor=part_floor)
     if parts is not None and part_within is not None:
@@ -43,7 +46,7 @@ def run_pairs(
     with candidates.InlineEngine().session() as session:
         return candidates.find(
             session,
-            [rows_of(d) for d in datasets],
+            rows,
             low=floor,
             design=floor,
             within_threshold=within,

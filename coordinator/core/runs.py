@@ -577,11 +577,10 @@ def floor_for(record_clk: str, level: chance.Chance = chance.SHIPPED) -> float:
 
 
 def _score_floor(project: Project, thresholds: Thresholds, level: chance.Chance) -> float:
-    """The Dice cross-dataset candidates are kept from: the record CLK's floor
-    (``floor_for``), lower when the run links lower, never below the
-    project's ``min_threshold``."""
-    floor = floor_for(project.record_clk, level)
-    return max(project.min_threshold, min(floor, thresholds.fallback))
+    """The Dice cross-dataset candidates are kept from: the record CLK's floor at the
+    data's chance ``level`` (``floor_for``), lower when the run links lower, never below
+    the project's ``min_threshold``."""
+    return max(project.min_threshold, min(level.whole_floor, thresholds.fallback))
 
 
 def _matching_details(found: candidates.Found, engine: Engine) -> dict[str, object]:

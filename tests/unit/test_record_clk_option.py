@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.core import field_scoring, runs
+from coordinator.core import chance, field_scoring, runs
 from coordinator.core.model import Project
 from coordinator.core.runs import Thresholds, floor_for
 from coordinator.projects import load_project
@@ -85,10 +85,15 @@ def test_salted_projects_search_candidates_lower_than_the_default() -> None:
     assert floor_for("salted") == 0.6
     plain, salted = project("unsalted"), project("salted")
     thresholds = Thresholds(None, 0.83, True)
-    assert runs._score_floor(plain, thresholds) == 0.7
-    assert runs._score_floor(salted, thresholds) == 0.6
+    unmeasured = {clk: chance.of_run([], clk) for clk in ("unsalted", "salted")}
+    assert runs._score_floor(plain, thresholds, unmeasured["unsalted"]) == 0.7
+    assert runs._score_floor(salted, thresholds, unmeasured["salted"]) == 0.6
     # A project's own min_threshold still bounds it.
-    assert runs._score_floor(project("salted", min_threshold=0.7), thresholds) == 0.7
+    strict = project("salted", min_threshold=0.7)
+    assert runs._score_floor(strict, thresholds, unmeasured["salted"]) == 0.7
+    # Dense record CLKs (many fields mapped) lift the floor (coordinator.core.chance).
+    dense = chance.Chance(whole=0.63, part=0.69)
+    assert runs._score_floor(salted, thresholds, dense) == dense.whole_floor == 0.69
     assert field_scoring.within_floor("unsalted") == 0.8
     assert field_scoring.within_floor("salted") == 0.6
     assert plain.encodings[0].bits == 2048 and salted.encodings[0].bits == 3072
