@@ -19,6 +19,7 @@ import pytest
 from coordinator.core import releases_history
 from coordinator.core.candidates import Engine, InlineEngine
 from coordinator.core.model import ConsentSummary, IncomingRecord, Project
+from coordinator.core.score_model import SALTED_FLOOR, SALTED_PART_FLOOR
 from coordinator.core.service import Coordinator
 from coordinator.core.store import Store
 from hublink.identity import Identity, Role
@@ -30,8 +31,12 @@ PROJECT = "living-core"
 BITS = LinkageSpec.default().encodings[0].bits  # the record CLK's length (3072)
 
 
-def person(rng: np.random.Generator) -> np.ndarray:
-    """A balanced encoding: half its bits set."""
+def person(rng: np.random.Generator, fill: float = 0.0) -> np.ndarray:
+    """A balanced encoding: half its bits set. With ``fill``, balanced part by part as a
+    node balances the salted record CLK, each raw part that full (many fields mapped)."""
+    if fill:
+        raw = (rng.random((3, BITS // 6)) < fill).astype(np.uint8)
+        return np.concatenate([np.concatenate([part, 1 - part]) for part in raw])
     bits = np.zeros(BITS, dtype=np.uint8)
     bits[rng.choice(BITS, BITS // 2, replace=False)] = 1
     return bits
@@ -59,6 +64,8 @@ class Living:
     near: int = 0
     """Children of the second party whose copy there scores near the threshold (0.82-0.85):
     blocking finds such pairs only with its promised completeness, so its bands matter."""
+    fill: float = 0.0
+    """Raw part fill of every encoding (``person``); 0: random balanced rows."""
     core: Coordinator = field(init=False)
     held: dict[str, dict[str, np.ndarray]] = field(init=False)
     rng: np.random.Generator = field(init=False)
@@ -83,7 +90,7 @@ class Living:
         )
         self.core = Coordinator(Store(self.folder / "c.db"), [project], self.engine)
         self.rng = np.random.default_rng(self.seed)
-        people = [person(self.rng) for _ in range(self.size)]
+        people = [person(self.rng, self.fill) for _ in range(self.size)]
         first = {f"token-a{n:04d}": moved(p, self.rng) for n, p in enumerate(people)}
         # 60% of the first party's children are known to the second; a few twice there.
         second = {
@@ -94,7 +101,9 @@ class Living:
             share = self.rng.uniform(0.15, 0.18)
             second[f"token-b{n:04d}"] = moved(first[f"token-a{n:04d}"], self.rng, share)
         second |= {f"token-b{n:04d}-again": moved(p, self.rng) for n, p in enumerate(people[:12])}
-        second |= {f"token-b-only{n:04d}": person(self.rng) for n in range(self.size // 3)}
+        second |= {
+            f"token-b-only{n:04d}": person(self.rng, self.fill) for n in range(self.size // 3)
+        }
         self.held = {PARTIES[0]: first, PARTIES[1]: second}
         for party in PARTIES:
             self._send(party, self.held[party], refresh=False, removed=[])
@@ -271,3 +280,25 @@ def test_blocked_incremental_runs_give_a_full_runs_entities_at_scale(
     months(living, SEQUENCES[sequence])
     assert living.run(full=True)["blocked"] is True
     living.core.store.close()
+
+
+def test_dense_records_get_one_floor_however_the_run_is_made(tmp_path: Path) -> None:
+    # Parts 80% full (a project mapping many fields): strangers agree on ~0.68 of their bits,
+    # so the floors are lifted (coordinator.core.chance); a full, an incremental, and a
+    # blocked run on the same data must lift them alike and find the same entities.
+    living = Living(tmp_path / "all-pairs", InlineEngine(), fill=0.8)
+    blocked = Living(tmp_path / "blocked", InlineEngine(), blocking="lsh", fill=0.8)
+    first, blocked_first = living.run(full=True), blocked.run(full=True)
+    assert float(str(first["floor_whole"])) > SALTED_FLOOR
+    assert float(str(first["floor_part"])) > SALTED_PART_FLOOR
+    figures = ("chance_whole", "chance_part", "chance_pairs", "floor_whole", "floor_part")
+    assert {k: first[k] for k in figures} == {k: blocked_first[k] for k in figures}
+    assert living.entities() == blocked.entities()
+    living.refresh(PARTIES[0], 1)
+    quick = living.run(full=False)
+    quick_entities = living.entities()
+    again = living.run(full=True)
+    assert {k: quick[k] for k in figures} == {k: again[k] for k in figures}
+    assert living.entities() == quick_entities
+    living.core.store.close()
+    blocked.core.store.close()
