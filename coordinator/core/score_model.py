@@ -54,6 +54,8 @@ from hublink.spec import shipped_record_parts
 #: Random pairs of balanced 2048-bit CLKs sit near 0.55-0.6; below 0.7 candidates explode.
 #: Salted record CLKs (``record_clk = "salted"``): random pairs 0.5 +- 0.01, true pairs
 #: with two salt fields wrong about 0.65 (bench/privacy.py), so their floor is lower.
+#: Both salted floors (and the part floor below) are where a run starts: it lifts them to the
+#: chance level its own records show (``coordinator.core.chance``), which many mapped fields raise.
 FLOOR, SALTED_FLOOR = 0.7, 0.6
 #: A salted record CLK's pairs are also candidates when their best single part reaches this
 #: Dice (``coordinator.core.part_pass``): a true pair with one salt agreeing scores about 0.6
