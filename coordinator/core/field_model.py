@@ -13,6 +13,12 @@ groups independent within a kind:
   often than two random records do, is then best explained as a match.
 - **stranger**: a random pair of records. Its chances (u) are counted on random
   record pairs of the run, as Splink samples them, and held fixed.
+- **born together**: relatives who agree like a match on everything but the
+  comparison relatives differ in (twins: one family, address and birthday, two
+  given names). The relative kind cannot stand for them, because its groups are
+  independent: most relatives are siblings with other birthdays, so a relative
+  who shares the birthday reads as rare, and twins whose given names are close
+  (Renee and Rebecca) then read as a match with a slip (``born_together``).
 
 The share of each kind (the prior) is estimated by EM as well, separately for
 pairs across organisations and pairs inside one, which differ by orders of
@@ -43,8 +49,12 @@ from coordinator.core.field_levels import LEVELS, MISSING
 START = (0.5, 0.2, 0.1)
 #: Pair weights of a bootstrap over records: (candidates', random pairs').
 Weights = tuple[np.ndarray, np.ndarray]
-#: The first three classes (near-match classes, one per group, follow).
+#: The first three classes (near-match classes, one per group, then sharer classes, one per
+#: group, follow; the born-together class is last).
 MATCH, RELATIVE, STRANGER = 0, 1, 2
+TWIN = -1
+#: Where EM starts the born-together share of candidates.
+TWIN_START = 0.02
 ONE_TO_ONE = True
 #: Kinds of candidate pair with a prior of their own.
 ACROSS, WITHIN = 0, 1
@@ -219,19 +229,24 @@ def fit(
     u = count(random_levels, None if weights is None else weights[1])
     m, anchors = left_out_m(levels, sure, None if weights is None else weights[0])
     near = near_matches(m, u)
-    profiles = np.concatenate([np.stack([m, (m + u) / 2, u]), near, sharing(m, u)])
-    classes = len(profiles)
-    shares = np.full(classes, 0.2 / max(classes - 3, 1))
-    shares[:3] = start
-    # Free classes (relatives, sharers) must each disagree somewhere (-1: in the group they
-    # agree on least, chosen afresh each step); -2: a fixed class (match, stranger and the
-    # near-match classes, whose only freedom is their share).
-    differs = np.full(classes, -1)
-    differs[: 3 + len(near)] = -2
-    differs[RELATIVE] = -1
     # A near-match class of a group the pairs mostly lack reads as a match wherever the group
     # is missing: it gets no share (``telling_groups``).
     telling = telling_groups(levels, kinds, np.ones(levels.shape[1]))
+    # The born-together class starts where the relative class starts to differ.
+    twin = near[_differs_in((m + u) / 2, telling)]
+    profiles = np.concatenate([np.stack([m, (m + u) / 2, u]), near, sharing(m, u), twin[None]])
+    classes = len(profiles)
+    shares = np.full(classes, 0.2 / max(classes - 4, 1))
+    shares[:3] = start
+    shares[TWIN] = TWIN_START
+    # Free classes (relatives, sharers) must each disagree somewhere (_FREE: in the group
+    # they agree on least, chosen afresh each step); _FIXED: match, stranger and the
+    # near-match classes, whose only freedom is their share; the born-together class
+    # differs where the relatives do (``born_together``).
+    differs = np.full(classes, _FREE)
+    differs[: 3 + len(near)] = _FIXED
+    differs[RELATIVE] = _FREE
+    differs[TWIN] = _BORN_TOGETHER
     silent = np.zeros(classes, dtype=bool)
     silent[3 : 3 + len(near)] = ~telling
     shares[silent] = _NO_SHARE
@@ -270,6 +285,7 @@ def _unlike_a_match(
     u: np.ndarray,
     group: int,
     telling: np.ndarray | None = None,
+    close: int = _CLOSE,
 ) -> np.ndarray:
     """A non-match class's chances, held to differ from a match in one group.
 
@@ -280,22 +296,57 @@ def _unlike_a_match(
     class keeps m everywhere else.
     """
     out = chances.copy()
-    if group < 0:
-        close = out[:, :_CLOSE].sum(axis=1)
-        if telling is not None and telling.any():
-            close = np.where(telling, close, np.inf)
-        g = int(np.argmin(close))
-    else:
-        g = group
+    g = _differs_in(out, telling) if group < 0 else group
     if group >= 0:
         out = m.copy()
         out[g] = chances[g]
     row = out[g].copy()
-    row[:_CLOSE] = np.minimum(row[:_CLOSE], u[g, :_CLOSE])
-    rest = row[_CLOSE:].sum()
-    left = 1.0 - row[:_CLOSE].sum()
-    row[_CLOSE:] = row[_CLOSE:] * (left / rest) if rest > 0 else left / (len(row) - _CLOSE)
+    row[:close] = np.minimum(row[:close], u[g, :close])
+    rest = row[close:].sum()
+    left = 1.0 - row[:close].sum()
+    row[close:] = row[close:] * (left / rest) if rest > 0 else left / (len(row) - close)
     out[g] = row
+    return out
+
+
+def _differs_in(chances: np.ndarray, telling: np.ndarray | None) -> int:
+    """The group a free class differs from a match in: among the ``telling`` groups, the one
+    where it reaches the close levels least often."""
+    close = chances[:, :_CLOSE].sum(axis=1)
+    if telling is not None and telling.any():
+        close = np.where(telling, close, np.inf)
+    return int(np.argmin(close))
+
+
+#: Levels a typo reaches (as good as identical, a letter or a digit): the born-together
+#: class may reach them no more often than a random pair, in the group it differs in.
+_TYPO = 3
+#: ``differs`` codes of ``fit``/``_em``: a class whose chances stay put, one free to differ
+#: where it agrees least, the born-together class.
+_FIXED, _FREE, _BORN_TOGETHER = -2, -1, -3
+
+
+def born_together(
+    chances: np.ndarray,
+    m: np.ndarray,
+    u: np.ndarray,
+    relative: np.ndarray,
+    telling: np.ndarray,
+) -> np.ndarray:
+    """The born-together class's chances, from ``chances`` counted on the pairs EM gave it.
+
+    Twins are relatives who share what siblings share and their birthday too:
+    they agree like a match in every telling group but the one the relative
+    class differs in (``relative``: its chances; for children, the given name).
+    There their chances are learnt, not a random pair's, because twins' names
+    are closer than strangers' (Oisin and Osian), but held to reach no level a
+    typo reaches more often than a random pair does: a duplicate with a slip in
+    the name stays a match. In groups most pairs lack (an identifier) the
+    chances are learnt as well: a twin has a number of its own.
+    """
+    g = _differs_in(relative, telling)
+    out = _unlike_a_match(chances, m, u, g, close=_TYPO)
+    out[~telling] = chances[~telling]
     return out
 
 
@@ -386,9 +437,9 @@ def _em(
     """
     profiles, priors = model.profiles.copy(), model.priors.copy()
     if differs is None:
-        differs = np.full(len(profiles), -2)
-        differs[RELATIVE] = -1
-    free_at = np.flatnonzero(differs > -2)
+        differs = np.full(len(profiles), _FIXED)
+        differs[RELATIVE] = _FREE
+    free_at = np.flatnonzero(differs != _FIXED)
     rows, inverse = np.unique(np.vstack([levels, kinds[None]]), axis=1, return_inverse=True)
     inverse = inverse.ravel()
     row_levels, row_kinds = rows[:-1], rows[-1]
@@ -424,9 +475,13 @@ def _em(
             updated[:, silent] = _NO_SHARE
         change = float(np.abs(updated - priors).max())
         for c in free_at:
-            fresh = _unlike_a_match(
-                count(row_levels, totals[c]), model.match, model.stranger, differs[c], telling
-            )
+            counted = count(row_levels, totals[c])
+            if differs[c] == _BORN_TOGETHER:
+                fresh = born_together(
+                    counted, model.match, model.stranger, profiles[RELATIVE], telling
+                )
+            else:
+                fresh = _unlike_a_match(counted, model.match, model.stranger, differs[c], telling)
             change = max(change, float(np.abs(fresh - profiles[c]).max()))
             profiles[c] = fresh
             terms[c] = _log_likelihood(fresh, row_levels)
