@@ -180,12 +180,13 @@ class Grouping:
         grouped = np.flatnonzero(self.group >= 0)
         if not len(grouped):
             return linked, duplicated
-        ndata = max(1, len(self.sizes))
-        pair = self.group[grouped] * ndata + self.dataset[grouped]
-        distinct, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
-        datasets_in_group = np.bincount(distinct // ndata, minlength=self.groups)
+        per_dataset = self._per_dataset(grouped)
+        ndata = per_dataset.shape[1]
+        datasets_in_group = np.count_nonzero(per_dataset, axis=1)
         linked[grouped] = datasets_in_group[self.group[grouped]] > 1
-        duplicated[grouped] = counts[inverse] > 1
+        duplicated[grouped] = (
+            per_dataset.ravel()[self.group[grouped] * ndata + self.dataset[grouped]] > 1
+        )
         return linked, duplicated
 
     def linked_entities(self) -> int:
@@ -193,9 +194,15 @@ class Grouping:
         grouped = np.flatnonzero(self.group >= 0)
         if not len(grouped):
             return 0
+        return int(np.count_nonzero(np.count_nonzero(self._per_dataset(grouped), axis=1) > 1))
+
+    def _per_dataset(self, grouped: np.ndarray) -> np.ndarray:
+        """Records of each group (rows) from each dataset (columns), counted with one
+        ``bincount`` over the ``grouped`` records rather than sorting them."""
         ndata = max(1, len(self.sizes))
-        distinct = np.unique(self.group[grouped] * ndata + self.dataset[grouped])
-        return int(np.count_nonzero(np.bincount(distinct // ndata, minlength=self.groups) > 1))
+        cell = self.group[grouped] * ndata + self.dataset[grouped]
+        counts: np.ndarray = np.bincount(cell, minlength=self.groups * ndata)
+        return counts.reshape(self.groups, ndata)
 
 
 @dataclass(frozen=True)

@@ -213,12 +213,14 @@ def grouped_with(items: Items, group: Ints, sizes: Sequence[int]) -> NDArray[np.
     ndata = len(sizes)
     member = group >= 0
     dataset_of = np.repeat(np.arange(ndata, dtype=np.int64), sizes)
-    held = np.unique(group[member] * ndata + dataset_of[member])
+    # Which (group, dataset) cells hold a record: a table, not a sort of every record.
+    groups = int(group.max()) + 1 if len(group) else 0
+    held = np.zeros(max(1, groups * ndata), dtype=bool)
+    held[group[member] * ndata + dataset_of[member]] = True
     own_group = group[offsets[items.dataset] + items.row]
-    wanted = own_group * ndata + items.other
-    at = np.searchsorted(held, wanted)
-    at[at >= len(held)] = 0
-    found: NDArray[np.bool_] = (own_group >= 0) & (len(held) > 0) & (held[at] == wanted)
+    found: NDArray[np.bool_] = (own_group >= 0) & held[
+        np.maximum(own_group, 0) * ndata + items.other
+    ]
     return found
 
 
