@@ -50,7 +50,18 @@ class SamplePairs:
     ) -> SamplePairs:
         """The pairs sorted by (sample dataset, other dataset, sample row, score descending,
         other row): the order does not depend on how they were found."""
-        order = np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+        sample_d, other_d, sample_r = (
+            np.asarray(x, np.int64) for x in (sample_d, other_d, sample_r)
+        )
+        # (sample dataset, other dataset, sample row) as one code in the same order, when it
+        # fits: three sorting passes instead of five.
+        datasets = int(max(sample_d.max(), other_d.max())) + 1 if len(sims) else 1
+        rows = int(sample_r.max()) + 1 if len(sims) else 1
+        order = (
+            np.lexsort((other_r, -sims, (sample_d * datasets + other_d) * rows + sample_r))
+            if datasets * datasets * rows < 1 << 62
+            else np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+        )
         return cls(
             tuple(np.asarray(p, np.int64) for p in picked),
             np.asarray(sample_d, np.int64)[order],

@@ -36,3 +36,20 @@ def test_exact_pairs_are_every_pair_at_the_floor_by_columns_or_by_rows(
     found = set(zip(i.tolist(), j.tolist(), sims.tolist(), strict=True))
     assert found == by_hand(few, many, 0.3)
     assert {(0, 3), (1, 70), (2, 2_000)} <= {(a, b) for a, b, _ in found}
+
+
+def test_sample_pairs_are_ordered_as_a_five_key_sort_gives() -> None:
+    rng = np.random.default_rng(4)
+    n = 4_000
+    sample_d = rng.integers(0, 3, n)
+    other_d = rng.integers(0, 3, n)
+    sample_r, other_r = rng.integers(0, 40, n), rng.integers(0, 90, n)
+    sims = rng.integers(70, 100, n) / 100.0  # ties
+    pairs = score_sample.SamplePairs.ordered(
+        [np.arange(40)] * 3, sample_d, sample_r, other_d, other_r, sims
+    )
+    order = np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+    assert np.array_equal(pairs.sims, sims[order])
+    assert np.array_equal(pairs.other_r, other_r[order])
+    assert np.array_equal(pairs.sample_r, sample_r[order])
+    assert np.array_equal(pairs.other_d, other_d[order])
