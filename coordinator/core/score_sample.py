@@ -280,7 +280,9 @@ def refresh(
             mine = ad == d
             sampled_now[mine] = np.isin(ar[mine], rows)
         bd, br = place(b)
-        parts.append(tuple(x[sampled_now] for x in (ad, ar, bd, br, s)))
+        columns = (ad, ar, bd, br, s)
+        # Almost always every one is still sampled: no copy then.
+        parts.append(columns if sampled_now.all() else tuple(x[sampled_now] for x in columns))
     if not parts:
         return SamplePairs.ordered(picked, *(_EMPTY_I,) * 4, np.zeros(0))
     sd, sr, od, orow, sims = (np.concatenate(x) for x in zip(*parts, strict=True))
