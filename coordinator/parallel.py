@@ -154,6 +154,7 @@ class _ProcessSession:
         self._min_comparisons = min_comparisons
         self.tasks_in_workers = 0
         self._blocks: dict[int, tuple[SharedMemory, np.ndarray]] = {}
+        self._copied: list[np.ndarray] = []
         self._pool: ProcessPoolExecutor | None = None
         self._abandon = False
 
@@ -166,10 +167,14 @@ class _ProcessSession:
         return view
 
     def _shared(self, array: np.ndarray) -> SharedArray:
+        """Where workers find ``array``: its segment, copied there on first use if it was not
+        made by ``array`` (a patched load's arrays: ``coordinator.core.loading``)."""
         if id(array) not in self._blocks:
             copy = self.array(array.shape)
             copy[...] = array
-            array = copy
+            # Under the original's id too (kept alive, so the id is not reused): copied once.
+            self._blocks[id(array)] = self._blocks[id(copy)]
+            self._copied.append(array)
         block, view = self._blocks[id(array)]
         return SharedArray(block.name, view.shape)
 
@@ -234,7 +239,8 @@ class _ProcessSession:
                         process.kill()
                 self._pool.shutdown(wait=True, cancel_futures=True)
         finally:
-            for block, _ in self._blocks.values():
+            # A copied array's segment is held under two ids: closed and removed once.
+            for block in {id(b): b for b, _ in self._blocks.values()}.values():
                 block.close()
                 with suppress(FileNotFoundError):  # already removed by a sweep
                     block.unlink()

@@ -156,7 +156,7 @@ def merge(parts: Sequence[Candidates], *, unique: bool = False) -> Candidates:
         np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts])
         for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
     )
-    order = np.lexsort((r1, r0, d1, d0, -sims))
+    order = _descending_order(sims, d0, d1, r0, r1)
     sims, d0, d1, r0, r1 = sims[order], d0[order], d1[order], r0[order], r1[order]
     if unique and len(sims) > 1:
         # Equal pairs have equal similarity, so after the sort they are neighbours.
@@ -166,6 +166,22 @@ def merge(parts: Sequence[Candidates], *, unique: bool = False) -> Candidates:
         )
         sims, d0, d1, r0, r1 = sims[fresh], d0[fresh], d1[fresh], r0[fresh], r1[fresh]
     return from_arrays(sims, d0, d1, r0, r1)
+
+
+def _descending_order(
+    sims: np.ndarray, d0: np.ndarray, d1: np.ndarray, r0: np.ndarray, r1: np.ndarray
+) -> np.ndarray:
+    """``np.lexsort((r1, r0, d1, d0, -sims))``: similarity descending, then the pair. The
+    pair's four numbers are one integer when they fit (two sorting passes, not five)."""
+    if not len(sims):
+        return np.zeros(0, dtype=np.int64)
+    datasets = int(max(d0.max(), d1.max())) + 1
+    width = int(max(r0.max(), r1.max())) + 1
+    if datasets * datasets * width * width >= 1 << 62:
+        return np.lexsort((r1, r0, d1, d0, -sims))
+    code = ((d0.astype(np.int64) * datasets + d1) * width + r0) * width + r1
+    order: np.ndarray = np.lexsort((code, -sims))
+    return order
 
 
 # ------------------------------------------------------------------ all pairs

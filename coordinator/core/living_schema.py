@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS key_changes (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS key_changes_by_org ON key_changes(project_id, organisation, seq);
+-- A run's own key changes (and those waiting for it, run_id ''): read and settled by each
+-- run, so its cost follows the change rather than the project's history.
+CREATE INDEX IF NOT EXISTS key_changes_by_run ON key_changes(project_id, run_id);
 -- Entity to entity: which old entities a run's entities came from, and why.
 CREATE TABLE IF NOT EXISTS key_lineage (
     project_id TEXT NOT NULL,

@@ -157,6 +157,8 @@ def _patch(
     if len(keys):
         gone = keys[np.minimum(np.searchsorted(keys, held_ids), len(keys) - 1)] == held_ids
     gone[at[changed]] = False
+    if not len(fresh_ids) and not gone.any():
+        return held_ids, held_rows  # untouched: shared, not copied (no one writes to them)
     ids, rows = held_ids[~gone], held_rows[~gone]  # copies
     where = np.searchsorted(ids, fresh_ids[changed])
     rows[where] = fresh_rows[changed]

@@ -3,7 +3,8 @@
 A dataset is read in batches straight into one packed array (``session.array``,
 which the engine's workers can share), never as a Python list of per-record
 objects. After a refresh, the arrays the last run loaded are patched with the
-pending changes instead (``load_cache``): only the changed rows are read.
+pending changes instead (``load_cache``): only the changed rows are read, and
+the arrays are shared with the workers only when a task needs them.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ def load_datasets(
     datasets: list[np.ndarray] = []
     record_ids: list[array[int]] = []
     if snapshot is not None:
-        for rows_of in snapshot.rows:
-            packed = session.array(rows_of.shape)
-            packed[:] = rows_of
-            datasets.append(packed)
+        # The patched arrays as they are: a session copies an array into memory its
+        # workers share only if a task needs them there (a blocked incremental run
+        # compares in this process), so this load touches only the changed rows.
+        datasets = list(snapshot.rows)
         record_ids = [array("q", ids.tobytes()) for ids in snapshot.ids]
         load_cache.take(store, project.id, snapshot)
         return Datasets(datasets, record_ids, names, basis, patched=True)

@@ -120,12 +120,28 @@ def best_items(across: Candidates) -> Items:
     width = int(own_r.max()) + 1
     ndata = int(max(own_d.max(), other.max())) + 1
     key = (own_d * width + own_r) * ndata + other
-    order = np.lexsort((-score, key))
-    key = key[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    at = order[first]
+    at = _first_best(key, score, ndata * width * ndata)
     return Items(score[at], own_d[at], own_r[at], other[at], other_r[at])
+
+
+def _first_best(key: Ints, score: Floats, keys: int) -> Ints:
+    """Per distinct key, ascending, the place of its highest score (the earliest place among
+    equal ones): what ``np.lexsort((-score, key))`` puts first in each key, found with
+    scatters over a table of ``keys`` slots instead of sorting every candidate twice (by
+    sorting when the table would be much larger than the candidates)."""
+    if keys > 8 * len(key) + (1 << 20):
+        order = np.lexsort((-score, key))
+        starts = np.ones(len(key), dtype=bool)
+        starts[1:] = key[order][1:] != key[order][:-1]
+        sorted_first: Ints = order[starts]
+        return sorted_first
+    best = np.full(keys, -np.inf)
+    np.maximum.at(best, key, score)
+    top = np.flatnonzero(score == best[key])
+    first = np.full(keys, len(key), dtype=np.int64)
+    np.minimum.at(first, key[top], top)
+    found: Ints = first[first < len(key)]
+    return found
 
 
 def _no_items() -> Items:
@@ -165,10 +181,16 @@ def blocking_miss(
         out: Ints = ((first_d * ndata + second_d) * width + first_r) * width + second_r
         return out
 
-    held = np.sort(
-        keys(d0.astype(np.int64), d1.astype(np.int64), r0.astype(np.int64), r1.astype(np.int64))
-    )
+    a_d, b_d, a_r, b_r = (x.astype(np.int64) for x in (d0, d1, r0, r1))
+    # Only the run's pairs of a record the sample's items start from can be asked about:
+    # those are sorted, not every candidate.
+    starts = np.zeros(ndata * width, dtype=bool)
+    starts[sample.dataset[keep] * width + sample.row[keep]] = True
+    near = starts[a_d * width + a_r] | starts[b_d * width + b_r]
+    held = np.sort(keys(a_d[near], b_d[near], a_r[near], b_r[near]))
     wanted = keys(sample.dataset[keep], sample.other[keep], sample.row[keep], sample.partner[keep])
+    if not len(held):
+        held = np.full(1, -1, dtype=np.int64)  # nothing of theirs was compared
     at = np.searchsorted(held, wanted)
     at[at >= len(held)] = 0
     present = held[at] == wanted
@@ -191,12 +213,14 @@ def grouped_with(items: Items, group: Ints, sizes: Sequence[int]) -> NDArray[np.
     ndata = len(sizes)
     member = group >= 0
     dataset_of = np.repeat(np.arange(ndata, dtype=np.int64), sizes)
-    held = np.unique(group[member] * ndata + dataset_of[member])
+    # Which (group, dataset) cells hold a record: a table, not a sort of every record.
+    groups = int(group.max()) + 1 if len(group) else 0
+    held = np.zeros(max(1, groups * ndata), dtype=bool)
+    held[group[member] * ndata + dataset_of[member]] = True
     own_group = group[offsets[items.dataset] + items.row]
-    wanted = own_group * ndata + items.other
-    at = np.searchsorted(held, wanted)
-    at[at >= len(held)] = 0
-    found: NDArray[np.bool_] = (own_group >= 0) & (len(held) > 0) & (held[at] == wanted)
+    found: NDArray[np.bool_] = (own_group >= 0) & held[
+        np.maximum(own_group, 0) * ndata + items.other
+    ]
     return found
 
 

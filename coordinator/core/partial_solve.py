@@ -92,15 +92,20 @@ def solve(
     labels = components(
         n, np.concatenate([u, chain[:-1][same]]), np.concatenate([v, chain[1:][same]])
     )
-    affected = np.isin(labels, np.unique(labels[seeds]))
-    # Groups: last run's for the records not affected, the solver's for the rest.
+    # Labels and entity numbers are below n and the entity count: tables, not sorts.
+    reached = np.zeros(n, dtype=bool)
+    reached[labels[seeds]] = True
+    affected = reached[labels]
+    # Groups: last run's for the records not affected, the solver's for the rest, numbered
+    # in the order of last run's entity numbers.
     group = np.full(n, -1, dtype=np.int64)
     kept = ~affected & (previous >= 0)
-    _, number, count = np.unique(previous[kept], return_inverse=True, return_counts=True)
+    number = previous[kept]
+    count = np.bincount(number) if len(number) else np.zeros(0, dtype=np.int64)
     together = count[number] > 1
-    _, renumbered = np.unique(number[together], return_inverse=True)
-    group[np.flatnonzero(kept)[together]] = renumbered
-    groups = int(renumbered.max()) + 1 if len(renumbered) else 0
+    renumber = np.cumsum(count > 1) - 1
+    group[np.flatnonzero(kept)[together]] = renumber[number[together]]
+    groups = int(np.count_nonzero(count > 1))
     inside = affected[u] if len(u) else np.zeros(0, dtype=bool)
     solution = solver(matching.select(linking, inside))
     for members in solution:

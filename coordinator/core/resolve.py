@@ -52,7 +52,7 @@ def solve_changed(
     at = np.searchsorted(previous.record_ids, everyone, sorter=sorter)
     at = sorter[np.minimum(at, max(0, len(sorter) - 1))] if len(sorter) else at
     known = previous.record_ids[at] == everyone if len(sorter) else np.zeros(len(everyone), bool)
-    _, code = entities.unique_ids(previous.entity_ids)
+    _, code = previous.codes
     before = np.where(known, code[at] if len(sorter) else -1, -1)
     return partial_solve.solve(
         linking,

@@ -50,7 +50,18 @@ class SamplePairs:
     ) -> SamplePairs:
         """The pairs sorted by (sample dataset, other dataset, sample row, score descending,
         other row): the order does not depend on how they were found."""
-        order = np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+        sample_d, other_d, sample_r = (
+            np.asarray(x, np.int64) for x in (sample_d, other_d, sample_r)
+        )
+        # (sample dataset, other dataset, sample row) as one code in the same order, when it
+        # fits: three sorting passes instead of five.
+        datasets = int(max(sample_d.max(), other_d.max())) + 1 if len(sims) else 1
+        rows = int(sample_r.max()) + 1 if len(sims) else 1
+        order = (
+            np.lexsort((other_r, -sims, (sample_d * datasets + other_d) * rows + sample_r))
+            if datasets * datasets * rows < 1 << 62
+            else np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+        )
         return cls(
             tuple(np.asarray(p, np.int64) for p in picked),
             np.asarray(sample_d, np.int64)[order],
@@ -129,13 +140,26 @@ def exact_pairs(
     words = few.shape[1] % 8 == 0
     few_w = few.view(np.uint64) if words else few
     many_w = np.ascontiguousarray(many).view(np.uint64) if words else many
-    ones_many = np.bitwise_count(many_w).sum(axis=1, dtype=np.int32)
+    # Against many rows, word by word over contiguous columns (three times quicker than
+    # one (rows x words) temporary a row); against few, the temporary.
+    columns = (
+        [np.ascontiguousarray(many_w[:, w]) for w in range(many_w.shape[1])]
+        if words and len(many) >= _COLUMNS_FROM
+        else None
+    )
+    ones_many = (
+        _common(columns, None) if columns else np.bitwise_count(many_w).sum(axis=1, dtype=np.int32)
+    )
 
     def scan(first: int, last: int) -> list[np.ndarray]:
         found: list[list[np.ndarray]] = [[_EMPTY_I], [_EMPTY_I], [np.zeros(0)]]
         for k in range(first, last):
             row = few_w[k]
-            both = np.bitwise_count(many_w & row).sum(axis=1, dtype=np.int32)
+            both = (
+                _common(columns, row)
+                if columns
+                else np.bitwise_count(many_w & row).sum(axis=1, dtype=np.int32)
+            )
             total = (ones_many + int(np.bitwise_count(row).sum())).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 sims = np.where(total > 0, 2.0 * both / total, 0.0)
@@ -148,6 +172,26 @@ def exact_pairs(
     parts = in_threads(len(few), scan)
     i, j, s = (np.concatenate([p[n] for p in parts]) for n in range(3))
     return (j, i, s) if flip else (i, j, s)
+
+
+#: Rows on the many side from which ``exact_pairs`` counts bits column by column.
+_COLUMNS_FROM = 4096
+
+
+def _common(columns: list[np.ndarray], row: np.ndarray | None) -> np.ndarray:
+    """Per row of ``columns`` (64-bit words, one array each), the bits it shares with ``row``
+    (None: its own bits), summed word by word in preallocated buffers."""
+    scratch = np.empty(len(columns[0]), dtype=np.uint64)
+    counted = np.empty(len(columns[0]), dtype=np.uint8)
+    total = np.zeros(len(columns[0]), dtype=np.int32)
+    for w, column in enumerate(columns):
+        if row is None:
+            np.bitwise_count(column, out=counted)
+        else:
+            np.bitwise_and(column, row[w], out=scratch)
+            np.bitwise_count(scratch, out=counted)
+        total += counted
+    return total
 
 
 @dataclass(frozen=True)
@@ -236,7 +280,9 @@ def refresh(
             mine = ad == d
             sampled_now[mine] = np.isin(ar[mine], rows)
         bd, br = place(b)
-        parts.append(tuple(x[sampled_now] for x in (ad, ar, bd, br, s)))
+        columns = (ad, ar, bd, br, s)
+        # Almost always every one is still sampled: no copy then.
+        parts.append(columns if sampled_now.all() else tuple(x[sampled_now] for x in columns))
     if not parts:
         return SamplePairs.ordered(picked, *(_EMPTY_I,) * 4, np.zeros(0))
     sd, sr, od, orow, sims = (np.concatenate(x) for x in zip(*parts, strict=True))

@@ -42,33 +42,63 @@ def top_two(candidates: Candidates) -> tuple[Scores, Scores]:
         )
     width = int(max(r0.max(), r1.max())) + 1
     ndata = int(max(d0.max(), d1.max())) + 1
-    # Most similar first already (anonlink's order) lets one stable sort on the key do;
-    # otherwise sort on the score first.
-    ranked = bool(np.all(sims[:-1] >= sims[1:]))
-    if not ranked:
-        by_score = np.argsort(-sims, kind="stable")
-        sims = sims[by_score]
-        d0, d1, r0, r1 = (a[by_score] for a in (d0, d1, r0, r1))
+    slots = ndata * width * ndata
     bests, seconds = [], []
     for own, own_row, other in ((d0, r0, d1), (d1, r1, d0)):
         # Key = (own dataset, own row, other dataset).
         keys = (own.astype(np.int64) * width + own_row) * ndata + other
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        values = sims[order]
-        del order
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = keys[1:] != keys[:-1]
-        at = np.flatnonzero(first)
-        second = np.full(len(at), np.nan)
-        follows = at + 1 < len(keys)
-        has_second = np.zeros(len(at), dtype=bool)
-        has_second[follows] = keys[at[follows] + 1] == keys[at[follows]]
-        second[has_second] = values[at[has_second] + 1]
-        bests.append(values[at])
+        best, second = (
+            _by_table(keys, sims, slots)
+            if slots <= 8 * len(keys) + (1 << 20)
+            else _by_sorting(keys, sims)
+        )
+        bests.append(best)
         seconds.append(second)
-    best: Scores = np.concatenate(bests)
-    return best, np.concatenate(seconds)
+    best_all: Scores = np.concatenate(bests)
+    return best_all, np.concatenate(seconds)
+
+
+def _by_table(keys: NDArray[np.int64], sims: Scores, slots: int) -> tuple[Scores, Scores]:
+    """Per distinct key (ascending), the best score and the best of the others (NaN: none),
+    with scatters over a table of ``slots`` keys instead of sorting every pair."""
+    count = np.bincount(keys, minlength=slots)
+    best = np.full(slots, -np.inf)
+    np.maximum.at(best, keys, sims)
+    # One pair at the best score leaves the race for second (the first such, as a sort
+    # would: ties leave the best score for second too).
+    top = np.flatnonzero(sims == best[keys])
+    first = np.full(slots, len(keys), dtype=np.int64)
+    np.minimum.at(first, keys[top], top)
+    others = np.ones(len(keys), dtype=bool)
+    others[first[first < len(keys)]] = False
+    second = np.full(slots, -np.inf)
+    np.maximum.at(second, keys[others], sims[others])
+    held = np.flatnonzero(count)
+    runner_up = np.where(count[held] > 1, second[held], np.nan)
+    return best[held], runner_up
+
+
+def _by_sorting(keys: NDArray[np.int64], sims: Scores) -> tuple[Scores, Scores]:
+    """``_by_table`` by sorting, for keys too spread out for a table."""
+    # Most similar first already (anonlink's order) lets one stable sort on the key do;
+    # otherwise sort on the score first.
+    if not bool(np.all(sims[:-1] >= sims[1:])):
+        by_score = np.argsort(-sims, kind="stable")
+        keys, sims = keys[by_score], sims[by_score]
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    values = sims[order]
+    del order
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    at = np.flatnonzero(first)
+    second = np.full(len(at), np.nan)
+    follows = at + 1 < len(keys)
+    has_second = np.zeros(len(at), dtype=bool)
+    has_second[follows] = keys[at[follows] + 1] == keys[at[follows]]
+    second[has_second] = values[at[has_second] + 1]
+    best: Scores = values[at]
+    return best, second
 
 
 def runner_up_scores(candidates: Candidates, above: float) -> Scores:

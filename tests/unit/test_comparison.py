@@ -235,3 +235,16 @@ def test_sampled_scores_are_the_same_whatever_the_slices(monkeypatch: pytest.Mon
     monkeypatch.setattr(candidates, "SAMPLE_SLICE", 250)  # five slices of each dataset
     assert scores() == whole
     assert len(whole) >= 100
+
+
+def test_merge_orders_by_similarity_then_pair_exactly_as_a_five_key_lexsort() -> None:
+    rng = np.random.default_rng(3)
+    n = 5_000
+    sims = rng.integers(60, 100, n) / 100.0  # ties, as Dice scores have
+    d0, d1 = (rng.integers(0, 3, n).astype(np.uint32) for _ in range(2))
+    r0, r1 = (rng.integers(0, 50, n).astype(np.uint32) for _ in range(2))
+    order = np.lexsort((r1, r0, d1, d0, -sims))
+    merged = comparison.merge([comparison.from_arrays(sims, d0, d1, r0, r1)])
+    assert np.array_equal(np.frombuffer(merged[0], dtype=np.float64), sims[order])
+    for got, column in zip((*merged[1], *merged[2]), (d0, d1, r0, r1), strict=True):
+        assert np.array_equal(np.frombuffer(got, dtype=np.uint32), column[order])

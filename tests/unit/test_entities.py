@@ -247,6 +247,22 @@ def test_ids_in_is_isin_for_entity_ids_even_when_prefixes_collide() -> None:
     assert found.sum() == len(ids[::7]) and not found[len(ids) :].any()
 
 
+def test_ids_in_asks_only_the_wanted_ids_a_few_values_can_meet() -> None:
+    wanted = random_ids(3_000)
+    # Few values against many wanted ids: twins share a wanted id's prefix, not the id.
+    twins = np.array([bytes(i)[:16] + b"0" * 16 for i in wanted[:5]], dtype=ID_DTYPE)
+    values = np.concatenate([wanted[10:14], twins, random_ids(3)])
+    found = ids_in(values, np.concatenate([wanted, twins[:1]]))
+    assert found.tolist() == [True] * 4 + [True] + [False] * 4 + [False] * 3
+
+
+def test_unique_ids_orders_ids_that_are_not_hex_as_numpy_does() -> None:
+    values = np.array([b"zz", b"", b"0123456789abcdef9", b"zz", b"0123456789abcdefz"], ID_DTYPE)
+    distinct, place = unique_ids(values)
+    expected, expected_place = np.unique(values, return_inverse=True)
+    assert np.array_equal(distinct, expected) and np.array_equal(place, expected_place)
+
+
 def test_unique_ids_is_unique_for_entity_ids_in_order() -> None:
     ids = random_ids(500)
     twins = np.array([bytes(i)[:16] + b"0" * 16 for i in ids[:20]], dtype=ID_DTYPE)

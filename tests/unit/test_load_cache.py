@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from coordinator import parallel
 from coordinator.core import load_cache
 from coordinator.core.candidates import InlineEngine
 from coordinator.core.loading import Datasets, load_datasets
 from coordinator.core.store import Store
+from coordinator.parallel import ProcessEngine
 from tests.unit.test_incremental_runs import PARTIES, PROJECT, Living
 
 
@@ -98,4 +101,31 @@ def test_a_run_completed_elsewhere_or_an_erasure_drops_the_snapshot(tmp_path: Pa
     assert not load(living).patched
     load_cache.forget(living.core.store, PROJECT)
     assert not load(living).patched  # nothing held after the forget but what this load took
+    living.core.store.close()
+
+
+def test_worker_processes_compare_a_patched_load_as_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A patched load hands the run plain arrays: the workers get them copied into shared
+    # memory when a task needs them (once each), and find exactly what one process finds.
+    living = Living(tmp_path, InlineEngine(), size=60)
+    living.run(full=True)
+    living.refresh(PARTIES[0], 1, changes=4)
+    assert living.run(full=False)["incremental"] is True
+    quick = living.entities()
+    shared: list[int] = []
+    share = parallel._ProcessSession._shared
+
+    def counted(session: parallel._ProcessSession, array: np.ndarray) -> parallel.SharedArray:
+        shared.append(id(array))
+        return share(session, array)
+
+    monkeypatch.setattr(parallel._ProcessSession, "_shared", counted)
+    monkeypatch.setattr(parallel, "MIN_TASKS_FOR_WORKERS", 1)  # a small project's few tasks
+    living.core.engine = ProcessEngine(workers=2, min_comparisons=0)
+    assert load(living).patched
+    assert living.run(full=True)["incremental"] is False
+    assert shared, "the re-link's tasks ran in the worker processes"
+    assert living.entities() == quick
     living.core.store.close()

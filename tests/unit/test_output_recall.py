@@ -47,6 +47,75 @@ def test_each_record_keeps_its_best_candidate_per_other_dataset() -> None:
     assert len(best) == 7
 
 
+def random_pairs(count: int, seed: int) -> comparison.Candidates:
+    """Three datasets' candidates with many tied scores and repeated records."""
+    rng = np.random.default_rng(seed)
+    d0 = rng.integers(0, 2, count)
+    d1 = np.minimum(d0 + rng.integers(0, 2, count), 2)  # some inside one dataset
+    scores = rng.integers(70, 100, count) / 100.0
+    return comparison.from_arrays(
+        scores, d0, d1, rng.integers(0, 40, count), rng.integers(0, 40, count)
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_best_items_are_lexsorts_first_of_each_record_and_dataset_ties_and_all(
+    seed: int,
+) -> None:
+    across = random_pairs(3_000, seed)
+    found = output_recall.best_items(across)
+    sims, d0, d1, r0, r1 = (np.asarray(x) for x in matching.arrays(across))
+    own_d, own_r = np.concatenate([d0, d1]), np.concatenate([r0, r1])
+    other, other_r = np.concatenate([d1, d0]), np.concatenate([r1, r0])
+    score = np.concatenate([sims, sims])
+    keep = own_d != other
+    own_d, own_r, other, other_r, score = (a[keep] for a in (own_d, own_r, other, other_r, score))
+    key = (own_d * 40 + own_r) * 3 + other
+    order = np.lexsort((-score, key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    at = order[first]
+    assert np.array_equal(found.score, score[at])
+    assert np.array_equal(found.partner, other_r[at])
+    assert np.array_equal(found.row, own_r[at]) and np.array_equal(found.other, other[at])
+
+
+def test_blocking_misses_ask_only_about_the_sampled_records_pairs() -> None:
+    across = random_pairs(3_000, 5)
+    sims, d0, d1, r0, r1 = (np.asarray(x) for x in matching.arrays(across))
+    cross = d0 != d1
+    blocked = comparison.from_arrays(
+        sims[cross][::2], d0[cross][::2], d1[cross][::2], r0[cross][::2], r1[cross][::2]
+    )
+    # The sample: every cross pair of rows 0-4, of which the blocked run kept half.
+    mine = cross & (r0 < 5)
+    sample = comparison.from_arrays(sims[mine], d0[mine], d1[mine], r0[mine], r1[mine])
+    missed, weight = output_recall.blocking_miss(SEPARATED, sample, blocked, 0.85)
+    items = output_recall.best_items(sample)
+    kept = {
+        (min(a, b), max(a, b), x if a < b else y, y if a < b else x)
+        for a, b, x, y in zip(*(matching.arrays(blocked)[1:]), strict=True)
+    }
+    seen_from = float(np.asarray(matching.arrays(blocked)[0]).min())
+    use = items.score >= seen_from
+    weights = output_recall.match_weights(SEPARATED, items.score[use], 0.85, seen_from)
+    present = np.array(
+        [
+            (min(a, b), max(a, b), x if a < b else y, y if a < b else x) in kept
+            for a, b, x, y in zip(
+                items.dataset[use],
+                items.other[use],
+                items.row[use],
+                items.partner[use],
+                strict=True,
+            )
+        ]
+    )
+    assert weight == pytest.approx(float(weights.sum()))
+    assert missed == pytest.approx(float(weights[~present].sum()) / float(weights.sum()))
+    assert 0 < missed < 1
+
+
 def test_grouped_with_asks_whether_the_group_holds_the_other_dataset() -> None:
     items = output_recall.best_items(pairs([(0.95, 0, 1, 0, 0), (0.9, 0, 1, 1, 1)]))
     # Records in load order: dataset 0 rows 0-1, dataset 1 rows 0-1; only row 0 pair grouped.

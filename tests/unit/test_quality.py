@@ -8,7 +8,7 @@ from array import array
 import numpy as np
 import pytest
 
-from coordinator.core import comparison, quality
+from coordinator.core import comparison, quality, top_scores
 from coordinator.core.entities import Grouping
 from coordinator.core.quality import Mixture
 
@@ -332,3 +332,15 @@ def test_top_two_scores_match_a_count_by_hand(ranked: bool) -> None:
 
     got = sorted(zip(best.tolist(), np.nan_to_num(second, nan=-1.0).tolist(), strict=True))
     assert got == expected
+
+
+def test_top_two_by_table_is_top_two_by_sorting_in_order_ties_and_all() -> None:
+    rng = np.random.default_rng(5)
+    # Keys below 500 repeat (ties: Dice scores take few values); 550-599 have one pair each.
+    keys = np.concatenate([rng.integers(0, 500, 5_000), np.arange(550, 600)]).astype(np.int64)
+    sims = rng.integers(70, 100, len(keys)) / 100.0
+    by_table = top_scores._by_table(keys, sims, 600)
+    by_sorting = top_scores._by_sorting(keys, sims)
+    for table, sorting in zip(by_table, by_sorting, strict=True):
+        assert np.array_equal(table, sorting, equal_nan=True)
+    assert np.isnan(by_table[1]).any() and (by_table[0] == by_table[1]).any()
