@@ -3,7 +3,7 @@
 Kept apart from ``coordinator.core.store``'s core schema because they belong
 to one feature (monthly refreshes, incremental runs, keys over time) and are
 created with ``IF NOT EXISTS`` in the same transaction as the rest
-(schema version 4, ``coordinator.core.migrations``).
+(schema version 4; the index of key changes by run, version 5: ``coordinator.core.migrations``).
 
 Nothing here holds an identifier or a linkage key: refresh counts, record
 ids (the coordinator's own row numbers), entity ids (internal, never served)

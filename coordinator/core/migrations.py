@@ -111,10 +111,17 @@ def _v3_to_v4(tx: StepTransaction) -> None:
     tables, made by the current schema in the same transaction; nothing to rewrite."""
 
 
+def _v4_to_v5(tx: StepTransaction) -> None:
+    """Version 5 indexes key changes by run (``key_changes_by_run``), so each run reads and
+    settles its own changes in time that follows the change, not the project's history. The
+    index comes from the current schema in the same transaction; nothing to rewrite."""
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "add run quality reports", _v1_to_v2),
     Step(2, "index records and entities in arrival order", _v2_to_v3),
     Step(3, "add refreshes, key lineage and releases", _v3_to_v4),
+    Step(4, "index key changes by run", _v4_to_v5),
 )
 """Every step, oldest first; ``STEPS[i].from_version == i + 1``."""
 

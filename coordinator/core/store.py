@@ -31,7 +31,7 @@ from hublink.audit.checkpoint import Signer, default_audit_key, load_or_create_k
 from hublink.private import private_sqlite, tighten_sqlite
 from hublink.spec import canonical_json
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped with each step added to ``coordinator.core.migrations.STEPS`` (2: run quality;
 4: refreshes, key lineage and releases)."""
 
