@@ -178,7 +178,7 @@ def main() -> None:
                     )
                     for name, (value, interval) in found.items():
                         kind, which = name.split()
-                        kind = kind.removeprefix("was-")
+                        kind = kind.removeprefix("was-").removeprefix("pairwise-")
                         kind = "across" if kind == "headline" else kind
                         fig = Figure(name, value, interval, true[which][kind])
                         figures.setdefault(name, []).append(fig)
@@ -199,7 +199,9 @@ def main() -> None:
 
 
 def field_estimators() -> list[Estimator]:
-    """The field path's own estimate, as a run reports it (``field_estimate``)."""
+    """The field path's own estimate, as a run reports it (``field_estimate``), and the
+    same with each pair at the model's probability (``one_match`` off: across figures
+    before ``spoken_for``, named ``pairwise-across``)."""
     return [on_output]
 
 
@@ -209,9 +211,14 @@ def on_output(scored, enc, groups, seed: int, **_: object):  # type: ignore[no-u
     prepared = field_estimate.prepare(scored, sizes, seed=seed)
     grouping = entities.Grouping.from_solution(groups, sizes)
     found = field_estimate.on_output(prepared, grouping.group, grouping.dataset, seed=seed)
+    pairwise = field_estimate.on_output(
+        prepared, grouping.group, grouping.dataset, seed=seed, one_match=False
+    )
     out = {
         "across P": (found.across.precision, found.across.precision_interval),
         "across R": (found.across.recall, found.across.recall_interval),
+        "pairwise-across P": (pairwise.across.precision, pairwise.across.precision_interval),
+        "pairwise-across R": (pairwise.across.recall, pairwise.across.recall_interval),
     }
     if found.within is not None:
         out["within P"] = (found.within.precision, found.within.precision_interval)
