@@ -15,6 +15,11 @@ of zero width: ``bench/field_estimates.py``). Here:
   or three parts (a date slip and a move, say) among strangers, under the
   candidate floor, so no candidate ever holds it. ``hidden_matches`` counts them
   from how often each part's salt breaks among the matches the floor kept;
+- **one match a record**: a pair the groups leave apart while both its records are
+  grouped with another record of the other's organisation is not a missed match
+  (``spoken_for``); the model, which weighs pairs one at a time, gave twins' and
+  namesakes' pairs the probability they would have alone. What those pairs held of
+  their pattern's matches goes to that pattern's pairs left free (``moved_from_spoken``);
 - **intervals**: the spread of the truth itself given the probabilities (each
   pair a match with its probability; the hidden count's own uncertainty), widened
   by the spread of refits on a bootstrap over records, started from several
