@@ -126,7 +126,8 @@ def setting(
             dump / f"x{factor:g}-ov{overlap:g}-s{seed}.npz",
             chance=chance, broken=broken, held=held, match=match, draws=prepared.draws[:, mine],
             truth_recall=truth.cross.recall, estimate=est.across.recall,
-            cut=scored.cuts[0], ends0=scored.inputs.ends[0][mine], ends1=scored.inputs.ends[1][mine], true_pairs=len(tl),
+            cut=scored.cuts[0], ends0=scored.inputs.ends[0][mine],
+            ends1=scored.inputs.ends[1][mine], true_pairs=len(tl),
         )  # fmt: skip
     print(f"\n== x{factor:g} ov{overlap:g} s{seed}: {len(tl)} true cross pairs, "
           f"{len(code)} candidates, true R {truth.cross.recall:.3f} est "
