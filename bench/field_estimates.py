@@ -3,7 +3,8 @@
 The default path (``field_scoring`` on, salted record CLK): for each error
 level, overlap and seed this generates synthetic data for three
 organisations, encodes it as nodes do (bench/quality.py), finds every
-candidate at the salted floors, scores and links them with the field model
+candidate as a run does (the salted floors and the part pass: ``run_pairs``),
+scores and links them with the field model
 (``field_scoring.score`` / ``decide``) and solves, as a run does. It then
 prints the model's own estimate of precision and recall, across
 organisations and within one, with its stated interval, beside the truth of
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import grouped
 import quality as bench_quality
 from quality import DEFAULTS
+from run_pairs import run_pairs
 
 from coordinator.core import entities, field_estimate, field_scoring, matching, peaks
 from coordinator.core import quality as run_quality
@@ -142,8 +144,11 @@ def main() -> None:
                 enc = bench_quality.synthetic_setting(
                     args.records, seed, overlap, factor, args.orgs
                 )
-                across = matching.candidate_pairs(enc.datasets, SALTED_FLOOR)
-                within = matching.within_pairs(enc.datasets, field_scoring.within_floor("salted"))
+                # As a run finds them: the whole-row floor and the part pass (``run_pairs``).
+                found_pairs = run_pairs(
+                    enc.datasets, "salted", field_scoring.within_floor("salted")
+                )
+                across, within = found_pairs.across, found_pairs.within
                 sizes = [len(d) for d in enc.datasets]
                 scored = field_scoring.score(
                     across,
@@ -173,7 +178,7 @@ def main() -> None:
                     )
                     for name, (value, interval) in found.items():
                         kind, which = name.split()
-                        kind = kind.removeprefix("was-")
+                        kind = kind.removeprefix("was-").removeprefix("pairwise-")
                         kind = "across" if kind == "headline" else kind
                         fig = Figure(name, value, interval, true[which][kind])
                         figures.setdefault(name, []).append(fig)
@@ -194,7 +199,9 @@ def main() -> None:
 
 
 def field_estimators() -> list[Estimator]:
-    """The field path's own estimate, as a run reports it (``field_estimate``)."""
+    """The field path's own estimate, as a run reports it (``field_estimate``), and the
+    same with each pair at the model's probability (``one_match`` off: across figures
+    before ``spoken_for``, named ``pairwise-across``)."""
     return [on_output]
 
 
@@ -204,9 +211,14 @@ def on_output(scored, enc, groups, seed: int, **_: object):  # type: ignore[no-u
     prepared = field_estimate.prepare(scored, sizes, seed=seed)
     grouping = entities.Grouping.from_solution(groups, sizes)
     found = field_estimate.on_output(prepared, grouping.group, grouping.dataset, seed=seed)
+    pairwise = field_estimate.on_output(
+        prepared, grouping.group, grouping.dataset, seed=seed, one_match=False
+    )
     out = {
         "across P": (found.across.precision, found.across.precision_interval),
         "across R": (found.across.recall, found.across.recall_interval),
+        "pairwise-across P": (pairwise.across.precision, pairwise.across.precision_interval),
+        "pairwise-across R": (pairwise.across.recall, pairwise.across.recall_interval),
     }
     if found.within is not None:
         out["within P"] = (found.within.precision, found.within.precision_interval)

@@ -54,7 +54,7 @@ from encoding_variants import SECRET, prepared
 from run_pairs import rows_of, run_pairs
 from threshold import scaled
 
-from coordinator.core import chance, field_scoring, matching, quality
+from coordinator.core import chance, entities, field_estimate, field_scoring, matching, quality
 from hublink import synthetic
 from hublink.config import ProjectConfig, default_of
 from hublink.spec import RECORD_CLKS, LinkageSpec
@@ -182,8 +182,11 @@ def household_false_pairs(predicted: dict[Hashable, str], enc: Encoded) -> int:
     return grouped.household_false_pairs(predicted, enc.household, enc.truth)
 
 
-def solve_and_score(enc: Encoded, linking: Any, path: str, started: float, **est: Any) -> Result:
-    groups = matching.solve(linking, merge_threshold=DEFAULTS.merge_threshold)
+def solve_and_score(
+    enc: Encoded, linking: Any, path: str, started: float, groups: Any = None, **est: Any
+) -> Result:
+    if groups is None:
+        groups = matching.solve(linking, merge_threshold=DEFAULTS.merge_threshold)
     predicted = grouped.predicted(groups, enc.ids)
     q = synthetic.pairwise_quality(predicted, enc.truth)
     return Result(
@@ -216,15 +219,26 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
         seed=seed,
     )
     decision = field_scoring.decide(across, within, scored)
-    d = decision.duplicates
+    groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
     if PATTERNS:
-        groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
         found = grouped.predicted(groups, enc.ids)
         print("\n".join(field_patterns.table(across, within, scored, enc.ids, enc.truth, found)))
+    # The figures a run reports: the model's own, on the solved groups, counting the matches
+    # the floor hid (``field_estimate``); before 2026-12-07 this printed the model's mean
+    # probability over its candidates (``decision.across_recall``), which a run no longer
+    # reports and which reads 2-4 points high at doubled errors.
+    sizes = [len(d) for d in enc.datasets]
+    grouping = entities.Grouping.from_solution(groups, sizes)
+    est = field_estimate.on_output(
+        field_estimate.prepare(scored, sizes, seed=seed),
+        grouping.group,
+        grouping.dataset,
+        seed=seed,
+    )
+    within_est = None if est.within is None else (est.within.precision, est.within.recall)
     return solve_and_score(
-        enc, decision.linking, "field", started,
-        across=(decision.across_precision, decision.across_recall),
-        within=(d.precision, d.recall),
+        enc, decision.linking, "field", started, groups,
+        across=(est.across.precision, est.across.recall), within=within_est,
     )  # fmt: skip
 
 

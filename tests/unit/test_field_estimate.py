@@ -16,11 +16,13 @@ from coordinator.core.field_estimate import (
     broken_parts,
     hidden_matches,
     interval,
+    moved_from_spoken,
     on_output,
     output_pairs,
     record_weights,
     robust_spread,
     several_expected,
+    spoken_for,
 )
 from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import ACROSS, WITHIN
@@ -139,16 +141,70 @@ def test_figures_count_the_groups_not_the_pairs_offered() -> None:
     across = found.across
     # Group 1 holds records 1, 2 and 31: 2 cross pairs, one of them never a candidate
     # (2-31), counted at the mean probability of the output's candidates (1.0); record 2's
-    # own certain pair (2-32) is no longer held, and counts as missed.
+    # own certain pair (2-32) is no longer held, and counts as missed. The pair 0-31 left
+    # apart counts for nothing: 0 is grouped with 30, 31 with 1 (``spoken_for``).
     assert across.output_pairs == n
     assert across.precision == pytest.approx(1.0)
-    assert across.recall == pytest.approx((n - 1) / (n + 0.5))
+    assert across.recall == pytest.approx((n - 1) / n)
     assert across.recall_interval[0] < across.recall < across.recall_interval[1] + 1e-12
     assert found.within is not None
     assert found.within.precision == pytest.approx(0.9)
     # Too few matches to lean on, and said so.
     assert {c.code for c in found.caveats} >= {"few_field_matches_within"}
     assert all(c.untrusted for c in found.caveats if c.code.startswith("few_field"))
+
+
+def test_a_pair_apart_whose_records_both_have_partners_there_is_not_a_miss() -> None:
+    # Datasets 0 (records 0-2) and 1 (records 3-5). Groups: {0, 3}, {1, 4}; 2 and 5 alone.
+    group = np.array([0, 1, -1, 0, 1, -1])
+    dataset = np.array([0, 0, 0, 1, 1, 1])
+    left = np.array([0, 0, 2, 0, 1])
+    right = np.array([4, 5, 5, 3, 2])
+    found = spoken_for(left, right, group, dataset)
+    # 0-4: both grouped with a record of the other's dataset; 0-5 and 2-5: 5 or 2 is free;
+    # 0-3 is held; 1-2 is inside one dataset, and 2 is free.
+    assert found.tolist() == [True, False, False, False, False]
+
+
+def test_recall_does_not_count_pairs_both_spoken_for_as_missed() -> None:
+    # Two certain grouped pairs and a 0.9 pair between them the solver left apart (a twin's
+    # record, say): recall is not 2 / 2.9.
+    found = on_output(
+        prepared([1.0, 1.0, 0.9], [0, 1, 0], [2, 3, 3], [ACROSS] * 3),
+        np.array([0, 1, 0, 1]),
+        np.array([0, 0, 1, 1]),
+    )
+    assert found.across.recall == pytest.approx(1.0)
+    assert found.across.expected_matches == pytest.approx(2.0)
+
+
+def test_a_patterns_matches_move_from_pairs_spoken_for_to_its_free_pairs() -> None:
+    # Six pairs the model saw alike (0.2 each: 1.2 matches among them), four of them twins
+    # spoken for; one held pair of another pattern; one free pair of a third pattern.
+    chance = np.array([0.2] * 6 + [0.9, 0.1])
+    held = np.array([False] * 6 + [True, False])
+    spoken = np.array([True] * 4 + [False] * 4)
+    found = moved_from_spoken(chance, chance, held, spoken)
+    assert found[:4].tolist() == [0.0] * 4
+    assert found[4:6] == pytest.approx([0.6, 0.6])  # 1.2 matches over the two left
+    assert found[6:].tolist() == [0.9, 0.1]  # held and other patterns are untouched
+    # Nothing spoken for: nothing moves; never above 1.
+    assert moved_from_spoken(chance, chance, held, np.zeros(8, dtype=bool)).tolist() == (
+        chance.tolist()
+    )
+    crowded = moved_from_spoken(np.full(4, 0.9), np.full(4, 0.9), np.zeros(4, dtype=bool),
+                                np.array([True, True, True, False]))  # fmt: skip
+    assert crowded.tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_one_match_off_leaves_the_models_probabilities() -> None:
+    found = on_output(
+        prepared([1.0, 1.0, 0.9], [0, 1, 0], [2, 3, 3], [ACROSS] * 3),
+        np.array([0, 1, 0, 1]),
+        np.array([0, 0, 1, 1]),
+        one_match=False,
+    )
+    assert found.across.recall == pytest.approx(2 / 2.9)
 
 
 def test_a_run_without_within_pairs_has_no_within_figures() -> None:
