@@ -41,6 +41,8 @@ from hublink.privacy.names import NameList
 from hublink.privacy.unbalance import as_unbalanced
 
 Floats = npt.NDArray[np.float64]
+Dense = npt.NDArray[np.float32]
+"""Rows x positions as 0.0 / 1.0, for weighted counts by matrix products."""
 Mask = npt.NDArray[np.bool_]
 
 
@@ -54,20 +56,20 @@ class Atoms:
     """Rows x atoms: whether the row sets (nearly) all the atom's positions."""
 
 
-def _shared(rows: Floats, weights: Floats, holders: Mask) -> tuple[Floats, float]:
+def _shared(rows: Dense, weights: Floats, holders: Mask) -> tuple[Floats, float]:
     """Each position's support among ``holders`` (weighted), and their total weight."""
     chosen = np.flatnonzero(holders)
     return weights[chosen] @ rows[chosen], float(weights[chosen].sum())
 
 
-def _holding(rows: Floats, positions: Mask, share: float) -> Mask:
+def _holding(rows: Dense, positions: Mask, share: float) -> Mask:
     """The rows that set at least ``share`` of ``positions``."""
     chosen = np.flatnonzero(positions)
     return np.asarray(rows[:, chosen].sum(axis=1) >= share * len(chosen) - 1e-9)
 
 
 def _close(
-    rows: Floats, weights: Floats, holders: Mask, *, min_positions: int, tolerance: float
+    rows: Dense, weights: Floats, holders: Mask, *, min_positions: int, tolerance: float
 ) -> tuple[Mask, Mask] | None:
     """The itemset the ``holders`` share, and every row that holds it (to a fixed point).
 
@@ -90,7 +92,7 @@ def _close(
     return positions, holders
 
 
-def _core(rows: Floats, weights: Floats, positions: Mask, *, share: float = 0.7) -> Mask:
+def _core(rows: Dense, weights: Floats, positions: Mask, *, share: float = 0.7) -> Mask:
     """The positions set in every row that sets most (``share``) of ``positions``.
 
     Drops the extra positions a closed itemset picks up from a q-gram that often
@@ -107,7 +109,7 @@ def _core(rows: Floats, weights: Floats, positions: Mask, *, share: float = 0.7)
 
 
 def _grow(
-    rows: Floats,
+    rows: Dense,
     weights: Floats,
     holders: Mask,
     *,

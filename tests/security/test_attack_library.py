@@ -212,7 +212,7 @@ def test_pattern_mining_names_most_records_of_a_weak_filter(people: People) -> N
     weak = encode(weak_pattern_spec(), people).arrays["given"]
     rate = reidentified(pattern_attack(weak, people.public_given), people.given)
     print(f"\npattern mining, weak 1,024-bit given filter: {rate:.2%}")
-    assert rate > 0.3  # 100% measured
+    assert rate > 0.3  # 100% measured (90.8% on a second population)
 
 
 def test_pattern_mining_on_what_is_sent(people: People, shipped: Sent, unsalted: Sent) -> None:
