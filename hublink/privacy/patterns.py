@@ -1,4 +1,4 @@
-"""Pattern mining: find the positions of each q-gram, name them by frequency, and read names off.
+"""Pattern mining: find the positions of each q-gram, name them, and read names off.
 
 Our own implementation in the spirit of Vidanage, Ranbaduge, Christen and Schnell
 (pattern-mining based cryptanalysis of Bloom filter encodings, ICDE 2019). The
@@ -16,15 +16,18 @@ are identical, so itemsets are mined by growing them, not by grouping columns:
    records explained, and go on. Conditional mining on the unexplained bits is
    what reaches the rarer q-grams after the frequent ones that share their
    positions.
-2. **Naming** (``name_atoms``): the mined itemsets ("atoms") are first lined up
-   with the public q-gram frequencies (each a sum over many names, so steadier
-   than any one name's frequency); then, round by round, each distinct
-   encoding is decoded to the public name whose q-grams best match the q-grams
-   of the atoms it holds (and whose length fits its bits set), and each atom
-   is re-assigned the q-gram whose holders' decoded names hold it where the
-   atom is set and not where it is not.
+2. **Naming** (``name_atoms``): frequency alone (support against the public
+   q-gram shares) names only the commonest two or three, as the population's
+   frequencies are not the public list's. Which q-grams occur together in
+   names is steadier, so the graph of the mined itemsets ("atoms") and their
+   co-occurrence is matched to that of the public q-grams
+   (``graph.match_nodes``), with frequency as a prior.
 3. **Decoding** (``decode``): each encoding's atoms, as q-grams, matched by
-   Dice similarity to the q-gram sets of the public list.
+   Dice similarity to the q-gram sets of the public list, with the length read
+   from its bits set.
+
+Itemsets are kept only when shared by more distinct rows than the filter's
+density allows by chance and when near the typical size (one q-gram each).
 """
 
 from __future__ import annotations
@@ -255,16 +258,6 @@ def _public(public: NameList, q: int, kept: int) -> _Public:
     for i, n in enumerate(names):
         holds[i, [vocabulary[g] for g in qgrams(n, q)]] = 1.0
     return _Public(names, freq, holds, freq @ holds)
-
-
-def _assign(score: Floats) -> npt.NDArray[np.int64]:
-    """Each atom's q-gram: the best one-to-one assignment maximising the total score."""
-    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
-
-    rows, cols = linear_sum_assignment(-score)
-    out = np.full(score.shape[0], -1, dtype=np.int64)
-    out[rows] = cols
-    return out
 
 
 def _decode_rows(
