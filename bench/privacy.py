@@ -9,6 +9,8 @@ ALL records whose given (family) name is named correctly is printed:
 * ``clk-blocks``: blocks of the record CLK alone, named by size rank;
 * ``clk-part-blocks``: the same on each part of a salted record CLK alone (the worst part);
 * ``frequency``: near-identical filters clustered, sizes lined up with frequencies;
+* ``patterns``: pattern mining (q-gram itemsets mined, named, decoded) on each name filter,
+  the record CLK whole and each of its parts alone (the worst of them);
 * ``grouped``: not a re-identification: the share of records the record-CLK blocks put
   with the others sharing their given (family) name.
 
@@ -39,6 +41,7 @@ from privacy_harness import (
     generator_people,
     shipped_spec,
     weak_given_spec,
+    weak_pattern_spec,
     zipf_people,
 )
 
@@ -48,6 +51,7 @@ from hublink.privacy.bridge import bridge_attack
 from hublink.privacy.frequency import cluster_frequency_attack
 from hublink.privacy.graph import filter_attack
 from hublink.privacy.names import NameList
+from hublink.privacy.patterns import pattern_attacks
 from hublink.privacy.unbalance import as_unbalanced, estimated_flip
 from hublink.spec import FieldGroup, LinkageSpec, RecordPart
 
@@ -77,6 +81,7 @@ Design = Callable[[], tuple[LinkageSpec, dict[str, object]]]
 DESIGNS: dict[str, Design] = {
     "shipped": lambda: (shipped_spec(), {}),
     "weak-given": lambda: (weak_given_spec(), {}),
+    "weak-pattern": lambda: (weak_pattern_spec(), {}),
     "clk-unbalanced": lambda: (dataclasses.replace(shipped_spec(), hardening="none"), {}),
     "clk-unsalted": lambda: (_parts(), {}),
     "clk-unsalted-record-only": lambda: (LinkageSpec.default().with_record_parts(()), {}),
@@ -169,12 +174,31 @@ def clk_part_blocks(sent: Sent, people: People) -> dict[str, float]:
     return out
 
 
+def patterns(sent: Sent, people: People) -> dict[str, float]:
+    """Pattern mining on every filter sent (each mined once for both name lists): the worst
+    figure per field over the name filters, the record CLK whole and each part alone."""
+    clk = sent.arrays["clk"]
+    parts = sent.spec.record_parts
+    cuts = np.cumsum([0] + [clk.shape[1] * p.bits // sent.spec.clk_bits for p in parts])
+    names = ("given", "family")
+    filters = [v for k, v in sent.arrays.items() if k.split("@")[0] in names] + [clk]
+    filters += [clk[:, a:b] for a, b in itertools.pairwise(cuts)] if parts else []
+    fields = _fields(people)
+    out = {field: 0.0 for field, _, _ in fields}
+    for bits in filters:
+        named = pattern_attacks(bits, [public for _, _, public in fields])
+        for (field, truth, _), guesses in zip(fields, named, strict=True):
+            out[field] = max(out[field], reidentified(guesses, truth))
+    return out
+
+
 ATTACKS: dict[str, Callable[[Sent, People], dict[str, float]]] = {
     "graph": graph,
     "bridge": bridge,
     "clk-blocks": clk_blocks,
     "clk-part-blocks": clk_part_blocks,
     "frequency": frequency,
+    "patterns": patterns,
 }
 
 

@@ -162,6 +162,28 @@ def match_graph(
     return [names[a] if a >= 0 else None for a in assigned]
 
 
+def match_nodes(
+    similarity: Floats,
+    sizes: npt.NDArray[np.int64],
+    reference: Floats,
+    prior: Floats,
+    *,
+    seeds: tuple[int, ...] = (20, 40, 80),
+    rounds: int = 8,
+) -> npt.NDArray[np.int64]:
+    """Each node's match among the reference nodes (-1: none), by graph matching: seeded
+    several ways, keeping the most self-consistent. For any two graphs on one scale, e.g.
+    mined q-gram atoms' co-occurrence against the public q-grams' (``patterns``)."""
+    count = len(sizes)
+    best: tuple[float, npt.NDArray[np.int64]] | None = None
+    for size in sorted({min(s, count) for s in seeds}):
+        fit, assigned = _refine(similarity, sizes, reference, prior, size, rounds)
+        if best is None or fit > best[0]:
+            best = (fit, assigned)
+    assert best is not None
+    return best[1]
+
+
 def _refine(
     similarity: Floats,
     sizes: npt.NDArray[np.int64],

@@ -148,6 +148,13 @@ def weak_given_spec() -> LinkageSpec:
     return spec.with_field_groups((FieldGroup("given", ("given_name_canonical",)),))
 
 
+def weak_pattern_spec() -> LinkageSpec:
+    """Deliberately weak, as the published pattern-mining experiments encode (Vidanage et
+    al., about 1,000 bits): the given-name filter alone, 1,024 bits, 20 hash positions per
+    bigram (the schema's), unbalanced, unflipped and unsalted."""
+    return dataclasses.replace(weak_given_spec(), group_bits=1024)
+
+
 def shipped_name_filters(spec: LinkageSpec, field: str) -> list[str]:
     """The layouts of every shipped variant of one comparison ("given" -> given@birth, ...)."""
     return [g.name for g in spec.field_groups if g.comparison == field]
