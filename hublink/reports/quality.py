@@ -59,8 +59,11 @@ def estimate_line(q: runs_pb2.RunQuality) -> str:
     )
     recall = figure_with_interval(q.recall, q.recall_low, q.recall_high, q.recall_sd, doubt)
     figures = f"estimated precision {precision}, recall {recall}"
-    untrusted = [c.message for c in q.caveats if c.untrusted]
-    others = [c.message for c in q.caveats if not c.untrusted]
+    # a caveat that doubts only the figures inside one organisation is a note here: the
+    # line's figures are the cross-organisation ones
+    headline = [c for c in q.caveats if c.untrusted and not c.code.endswith("_within")]
+    untrusted = [c.message for c in headline]
+    others = [c.message for c in q.caveats if c not in headline]
     if untrusted:
         figures = f"NOT TO BE TRUSTED ({'; '.join(untrusted)}): {figures}"
     if others:
@@ -224,6 +227,17 @@ def _attribute_table(report: admin_pb2.QualityReport) -> list[str]:
     return rows
 
 
+def _caveat_label(c: runs_pb2.Caveat) -> str:
+    """Which figures a caveat withholds trust from: a within-only one leaves the headline."""
+    if not c.untrusted:
+        return "Read with care"
+    if c.code.endswith("_within"):
+        return "Do not rely on the duplicate figures"
+    if c.code.endswith("_across"):
+        return "Do not rely on the cross-organisation figures"
+    return "Do not rely on the estimate"
+
+
 def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
     q = report.quality
     rows = [
@@ -252,10 +266,7 @@ def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
                 ),
             ),
         ]
-        rows += [
-            ("Do not rely on the estimate" if c.untrusted else "Read with care", c.message)
-            for c in q.caveats
-        ]
+        rows += [(_caveat_label(c), c.message) for c in q.caveats]
     else:
         rows.append(("No estimate", q.not_estimated_because))
     rows += [
