@@ -28,9 +28,10 @@ def figure_with_interval(
     point: float, low: float, high: float, sd: float, doubtful: bool = False
 ) -> str:
     """``0.994 (0.989 to 0.997)``; reports stored before intervals existed keep ``± sd``.
-    ``doubtful`` (a caveat says not to rely on it): ``about 0.99 (0.989 to 0.997)``, two
-    places and a word, so the point is not read as a measurement."""
-    shown = f"about {point:.2f}" if doubtful else f"{point:.3f}"
+    ``doubtful`` (a caveat says not to rely on it): ``about 0.994 (0.989 to 0.997)``, so
+    the point is not read as a measurement (three places still: two would round 0.996 to
+    1.00, above its own interval)."""
+    shown = f"about {point:.3f}" if doubtful else f"{point:.3f}"
     if low == 0.0 and high == 0.0:
         return f"{shown} ± {sd:.3f}"
     return f"{shown} ({low:.3f} to {high:.3f})"

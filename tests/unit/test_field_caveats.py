@@ -104,11 +104,11 @@ def test_a_figure_a_caveat_doubts_is_printed_as_about_with_its_interval() -> Non
         duplicates=within,
     )
     line = estimate_line(convert.run_quality(doubted))
-    assert line.startswith("NOT TO BE TRUSTED") and "precision about 0.96 (0.950 to 0.970)" in line
+    assert line.startswith("NOT TO BE TRUSTED") and "precision about 0.963 (0.950 to 0.970)" in line
     text = html_page(convert.quality_report("p", "run-1", doubted, ()))
-    assert "Estimated precision (not to be relied on)</th><td>about 0.96 (0.950" in text
+    assert "Estimated precision (not to be relied on)</th><td>about 0.963 (0.950" in text
     assert "strangers&#x27; record encodings" in text
-    assert "<td>about 0.99 (0.900 to 0.990)</td>" in text
+    assert "<td>about 0.990 (0.900 to 0.990)</td>" in text
     # the same figures with no caveat against them are printed plainly
     sure = dataclasses.replace(doubted, caveats=())
     assert "precision 0.963 (0.950 to 0.970)" in estimate_line(convert.run_quality(sure))
