@@ -115,9 +115,32 @@ class Chance:
         return part_pass_for(self.record_clk, field_scoring, self.part_floor)
 
     def caveats(self) -> tuple[Caveat, ...]:
-        """``CAVEAT`` when a floor was held at the ceiling, else none."""
+        """``CAVEAT`` when a floor was held at the ceiling; ``lifted`` when floors were
+        lifted at all; else none."""
         held = self.capped(SALTED_FLOOR) or self.capped(SALTED_PART_FLOOR, part=True)
-        return (CAVEAT,) if held else ()
+        if held:
+            return (CAVEAT,)
+        said = self.lifted()
+        return (said,) if said else ()
+
+    def lifted(self) -> Caveat | None:
+        """Floors above the shipped ones, in plain words: the chance level read and the
+        floors used. A reader comparing runs needs to know the run looked at fewer pairs
+        than the shipped floors would have, and why; a matching pair with many errors
+        that the shipped floor would have kept may not have been compared."""
+        if self.record_clk != "salted":
+            return None
+        if self.whole_floor <= SALTED_FLOOR and self.part_floor <= SALTED_PART_FLOOR:
+            return None
+        return Caveat(
+            "floors_lifted",
+            f"strangers' record encodings agree on about {self.whole:.0%} of their bits "
+            f"({self.part:.0%} on the fullest part), more than the {SHIPPED_WHOLE:.0%} the "
+            f"shipped floors were tuned at, so the candidate floors were lifted to "
+            f"{self.whole_floor:.3f} on the whole record (shipped {SALTED_FLOOR}) and "
+            f"{self.part_floor:.3f} on a part (shipped {SALTED_PART_FLOOR}): matches "
+            "with many errors below them were never compared and recall counts them as missed",
+        )
 
     def caveated(self, estimate: Estimate) -> Estimate:
         """A run's record-level ``estimate`` with ``caveats`` added."""

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import field_model
+from coordinator.core import field_caveats, field_model
 from coordinator.core.caveats import Caveat
 from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import KINDS, WITHIN
@@ -123,6 +123,8 @@ class Prepared:
     missing); all zeros when the record CLK has no parts."""
     parts: int
     """Parts the record CLK has (0: unsalted, nothing is hidden by salts)."""
+    cuts: tuple[float, float] = (field_model.CUT, field_model.CUT)
+    """The model's cut-offs (across, within), to say when one sits at its bound."""
 
 
 def record_weights(total: int, rng: np.random.Generator) -> np.ndarray:
@@ -213,7 +215,7 @@ def prepare(
         draws[draw] = model.probability(inputs.levels, inputs.kinds)
     chance = np.concatenate([scored.across, scored.within])
     broken = broken_parts(inputs.levels, inputs.groups, checks)
-    return Prepared(left, right, inputs.kinds, chance, draws, broken, len(checks))
+    return Prepared(left, right, inputs.kinds, chance, draws, broken, len(checks), scored.cuts)
 
 
 def output_pairs(group: np.ndarray, dataset: np.ndarray) -> np.ndarray:
@@ -432,7 +434,21 @@ def on_output(
         )
     across, within = out
     assert across is not None
-    return FieldEstimate(across, within, caveats_for(across, within))
+    more = _candidate_caveats(prepared)
+    return FieldEstimate(across, within, (*more, *caveats_for(across, within)))
+
+
+def _candidate_caveats(prepared: Prepared) -> tuple[Caveat, ...]:
+    """``field_caveats``' checks on each kind the run weighed: few candidates, a cut at
+    its bound."""
+    found: list[Caveat | None] = []
+    for k, code in enumerate(KINDS):
+        candidates = int((prepared.kinds == k).sum())
+        if k == WITHIN and not candidates:
+            continue
+        found.append(field_caveats.few_candidates(code, candidates))
+        found.append(field_caveats.cut_at_bound(code, prepared.cuts[k], field_model.MIN_CUT))
+    return tuple(c for c in found if c is not None)
 
 
 def caveats_for(across: KindFigures, within: KindFigures | None) -> tuple[Caveat, ...]:
@@ -519,12 +535,14 @@ def reported(
     never linked at, so its precision, recall and caveats made the headline of a report
     about links it did not decide. The headline becomes the model's cross-organisation
     figures on the groups, the duplicate section its within figures, each with its
-    interval; the caveats are the model's, labelled (``FIELD_FIGURES``), and blocking's
-    measured miss, which recall counts (``blocked``).
+    interval; the caveats are the model's, labelled (``FIELD_FIGURES``), and those of the
+    record-level estimate that say which pairs were ever compared (blocking's measured
+    miss, which recall counts: ``blocked``; floors lifted to the chance level or held at
+    its ceiling: ``field_caveats.about_candidates``).
     """
     across = blocked(found.across, report.blocking_missed)
     sd = (across.recall_interval[1] - across.recall_interval[0]) / (2 * 1.96)
-    kept = tuple(c for c in report.caveats if c.code == "blocking")
+    kept = field_caveats.about_candidates(report.caveats)
     report = dataclasses.replace(
         report,
         precision=across.precision,

@@ -24,24 +24,47 @@ from hublink.reports.charts import BAR, PALETTE, WITHHELD, png_bytes, write_atom
 from hublink.v1 import admin_pb2, runs_pb2
 
 
-def figure_with_interval(point: float, low: float, high: float, sd: float) -> str:
-    """``0.994 (0.989 to 0.997)``; reports stored before intervals existed keep ``± sd``."""
+def figure_with_interval(
+    point: float, low: float, high: float, sd: float, doubtful: bool = False
+) -> str:
+    """``0.994 (0.989 to 0.997)``; reports stored before intervals existed keep ``± sd``.
+    ``doubtful`` (a caveat says not to rely on it): ``about 0.994 (0.989 to 0.997)``, so
+    the point is not read as a measurement (three places still: two would round 0.996 to
+    1.00, above its own interval)."""
+    shown = f"about {point:.3f}" if doubtful else f"{point:.3f}"
     if low == 0.0 and high == 0.0:
-        return f"{point:.3f} ± {sd:.3f}"
-    return f"{point:.3f} ({low:.3f} to {high:.3f})"
+        return f"{shown} ± {sd:.3f}"
+    return f"{shown} ({low:.3f} to {high:.3f})"
+
+
+def doubted(q: runs_pb2.RunQuality, kind: str = "") -> bool:
+    """Whether an untrusted caveat covers the headline (``kind`` empty: any caveat not
+    about pairs inside one organisation) or the within figures (``kind`` "within")."""
+    for c in q.caveats:
+        if not c.untrusted:
+            continue
+        if kind == "within" and not c.code.endswith("_across"):
+            return True
+        if not kind and not c.code.endswith("_within"):
+            return True
+    return False
 
 
 def estimate_line(q: runs_pb2.RunQuality) -> str:
     """The estimate in one line, saying plainly when it cannot be trusted and why."""
     if not q.estimated:
         return f"no estimate ({q.not_estimated_because})"
-    figures = (
-        f"estimated precision "
-        f"{figure_with_interval(q.precision, q.precision_low, q.precision_high, q.precision_sd)}"
-        f", recall {figure_with_interval(q.recall, q.recall_low, q.recall_high, q.recall_sd)}"
+    doubt = doubted(q)
+    precision = figure_with_interval(
+        q.precision, q.precision_low, q.precision_high, q.precision_sd, doubt
     )
-    untrusted = [c.message for c in q.caveats if c.untrusted]
-    others = [c.message for c in q.caveats if not c.untrusted]
+    recall = figure_with_interval(q.recall, q.recall_low, q.recall_high, q.recall_sd, doubt)
+    figures = f"estimated precision {precision}, recall {recall}"
+    # a caveat that doubts only the figures inside one organisation is a note here: the
+    # line's figures are the cross-organisation ones
+    headline = [c for c in q.caveats if c.untrusted and not c.code.endswith("_within")]
+    untrusted = [c.message for c in headline]
+    others = [c.message for c in q.caveats if c not in headline]
     if untrusted:
         figures = f"NOT TO BE TRUSTED ({'; '.join(untrusted)}): {figures}"
     if others:
@@ -205,6 +228,17 @@ def _attribute_table(report: admin_pb2.QualityReport) -> list[str]:
     return rows
 
 
+def _caveat_label(c: runs_pb2.Caveat) -> str:
+    """Which figures a caveat withholds trust from: a within-only one leaves the headline."""
+    if not c.untrusted:
+        return "Read with care"
+    if c.code.endswith("_within"):
+        return "Do not rely on the duplicate figures"
+    if c.code.endswith("_across"):
+        return "Do not rely on the cross-organisation figures"
+    return "Do not rely on the estimate"
+
+
 def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
     q = report.quality
     rows = [
@@ -221,20 +255,19 @@ def _summary_rows(report: admin_pb2.QualityReport) -> list[tuple[str, str]]:
                 "yes (nearly every record found a match)" if q.non_matches_anchored else "no",
             ),
             (
-                "Estimated precision",
+                "Estimated precision" + (" (not to be relied on)" if doubted(q) else ""),
                 figure_with_interval(
-                    q.precision, q.precision_low, q.precision_high, q.precision_sd
+                    q.precision, q.precision_low, q.precision_high, q.precision_sd, doubted(q)
                 ),
             ),
             (
-                "Estimated recall",
-                figure_with_interval(q.recall, q.recall_low, q.recall_high, q.recall_sd),
+                "Estimated recall" + (" (not to be relied on)" if doubted(q) else ""),
+                figure_with_interval(
+                    q.recall, q.recall_low, q.recall_high, q.recall_sd, doubted(q)
+                ),
             ),
         ]
-        rows += [
-            ("Do not rely on the estimate" if c.untrusted else "Read with care", c.message)
-            for c in q.caveats
-        ]
+        rows += [(_caveat_label(c), c.message) for c in q.caveats]
     else:
         rows.append(("No estimate", q.not_estimated_because))
     rows += [
@@ -279,6 +312,8 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
     if not report.quality.HasField("duplicates"):
         return [RECORD_ONLY]
     d = report.quality.duplicates
+    doubtful = doubted(report.quality, "within")
+    doubt = " (not to be relied on: see the caveats above)" if doubtful else ""
     parts = [
         "<h2>Duplicate referrals (per-field model)</h2>",
         "<p class='note'>Pairs of records within one organisation were weighed field by field "
@@ -302,12 +337,12 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
         ),
         ("Estimated duplicate pairs", f"{d.estimated_duplicate_pairs:,.1f}"),
         (
-            "Estimated precision of the duplicate pairs output",
-            _within_figure(d.precision, d.precision_low, d.precision_high),
+            "Estimated precision of the duplicate pairs output" + doubt,
+            _within_figure(d.precision, d.precision_low, d.precision_high, doubtful),
         ),
         (
-            "Estimated recall of duplicate pairs",
-            _within_figure(d.recall, d.recall_low, d.recall_high),
+            "Estimated recall of duplicate pairs" + doubt,
+            _within_figure(d.recall, d.recall_low, d.recall_high, doubtful),
         ),
         (
             "Anchors",
@@ -340,12 +375,12 @@ def _duplicate_section(report: admin_pb2.QualityReport) -> list[str]:
     return parts
 
 
-def _within_figure(point: float, low: float, high: float) -> str:
+def _within_figure(point: float, low: float, high: float, doubtful: bool = False) -> str:
     """A within-organisation figure with its interval; reports from before it was estimated
     on the groups have none, and say so rather than print a spread of zero."""
     if low == 0.0 and high == 0.0:
         return f"{point:.3f} (over the pairs weighed; no interval)"
-    return figure_with_interval(point, low, high, 0.0)
+    return figure_with_interval(point, low, high, 0.0, doubtful)
 
 
 def html_page(report: admin_pb2.QualityReport) -> str:

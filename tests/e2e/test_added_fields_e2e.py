@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import json
 import re
 import zlib
@@ -29,8 +30,10 @@ from hublink import synthetic
 from hublink.clients import AdminClient
 from hublink.config import ClientConfig, CoordinatorConfig, NodeConfig, load
 from hublink.demo import PROJECT_ID, free_port, write_deployment
+from hublink.reports.quality import estimate_line, html_page
 from hublink.spec import LinkageSpec
 from hublink.tls import TlsFiles, secure_channel
+from hublink.v1 import admin_pb2
 from node.keys import fetch_keys
 from node.plan import Plan, plan
 from node.workflow import upload
@@ -59,6 +62,7 @@ class Linked:
     keys: dict[tuple[str, str], str]
     reports: dict[str, dict[str, object]]
     spec: LinkageSpec
+    quality: admin_pb2.QualityReport
 
 
 def _layouts() -> list[synthetic.OrganisationLayout]:
@@ -157,6 +161,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Linked]:
         tls = TlsFiles(admin_config.tls.ca, admin_config.tls.cert, admin_config.tls.key)
         admin = AdminClient(secure_channel(admin_config.coordinator, tls))
         admin.wait(PROJECT_ID, admin.start_run(PROJECT_ID).run_id, timeout=120)
+        quality = admin.quality_report(PROJECT_ID)
         keys: dict[tuple[str, str], str] = {}
         reports = {}
         for organisation in ORGANISATIONS:
@@ -167,7 +172,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Linked]:
             reports[organisation] = json.loads(
                 (config.state_dir / "exclusion-report.json").read_text(encoding="utf-8")
             )
-        yield Linked(data, plans, keys, reports, spec)
+        yield Linked(data, plans, keys, reports, spec, quality)
     finally:
         coordinator.stop()
 
@@ -206,3 +211,16 @@ def test_placeholders_and_blanks_are_counted_by_field_and_reason(linked: Linked)
     assert health["address_line"]["invalid"] == council["address_line"]["invalid"] == 0
     text = json.dumps(linked.reports)
     assert "UNKNOWN" not in text and "N/A" not in text
+
+
+def test_the_report_says_the_added_fields_lifted_the_floors(linked: Linked) -> None:
+    # Three added fields fill the record CLK's parts, so strangers agree on more of its bits
+    # than the shipped floors were tuned at (coordinator.core.chance): the field model's
+    # figures must say which floors the run used and why, not only the record-level ones.
+    caveats = {c.code: c for c in linked.quality.quality.caveats}
+    print(f"\nadded fields, report: {estimate_line(linked.quality.quality)}")
+    assert "field_model_figures" in caveats
+    said = caveats.get("floors_lifted") or caveats["dense_record_clk"]
+    assert "floor" in said.message
+    page = html_page(linked.quality)
+    assert html.escape(said.message) in page
