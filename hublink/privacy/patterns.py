@@ -87,7 +87,7 @@ def _close(
         support, total = _shared(rows, weights, holders)
         positions = support >= (1.0 - tolerance) * total - 1e-9
         if positions.sum() >= min_positions:
-            positions = _core(rows, weights, positions)
+            positions = _core(rows, weights, positions, tolerance=tolerance)
         if positions.sum() < min_positions:
             return None
         again = _holding(rows, positions, 1.0 - tolerance)
@@ -97,16 +97,20 @@ def _close(
     return positions, holders
 
 
-def _core(rows: Dense, weights: Floats, positions: Mask, *, share: float = 0.7) -> Mask:
-    """The positions set in every row that sets most (``share``) of ``positions``.
+def _core(
+    rows: Dense, weights: Floats, positions: Mask, *, tolerance: float, share: float = 0.7
+) -> Mask:
+    """The positions set in (all but ``tolerance`` of) every row that sets most (``share``)
+    of ``positions``.
 
     Drops the extra positions a closed itemset picks up from a q-gram that often
     comes with its own: rows that hold the q-gram without its companion set
-    most of the itemset but not those.
+    most of the itemset but not those. Where bits are flipped no position is set in
+    every holder, hence the tolerance.
     """
     for _ in range(6):
         support, total = _shared(rows, weights, _holding(rows, positions, share))
-        again = positions & (support >= total - 1e-9)
+        again = positions & (support >= (1.0 - tolerance) * total - 1e-9)
         if np.array_equal(again, positions):
             break
         positions = again
@@ -341,16 +345,17 @@ def decode(
 
 
 def pattern_attacks(
-    bits: Bits, publics: Sequence[NameList], *, q: int = 2
+    bits: Bits, publics: Sequence[NameList], *, q: int = 2, tolerance: float = 0.0
 ) -> list[list[str | None]]:
     """Name each record from one filter against each public list (mined once): mine the
-    distinct rows, keep the single-q-gram atoms, name them and decode."""
+    distinct rows, keep the single-q-gram atoms, name them and decode. ``tolerance`` is
+    the share of an itemset's positions a record may lack, for encodings that flip bits."""
     rows = as_unbalanced(bits)
     if rows.shape[1] == 0:  # balanced, but no complement pairs found: take it as it is
         rows = bits
     distinct, labels, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
     weights = counts.astype(np.float64)
-    atoms = single_grams(mine_atoms(distinct, weights), weights)
+    atoms = single_grams(mine_atoms(distinct, weights, tolerance=tolerance), weights)
     index = np.asarray(labels).reshape(-1)
     out = []
     for public in publics:
@@ -359,6 +364,8 @@ def pattern_attacks(
     return out
 
 
-def pattern_attack(bits: Bits, public: NameList, *, q: int = 2) -> list[str | None]:
+def pattern_attack(
+    bits: Bits, public: NameList, *, q: int = 2, tolerance: float = 0.0
+) -> list[str | None]:
     """Name each record from one filter against one public list."""
-    return pattern_attacks(bits, [public], q=q)[0]
+    return pattern_attacks(bits, [public], q=q, tolerance=tolerance)[0]
