@@ -11,6 +11,8 @@ ALL records whose given (family) name is named correctly is printed:
 * ``frequency``: near-identical filters clustered, sizes lined up with frequencies;
 * ``patterns``: pattern mining (q-gram itemsets mined, named, decoded) on each name filter,
   the record CLK whole and each of its parts alone (the worst of them);
+* ``patterns-flips``: the same, each itemset allowed a tenth of its positions missing
+  (flipped bits);
 * ``grouped``: not a re-identification: the share of records the record-CLK blocks put
   with the others sharing their given (family) name.
 
@@ -82,6 +84,10 @@ DESIGNS: dict[str, Design] = {
     "shipped": lambda: (shipped_spec(), {}),
     "weak-given": lambda: (weak_given_spec(), {}),
     "weak-pattern": lambda: (weak_pattern_spec(), {}),
+    "weak-pattern-flipped": lambda: (
+        dataclasses.replace(weak_pattern_spec(), group_flip=shipped_spec().group_flip),
+        {},
+    ),
     "clk-unbalanced": lambda: (dataclasses.replace(shipped_spec(), hardening="none"), {}),
     "clk-unsalted": lambda: (_parts(), {}),
     "clk-unsalted-record-only": lambda: (LinkageSpec.default().with_record_parts(()), {}),
@@ -174,7 +180,7 @@ def clk_part_blocks(sent: Sent, people: People) -> dict[str, float]:
     return out
 
 
-def patterns(sent: Sent, people: People) -> dict[str, float]:
+def patterns(sent: Sent, people: People, tolerance: float = 0.0) -> dict[str, float]:
     """Pattern mining on every filter sent (each mined once for both name lists): the worst
     figure per field over the name filters, the record CLK whole and each part alone."""
     clk = sent.arrays["clk"]
@@ -186,7 +192,7 @@ def patterns(sent: Sent, people: People) -> dict[str, float]:
     fields = _fields(people)
     out = {field: 0.0 for field, _, _ in fields}
     for bits in filters:
-        named = pattern_attacks(bits, [public for _, _, public in fields])
+        named = pattern_attacks(bits, [public for _, _, public in fields], tolerance=tolerance)
         for (field, truth, _), guesses in zip(fields, named, strict=True):
             out[field] = max(out[field], reidentified(guesses, truth))
     return out
@@ -199,6 +205,7 @@ ATTACKS: dict[str, Callable[[Sent, People], dict[str, float]]] = {
     "clk-part-blocks": clk_part_blocks,
     "frequency": frequency,
     "patterns": patterns,
+    "patterns-flips": lambda sent, people: patterns(sent, people, tolerance=0.1),
 }
 
 

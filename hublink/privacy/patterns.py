@@ -9,7 +9,9 @@ are identical, so itemsets are mined by growing them, not by grouping columns:
 
 1. **Mining** (``mine_atoms``): start from the records that set the position
    with the most set bits not yet explained by a mined q-gram; add, Apriori
-   fashion, the position that most of those records share, narrowing to the
+   fashion, the position those records share most beyond its share among all
+   records (raw support, in a dense filter, drifts to the commonest q-grams'
+   positions), narrowing to the
    records that hold it too, until enough positions are set in all of them.
    Close the itemset over all records (every position all its holders set;
    every record that sets all those positions), then mark those bits of those
@@ -85,7 +87,7 @@ def _close(
         support, total = _shared(rows, weights, holders)
         positions = support >= (1.0 - tolerance) * total - 1e-9
         if positions.sum() >= min_positions:
-            positions = _core(rows, weights, positions)
+            positions = _core(rows, weights, positions, tolerance=tolerance)
         if positions.sum() < min_positions:
             return None
         again = _holding(rows, positions, 1.0 - tolerance)
@@ -95,16 +97,20 @@ def _close(
     return positions, holders
 
 
-def _core(rows: Dense, weights: Floats, positions: Mask, *, share: float = 0.7) -> Mask:
-    """The positions set in every row that sets most (``share``) of ``positions``.
+def _core(
+    rows: Dense, weights: Floats, positions: Mask, *, tolerance: float, share: float = 0.7
+) -> Mask:
+    """The positions set in (all but ``tolerance`` of) every row that sets most (``share``)
+    of ``positions``.
 
     Drops the extra positions a closed itemset picks up from a q-gram that often
     comes with its own: rows that hold the q-gram without its companion set
-    most of the itemset but not those.
+    most of the itemset but not those. Where bits are flipped no position is set in
+    every holder, hence the tolerance.
     """
     for _ in range(6):
         support, total = _shared(rows, weights, _holding(rows, positions, share))
-        again = positions & (support >= total - 1e-9)
+        again = positions & (support >= (1.0 - tolerance) * total - 1e-9)
         if np.array_equal(again, positions):
             break
         positions = again
@@ -120,16 +126,25 @@ def _grow(
     min_rows: int,
     min_positions: int,
     tolerance: float,
+    base: Floats,
 ) -> tuple[Mask, Mask] | None:
-    """Apriori-style growth from ``holders``: add the position they most share until
-    ``min_positions`` are set in (nearly) all of them, then close the itemset."""
+    """Apriori-style growth from ``holders``: add the position they share most beyond its
+    share among all rows (``base``) until ``min_positions`` are set in (nearly) all of
+    them, then close the itemset.
+
+    Beyond, not most: in a dense filter (a third of bits set) any large set of rows
+    shares the commonest q-grams' positions, so raw support drifts every growth to
+    those and the seed's rarer q-grams are never reached; the excess over the base
+    rate follows the q-grams the holders have in common.
+    """
     while True:
         support, total = _shared(rows, weights, holders)
         full = support >= (1.0 - tolerance) * total - 1e-9
         if full.sum() >= min_positions:
             break
-        support[full] = -1.0
-        j = int(np.argmax(support))
+        excess = support - total * base
+        excess[full] = -np.inf
+        j = int(np.argmax(excess))
         narrowed = holders & (rows[:, j] > 0)
         if support[j] < min_support or narrowed.sum() < min_rows:
             return None
@@ -142,7 +157,7 @@ def mine_atoms(
     weights: Floats | None = None,
     *,
     min_support: float = 4.0,
-    min_positions: int = 8,
+    min_positions: int = 10,
     tolerance: float = 0.0,
     max_atoms: int = 3000,
     patience: int = 256,
@@ -168,6 +183,7 @@ def mine_atoms(
     density = float(np.clip(bits.mean(), 1e-3, 0.9))
     min_rows = int(np.ceil(np.log(width) / -np.log(density))) + 1
     explained = np.zeros_like(bits)
+    base = (w @ dense) / float(w.sum())
     unexplained_support = w @ dense
     dead = np.zeros(width, dtype=bool)
     found: dict[bytes, tuple[Mask, Mask]] = {}
@@ -186,6 +202,7 @@ def mine_atoms(
             min_rows=min_rows,
             min_positions=min_positions,
             tolerance=tolerance,
+            base=base,
         )
         key = b"" if grown is None else np.packbits(grown[0]).tobytes()
         if grown is None or not grown[0][seed] or not (grown[1] & seeds).any() or key in found:
@@ -328,16 +345,17 @@ def decode(
 
 
 def pattern_attacks(
-    bits: Bits, publics: Sequence[NameList], *, q: int = 2
+    bits: Bits, publics: Sequence[NameList], *, q: int = 2, tolerance: float = 0.0
 ) -> list[list[str | None]]:
     """Name each record from one filter against each public list (mined once): mine the
-    distinct rows, keep the single-q-gram atoms, name them and decode."""
+    distinct rows, keep the single-q-gram atoms, name them and decode. ``tolerance`` is
+    the share of an itemset's positions a record may lack, for encodings that flip bits."""
     rows = as_unbalanced(bits)
     if rows.shape[1] == 0:  # balanced, but no complement pairs found: take it as it is
         rows = bits
     distinct, labels, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
     weights = counts.astype(np.float64)
-    atoms = single_grams(mine_atoms(distinct, weights), weights)
+    atoms = single_grams(mine_atoms(distinct, weights, tolerance=tolerance), weights)
     index = np.asarray(labels).reshape(-1)
     out = []
     for public in publics:
@@ -346,6 +364,8 @@ def pattern_attacks(
     return out
 
 
-def pattern_attack(bits: Bits, public: NameList, *, q: int = 2) -> list[str | None]:
+def pattern_attack(
+    bits: Bits, public: NameList, *, q: int = 2, tolerance: float = 0.0
+) -> list[str | None]:
     """Name each record from one filter against one public list."""
-    return pattern_attacks(bits, [public], q=q)[0]
+    return pattern_attacks(bits, [public], q=q, tolerance=tolerance)[0]

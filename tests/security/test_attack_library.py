@@ -18,6 +18,7 @@ parts each salted by a near-unique value (hublink/schemas/record-clk.json).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -212,7 +213,31 @@ def test_pattern_mining_names_most_records_of_a_weak_filter(people: People) -> N
     weak = encode(weak_pattern_spec(), people).arrays["given"]
     rate = reidentified(pattern_attack(weak, people.public_given), people.given)
     print(f"\npattern mining, weak 1,024-bit given filter: {rate:.2%}")
-    assert rate > 0.3  # 100% measured (90.8% on a second population)
+    assert rate > 0.3  # 100% measured (99.97% on a second population)
+
+
+def test_pattern_mining_names_many_records_of_a_dense_weak_filter(
+    weak: Sent, people: People
+) -> None:
+    """The same weak filter at 512 bits: a third of its bits set, each position carrying
+    about 18 bigrams, so any large set of records shares the commonest bigrams' positions.
+    Growing itemsets by what the records share beyond chance still finds the bigrams."""
+    rate = reidentified(pattern_attack(weak.arrays["given"], people.public_given), people.given)
+    print(f"\npattern mining, weak 512-bit given filter: {rate:.2%}")
+    assert rate > 0.3  # 70.8% measured (59.0% on a second population)
+
+
+def test_pattern_mining_tolerates_flipped_bits_on_a_weak_filter(people: People) -> None:
+    """The 1,024-bit weak filter with the shipped flip rate: no two records are alike and a
+    bigram's positions are seldom all set, yet with a tolerance of a tenth of an itemset's
+    positions missing the attack names nearly everyone, so its figures on what is sent
+    (which flips bits) measure the encoding, not an attack that cannot see through noise."""
+    spec = dataclasses.replace(weak_pattern_spec(), group_flip=shipped_spec().group_flip)
+    assert spec.group_flip > 0
+    weak = encode(spec, people).arrays["given"]
+    rate = reidentified(pattern_attack(weak, people.public_given, tolerance=0.1), people.given)
+    print(f"\npattern mining, flipped weak 1,024-bit given filter, tolerance 0.1: {rate:.2%}")
+    assert rate > 0.3  # 99.97% measured
 
 
 def test_pattern_mining_on_what_is_sent(people: People, shipped: Sent, unsalted: Sent) -> None:
@@ -241,6 +266,41 @@ def test_pattern_mining_on_what_is_sent(people: People, shipped: Sent, unsalted:
             rate = reidentified(guesses, truth)
             print(f"\npattern mining, {name}, {field} names: {rate:.2%}")
             assert rate <= CEILING
+
+
+def test_pattern_mining_with_tolerance_on_the_flipped_filters_sent(
+    people: People, shipped: Sent
+) -> None:
+    """The shipped field filters flip bits (the record CLK does not), so they are attacked
+    again allowing a tenth of each itemset's positions missing, the tolerance that names
+    nearly everyone in the flipped weak filter above."""
+    publics = [people.public_given, people.public_family]
+    truths = [people.given, people.family]
+    spec = shipped_spec()
+    assert spec.group_flip > 0
+    for layout in [*shipped_name_filters(spec, "given"), *shipped_name_filters(spec, "family")]:
+        named = pattern_attacks(shipped.arrays[layout], publics, tolerance=0.1)
+        for field, guesses, truth in zip(("given", "family"), named, truths, strict=True):
+            rate = reidentified(guesses, truth)
+            print(f"\npattern mining, tolerance 0.1, {layout}, {field} names: {rate:.2%}")
+            assert rate <= CEILING
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="legacy unsalted record CLK (not the default): pattern mining with tolerance 0.1 "
+    "names 1.27% of given names (0.50% on a second population), above the 1% ceiling",
+)
+def test_pattern_mining_with_tolerance_on_the_legacy_unsalted_record_clk(
+    people: People, unsalted: Sent
+) -> None:
+    """Tolerance lets an itemset survive the positions other fields' q-grams clear or
+    collide with in the unbalanced legacy CLK; the default salted CLK stays at 0.00%."""
+    rate = reidentified(
+        pattern_attack(unsalted.arrays["clk"], people.public_given, tolerance=0.1), people.given
+    )
+    print(f"\npattern mining, tolerance 0.1, legacy unsalted record CLK: {rate:.2%}")
+    assert rate <= CEILING
 
 
 @pytest.fixture(scope="module")
