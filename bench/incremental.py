@@ -44,6 +44,7 @@ link with it; a changed record then has bits moved in every one of its encodings
 from __future__ import annotations
 
 import argparse
+import cProfile
 import itertools
 import json
 import os
@@ -250,6 +251,9 @@ def main() -> None:
     parser.add_argument(
         "--field-scoring", action="store_true", help="per-field filters and the field model"
     )
+    parser.add_argument(
+        "--profile", type=Path, help="write cProfile stats of the incremental run here"
+    )
     parser.add_argument("--record-clk", default="unsalted", choices=("unsalted", "salted"))
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hublink-bench")
     args = parser.parse_args()
@@ -301,7 +305,13 @@ def main() -> None:
         removed_tokens = [tokens[first][i] for i in removed]
         send(core, first, "upload-0-refresh-1", delta, refresh=True, removed=removed_tokens)
 
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
         incremental_s, details = timed_run(core, full=False)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         after = {name: keys(core, name) for name in names}
         quick = entities(core)
         untouched = {tokens[first][i] for i in picked}

@@ -686,6 +686,100 @@ static PyObject *band_join(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* Every pair of a few left records with every right record whose sketches differ in at most
+ * `limit` bits: the screen of an incremental run, where a refresh's changed records meet all
+ * the records held and no band keys are worth building. Right records are visited in blocks
+ * that stay in cache while every left record passes over them, so kept pairs come back in
+ * block order, as codes i * width + j; the caller sorts them if it needs to. */
+
+#define SCREEN_BLOCK 4096
+
+ALWAYS_INLINE int near_body(const uint64_t *sl, Py_ssize_t nl, const uint64_t *sr, Py_ssize_t nr,
+                            Py_ssize_t sw, uint32_t limit, int64_t width, Codes *out) {
+    /* Bits differing per right record of the block: counted in one tight loop, then read
+     * for the few that pass, so the counting has no branch in it. */
+    uint32_t differ[SCREEN_BLOCK];
+    for (Py_ssize_t first = 0; first < nr; first += SCREEN_BLOCK) {
+        Py_ssize_t last = first + SCREEN_BLOCK < nr ? first + SCREEN_BLOCK : nr;
+        const uint64_t *block = sr + first * sw;
+        Py_ssize_t n = last - first;
+        for (Py_ssize_t i = 0; i < nl; i++) {
+            const uint64_t *mine = sl + i * sw;
+            if (sw == 4) {
+                uint64_t m0 = mine[0], m1 = mine[1], m2 = mine[2], m3 = mine[3];
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    const uint64_t *r = block + 4 * j;
+                    differ[j] = POP(m0 ^ r[0]) + POP(m1 ^ r[1]) + POP(m2 ^ r[2]) + POP(m3 ^ r[3]);
+                }
+            } else {
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    differ[j] = differing(mine, block + j * sw, sw);
+                }
+            }
+            for (Py_ssize_t j = 0; j < n; j++) {
+                if (differ[j] <= limit && codes_push(out, (int64_t)i * width + first + j) < 0) {
+                    return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int near_plain(const uint64_t *sl, Py_ssize_t nl, const uint64_t *sr, Py_ssize_t nr,
+                      Py_ssize_t sw, uint32_t limit, int64_t width, Codes *out) {
+    return near_body(sl, nl, sr, nr, sw, limit, width, out);
+}
+
+#ifdef HAVE_POPCNT_BUILD
+__attribute__((target("popcnt"))) static int
+near_popcnt(const uint64_t *sl, Py_ssize_t nl, const uint64_t *sr, Py_ssize_t nr, Py_ssize_t sw,
+            uint32_t limit, int64_t width, Codes *out) {
+    return near_body(sl, nl, sr, nr, sw, limit, width, out);
+}
+#endif
+
+static int (*near_impl)(const uint64_t *, Py_ssize_t, const uint64_t *, Py_ssize_t, Py_ssize_t,
+                        uint32_t, int64_t, Codes *) = near_plain;
+
+static PyObject *sketch_near(PyObject *self, PyObject *args) {
+    Py_buffer sl, sr;
+    Py_ssize_t sw;
+    unsigned int limit;
+    long long width;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nIL", &sl, &sr, &sw, &limit, &width)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t nl = sw > 0 ? sl.len / (8 * sw) : 0, nr = sw > 0 ? sr.len / (8 * sw) : 0;
+    if (sw <= 0 || check(&sl, nl * sw, 8, "sketch_left") || check(&sr, nr * sw, 8, "sketch_right")) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "sketch words must be positive");
+        }
+    } else if (width < nr) {
+        PyErr_SetString(PyExc_ValueError, "width below the right side");
+    } else {
+        Codes out = {NULL, 0, 0, 0};
+        int status;
+        Py_BEGIN_ALLOW_THREADS;
+        status = near_impl((const uint64_t *)sl.buf, nl, (const uint64_t *)sr.buf, nr, sw, limit,
+                           (int64_t)width, &out);
+        Py_END_ALLOW_THREADS;
+        if (status < 0) {
+            PyErr_NoMemory();
+        } else {
+            result = PyBytes_FromStringAndSize(
+                (const char *)(out.codes ? out.codes : (int64_t *)""),
+                out.count * (Py_ssize_t)sizeof(int64_t));
+        }
+        PyMem_RawFree(out.codes);
+    }
+    PyBuffer_Release(&sl);
+    PyBuffer_Release(&sr);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"dice_block", dice_block, METH_VARARGS,
      "dice_block(left, right, words, ones_left, rest_left, ones_right, rest_right, "
@@ -702,6 +796,9 @@ static PyMethodDef methods[] = {
     {"band_join", band_join, METH_VARARGS,
      "band_join(keys_left, keys_right, same, sketch_left, sketch_right, sketch_words, limit, "
      "width) -> (bytes of int64 codes i * width + j, pairs collided)"},
+    {"sketch_near", sketch_near, METH_VARARGS,
+     "sketch_near(sketch_left, sketch_right, sketch_words, limit, width) -> bytes of int64 "
+     "codes i * width + j"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -718,6 +815,7 @@ PyMODINIT_FUNC PyInit__dice(void) {
         parts_impl = parts_popcnt;
         pairs_impl = pairs_popcnt;
         join_impl = join_popcnt;
+        near_impl = near_popcnt;
         counts_impl = counts_popcnt;
         variant = "popcnt";
     }

@@ -235,3 +235,16 @@ def band_join(
         width,
     )
     return np.frombuffer(raw, dtype=np.int64), collided
+
+
+def sketch_near(sketch_left: np.ndarray, sketch_right: np.ndarray, limit: int) -> np.ndarray:
+    """Every pair (i, j) of rows whose sketches (one row of 64-bit words a record) differ in
+    at most ``limit`` bits, as codes ``i * len(sketch_right) + j`` in no set order."""
+    raw = _require().sketch_near(
+        np.ascontiguousarray(sketch_left, dtype=np.uint64),
+        np.ascontiguousarray(sketch_right, dtype=np.uint64),
+        sketch_left.shape[1],
+        limit,
+        len(sketch_right),
+    )
+    return np.frombuffer(raw, dtype=np.int64)

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from coordinator.core import part_keep
+from coordinator.core import kernel, part_keep
 from coordinator.core.comparison import sketch_words
 from coordinator.core.part_pass import PartPass, whole_dice
 
@@ -67,29 +67,25 @@ def screen(
     2|A∩B| / (|A| + |B|), computed as a full run computes it.
     """
     mine = sketch_words(left, columns)
+    if kernel.native() and mine:
+        packed = np.ascontiguousarray(np.stack(right_words, axis=1))
+        mine_packed = np.ascontiguousarray(np.stack(mine, axis=1))
 
-    def scan(first: int, last: int) -> list[np.ndarray]:
-        found_i: list[np.ndarray] = [np.zeros(0, np.int64)]
-        found_j: list[np.ndarray] = [np.zeros(0, np.int64)]
-        differ = np.zeros(len(right), dtype=np.uint16)
-        scratch = np.zeros(len(right), dtype=np.uint64)
-        counted = np.zeros(len(right), dtype=np.uint8)
-        for i in range(first, last):
-            differ[:] = 0
-            for word, words in zip(mine, right_words, strict=True):
-                np.bitwise_xor(words, word[i], out=scratch)
-                np.bitwise_count(scratch, out=counted)
-                differ += counted
-            near = np.flatnonzero(differ <= limit)
-            found_i.append(np.full(len(near), i, dtype=np.int64))
-            found_j.append(near)
-        return [np.concatenate(found_i), np.concatenate(found_j)]
+        def near(first: int, last: int) -> list[np.ndarray]:
+            codes = kernel.sketch_near(mine_packed[first:last], packed, limit)
+            i, j = np.divmod(codes, np.int64(len(right)))
+            return [i + first, j]
 
-    slices = in_threads(len(left), scan)
+        slices = in_threads(len(left), near)
+    else:
+        slices = in_threads(len(left), _numpy_scan(mine, right_words, limit, len(right)))
     if not slices:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     i_all = np.concatenate([p[0] for p in slices])
     j_all = np.concatenate([p[1] for p in slices])
+    # Row order, as the numpy scan gives it (the kernel gives its own block order).
+    order = np.lexsort((j_all, i_all))
+    i_all, j_all = i_all[order], j_all[order]
     if parts is not None:
         sims, kept = part_keep.score(left, right, i_all, j_all, threshold, parts)
         return i_all[kept], j_all[kept], sims
@@ -103,3 +99,29 @@ def screen(
     )
     keep = sims >= threshold
     return i_all[keep], j_all[keep], sims[keep]
+
+
+def _numpy_scan(
+    mine: list[np.ndarray], right_words: list[np.ndarray], limit: int, length: int
+) -> Callable[[int, int], list[np.ndarray]]:
+    """The screen of rows ``first`` to ``last`` of ``mine`` in numpy, where the native
+    kernel is not built: one pass over the right side's words a changed record."""
+
+    def scan(first: int, last: int) -> list[np.ndarray]:
+        found_i: list[np.ndarray] = [np.zeros(0, np.int64)]
+        found_j: list[np.ndarray] = [np.zeros(0, np.int64)]
+        differ = np.zeros(length, dtype=np.uint16)
+        scratch = np.zeros(length, dtype=np.uint64)
+        counted = np.zeros(length, dtype=np.uint8)
+        for i in range(first, last):
+            differ[:] = 0
+            for word, words in zip(mine, right_words, strict=True):
+                np.bitwise_xor(words, word[i], out=scratch)
+                np.bitwise_count(scratch, out=counted)
+                differ += counted
+            near = np.flatnonzero(differ <= limit)
+            found_i.append(np.full(len(near), i, dtype=np.int64))
+            found_j.append(near)
+        return [np.concatenate(found_i), np.concatenate(found_j)]
+
+    return scan

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from coordinator.core import comparison, sketch_screen
+from coordinator.core import comparison, kernel, sketch_screen
 
 
 def encodings(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -38,3 +39,38 @@ def test_the_limit_screens_out_pairs_whose_sketches_differ_too_much() -> None:
     )
     # Random sketches differ in about half their 256 bits; only the record itself is near.
     assert j.tolist() == [7] and i.tolist() == [0]
+
+
+def test_the_native_screen_keeps_exactly_the_pairs_the_numpy_screen_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not kernel.native():
+        pytest.skip("the native kernel is not built here")
+    rng = np.random.default_rng(5)
+    right = encodings(rng, 20_000)  # more than one of the kernel's blocks of right records
+    left = right[rng.choice(len(right), 40, replace=False)].copy()
+    left[::2, 10:30] ^= rng.integers(0, 256, (20, 20), dtype=np.uint8)
+    words = comparison.sketch_words(right)
+    for limit in (0, 90, 120, 256):
+        native = sketch_screen.screen(left, right, words, limit=limit, threshold=0.0)
+        with monkeypatch.context() as patched:
+            patched.setenv(kernel.KERNEL_ENV, "anonlink")
+            plain = sketch_screen.screen(left, right, words, limit=limit, threshold=0.0)
+        for ours, theirs in zip(native, plain, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert len(native[0]) >= 20  # the unchanged records find themselves at any limit
+
+
+def test_sketch_near_counts_differing_bits_as_a_brute_force_does() -> None:
+    if not kernel.native():
+        pytest.skip("the native kernel is not built here")
+    rng = np.random.default_rng(6)
+    left = rng.integers(0, 2**63, (7, 3), dtype=np.uint64)
+    right = np.concatenate(
+        [left ^ np.uint64(1), rng.integers(0, 2**63, (9000, 3), dtype=np.uint64)]
+    )
+    differ = np.bitwise_count(left[:, None, :] ^ right[None, :, :]).sum(axis=2)
+    for limit in (3, 80, 96, 192):
+        codes = np.sort(kernel.sketch_near(left, right, limit))
+        i, j = np.nonzero(differ <= limit)
+        assert codes.tolist() == (i * len(right) + j).tolist()
