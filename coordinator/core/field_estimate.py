@@ -461,6 +461,9 @@ def caveats_for(across: KindFigures, within: KindFigures | None) -> tuple[Caveat
                 )
             )
             continue
+        coarse = field_caveats.coarse(code, figures.expected_matches)
+        if coarse is not None:
+            found.append(coarse)
         if figures.unstable > UNSTABLE:
             found.append(
                 Caveat(
