@@ -82,9 +82,10 @@ def main() -> None:
             data = pickle.load(f)
         if args.refit:
             data["prepared"] = reprepare(data)
-        data["prepared"] = dataclasses.replace(
-            data["prepared"], missing=(data["levels"] == MISSING).sum(axis=0)
-        )
+        if "missing" in {f.name for f in dataclasses.fields(data["prepared"])}:
+            data["prepared"] = dataclasses.replace(
+                data["prepared"], missing=(data["levels"] == MISSING).sum(axis=0)
+            )
         est = field_estimate.on_output(
             data["prepared"], data["group"], data["dataset"], seed=data["seed"]
         )

@@ -14,14 +14,18 @@ of zero width: ``bench/field_estimates.py``). Here:
 - **below the floor**: a salted record CLK puts a match whose salts differ in two
   or three parts (a date slip and a move, say) among strangers, under the
   candidate floor, so no candidate ever holds it. ``hidden_matches`` counts them
-  from how often each part's salt breaks among the matches the floor kept;
+  from how often each part's salt breaks among the matches the floor kept, on the
+  kind of pair with the most such matches; the other kind borrows its ratio of
+  hidden to found (``field_hidden``);
 - **one match a record**: a pair the groups leave apart while both its records are
   grouped with another record of the other's organisation is not a missed match
   (``spoken_for``); the model, which weighs pairs one at a time, gave twins' and
   namesakes' pairs the probability they would have alone. What those pairs held of
   their pattern's matches goes to that pattern's pairs left free (``moved_from_spoken``);
 - **intervals**: the spread of the truth itself given the probabilities (each
-  pair a match with its probability; the hidden count's own uncertainty), widened
+  pair a match with its probability, shifted in log odds, with a wider shift of
+  their own for pairs with a comparison read missing: ``partial_shift``; the hidden
+  count's own uncertainty), widened
   by the spread of refits on a bootstrap over records, started from several
   places (``STARTS``);
 - **caveats**: plain words when a figure rests on too little, or when refits
