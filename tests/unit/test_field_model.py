@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordinator.core import field_levels, field_model
+from coordinator.core import field_levels, field_model, rivals
 from coordinator.core.field_model import ACROSS, WITHIN
 
 GROUPS = ("given", "family", "birth", "place")
@@ -305,10 +305,10 @@ def test_the_one_to_one_factor_is_the_same_with_rivals_worked_out_once(seed: int
     n = 5_000
     ends = tuple(np.where(rng.random(n) < 0.2, -1, rng.integers(0, 1_500, n)) for _ in range(2))
     p = rng.choice([0.0, 0.3, 0.7, 0.99, 1.0], n) * rng.choice([1.0, rng.random()], n)
-    rivals = field_model.Rivals.of(ends)
+    groups = rivals.Rivals.of(ends)
     expected = _scale_pair_by_pair(p, ends)
-    assert np.array_equal(field_model._one_to_one_scale(p, ends, rivals), expected)
-    assert np.array_equal(field_model._one_to_one_scale(p, ends), expected)
+    assert np.array_equal(rivals.scale(p, ends, groups), expected)
+    assert np.array_equal(rivals.scale(p, ends), expected)
     assert (expected < 1).sum() > 100  # records with rival candidates were scaled
 
 
