@@ -303,7 +303,11 @@ def _scale_pair_by_pair(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> n
 def test_the_one_to_one_factor_is_the_same_with_rivals_worked_out_once(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 5_000
-    ends = tuple(np.where(rng.random(n) < 0.2, -1, rng.integers(0, 1_500, n)) for _ in range(2))
+
+    def end() -> np.ndarray:
+        return np.where(rng.random(n) < 0.2, -1, rng.integers(0, 1_500, n))
+
+    ends = (end(), end())
     p = rng.choice([0.0, 0.3, 0.7, 0.99, 1.0], n) * rng.choice([1.0, rng.random()], n)
     groups = rivals.Rivals.of(ends)
     expected = _scale_pair_by_pair(p, ends)
