@@ -27,12 +27,21 @@ def scale(
             continue
         q = p[group.pairs]
         total = np.bincount(group.member, weights=q)
-        best = np.maximum.reduceat(q, group.starts)
-        rest = total[group.member] - best[group.member]
-        runner = q < best[group.member]
-        room = np.where(rest > 0, (1.0 - best[group.member]) / np.maximum(rest, 1e-300), 1.0)
-        factor = np.where(runner & (total[group.member] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
-        out[group.pairs] = np.minimum(out[group.pairs], factor)
+        over = total > 1.0
+        if not over.any():  # no record's candidates hold more than one match: nothing moves
+            continue
+        # Only the pairs of records whose candidates hold more than one match can change;
+        # they stay in record order, so each record's pairs are still one run.
+        mine = over[group.member]
+        member, q, pairs = group.member[mine], q[mine], group.pairs[mine]
+        first = np.ones(len(member), dtype=bool)
+        first[1:] = member[1:] != member[:-1]
+        run = np.cumsum(first) - 1
+        top = np.maximum.reduceat(q, np.flatnonzero(first))[run]
+        rest = total[member] - top
+        room = np.where(rest > 0, (1.0 - top) / np.maximum(rest, 1e-300), 1.0)
+        factor = np.where(q < top, np.clip(room, 0.0, 1.0), 1.0)
+        out[pairs] = np.minimum(out[pairs], factor)
     return out
 
 
