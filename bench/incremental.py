@@ -217,10 +217,11 @@ _LAYOUT_CUTS: list[int] = []
 
 
 def _flipped_one(bits: bytes, rng: np.random.Generator, share: float) -> bytes:
-    """One encoding with about ``share`` of its set bits moved."""
+    """One encoding with about ``share`` of its set bits moved (an empty one, a field the
+    record lacks, stays empty)."""
     array = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
     ones, zeros = np.flatnonzero(array), np.flatnonzero(array == 0)
-    moves = max(1, int(share * len(ones)))
+    moves = min(max(1, int(share * len(ones))), len(ones), len(zeros))
     array[rng.choice(ones, moves, replace=False)] = 0
     array[rng.choice(zeros, moves, replace=False)] = 1
     return np.packbits(array).tobytes()

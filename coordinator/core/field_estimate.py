@@ -14,14 +14,18 @@ of zero width: ``bench/field_estimates.py``). Here:
 - **below the floor**: a salted record CLK puts a match whose salts differ in two
   or three parts (a date slip and a move, say) among strangers, under the
   candidate floor, so no candidate ever holds it. ``hidden_matches`` counts them
-  from how often each part's salt breaks among the matches the floor kept;
+  from how often each part's salt breaks among the matches the floor kept, on the
+  kind of pair with the most such matches; the other kind borrows its ratio of
+  hidden to found (``field_hidden``);
 - **one match a record**: a pair the groups leave apart while both its records are
   grouped with another record of the other's organisation is not a missed match
   (``spoken_for``); the model, which weighs pairs one at a time, gave twins' and
   namesakes' pairs the probability they would have alone. What those pairs held of
   their pattern's matches goes to that pattern's pairs left free (``moved_from_spoken``);
 - **intervals**: the spread of the truth itself given the probabilities (each
-  pair a match with its probability; the hidden count's own uncertainty), widened
+  pair a match with its probability, shifted in log odds, with a wider shift of
+  their own for pairs with a comparison read missing: ``partial_shift``; the hidden
+  count's own uncertainty), widened
   by the spread of refits on a bootstrap over records, started from several
   places (``STARTS``);
 - **caveats**: plain words when a figure rests on too little, or when refits
@@ -40,8 +44,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.core import field_caveats, field_model
+from coordinator.core import field_caveats, field_hidden, field_model
 from coordinator.core.caveats import Caveat
+from coordinator.core.field_hidden import (  # noqa: F401 (where benches and tests read them)
+    broken_parts,
+    hidden_matches,
+    part_sums,
+    several_expected,
+)
 from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import KINDS, WITHIN
 from coordinator.core.field_scoring import Scored
@@ -56,6 +66,10 @@ STARTS = (field_model.START, (0.2, 0.4, 0.3), (0.8, 0.1, 0.05))
 OUTCOMES = 2000
 SHIFTS = 100
 CALIBRATION = 1.0
+#: The same for pairs with a comparison read missing, drawn apart from the others' shift:
+#: the model takes missing to weigh neither way, which among candidates it does not
+#: (``partial_shift``).
+CALIBRATION_MISSING = 2.0
 #: Fewer expected matches of a kind than this, and its figures are not to be relied on.
 FEW_MATCHES = 20
 #: An interval wider than this (a share) is said to be wide.
@@ -125,6 +139,8 @@ class Prepared:
     """Parts the record CLK has (0: unsalted, nothing is hidden by salts)."""
     cuts: tuple[float, float] = (field_model.CUT, field_model.CUT)
     """The model's cut-offs (across, within), to say when one sits at its bound."""
+    missing: np.ndarray | None = None
+    """Each candidate's count of comparisons read missing (None: not known, taken as 0)."""
 
 
 def record_weights(total: int, rng: np.random.Generator) -> np.ndarray:
@@ -133,62 +149,6 @@ def record_weights(total: int, rng: np.random.Generator) -> np.ndarray:
     over pairs would treat them as independent)."""
     found: np.ndarray = rng.poisson(1.0, total).astype(np.float64)
     return found
-
-
-def broken_parts(
-    levels: np.ndarray, groups: Sequence[str], checks: Mapping[str, tuple[str, ...]]
-) -> np.ndarray:
-    """Bit i set where part i's salt differs (a comparison checking it is below its top
-    level); -1 where a checking comparison reads missing: its own salts differ, so at
-    least two parts are broken. ``checks``: part -> comparisons (``PART_CHECKS``)."""
-    out = np.zeros(levels.shape[1], dtype=np.int64)
-    unknown = np.zeros(levels.shape[1], dtype=bool)
-    for bit, names in enumerate(checks.values()):
-        for name in names:
-            if name not in groups:
-                continue
-            level = levels[list(groups).index(name)]
-            unknown |= level == MISSING
-            out |= np.where(level > 0, 1 << bit, 0)
-    out[unknown] = -1
-    return out
-
-
-def hidden_matches(alone: float, one: Sequence[float], several: float) -> float:
-    """Matches with two or more record-CLK parts broken that never became candidates.
-
-    Each part's salt breaks (its salt fields differ) independently of the others with
-    some rate: the field model's own assumption, fields independent given a match. Matches
-    with no part broken (``alone`` of them, expected) and with only part i broken
-    (``one[i]``) keep a record Dice far above the floor, so all of them are candidates;
-    their ratio is part i's odds of breaking (``several_expected``). Those with two or
-    more are partly under the floor: expected less the ones the candidates do hold
-    (``several``).
-    """
-    return max(several_expected(alone, one) - several, 0.0)
-
-
-def several_expected(alone: float, one: Sequence[float] | np.ndarray) -> float:
-    """Matches expected with two or more parts broken: ``alone`` times, for every set S of
-    two or more parts, the product of S's odds (``one[i] / alone``)."""
-    if alone <= 0:
-        return 0.0
-    odds = np.asarray(one, dtype=np.float64) / alone
-    total = 0.0
-    for mask in range(1 << len(odds)):
-        chosen = [i for i in range(len(odds)) if mask >> i & 1]
-        if len(chosen) >= 2:
-            total += alone * float(np.prod(odds[chosen]))
-    return total
-
-
-def part_sums(
-    chance: np.ndarray, broken: np.ndarray, parts: int
-) -> tuple[float, list[float], float]:
-    """Expected matches among candidates with no part broken, only part i, and two or more."""
-    alone = float(chance[broken == 0].sum())
-    one = [float(chance[broken == 1 << i].sum()) for i in range(parts)]
-    return alone, one, float(chance.sum()) - alone - sum(one)
 
 
 def prepare(
@@ -215,7 +175,10 @@ def prepare(
         draws[draw] = model.probability(inputs.levels, inputs.kinds)
     chance = np.concatenate([scored.across, scored.within])
     broken = broken_parts(inputs.levels, inputs.groups, checks)
-    return Prepared(left, right, inputs.kinds, chance, draws, broken, len(checks), scored.cuts)
+    missing = (inputs.levels == MISSING).sum(axis=0)
+    return Prepared(
+        left, right, inputs.kinds, chance, draws, broken, len(checks), scored.cuts, missing
+    )
 
 
 def output_pairs(group: np.ndarray, dataset: np.ndarray) -> np.ndarray:
@@ -304,8 +267,15 @@ def _figures(
     return (min(found / pairs, 1.0) if pairs else 1.0), (inside / matches if matches > 0 else 1.0)
 
 
-def _hidden(chance: np.ndarray, broken: np.ndarray, parts: int) -> float:
-    return hidden_matches(*part_sums(chance, broken, parts)) if parts else 0.0
+def _hidden(
+    chances: Mapping[int, np.ndarray], broken: Mapping[int, np.ndarray], parts: int
+) -> dict[int, float]:
+    """Each kind's matches hidden under the floor (``field_hidden.hidden_by_kind``)."""
+    if not parts:
+        return {k: 0.0 for k in chances}
+    return field_hidden.hidden_by_kind(
+        {k: part_sums(c, broken[k], parts) for k, c in chances.items()}
+    )
 
 
 def shifted_sums(chance: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -318,40 +288,55 @@ def shifted_sums(chance: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return np.array([float((1.0 / (1.0 + np.exp(-(odds + shift)))).sum()) for shift in shifts])
 
 
+def partial_shift(
+    chance: np.ndarray, unsure: np.ndarray, shifts: np.ndarray, apart: np.ndarray
+) -> np.ndarray:
+    """Expected matches among ``chance`` under each draw: the pairs with a comparison read
+    missing (``unsure``) shifted by ``apart``, the rest by ``shifts``.
+
+    A comparison reads missing where its salts are shown to differ by a partial
+    disagreement (a date slip, a move): two strangers' salts mostly differ outright, so
+    among candidates a missing comparison is far more often a match's than the model, for
+    which missing weighs neither way, allows. On generated data such pairs' log odds read
+    1-4 low, linked or rejected (bench/estimate_replay.py: linked pairs at 0.5-0.7 with one
+    missing, 98% matches), while pairs with every comparison known were calibrated. Which
+    way and how far depends on how the candidates were drawn, so the estimate does not move
+    its point; its interval draws a shift of their own for such pairs, wider
+    (``CALIBRATION_MISSING``) than the shift shared by the rest.
+    """
+    found: np.ndarray = shifted_sums(chance[~unsure], shifts) + shifted_sums(chance[unsure], apart)
+    return found
+
+
 def truth_draws(
-    chance: np.ndarray, held: np.ndarray, pairs: int, broken: np.ndarray, parts: int,
-    rng: np.random.Generator,
+    chance: np.ndarray, held: np.ndarray, pairs: int, hidden: np.ndarray,
+    rng: np.random.Generator, unsure: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """OUTCOMES draws of the true precision and recall, given the model's probabilities.
+    """Draws of the true precision and recall, given the model's probabilities and
+    ``hidden``: as many draws of the matches under the floor (``field_hidden``).
 
     Each candidate is a match with its probability, after a log-odds shift shared by
-    every pair (sd ``CALIBRATION``): refits move the model little where a pair is
+    every pair (sd ``CALIBRATION``; those with a comparison read missing, ``unsure``, by
+    one of their own: ``partial_shift``): refits move the model little where a pair is
     ambiguous under any fit, yet its probabilities there were measured off by that much
     (linked pairs at 0.6-0.9 nearly all matches). The wrong pairs among those output and
     the matches among those not are counted as Poisson (few, each unlikely), so "none
-    wrong" keeps the chance it has. The hidden count is drawn
-    twice over: its inputs (each expected count read as a Poisson count, Gamma(count +
-    1/2): a handful of matches with one part broken makes a loose estimate of how many have
-    two), then how many matches really broke two parts, a Poisson count around that; less
-    those the candidates hold. On generated data the independence it rests on was off by
-    about a third either way, which this spread covers where the counts are small.
+    wrong" keeps the chance it has.
     """
+    count = len(hidden)
+    unsure = np.zeros(len(chance), dtype=bool) if unsure is None else unsure
     extra = max(pairs - int(held.sum()), 0)
     shifts = rng.normal(0.0, CALIBRATION, SHIFTS)
-    each = OUTCOMES // SHIFTS
-    s_in, s_rest = (np.repeat(shifted_sums(chance[m], shifts), each) for m in (held, ~held))
+    apart = rng.normal(0.0, CALIBRATION_MISSING, SHIFTS)
+    each = count // SHIFTS
+    s_in, s_rest = (
+        np.repeat(partial_shift(chance[m], unsure[m], shifts, apart), each) for m in (held, ~held)
+    )
     inside = int(held.sum())
     true_in = inside - rng.poisson(np.maximum(inside - s_in, 0.0))
     mean = s_in / max(inside, 1)
     found = true_in + extra - rng.poisson(extra * (1 - mean))
     missed = rng.poisson(s_rest)
-    hidden = np.zeros(len(s_in))
-    if parts:
-        alone, one, several = part_sums(chance, broken, parts)
-        a = rng.gamma(alone + 0.5, 1.0, len(s_in))
-        o = rng.gamma(np.asarray(one)[:, None] + 0.5, 1.0, (parts, len(s_in)))
-        expected = np.array([several_expected(a[i], o[:, i]) for i in range(len(s_in))])
-        hidden = np.clip(rng.poisson(expected) - several, 0.0, None)
     precision = found / pairs if pairs else np.ones(len(s_in))
     total = true_in + missed + hidden
     recall = np.where(total > 0, true_in / np.maximum(total, 1e-12), 1.0)
@@ -395,42 +380,51 @@ def on_output(
     rng = np.random.default_rng(seed)
     held = (group[prepared.left] >= 0) & (group[prepared.left] == group[prepared.right])
     counts = output_pairs(group, dataset)
-    out: list[KindFigures | None] = []
-    for k in range(len(KINDS)):
-        mine = prepared.kinds == k
-        if k == WITHIN and not mine.any():
-            out.append(None)
-            continue
-        pairs, chance, broken = int(counts[k]), prepared.chance[mine], prepared.broken[mine]
-        spoken = np.zeros(int(mine.sum()), dtype=bool)
+    present = [k for k in range(len(KINDS)) if k != WITHIN or (prepared.kinds == WITHIN).any()]
+    mine = {k: prepared.kinds == k for k in present}
+    chances: dict[int, np.ndarray] = {}
+    draws: dict[int, np.ndarray] = {}
+    for k in present:
+        spoken = np.zeros(int(mine[k].sum()), dtype=bool)
         if k != WITHIN and one_match:
-            spoken = spoken_for(prepared.left[mine], prepared.right[mine], group, dataset)
-        pattern, here = chance, held[mine]
-        chance = moved_from_spoken(chance, pattern, here, spoken)
-        hidden = _hidden(chance, broken, prepared.parts)
-        precision, recall = _figures(chance, held[mine], pairs, hidden)
-        p_true, r_true = truth_draws(chance, held[mine], pairs, broken, prepared.parts, rng)
-        refits = np.array(
+            spoken = spoken_for(prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
+        pattern, here = prepared.chance[mine[k]], held[mine[k]]
+        chances[k] = moved_from_spoken(pattern, pattern, here, spoken)
+        draws[k] = np.array(
             [
-                _figures(d, held[mine], pairs, _hidden(d, broken, prepared.parts))
-                for d in (
-                    moved_from_spoken(draw, pattern, here, spoken)
-                    for draw in prepared.draws[:, mine].astype(np.float64)
-                )
+                moved_from_spoken(draw, pattern, here, spoken)
+                for draw in prepared.draws[:, mine[k]].astype(np.float64)
             ]
+        ).reshape(len(prepared.draws), -1)
+    broken = {k: prepared.broken[mine[k]] for k in present}
+    hidden = _hidden({k: chances[k] for k in present}, broken, prepared.parts)
+    refit_hidden = [
+        _hidden({k: draws[k][d] for k in present}, broken, prepared.parts)
+        for d in range(len(prepared.draws))
+    ]
+    drawn_hidden: dict[int, np.ndarray] = {k: np.zeros(OUTCOMES) for k in present}
+    if prepared.parts:
+        sums = {k: part_sums(chances[k], broken[k], prepared.parts) for k in present}
+        drawn_hidden = field_hidden.hidden_draws_by_kind(sums, OUTCOMES, rng)
+    out: list[KindFigures | None] = [None] * len(KINDS)
+    for k in present:
+        pairs, chance, here = int(counts[k]), chances[k], held[mine[k]]
+        precision, recall = _figures(chance, here, pairs, hidden[k])
+        unsure = None if prepared.missing is None else prepared.missing[mine[k]] > 0
+        p_true, r_true = truth_draws(chance, here, pairs, drawn_hidden[k], rng, unsure)
+        refits = np.array(
+            [_figures(d, here, pairs, h[k]) for d, h in zip(draws[k], refit_hidden, strict=True)]
         ).reshape(-1, 2)
         far = np.abs(refits - [precision, recall]).max(initial=0.0)
-        out.append(
-            KindFigures(
-                precision,
-                recall,
-                interval(precision, p_true, refits[:, 0]),
-                interval(recall, r_true, refits[:, 1]),
-                pairs,
-                float(chance.sum()) + hidden,
-                hidden,
-                float(far),
-            )
+        out[k] = KindFigures(
+            precision,
+            recall,
+            interval(precision, p_true, refits[:, 0]),
+            interval(recall, r_true, refits[:, 1]),
+            pairs,
+            float(chance.sum()) + hidden[k],
+            hidden[k],
+            float(far),
         )
     across, within = out
     assert across is not None
@@ -471,6 +465,9 @@ def caveats_for(across: KindFigures, within: KindFigures | None) -> tuple[Caveat
                 )
             )
             continue
+        coarse = field_caveats.coarse(code, figures.expected_matches)
+        if coarse is not None:
+            found.append(coarse)
         if figures.unstable > UNSTABLE:
             found.append(
                 Caveat(

@@ -397,23 +397,85 @@ def one_to_one(post: np.ndarray, ends: tuple[np.ndarray, np.ndarray] | None) -> 
     return out
 
 
-def _one_to_one_scale(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The factor ``one_to_one`` scales each pair's match probability ``p`` by."""
+def _one_to_one_scale(
+    p: np.ndarray, ends: tuple[np.ndarray, np.ndarray], rivals: Rivals | None = None
+) -> np.ndarray:
+    """The factor ``one_to_one`` scales each pair's match probability ``p`` by.
+
+    ``rivals`` (``Rivals.of(ends)``) saves working out the records' groups again on each
+    EM step: only pairs whose record end has another candidate can be scaled."""
     scale = np.ones(len(p))
-    for end in ends:
-        bound = np.flatnonzero(end >= 0)
-        if not len(bound):
+    for group in (rivals or Rivals.of(ends)).groups:
+        if not len(group.pairs):
             continue
-        at = end[bound]
-        total = np.bincount(at, weights=p[bound])
-        best = np.zeros(len(total))
-        np.maximum.at(best, at, p[bound])
-        rest = total[at] - best[at]
-        runner = p[bound] < best[at]
-        room = np.where(rest > 0, (1.0 - best[at]) / np.maximum(rest, 1e-300), 1.0)
-        factor = np.where(runner & (total[at] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
-        scale[bound] = np.minimum(scale[bound], factor)
+        q = p[group.pairs]
+        total = np.bincount(group.member, weights=q)
+        best = np.maximum.reduceat(q, group.starts)
+        rest = total[group.member] - best[group.member]
+        runner = q < best[group.member]
+        room = np.where(rest > 0, (1.0 - best[group.member]) / np.maximum(rest, 1e-300), 1.0)
+        factor = np.where(runner & (total[group.member] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
+        scale[group.pairs] = np.minimum(scale[group.pairs], factor)
     return scale
+
+
+@dataclass(frozen=True)
+class RivalGroup:
+    """One end's records with two or more candidates: their pairs in record order (a
+    record's pairs in their own order), each pair's record number among them, and where
+    each record's run of pairs starts."""
+
+    pairs: np.ndarray
+    member: np.ndarray
+    starts: np.ndarray
+
+
+@dataclass(frozen=True)
+class Rivals:
+    """The groups ``one_to_one`` weighs pairs within, worked out once per fit.
+
+    A record end with one candidate keeps its pair's probability whatever it is (its best
+    is itself and nothing else shares its 1), so only ends with rivals are kept; sums run
+    in the pairs' own order, as over all of them."""
+
+    groups: tuple[RivalGroup, ...]
+
+    @classmethod
+    def of(cls, ends: tuple[np.ndarray, np.ndarray]) -> Rivals:
+        groups = []
+        for end in ends:
+            bound = np.flatnonzero(end >= 0)
+            at = end[bound]
+            counts = np.bincount(at) if len(at) else np.zeros(0, dtype=np.int64)
+            bound = bound[counts[at] > 1] if len(at) else bound
+            order = np.argsort(end[bound], kind="stable")
+            pairs = bound[order]
+            keys = end[pairs]
+            first = np.ones(len(keys), dtype=bool)
+            first[1:] = keys[1:] != keys[:-1]
+            groups.append(RivalGroup(pairs, np.cumsum(first) - 1, np.flatnonzero(first)))
+        return cls(tuple(groups))
+
+
+def distinct_columns(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(table, axis=1, return_inverse=True)`` for a table of small integers:
+    each column as one integer code (its values' ranks in a fixed base, first row most
+    significant, so codes order as the columns do), and one sort of the codes. numpy's own
+    sorts the columns as records, ten times slower on a run's million pairs, and a fit
+    and its refits ask it every time."""
+    if not table.size:
+        rows, inverse = np.unique(table, axis=1, return_inverse=True)
+        return rows, inverse.ravel()
+    low, high = int(table.min()), int(table.max())
+    base = high - low + 1
+    if base ** table.shape[0] >= 1 << 62:
+        rows, inverse = np.unique(table, axis=1, return_inverse=True)
+        return rows, inverse.ravel()
+    code = np.zeros(table.shape[1], dtype=np.int64)
+    for row in table:
+        code = code * base + (row.astype(np.int64) - low)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return table[:, first], inverse.ravel()
 
 
 def _em(
@@ -440,8 +502,7 @@ def _em(
         differs = np.full(len(profiles), _FIXED)
         differs[RELATIVE] = _FREE
     free_at = np.flatnonzero(differs != _FIXED)
-    rows, inverse = np.unique(np.vstack([levels, kinds[None]]), axis=1, return_inverse=True)
-    inverse = inverse.ravel()
+    rows, inverse = distinct_columns(np.vstack([levels, kinds[None]]))
     row_levels, row_kinds = rows[:-1], rows[-1]
     sizes = np.bincount(inverse, weights=weights, minlength=rows.shape[1]).astype(np.float64)
     per_kind = np.array([float(sizes[row_kinds == k].sum()) for k in range(len(KINDS))])
@@ -449,6 +510,7 @@ def _em(
     if telling is None:
         telling = telling_groups(row_levels, row_kinds, sizes)
     limited = ends is not None and ONE_TO_ONE
+    rivals = Rivals.of(ends) if limited and ends is not None else None
     done = 0
     while done < _ITERATIONS:
         done += 1
@@ -459,7 +521,7 @@ def _em(
             # The rows' own probabilities, not totals / sizes: ties between a record's
             # candidates at probability 1 must stay ties.
             p = post[MATCH][inverse]
-            shift = p * (1.0 - _one_to_one_scale(p, ends))
+            shift = p * (1.0 - _one_to_one_scale(p, ends, rivals))
             moved = np.bincount(
                 inverse,
                 weights=shift if weights is None else shift * weights,

@@ -48,6 +48,7 @@ import json
 import logging
 from array import array
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,35 +243,40 @@ def find(
     pinned = pinned_blocking.Pinned.from_json(basis.pinned) if blocked else None
     kept_from = pinned.kept_from(search.low) if pinned else search.kept_from
     at = change_pairs.Thresholds(search.low, search.within, kept_from, search.blocked, search.parts)
-    fresh = change_pairs.compare(
-        session, encodings, index, touched, at, pinned, progress, cancelled
-    )
-    everything_a = np.concatenate([a, fresh[0]])
-    everything_b = np.concatenate([b, fresh[1]])
-    everything_s = np.concatenate([sims, fresh[2]])
-    d0, r0 = index.place(everything_a)
-    d1, r1 = index.place(everything_b)
-    merged = comparison.merge([comparison.from_arrays(everything_s, d0, d1, r0, r1)])
-    across, within_pairs = _split(merged)
-    sample = (
-        score_sample.refresh(
-            encodings,
-            pinned_blocking.sample_picks(
-                [np.frombuffer(r, dtype=np.int64) for r in record_ids],
-                search.estimate_sample,
-                search.sample_seed,
-            ),
-            _kept_sample(store, project_id),
-            ids_at=index.ids,
-            place=index.place,
-            holds=index.holds,
-            pending=removed,
-            touched=touched,
-            low=search.low,
+    # The estimate sample is refreshed beside the comparison (both are numpy and native
+    # passes that let go of the interpreter lock): it reads nothing the comparison writes.
+    with ThreadPoolExecutor(1) as beside:
+        sampling = (
+            beside.submit(
+                score_sample.refresh,
+                encodings,
+                pinned_blocking.sample_picks(
+                    [np.frombuffer(r, dtype=np.int64) for r in record_ids],
+                    search.estimate_sample,
+                    search.sample_seed,
+                ),
+                _kept_sample(store, project_id),
+                ids_at=index.ids,
+                place=index.place,
+                holds=index.holds,
+                pending=removed,
+                touched=touched,
+                low=search.low,
+            )
+            if blocked
+            else None
         )
-        if blocked
-        else None
-    )
+        fresh = change_pairs.compare(
+            session, encodings, index, touched, at, pinned, progress, cancelled
+        )
+        everything_a = np.concatenate([a, fresh[0]])
+        everything_b = np.concatenate([b, fresh[1]])
+        everything_s = np.concatenate([sims, fresh[2]])
+        d0, r0 = index.place(everything_a)
+        d1, r1 = index.place(everything_b)
+        merged = comparison.merge([comparison.from_arrays(everything_s, d0, d1, r0, r1)])
+        across, within_pairs = _split(merged)
+        sample = sampling.result() if sampling else None
     scores = sample.scores() if sample else quality.best_scores(at_least(across, kept_from))
     cross_plans = [p for a, b, p in pinned.plans if a != b] if pinned else []
     comparisons = len(touched) * int(sum(sizes))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coordinator.core import kernel
 from coordinator.core.comparison import Candidates, from_arrays
 from coordinator.core.sketch_screen import in_threads
 
@@ -53,15 +54,7 @@ class SamplePairs:
         sample_d, other_d, sample_r = (
             np.asarray(x, np.int64) for x in (sample_d, other_d, sample_r)
         )
-        # (sample dataset, other dataset, sample row) as one code in the same order, when it
-        # fits: three sorting passes instead of five.
-        datasets = int(max(sample_d.max(), other_d.max())) + 1 if len(sims) else 1
-        rows = int(sample_r.max()) + 1 if len(sims) else 1
-        order = (
-            np.lexsort((other_r, -sims, (sample_d * datasets + other_d) * rows + sample_r))
-            if datasets * datasets * rows < 1 << 62
-            else np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
-        )
+        order = _canonical_order(sample_d, other_d, sample_r, np.asarray(other_r), sims)
         return cls(
             tuple(np.asarray(p, np.int64) for p in picked),
             np.asarray(sample_d, np.int64)[order],
@@ -135,6 +128,8 @@ def exact_pairs(
     (2|A∩B| / (|A| + |B|), as a full run computes it), the smaller side a row at a time."""
     if not len(left) or not len(right):
         return _EMPTY_I, _EMPTY_I, np.zeros(0)
+    if kernel.usable(left) and kernel.usable(right):
+        return _native_pairs(np.ascontiguousarray(left), np.ascontiguousarray(right), low)
     flip = len(left) > len(right)
     few, many = (right, left) if flip else (left, right)
     words = few.shape[1] % 8 == 0
@@ -172,6 +167,47 @@ def exact_pairs(
     parts = in_threads(len(few), scan)
     i, j, s = (np.concatenate([p[n] for p in parts]) for n in range(3))
     return (j, i, s) if flip else (i, j, s)
+
+
+def _canonical_order(
+    sample_d: np.ndarray,
+    other_d: np.ndarray,
+    sample_r: np.ndarray,
+    other_r: np.ndarray,
+    sims: np.ndarray,
+) -> np.ndarray:
+    """The order of a five-key sort (sample dataset, other dataset, sample row, score
+    descending, other row), by as few sorting passes as the keys allow: when they fit,
+    one code of 63 bits, the score by its rank among the distinct scores (one sort of
+    the scores and one of the codes, about half the time of a lexsort's three)."""
+    if not len(sims):
+        return np.zeros(0, dtype=np.int64)
+    datasets = int(max(sample_d.max(), other_d.max())) + 1
+    rows = int(sample_r.max()) + 1
+    others = int(other_r.max()) + 1
+    if datasets * datasets * rows * len(sims) * others < 1 << 63:
+        group = (sample_d * datasets + other_d) * rows + sample_r
+        distinct, rank = np.unique(sims, return_inverse=True)
+        code = (group * len(distinct) + (len(distinct) - 1 - rank)) * others + other_r
+        return np.argsort(code, kind="stable")
+    if datasets * datasets * rows < 1 << 62:
+        return np.lexsort((other_r, -sims, (sample_d * datasets + other_d) * rows + sample_r))
+    return np.lexsort((other_r, -sims, sample_r, other_d, sample_d))
+
+
+def _native_pairs(
+    left: np.ndarray, right: np.ndarray, low: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``exact_pairs`` by the native kernel (the same Dice, bit for bit: tested against
+    anonlink's), the left rows shared out to threads."""
+
+    def scan(first: int, last: int) -> list[np.ndarray]:
+        sims, i, j = kernel.dice_block(left[first:last], right, low)
+        return [i.astype(np.int64) + first, j.astype(np.int64), sims]
+
+    parts = in_threads(len(left), scan)
+    i, j, s = (np.concatenate([p[n] for p in parts]) for n in range(3))
+    return i, j, s
 
 
 #: Rows on the many side from which ``exact_pairs`` counts bits column by column.

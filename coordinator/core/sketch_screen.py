@@ -89,6 +89,9 @@ def screen(
     if parts is not None:
         sims, kept = part_keep.score(left, right, i_all, j_all, threshold, parts)
         return i_all[kept], j_all[kept], sims
+    if kernel.usable(left) and kernel.usable(right):
+        sims, kept = kernel.dice_pairs(left, right, i_all, j_all, threshold)
+        return i_all[kept], j_all[kept], sims
     # Scored a slice at a time: the survivors' rows are gathered to be scored.
     sims = np.concatenate(
         [np.zeros(0)]

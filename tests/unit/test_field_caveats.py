@@ -118,3 +118,10 @@ def test_a_figure_a_caveat_doubts_is_printed_as_about_with_its_interval() -> Non
             "Estimated precision"
         )[1][:40]
     )
+
+
+def test_figures_on_a_few_dozen_pairs_say_one_pair_moves_them_by_more_than_half_a_point() -> None:
+    found = field_caveats.coarse("within", 70.0)
+    assert found is not None and not found.untrusted
+    assert found.code == "coarse_figures_within" and "1.4 points" in found.message
+    assert field_caveats.coarse("across", float(field_caveats.COARSE_MATCHES)) is None

@@ -311,3 +311,27 @@ def test_a_blocked_run_counts_what_blocking_missed_and_keeps_saying_so() -> None
     assert report.recall_interval == pytest.approx((0.90 * 0.98, 0.97 * 0.98))
     # The record-level mixture's caveats went with its figures; blocking's stays.
     assert [c.code for c in report.caveats] == ["field_model_figures", "blocking"]
+
+
+def test_pairs_with_a_missing_comparison_take_their_own_shift() -> None:
+    chance = np.array([0.5, 0.5, 0.5, 0.5])
+    unsure = np.array([False, False, True, True])
+    found = field_estimate.partial_shift(chance, unsure, np.zeros(2), np.array([0.0, 50.0]))
+    # No shift: two expected matches; the second draw lifts only the unsure pair to 1.
+    assert found.tolist() == pytest.approx([2.0, 3.0])
+
+
+def test_linked_pairs_with_missing_comparisons_widen_precisions_interval() -> None:
+    chance = np.full(200, 0.7)
+    held = np.ones(200, dtype=bool)
+    hidden = np.zeros(field_estimate.OUTCOMES)
+
+    def spread(unsure: np.ndarray) -> float:
+        p, _ = field_estimate.truth_draws(
+            chance, held, 200, hidden, np.random.default_rng(2), unsure
+        )
+        low, high = np.quantile(p, [0.025, 0.975])
+        return float(high - low)
+
+    known = spread(np.zeros(200, dtype=bool))
+    assert spread(np.ones(200, dtype=bool)) > 1.3 * known

@@ -280,3 +280,44 @@ def test_twins_whose_given_names_are_close_are_not_a_match_with_a_slip() -> None
     typos = np.array([[1, 2], [0, 0], [0, 0], [0, 0]])
     assert (model.probability(typos, np.array([WITHIN] * 2)) > 0.9).all()
     assert p[3000:3100].mean() > 0.9
+
+
+def _scale_pair_by_pair(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The one-to-one factor written the plain way: every bound pair, a maximum per record."""
+    scale = np.ones(len(p))
+    for end in ends:
+        bound = np.flatnonzero(end >= 0)
+        at = end[bound]
+        total = np.bincount(at, weights=p[bound])
+        best = np.zeros(len(total))
+        np.maximum.at(best, at, p[bound])
+        rest = total[at] - best[at]
+        room = np.where(rest > 0, (1.0 - best[at]) / np.maximum(rest, 1e-300), 1.0)
+        runner = p[bound] < best[at]
+        factor = np.where(runner & (total[at] > 1.0), np.clip(room, 0.0, 1.0), 1.0)
+        scale[bound] = np.minimum(scale[bound], factor)
+    return scale
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_one_to_one_factor_is_the_same_with_rivals_worked_out_once(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    ends = tuple(np.where(rng.random(n) < 0.2, -1, rng.integers(0, 1_500, n)) for _ in range(2))
+    p = rng.choice([0.0, 0.3, 0.7, 0.99, 1.0], n) * rng.choice([1.0, rng.random()], n)
+    rivals = field_model.Rivals.of(ends)
+    expected = _scale_pair_by_pair(p, ends)
+    assert np.array_equal(field_model._one_to_one_scale(p, ends, rivals), expected)
+    assert np.array_equal(field_model._one_to_one_scale(p, ends), expected)
+    assert (expected < 1).sum() > 100  # records with rival candidates were scaled
+
+
+@pytest.mark.parametrize("missing", [True, False])
+def test_distinct_columns_are_numpys_unique_columns_in_the_same_order(missing: bool) -> None:
+    rng = np.random.default_rng(7)
+    table = rng.integers(-1 if missing else 0, 6, (6, 20_000)).astype(np.int8)
+    expected_rows, expected_inverse = np.unique(table, axis=1, return_inverse=True)
+    rows, inverse = field_model.distinct_columns(table)
+    assert np.array_equal(rows, expected_rows)
+    assert np.array_equal(inverse, expected_inverse.ravel())
+    assert np.array_equal(rows[:, inverse], table)

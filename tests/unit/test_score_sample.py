@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordinator.core import score_sample
+from coordinator.core import kernel, score_sample
 
 
 def rows(count: int, seed: int) -> np.ndarray:
@@ -25,10 +25,14 @@ def by_hand(left: np.ndarray, right: np.ndarray, low: float) -> set[tuple[int, i
     return {(int(a), int(b), float(dice[a, b])) for a, b in zip(i, j, strict=True)}
 
 
-@pytest.mark.parametrize("columns_from", [1, 10**9])
-def test_exact_pairs_are_every_pair_at_the_floor_by_columns_or_by_rows(
-    columns_from: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("columns_from", "native"), [(1, False), (10**9, False), (1, True)])
+def test_exact_pairs_are_every_pair_at_the_floor_by_columns_by_rows_or_natively(
+    columns_from: int, native: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if native and not kernel.native():
+        pytest.skip("the native kernel is not built here")
+    if not native:
+        monkeypatch.setenv(kernel.KERNEL_ENV, "anonlink")
     monkeypatch.setattr(score_sample, "_COLUMNS_FROM", columns_from)
     many = rows(3_000, 1)
     few = many[[3, 70, 2_000]] ^ rows(3, 2)  # near three of them
@@ -38,12 +42,14 @@ def test_exact_pairs_are_every_pair_at_the_floor_by_columns_or_by_rows(
     assert {(0, 3), (1, 70), (2, 2_000)} <= {(a, b) for a, b, _ in found}
 
 
-def test_sample_pairs_are_ordered_as_a_five_key_sort_gives() -> None:
+@pytest.mark.parametrize("most_rows", [40, 2**40, 2**61])  # one code, three keys, five keys
+def test_sample_pairs_are_ordered_as_a_five_key_sort_gives(most_rows: int) -> None:
     rng = np.random.default_rng(4)
     n = 4_000
     sample_d = rng.integers(0, 3, n)
     other_d = rng.integers(0, 3, n)
-    sample_r, other_r = rng.integers(0, 40, n), rng.integers(0, 90, n)
+    sample_r, other_r = rng.integers(0, most_rows, n), rng.integers(0, 90, n)
+    sample_r[::7] = sample_r[0]  # several pairs of one sampled row
     sims = rng.integers(70, 100, n) / 100.0  # ties
     pairs = score_sample.SamplePairs.ordered(
         [np.arange(40)] * 3, sample_d, sample_r, other_d, other_r, sims
