@@ -40,7 +40,7 @@ def run_pairs(
     within = level.floor(within) if within and record_clk == "salted" else within
     parts = level.part_pass(field_scoring=True)
     if parts is not None and part_floor is not None:
-        parts = dataclasses.replace(parts, floor=part_floor)
+        parts = dataclasses.replace(parts, floor=part_floor, floors=())
     if parts is not None and part_within is not None:
         parts = dataclasses.replace(parts, within=part_within)
     with candidates.InlineEngine().session() as session:

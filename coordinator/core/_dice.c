@@ -17,7 +17,8 @@
  * dice_block_parts does the same search for a row made of equal parts (a salted record
  * CLK, balanced part by part): in the one pass over a pair's words it counts the
  * intersection of each part as well as the whole, and keeps the pair when the whole row
- * reaches its threshold or some part reaches the part threshold, scored by the whole row.
+ * reaches its threshold or some part reaches that part's own threshold (each part's follows
+ * its own chance level), scored by the whole row.
  *
  * The loops are compiled twice, with and without the POPCNT instruction, and the module
  * picks one when it is imported, so a build on one x86-64 machine runs on another.
@@ -63,8 +64,9 @@ typedef struct {
     Py_ssize_t parts, part_words;
     /* Per record, the ones in each part (parts a record). */
     const uint32_t *part_l, *part_r;
-    /* need_part[t]: as need, for the part threshold and one part's ones. */
+    /* need_part[k * part_stride + t]: as need, for part k's threshold and its ones. */
     const uint32_t *need_part;
+    Py_ssize_t part_stride;
     /* The word inside the last part before which the bound is checked, a whole step of
      * four words from the row's start (-1: never); see score_parts. */
     Py_ssize_t part_check;
@@ -119,7 +121,7 @@ ALWAYS_INLINE uint32_t shared(const uint64_t *a, const uint64_t *b, Py_ssize_t f
 }
 
 /* The pair's whole-row score if the whole row reaches the threshold or some part reaches
- * the part threshold, else -1: one pass over the words, counting each part's intersection.
+ * its own part threshold, else -1: one pass over the words, counting each part's intersection.
  *
  * The bound: until the last part, a part still to come could reach the part threshold
  * (a balanced part can score anything), so no pair can be ruled out. Inside the last part,
@@ -138,12 +140,13 @@ ALWAYS_INLINE double score_parts(const Side *s, Py_ssize_t i, Py_ssize_t j) {
     Py_ssize_t pw = s->part_words, last = s->parts - 1, w = 0;
     uint32_t both = 0;
     int hit = 0;
-    for (Py_ssize_t k = 0; k < last; k++, w += pw) {
+    const uint32_t *np = s->need_part;
+    for (Py_ssize_t k = 0; k < last; k++, w += pw, np += s->part_stride) {
         uint32_t c = shared(a, b, w, w + pw);
-        hit |= c >= s->need_part[pl[k] + pr[k]];
+        hit |= c >= np[pl[k] + pr[k]];
         both += c;
     }
-    uint32_t need_last = s->need_part[pl[last] + pr[last]];
+    uint32_t need_last = np[pl[last] + pr[last]];
     uint32_t c;
     if (s->part_check > 0) {
         c = shared(a, b, w, s->part_check);
@@ -265,14 +268,9 @@ static int check(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *wh
 #define UNREACHABLE 0xFFFFFFFFu
 
 /* need[t] for t up to `most` ones: the smallest intersection whose Dice, 2x / t computed
- * as anonlink computes it, reaches the threshold (UNREACHABLE if none). Allocated here;
- * the caller frees it. NULL with an error set when memory runs out. */
-static uint32_t *need_table(Py_ssize_t most, double threshold) {
-    uint32_t *need = PyMem_Malloc((size_t)(most + 1) * sizeof(uint32_t));
-    if (need == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
+ * as anonlink computes it, reaches the threshold (UNREACHABLE if none), written to `need`
+ * (most + 1 entries). */
+static void fill_need(uint32_t *need, Py_ssize_t most, double threshold) {
     need[0] = 0.0 >= threshold ? 0 : UNREACHABLE;
     for (Py_ssize_t t = 1; t <= most; t++) {
         double guess = threshold * (double)t / 2.0;
@@ -285,6 +283,19 @@ static uint32_t *need_table(Py_ssize_t most, double threshold) {
         }
         need[t] = x > t ? UNREACHABLE : (uint32_t)x;
     }
+}
+
+/* `tables` need tables of `most` ones each, one a threshold, end to end. Allocated here;
+ * the caller frees it. NULL with an error set when memory runs out. */
+static uint32_t *need_tables(Py_ssize_t most, const double *thresholds, Py_ssize_t tables) {
+    uint32_t *need = PyMem_Malloc((size_t)tables * (size_t)(most + 1) * sizeof(uint32_t));
+    if (need == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < tables; k++) {
+        fill_need(need + k * (most + 1), most, thresholds[k]);
+    }
     return need;
 }
 
@@ -296,6 +307,7 @@ static int side_from(Side *s, Py_buffer *l, Py_buffer *r, Py_ssize_t words, Py_b
     s->need_part = NULL;
     s->parts = 0;
     s->part_check = -1;
+    s->part_stride = 0;
     if (words <= 0 || words > MOST_WORDS) {
         PyErr_SetString(PyExc_ValueError, "words must be between 1 and 1023 (65,472 bits)");
         return -1;
@@ -312,7 +324,7 @@ static int side_from(Side *s, Py_buffer *l, Py_buffer *r, Py_ssize_t words, Py_b
         check(orr, s->nr, 4, "ones_right") || check(rr, s->nr * s->steps, 2, "rest_right")) {
         return -1;
     }
-    uint32_t *need = need_table(128 * words, threshold);
+    uint32_t *need = need_tables(128 * words, &threshold, 1);
     if (need == NULL) {
         return -1;
     }
@@ -368,16 +380,17 @@ static PyObject *dice_block(PyObject *self, PyObject *args) {
 }
 
 /* As dice_block, for rows of `parts` equal parts: a pair is kept when the whole row reaches
- * `threshold` or some part reaches `part_threshold`; its score is the whole row's. */
+ * `threshold` or some part k reaches `part_thresholds[k]` (float64, one a part); its score
+ * is the whole row's. */
 static PyObject *dice_block_parts(PyObject *self, PyObject *args) {
-    Py_buffer l, r, ol, hl, orr, hr, pl, pr, sims, oi, oj;
+    Py_buffer l, r, ol, hl, orr, hr, pl, pr, pt, sims, oi, oj;
     Py_ssize_t words, parts, rb, i;
-    double threshold, part_threshold;
+    double threshold;
     int diagonal, early;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*ny*y*y*y*y*y*nddpnnw*w*w*p", &l, &r, &words, &ol, &hl, &orr,
-                          &hr, &pl, &pr, &parts, &threshold, &part_threshold, &diagonal, &rb,
-                          &i, &sims, &oi, &oj, &early)) {
+    if (!PyArg_ParseTuple(args, "y*y*ny*y*y*y*y*y*ndy*pnnw*w*w*p", &l, &r, &words, &ol, &hl,
+                          &orr, &hr, &pl, &pr, &parts, &threshold, &pt, &diagonal, &rb, &i,
+                          &sims, &oi, &oj, &early)) {
         return NULL;
     }
     PyObject *result = NULL;
@@ -391,9 +404,12 @@ static PyObject *dice_block_parts(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_ValueError, "output must hold at least %d pairs", RIGHT_BLOCK);
         } else if (check(&pl, s.nl * parts, 4, "part_ones_left") == 0 &&
                    check(&pr, s.nr * parts, 4, "part_ones_right") == 0 &&
-                   (s.need_part = need_table(128 * (words / parts), part_threshold)) != NULL) {
+                   check(&pt, parts, 8, "part_thresholds") == 0 &&
+                   (s.need_part = need_tables(128 * (words / parts), (const double *)pt.buf,
+                                              parts)) != NULL) {
             s.parts = parts;
             s.part_words = words / parts;
+            s.part_stride = 128 * s.part_words + 1;
             s.part_l = (const uint32_t *)pl.buf;
             s.part_r = (const uint32_t *)pr.buf;
             Py_ssize_t part_steps = s.part_words / 4;
@@ -419,6 +435,7 @@ static PyObject *dice_block_parts(PyObject *self, PyObject *args) {
     PyBuffer_Release(&hr);
     PyBuffer_Release(&pl);
     PyBuffer_Release(&pr);
+    PyBuffer_Release(&pt);
     PyBuffer_Release(&sims);
     PyBuffer_Release(&oi);
     PyBuffer_Release(&oj);
@@ -786,7 +803,7 @@ static PyMethodDef methods[] = {
      "threshold, diagonal, block, row, sims_out, left_out, right_out) -> (count, block, row)"},
     {"dice_block_parts", dice_block_parts, METH_VARARGS,
      "dice_block_parts(left, right, words, ones_left, rest_left, ones_right, rest_right, "
-     "part_ones_left, part_ones_right, parts, threshold, part_threshold, diagonal, block, row, "
+     "part_ones_left, part_ones_right, parts, threshold, part_thresholds, diagonal, block, row, "
      "sims_out, left_out, right_out, early_exit) -> (count, block, row)"},
     {"dice_pairs", dice_pairs, METH_VARARGS,
      "dice_pairs(left, right, words, ones_left, rest_left, ones_right, rest_right, "

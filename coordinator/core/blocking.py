@@ -230,7 +230,7 @@ def part_plans(
     A part whose salt differs between two records reads chance (about 0.5), so a pair with
     one salt agreeing scores about 0.63 on the whole row, and bands drawn over the whole
     row find it only by luck. Each part is planned on its own bits (``lowest_plan`` over
-    that slice of ``frequencies``: the lowest part Dice from the part floor up to ``high``
+    that slice of ``frequencies``: the lowest part Dice from that part's floor up to ``high``
     that ``budget`` bands a part allow; a pair whose part reaches it collides in one of
     the part's bands with chance ``completeness``) and screened on a sketch of its own
     words; its bands are then moved to the part's place in the row. A pair is a candidate
@@ -238,12 +238,13 @@ def part_plans(
     """
     width = len(frequencies) // 8
     plans = []
+    floors = parts.part_floors
     for number, (first, last) in enumerate(parts.bounds(width)):
         at, found = lowest_plan(
             sizes,
             frequencies[8 * first : 8 * last],
-            parts.floor,
-            max(high, parts.floor),
+            floors[number],
+            max(high, floors[number]),
             completeness=completeness,
             seed=None if seed is None else seed ^ (number + 1) * 0x9E3779B1,
             budget=budget,

@@ -21,6 +21,15 @@ token sets bits that chance would have set anyway), so the floor keeps its
 meaning. The shipped floors are never lowered: data at or below the
 generator's chance level link as before.
 
+Each part of the record CLK gets its own floor from its own chance level, by the
+same rule. A project's fields are not spread evenly over the parts: FEBRL mapped
+in full reads 0.61 on the birth part, 0.69 on the home part (name, address, town
+and local id) and 0.58 on the name part. One part floor set from the fullest part
+asked a pair that agrees only on its name part to reach 0.78 where strangers sit
+at 0.58, far more of the way above chance than the shipped floor asks; each part
+at its own floor asks the same share everywhere. A pair is kept when the whole
+row reaches its floor or any part reaches that part's floor.
+
 The chance level is the median Dice of pairs drawn from the records
 themselves by a fixed rule: every record's row gets a key from its bytes, the
 records are ordered by key and the first half is paired with the second. The
@@ -70,9 +79,9 @@ CAVEAT = Caveat(
 
 @dataclass(frozen=True)
 class Chance:
-    """What the sampled pairs show: the median Dice of the whole row and of the fullest part,
-    the spread (median absolute deviation scaled to a standard deviation) of the whole
-    row's, and how many pairs were read."""
+    """What the sampled pairs show: the median Dice of the whole row, of the fullest part
+    and of each part, the spread (median absolute deviation scaled to a standard deviation)
+    of the whole row's, and how many pairs were read."""
 
     whole: float = SHIPPED_WHOLE
     part: float = SHIPPED_PART
@@ -80,24 +89,21 @@ class Chance:
     pairs: int = 0
     record_clk: str = "salted"
     """The project's record CLK: only a salted one's floors follow the chance level."""
+    by_part: tuple[float, ...] = ()
+    """Each part's median Dice, in row order (empty: not measured, every part at ``part``)."""
 
     def floor(self, shipped: float, *, part: bool = False) -> float:
-        """A shipped floor lifted to this chance level, kept in the same units of agreement
-        above chance; never below the shipped one, never above ``CEILING`` (unless shipped
-        there already), rounded up to 0.005 so nearby samples give the same floor."""
-        lifted = self._lifted(shipped, part)
-        lifted = min(max(lifted, shipped), max(CEILING, shipped))
-        return max(shipped, float(np.ceil(round(lifted * 200, 6)) / 200))
+        """A shipped floor lifted to this chance level (the fullest part's with ``part``),
+        kept in the same units of agreement above chance; never below the shipped one, never
+        above ``CEILING`` (unless shipped there already), rounded up to 0.005 so nearby
+        samples give the same floor."""
+        level, tuned = (self.part, SHIPPED_PART) if part else (self.whole, SHIPPED_WHOLE)
+        return _floor(shipped, level, tuned)
 
     def capped(self, shipped: float, *, part: bool = False) -> bool:
         """Whether ``floor`` for ``shipped`` was held at the ceiling."""
-        return self._lifted(shipped, part) > max(CEILING, shipped)
-
-    def _lifted(self, shipped: float, part: bool) -> float:
-        """``shipped`` as a share of the way from the tuned chance level to 1, taken from
-        this one."""
         level, tuned = (self.part, SHIPPED_PART) if part else (self.whole, SHIPPED_WHOLE)
-        return level + (shipped - tuned) / (1 - tuned) * (1 - level)
+        return _lifted(shipped, level, tuned) > max(CEILING, shipped)
 
     @property
     def whole_floor(self) -> float:
@@ -107,12 +113,22 @@ class Chance:
 
     @property
     def part_floor(self) -> float:
-        """The part pass's floor (``SALTED_PART_FLOOR``)."""
+        """The fullest part's floor (``SALTED_PART_FLOOR`` lifted): the highest of
+        ``part_floors``, and every part's where they were not measured."""
         return self.floor(SALTED_PART_FLOOR, part=True)
 
+    @property
+    def part_floors(self) -> tuple[float, ...]:
+        """Each part's own floor: ``SALTED_PART_FLOOR`` lifted to that part's chance level
+        by the rule ``floor`` follows (empty when the parts were not measured)."""
+        return tuple(_floor(SALTED_PART_FLOOR, level, SHIPPED_PART) for level in self.by_part)
+
     def part_pass(self, field_scoring: bool) -> PartPass | None:
-        """The run's part pass (``score_model.part_pass_for``) at ``part_floor``."""
-        return part_pass_for(self.record_clk, field_scoring, self.part_floor)
+        """The run's part pass (``score_model.part_pass_for``): each part at its own floor
+        (``part_floors``); one floor, ``part_floor``, when every part's is the same."""
+        floors = self.part_floors
+        own = floors if len(set(floors)) > 1 else ()
+        return part_pass_for(self.record_clk, field_scoring, self.part_floor, own)
 
     def caveats(self) -> tuple[Caveat, ...]:
         """``CAVEAT`` when a floor was held at the ceiling; ``lifted`` when floors were
@@ -132,13 +148,19 @@ class Chance:
             return None
         if self.whole_floor <= SALTED_FLOOR and self.part_floor <= SALTED_PART_FLOOR:
             return None
+        floors = self.part_floors or (self.part_floor,)
+        on_parts = (
+            f"{floors[0]:.3f} on a part"
+            if len(set(floors)) == 1
+            else f"{min(floors):.3f}-{max(floors):.3f} on the parts, each by its own chance level"
+        )
         return Caveat(
             "floors_lifted",
             f"strangers' record encodings agree on about {self.whole:.0%} of their bits "
             f"({self.part:.0%} on the fullest part), more than the {SHIPPED_WHOLE:.0%} the "
             f"shipped floors were tuned at, so the candidate floors were lifted to "
             f"{self.whole_floor:.3f} on the whole record (shipped {SALTED_FLOOR}) and "
-            f"{self.part_floor:.3f} on a part (shipped {SALTED_PART_FLOOR}): matches "
+            f"{on_parts} (shipped {SALTED_PART_FLOOR}): matches "
             "with many errors below them were never compared and recall counts them as missed",
         )
 
@@ -147,15 +169,18 @@ class Chance:
         more = self.caveats()
         return dataclasses.replace(estimate, caveats=(*estimate.caveats, *more))
 
-    def figures(self) -> dict[str, float | int]:
-        """The chance level as stored with a run's matching details."""
+    def figures(self) -> dict[str, float | int | list[float]]:
+        """The chance level as stored with a run's matching details (and its audit entry):
+        aggregates only, each part's median and floor in row order."""
         return {
             "chance_whole": round(self.whole, 4),
             "chance_part": round(self.part, 4),
+            "chance_parts": [round(level, 4) for level in self.by_part],
             "chance_spread": round(self.spread, 4),
             "chance_pairs": self.pairs,
             "floor_whole": self.whole_floor,
             "floor_part": self.part_floor,
+            "floor_parts": list(self.part_floors),
         }
 
 
@@ -196,8 +221,21 @@ def measure(encodings: Sequence[np.ndarray], parts: int) -> Chance:
         whole = np.where(ones.sum(1) > 0, 2.0 * both.sum(1) / ones.sum(1), 0.0)
     median = float(np.median(whole))
     spread = 1.4826 * float(np.median(np.abs(whole - median)))
-    fullest = float(np.median(part_dice, axis=0).max())
-    return Chance(median, fullest, spread, half)
+    each = tuple(float(level) for level in np.median(part_dice, axis=0))
+    return Chance(median, max(each), spread, half, by_part=each)
+
+
+def _lifted(shipped: float, level: float, tuned: float) -> float:
+    """``shipped``, tuned where chance read ``tuned``, as the same share of the way from
+    chance to full agreement taken from ``level``."""
+    return level + (shipped - tuned) / (1 - tuned) * (1 - level)
+
+
+def _floor(shipped: float, level: float, tuned: float) -> float:
+    """``_lifted`` kept between ``shipped`` and ``CEILING`` (or ``shipped`` if higher) and
+    rounded up to 0.005 (``Chance.floor``)."""
+    lifted = min(max(_lifted(shipped, level, tuned), shipped), max(CEILING, shipped))
+    return max(shipped, float(np.ceil(round(lifted * 200, 6)) / 200))
 
 
 def _keys(rows: np.ndarray) -> np.ndarray:

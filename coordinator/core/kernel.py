@@ -10,8 +10,8 @@ reach the threshold (see ``_dice.c``). Where it is missing, or where
 ``HUBLINK_KERNEL=anonlink`` is set (to compare the two, or to rule the
 kernel out), callers use anonlink's kernel, which stays the reference the
 tests hold this one to. ``dice_block_parts`` searches rows made of equal parts
-(a salted record CLK) for pairs whose whole row or best part reaches its
-threshold, in one pass over each pair's words.
+(a salted record CLK) for pairs whose whole row or some part reaches its
+own threshold, in one pass over each pair's words.
 
 Everything here takes packed rows (one encoding a row, most significant bit
 first) and returns plain numpy arrays; nothing knows about tasks or engines.
@@ -20,7 +20,7 @@ first) and returns plain numpy arrays; nothing knows about tasks or engines.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 import numpy as np
@@ -113,15 +113,16 @@ def dice_block_parts(
     right: np.ndarray,
     threshold: float,
     parts: int,
-    part_threshold: float,
+    part_threshold: float | Sequence[float],
     *,
     diagonal: bool = False,
     early_exit: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (i, j) whose whole-row Dice reaches ``threshold`` or whose Dice on some
-    one of ``parts`` equal parts of the row reaches ``part_threshold``: (whole-row scores,
-    i, j), as ``dice_block`` gives them. One pass over each pair's words does both, where
-    a whole-row search and one more a part cost twice as much (``fusable`` says when it can).
+    one of ``parts`` equal parts of the row reaches that part's threshold
+    (``part_threshold``: one for all, or one a part in row order): (whole-row scores, i, j),
+    as ``dice_block`` gives them. One pass over each pair's words does both, where a
+    whole-row search and one more a part cost twice as much (``fusable`` says when it can).
 
     ``early_exit=False`` turns off the bound inside the last part (for benchmarks).
     """
@@ -129,6 +130,7 @@ def dice_block_parts(
     left, right = np.ascontiguousarray(left), np.ascontiguousarray(right)
     if not fusable(left, parts) or right.shape[1] != left.shape[1]:
         raise ValueError(f"rows of {left.shape[1]} bytes do not split into {parts} word parts")
+    each = np.ascontiguousarray(np.broadcast_to(part_threshold, (parts,)), dtype=np.float64)
     words = left.shape[1] // 8
     ones_l, head_l = counts(left)
     part_l = part_counts(left, parts)
@@ -140,7 +142,7 @@ def dice_block_parts(
     def search(block: int, row: int, sims: np.ndarray, i: np.ndarray, j: np.ndarray) -> Slice:
         done: Slice = module.dice_block_parts(
             left, right, words, ones_l, head_l, ones_r, head_r, part_l, part_r, parts,
-            threshold, part_threshold, diagonal, block, row, sims, i, j, early_exit,
+            threshold, each, diagonal, block, row, sims, i, j, early_exit,
         )  # fmt: skip
         return done
 

@@ -1,5 +1,5 @@
 """Which pairs found by blocking a run keeps: whole-row Dice at the threshold, or, with a
-salted record CLK's part pass, some part's Dice at the part floor.
+salted record CLK's part pass, some part's Dice at that part's floor.
 
 All-pairs chunks keep a pair whose best part reaches the part floor
 (``coordinator.core.part_pass``). A blocked run finds pairs through bands drawn inside
@@ -35,7 +35,7 @@ def score(
     in the order given.
 
     Kept: whole-row Dice at least ``threshold`` or, with ``parts``, some part's Dice at
-    least its floor. Dice is 2|A∩B| / (|A| + |B|), as anonlink computes it.
+    least that part's own floor. Dice is 2|A∩B| / (|A| + |B|), as anonlink computes it.
     """
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
@@ -46,6 +46,7 @@ def score(
     if parts is not None:
         parts.bounds(left.shape[1])  # refuses rows that do not split evenly
     words = left.shape[1] % (8 * count) == 0
+    floors = np.asarray(parts.part_floors if parts is not None else (), dtype=np.float64)
     found_sims: list[np.ndarray] = [np.zeros(0)]
     found_at: list[np.ndarray] = [np.zeros(0, np.int64)]
     for start in range(0, len(i), STEP):
@@ -59,7 +60,7 @@ def score(
         whole = _ratio(both.sum(axis=1), ones.sum(axis=1))
         keep = whole >= threshold
         if parts is not None:
-            keep |= (_ratio(both, ones) >= parts.floor).any(axis=1)
+            keep |= (_ratio(both, ones) >= floors).any(axis=1)
         found_sims.append(whole[keep])
         found_at.append(start + np.flatnonzero(keep))
     return np.concatenate(found_sims), np.concatenate(found_at)

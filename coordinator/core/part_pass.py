@@ -34,12 +34,30 @@ with warnings.catch_warnings():
 @dataclass(frozen=True)
 class PartPass:
     """Rows cut into ``count`` equal parts; a pair is kept when some part's Dice reaches
-    ``floor`` (``coordinator.core.score_model.part_pass_for`` makes a project's)."""
+    that part's floor (``coordinator.core.score_model.part_pass_for`` makes a project's)."""
 
     count: int
     floor: float
+    """Every part's floor, unless ``floors`` gives each its own."""
     within: bool = True
     """Whether pairs inside one dataset are searched by part too (else across only)."""
+    floors: tuple[float, ...] = ()
+    """Each part's own floor in row order (``coordinator.core.chance``: a part's floor
+    follows its own chance level); empty: ``floor`` for all."""
+
+    def __post_init__(self) -> None:
+        if self.floors and len(self.floors) != self.count:
+            raise ValueError(f"{len(self.floors)} part floors for {self.count} parts")
+
+    @property
+    def part_floors(self) -> tuple[float, ...]:
+        """The floor of each part, in row order."""
+        return self.floors or (self.floor,) * self.count
+
+    @property
+    def lowest(self) -> float:
+        """The lowest part floor: below it no part keeps a pair."""
+        return min(self.part_floors)
 
     def for_pair(self, same_dataset: bool) -> PartPass | None:
         """The pass a chunk of pairs inside one dataset (or across two) carries."""
@@ -62,7 +80,7 @@ def native_block(
     diagonal: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A block's pairs on the native kernel (``kernel.usable(left)``): those whose whole
-    Dice reaches ``threshold`` and, with ``parts``, those whose best part reaches its floor,
+    Dice reaches ``threshold`` and, with ``parts``, those where some part reaches its floor,
     each scored by its whole Dice (scores, i, j: rows of ``left`` x ``right``).
 
     One fused pass where each part is a whole number of 64-bit words (the shipped layout:
@@ -74,7 +92,7 @@ def native_block(
     parts.bounds(left.shape[1])  # equal parts, or the error that says they are not
     if kernel.fusable(left, parts.count):
         return kernel.dice_block_parts(
-            left, right, threshold, parts.count, parts.floor, diagonal=diagonal
+            left, right, threshold, parts.count, parts.part_floors, diagonal=diagonal
         )
     found = kernel.dice_block(left, right, threshold, diagonal=diagonal)
     return with_parts(left, right, found, parts, diagonal=diagonal)
@@ -89,7 +107,7 @@ def with_parts(
     diagonal: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A block's whole-row pairs ``found`` (scores, i, j: rows of ``left`` x ``right``) with
-    the pairs some part finds added, each scored by its whole-row Dice.
+    the pairs some part finds at its own floor added, each scored by its whole-row Dice.
 
     ``diagonal`` (``left`` is ``right``) keeps each unordered pair once, i < j, as the
     whole-row pass does; without ``parts`` ``found`` comes back as it was.
@@ -98,8 +116,9 @@ def with_parts(
     if parts is None or not len(left) or not len(right):
         return found
     width = np.int64(len(right))
-    codes = [_part_pairs(left[:, a:b], right[:, a:b], parts.floor, diagonal, width)
-             for a, b in parts.bounds(left.shape[1])]  # fmt: skip
+    bounds = zip(parts.bounds(left.shape[1]), parts.part_floors, strict=True)
+    codes = [_part_pairs(left[:, a:b], right[:, a:b], floor, diagonal, width)
+             for (a, b), floor in bounds]  # fmt: skip
     extra = np.setdiff1d(np.concatenate(codes), i.astype(np.int64) * width + j)
     ei, ej = np.divmod(extra, width)
     return (

@@ -72,6 +72,9 @@ class Pinned:
     part_design: float = 0.0
     """The highest part Dice a part's plan was made for (``blocking.part_plans``: each part
     as low from the part floor as the band budget allows); 0: no part plans."""
+    part_floors: tuple[float, ...] = ()
+    """Each part's own floor, when the part pass gave them (``PartPass.floors``); empty: the
+    one floor of ``parts`` (and plans pinned before parts had their own)."""
 
     @property
     def lowest(self) -> float:
@@ -81,7 +84,7 @@ class Pinned:
     @property
     def part_pass(self) -> PartPass | None:
         count, floor, within = self.parts
-        return PartPass(count, floor, within) if count else None
+        return PartPass(count, floor, within, self.part_floors) if count else None
 
     def kept_from(self, low: float) -> float:
         """Where a blocked run keeps cross pairs from: ``low`` with part plans (they are
@@ -151,6 +154,7 @@ class Pinned:
             float(raw.get("planned", 0.0)),
             _parts(raw.get("parts")),
             float(raw.get("part_design", 0.0)),
+            tuple(float(f) for f in raw.get("part_floors", ())),
         )
 
 
@@ -225,6 +229,7 @@ def make(
         planned if planned < design else 0.0,
         (parts.count, parts.floor, parts.within) if parts is not None else (0, 0.0, False),
         part_design,
+        parts.floors if parts is not None else (),
     )
 
 

@@ -70,11 +70,15 @@ NEAR = 0.02
 
 
 def part_pass_for(
-    record_clk: str, field_scoring: bool, floor: float = SALTED_PART_FLOOR
+    record_clk: str,
+    field_scoring: bool,
+    floor: float = SALTED_PART_FLOOR,
+    floors: tuple[float, ...] = (),
 ) -> PartPass | None:
     """The part pass of a project's record CLK: the shipped salted parts (equal in length,
     hublink/schemas/record-clk.json) at ``floor`` (``SALTED_PART_FLOOR``, or that lifted to
-    the run's chance level: ``coordinator.core.chance``); None for the unsalted CLK.
+    the run's chance level: ``coordinator.core.chance``), or each at its own of ``floors``
+    (each part's chance level); None for the unsalted CLK.
 
     Only with ``field_scoring``: the pairs the part pass adds score low on the whole record
     CLK, and only the field model can weigh them. A record-only run decides on whole Dice,
@@ -86,7 +90,7 @@ def part_pass_for(
     widths = {part.bits for part in shipped_record_parts()}
     if len(widths) != 1:
         raise ValueError("the part pass needs the record CLK's parts to be equally long")
-    return PartPass(len(shipped_record_parts()), floor)
+    return PartPass(len(shipped_record_parts()), floor, floors=floors)
 
 
 Scores = NDArray[np.float64]

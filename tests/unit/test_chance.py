@@ -103,3 +103,63 @@ def test_floors_round_up_so_nearby_chance_levels_agree() -> None:
     a, b = chance.Chance(whole=0.6301), chance.Chance(whole=0.6309)
     assert a.whole_floor == b.whole_floor == 0.69
     assert chance.Chance(whole=0.4).whole_floor == SALTED_FLOOR  # never lowered
+
+
+def sparse_third_part(n: int, seed: int) -> np.ndarray:
+    """Raw part bits of unrelated records whose first two parts are dense (an address line,
+    a town and a local id hashed in, as FEBRL maps them) and whose third is half full."""
+    raw = records(n, 0.8, seed)
+    raw[:, 2] = (np.random.default_rng(seed + 100).random((n, RAW_BITS)) < 0.5).astype(np.uint8)
+    return raw
+
+
+def test_each_part_gets_the_floor_of_its_own_chance_level() -> None:
+    rows = balanced(sparse_third_part(1_000, seed=11))
+    level = chance.measure([rows[:500], rows[500:]], PARTS)
+    dense, _, sparse = level.by_part
+    assert dense == pytest.approx(0.68, abs=0.02) and sparse == pytest.approx(0.5, abs=0.01)
+    assert level.part == max(level.by_part)
+    floors = level.part_floors
+    assert floors[0] == floors[1] == level.part_floor > 0.75
+    assert floors[2] == SALTED_PART_FLOOR  # at the generator's chance: the shipped floor
+    passes = level.part_pass(field_scoring=True)
+    assert passes is not None and passes.part_floors == floors
+    figures = level.figures()
+    assert figures["floor_parts"] == list(floors) and len(figures["chance_parts"]) == 3  # type: ignore[arg-type]
+
+
+def test_a_pair_agreeing_only_in_its_sparse_part_is_kept_by_that_part_s_floor() -> None:
+    left_raw, right_raw = sparse_third_part(400, seed=12), sparse_third_part(400, seed=13)
+    # 60 true pairs: the sparse part (their names, say) agrees on about 3 bits in 4, the dense
+    # parts (a moved address, a new local id) are unrelated.
+    right_raw[:60, 2] = with_errors(left_raw[:60, 2:3], 0.5, seed=14)[:, 0]
+    left, right = balanced(left_raw), balanced(right_raw)
+    level = chance.measure([left, right], PARTS)
+    true_pairs = {(k, k) for k in range(60)}
+
+    def found(parts: PartPass | None) -> set[tuple[int, int]]:
+        # the part pass alone (no whole-row Dice reaches 2): what it adds is at stake here
+        _, i, j = native_block(left, right, 2.0, parts)
+        return set(zip(i.tolist(), j.tolist(), strict=True))
+
+    own = found(level.part_pass(field_scoring=True))
+    shared = found(PartPass(PARTS, level.part_floor))  # one floor, the fullest part's
+    assert true_pairs <= own
+    assert len(true_pairs & shared) < 20  # most lost: the sparse part held to the dense floor
+    assert len(own - true_pairs) < 0.002 * 400 * 400  # and strangers still stay out
+
+
+def test_half_full_parts_keep_one_shipped_part_floor() -> None:
+    # the generator's case: every part's floor is the shipped one, so the pass is as before
+    rows = balanced(records(1_200, 0.5, seed=15))
+    level = chance.measure([rows], PARTS)
+    assert level.part_floors == (SALTED_PART_FLOOR,) * PARTS
+    assert level.part_pass(field_scoring=True) == PartPass(PARTS, SALTED_PART_FLOOR)
+
+
+def test_per_part_floors_are_the_same_however_the_records_are_split() -> None:
+    rows = balanced(sparse_third_part(2_000, seed=16))
+    shuffled = rows[np.random.default_rng(17).permutation(len(rows))]
+    one = chance.measure([rows], PARTS)
+    three = chance.measure([shuffled[:300], shuffled[300:1_100], shuffled[1_100:]], PARTS)
+    assert one.part_floors == three.part_floors and len(set(one.part_floors)) == 2

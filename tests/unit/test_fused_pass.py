@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 import pytest
 
-from coordinator.core import kernel, part_pass
+from coordinator.core import kernel, part_keep, part_pass
 from coordinator.core.part_pass import PartPass
 from coordinator.core.score_model import SALTED_FLOOR, SALTED_PART_FLOOR
 from hublink.spec import LinkageSpec
@@ -221,3 +221,68 @@ def test_rows_without_whole_word_parts_take_the_two_step_way() -> None:
     assert kernel.fusable(left, 3)
     got = as_dict(part_pass.native_block(left, right, 0.6, PartPass(3, 0.68)))
     assert got == brute_force(left, right, 0.6, 3, 0.68, diagonal=False)
+
+
+@pytest.mark.parametrize(
+    ("parts", "part_bytes", "floors"),
+    [
+        (3, 128, (0.775, 0.72, 0.695)),  # FEBRL4's floors, each part by its own chance level
+        (3, 128, (0.52, 1.0, 0.7)),
+        (3, 64, (2.0, 2.0, 0.6)),  # one part searched, the others never
+        (4, 96, (0.7, 0.6, 0.65, 0.55)),
+    ],
+)
+def test_a_floor_a_part_is_kept_alike_fused_two_step_numpy_and_by_brute_force(
+    parts: int, part_bytes: int, floors: tuple[float, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left, right = planted(parts, part_bytes, seed=parts + part_bytes)
+    passes = PartPass(parts, max(floors), floors=floors)
+    for threshold in (SALTED_FLOOR, 2.0):
+        expected = brute_force(left, right, threshold, parts, np.array(floors), False)  # type: ignore[arg-type]
+        found = kernel.dice_block(left, right, threshold)
+        assert as_dict(part_pass.with_parts(left, right, found, passes)) == expected
+        for early_exit in (True, False):
+            fused = kernel.dice_block_parts(
+                left, right, threshold, parts, floors, early_exit=early_exit
+            )
+            assert as_dict(fused) == expected
+        assert as_dict(part_pass.native_block(left, right, threshold, passes)) == expected
+        # what a blocked or incremental run keeps of the pairs it screened (numpy)
+        i, j = (x.ravel() for x in np.meshgrid(range(len(left)), range(len(right)), indexing="ij"))
+        sims, kept = part_keep.score(left, right, i, j, threshold, passes)
+        assert (
+            dict(
+                zip(
+                    zip(i[kept].tolist(), j[kept].tolist(), strict=True), sims.tolist(), strict=True
+                )
+            )
+            == expected
+        )
+        diagonal = brute_force(left, left, threshold, parts, np.array(floors), True)  # type: ignore[arg-type]
+        assert (
+            as_dict(part_pass.native_block(left, left, threshold, passes, diagonal=True))
+            == diagonal
+        )
+    # anonlink's kernel where the native one is switched off: the same pairs again
+    monkeypatch.setenv(kernel.KERNEL_ENV, "anonlink")
+    fallback = part_pass.with_parts(left, right, kernel_free_whole(left, right), passes)
+    assert as_dict(fallback) == brute_force(left, right, 2.0, parts, np.array(floors), False)  # type: ignore[arg-type]
+
+
+def kernel_free_whole(
+    left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """No whole-row pairs: the part slices alone decide (on anonlink's kernel when off)."""
+    return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+
+def test_the_lowest_part_floor_alone_does_not_keep_pairs_in_other_parts() -> None:
+    """One shared floor, the lowest, would keep pairs of a dense part that its own floor
+    does not: each part is held to its own."""
+    left, right = planted(3, 128, seed=21)
+    own = as_dict(kernel.dice_block_parts(left, right, 2.0, 3, (1.0, 1.0, 0.6)))
+    shared = as_dict(kernel.dice_block_parts(left, right, 2.0, 3, 0.6))
+    by_part = brute_force(left, right, 2.0, 3, 0.6, False)
+    assert shared == by_part and set(own) < set(shared)
+    with pytest.raises(ValueError):
+        PartPass(3, 0.6, floors=(0.6, 0.7))

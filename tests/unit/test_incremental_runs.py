@@ -291,7 +291,11 @@ def test_dense_records_get_one_floor_however_the_run_is_made(tmp_path: Path) -> 
     first, blocked_first = living.run(full=True), blocked.run(full=True)
     assert float(str(first["floor_whole"])) > SALTED_FLOOR
     assert float(str(first["floor_part"])) > SALTED_PART_FLOOR
-    figures = ("chance_whole", "chance_part", "chance_pairs", "floor_whole", "floor_part")
+    figures = (
+        "chance_whole", "chance_part", "chance_parts", "chance_pairs",
+        "floor_whole", "floor_part", "floor_parts",
+    )  # fmt: skip
+    assert len(first["floor_parts"]) == 3  # type: ignore[arg-type]
     assert {k: first[k] for k in figures} == {k: blocked_first[k] for k in figures}
     assert living.entities() == blocked.entities()
     living.refresh(PARTIES[0], 1)

@@ -9,7 +9,15 @@ from array import array
 import numpy as np
 import pytest
 
-from coordinator.core import blocking, candidates, change_pairs, pinned_blocking
+from coordinator.core import (
+    blocking,
+    candidates,
+    change_pairs,
+    comparison,
+    part_pass,
+    pinned_blocking,
+    sketch_screen,
+)
 from coordinator.core.candidates import InlineEngine, Progress
 from coordinator.core.part_pass import PartPass
 from coordinator.core.record_index import RecordIndex
@@ -155,3 +163,41 @@ def test_an_incremental_screen_finds_what_a_full_blocked_run_finds(within: float
     assert (0, 1000) in fresh and (3, 1003) in fresh
     if within:
         assert (20, 21) in fresh
+
+
+def test_pinned_plans_keep_each_part_s_own_floor() -> None:
+    data, truth = one_salt_agreeing(7)
+    rng, middle = np.random.default_rng(8), slice(PART_BYTES, 2 * PART_BYTES)
+    for k, _ in truth:  # the middle part agrees less: Dice about 0.75
+        data[1][k, middle] = near(rng, data[0][k], 250, 1)[middle]
+    own = PartPass(3, 0.8, floors=(0.8, 0.68, 0.8))  # the middle part at its own, lower floor
+    pinned = pinned_blocking.make(data, 0.83, 0.0, 0.998, seed=9, parts=own, band_budget=300)
+    again = pinned_blocking.Pinned.from_json(pinned.to_json())
+    assert again == pinned and again.part_pass == own
+    assert again.fits([400, 400], 0.83, 0.0, 0.998, own)
+    assert not again.fits([400, 400], 0.83, 0.0, 0.998, PartPass(3, 0.8))
+    assert not pinned_blocking.make(data, 0.83, 0.0, 0.998, seed=9, parts=PARTS).fits(
+        [400, 400], 0.83, 0.0, 0.998, own
+    )
+    # all pairs at those floors keep the truth; one floor, the dense parts', loses most of
+    # it (a pair whose whole row reaches the 0.6 floor by chance stays)
+    assert set(truth) <= set(cross_pairs(search(data, own, "none")))
+    assert len(set(truth) & set(cross_pairs(search(data, PartPass(3, 0.8), "none")))) <= 2
+
+
+def test_an_incremental_screen_keeps_each_part_at_its_own_floor() -> None:
+    data, truth = one_salt_agreeing(10)
+    own = PartPass(3, 0.95, floors=(0.95, 0.68, 0.95))
+    changed = data[1][:20]
+    i, j, sims = sketch_screen.screen(
+        changed,
+        data[0],
+        comparison.sketch_words(data[0]),
+        limit=10_000,  # no screen: every pair is scored, as all pairs would score it
+        threshold=0.83,
+        parts=own,
+    )
+    every = part_pass.native_block(changed, data[0], 0.83, own)
+    screened = {(int(a), int(b)): s for a, b, s in zip(i, j, sims, strict=True)}
+    assert screened == {(int(b), int(c)): s for s, b, c in zip(*every, strict=True)}
+    assert {(k, k) for k, _ in truth} <= set(screened)
