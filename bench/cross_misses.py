@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -27,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tempfile
-
 import grouped
 import quality as bench
 from encoding_variants import prepared
