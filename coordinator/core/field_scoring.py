@@ -428,7 +428,9 @@ def decide(across: Candidates, within: Candidates, scored: Scored) -> Decision:
     keep &= ~apart
     kept = matching.select(model_within, keep)
     linking = matching.combine(
-        linked_across, kept, matching.completing(model_across, kept, cut_across)
+        linked_across,
+        kept,
+        matching.completing(model_across, kept, cut_across, through_links=True),
     )
     figures = scored.expected()
     within_precision, within_recall = field_model.expected(scored.within, keep)

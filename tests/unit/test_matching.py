@@ -245,6 +245,34 @@ def test_completing_reaches_every_organisation_the_record_is_linked_in() -> None
     ]
 
 
+#: One child known to three organisations: A (dataset 0) and C (dataset 2) both linked to
+#: B (dataset 1), but A-C, a surname changed between them, just under the cut. Row 1 of
+#: dataset 2 is another child, a candidate of A's, never linked.
+CHAIN = listed(
+    (0.95, (0, 0), (1, 0)),  # A-B linked
+    (0.92, (1, 0), (2, 0)),  # B-C linked
+    (0.8, (0, 0), (2, 0)),  # A-C: a candidate below the threshold
+    (0.78, (0, 0), (2, 1)),  # A and another child: no link on the other side
+)
+
+
+def test_two_cross_links_imply_the_pair_of_their_far_ends() -> None:
+    assert pairs(completing(CHAIN, listed(), 0.85)) == []  # within triangles only
+    implied = completing(CHAIN, listed(), 0.85, through_links=True)
+    assert pairs(implied) == [((0, 0), (2, 0))]
+    assert list(implied[0]) == [0.8]
+
+
+def test_the_chain_of_three_organisations_becomes_one_group() -> None:
+    linked = select(CHAIN, np.array([True, True, False, False]))
+    apart = solve(linked, merge_threshold=0.9)
+    assert sorted(map(sorted, apart)) == [[(0, 0), (1, 0)]]  # C left out: half its pairs
+
+    implied = completing(CHAIN, listed(), 0.85, through_links=True)
+    grouped = solve(combine(linked, implied), merge_threshold=0.9)
+    assert sorted(map(sorted, grouped)) == [[(0, 0), (1, 0), (2, 0)]]
+
+
 def test_links_are_listed_from_both_ends_and_found_by_binary_search() -> None:
     sims, own, row, other, partner = linked_both_ways(CHANGED_SURNAME, 0.85)
     assert list(zip(sims, own, row, other, partner, strict=True)) == [
