@@ -225,12 +225,10 @@ def spoken_for(
     return taken
 
 
-def moved_from_spoken(
-    chance: np.ndarray, pattern: np.ndarray, held: np.ndarray, spoken: np.ndarray
-) -> np.ndarray:
+def moved_from_spoken(chance: np.ndarray, pattern: np.ndarray, spoken: np.ndarray) -> np.ndarray:
     """Probabilities with the pairs ``spoken_for`` at 0 and what they held of their pattern's
-    matches shared among the other pairs apart of that pattern (``pattern``: a label per
-    pair, equal where the model saw the same levels), none above 1.
+    matches shared among the pattern's other pairs, held by the groups or left apart
+    (``pattern``: a label per pair, equal where the model saw the same levels), none above 1.
 
     The model fits how many matches show each pattern of levels from the run as a whole
     (its m and its match share); which pairs of a pattern are not matches does not change
@@ -238,14 +236,17 @@ def moved_from_spoken(
     pattern (given name differs, the rest exact) is the case: at doubled errors the model
     put 0.11 on each of 66 such pairs, 56 of them twins each linked to their own partner,
     and the 10 left apart with no partner were all matches (bench/estimate_misses.py).
+    The pattern's pairs the groups hold are among the others too: sharing only among those
+    left apart kept held pairs of the twins' pattern at the model's 0.8 where 71 of 71 were
+    matches (2,000 a side, bench/estimate_replay.py), and across precision read 0.5-2 points
+    low wherever twins were many.
     """
     out = np.where(spoken, 0.0, chance)
     if not spoken.any():
         return out
     _, label = np.unique(pattern, return_inverse=True)
-    apart = ~held
-    free = apart & ~spoken
-    mass = np.bincount(label, weights=np.where(apart, chance, 0.0))
+    free = ~spoken
+    mass = np.bincount(label, weights=chance)
     room = np.bincount(label, weights=free.astype(np.float64))
     share = np.divide(mass, room, out=np.zeros_like(mass), where=room > 0)
     out[free] = np.minimum(np.maximum(share[label[free]], chance[free]), 1.0)
@@ -389,10 +390,10 @@ def on_output(
         if k != WITHIN and one_match:
             spoken = spoken_for(prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
         pattern, here = prepared.chance[mine[k]], held[mine[k]]
-        chances[k] = moved_from_spoken(pattern, pattern, here, spoken)
+        chances[k] = moved_from_spoken(pattern, pattern, spoken)
         draws[k] = np.array(
             [
-                moved_from_spoken(draw, pattern, here, spoken)
+                moved_from_spoken(draw, pattern, spoken)
                 for draw in prepared.draws[:, mine[k]].astype(np.float64)
             ]
         ).reshape(len(prepared.draws), -1)
