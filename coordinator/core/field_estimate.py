@@ -21,7 +21,8 @@ of zero width: ``bench/field_estimates.py``). Here:
   grouped with another record of the other's organisation is not a missed match
   (``spoken_for``); the model, which weighs pairs one at a time, gave twins' and
   namesakes' pairs the probability they would have alone. What those pairs held of
-  their pattern's matches goes to that pattern's pairs left free (``moved_from_spoken``);
+  their pattern's matches goes to that pattern's other pairs, held or left free
+  (``moved_from_spoken``);
 - **intervals**: the spread of the truth itself given the probabilities (each
   pair a match with its probability, shifted in log odds, with a wider shift of
   their own for pairs with a comparison read missing: ``partial_shift``; the hidden
