@@ -55,6 +55,7 @@ from coordinator.core.field_hidden import (  # noqa: F401 (where benches and tes
 )
 from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import KINDS, WITHIN
+from coordinator.core.field_partial import missing_recalibrated, partial_missing
 from coordinator.core.field_scoring import Scored
 from coordinator.core.quality import DuplicateEstimate, RunQuality
 
@@ -142,6 +143,9 @@ class Prepared:
     """The model's cut-offs (across, within), to say when one sits at its bound."""
     missing: np.ndarray | None = None
     """Each candidate's count of comparisons read missing (None: not known, taken as 0)."""
+    partial: np.ndarray | None = None
+    """[comparison, candidate]: read missing where random pairs never read it missing
+    (``partial_missing``; None: not known, the model's probabilities are kept)."""
 
 
 def record_weights(total: int, rng: np.random.Generator) -> np.ndarray:
@@ -177,9 +181,11 @@ def prepare(
     chance = np.concatenate([scored.across, scored.within])
     broken = broken_parts(inputs.levels, inputs.groups, checks)
     missing = (inputs.levels == MISSING).sum(axis=0)
+    partial = partial_missing(inputs.levels, inputs.random_levels)
     return Prepared(
-        left, right, inputs.kinds, chance, draws, broken, len(checks), scored.cuts, missing
-    )
+        left, right, inputs.kinds, chance, draws, broken, len(checks), scored.cuts, missing,
+        partial,
+    )  # fmt: skip
 
 
 def output_pairs(group: np.ndarray, dataset: np.ndarray) -> np.ndarray:
@@ -252,6 +258,11 @@ def moved_from_spoken(chance: np.ndarray, pattern: np.ndarray, spoken: np.ndarra
     share = np.divide(mass, room, out=np.zeros_like(mass), where=room > 0)
     out[free] = np.minimum(np.maximum(share[label[free]], chance[free]), 1.0)
     return out
+
+
+def _own(chance: np.ndarray, partial: np.ndarray | None) -> np.ndarray:
+    """``chance`` recalibrated for partial-disagreement missing where it is known."""
+    return chance if partial is None else missing_recalibrated(chance, partial)
 
 
 def _figures(
@@ -354,11 +365,15 @@ def robust_spread(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
-def interval(point: float, truth: np.ndarray, refits: np.ndarray) -> tuple[float, float]:
+def interval(
+    point: float, truth: np.ndarray, refits: np.ndarray, other: float | None = None
+) -> tuple[float, float]:
     """95% interval: the truth's own spread given the run's probabilities (quantiles),
-    widened in quadrature by the refits' spread (``robust_spread``), within [0, 1]."""
+    widened in quadrature by the refits' spread (``robust_spread``) and by the distance to
+    ``other``, the same figure on the model's probabilities before ``missing_recalibrated``
+    (the recalibration is itself an estimate from few pairs), within [0, 1]."""
     low, high = (float(x) for x in np.quantile(truth, [0.025, 0.975]))
-    model = 1.96 * robust_spread(refits)
+    model = float(np.hypot(1.96 * robust_spread(refits), 0.0 if other is None else point - other))
     down = float(np.hypot(max(point - low, 0.0), model))
     up = float(np.hypot(max(high - point, 0.0), model))
     return max(point - down, 0.0), min(point + up, 1.0)
@@ -385,21 +400,25 @@ def on_output(
     present = [k for k in range(len(KINDS)) if k != WITHIN or (prepared.kinds == WITHIN).any()]
     mine = {k: prepared.kinds == k for k in present}
     chances: dict[int, np.ndarray] = {}
+    models: dict[int, np.ndarray] = {}
     draws: dict[int, np.ndarray] = {}
     for k in present:
         spoken = np.zeros(int(mine[k].sum()), dtype=bool)
         if k != WITHIN and one_match:
             spoken = spoken_for(prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
         pattern, here = prepared.chance[mine[k]], held[mine[k]]
-        chances[k] = moved_from_spoken(pattern, pattern, spoken)
+        partial = None if prepared.partial is None else prepared.partial[:, mine[k]]
+        chances[k] = moved_from_spoken(_own(pattern, partial), pattern, spoken)
+        models[k] = moved_from_spoken(pattern, pattern, spoken)
         draws[k] = np.array(
             [
-                moved_from_spoken(draw, pattern, spoken)
+                moved_from_spoken(_own(draw, partial), pattern, spoken)
                 for draw in prepared.draws[:, mine[k]].astype(np.float64)
             ]
         ).reshape(len(prepared.draws), -1)
     broken = {k: prepared.broken[mine[k]] for k in present}
     hidden = _hidden({k: chances[k] for k in present}, broken, prepared.parts)
+    hidden_model = _hidden({k: models[k] for k in present}, broken, prepared.parts)
     refit_hidden = [
         _hidden({k: draws[k][d] for k in present}, broken, prepared.parts)
         for d in range(len(prepared.draws))
@@ -412,6 +431,7 @@ def on_output(
     for k in present:
         pairs, chance, here = int(counts[k]), chances[k], held[mine[k]]
         precision, recall = _figures(chance, here, pairs, hidden[k])
+        p_model, r_model = _figures(models[k], here, pairs, hidden_model[k])
         unsure = None if prepared.missing is None else prepared.missing[mine[k]] > 0
         p_true, r_true = truth_draws(chance, here, pairs, drawn_hidden[k], rng, unsure)
         refits = np.array(
@@ -421,8 +441,8 @@ def on_output(
         out[k] = KindFigures(
             precision,
             recall,
-            interval(precision, p_true, refits[:, 0]),
-            interval(recall, r_true, refits[:, 1]),
+            interval(precision, p_true, refits[:, 0], p_model),
+            interval(recall, r_true, refits[:, 1], r_model),
             pairs,
             float(chance.sum()) + hidden[k],
             hidden[k],

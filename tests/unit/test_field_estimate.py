@@ -111,6 +111,12 @@ def test_an_interval_widens_the_truths_spread_by_the_models() -> None:
     wider = interval(0.9, truth, refits)
     assert wider[1] - wider[0] == pytest.approx(2 * 0.0196 * np.sqrt(2), rel=0.1)
     assert interval(0.999, truth + 0.099, refits)[1] == 1.0
+    # The figure before recalibrating for partial missing, 0.03 away: the recalibration is
+    # an estimate too, and the interval reaches that far on both sides.
+    low, high = interval(0.9, truth, np.full(10, 0.9), other=0.87)
+    assert (low, high) == pytest.approx(
+        (0.9 - np.hypot(0.0196, 0.03), 0.9 + np.hypot(0.0196, 0.03)), abs=0.001
+    )
 
 
 def prepared(chance: list[float], left: list[int], right: list[int], kinds: list[int]) -> Prepared:
