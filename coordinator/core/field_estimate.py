@@ -55,7 +55,7 @@ from coordinator.core.field_hidden import (  # noqa: F401 (where benches and tes
 )
 from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import KINDS, WITHIN
-from coordinator.core.field_partial import missing_recalibrated, partial_missing
+from coordinator.core.field_partial import partial_missing, recalibrated
 from coordinator.core.field_scoring import Scored
 from coordinator.core.quality import DuplicateEstimate, RunQuality
 
@@ -260,15 +260,6 @@ def moved_from_spoken(chance: np.ndarray, pattern: np.ndarray, spoken: np.ndarra
     return out
 
 
-def _own(chance: np.ndarray, partial: np.ndarray | None) -> np.ndarray:
-    """``chance`` recalibrated for partial-disagreement missing where it is known: cross
-    pairs only. Duplicates' figures rest on 60-130 matches and EM over them moved within
-    recall by noise (mean error 1.2 to 2.0 points, 2,000 a side); refits are left as the
-    model has them, so their spread is the model's and not one the recalibration evens out
-    (it narrowed across precision's interval by a quarter and its coverage fell)."""
-    return chance if partial is None else missing_recalibrated(chance, partial)
-
-
 def _figures(
     chance: np.ndarray, held: np.ndarray, pairs: int, hidden: float
 ) -> tuple[float, float]:
@@ -418,7 +409,7 @@ def on_output(
         partial = None
         if prepared.partial is not None and k != WITHIN:
             partial = prepared.partial[:, mine[k]]
-        own = _own(pattern, partial)
+        own = recalibrated(pattern, partial)
         chances[k] = moved_from_spoken(own, pattern, spoken)
         models[k] = chances[k] if own is pattern else moved_from_spoken(pattern, pattern, spoken)
         draws[k] = np.array(
