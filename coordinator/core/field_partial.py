@@ -62,8 +62,9 @@ def missing_recalibrated(chance: np.ndarray, partial: np.ndarray, rounds: int = 
 
 def recalibrated(chance: np.ndarray, partial: np.ndarray | None) -> np.ndarray:
     """``chance`` recalibrated for partial-disagreement missing where it is known (None: the
-    model's own). ``field_estimate`` passes it for cross pairs only: duplicates' figures rest on 60-130 matches and EM over them moved within
-    recall by noise (mean error 1.2 to 2.0 points, 2,000 a side); refits are left as the
-    model has them, so their spread is the model's and not one the recalibration evens out
-    (it narrowed across precision's interval by a quarter and its coverage fell)."""
+    model's own). ``field_estimate`` passes it for cross pairs only: duplicates' figures
+    rest on 60-130 matches and EM over them moved within recall by noise (mean error 1.2 to
+    2.0 points, 2,000 a side). Refits are left as the model has them, so their spread is the
+    model's and not one the recalibration evens out (it narrowed across precision's interval
+    by a quarter and its coverage fell)."""
     return chance if partial is None else missing_recalibrated(chance, partial)
