@@ -23,6 +23,8 @@ of zero width: ``bench/field_estimates.py``). Here:
   namesakes' pairs the probability they would have alone. What those pairs held of
   their pattern's matches goes to that pattern's other pairs, held or left free
   (``moved_from_spoken``);
+- **partial missing**: across organisations, a comparison read missing where random pairs
+  never are is weighed by what it says among the candidates (``field_partial``);
 - **intervals**: the spread of the truth itself given the probabilities (each
   pair a match with its probability, shifted in log odds, with a wider shift of
   their own for pairs with a comparison read missing: ``partial_shift``; the hidden
