@@ -163,21 +163,35 @@ class FieldModel:
         return _posterior(self.log_terms(levels), self.priors, kinds)
 
     def probability(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Each pair's match probability."""
-        found: np.ndarray = self.posterior(levels, kinds)[MATCH]
+        """Each pair's match probability, worked out once per distinct (levels, kind) row
+        (``per_row``): a run's refits ask it of every candidate."""
+        rows, inverse = per_row(levels, kinds)
+        found: np.ndarray = self.posterior(rows[:-1], rows[-1])[MATCH][inverse]
         return found
 
     def log_odds(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Each pair's log odds of being a match (natural log; unbounded, unlike a probability)."""
-        z = self.log_terms(levels) + np.log(self.priors[kinds]).T
+        """Each pair's log odds of being a match (natural log; unbounded, unlike a
+        probability), worked out once per distinct row as ``probability`` is."""
+        rows, inverse = per_row(levels, kinds)
+        z = self.log_terms(rows[:-1]) + np.log(self.priors[rows[-1]]).T
         rest = np.logaddexp.reduce(np.delete(z, MATCH, axis=0), axis=0)
-        found: np.ndarray = z[MATCH] - rest
+        found: np.ndarray = (z[MATCH] - rest)[inverse]
         return found
 
     def weights(self) -> dict[str, tuple[float, ...]]:
         """log2(m / u) per group and level: how much each level counts for a match."""
         ratio = np.log2(self.match / self.stranger)
         return {g: tuple(float(x) for x in ratio[i]) for i, g in enumerate(self.groups)}
+
+
+def per_row(levels: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (levels, kind) columns ([group..., kind], row) and each pair's row.
+
+    Pairs with the same levels and kind have the same posterior, and a run's million
+    candidates hold a few thousand distinct rows: the per-class sums over groups run on
+    those, and the answer is spread back exactly (same arithmetic, column by column)."""
+    rows, inverse = distinct_columns(np.vstack([levels, kinds[None].astype(levels.dtype)]))
+    return rows.astype(np.int64), inverse
 
 
 def _posterior(terms: np.ndarray, priors: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -451,23 +465,16 @@ def _em(
     if telling is None:
         telling = telling_groups(row_levels, row_kinds, sizes)
     limited = ends is not None and ONE_TO_ONE
-    groups = rivals.Rivals.of(ends) if limited and ends is not None else None
+    groups = rivals.Rivals.of(ends, inverse) if limited and ends is not None else None
     done = 0
     while done < _ITERATIONS:
         done += 1
         post = _posterior(terms, priors, row_kinds)
         totals = post * sizes
-        if limited:
-            assert ends is not None
+        if groups is not None:
             # The rows' own probabilities, not totals / sizes: ties between a record's
             # candidates at probability 1 must stay ties.
-            p = post[MATCH][inverse]
-            shift = p * (1.0 - rivals.scale(p, ends, groups))
-            moved = np.bincount(
-                inverse,
-                weights=shift if weights is None else shift * weights,
-                minlength=len(sizes),
-            )
+            moved = rivals.moved(post[MATCH], groups, weights)
             totals[MATCH] -= moved
             totals[RELATIVE] += moved
         updated = priors.copy()

@@ -325,3 +325,41 @@ def test_distinct_columns_are_numpys_unique_columns_in_the_same_order(missing: b
     assert np.array_equal(rows, expected_rows)
     assert np.array_equal(inverse, expected_inverse.ravel())
     assert np.array_equal(rows[:, inverse], table)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_mass_moved_per_row_is_the_pair_by_pair_rule_summed_back(seed: int) -> None:
+    # EM reads the pairs' probabilities from their rows and scales only records over one
+    # match: the per-row sums must be those of scaling every pair and summing back.
+    rng = np.random.default_rng(seed)
+    n, rows = 5_000, 40
+    inverse = rng.integers(0, rows, n)
+    p_rows = rng.choice([0.0, 0.3, 0.7, 0.99, 1.0], rows) * rng.choice([1.0, 0.5], rows)
+
+    def end() -> np.ndarray:
+        return np.where(rng.random(n) < 0.2, -1, rng.integers(0, 1_500, n))
+
+    ends = (end(), end())
+    weights = rng.poisson(1.0, n).astype(np.float64)
+    p = p_rows[inverse]
+    shift = p * (1.0 - _scale_pair_by_pair(p, ends))
+    groups = rivals.Rivals.of(ends, inverse)
+    for w in (None, weights):
+        expected = np.bincount(inverse, weights=shift if w is None else shift * w, minlength=rows)
+        assert np.allclose(rivals.moved(p_rows, groups, w), expected, rtol=1e-12, atol=1e-12)
+    assert expected.sum() > 10  # records over one match did move mass
+
+
+def test_probabilities_and_log_odds_per_distinct_row_are_those_of_each_pair(
+    run: dict[str, np.ndarray],
+) -> None:
+    # Worked out once per distinct (levels, kind) row and spread back: bit for bit the
+    # figures of working every pair out on its own.
+    model: field_model.FieldModel = run["model"]  # type: ignore[assignment]
+    levels, kinds = run["levels"], run["kinds"]
+    z = model.log_terms(levels) + np.log(model.priors[kinds]).T
+    rest = np.logaddexp.reduce(np.delete(z, field_model.MATCH, axis=0), axis=0)
+    each = field_model._posterior(model.log_terms(levels), model.priors, kinds)
+    assert np.array_equal(model.probability(levels, kinds), each[field_model.MATCH])
+    assert np.array_equal(model.log_odds(levels, kinds), z[field_model.MATCH] - rest)
+    assert len(np.unique(model.probability(levels, kinds))) > 50  # many rows, not one
