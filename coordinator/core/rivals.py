@@ -94,8 +94,8 @@ def moved(p_rows: np.ndarray, rivals: Rivals, weights: np.ndarray | None = None)
     shift = p_rows[rows] * (1.0 - factor)
     if weights is not None:
         shift = shift * weights[pairs]
-    found: np.ndarray = np.bincount(rows, weights=shift, minlength=len(p_rows))
-    return found
+    out: np.ndarray = np.bincount(rows, weights=shift, minlength=len(p_rows))
+    return out
 
 
 @dataclass(frozen=True)
