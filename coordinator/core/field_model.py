@@ -62,6 +62,9 @@ ACROSS, WITHIN = 0, 1
 KINDS = ("across", "within")
 _ITERATIONS = 200
 _TOLERANCE = 1e-6
+#: EM stops once no candidate's match probability would move by more than this were it
+#: run to the end (``settled``): what is linked and estimated no longer changes.
+SETTLED = 1e-3
 #: Pseudo-counts added to every level when counting chances, so no chance is 0.
 _SMOOTHING = 0.5
 #: Pairs needed in a group's left-out set before its m is read from it alone.
@@ -467,9 +470,16 @@ def _em(
     limited = ends is not None and ONE_TO_ONE
     groups = rivals.Rivals.of(ends, inverse) if limited and ends is not None else None
     done = 0
+    steps: list[float] = []
+    before: np.ndarray | None = None
     while done < _ITERATIONS:
-        done += 1
         post = _posterior(terms, priors, row_kinds)
+        if before is not None:
+            steps.append(float(np.abs(post[MATCH] - before).max()))
+            if settled(steps):
+                break
+        before = post[MATCH]
+        done += 1
         totals = post * sizes
         if groups is not None:
             # The rows' own probabilities, not totals / sizes: ties between a record's
@@ -499,6 +509,27 @@ def _em(
         if change < _TOLERANCE:
             break
     return FieldModel(model.groups, profiles, priors, done, model.anchors)
+
+
+def settled(steps: Sequence[float], tolerance: float | None = None) -> bool:
+    """Whether EM may stop: the match probabilities would move by less than ``tolerance``
+    (``SETTLED``) were it run to the end, judged from how far they moved on each step so
+    far (``steps``: the largest move of any row's match probability).
+
+    EM closes in on its answer geometrically, each step's move a near-constant share r of
+    the one before, so what is left to move is about step * r / (1 - r). The priors of
+    classes that share a pattern (sharers, near-matches) go on trading mass long after
+    (a run's fit never met the old 1e-6 on them in 200 steps), but that trade moves no
+    match probability and so changes nothing linked or estimated. Two steps in a row
+    must agree, so a lull in an early, uneven climb does not stop it."""
+    tolerance = SETTLED if tolerance is None else tolerance
+    if len(steps) < 3:
+        return False
+    for last, step in ((steps[-3], steps[-2]), (steps[-2], steps[-1])):
+        rate = step / last if last > 0 else 0.0
+        if rate >= 1.0 or step * rate / (1.0 - rate) >= tolerance:
+            return False
+    return True
 
 
 def best_cut(chance: np.ndarray) -> float:

@@ -70,7 +70,8 @@ def moved(p_rows: np.ndarray, rivals: Rivals, weights: np.ndarray | None = None)
     candidates a record, nearly all strangers)."""
     if rivals.rows is None:
         raise ValueError("moved needs rivals worked out with each pair's row")
-    at, factors = [], []
+    factor = np.ones(len(rivals.rows))
+    at = []
     for group in rivals.groups:
         if group.rows is None or not len(group.pairs):
             continue
@@ -78,18 +79,18 @@ def moved(p_rows: np.ndarray, rivals: Rivals, weights: np.ndarray | None = None)
         found = _factors(q, group.member, np.bincount(group.member, weights=q))
         if found is not None:
             changed = found[1] < 1.0
-            at.append(group.pairs[found[0][changed]])
-            factors.append(found[1][changed])
+            pairs = group.pairs[found[0][changed]]
+            # A pair scaled at both ends keeps the smaller factor, as in ``scale``.
+            factor[pairs] = np.minimum(factor[pairs], found[1][changed])
+            at.append(pairs)
     if not at:
         return np.zeros(len(p_rows))
-    pairs, factor = np.concatenate(at), np.concatenate(factors)
-    if len(at) > 1:  # a pair scaled at both ends keeps the smaller factor, as in ``scale``
-        order = np.argsort(pairs, kind="stable")
-        pairs, factor = pairs[order], factor[order]
-        first = np.ones(len(pairs), dtype=bool)
-        first[1:] = pairs[1:] != pairs[:-1]
-        starts = np.flatnonzero(first)
-        pairs, factor = pairs[starts], np.minimum.reduceat(factor, starts)
+    pairs = np.concatenate(at)
+    if len(at) > 1:  # each pair once: scattered into its row's sum just once
+        seen = np.zeros(len(factor), dtype=bool)
+        seen[at[0]] = True
+        pairs = np.concatenate([at[0], *(a[~seen[a]] for a in at[1:])])
+    factor = factor[pairs]
     rows = rivals.rows[pairs]
     shift = p_rows[rows] * (1.0 - factor)
     if weights is not None:
