@@ -119,14 +119,17 @@ def left_out_m(
     smallest = levels.shape[1]
     if sure is None or sure.sum() < _MIN_ANCHORS:
         sure = np.ones(levels.shape[1], dtype=bool)
+    # Only the sure pairs are read: a fit and each of its refits pass every candidate.
+    at = np.flatnonzero(sure)
+    levels, mass_at = levels[:, at], None if weights is None else weights[at]
     for g in range(groups):
         others = np.delete(levels, g, axis=0)
         for best in (0, 1, LEVELS - 1):
-            chosen = sure & (others <= best).all(axis=0) if len(others) else sure
+            chosen = (others <= best).all(axis=0) if len(others) else np.ones(len(at), bool)
             if chosen.sum() >= _MIN_ANCHORS or best == LEVELS - 1:
                 break
         smallest = min(smallest, int(chosen.sum()))
-        mass = None if weights is None else weights[chosen]
+        mass = None if mass_at is None else mass_at[chosen]
         out[g] = count(levels[g : g + 1, chosen], mass)[0]
     return out, smallest
 
