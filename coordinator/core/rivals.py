@@ -69,7 +69,7 @@ class Screen:
     pairs on light rows, their count times the largest light row's probability.
 
     On the default path most candidates are strangers whose rows hold next to no match
-    mass (~16,000 of 370,000 rival pairs above 1e-6 on the 20,000 bench), so a step sums
+    mass (~23,000 of 367,000 rival pairs above 1e-8 on the 20,000 bench), so a step sums
     the heavy pairs and visits in full only the records the bound cannot rule out; the
     records it rules out are not over one match, so nothing they hold moves. Light and
     heavy are fixed when the screen is made (``screen``): the bound holds whatever the
