@@ -59,7 +59,7 @@ def scale(
 
 #: A row whose match probability is at most this when a ``Screen`` is made is light; the
 #: screen is made afresh once a light row's probability passes ``STALE`` times this.
-LIGHT, STALE = 1e-4, 10.0
+LIGHT, STALE = 1e-8, 10.0
 
 
 @dataclass(frozen=True)
