@@ -472,7 +472,6 @@ def _em(
         telling = telling_groups(row_levels, row_kinds, sizes)
     limited = ends is not None and ONE_TO_ONE
     groups = rivals.Rivals.of(ends, inverse) if limited and ends is not None else None
-    screen: rivals.Screen | None = None
     done = 0
     steps: list[float] = []
     before: np.ndarray | None = None
@@ -488,9 +487,7 @@ def _em(
         if groups is not None:
             # The rows' own probabilities, not totals / sizes: ties between a record's
             # candidates at probability 1 must stay ties.
-            if screen is None or screen.stale(post[MATCH]):
-                screen = rivals.screen(post[MATCH], groups)
-            moved = rivals.moved(post[MATCH], groups, weights, screen)
+            moved = rivals.moved(post[MATCH], groups, weights)
             totals[MATCH] -= moved
             totals[RELATIVE] += moved
         updated = priors.copy()

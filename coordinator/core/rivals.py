@@ -57,71 +57,7 @@ def scale(
     return out
 
 
-#: A row whose match probability is at most this when a ``Screen`` is made is light; the
-#: screen is made afresh once a light row's probability passes ``STALE`` times this.
-LIGHT, STALE = 1e-8, 10.0
-
-
-@dataclass(frozen=True)
-class Screen:
-    """Which records of each rival group might hold more than one match, cheaply: a
-    record's sum of match probabilities is at most its pairs' on heavy rows plus, for its
-    pairs on light rows, their count times the largest light row's probability.
-
-    On the default path most candidates are strangers whose rows hold next to no match
-    mass (~23,000 of 367,000 rival pairs above 1e-8 on the 20,000 bench), so a step sums
-    the heavy pairs and visits in full only the records the bound cannot rule out; the
-    records it rules out are not over one match, so nothing they hold moves. Light and
-    heavy are fixed when the screen is made (``screen``): the bound holds whatever the
-    probabilities do later, it only loosens."""
-
-    light: np.ndarray
-    """Per distinct row: light."""
-    heavy: tuple[np.ndarray, ...]
-    """Per group: positions (into the group's pairs) of the pairs on heavy rows."""
-    light_pairs: tuple[np.ndarray, ...]
-    """Per group: each record's pairs on light rows."""
-
-    def stale(self, p_rows: np.ndarray) -> bool:
-        """Whether a light row has grown so likely that the bound rules out little."""
-        return bool(self.light.any() and p_rows[self.light].max() > LIGHT * STALE)
-
-
-def screen(p_rows: np.ndarray, rivals: Rivals) -> Screen:
-    """A ``Screen`` of ``rivals`` with light rows read from ``p_rows``."""
-    light = p_rows <= LIGHT
-    heavy, light_pairs = [], []
-    for group in rivals.groups:
-        on_light = light[group.rows] if group.rows is not None else np.zeros(0, bool)
-        heavy.append(np.flatnonzero(~on_light))
-        light_pairs.append(np.bincount(group.member[on_light], minlength=len(group.starts)))
-    return Screen(light, tuple(heavy), tuple(light_pairs))
-
-
-def _maybe_over(p_rows: np.ndarray, group: RivalGroup, screen: Screen, i: int) -> np.ndarray:
-    """Positions (into ``group``'s pairs, in record order) of the pairs of the records the
-    screen cannot rule out of holding more than one match."""
-    assert group.rows is not None
-    bound = float(p_rows[screen.light].max()) if screen.light.any() else 0.0
-    at = screen.heavy[i]
-    heavy = np.bincount(
-        group.member[at], weights=p_rows[group.rows[at]], minlength=len(group.starts)
-    )
-    # The margin covers rounding: the bound is summed in another order than the total.
-    maybe = np.flatnonzero(heavy + screen.light_pairs[i] * bound > 1.0 - 1e-9)
-    ends = np.append(group.starts[1:], len(group.pairs))
-    lengths = (ends - group.starts)[maybe]
-    shift = np.repeat(group.starts[maybe] - (np.cumsum(lengths) - lengths), lengths)
-    found: np.ndarray = np.arange(int(lengths.sum())) + shift
-    return found
-
-
-def moved(
-    p_rows: np.ndarray,
-    rivals: Rivals,
-    weights: np.ndarray | None = None,
-    screened: Screen | None = None,
-) -> np.ndarray:
+def moved(p_rows: np.ndarray, rivals: Rivals, weights: np.ndarray | None = None) -> np.ndarray:
     """Per distinct row of levels, the match mass the one-to-one rule moves to the relative
     class on one EM step: sum over the row's pairs of p * (1 - ``scale``), each pair
     weighed by ``weights`` (a bootstrap's), from the rows' match probabilities ``p_rows``.
@@ -135,29 +71,25 @@ def moved(
     if rivals.rows is None:
         raise ValueError("moved needs rivals worked out with each pair's row")
     factor = np.ones(len(rivals.rows))
-    scaled = []
-    for i, group in enumerate(rivals.groups):
+    at = []
+    for group in rivals.groups:
         if group.rows is None or not len(group.pairs):
             continue
-        if screened is None:
-            at = np.arange(len(group.pairs))
-        else:
-            at = _maybe_over(p_rows, group, screened, i)
-        q, member = p_rows[group.rows[at]], group.member[at]
-        found = _factors(q, member, np.bincount(member, weights=q, minlength=len(group.starts)))
+        q = p_rows[group.rows]
+        found = _factors(q, group.member, np.bincount(group.member, weights=q))
         if found is not None:
             changed = found[1] < 1.0
-            pairs = group.pairs[at[found[0][changed]]]
+            pairs = group.pairs[found[0][changed]]
             # A pair scaled at both ends keeps the smaller factor, as in ``scale``.
             factor[pairs] = np.minimum(factor[pairs], found[1][changed])
-            scaled.append(pairs)
-    if not scaled:
+            at.append(pairs)
+    if not at:
         return np.zeros(len(p_rows))
-    pairs = np.concatenate(scaled)
-    if len(scaled) > 1:  # each pair once: scattered into its row's sum just once
+    pairs = np.concatenate(at)
+    if len(at) > 1:  # each pair once: scattered into its row's sum just once
         seen = np.zeros(len(factor), dtype=bool)
-        seen[scaled[0]] = True
-        pairs = np.concatenate([scaled[0], *(a[~seen[a]] for a in scaled[1:])])
+        seen[at[0]] = True
+        pairs = np.concatenate([at[0], *(a[~seen[a]] for a in at[1:])])
     factor = factor[pairs]
     rows = rivals.rows[pairs]
     shift = p_rows[rows] * (1.0 - factor)
