@@ -38,15 +38,12 @@ def _factors(
     return at, factor
 
 
-def scale(
-    p: np.ndarray, ends: tuple[np.ndarray, np.ndarray], rivals: Rivals | None = None
-) -> np.ndarray:
-    """The factor ``field_model.one_to_one`` scales each pair's match probability ``p`` by.
-
-    ``rivals`` (``Rivals.of(ends)``) saves working out the records' groups again on each
-    EM step: only pairs whose record end has another candidate can be scaled."""
+def scale(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The factor ``field_model.one_to_one`` scales each pair's match probability ``p`` by:
+    only pairs whose record end has another candidate can be scaled (EM's steps use
+    ``moved``, with the groups worked out once)."""
     out = np.ones(len(p))
-    for group in (rivals or Rivals.of(ends)).groups:
+    for group in Rivals.of(ends).groups:
         if not len(group.pairs):
             continue
         q = p[group.pairs]
