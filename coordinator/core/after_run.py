@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordinator.core import lineage, releases_history
-from coordinator.core.entities import ID_DTYPE, Entities, Previous
+from coordinator.core import kept_rows, lineage, releases_history
+from coordinator.core.entities import ID_DTYPE, KEPT_COLUMNS, Entities, Previous
 from coordinator.core.model import Project
 from coordinator.core.store import Transaction
 from hublink.identity import Identity
@@ -27,14 +27,20 @@ def record(
     previous: Previous | None = None,
 ) -> None:
     rewrite = lineage.record(tx, caller, project.id, run_id, record_ids, assignment, previous)
-    tx.execute(
-        "INSERT OR REPLACE INTO run_entities VALUES (?, ?, ?, ?)",
-        (
-            project.id,
-            run_id,
-            np.ascontiguousarray(record_ids, dtype=np.int64).tobytes(),
-            np.ascontiguousarray(assignment.ids[assignment.entity]).tobytes(),
-        ),
+    # The map the next run starts from: this run's change to the kept one when it builds on
+    # it (``kept_rows``), else whole.
+    record_ids = np.ascontiguousarray(record_ids, dtype=np.int64)
+    entity_ids = assignment.ids[assignment.entity]
+    on = previous.kept if previous is not None else None
+    kept_rows.write(
+        tx,
+        project.id,
+        "entities",
+        run_id,
+        KEPT_COLUMNS,
+        lambda: (record_ids, entity_ids),
+        on=on,
+        change=previous.change_to(record_ids, entity_ids) if previous and on else None,
     )
     releases_history.record(
         tx,

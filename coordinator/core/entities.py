@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coordinator.core import kept_rows
+
 #: Entity ids: 16 random bytes as 32 lower-case hex characters.
 ID_DTYPE = np.dtype("S32")
 
@@ -231,12 +233,46 @@ class Entities:
                 yield record_id, entity_id.decode("ascii")
 
 
+KEPT_COLUMNS = ("<i8", ID_DTYPE.str)
+"""The entity map a run keeps for the next (``kept_rows`` 'entities'): record id, entity id."""
+
+
 @dataclass(frozen=True)
 class Previous:
     """The previous run's entity of each record it covered: record ids and their entity ids."""
 
     record_ids: np.ndarray
     entity_ids: np.ndarray
+    kept: kept_rows.Kept | None = None
+    """The kept table these were read from (``kept_rows``): the run writes its change to it."""
+
+    def change_to(self, record_ids: np.ndarray, entity_ids: np.ndarray) -> kept_rows.Change:
+        """How the map of ``record_ids`` to ``entity_ids`` (this run's) differs from this one:
+        the records gone or moved to another entity are dropped, then written again after
+        the rest with their new entity (``kept_rows.Change.applied`` gives the new map)."""
+        entity_ids = np.ascontiguousarray(entity_ids, dtype=ID_DTYPE)
+        at, known = self.rows_of(record_ids)
+        same = known.copy()
+        same[known] = (_words(self.entity_ids[at[known]]) == _words(entity_ids[known])).all(axis=1)
+        held = np.zeros(len(self.record_ids), dtype=bool)
+        held[at[same]] = True
+        return kept_rows.Change(np.flatnonzero(~held), (record_ids[~same], entity_ids[~same]))
+
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """The rows in record id order, sorted once: solving, lineage and the kept map's
+        change each look the run's records up here."""
+        return np.argsort(self.record_ids, kind="stable")
+
+    def rows_of(self, record_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``record_ids``: its row here (0 where it has none), and whether it
+        has one."""
+        if not len(self.record_ids):
+            return np.zeros(len(record_ids), np.int64), np.zeros(len(record_ids), bool)
+        sorter = self.order
+        at = np.searchsorted(self.record_ids, record_ids, sorter=sorter)
+        row = sorter[np.minimum(at, len(sorter) - 1)]
+        return row, self.record_ids[row] == record_ids
 
     @functools.cached_property
     def codes(self) -> tuple[np.ndarray, np.ndarray]:

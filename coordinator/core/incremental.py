@@ -57,6 +57,7 @@ from coordinator.core import (
     blocking,
     change_pairs,
     comparison,
+    kept_rows,
     partial_solve,
     pinned_blocking,
     quality,
@@ -75,15 +76,18 @@ def _meta_key(project_id: str) -> str:
     return f"pairs:{project_id}"
 
 
-def _sample_key(project_id: str) -> str:
-    return f"sample:{project_id}"
+PAIRS = ("<i8", "<i8", "<f8")
+"""A kept pair table's columns: record id a, record id b, similarity (``kept_rows``)."""
+IDS = ("<i8",)
 
 
-def _kept_sample(store: Store, project_id: str) -> score_sample.Kept:
-    row = store.query_one("SELECT value FROM meta WHERE key = ?", (_sample_key(project_id),))
-    if row is None:
-        return score_sample.Kept(*(np.zeros(0, np.int64),) * 3, np.zeros(0))
-    return score_sample.Kept.from_bytes(bytes(row["value"]))
+def _kept_sample(store: Store, project_id: str) -> tuple[score_sample.Kept, kept_rows.Kept] | None:
+    """Last run's estimate sample by record id, and its pairs as kept (None: not kept)."""
+    ids = kept_rows.read(store.query, project_id, "sample-ids", IDS)
+    pairs = kept_rows.read(store.query, project_id, "sample", PAIRS)
+    if ids is None or pairs is None:
+        return None
+    return score_sample.Kept(ids.columns[0], *pairs.columns), pairs
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,8 @@ class Basis:
     pinned: str = ""
     """A blocked run's band plans (``pinned_blocking.Pinned``, JSON): the next run's too."""
     sample: bool = False
-    """Whether a blocked run kept its estimate sample (``score_sample.Kept``, beside the
-    pairs in ``meta``: ``sample:<project>``)."""
+    """Whether a blocked run kept its estimate sample (``score_sample.Kept``, in
+    ``kept_rows`` as 'sample' and 'sample-ids')."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,10 @@ class Delta:
     """How the kept pairs were linked and solved last run (None: not known)."""
     links: partial_solve.Links | None = None
     """The pairs last run passed to the solver, by record id (None: not kept)."""
+    kept: tuple[kept_rows.Kept, kept_rows.Change] | None = None
+    """The pair table as read, and this run's change to it (``keep`` writes only that)."""
+    kept_sample: tuple[kept_rows.Kept, kept_rows.Change] | None = None
+    """The same for the estimate sample's pairs (blocked runs)."""
 
 
 def pending_mark(store: Store, project_id: str) -> int:
@@ -232,7 +240,11 @@ def find(
         dtype=np.int64,
     )
     # Last run's pairs, less those of records changed or removed since.
-    a, b, sims = _kept_pairs(store, project_id)
+    kept = kept_rows.read(store.query, project_id, "pairs", PAIRS)
+    sampled = _kept_sample(store, project_id) if blocked else None
+    if kept is None or kept.run_id != basis.run_id or (blocked and sampled is None):
+        return None
+    a, b, sims = kept.columns
     where_a, where_b = index.where(a), index.where(b)
     pending = index.marks(removed)
     stale = (where_a < 0) | (where_b < 0)
@@ -255,7 +267,7 @@ def find(
                     search.estimate_sample,
                     search.sample_seed,
                 ),
-                _kept_sample(store, project_id),
+                sampled[0],
                 ids_at=index.ids,
                 place=index.place,
                 holds=index.holds,
@@ -263,7 +275,7 @@ def find(
                 touched=touched,
                 low=search.low,
             )
-            if blocked
+            if sampled is not None
             else None
         )
         fresh = change_pairs.compare(
@@ -276,7 +288,8 @@ def find(
         d1, r1 = index.place(everything_b)
         merged = comparison.merge([comparison.from_arrays(everything_s, d0, d1, r0, r1)])
         across, within_pairs = _split(merged)
-        sample = sampling.result() if sampling else None
+        refreshed = sampling.result() if sampling else None
+    sample = refreshed.sample if refreshed else None
     scores = sample.scores() if sample else quality.best_scores(at_least(across, kept_from))
     cross_plans = [p for a, b, p in pinned.plans if a != b] if pinned else []
     comparisons = len(touched) * int(sum(sizes))
@@ -311,6 +324,10 @@ def find(
         seeds,
         partial_solve.Settings(*basis.solved) if len(basis.solved) == 3 else None,
         _kept_links(store, project_id),
+        (kept, kept_rows.Change(np.flatnonzero(stale), fresh)),
+        (sampled[1], kept_rows.Change(refreshed.dropped, refreshed.added))
+        if sampled and refreshed
+        else None,
     )
 
 
@@ -330,27 +347,25 @@ def keep(
 ) -> None:
     """After a completed run: keep its pairs for the next one and settle the changes it saw.
 
-    The pairs are written whole, as three packed arrays: the next run reads them in one
-    query, without a row per pair.
+    The pairs (and a blocked run's sample) are kept by record id as packed arrays
+    (``kept_rows``): written whole after a full run, as this run's change after an
+    incremental one, so a month's run writes what the month changed.
     """
     offsets = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])
-    if delta is None:
+
+    def whole_pairs() -> kept_rows.Columns:
+        if delta is not None:
+            return delta.pairs
         across = _pairs_by_id(found.across, offsets, everyone)
         within_pairs = _pairs_by_id(found.within, offsets, everyone)
-        pairs = tuple(np.concatenate([x, y]) for x, y in zip(across, within_pairs, strict=True))
-    else:
-        pairs = delta.pairs
-    a, b, s = (np.ascontiguousarray(x) for x in pairs)
+        return tuple(np.concatenate([x, y]) for x, y in zip(across, within_pairs, strict=True))
+
+    def ids_at(d: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return np.asarray(everyone[offsets[d] + r])
+
+    on, change = delta.kept if delta and delta.kept else (None, None)
     with store.transaction() as tx:
-        tx.execute(
-            "INSERT OR REPLACE INTO run_pairs VALUES (?, ?, ?, ?)",
-            (
-                project_id,
-                a.astype(np.int64).tobytes(),
-                b.astype(np.int64).tobytes(),
-                s.astype(np.float64).tobytes(),
-            ),
-        )
+        kept_rows.write(tx, project_id, "pairs", run_id, PAIRS, whole_pairs, on=on, change=change)
         basis = Basis(
             run_id,
             search.low,
@@ -364,10 +379,25 @@ def keep(
             found.sample is not None,
         )
         if found.sample is not None:
-            kept = score_sample.keep(found.sample, lambda d, r: everyone[offsets[d] + r])
-            tx.execute(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                (_sample_key(project_id), kept.to_bytes()),
+            sample = found.sample
+            on, change = delta.kept_sample if delta and delta.kept_sample else (None, None)
+            kept_rows.write(
+                tx,
+                project_id,
+                "sample-ids",
+                run_id,
+                IDS,
+                lambda: (score_sample.sampled_ids(sample, ids_at),),
+            )
+            kept_rows.write(
+                tx,
+                project_id,
+                "sample",
+                run_id,
+                PAIRS,
+                lambda: score_sample.pairs_by_id(sample, ids_at),
+                on=on,
+                change=change,
             )
         tx.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -411,17 +441,6 @@ def _kept_links(store: Store, project_id: str) -> partial_solve.Links | None:
     row = store.query_one("SELECT a, b, score FROM run_links WHERE project_id = ?", (project_id,))
     if row is None:
         return None
-    return (
-        np.frombuffer(row["a"], dtype=np.int64),
-        np.frombuffer(row["b"], dtype=np.int64),
-        np.frombuffer(row["score"], dtype=np.float64),
-    )
-
-
-def _kept_pairs(store: Store, project_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    row = store.query_one("SELECT a, b, score FROM run_pairs WHERE project_id = ?", (project_id,))
-    if row is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     return (
         np.frombuffer(row["a"], dtype=np.int64),
         np.frombuffer(row["b"], dtype=np.int64),

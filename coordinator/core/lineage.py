@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.core import keys
-from coordinator.core.entities import ID_DTYPE, Entities, Previous, ids_in
+from coordinator.core.entities import ID_DTYPE, Entities, Previous
 from coordinator.core.guard import event
 from coordinator.core.store import Store, Transaction
 from hublink.identity import Identity
@@ -96,26 +96,23 @@ def record(
     """
     if previous is None:
         previous = _previous(tx, project_id)
-    old_ids, old_entities = previous.record_ids, previous.entity_ids
     new_entities = assignment.ids[assignment.entity] if len(record_ids) else np.zeros(0, ID_DTYPE)
-    order = np.argsort(old_ids)
-    old_ids, old_entities = old_ids[order], old_entities[order]
-    at = np.searchsorted(old_ids, record_ids)
-    at_clipped = np.minimum(at, max(0, len(old_ids) - 1))
-    present = (
-        (old_ids[at_clipped] == record_ids) if len(old_ids) else np.zeros(len(record_ids), bool)
-    )
-    before = np.where(present, old_entities[at_clipped] if len(old_ids) else b"", b"")
+    at, present = previous.rows_of(record_ids)
+    before = np.where(present, previous.entity_ids[at] if len(previous.record_ids) else b"", b"")
     moved = present & (before != new_entities)
     reasons = np.full(len(record_ids), "", dtype=object)
     reasons[~present] = ADDED
     if moved.any():
         # Over the records in both runs: how many old entities feed each new one, and how
         # many new entities each old one went to.
-        # Only entities a moved record left or joined can be a merge or a split.
-        involved = present & (
-            ids_in(new_entities, new_entities[moved]) | ids_in(before, before[moved])
-        )
+        # Only entities a moved record left or joined can be a merge or a split: marked in
+        # tables by entity number (``assignment.entity``, ``previous.codes``), not by id.
+        old_code = previous.codes[1][at]
+        joined = np.zeros(len(assignment.ids), dtype=bool)
+        joined[assignment.entity[moved]] = True
+        vacated = np.zeros(len(previous.codes[0]), dtype=bool)
+        vacated[old_code[moved]] = True
+        involved = present & (joined[assignment.entity] | vacated[old_code])
         both_old, both_new = before[involved], new_entities[involved]
         pairs = np.unique(np.stack([both_old, both_new], axis=1), axis=0)
         sources_of = _counts(pairs[:, 1])
@@ -176,9 +173,13 @@ def record(
         LEFT: int(left.get(LEFT, 0)),
     }
     tx.audit(event(caller, "keys.lineage", project_id, {"run_id": run_id, "records": counts}))
-    orphaned = ~np.isin(old_ids, record_ids)
-    departed = np.unique(np.concatenate([before[moved].astype(ID_DTYPE), old_entities[orphaned]]))
-    return Rewrite(counts, ~present | moved, old_ids[orphaned], departed)
+    # The previous rows no record of this run holds: marked from the lookup above, not searched.
+    orphaned = np.ones(len(previous.record_ids), dtype=bool)
+    orphaned[at[present]] = False
+    departed = np.unique(
+        np.concatenate([before[moved].astype(ID_DTYPE), previous.entity_ids[orphaned]])
+    )
+    return Rewrite(counts, ~present | moved, previous.record_ids[orphaned], departed)
 
 
 def changes_since(

@@ -3,7 +3,8 @@
 Kept apart from ``coordinator.core.store``'s core schema because they belong
 to one feature (monthly refreshes, incremental runs, keys over time) and are
 created with ``IF NOT EXISTS`` in the same transaction as the rest
-(schema version 4; the index of key changes by run, version 5: ``coordinator.core.migrations``).
+(schema version 4; the index of key changes by run, version 5; what a run keeps for the
+next, version 6: ``coordinator.core.migrations``, ``coordinator.core.kept_rows``).
 
 Nothing here holds an identifier or a linkage key: refresh counts, record
 ids (the coordinator's own row numbers), entity ids (internal, never served)
@@ -85,25 +86,10 @@ CREATE TABLE IF NOT EXISTS release_bases (
     base_run_id TEXT NOT NULL,
     settings TEXT NOT NULL
 );
--- The last run's entity of every record it covered, packed (int64 record ids, 32-byte entity
--- ids), written with its entity rows: the next run reads one row, not one per record. Rows
--- deleted since (withdrawn, left) are still in it: a run needs only the records it holds.
-CREATE TABLE IF NOT EXISTS run_entities (
-    project_id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    record_ids BLOB NOT NULL,
-    entity_ids BLOB NOT NULL
-);
--- Candidate pairs the last run found, by record id, so the next run compares only what
--- changed: packed arrays (int64 record ids a and b, float64 similarity), read and written whole.
-CREATE TABLE IF NOT EXISTS run_pairs (
-    project_id TEXT PRIMARY KEY,
-    a BLOB NOT NULL,
-    b BLOB NOT NULL,
-    score BLOB NOT NULL
-);
--- The pairs the last run passed to the solver, the same way: the next run solves again only
--- where the pairs it links differ (partial_solve.changed_links).
+-- The pairs the last run passed to the solver, packed (int64 record ids a and b, float64
+-- similarity): the next run solves again only where the pairs it links differ
+-- (partial_solve.changed_links). Its candidate pairs, estimate sample and entity map are
+-- in kept_rows (coordinator.core.kept_rows), written as changes.
 CREATE TABLE IF NOT EXISTS run_links (
     project_id TEXT PRIMARY KEY,
     a BLOB NOT NULL,
@@ -121,13 +107,10 @@ def erase_project(tx: _Writes, project_id: str) -> None:
         "key_lineage",
         "release_entities",
         "release_bases",
-        "run_entities",
-        "run_pairs",
         "run_links",
         "pending_changes",
+        "kept_rows",
     ):
         tx.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
-    # What the last run's pairs were found with: its band plans and its estimate sample's
-    # pairs by record id (``incremental.Basis``).
-    for key in (f"pairs:{project_id}", f"sample:{project_id}"):
-        tx.execute("DELETE FROM meta WHERE key = ?", (key,))
+    # What the last run's pairs were found with: its band plans (``incremental.Basis``).
+    tx.execute("DELETE FROM meta WHERE key = ?", (f"pairs:{project_id}",))

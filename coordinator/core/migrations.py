@@ -117,11 +117,22 @@ def _v4_to_v5(tx: StepTransaction) -> None:
     index comes from the current schema in the same transaction; nothing to rewrite."""
 
 
+def _v5_to_v6(tx: StepTransaction) -> None:
+    """Version 6 keeps a run's pairs, estimate sample and entity map for the next run as a
+    base and each run's change (``kept_rows``), not rewritten whole every run. The whole
+    copies of version 5 go: the next run is a full one and writes the new base (its
+    entities come from the entity rows, as before any run was kept)."""
+    tx.execute("DROP TABLE IF EXISTS run_pairs")
+    tx.execute("DROP TABLE IF EXISTS run_entities")
+    tx.execute("DELETE FROM meta WHERE key LIKE 'sample:%'")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "add run quality reports", _v1_to_v2),
     Step(2, "index records and entities in arrival order", _v2_to_v3),
     Step(3, "add refreshes, key lineage and releases", _v3_to_v4),
     Step(4, "index key changes by run", _v4_to_v5),
+    Step(5, "keep run pairs, sample and entities as changes", _v5_to_v6),
 )
 """Every step, oldest first; ``STEPS[i].from_version == i + 1``."""
 

@@ -2,7 +2,7 @@
 
 Two steps of the run chain (``coordinator.core.runs``) that build on the last
 run: reading the entities the run starts from (the packed copy the last run
-kept, ``run_entities``, or the rows), and solving either every record or only
+kept, ``kept_rows`` 'entities', or the rows), and solving either every record or only
 the part of the linking graph a refresh can have changed (``partial_solve``).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordinator.core import entities, incremental, matching, partial_solve
+from coordinator.core import entities, incremental, kept_rows, matching, partial_solve
 from coordinator.core.model import Project
 from coordinator.core.store import Store
 
@@ -48,12 +48,9 @@ def solve_changed(
     ):
         return solve(project, linking, sizes), len(everyone)
     seeds = np.union1d(delta.seeds, partial_solve.changed_links(links, last))
-    sorter = np.argsort(previous.record_ids, kind="stable")
-    at = np.searchsorted(previous.record_ids, everyone, sorter=sorter)
-    at = sorter[np.minimum(at, max(0, len(sorter) - 1))] if len(sorter) else at
-    known = previous.record_ids[at] == everyone if len(sorter) else np.zeros(len(everyone), bool)
+    at, known = previous.rows_of(everyone)
     _, code = previous.codes
-    before = np.where(known, code[at] if len(sorter) else -1, -1)
+    before = np.where(known, code[at] if len(code) else -1, -1)
     return partial_solve.solve(
         linking,
         sizes,
@@ -67,18 +64,15 @@ def solve_changed(
 
 def read_previous(store: Store, project: Project) -> entities.Previous:
     """The entity rows the run starts from (read once: for partial solving, ids and lineage):
-    the last run's packed copy when it is the latest completed run's, else row by row."""
-    packed = store.query_one(
-        "SELECT p.record_ids, p.entity_ids FROM run_entities p WHERE p.project_id = ? "
-        "AND p.run_id = (SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
-        "ORDER BY finished_at DESC, rowid DESC LIMIT 1)",
-        (project.id, project.id),
+    the last run's kept map when it is the latest completed run's, else row by row."""
+    kept = kept_rows.read(store.query, project.id, "entities", entities.KEPT_COLUMNS)
+    last = store.query_one(
+        "SELECT id FROM runs WHERE project_id = ? AND state = 'completed' "
+        "ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+        (project.id,),
     )
-    if packed is not None:
-        return entities.Previous(
-            np.frombuffer(packed["record_ids"], dtype=np.int64),
-            np.frombuffer(packed["entity_ids"], dtype=entities.ID_DTYPE),
-        )
+    if kept is not None and last is not None and kept.run_id == last["id"]:
+        return entities.Previous(kept.columns[0], kept.columns[1], kept=kept)
     return entities.Previous.from_blobs(
         list(
             store.iterate(

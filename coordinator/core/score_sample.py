@@ -240,33 +240,37 @@ class Kept:
     b: np.ndarray
     sims: np.ndarray
 
-    def to_bytes(self) -> bytes:
-        """Packed: the two counts, then ids, a, b (int64) and sims (float64)."""
-        head = np.array([len(self.ids), len(self.a)], dtype=np.int64)
-        parts = (head, self.ids, self.a, self.b)
-        return b"".join(np.ascontiguousarray(x, np.int64).tobytes() for x in parts) + (
-            np.ascontiguousarray(self.sims, np.float64).tobytes()
-        )
 
-    @classmethod
-    def from_bytes(cls, blob: bytes) -> Kept:
-        n, m = (int(x) for x in np.frombuffer(blob, np.int64, 2))
-        ints = np.frombuffer(blob, np.int64, n + 2 * m, offset=16)
-        sims = np.frombuffer(blob, np.float64, m, offset=16 + 8 * (n + 2 * m))
-        return cls(ints[:n], ints[n : n + m], ints[n + m :], sims)
+@dataclass(frozen=True)
+class Refreshed:
+    """A refreshed sample, and how its pairs by record id differ from the kept ones: the
+    positions of kept pairs it dropped, and the pairs it found afresh (record ids a and b,
+    similarity), which come after the rest (``kept_rows.Change``)."""
+
+    sample: SamplePairs
+    dropped: np.ndarray
+    added: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def keep(sample: SamplePairs, ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Kept:
-    """The sample by record id (``ids_at(datasets, rows)``) for the next run."""
+def sampled_ids(
+    sample: SamplePairs, ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """The sampled records by record id (``ids_at(datasets, rows)``), kept for the next run."""
     d = np.concatenate(
         [np.full(len(p), n, np.int64) for n, p in enumerate(sample.picked)] or [_EMPTY_I]
     )
     r = np.concatenate([*sample.picked] or [_EMPTY_I])
-    return Kept(
-        ids_at(d, r),
+    return ids_at(d, r)
+
+
+def pairs_by_id(
+    sample: SamplePairs, ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample's pairs by record id (sampled record, partner, similarity)."""
+    return (
         ids_at(sample.sample_d, sample.sample_r),
         ids_at(sample.other_d, sample.other_r),
-        sample.sims,
+        np.asarray(sample.sims, dtype=np.float64),
     )
 
 
@@ -281,7 +285,7 @@ def refresh(
     pending: np.ndarray,
     touched: np.ndarray,
     low: float,
-) -> SamplePairs:
+) -> Refreshed:
     """This run's sample pairs (``picked``: its sampled rows) from last run's (``kept``).
 
     A sampled record that was sampled last run and not changed since keeps its
@@ -305,6 +309,7 @@ def refresh(
                 i, j, s = exact_pairs(encodings[d][these], right, low)
                 j = j if against is None else against[j]
                 parts.append((np.full(len(i), d), these[i], np.full(len(i), other), j, s))
+    fresh = _by_id(parts, ids_at)
     # Last run's pairs of the records still sampled and unchanged, with unchanged partners.
     old = np.isin(kept.a, kept.ids) & ~np.isin(kept.a, pending) & ~np.isin(kept.b, pending)
     old &= holds(kept.a) & holds(kept.b)
@@ -316,12 +321,32 @@ def refresh(
             mine = ad == d
             sampled_now[mine] = np.isin(ar[mine], rows)
         bd, br = place(b)
-        columns = (ad, ar, bd, br, s)
+        columns: tuple[np.ndarray, ...] = (ad, ar, bd, br, s)
         # Almost always every one is still sampled: no copy then.
-        parts.append(columns if sampled_now.all() else tuple(x[sampled_now] for x in columns))
+        if not sampled_now.all():
+            columns = tuple(x[sampled_now] for x in columns)
+            old[np.flatnonzero(old)[~sampled_now]] = False
+        parts.append(columns)
+    dropped = np.flatnonzero(~old)
     if not parts:
-        return SamplePairs.ordered(picked, *(_EMPTY_I,) * 4, np.zeros(0))
+        return Refreshed(SamplePairs.ordered(picked, *(_EMPTY_I,) * 4, np.zeros(0)), dropped, fresh)
     sd, sr, od, orow, sims = (np.concatenate(x) for x in zip(*parts, strict=True))
-    return SamplePairs.ordered(
+    sample = SamplePairs.ordered(
         picked, sd.astype(np.int64), sr.astype(np.int64), od.astype(np.int64), orow, sims
+    )
+    return Refreshed(sample, dropped, fresh)
+
+
+def _by_id(
+    parts: Sequence[tuple[np.ndarray, ...]],
+    ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs found afresh (dataset, row, dataset, row, similarity parts) by record id."""
+    if not parts:
+        return _EMPTY_I, _EMPTY_I, np.zeros(0)
+    sd, sr, od, orow, sims = (np.concatenate(x) for x in zip(*parts, strict=True))
+    return (
+        ids_at(sd.astype(np.int64), sr.astype(np.int64)),
+        ids_at(od.astype(np.int64), orow.astype(np.int64)),
+        sims.astype(np.float64),
     )

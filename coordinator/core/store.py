@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coordinator.core import auditstore, living_schema, migrations
+from coordinator.core import auditstore, kept_rows, living_schema, migrations
 from coordinator.core.audit import AuditEntry, AuditEvent, seal
 from hublink.audit import merkle
 from hublink.audit.checkpoint import Signer, default_audit_key, load_or_create_key
 from hublink.private import private_sqlite, tighten_sqlite
 from hublink.spec import canonical_json
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped with each step added to ``coordinator.core.migrations.STEPS`` (2: run quality;
 4: refreshes, key lineage and releases)."""
 
@@ -153,6 +153,7 @@ CREATE TABLE IF NOT EXISTS audit (
 """
     + auditstore.SCHEMA
     + living_schema.SCHEMA
+    + kept_rows.SCHEMA
 )
 
 

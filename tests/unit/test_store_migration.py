@@ -149,7 +149,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
     store = Store(database)
     try:
         core = Coordinator(store, [load_project(project_file)])
-        assert _version(database) == str(SCHEMA_VERSION) == "5"
+        assert _version(database) == str(SCHEMA_VERSION) == "6"
         assert "run_quality" in _tables(database)
         indexes = _indexes(database)
         assert {"records_by_upload", "entities_by_project_record"} <= indexes
@@ -166,7 +166,7 @@ def test_an_older_database_is_migrated_in_place_and_loses_nothing(
         migrated = [e for e in entries if e.event.action == "store.migrated"]
         assert len(migrated) == 1 and len(entries) > audit_before
         assert migrated[0].event.details["from_version"] == 1
-        assert migrated[0].event.details["to_version"] == 5
+        assert migrated[0].event.details["to_version"] == 6
         # What version 2 added works: a new run keeps its quality report.
         run = core.start_run(ADMIN, PROJECT, background=False)
         assert run.state == "completed", run.message
