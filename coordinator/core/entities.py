@@ -356,13 +356,10 @@ def _inherit(
     entity: np.ndarray, record_ids: np.ndarray, previous: Previous, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The previous id each entity inherits (an index into the returned codes, -1 for none)."""
-    sorter = np.argsort(record_ids, kind="stable")
-    place = np.searchsorted(record_ids, previous.record_ids, sorter=sorter)
-    where = sorter[np.minimum(place, len(record_ids) - 1)]
-    known = record_ids[where] == previous.record_ids
+    row, known = previous.rows_of(record_ids)  # previous.order: sorted once a run
     codes, every_code = previous.codes  # ids no record still holds get no vote
-    code_of = every_code[known]
-    voter = entity[where[known]]
+    code_of = every_code[row[known]]
+    voter = entity[known]
     chosen = np.full(count, -1, dtype=np.int64)
     if not len(voter):
         return codes, chosen

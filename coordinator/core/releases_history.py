@@ -29,7 +29,7 @@ import numpy as np
 
 from coordinator.core import disclosure, queries
 from coordinator.core.attributes import ATTRIBUTES_OF_RECORD, parse_attributes
-from coordinator.core.entities import Entities, ids_in
+from coordinator.core.entities import ID_DTYPE, Entities, ids_in
 from coordinator.core.model import Project
 from coordinator.core.store import Store, Transaction
 
@@ -74,10 +74,14 @@ def record(
     )
     wanted = np.ones(len(record_ids), dtype=bool)
     numbers = np.arange(assignment.count)
+    gone = np.zeros(0, dtype=ID_DTYPE)
     if touched is not None and not whole:
         # Entities that lost records but live on are rewritten too.
         still = np.flatnonzero(ids_in(assignment.ids, touched.left))
         numbers = np.union1d(touched.entities, still)
+        # Gone: earlier entities that lost records and are not in this run (the ones that
+        # are, are ``still``: only those few are compared again).
+        gone = touched.left[~ids_in(touched.left, assignment.ids[still])]
         wanted = np.isin(assignment.entity, numbers)
     organisations, held_org = _organisations(tx, project, record_ids[wanted])
     masks = np.zeros(assignment.count, dtype=np.int64)
@@ -98,10 +102,7 @@ def record(
         for e, m in zip(ids, masks[numbers].tolist(), strict=True)
         if m
     ]
-    if touched is not None and not whole:
-        # Gone: earlier entities that lost records and are not in this run.
-        gone = touched.left[~ids_in(touched.left, assignment.ids)]
-        rows += [(run_id, project.id, bytes(e).decode("ascii"), "") for e in gone.tolist()]
+    rows += [(run_id, project.id, bytes(e).decode("ascii"), "") for e in gone.tolist()]
     tx.executemany(
         "INSERT INTO release_entities VALUES (?, ?, ?, ?, ?)",
         ((*row, attributes.get(row[2], "{}")) for row in rows),

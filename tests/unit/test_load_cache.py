@@ -129,3 +129,26 @@ def test_worker_processes_compare_a_patched_load_as_one_process_does(
     assert shared, "the re-link's tasks ran in the worker processes"
     assert living.entities() == quick
     living.core.store.close()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_patch_keeps_held_rows_replaces_changed_ones_and_inserts_added_ones_by_id(
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    held_ids = np.sort(rng.choice(np.arange(1, 400), size=int(rng.integers(0, 120)), replace=False))
+    held_rows = rng.integers(0, 256, (len(held_ids), 16), dtype=np.uint8)
+    # Pending: some held records (changed or removed) and new ones, at both ends too.
+    touched = rng.choice(held_ids, size=min(len(held_ids), 15), replace=False)
+    new = np.setdiff1d(np.array([0, 400, 401, *rng.integers(1, 400, 20)]), held_ids)
+    pending = np.concatenate([touched, new]).astype(np.int64)
+    still = rng.random(len(pending)) < 0.6  # the rest were removed
+    fresh_ids = pending[still]
+    fresh_rows = rng.integers(0, 256, (len(fresh_ids), 16), dtype=np.uint8)
+
+    ids, rows = load_cache._patch(held_ids, held_rows, pending, fresh_ids, fresh_rows)
+
+    expected = {int(i): r for i, r in zip(held_ids, held_rows, strict=True) if i not in pending}
+    expected |= {int(i): r for i, r in zip(fresh_ids, fresh_rows, strict=True)}
+    assert ids.tolist() == sorted(expected)
+    assert np.array_equal(rows, np.array([expected[i] for i in sorted(expected)]).reshape(-1, 16))
