@@ -85,13 +85,14 @@ def solve(
     _, d0, d1, r0, r1 = matching.arrays(linking)
     u = offsets[d0.astype(np.int64)] + r0
     v = offsets[d1.astype(np.int64)] + r1
-    # Records that shared an entity last run are joined too: chain them in entity order.
+    # Records that shared an entity last run are joined too: each to its entity's first
+    # record (a star per entity, found by a table, not a sort).
     held = np.flatnonzero(previous >= 0)
-    chain = held[np.argsort(previous[held], kind="stable")]
-    same = previous[chain[1:]] == previous[chain[:-1]]
-    labels = components(
-        n, np.concatenate([u, chain[:-1][same]]), np.concatenate([v, chain[1:][same]])
-    )
+    first = np.zeros(int(previous.max()) + 1 if len(held) else 0, dtype=np.int64)
+    first[previous[held][::-1]] = held[::-1]  # the last write is the first record
+    hub = first[previous[held]]
+    joins = hub != held
+    labels = components(n, np.concatenate([u, held[joins]]), np.concatenate([v, hub[joins]]))
     # Labels and entity numbers are below n and the entity count: tables, not sorts.
     reached = np.zeros(n, dtype=bool)
     reached[labels[seeds]] = True
