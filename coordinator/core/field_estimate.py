@@ -119,6 +119,8 @@ class KindFigures:
     """Of those, expected under the floor (never candidates: ``hidden_matches``)."""
     unstable: float = 0.0
     """The largest distance of a refit's figure from the run's own (``UNSTABLE``)."""
+    chance_spread: float = 0.0
+    """How far (95%, a share) chance alone moves the true recall (``recall_chance_spread``)."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,21 @@ def truth_draws(
     return precision, recall
 
 
+def recall_chance_spread(chance: np.ndarray, held: np.ndarray, hidden: float) -> float:
+    """95% half-width of the true recall from chance alone, were every probability right:
+    each pair a match with its probability (binomial variance) and the hidden count a
+    Poisson count, carried through recall = found / (found + missed) to first order."""
+    found = float(chance[held].sum())
+    missed = float(chance[~held].sum()) + hidden
+    total = found + missed
+    if total <= 0:
+        return 0.0
+    var_found = float((chance[held] * (1 - chance[held])).sum())
+    var_missed = float((chance[~held] * (1 - chance[~held])).sum()) + hidden
+    sd = np.sqrt((missed**2) * var_found + (found**2) * var_missed) / total**2
+    return float(1.96 * sd)
+
+
 def robust_spread(values: np.ndarray) -> float:
     """A spread (sd-like) of refits' figures that one collapsed refit does not set: the
     median absolute deviation, scaled to an sd. A refit that collapses (one in ten on
@@ -409,6 +426,7 @@ def on_output(
             float(chance.sum()) + hidden[k],
             hidden[k],
             float(far),
+            recall_chance_spread(chance, here, hidden[k]),
         )
     across, within = out
     assert across is not None
@@ -449,9 +467,12 @@ def caveats_for(across: KindFigures, within: KindFigures | None) -> tuple[Caveat
                 )
             )
             continue
-        coarse = field_caveats.coarse(code, figures.expected_matches)
-        if coarse is not None:
-            found.append(coarse)
+        for said in (
+            field_caveats.coarse(code, figures.expected_matches),
+            field_caveats.chance_spread(code, figures.chance_spread),
+        ):
+            if said is not None:
+                found.append(said)
         if figures.unstable > UNSTABLE:
             found.append(
                 Caveat(
