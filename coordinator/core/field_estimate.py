@@ -66,6 +66,7 @@ from coordinator.core.field_spoken import (
     moved_from_spoken,
     spoken_for,
     spoken_for_within,
+    spoken_odds,
 )
 from coordinator.core.quality import DuplicateEstimate, RunQuality
 
@@ -372,17 +373,21 @@ def on_output(
     rates: tuple[np.ndarray, np.ndarray] | None = None
     for k in present:
         spoken = np.zeros(int(mine[k].sum()), dtype=bool)
+        odds = None
         if one_match:
-            rule = spoken_for_within if k == WITHIN else spoken_for
-            spoken = rule(prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
+            ends = (prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
+            spoken = spoken_for_within(*ends) if k == WITHIN else spoken_for(*ends)
+            odds = spoken_odds(*ends) if k == WITHIN else None
         pattern, here = prepared.chance[mine[k]], held[mine[k]]
         partial = None if prepared.partial is None else prepared.partial[:, mine[k]]
         own, rates = recalibrated(pattern, partial, rates if k == WITHIN else None)
-        chances[k] = moved_from_spoken(own, pattern, spoken)
-        models[k] = chances[k] if own is pattern else moved_from_spoken(pattern, pattern, spoken)
+        chances[k] = moved_from_spoken(own, pattern, spoken, odds)
+        models[k] = (
+            chances[k] if own is pattern else moved_from_spoken(pattern, pattern, spoken, odds)
+        )
         draws[k] = np.array(
             [
-                moved_from_spoken(draw, pattern, spoken)
+                moved_from_spoken(draw, pattern, spoken, odds)
                 for draw in prepared.draws[:, mine[k]].astype(np.float64)
             ]
         ).reshape(len(prepared.draws), -1)
