@@ -19,8 +19,9 @@ of zero width: ``bench/field_estimates.py``). Here:
   hidden to found (``field_hidden``);
 - **one match a record**: a pair the groups leave apart while both its records are
   grouped with another record of the other's organisation is not a missed match
-  (``spoken_for``), nor a pair inside one organisation whose two records' groups both
-  hold a record of one other organisation (``spoken_for_within``); the model, which
+  (``spoken_for``); a pair inside one organisation whose two records' groups both hold a
+  record of one other organisation keeps only the chance that it holds the child twice too
+  (``spoken_for_within``, ``twice_elsewhere``); the model, which
   weighs pairs one at a time, gave twins' and namesakes' pairs the probability they
   would have alone. What those pairs held of their pattern's matches goes to that
   pattern's other pairs, held or left free (``moved_from_spoken``; all in

@@ -4,8 +4,9 @@ The field model weighs one pair at a time, so a twin's pair, or a near namesake'
 the probability it would have alone even when both records are already grouped with their
 own partners. Counted as missed matches, such pairs read recall low where none were
 missed (``bench/estimate_misses.py``, ``bench/estimate_replay.py``). ``field_estimate``
-sets them to no match (``spoken_for`` across organisations, ``spoken_for_within`` inside
-one) and gives what they held of their pattern's matches to the pattern's other pairs
+sets them to no match across organisations (``spoken_for``) and, inside one, to the chance
+that another register holds the child twice too (``spoken_for_within``, ``spoken_odds``),
+and gives what they lose of their pattern's matches to the pattern's other pairs
 (``moved_from_spoken``); the run's links are left as the solver made them.
 """
 
@@ -108,13 +109,13 @@ def spoken_for_within(
     groups hold, besides them, a record of one and the same organisation.
 
     Were the two records one child, that organisation would hold the child twice too, one
-    record in each group, and both of its links (or a duplicate there the solver left
-    unmerged) would have to be wrong. It is the cross rule (``spoken_for``) for a pair
-    whose own organisation is one: a twin's records in one register, each linked to its
-    own record elsewhere. On generated data (2,000 a side, 18 settings) such pairs held 57
-    expected matches where 2 were, and at 90% overlap, doubled errors, they read within
-    recall 4-5 points low; those with one end free held fewer matches than the model
-    gave them (``moved_from_spoken``).
+    record in each group, or its links would be wrong. It is the cross rule
+    (``spoken_for``) for a pair whose own organisation is one: a twin's records in one
+    register, each linked to its own record elsewhere. On generated data (2,000 a side,
+    three organisations, 18 settings) such pairs held 57 expected matches where 2 were,
+    and at 90% overlap, doubled errors, they read within recall 4-5 points low. With five
+    organisations a third of them were matches (children held twice in two registers, split
+    by the solver into two groups), so they keep that chance (``spoken_odds``).
     """
     if not len(left):
         return np.zeros(0, dtype=bool)
