@@ -19,12 +19,16 @@ of zero width: ``bench/field_estimates.py``). Here:
   hidden to found (``field_hidden``);
 - **one match a record**: a pair the groups leave apart while both its records are
   grouped with another record of the other's organisation is not a missed match
-  (``spoken_for``); the model, which weighs pairs one at a time, gave twins' and
-  namesakes' pairs the probability they would have alone. What those pairs held of
-  their pattern's matches goes to that pattern's other pairs, held or left free
-  (``moved_from_spoken``);
-- **partial missing**: across organisations, a comparison read missing where random pairs
-  never are is weighed by what it says among the candidates (``field_partial``);
+  (``spoken_for``); a pair inside one organisation whose two records' groups both hold a
+  record of one other organisation keeps only the chance that it holds the child twice too
+  (``spoken_for_within``, ``twice_elsewhere``); the model, which
+  weighs pairs one at a time, gave twins' and namesakes' pairs the probability they
+  would have alone. What those pairs held of their pattern's matches goes to that
+  pattern's other pairs, held or left free (``moved_from_spoken``; all in
+  ``field_spoken``);
+- **partial missing**: a comparison read missing where random pairs never are is weighed
+  by what it says among the cross candidates, and duplicates borrow those rates
+  (``field_partial``);
 - **intervals**: the spread of the truth itself given the probabilities (each
   pair a match with its probability, shifted in log odds, with a wider shift of
   their own for pairs with a comparison read missing: ``partial_shift``; the hidden
@@ -59,6 +63,12 @@ from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import KINDS, WITHIN
 from coordinator.core.field_partial import partial_missing, recalibrated
 from coordinator.core.field_scoring import Scored
+from coordinator.core.field_spoken import (
+    moved_from_spoken,
+    spoken_for,
+    spoken_for_within,
+    spoken_odds,
+)
 from coordinator.core.quality import DuplicateEstimate, RunQuality
 
 #: Refits of the model (bootstrap over records, EM starts in turn).
@@ -111,6 +121,8 @@ class KindFigures:
     """Of those, expected under the floor (never candidates: ``hidden_matches``)."""
     unstable: float = 0.0
     """The largest distance of a refit's figure from the run's own (``UNSTABLE``)."""
+    chance_spread: float = 0.0
+    """How far (95%, a share) chance alone moves the true recall (``recall_chance_spread``)."""
 
 
 @dataclass(frozen=True)
@@ -201,65 +213,6 @@ def output_pairs(group: np.ndarray, dataset: np.ndarray) -> np.ndarray:
     within = int((per_cell * (per_cell - 1) // 2).sum())
     everything = int((per_group * (per_group - 1) // 2).sum())
     return np.array([everything - within, within], dtype=np.int64)
-
-
-def spoken_for(
-    left: np.ndarray, right: np.ndarray, group: np.ndarray, dataset: np.ndarray
-) -> np.ndarray:
-    """Which cross pairs the groups leave apart although each record is grouped with
-    another record of the other's organisation: both are spoken for there.
-
-    A record has one match in another organisation unless that organisation holds the
-    child twice, so such a pair is a match only if both records' own links are wrong or
-    both organisations hold an unmerged duplicate. The model weighs one pair at a time and
-    gives it the probability it would have alone (a twin's record, a near namesake): summed
-    as missed matches that read 0-16 pairs where none were (bench/estimate_misses.py), up
-    to a point of recall at 90% overlap. A pair with one end free stays counted: missed
-    duplicates are among those.
-    """
-    if not len(left):
-        return np.zeros(0, dtype=bool)
-    width = int(dataset.max()) + 1
-    grouped = group >= 0
-    cells = np.unique(group[grouped].astype(np.int64) * width + dataset[grouped])
-
-    def has(rows: np.ndarray, other: np.ndarray) -> np.ndarray:
-        code = group[rows].astype(np.int64) * width + dataset[other]
-        at = np.minimum(np.searchsorted(cells, code), max(len(cells) - 1, 0))
-        found: np.ndarray = (group[rows] >= 0) & (len(cells) > 0) & (cells[at] == code)
-        return found
-
-    apart = (group[left] < 0) | (group[left] != group[right])
-    taken: np.ndarray = apart & has(left, right) & has(right, left)
-    return taken
-
-
-def moved_from_spoken(chance: np.ndarray, pattern: np.ndarray, spoken: np.ndarray) -> np.ndarray:
-    """Probabilities with the pairs ``spoken_for`` at 0 and what they held of their pattern's
-    matches shared among the pattern's other pairs, held by the groups or left apart
-    (``pattern``: a label per pair, equal where the model saw the same levels), none above 1.
-
-    The model fits how many matches show each pattern of levels from the run as a whole
-    (its m and its match share); which pairs of a pattern are not matches does not change
-    that count, so the matches a spoken-for pair cannot be are among the others. Twins'
-    pattern (given name differs, the rest exact) is the case: at doubled errors the model
-    put 0.11 on each of 66 such pairs, 56 of them twins each linked to their own partner,
-    and the 10 left apart with no partner were all matches (bench/estimate_misses.py).
-    The pattern's pairs the groups hold are among the others too: sharing only among those
-    left apart kept held pairs of the twins' pattern at the model's 0.8 where 71 of 71 were
-    matches (2,000 a side, bench/estimate_replay.py), and across precision read 0.5-2 points
-    low wherever twins were many.
-    """
-    out = np.where(spoken, 0.0, chance)
-    if not spoken.any():
-        return out
-    _, label = np.unique(pattern, return_inverse=True)
-    free = ~spoken
-    mass = np.bincount(label, weights=chance)
-    room = np.bincount(label, weights=free.astype(np.float64))
-    share = np.divide(mass, room, out=np.zeros_like(mass), where=room > 0)
-    out[free] = np.minimum(np.maximum(share[label[free]], chance[free]), 1.0)
-    return out
 
 
 def _figures(
@@ -353,6 +306,21 @@ def truth_draws(
     return precision, recall
 
 
+def recall_chance_spread(chance: np.ndarray, held: np.ndarray, hidden: float) -> float:
+    """95% half-width of the true recall from chance alone, were every probability right:
+    each pair a match with its probability (binomial variance) and the hidden count a
+    Poisson count, carried through recall = found / (found + missed) to first order."""
+    found = float(chance[held].sum())
+    missed = float(chance[~held].sum()) + hidden
+    total = found + missed
+    if total <= 0:
+        return 0.0
+    var_found = float((chance[held] * (1 - chance[held])).sum())
+    var_missed = float((chance[~held] * (1 - chance[~held])).sum()) + hidden
+    sd = np.sqrt((missed**2) * var_found + (found**2) * var_missed) / total**2
+    return float(1.96 * sd)
+
+
 def robust_spread(values: np.ndarray) -> float:
     """A spread (sd-like) of refits' figures that one collapsed refit does not set: the
     median absolute deviation, scaled to an sd. A refit that collapses (one in ten on
@@ -403,20 +371,24 @@ def on_output(
     chances: dict[int, np.ndarray] = {}
     models: dict[int, np.ndarray] = {}
     draws: dict[int, np.ndarray] = {}
+    rates: tuple[np.ndarray, np.ndarray] | None = None
     for k in present:
         spoken = np.zeros(int(mine[k].sum()), dtype=bool)
-        if k != WITHIN and one_match:
-            spoken = spoken_for(prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
+        odds = None
+        if one_match:
+            ends = (prepared.left[mine[k]], prepared.right[mine[k]], group, dataset)
+            spoken = spoken_for_within(*ends) if k == WITHIN else spoken_for(*ends)
+            odds = spoken_odds(*ends) if k == WITHIN else None
         pattern, here = prepared.chance[mine[k]], held[mine[k]]
-        partial = None
-        if prepared.partial is not None and k != WITHIN:
-            partial = prepared.partial[:, mine[k]]
-        own = recalibrated(pattern, partial)
-        chances[k] = moved_from_spoken(own, pattern, spoken)
-        models[k] = chances[k] if own is pattern else moved_from_spoken(pattern, pattern, spoken)
+        partial = None if prepared.partial is None else prepared.partial[:, mine[k]]
+        own, rates = recalibrated(pattern, partial, rates if k == WITHIN else None)
+        chances[k] = moved_from_spoken(own, pattern, spoken, odds)
+        models[k] = (
+            chances[k] if own is pattern else moved_from_spoken(pattern, pattern, spoken, odds)
+        )
         draws[k] = np.array(
             [
-                moved_from_spoken(draw, pattern, spoken)
+                moved_from_spoken(draw, pattern, spoken, odds)
                 for draw in prepared.draws[:, mine[k]].astype(np.float64)
             ]
         ).reshape(len(prepared.draws), -1)
@@ -436,7 +408,10 @@ def on_output(
         pairs, chance, here = int(counts[k]), chances[k], held[mine[k]]
         precision, recall = _figures(chance, here, pairs, hidden[k])
         unsure = None if prepared.missing is None else prepared.missing[mine[k]] > 0
-        p_true, r_true = truth_draws(chance, here, pairs, drawn_hidden[k], rng, unsure)
+        # A stream of its own per kind: what is done to one kind's pairs leaves the other's
+        # interval where it was.
+        mine_rng = np.random.default_rng([seed, k])
+        p_true, r_true = truth_draws(chance, here, pairs, drawn_hidden[k], mine_rng, unsure)
         refits = np.array(
             [_figures(d, here, pairs, h[k]) for d, h in zip(draws[k], refit_hidden, strict=True)]
         ).reshape(-1, 2)
@@ -444,7 +419,7 @@ def on_output(
         r_int = interval(recall, r_true, refits[:, 1])
         p_model, r_model = _figures(models[k], here, pairs, hidden_model[k])
         if models[k] is not chance:
-            p_own, r_own = truth_draws(models[k], here, pairs, drawn_hidden[k], rng, unsure)
+            p_own, r_own = truth_draws(models[k], here, pairs, drawn_hidden[k], mine_rng, unsure)
             p_int = spanning(p_int, interval(p_model, p_own, refits[:, 0]))
             r_int = spanning(r_int, interval(r_model, r_own, refits[:, 1]))
         far = np.abs(refits - [p_model, r_model]).max(initial=0.0)
@@ -457,6 +432,7 @@ def on_output(
             float(chance.sum()) + hidden[k],
             hidden[k],
             float(far),
+            recall_chance_spread(chance, here, hidden[k]),
         )
     across, within = out
     assert across is not None
@@ -497,9 +473,12 @@ def caveats_for(across: KindFigures, within: KindFigures | None) -> tuple[Caveat
                 )
             )
             continue
-        coarse = field_caveats.coarse(code, figures.expected_matches)
-        if coarse is not None:
-            found.append(coarse)
+        for said in (
+            field_caveats.coarse(code, figures.expected_matches),
+            field_caveats.chance_spread(code, figures.chance_spread),
+        ):
+            if said is not None:
+                found.append(said)
         if figures.unstable > UNSTABLE:
             found.append(
                 Caveat(

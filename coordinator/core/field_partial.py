@@ -46,25 +46,65 @@ def missing_recalibrated(chance: np.ndarray, partial: np.ndarray, rounds: int = 
     """
     if not len(chance) or not partial.any():
         return chance
+    return shifted(chance, partial, *missing_rates(chance, partial, rounds))
+
+
+def missing_rates(
+    chance: np.ndarray, partial: np.ndarray, rounds: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """[comparison]: each partial-disagreement comparison's share read missing among
+    matches and among the rest, by EM over ``chance``'s candidates (``missing_recalibrated``);
+    a comparison none of them reads missing gets equal shares, so it moves no pair."""
     p0 = np.clip(chance, 1e-9, 1 - 1e-9)
-    base = np.log(p0 / (1 - p0))
-    rows = partial.any(axis=1)
-    miss = partial[rows].astype(np.float64)
+    seen = partial.any(axis=1)
+    miss = partial.astype(np.float64)
     out = p0
+    m, u = np.full(len(partial), 0.5), np.full(len(partial), 0.5)
     for _ in range(rounds):
-        m = (miss @ out + 0.5) / (out.sum() + 1.0)
-        u = (miss @ (1 - out) + 0.5) / ((1 - out).sum() + 1.0)
-        shift = miss.T @ np.log(m / u) + (1 - miss).T @ np.log((1 - m) / (1 - u))
-        out = 1.0 / (1.0 + np.exp(-(base + shift)))
-    found: np.ndarray = out
+        m[seen] = (miss[seen] @ out + 0.5) / (out.sum() + 1.0)
+        u[seen] = (miss[seen] @ (1 - out) + 0.5) / ((1 - out).sum() + 1.0)
+        out = shifted(p0, partial, m, u)
+    return m, u
+
+
+def shifted(chance: np.ndarray, partial: np.ndarray, m: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``chance`` with each pair's log odds moved by what its partial-disagreement missing
+    comparisons say at rates ``m`` (among matches) and ``u`` (the rest). Comparisons no
+    candidate reads missing leave every pair where it was."""
+    if not len(chance):
+        return chance
+    p0 = np.clip(chance, 1e-9, 1 - 1e-9)
+    rows = partial.any(axis=1)
+    if not rows.any():
+        return chance
+    miss = partial[rows].astype(np.float64)
+    mr, ur = m[rows], u[rows]
+    shift = miss.T @ np.log(mr / ur) + (1 - miss).T @ np.log((1 - mr) / (1 - ur))
+    found: np.ndarray = 1.0 / (1.0 + np.exp(-(np.log(p0 / (1 - p0)) + shift)))
     return found
 
 
-def recalibrated(chance: np.ndarray, partial: np.ndarray | None) -> np.ndarray:
+def recalibrated(
+    chance: np.ndarray,
+    partial: np.ndarray | None,
+    rates: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """``chance`` recalibrated for partial-disagreement missing where it is known (None: the
-    model's own). ``field_estimate`` passes it for cross pairs only: duplicates' figures
-    rest on 60-130 matches and EM over them moved within recall by noise (mean error 1.2 to
-    2.0 points, 2,000 a side). Refits are left as the model has them, so their spread is the
-    model's and not one the recalibration evens out (it narrowed across precision's interval
-    by a quarter and its coverage fell)."""
-    return chance if partial is None else missing_recalibrated(chance, partial)
+    model's own), with the rates it used (``missing_rates``). ``rates`` given: those, learnt
+    on another kind of pair, not these candidates'.
+
+    ``field_estimate`` learns the rates on cross pairs and lends them to duplicates: learnt
+    on duplicates' own 60-130 matches, EM moved within recall by noise (mean error 1.2 to
+    2.0 points, 2,000 a side), yet left alone their pairs with two or three comparisons
+    read missing held 33 matches where the model expected 13 over 18 settings
+    (bench/estimate_replay.py --split). What a slipped date or a partly shared postcode
+    says of a pair is the same inside an organisation as across. Refits are left as the
+    model has them, so their spread is the model's and not one the recalibration evens out
+    (it narrowed across precision's interval by a quarter and its coverage fell)."""
+    if partial is None:
+        return chance, None
+    if rates is None:
+        if not len(chance) or not partial.any():
+            return chance, None
+        rates = missing_rates(chance, partial)
+    return shifted(chance, partial, *rates), rates

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from coordinator.core import chance, field_caveats, field_estimate
 from coordinator.core.caveats import Caveat
@@ -125,3 +126,29 @@ def test_figures_on_a_few_dozen_pairs_say_one_pair_moves_them_by_more_than_half_
     assert found is not None and not found.untrusted
     assert found.code == "coarse_figures_within" and "1.4 points" in found.message
     assert field_caveats.coarse("across", float(field_caveats.COARSE_MATCHES)) is None
+
+
+def test_recall_that_chance_alone_spreads_past_the_tolerance_says_so() -> None:
+    # 120 pairs held, all but certain; ten left out at 0.5 each and two hidden: which of
+    # them are matches moves recall by about 2.5 points (95%) however right the model is.
+    probability = np.array([0.999] * 120 + [0.5] * 10)
+    held = np.array([True] * 120 + [False] * 10)
+    spread = field_estimate.recall_chance_spread(probability, held, 2.0)
+    found = 119.88
+    missed = 5.0 + 2.0
+    sd = (
+        np.sqrt(missed**2 * 120 * 0.999 * 0.001 + found**2 * (10 * 0.25 + 2.0))
+        / (found + missed) ** 2
+    )
+    assert spread == pytest.approx(1.96 * sd)
+    assert 0.02 < spread < 0.04
+    said = field_caveats.chance_spread("within", spread)
+    assert said is not None and said.code == "chance_spread_within" and not said.untrusted
+    assert f"{spread * 100:.1f} points" in said.message
+    # Thousands of sure pairs and a handful of doubtful ones: nothing to say.
+    many = np.array([0.999] * 3000 + [0.5] * 10)
+    sure = field_estimate.recall_chance_spread(many, many > 0.9, 2.0)
+    assert sure < field_caveats.CHANCE_SPREAD
+    assert field_caveats.chance_spread("across", sure) is None
+    # Nothing to find: no spread.
+    assert field_estimate.recall_chance_spread(np.zeros(0), np.zeros(0, dtype=bool), 0.0) == 0.0
