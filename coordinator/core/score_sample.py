@@ -21,6 +21,7 @@ import numpy as np
 
 from coordinator.core import kernel
 from coordinator.core.comparison import Candidates, from_arrays
+from coordinator.core.record_index import RecordIndex
 from coordinator.core.sketch_screen import in_threads
 
 _EMPTY_I = np.zeros(0, np.int64)
@@ -279,9 +280,7 @@ def refresh(
     picked: Sequence[np.ndarray],
     kept: Kept,
     *,
-    ids_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    place: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-    holds: Callable[[np.ndarray], np.ndarray],
+    index: RecordIndex,
     pending: np.ndarray,
     touched: np.ndarray,
     low: float,
@@ -291,15 +290,22 @@ def refresh(
     A sampled record that was sampled last run and not changed since keeps its
     pairs with records neither changed nor removed (``pending``) and gains its
     pairs with the ``touched`` records (added or changed); any other sampled
-    record is compared with every record of the other datasets.
+    record is compared with every record of the other datasets. Membership is read
+    from flags over the run's records (``index``), not searched pair by pair.
     """
+    n = len(index.everyone)
+    pending_flag = index.marks(pending)
+    was_sampled = index.marks(kept.ids)
+    sampled_now = np.zeros(n + 1, dtype=bool)  # the last slot: a record the run lacks
+    for d, rows in enumerate(picked):
+        sampled_now[index.offsets[d] + rows] = True
     parts: list[tuple[np.ndarray, ...]] = []
-    t_d, t_r = place(touched)
+    t_d, t_r = index.place(touched)
     for d, rows in enumerate(picked):
         if not len(rows):
             continue
-        ids = ids_at(np.full(len(rows), d, np.int64), rows)
-        reusable = np.isin(ids, kept.ids) & ~np.isin(ids, pending)
+        at = index.offsets[d] + rows
+        reusable = was_sampled[at] & ~pending_flag[at]
         old_rows, new_rows = rows[reusable], rows[~reusable]
         for other in range(len(encodings)):
             if other == d:
@@ -309,24 +315,16 @@ def refresh(
                 i, j, s = exact_pairs(encodings[d][these], right, low)
                 j = j if against is None else against[j]
                 parts.append((np.full(len(i), d), these[i], np.full(len(i), other), j, s))
-    fresh = _by_id(parts, ids_at)
-    # Last run's pairs of the records still sampled and unchanged, with unchanged partners.
-    old = np.isin(kept.a, kept.ids) & ~np.isin(kept.a, pending) & ~np.isin(kept.b, pending)
-    old &= holds(kept.a) & holds(kept.b)
-    a, b, s = kept.a[old], kept.b[old], kept.sims[old]
-    if len(a):
-        ad, ar = place(a)
-        sampled_now = np.zeros(len(a), dtype=bool)
-        for d, rows in enumerate(picked):
-            mine = ad == d
-            sampled_now[mine] = np.isin(ar[mine], rows)
-        bd, br = place(b)
-        columns: tuple[np.ndarray, ...] = (ad, ar, bd, br, s)
-        # Almost always every one is still sampled: no copy then.
-        if not sampled_now.all():
-            columns = tuple(x[sampled_now] for x in columns)
-            old[np.flatnonzero(old)[~sampled_now]] = False
-        parts.append(columns)
+    fresh = _by_id(parts, index.ids)
+    # Last run's pairs of the records sampled then and now and unchanged, with unchanged
+    # partners.
+    where_a, where_b = index.where(kept.a), index.where(kept.b)
+    flags = np.append(was_sampled & ~pending_flag, False)  # by place; -1: not held
+    old = flags[where_a] & sampled_now[where_a] & np.append(~pending_flag, False)[where_b]
+    if old.any():
+        at_a, at_b = where_a[old], where_b[old]
+        ends = (index.dataset[at_a], index.row[at_a], index.dataset[at_b], index.row[at_b])
+        parts.append((*ends, kept.sims[old]))
     dropped = np.flatnonzero(~old)
     if not parts:
         return Refreshed(SamplePairs.ordered(picked, *(_EMPTY_I,) * 4, np.zeros(0)), dropped, fresh)
