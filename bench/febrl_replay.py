@@ -28,6 +28,9 @@ from quality import DEFAULTS
 from coordinator.core import field_model, field_scoring, matching
 from hublink import synthetic
 
+#: Each setting's (cross F1, within F1, household false pairs), for the closing summary.
+FOUND: list[tuple[float, float, int]] = []
+
 
 def replay(data: dict[str, Any], patterns: bool, identifiers: str | None = None) -> list[str]:
     """One saved setting refitted, decided and solved: its result lines. ``identifiers``
@@ -51,6 +54,8 @@ def replay(data: dict[str, Any], patterns: bool, identifiers: str | None = None)
     q = synthetic.pairwise_quality(predicted, data["truth"])
     house = data.get("household")
     false = grouped.household_false_pairs(predicted, house, data["truth"]) if house else -1
+    if data["linked"] and len(data["ids"]) > 1:
+        FOUND.append((q.cross.f1, q.within.f1, false))
     lines = [
         f"{data['label']:22} cross {q.cross.precision:.3f}/{q.cross.recall:.3f}/"
         f"{q.cross.f1:.3f} within {q.within.precision:.3f}/{q.within.recall:.3f}/"
@@ -80,6 +85,13 @@ def main() -> None:
             f"({time.monotonic() - started:.0f}s)",
         )
         sys.stdout.flush()
+    if len(FOUND) > 1:
+        cross, within, false = (np.array(x) for x in zip(*FOUND, strict=True))
+        print(
+            f"{len(FOUND)} settings: cross F1 mean {cross.mean():.5f} worst {cross.min():.3f}; "
+            f"within F1 mean {within.mean():.5f} worst {within.min():.3f}; household false "
+            f"pairs {int(false.sum())} (most {int(false.max())})"
+        )
 
 
 if __name__ == "__main__":

@@ -303,7 +303,9 @@ def _scale_pair_by_pair(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> n
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_one_to_one_factor_weighs_only_records_with_rivals_as_the_plain_rule_does(seed: int) -> None:
+def test_the_one_to_one_factor_weighs_only_records_with_rivals_as_the_plain_rule_does(
+    seed: int,
+) -> None:
     rng = np.random.default_rng(seed)
     n = 5_000
 
