@@ -298,9 +298,9 @@ def apart(chances: np.ndarray, u: np.ndarray, identifiers: np.ndarray) -> np.nda
 
     An identifier (the NHS number, a local id both sides hold) belongs to one person:
     twins, siblings and strangers agree on it no more often than two random records.
-    Left to EM, a non-match class took that agreement from the match (a near-match class
-    keeps m everywhere but its own group), so on FEBRL4 pairs whose given and family names
-    were swapped read as relatives though their local id agreed exactly. Only the close
+    A near-match class keeps m everywhere but its own group, so on FEBRL4 the given name's
+    (twins) took pairs whose given name read chance, missing or swapped with the family
+    name, though their local id agreed exactly. Only the close
     levels are held: under one salt two different numbers still share some tokens, which
     random pairs, mostly under different salts, seldom show.
     """

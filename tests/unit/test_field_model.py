@@ -399,9 +399,9 @@ def test_a_settled_fit_links_what_the_fit_run_to_the_end_links(
 
 def test_an_identifier_that_agrees_keeps_a_match_whose_names_were_swapped() -> None:
     """FEBRL swaps given and family names: both read chance while the date, the place and a
-    local id agree exactly. A non-match class that may agree on the id like a match took
-    such pairs; held to a random pair's agreement there (``identifiers``), it cannot, and
-    twins, whose ids differ, stay apart."""
+    local id agree exactly. The given name's near-match class (twins), agreeing on the id
+    like a match, took such pairs; held to a random pair's agreement there
+    (``identifiers``), it cannot, and twins, whose ids differ, stay apart."""
     groups = (*GROUPS, "local_id")
     rng = np.random.default_rng(5)
     id_match, id_stranger = spread(95, 2, 1, 1, 0.5, 0.5), spread(0, 0, 0.5, 5, 10, 84.5)
@@ -429,4 +429,4 @@ def test_an_identifier_that_agrees_keeps_a_match_whose_names_were_swapped() -> N
     assert (held[swapped] > 0.5).mean() > 0.95
     assert held[twins].max() < 0.2
     assert held[:1000].mean() > 0.99
-    assert (found[()][swapped] > 0.5).mean() < 0.05  # as it was: the swaps read as relatives
+    assert (found[()][swapped] > 0.5).mean() < 0.05  # as it was: the swaps read as twins
