@@ -32,7 +32,9 @@ from hublink import synthetic
 FOUND: list[tuple[float, float, int]] = []
 
 
-def replay(data: dict[str, Any], patterns: bool, identifiers: str | None = None) -> list[str]:
+def replay(
+    data: dict[str, Any], patterns: bool, identifiers: str | None = None, merge: float | None = None
+) -> list[str]:
     """One saved setting refitted, decided and solved: its result lines. ``identifiers``
     (comma-separated comparisons) replaces the saved ones when given."""
     inputs: field_scoring.FitInputs = data["inputs"]
@@ -49,7 +51,8 @@ def replay(data: dict[str, Any], patterns: bool, identifiers: str | None = None)
         model=model, levels=inputs.levels, inputs=inputs,
     )  # fmt: skip
     decision = field_scoring.decide(data["across"], data["within"], scored)
-    groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
+    merge = DEFAULTS.merge_threshold if merge is None else merge
+    groups = matching.solve(decision.linking, merge_threshold=merge)
     predicted = grouped.predicted(groups, data["ids"])
     q = synthetic.pairwise_quality(predicted, data["truth"])
     house = data.get("household")
@@ -74,6 +77,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--match", default="*.pkl")
     parser.add_argument("--patterns", action="store_true")
+    parser.add_argument("--merge", type=float, help="the solver's merge threshold (default 0.9)")
     parser.add_argument("--identifiers", help="comparisons no two people share, e.g. nhs,local_id")
     args = parser.parse_args()
     for path in sorted(args.folder.glob(args.match)):
@@ -81,7 +85,7 @@ def main() -> None:
         with open(path, "rb") as f:
             data = pickle.load(f)
         print(
-            "\n".join(replay(data, args.patterns, args.identifiers)),
+            "\n".join(replay(data, args.patterns, args.identifiers, args.merge)),
             f"({time.monotonic() - started:.0f}s)",
         )
         sys.stdout.flush()
