@@ -48,7 +48,9 @@ def setting(
         truth = data.truth()
         values, ids = prepared(data)
     datasets, rest = bench.encode(values, seed)
-    enc = bench.Encoded(datasets, rest["filters"], ids, truth, {}, rest["flip"])
+    enc = bench.Encoded(
+        datasets, rest["filters"], ids, truth, {}, rest["flip"], rest["identifiers"]
+    )
     return enc, values
 
 
@@ -78,6 +80,7 @@ def diagnose(enc: bench.Encoded, values: Sequence[Sequence[tuple[str, ...]]], se
     scored = field_scoring.score(
         across, within, [len(d) for d in enc.datasets],
         lambda r: {n: a[r] for n, a in enc.filters.items()}, flip=enc.flip, seed=seed,
+        identifiers=enc.identifiers,
     )  # fmt: skip
     decision = field_scoring.decide(across, within, scored)
     groups = matching.solve(decision.linking, merge_threshold=bench.DEFAULTS.merge_threshold)

@@ -232,6 +232,7 @@ def fields(args: argparse.Namespace, merge: float) -> None:
                 lambda rows, stacked=stacked: {n: a[rows] for n, a in stacked.items()},
                 seed=args.seed,
                 flip=spec.group_flip,
+                identifiers=spec.identifier_comparisons,
             )
             decision = field_scoring.decide(across, within, scored)
             found = decision.duplicates

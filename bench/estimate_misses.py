@@ -97,7 +97,7 @@ def field_run(records: int, seed: int, overlap: float, factor: float, orgs: int)
     filters = enc.filters
     scored = field_scoring.score(
         found.across, found.within, sizes, lambda rows: {n: a[rows] for n, a in filters.items()},
-        flip=enc.flip, seed=seed,
+        flip=enc.flip, seed=seed, identifiers=enc.identifiers,
     )  # fmt: skip
     decision = field_scoring.decide(found.across, found.within, scored)
     groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)

@@ -157,6 +157,7 @@ def main() -> None:
                     reader(enc),
                     flip=enc.flip,
                     seed=seed,
+                    identifiers=enc.identifiers,
                 )
                 decision = field_scoring.decide(across, within, scored)
                 groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)

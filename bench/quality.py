@@ -96,6 +96,8 @@ class Encoded:
     truth: dict[Hashable, str]
     household: dict[Hashable, str]
     flip: float
+    identifiers: tuple[str, ...] = ()
+    """Comparisons no two people share (``LinkageSpec.identifier_comparisons``)."""
 
 
 @dataclass
@@ -147,7 +149,9 @@ def encode(
         )
     names = [g.name for g in spec.field_groups]
     filters = {n: np.concatenate([p[j] for p in parts]) for j, n in enumerate(names)}
-    return datasets, {"filters": filters, "flip": spec.group_flip}
+    return datasets, {
+        "filters": filters, "flip": spec.group_flip, "identifiers": spec.identifier_comparisons,
+    }  # fmt: skip
 
 
 def noisy(
@@ -181,7 +185,9 @@ def synthetic_setting(records: int, seed: int, overlap: float, factor: float, or
         for v, rid in zip(part, part_ids, strict=True)
     }
     datasets, rest = encode(values, seed)
-    return Encoded(datasets, rest["filters"], ids, truth, household, rest["flip"])
+    return Encoded(
+        datasets, rest["filters"], ids, truth, household, rest["flip"], rest["identifiers"]
+    )
 
 
 def household_false_pairs(predicted: dict[Hashable, str], enc: Encoded) -> int:
@@ -224,6 +230,7 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
         lambda rows: {n: a[rows] for n, a in enc.filters.items()},
         flip=enc.flip,
         seed=seed,
+        identifiers=enc.identifiers,
     )
     decision = field_scoring.decide(across, within, scored)
     groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
@@ -405,7 +412,9 @@ def febrl_encoded(parts: Sequence[list[FebrlRecord]], seed: int, spec: LinkageSp
         rid: r.household for p, pid in zip(parts, ids, strict=True)
         for r, rid in zip(p, pid, strict=True)
     }  # fmt: skip
-    return Encoded(datasets, rest["filters"], ids, truth, household, rest["flip"])
+    return Encoded(
+        datasets, rest["filters"], ids, truth, household, rest["flip"], rest["identifiers"]
+    )
 
 
 def febrl_settings(wheel: Path, seed: int, mapping: str) -> list[tuple[str, Encoded, bool]]:

@@ -108,6 +108,7 @@ def load_project(path: Path) -> Project:
         "encoding_sha256": spec.sha256,
         "encodings": spec.encodings,
         "field_flip": spec.group_flip,
+        "field_identifiers": spec.identifier_comparisons,
         "definition_sha256": definition_sha256(definition, spec.sha256, rule),
         "disclosure": rule,
     }

@@ -83,6 +83,11 @@ BUILT_IN_FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "postcod
 #: free text (a town), a number and street (an address line), a code (a local identifier).
 #: Named in the schema, so the choice is part of the hash both sides pin.
 FIELD_NORMALISERS = ("free_text", "number_and_street", "code")
+#: Fields whose value belongs to one person, and normalisers that make one: the coordinator's
+#: field model holds every non-match class to a random pair's agreement on them
+#: (``LinkageSpec.identifier_comparisons``).
+IDENTIFIER_FIELDS = ("nhs_number",)
+IDENTIFIER_NORMALISERS = ("code",)
 
 #: Countries the postcode feature may name with its "country" key ("any": no national
 #: format, only letters and digits); absent, a postcode is read as a UK one.
@@ -383,6 +388,15 @@ class LinkageSpec:
         """Each feature beyond the six that names a normaliser, and the normaliser's name
         (``FIELD_NORMALISERS``; node.fields implements them)."""
         return _added_fields(self.schema, "schema")
+
+    @property
+    def identifier_comparisons(self) -> tuple[str, ...]:
+        """Comparisons (``FieldGroup.comparison``) made only of identifiers: fields no two
+        people share, the NHS number and any added field read as a ``code`` (a local id)."""
+        own = set(IDENTIFIER_FIELDS) | {
+            name for name, rule in self.added_fields.items() if rule in IDENTIFIER_NORMALISERS
+        }
+        return tuple(sorted({g.comparison for g in self.field_groups if set(g.features) <= own}))
 
     @property
     def postcode_country(self) -> str:

@@ -38,7 +38,7 @@ probability that maximises the model's own expected F1 (``best_cut``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,6 +234,7 @@ def fit(
     sure: np.ndarray | None = None,
     weights: Weights | None = None,
     start: tuple[float, float, float] = START,
+    identifiers: Sequence[str] = (),
 ) -> FieldModel:
     """Fit the model on the candidates' levels ([group, pair]) and kinds (``ACROSS``/``WITHIN``).
 
@@ -246,6 +247,7 @@ def fit(
     ``weights`` (candidates', random pairs') weigh each pair, as a bootstrap over records
     does; ``start`` is where EM starts the match, relative and stranger shares (refits
     from other starts show how far the answer depends on it: ``field_estimate``).
+    ``identifiers`` name the groups two people never share (``apart``).
     """
     u = count(random_levels, None if weights is None else weights[1])
     m, anchors = left_out_m(levels, sure, None if weights is None else weights[0])
@@ -253,9 +255,13 @@ def fit(
     # A near-match class of a group the pairs mostly lack reads as a match wherever the group
     # is missing: it gets no share (``telling_groups``).
     telling = telling_groups(levels, kinds, np.ones(levels.shape[1]))
+    own = np.array([g in identifiers for g in groups], dtype=bool)
+    # A free class differs from a match in a group people can share, not in an identifier.
+    differ = telling & ~own if (telling & ~own).any() else telling
     # The born-together class starts where the relative class starts to differ.
-    twin = near[_differs_in((m + u) / 2, telling)]
+    twin = near[_differs_in((m + u) / 2, differ)]
     profiles = np.concatenate([np.stack([m, (m + u) / 2, u]), near, sharing(m, u), twin[None]])
+    profiles[1:] = [apart(p, u, own) for p in profiles[1:]]
     classes = len(profiles)
     shares = np.full(classes, 0.2 / max(classes - 4, 1))
     shares[:3] = start
@@ -281,9 +287,27 @@ def fit(
     if levels.shape[1] == 0:
         return model
     return _em(
-        model, levels, kinds, ends, differs, telling, silent,
-        None if weights is None else weights[0],
+        model, levels, kinds, ends, differs, differ, silent,
+        None if weights is None else weights[0], own,
     )  # fmt: skip
+
+
+def apart(chances: np.ndarray, u: np.ndarray, identifiers: np.ndarray) -> np.ndarray:
+    """A non-match class's chances ([group, level]) held, in the ``identifiers`` groups, to
+    reach the close levels no more often than a random pair does.
+
+    An identifier (the NHS number, a local id both sides hold) belongs to one person:
+    twins, siblings and strangers agree on it no more often than two random records.
+    A near-match class keeps m everywhere but its own group, so on FEBRL4 the given name's
+    (twins) took pairs whose given name read chance, missing or swapped with the family
+    name, though their local id agreed exactly. Only the close
+    levels are held: under one salt two different numbers still share some tokens, which
+    random pairs, mostly under different salts, seldom show.
+    """
+    out = chances.copy()
+    for g in np.flatnonzero(identifiers):
+        out[g] = _held(out[g], u[g], _CLOSE)
+    return out
 
 
 def sharing(m: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -321,13 +345,19 @@ def _unlike_a_match(
     if group >= 0:
         out = m.copy()
         out[g] = chances[g]
-    row = out[g].copy()
-    row[:close] = np.minimum(row[:close], u[g, :close])
+    out[g] = _held(out[g], u[g], close)
+    return out
+
+
+def _held(row: np.ndarray, limit: np.ndarray, close: int) -> np.ndarray:
+    """One group's chances with the ``close`` best levels no likelier than ``limit``'s, the
+    rest scaled up to make 1."""
+    row = row.copy()
+    row[:close] = np.minimum(row[:close], limit[:close])
     rest = row[close:].sum()
     left = 1.0 - row[:close].sum()
     row[close:] = row[close:] * (left / rest) if rest > 0 else left / (len(row) - close)
-    out[g] = row
-    return out
+    return row
 
 
 def _differs_in(chances: np.ndarray, telling: np.ndarray | None) -> int:
@@ -448,6 +478,7 @@ def _em(
     telling: np.ndarray | None = None,
     silent: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    identifiers: np.ndarray | None = None,
 ) -> FieldModel:
     """EM over the distinct (levels, kind) rows rather than the pairs.
 
@@ -505,6 +536,8 @@ def _em(
                 )
             else:
                 fresh = _unlike_a_match(counted, model.match, model.stranger, differs[c], telling)
+            if identifiers is not None:
+                fresh = apart(fresh, model.stranger, identifiers)
             change = max(change, float(np.abs(fresh - profiles[c]).max()))
             profiles[c] = fresh
             terms[c] = _log_likelihood(fresh, row_levels)
@@ -560,37 +593,3 @@ def expected(chance: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
     precision = float(chance[keep].mean()) if keep.any() else 1.0
     recall = float(chance[keep].sum()) / mass if mass > 0 else 1.0
     return precision, recall
-
-
-def by_kind(values: Mapping[int, float]) -> dict[str, float]:
-    """A per-kind mapping keyed by the kinds' names."""
-    return {KINDS[k]: v for k, v in values.items()}
-
-
-def refit_shares(
-    model: FieldModel, rows: np.ndarray, sizes: np.ndarray, iterations: int = _ITERATIONS
-) -> np.ndarray:
-    """Match probability of each distinct row of levels (``rows``: [group, row], held by
-    ``sizes`` pairs each), with the class shares learnt afresh on these pairs.
-
-    For pairs drawn from outside the candidates (under the record-level floor), where
-    matches are far rarer than among candidates: the candidates' priors would call
-    every close pair there a match. The chances per class stay the model's; only the
-    shares move (EM), so the few matches the floor hid are counted by how strongly
-    their fields agree against how many such pairs there are.
-    """
-    if rows.shape[1] == 0:
-        return np.zeros(0)
-    weight = np.asarray(sizes, dtype=np.float64)
-    terms = model.log_terms(rows)
-    kinds = np.zeros(rows.shape[1], dtype=np.int64)
-    shares = np.full((1, len(terms)), 1.0 / len(terms))
-    for _ in range(iterations):
-        post = _posterior(terms, shares, kinds)
-        fresh = np.maximum((post * weight).sum(axis=1) / weight.sum(), 1e-12)[None]
-        done = float(np.abs(fresh - shares).max()) < _TOLERANCE * 1e-3
-        shares = fresh
-        if done:
-            break
-    found: np.ndarray = _posterior(terms, shares, kinds)[MATCH]
-    return found

@@ -215,6 +215,8 @@ class FitInputs:
     """The random pairs' global rows (u), for weighing them by their records."""
     candidate_pairs: tuple[np.ndarray, np.ndarray]
     """The candidates' global rows (across, then within), likewise."""
+    identifiers: tuple[str, ...] = ()
+    """Comparisons two people never share (``field_model.apart``)."""
 
     def fit(
         self,
@@ -230,6 +232,7 @@ class FitInputs:
             sure=self.sure,
             weights=weights,
             start=start,
+            identifiers=self.identifiers,
         )
 
 
@@ -272,6 +275,7 @@ def score(
     seed: int | None = None,
     sure_within: np.ndarray | None = None,
     salts_checked: bool = True,
+    identifiers: Sequence[str] = (),
 ) -> Scored:
     """Fit the field model on a run's candidates and score every one of them.
 
@@ -280,6 +284,8 @@ def score(
 
     ``sure_within`` marks within pairs the model may take as almost surely one child
     (a one-organisation run has no cross pairs to learn that from).
+
+    ``identifiers`` name the comparisons no two people share (``field_model.apart``).
 
     Filters are read once, for the records in a candidate and a random sample
     of at most ``RANDOM_RECORDS`` records.
@@ -338,6 +344,7 @@ def score(
             np.concatenate([pairs["across"][0], pairs["within"][0]]),
             np.concatenate([pairs["across"][1], pairs["within"][1]]),
         ),
+        identifiers=tuple(identifiers),
     )
     model = inputs.fit()
     chance = model.probability(candidates, kinds)

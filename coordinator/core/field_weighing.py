@@ -59,6 +59,7 @@ def weigh_fields(
         flip=project.field_flip,
         seed=0,
         sure_within=sure_within,
+        identifiers=project.field_identifiers,
     )
     check()
     return field_scoring.decide(found.across, within, scored)

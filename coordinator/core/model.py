@@ -95,6 +95,8 @@ class Project:
     """Epoch of the linkage secret now in force (0: no exchanged secret); filled per request."""
     field_flip: float = 0.0
     """Chance nodes flipped each bit of a per-field filter (``LinkageSpec.group_flip``)."""
+    field_identifiers: tuple[str, ...] = ()
+    """Comparisons no two people share (``LinkageSpec.identifier_comparisons``)."""
 
     def names(self, role: str, organisation: str) -> bool:
         """Whether the project lets ``organisation`` act in ``role`` (its member list for nodes,

@@ -223,6 +223,13 @@ def test_added_fields_get_two_salted_filters_each_with_field_scoring() -> None:
     assert spec(**ADDED).sha256 != DEFAULT_SHA256
 
 
+def test_the_nhs_number_and_added_codes_are_the_identifiers_the_field_model_holds_apart() -> None:
+    # A local id read as a code belongs to one person, as the NHS number does; a town does not.
+    assert spec(field_scoring=True, **ADDED).identifier_comparisons == ("local_id", "nhs")
+    assert spec(field_scoring=True, town="free_text").identifier_comparisons == ("nhs",)
+    assert spec(**ADDED).identifier_comparisons == ()  # no per-field filters, nothing to hold
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

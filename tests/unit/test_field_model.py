@@ -395,3 +395,38 @@ def test_a_settled_fit_links_what_the_fit_run_to_the_end_links(
         a, b = p[kinds == k], q[kinds == k]
         assert np.array_equal(a >= field_model.best_cut(a), b >= field_model.best_cut(b))
         assert abs(a.sum() - b.sum()) < 1e-3 * b.sum()
+
+
+def test_an_identifier_that_agrees_keeps_a_match_whose_names_were_swapped() -> None:
+    """FEBRL swaps given and family names: both read chance while the date, the place and a
+    local id agree exactly. The given name's near-match class (twins), agreeing on the id
+    like a match, took such pairs; held to a random pair's agreement there
+    (``identifiers``), it cannot, and twins, whose ids differ, stay apart."""
+    groups = (*GROUPS, "local_id")
+    rng = np.random.default_rng(5)
+    id_match, id_stranger = spread(95, 2, 1, 1, 0.5, 0.5), spread(0, 0, 0.5, 5, 10, 84.5)
+    swapped_names = [[0, 0, 0, 0, 0.1, 0.9]] * 2
+    levels = np.concatenate(
+        [
+            pairs(rng, [*MATCH, id_match], 1000),
+            pairs(rng, [*swapped_names, MATCH[2], MATCH[3], id_match], 120),
+            pairs(rng, [*TWIN, id_stranger], 60),
+            pairs(rng, [*STRANGER, id_stranger], 3000),
+        ],
+        axis=1,
+    )
+    kinds = np.full(levels.shape[1], ACROSS)
+    sure = np.arange(levels.shape[1]) < 1000
+    random_levels = pairs(rng, [*STRANGER, id_stranger], 50_000)
+    swapped, twins = slice(1000, 1120), slice(1120, 1180)
+    found = {}
+    for identifiers in ((), ("local_id",)):
+        model = field_model.fit(
+            groups, levels, kinds, random_levels, sure=sure, identifiers=identifiers
+        )
+        found[identifiers] = model.probability(levels, kinds)
+    held = found[("local_id",)]
+    assert (held[swapped] > 0.5).mean() > 0.95
+    assert held[twins].max() < 0.2
+    assert held[:1000].mean() > 0.99
+    assert (found[()][swapped] > 0.5).mean() < 0.05  # as it was: the swaps read as twins

@@ -49,6 +49,13 @@ def test_a_loaded_project_holds_the_file_as_written(tmp_path: Path) -> None:
     assert (project.threshold, project.auto_threshold) == (0.8, False)
 
 
+def test_a_field_scoring_project_names_the_identifiers_its_model_holds_apart(
+    tmp_path: Path,
+) -> None:
+    assert load_project(write(tmp_path, "field_scoring = true\n")).field_identifiers == ("nhs",)
+    assert load_project(write(tmp_path, "field_scoring = false\n")).field_identifiers == ()
+
+
 @pytest.mark.parametrize(
     ("extra", "changes"),
     [
