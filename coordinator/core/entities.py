@@ -246,6 +246,13 @@ class Previous:
     kept: kept_rows.Kept | None = None
     """The kept table these were read from (``kept_rows``): the run writes its change to it."""
 
+    def warmed(self, record_ids: np.ndarray) -> Previous:
+        """This, with what a run looks up in it worked out now (``order``, ``codes``, the
+        rows of ``record_ids``): a run does it on a spare core while it links."""
+        self.rows_of(record_ids)
+        _ = self.codes
+        return self
+
     def change_to(self, record_ids: np.ndarray, entity_ids: np.ndarray) -> kept_rows.Change:
         """How the map of ``record_ids`` to ``entity_ids`` (this run's) differs from this one:
         the records gone or moved to another entity are dropped, then written again after
@@ -266,7 +273,16 @@ class Previous:
 
     def rows_of(self, record_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each of ``record_ids``: its row here (0 where it has none), and whether it
-        has one."""
+        has one. The last answer is kept: a run asks it of the same records four times."""
+        last = self.__dict__.get("_rows_of")
+        if last is not None and last[0] is record_ids:
+            kept: tuple[np.ndarray, np.ndarray] = last[1]
+            return kept
+        found = self._rows_of(record_ids)
+        self.__dict__["_rows_of"] = (record_ids, found)  # as cached_property stores its value
+        return found
+
+    def _rows_of(self, record_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not len(self.record_ids):
             return np.zeros(len(record_ids), np.int64), np.zeros(len(record_ids), bool)
         sorter = self.order

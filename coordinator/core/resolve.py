@@ -8,6 +8,9 @@ the part of the linking graph a refresh can have changed (``partial_solve``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from coordinator.core import entities, incremental, kept_rows, matching, partial_solve
@@ -60,6 +63,18 @@ def solve_changed(
             part, merge_threshold=project.merge_threshold if project.within_threshold else None
         ),
     )
+
+
+def read_beside(
+    store: Store, project: Project, everyone: np.ndarray
+) -> Callable[[], entities.Previous]:
+    """Start reading the entities the run starts from, and looking ``everyone`` up in them,
+    in a thread (the run has a core to spare while it links); the call returned waits for
+    them (and raises what the read raised)."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="previous")
+    future = pool.submit(lambda: read_previous(store, project).warmed(everyone))
+    pool.shutdown(wait=False)  # its one task still runs to the end
+    return future.result
 
 
 def read_previous(store: Store, project: Project) -> entities.Previous:

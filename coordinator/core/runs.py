@@ -445,6 +445,12 @@ def execute(
             if delta
             else None
         )
+        sizes = [len(ids) for ids in record_ids]
+        everyone = np.concatenate(
+            [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+        previous_read = resolve.read_beside(store, project, everyone)
         clk, n = project.record_clk, len(record_ids)
         chosen = choose_threshold(found, thresholds, n, level.whole_floor, carry, peaks_for(clk))
         chosen = chosen[0], level.caveated(chosen[1])
@@ -452,13 +458,8 @@ def execute(
         progress.stage = "solving"
         check()
         candidate_pairs = matching.count_candidates(links.linking)
-        sizes = [len(ids) for ids in record_ids]
-        everyone = np.concatenate(
-            [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
-            or [np.zeros(0, dtype=np.int64)]
-        )
         del record_ids
-        previous = resolve.read_previous(store, project)
+        previous = previous_read()
         settings = partial_solve.Settings(
             chosen[0], project.within_threshold, project.merge_threshold
         )
