@@ -32,11 +32,9 @@ import grouped
 import quality as bench
 from encoding_variants import prepared
 from run_pairs import rows_of, run_pairs
-from threshold import scaled
 
 from coordinator.core import chance, field_scoring, matching
 from coordinator.core.field_levels import MISSING
-from hublink import synthetic
 
 SHORT = ("given", "family", "dob", "sex", "postcode", "nhs")
 
@@ -45,12 +43,8 @@ def setting(
     records: int, seed: int, overlap: float, factor: float, orgs: int
 ) -> tuple[bench.Encoded, list[list[tuple[str, ...]]]]:
     """A setting's encoding (as bench/quality.py makes it) with its base values kept."""
-    chosen = bench.layouts(orgs)
     with tempfile.TemporaryDirectory() as folder:
-        data = synthetic.generate(
-            Path(folder) / "noisy", records, seed=seed, overlap=overlap, rates=scaled(factor),
-            layouts=chosen,
-        )  # fmt: skip
+        data = bench.noisy(Path(folder), records, seed, overlap, factor, orgs)
         truth = data.truth()
         values, ids = prepared(data)
     datasets, rest = bench.encode(values, seed)

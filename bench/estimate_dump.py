@@ -21,13 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import grouped
 import quality as bench_quality
-from quality import DEFAULTS
-from run_pairs import run_pairs
-
-from coordinator.core import entities, field_estimate, field_scoring, matching
-from hublink import synthetic
+from estimate_misses import field_run
 
 
 def candidate_truth(enc: bench_quality.Encoded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -40,19 +35,10 @@ def candidate_truth(enc: bench_quality.Encoded, left: np.ndarray, right: np.ndar
 
 def setting(records: int, seed: int, overlap: float, factor: float, orgs: int, out: Path) -> None:
     started = time.monotonic()
-    enc = bench_quality.synthetic_setting(records, seed, overlap, factor, orgs)
-    found = run_pairs(enc.datasets, "salted", field_scoring.within_floor("salted"))
-    sizes = [len(d) for d in enc.datasets]
-    filters = enc.filters
-    scored = field_scoring.score(
-        found.across, found.within, sizes, lambda rows: {n: a[rows] for n, a in filters.items()},
-        flip=enc.flip, seed=seed,
+    run = field_run(records, seed, overlap, factor, orgs)
+    enc, scored, truth, grouping, prepared = (
+        run.enc, run.scored, run.truth, run.grouping, run.prepared,
     )  # fmt: skip
-    decision = field_scoring.decide(found.across, found.within, scored)
-    groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
-    truth = synthetic.pairwise_quality(grouped.predicted(groups, enc.ids), enc.truth)
-    grouping = entities.Grouping.from_solution(groups, sizes)
-    prepared = field_estimate.prepare(scored, sizes, seed=seed)
     assert scored.inputs is not None
     name = f"o{orgs}-x{factor:g}-ov{overlap:g}-s{seed}-n{records}"
     data = {

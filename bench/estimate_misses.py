@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,10 +75,23 @@ def part_dice(rows: np.ndarray, left: np.ndarray, right: np.ndarray, parts: int)
     return out
 
 
-def setting(
-    records: int, seed: int, overlap: float, factor: float, dump: Path | None = None
-) -> None:
-    enc = bench_quality.synthetic_setting(records, seed, overlap, factor, 3)
+@dataclass(frozen=True)
+class FieldRun:
+    """One generated setting taken through the default field path, as a run takes it."""
+
+    enc: bench_quality.Encoded
+    found: Any
+    sizes: list[int]
+    scored: Any
+    truth: Any
+    grouping: entities.Grouping
+    prepared: Any
+
+
+def field_run(records: int, seed: int, overlap: float, factor: float, orgs: int) -> FieldRun:
+    """Candidates, field scoring, decision, solve and the model's prepared estimate of one
+    setting (shared with ``estimate_dump.py``)."""
+    enc = bench_quality.synthetic_setting(records, seed, overlap, factor, orgs)
     found = run_pairs(enc.datasets, "salted", field_scoring.within_floor("salted"))
     sizes = [len(d) for d in enc.datasets]
     filters = enc.filters
@@ -89,6 +104,16 @@ def setting(
     truth = synthetic.pairwise_quality(grouped.predicted(groups, enc.ids), enc.truth)
     grouping = entities.Grouping.from_solution(groups, sizes)
     prepared = field_estimate.prepare(scored, sizes, seed=seed)
+    return FieldRun(enc, found, sizes, scored, truth, grouping, prepared)
+
+
+def setting(
+    records: int, seed: int, overlap: float, factor: float, dump: Path | None = None
+) -> None:
+    run = field_run(records, seed, overlap, factor, 3)
+    enc, sizes, scored = run.enc, run.sizes, run.scored
+    truth, grouping, prepared = run.truth, run.grouping, run.prepared
+    filters = enc.filters
     est = field_estimate.on_output(prepared, grouping.group, grouping.dataset, seed=seed)
 
     mine = prepared.kinds == ACROSS

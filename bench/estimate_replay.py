@@ -75,6 +75,12 @@ def main() -> None:
     parser.add_argument("--split", action="store_true")
     parser.add_argument("--match", default="*.pkl")
     parser.add_argument("--refit", action="store_true", help="refit on the saved inputs")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="the model's probabilities, not recalibrated for "
+        "partial missing (field_estimate.missing_recalibrated)",
+    )
     args = parser.parse_args()
     tally: dict[str, list[tuple[float, float, bool, float]]] = {}
     for path in sorted(args.folder.glob(args.match)):
@@ -85,6 +91,13 @@ def main() -> None:
         if "missing" in {f.name for f in dataclasses.fields(data["prepared"])}:
             data["prepared"] = dataclasses.replace(
                 data["prepared"], missing=(data["levels"] == MISSING).sum(axis=0)
+            )
+        if "partial" in {f.name for f in dataclasses.fields(data["prepared"])}:
+            data["prepared"] = dataclasses.replace(
+                data["prepared"],
+                partial=None
+                if args.keep
+                else field_estimate.partial_missing(data["levels"], data["inputs"].random_levels),
             )
         est = field_estimate.on_output(
             data["prepared"], data["group"], data["dataset"], seed=data["seed"]

@@ -150,13 +150,20 @@ def encode(
     return datasets, {"filters": filters, "flip": spec.group_flip}
 
 
+def noisy(
+    folder: Path, records: int, seed: int, overlap: float, factor: float, orgs: int
+) -> synthetic.GeneratedData:
+    """A setting's records with errors at ``factor`` times the usual rates."""
+    return synthetic.generate(
+        folder / "noisy", records, seed=seed, overlap=overlap, rates=scaled(factor),
+        layouts=layouts(orgs),
+    )  # fmt: skip
+
+
 def synthetic_setting(records: int, seed: int, overlap: float, factor: float, orgs: int) -> Encoded:
     chosen = layouts(orgs)
     with tempfile.TemporaryDirectory() as folder:
-        data = synthetic.generate(
-            Path(folder) / "noisy", records, seed=seed, overlap=overlap, rates=scaled(factor),
-            layouts=chosen,
-        )  # fmt: skip
+        data = noisy(Path(folder), records, seed, overlap, factor, orgs)
         truth = data.truth()
         values, ids = prepared(data)
         # The same children in the same rows without errors: their true family and postcode.

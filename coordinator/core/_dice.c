@@ -265,6 +265,16 @@ static int check(Py_buffer *b, Py_ssize_t items, Py_ssize_t size, const char *wh
     return 0;
 }
 
+/* Releases every buffer a function parsed, in one call at its end: RELEASE(&a, &b, ...). */
+static void release_all(Py_buffer *const *buffers, size_t count) {
+    for (size_t n = 0; n < count; n++) {
+        PyBuffer_Release(buffers[n]);
+    }
+}
+#define RELEASE(...)                                                                          \
+    release_all((Py_buffer *const[]){__VA_ARGS__},                                            \
+                sizeof((Py_buffer *const[]){__VA_ARGS__}) / sizeof(Py_buffer *))
+
 #define UNREACHABLE 0xFFFFFFFFu
 
 /* need[t] for t up to `most` ones: the smallest intersection whose Dice, 2x / t computed
@@ -367,15 +377,7 @@ static PyObject *dice_block(PyObject *self, PyObject *args) {
         }
     }
     PyMem_Free((void *)s.need);
-    PyBuffer_Release(&l);
-    PyBuffer_Release(&r);
-    PyBuffer_Release(&ol);
-    PyBuffer_Release(&hl);
-    PyBuffer_Release(&orr);
-    PyBuffer_Release(&hr);
-    PyBuffer_Release(&sims);
-    PyBuffer_Release(&oi);
-    PyBuffer_Release(&oj);
+    RELEASE(&l, &r, &ol, &hl, &orr, &hr, &sims, &oi, &oj);
     return result;
 }
 
@@ -427,18 +429,7 @@ static PyObject *dice_block_parts(PyObject *self, PyObject *args) {
     }
     PyMem_Free((void *)s.need);
     PyMem_Free((void *)s.need_part);
-    PyBuffer_Release(&l);
-    PyBuffer_Release(&r);
-    PyBuffer_Release(&ol);
-    PyBuffer_Release(&hl);
-    PyBuffer_Release(&orr);
-    PyBuffer_Release(&hr);
-    PyBuffer_Release(&pl);
-    PyBuffer_Release(&pr);
-    PyBuffer_Release(&pt);
-    PyBuffer_Release(&sims);
-    PyBuffer_Release(&oi);
-    PyBuffer_Release(&oj);
+    RELEASE(&l, &r, &ol, &hl, &orr, &hr, &pl, &pr, &pt, &sims, &oi, &oj);
     return result;
 }
 
@@ -475,16 +466,7 @@ static PyObject *dice_pairs(PyObject *self, PyObject *args) {
         }
     }
     PyMem_Free((void *)s.need);
-    PyBuffer_Release(&l);
-    PyBuffer_Release(&r);
-    PyBuffer_Release(&ol);
-    PyBuffer_Release(&hl);
-    PyBuffer_Release(&orr);
-    PyBuffer_Release(&hr);
-    PyBuffer_Release(&pi);
-    PyBuffer_Release(&pj);
-    PyBuffer_Release(&sims);
-    PyBuffer_Release(&kept);
+    RELEASE(&l, &r, &ol, &hl, &orr, &hr, &pi, &pj, &sims, &kept);
     return result;
 }
 
@@ -545,9 +527,7 @@ static PyObject *counts(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS;
         result = PyLong_FromSsize_t(n);
     }
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&ones);
-    PyBuffer_Release(&rest);
+    RELEASE(&rows, &ones, &rest);
     return result;
 }
 
@@ -696,10 +676,7 @@ static PyObject *band_join(PyObject *self, PyObject *args) {
         }
         PyMem_RawFree(out.codes);
     }
-    PyBuffer_Release(&kl);
-    PyBuffer_Release(&kr);
-    PyBuffer_Release(&sl);
-    PyBuffer_Release(&sr);
+    RELEASE(&kl, &kr, &sl, &sr);
     return result;
 }
 
@@ -792,8 +769,7 @@ static PyObject *sketch_near(PyObject *self, PyObject *args) {
         }
         PyMem_RawFree(out.codes);
     }
-    PyBuffer_Release(&sl);
-    PyBuffer_Release(&sr);
+    RELEASE(&sl, &sr);
     return result;
 }
 

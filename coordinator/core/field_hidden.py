@@ -18,6 +18,11 @@ import numpy as np
 
 from coordinator.core.field_levels import MISSING
 
+#: How far (sd, natural log) the matches with two or more parts broken stray from what
+#: independence of the salts' breaks says, in one run: 0.97-1.17 times the truth over the
+#: doubled-error settings at 50-90% overlap (bench/estimate_replay.py, 2026-12-07), beyond
+#: what the counts' own noise explains. The interval draws it; the point keeps independence.
+DEPENDENCE = 0.12
 #: A kind's expected matches with two or more parts broken, among its candidates: its
 #: own (expected, of one part broken, of none) sums.
 Sums = tuple[float, list[float], float]
@@ -108,12 +113,14 @@ def hidden_by_kind(sums: Mapping[int, Sums]) -> dict[int, float]:
 def hidden_draws(sums: Sums, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` draws of the hidden count given one kind's sums: its inputs (each expected
     count read as a Poisson count, Gamma(count + 1/2): a handful of matches with one part
-    broken makes a loose estimate of how many have two), then how many matches really broke
-    two parts, a Poisson count around that; less those the candidates hold."""
+    broken makes a loose estimate of how many have two), how far the salts' breaks stray
+    from independence (``DEPENDENCE``), then how many matches really broke two parts, a
+    Poisson count around that; less those the candidates hold."""
     alone, one, several = sums
     a = rng.gamma(alone + 0.5, 1.0, count)
     o = rng.gamma(np.asarray(one)[:, None] + 0.5, 1.0, (len(one), count))
     expected = np.array([several_expected(a[i], o[:, i]) for i in range(count)])
+    expected *= np.exp(rng.normal(0.0, DEPENDENCE, count))
     found: np.ndarray = np.clip(rng.poisson(expected) - several, 0.0, None)
     return found
 

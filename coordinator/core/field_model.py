@@ -62,6 +62,9 @@ ACROSS, WITHIN = 0, 1
 KINDS = ("across", "within")
 _ITERATIONS = 200
 _TOLERANCE = 1e-6
+#: EM stops once no candidate's match probability would move by more than this were it
+#: run to the end (``settled``): what is linked and estimated no longer changes.
+SETTLED = 1e-3
 #: Pseudo-counts added to every level when counting chances, so no chance is 0.
 _SMOOTHING = 0.5
 #: Pairs needed in a group's left-out set before its m is read from it alone.
@@ -116,14 +119,17 @@ def left_out_m(
     smallest = levels.shape[1]
     if sure is None or sure.sum() < _MIN_ANCHORS:
         sure = np.ones(levels.shape[1], dtype=bool)
+    # Only the sure pairs are read: a fit and each of its refits pass every candidate.
+    at = np.flatnonzero(sure)
+    levels, mass_at = levels[:, at], None if weights is None else weights[at]
     for g in range(groups):
         others = np.delete(levels, g, axis=0)
         for best in (0, 1, LEVELS - 1):
-            chosen = sure & (others <= best).all(axis=0) if len(others) else sure
+            chosen = (others <= best).all(axis=0) if len(others) else np.ones(len(at), bool)
             if chosen.sum() >= _MIN_ANCHORS or best == LEVELS - 1:
                 break
         smallest = min(smallest, int(chosen.sum()))
-        mass = None if weights is None else weights[chosen]
+        mass = None if mass_at is None else mass_at[chosen]
         out[g] = count(levels[g : g + 1, chosen], mass)[0]
     return out, smallest
 
@@ -163,21 +169,35 @@ class FieldModel:
         return _posterior(self.log_terms(levels), self.priors, kinds)
 
     def probability(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Each pair's match probability."""
-        found: np.ndarray = self.posterior(levels, kinds)[MATCH]
+        """Each pair's match probability, worked out once per distinct (levels, kind) row
+        (``per_row``): a run's refits ask it of every candidate."""
+        rows, inverse = per_row(levels, kinds)
+        found: np.ndarray = self.posterior(rows[:-1], rows[-1])[MATCH][inverse]
         return found
 
     def log_odds(self, levels: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Each pair's log odds of being a match (natural log; unbounded, unlike a probability)."""
-        z = self.log_terms(levels) + np.log(self.priors[kinds]).T
+        """Each pair's log odds of being a match (natural log; unbounded, unlike a
+        probability), worked out once per distinct row as ``probability`` is."""
+        rows, inverse = per_row(levels, kinds)
+        z = self.log_terms(rows[:-1]) + np.log(self.priors[rows[-1]]).T
         rest = np.logaddexp.reduce(np.delete(z, MATCH, axis=0), axis=0)
-        found: np.ndarray = z[MATCH] - rest
+        found: np.ndarray = (z[MATCH] - rest)[inverse]
         return found
 
     def weights(self) -> dict[str, tuple[float, ...]]:
         """log2(m / u) per group and level: how much each level counts for a match."""
         ratio = np.log2(self.match / self.stranger)
         return {g: tuple(float(x) for x in ratio[i]) for i, g in enumerate(self.groups)}
+
+
+def per_row(levels: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (levels, kind) columns ([group..., kind], row) and each pair's row.
+
+    Pairs with the same levels and kind have the same posterior, and a run's million
+    candidates hold a few thousand distinct rows: the per-class sums over groups run on
+    those, and the answer is spread back exactly (same arithmetic, column by column)."""
+    rows, inverse = distinct_columns(np.vstack([levels, kinds[None].astype(levels.dtype)]))
+    return rows.astype(np.int64), inverse
 
 
 def _posterior(terms: np.ndarray, priors: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -451,23 +471,23 @@ def _em(
     if telling is None:
         telling = telling_groups(row_levels, row_kinds, sizes)
     limited = ends is not None and ONE_TO_ONE
-    groups = rivals.Rivals.of(ends) if limited and ends is not None else None
+    groups = rivals.Rivals.of(ends, inverse) if limited and ends is not None else None
     done = 0
+    steps: list[float] = []
+    before: np.ndarray | None = None
     while done < _ITERATIONS:
-        done += 1
         post = _posterior(terms, priors, row_kinds)
+        if before is not None:
+            steps.append(float(np.abs(post[MATCH] - before).max()))
+            if settled(steps):
+                break
+        before = post[MATCH]
+        done += 1
         totals = post * sizes
-        if limited:
-            assert ends is not None
+        if groups is not None:
             # The rows' own probabilities, not totals / sizes: ties between a record's
             # candidates at probability 1 must stay ties.
-            p = post[MATCH][inverse]
-            shift = p * (1.0 - rivals.scale(p, ends, groups))
-            moved = np.bincount(
-                inverse,
-                weights=shift if weights is None else shift * weights,
-                minlength=len(sizes),
-            )
+            moved = rivals.moved(post[MATCH], groups, weights)
             totals[MATCH] -= moved
             totals[RELATIVE] += moved
         updated = priors.copy()
@@ -492,6 +512,27 @@ def _em(
         if change < _TOLERANCE:
             break
     return FieldModel(model.groups, profiles, priors, done, model.anchors)
+
+
+def settled(steps: Sequence[float], tolerance: float | None = None) -> bool:
+    """Whether EM may stop: the match probabilities would move by less than ``tolerance``
+    (``SETTLED``) were it run to the end, judged from how far they moved on each step so
+    far (``steps``: the largest move of any row's match probability).
+
+    EM closes in on its answer geometrically, each step's move a near-constant share r of
+    the one before, so what is left to move is about step * r / (1 - r). The priors of
+    classes that share a pattern (sharers, near-matches) go on trading mass long after
+    (a run's fit never met the old 1e-6 on them in 200 steps), but that trade moves no
+    match probability and so changes nothing linked or estimated. Two steps in a row
+    must agree, so a lull in an early, uneven climb does not stop it."""
+    tolerance = SETTLED if tolerance is None else tolerance
+    if len(steps) < 3:
+        return False
+    for last, step in ((steps[-3], steps[-2]), (steps[-2], steps[-1])):
+        rate = step / last if last > 0 else 0.0
+        if rate >= 1.0 or step * rate / (1.0 - rate) >= tolerance:
+            return False
+    return True
 
 
 def best_cut(chance: np.ndarray) -> float:

@@ -30,7 +30,7 @@ blocking's own spread between two re-links. Keying every band instead would
 cost a pass over every record per band, most of a full run whatever changed.
 
 Cost: the comparison is (changed records) x (records held), on the run's
-engine (all pairs) or as one numpy pass over the held sketches (blocked);
+engine (all pairs) or as one native pass over the held sketches (blocked);
 solving covers only the part of the linking graph the changes reach
 (``partial_solve``); the threshold estimate is reused when its inputs are the
 same; the release is stored as changes; the encodings are the last run's,

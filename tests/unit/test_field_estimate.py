@@ -22,6 +22,7 @@ from coordinator.core.field_estimate import (
     record_weights,
     robust_spread,
     several_expected,
+    spanning,
     spoken_for,
 )
 from coordinator.core.field_levels import MISSING
@@ -113,6 +114,11 @@ def test_an_interval_widens_the_truths_spread_by_the_models() -> None:
     assert interval(0.999, truth + 0.099, refits)[1] == 1.0
 
 
+def test_an_interval_spanning_two_readings_holds_both() -> None:
+    assert spanning((0.95, 0.99), (0.97, 1.0)) == (0.95, 1.0)
+    assert spanning((0.9, 0.95)) == (0.9, 0.95)
+
+
 def prepared(chance: list[float], left: list[int], right: list[int], kinds: list[int]) -> Prepared:
     p = np.array(chance)
     return Prepared(
@@ -178,23 +184,36 @@ def test_recall_does_not_count_pairs_both_spoken_for_as_missed() -> None:
     assert found.across.expected_matches == pytest.approx(2.0)
 
 
-def test_a_patterns_matches_move_from_pairs_spoken_for_to_its_free_pairs() -> None:
+def test_a_patterns_matches_move_from_pairs_spoken_for_to_its_other_pairs() -> None:
     # Six pairs the model saw alike (0.2 each: 1.2 matches among them), four of them twins
-    # spoken for; one held pair of another pattern; one free pair of a third pattern.
+    # spoken for; one pair of another pattern; one of a third.
     chance = np.array([0.2] * 6 + [0.9, 0.1])
-    held = np.array([False] * 6 + [True, False])
     spoken = np.array([True] * 4 + [False] * 4)
-    found = moved_from_spoken(chance, chance, held, spoken)
+    found = moved_from_spoken(chance, chance, spoken)
     assert found[:4].tolist() == [0.0] * 4
     assert found[4:6] == pytest.approx([0.6, 0.6])  # 1.2 matches over the two left
-    assert found[6:].tolist() == [0.9, 0.1]  # held and other patterns are untouched
+    assert found[6:].tolist() == [0.9, 0.1]  # other patterns are untouched
     # Nothing spoken for: nothing moves; never above 1.
-    assert moved_from_spoken(chance, chance, held, np.zeros(8, dtype=bool)).tolist() == (
-        chance.tolist()
-    )
-    crowded = moved_from_spoken(np.full(4, 0.9), np.full(4, 0.9), np.zeros(4, dtype=bool),
+    assert moved_from_spoken(chance, chance, np.zeros(8, dtype=bool)).tolist() == chance.tolist()
+    crowded = moved_from_spoken(np.full(4, 0.9), np.full(4, 0.9),
                                 np.array([True, True, True, False]))  # fmt: skip
     assert crowded.tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_twins_left_apart_raise_their_patterns_pairs_the_groups_hold() -> None:
+    # Twins' pattern (given name differs, the rest exact) at 0.5 on four pairs: two twins'
+    # pairs left apart, both ends grouped with their own partners (spoken for), one pair the
+    # groups hold and one left apart with both ends free. The pattern's two matches are the
+    # last two's, so the held pair reads 1, not the model's 0.5.
+    found = on_output(
+        prepared([1.0, 1.0, 0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1, 4, 6], [2, 3, 3, 2, 5, 7],
+                 [ACROSS] * 6),
+        np.array([0, 1, 0, 1, 2, 2, -1, -1]),
+        np.array([0, 0, 1, 1, 0, 1, 0, 1]),
+    )  # fmt: skip
+    assert found.across.precision == pytest.approx(1.0)
+    assert found.across.expected_matches == pytest.approx(4.0)
+    assert found.across.recall == pytest.approx(3 / 4)
 
 
 def test_one_match_off_leaves_the_models_probabilities() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from coordinator.core import field_hidden
 from coordinator.core.field_hidden import (
     hidden_by_kind,
     hidden_draws_by_kind,
@@ -50,3 +51,19 @@ def test_drawn_hidden_counts_centre_on_the_point_and_share_the_sources_ratio() -
     assert draws[WITHIN].mean() == pytest.approx(draws[ACROSS].mean() * 6.0 / 12.0, rel=0.1)
     # Where the source hides none, the borrowing kind hides none either.
     assert (draws[WITHIN][draws[ACROSS] == 0] == 0).all()
+
+
+def test_hidden_draws_allow_salts_that_break_together_more_or_less_than_independence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Plenty of matches, so the counts' own noise is small: 2,000 with no part broken,
+    # 400 with each one part; independence expects 256 with two or more, 200 are found.
+    sums = (2000.0, [400.0, 400.0, 400.0], 200.0)
+    monkeypatch.setattr(field_hidden, "DEPENDENCE", 0.0)
+    tight = field_hidden.hidden_draws(sums, 4000, np.random.default_rng(0))
+    monkeypatch.setattr(field_hidden, "DEPENDENCE", 0.12)
+    loose = field_hidden.hidden_draws(sums, 4000, np.random.default_rng(0))
+    assert np.median(loose) == pytest.approx(np.median(tight), abs=3)
+    # A run where none was hidden (two or more salts broke 22% less often than independence
+    # says) lies inside the loose draws' 95% and outside the tight ones'.
+    assert np.quantile(tight, 0.025) > 0 and np.quantile(loose, 0.025) == 0

@@ -71,10 +71,13 @@ def run() -> dict[str, np.ndarray]:
     ends = (dense[: len(kinds)], dense[len(kinds) :])
     sure = np.zeros(len(kinds), dtype=bool)
     sure[:1000] = True  # mutual best cross pairs: the matches
-    model = field_model.fit(
-        GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), ends=ends, sure=sure
-    )
+    random_levels = pairs(rng, STRANGER, 50_000)
+    model = field_model.fit(GROUPS, levels, kinds, random_levels, ends=ends, sure=sure)
     return {
+        "random": random_levels,
+        "left": ends[0],
+        "right": ends[1],
+        "sure": sure,
         "levels": levels,
         "kinds": kinds,
         "truth": truth,
@@ -300,7 +303,7 @@ def _scale_pair_by_pair(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> n
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_one_to_one_factor_is_the_same_with_rivals_worked_out_once(seed: int) -> None:
+def test_the_one_to_one_factor_weighs_only_records_with_rivals_as_the_plain_rule_does(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 5_000
 
@@ -309,9 +312,7 @@ def test_the_one_to_one_factor_is_the_same_with_rivals_worked_out_once(seed: int
 
     ends = (end(), end())
     p = rng.choice([0.0, 0.3, 0.7, 0.99, 1.0], n) * rng.choice([1.0, rng.random()], n)
-    groups = rivals.Rivals.of(ends)
     expected = _scale_pair_by_pair(p, ends)
-    assert np.array_equal(rivals.scale(p, ends, groups), expected)
     assert np.array_equal(rivals.scale(p, ends), expected)
     assert (expected < 1).sum() > 100  # records with rival candidates were scaled
 
@@ -325,3 +326,70 @@ def test_distinct_columns_are_numpys_unique_columns_in_the_same_order(missing: b
     assert np.array_equal(rows, expected_rows)
     assert np.array_equal(inverse, expected_inverse.ravel())
     assert np.array_equal(rows[:, inverse], table)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_mass_moved_per_row_is_the_pair_by_pair_rule_summed_back(seed: int) -> None:
+    # EM reads the pairs' probabilities from their rows and scales only records over one
+    # match: the per-row sums must be those of scaling every pair and summing back.
+    rng = np.random.default_rng(seed)
+    n, rows = 5_000, 40
+    inverse = rng.integers(0, rows, n)
+    p_rows = rng.choice([0.0, 0.3, 0.7, 0.99, 1.0], rows) * rng.choice([1.0, 0.5], rows)
+
+    def end() -> np.ndarray:
+        return np.where(rng.random(n) < 0.2, -1, rng.integers(0, 1_500, n))
+
+    ends = (end(), end())
+    weights = rng.poisson(1.0, n).astype(np.float64)
+    p = p_rows[inverse]
+    shift = p * (1.0 - _scale_pair_by_pair(p, ends))
+    groups = rivals.Rivals.of(ends, inverse)
+    for w in (None, weights):
+        expected = np.bincount(inverse, weights=shift if w is None else shift * w, minlength=rows)
+        assert np.allclose(rivals.moved(p_rows, groups, w), expected, rtol=1e-12, atol=1e-12)
+    assert expected.sum() > 10  # records over one match did move mass
+
+
+def test_probabilities_and_log_odds_per_distinct_row_are_those_of_each_pair(
+    run: dict[str, np.ndarray],
+) -> None:
+    # Worked out once per distinct (levels, kind) row and spread back: bit for bit the
+    # figures of working every pair out on its own.
+    model: field_model.FieldModel = run["model"]  # type: ignore[assignment]
+    levels, kinds = run["levels"], run["kinds"]
+    z = model.log_terms(levels) + np.log(model.priors[kinds]).T
+    rest = np.logaddexp.reduce(np.delete(z, field_model.MATCH, axis=0), axis=0)
+    each = field_model._posterior(model.log_terms(levels), model.priors, kinds)
+    assert np.array_equal(model.probability(levels, kinds), each[field_model.MATCH])
+    assert np.array_equal(model.log_odds(levels, kinds), z[field_model.MATCH] - rest)
+    assert len(np.unique(model.probability(levels, kinds))) > 50  # many rows, not one
+
+
+def test_em_stops_once_what_is_left_to_move_is_under_the_tolerance() -> None:
+    shrinking = [0.1 * 0.5**i for i in range(12)]  # what is left after step i: step i
+    assert not field_model.settled(shrinking[:3], tolerance=1e-3)
+    stop = next(i for i in range(1, 13) if field_model.settled(shrinking[:i], tolerance=1e-3))
+    assert shrinking[stop - 1] < 1e-3 <= shrinking[stop - 3]
+    assert not field_model.settled([1e-4, 1.1e-4, 1.2e-4], tolerance=1e-3)  # drifting away
+    assert not field_model.settled([0.3, 1e-9, 0.3], tolerance=1e-3)  # one lull is not enough
+
+
+def test_a_settled_fit_links_what_the_fit_run_to_the_end_links(
+    run: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopping once the match probabilities settle must change no linked pair and no
+    # expected count, against the fit run for every one of its steps.
+    levels, kinds = run["levels"], run["kinds"]
+    early: field_model.FieldModel = run["model"]  # type: ignore[assignment]
+    monkeypatch.setattr(field_model, "SETTLED", 0.0)
+    full = field_model.fit(
+        GROUPS, levels, kinds, run["random"], ends=(run["left"], run["right"]), sure=run["sure"]
+    )
+    assert early.iterations < full.iterations
+    p, q = early.probability(levels, kinds), full.probability(levels, kinds)
+    assert np.abs(p - q).max() < 1e-2
+    for k in (ACROSS, WITHIN):
+        a, b = p[kinds == k], q[kinds == k]
+        assert np.array_equal(a >= field_model.best_cut(a), b >= field_model.best_cut(b))
+        assert abs(a.sum() - b.sum()) < 1e-3 * b.sum()
