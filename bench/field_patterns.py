@@ -75,3 +75,58 @@ def table(
         totals.update(c)
     lines.append(f"  all | {totals['TP']} | {totals['FN']} | {totals['FP']} | {totals['TN']} |")
     return lines
+
+
+def households(
+    across: Candidates,
+    within: Candidates,
+    scored: Scored,
+    ids: Sequence[Sequence[Hashable]],
+    truth: Mapping[Hashable, str],
+    household: Mapping[Hashable, str],
+    predicted: Mapping[Hashable, str],
+    shown: Mapping[Hashable, str] | None = None,
+) -> list[str]:
+    """Lines listing the false pairs put together inside one household (twins, siblings):
+    each pair the model scored with its pattern, kind, match probability and whether it was
+    linked itself (else its group was joined through other links); pairs the model never
+    scored are counted apart. ``shown`` (a record's given name and birth date, synthetic
+    data only) helps read them."""
+    assert scored.levels is not None
+    _, d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(across))
+    _, w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(within))
+    left = [
+        ids[d][r] for d, r in zip(np.concatenate([d0, w0]), np.concatenate([r0, v0]), strict=True)
+    ]
+    right = [
+        ids[d][r] for d, r in zip(np.concatenate([d1, w0]), np.concatenate([r1, v1]), strict=True)
+    ]
+    chance = np.concatenate([scored.across, scored.within])
+    n = len(d0)
+    scored_at: dict[frozenset[Hashable], int] = {
+        frozenset((a, b)): k for k, (a, b) in enumerate(zip(left, right, strict=True))
+    }
+    groups: dict[str, list[Hashable]] = {}
+    for rid, key in predicted.items():
+        groups.setdefault(key, []).append(rid)
+    lines = ["  household false pairs: kind | pattern | P | linked itself | records"]
+    unscored = 0
+    for members in groups.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                house = household.get(a)
+                if house is None or house != household.get(b) or truth[a] == truth[b]:
+                    continue
+                k = scored_at.get(frozenset((a, b)))
+                if k is None:
+                    unscored += 1
+                    continue
+                kind = "across" if k < n else "within"
+                cut = scored.cuts[0] if k < n else scored.cuts[1]
+                who = "" if shown is None else f"{shown.get(a, '?')} / {shown.get(b, '?')}"
+                lines.append(
+                    f"  {kind} | {_pattern(scored.levels[:, k])} | {chance[k]:.3f}"
+                    f" | {'yes' if chance[k] >= cut else 'no'} | {who}"
+                )
+    lines.append(f"  household false pairs never scored (joined through others): {unscored}")
+    return lines

@@ -98,6 +98,9 @@ class Encoded:
     flip: float
     identifiers: tuple[str, ...] = ()
     """Comparisons no two people share (``LinkageSpec.identifier_comparisons``)."""
+    shown: dict[Hashable, str] | None = None
+    """A record's given name, birth date and sex as sent (synthetic settings only): read in
+    ``--patterns``'s household listing."""
 
 
 @dataclass
@@ -184,9 +187,21 @@ def synthetic_setting(records: int, seed: int, overlap: float, factor: float, or
         for part, part_ids in zip(clean_values, clean_ids, strict=True)
         for v, rid in zip(part, part_ids, strict=True)
     }
+    shown = {
+        rid: f"{v[0] or '-'} {v[2]} {v[3]}"
+        for part, part_ids in zip(values, ids, strict=True)
+        for v, rid in zip(part, part_ids, strict=True)
+    }
     datasets, rest = encode(values, seed)
     return Encoded(
-        datasets, rest["filters"], ids, truth, household, rest["flip"], rest["identifiers"]
+        datasets,
+        rest["filters"],
+        ids,
+        truth,
+        household,
+        rest["flip"],
+        rest["identifiers"],
+        shown,
     )
 
 
@@ -237,6 +252,13 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
     if PATTERNS:
         found = grouped.predicted(groups, enc.ids)
         print("\n".join(field_patterns.table(across, within, scored, enc.ids, enc.truth, found)))
+        print(
+            "\n".join(
+                field_patterns.households(
+                    across, within, scored, enc.ids, enc.truth, enc.household, found, enc.shown
+                )
+            )
+        )
     # The figures a run reports: the model's own, on the solved groups, counting the matches
     # the floor hid (``field_estimate``); before 2026-12-07 this printed the model's mean
     # probability over its candidates (``decision.across_recall``), which a run no longer

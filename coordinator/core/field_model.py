@@ -369,9 +369,10 @@ def _differs_in(chances: np.ndarray, telling: np.ndarray | None) -> int:
     return int(np.argmin(close))
 
 
-#: Levels a typo reaches (as good as identical, a letter or a digit): the born-together
-#: class may reach them no more often than a random pair, in the group it differs in.
-_TYPO = 3
+#: Levels only one value reaches (as good as identical, or nearly): the born-together class
+#: may reach them no more often than a random pair, in the group it differs in. Not level 2
+#: (a letter out): twins named alike (Ifan and Ioan) read there as a typo does.
+_TYPO = 2
 #: ``differs`` codes of ``fit``/``_em``: a class whose chances stay put, one free to differ
 #: where it agrees least, the born-together class.
 _FIXED, _FREE, _BORN_TOGETHER = -2, -1, -3
@@ -389,11 +390,13 @@ def born_together(
     Twins are relatives who share what siblings share and their birthday too:
     they agree like a match in every telling group but the one the relative
     class differs in (``relative``: its chances; for children, the given name).
-    There their chances are learnt, not a random pair's, because twins' names
-    are closer than strangers' (Oisin and Osian), but held to reach no level a
-    typo reaches more often than a random pair does: a duplicate with a slip in
-    the name stays a match. In groups most pairs lack (an identifier) the
-    chances are learnt as well: a twin has a number of its own.
+    There their chances are learnt, because twins' names are closer than
+    strangers' (Oisin and Osian), but held to reach the levels of one value
+    (``_TYPO``) no more often than a random pair: a duplicate whose name reads
+    as good as identical stays a match. A name a letter out is learnt too: m
+    is held, so the class takes such pairs only beyond the share the matches'
+    own slips explain. In groups most pairs lack (an identifier) the chances
+    are learnt as well: a twin has a number of its own.
     """
     g = _differs_in(relative, telling)
     out = _unlike_a_match(chances, m, u, g, close=_TYPO)

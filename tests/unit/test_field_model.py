@@ -279,10 +279,47 @@ def test_twins_whose_given_names_are_close_are_not_a_match_with_a_slip() -> None
     assert (model.probability(twins, np.array([WITHIN] * 3)) < 0.3).all()
     p = model.probability(levels, kinds)
     assert p[-80:].mean() < 0.2
-    # A duplicate with a typo in the name (levels 1-2) is still one child.
-    typos = np.array([[1, 2], [0, 0], [0, 0], [0, 0]])
-    assert (model.probability(typos, np.array([WITHIN] * 2)) > 0.9).all()
+    # A duplicate with a typo in the name (levels 1-2) is still one child: one letter out
+    # (level 2) a little less surely, as a few of these twins read there too.
+    near, letter = model.probability(
+        np.array([[1, 2], [0, 0], [0, 0], [0, 0]]), np.array([WITHIN] * 2)
+    )
+    assert near > 0.9
+    assert letter > 0.75
     assert p[3000:3100].mean() > 0.9
+
+
+def test_twins_named_alike_are_not_a_duplicate_with_a_typo() -> None:
+    # Twins often get names one letter apart (Oisin and Osian, Ifan and Ioan: level 2), as
+    # often as, or more than, a duplicate's name slips that far. m is read from the cross
+    # matches (4% at level 2); inside one organisation the pairs one letter out, all else
+    # exact, are mostly such twins, and EM counts how many the duplicates' slips explain.
+    match = [spread(85, 3, 4, 6, 0.5, 1.5), *MATCH[1:]]
+    twin_alike = [spread(0.1, 0.1, 30, 20, 40, 9.8), *match[1:]]
+    rng = np.random.default_rng(7)
+    parts = [
+        pairs(rng, match, 1000),
+        pairs(rng, STRANGER, 2000),
+        pairs(rng, match, 100),  # within duplicates
+        pairs(rng, SIBLING, 600),
+        pairs(rng, twin_alike, 80),
+    ]
+    levels = np.concatenate(parts, axis=1)
+    kinds = np.array([ACROSS] * 3000 + [WITHIN] * 780)
+    sure = np.zeros(len(kinds), dtype=bool)
+    sure[:1000] = True
+    model = field_model.fit(GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), sure=sure)
+    # One letter out, the rest exact, inside one organisation: twins, not one child.
+    alike = np.array([[2], [0], [0], [0]])
+    assert model.probability(alike, np.array([WITHIN]))[0] < 0.5
+    p = model.probability(levels, kinds)
+    assert p[-80:].mean() < 0.2
+    # An as-good-as-identical name is still one child, and so are the cross matches.
+    same = np.array([[0, 1], [0, 0], [0, 0], [0, 0]])
+    assert (model.probability(same, np.array([WITHIN] * 2)) > 0.9).all()
+    dups = slice(3000, 3100)
+    assert p[dups][levels[0, dups] <= 1].mean() > 0.9
+    assert p[:1000].mean() > 0.97
 
 
 def _scale_pair_by_pair(p: np.ndarray, ends: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
