@@ -156,7 +156,7 @@ def merge(parts: Sequence[Candidates], *, unique: bool = False) -> Candidates:
         np.concatenate([np.frombuffer(p[k][j], dtype=np.uint32) for p in parts])
         for k, j in ((1, 0), (1, 1), (2, 0), (2, 1))
     )
-    order = _descending_order(sims, d0, d1, r0, r1)
+    order = descending_order(sims, d0, d1, r0, r1)
     sims, d0, d1, r0, r1 = sims[order], d0[order], d1[order], r0[order], r1[order]
     if unique and len(sims) > 1:
         # Equal pairs have equal similarity, so after the sort they are neighbours.
@@ -168,7 +168,7 @@ def merge(parts: Sequence[Candidates], *, unique: bool = False) -> Candidates:
     return from_arrays(sims, d0, d1, r0, r1)
 
 
-def _descending_order(
+def descending_order(
     sims: np.ndarray, d0: np.ndarray, d1: np.ndarray, r0: np.ndarray, r1: np.ndarray
 ) -> np.ndarray:
     """``np.lexsort((r1, r0, d1, d0, -sims))``: similarity descending, then the pair. The

@@ -284,8 +284,7 @@ def find(
         everything_s = np.concatenate([sims, fresh[2]])
         d0, r0 = index.place(everything_a)
         d1, r1 = index.place(everything_b)
-        merged = comparison.merge([comparison.from_arrays(everything_s, d0, d1, r0, r1)])
-        across, within_pairs = _split(merged)
+        across, within_pairs = _split(everything_s, d0, d1, r0, r1)
         refreshed = sampling.result() if sampling else None
     sample = refreshed.sample if refreshed else None
     scores = sample.scores() if sample else quality.best_scores(at_least(across, kept_from))
@@ -457,10 +456,13 @@ def _pairs_by_id(
     return everyone[offsets[d0] + r0], everyone[offsets[d1] + r1], sims
 
 
-def _split(candidates: Candidates) -> tuple[Candidates, Candidates]:
-    sims = np.frombuffer(candidates[0], dtype=np.float64)
-    d0, d1 = (np.frombuffer(candidates[1][k], dtype=np.uint32) for k in (0, 1))
-    r0, r1 = (np.frombuffer(candidates[2][k], dtype=np.uint32) for k in (0, 1))
+def _split(
+    sims: np.ndarray, d0: np.ndarray, d1: np.ndarray, r0: np.ndarray, r1: np.ndarray
+) -> tuple[Candidates, Candidates]:
+    """The pairs across datasets and within them, each in anonlink's order (as
+    ``comparison.merge`` of them all, then split, gives them)."""
+    order = comparison.descending_order(sims, d0, d1, r0, r1)
+    sims, d0, d1, r0, r1 = sims[order], d0[order], d1[order], r0[order], r1[order]
     cross = d0 != d1
     return (
         comparison.from_arrays(sims[cross], d0[cross], d1[cross], r0[cross], r1[cross]),
