@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from coordinator.core import hidden_cells
 from coordinator.core.field_levels import MISSING
 
 #: How far (sd, natural log) the matches with two or more parts broken stray from what
@@ -139,3 +140,59 @@ def hidden_draws_by_kind(
         k: own if k == source else rng.poisson(s[2] * ratio).astype(np.float64)
         for k, s in sums.items()
     }
+
+
+def all_broken_expected(alone: float, one: Sequence[float] | np.ndarray) -> float:
+    """Matches expected with every part's salt broken: ``alone`` times the product of every
+    part's odds of breaking (``one[i] / alone``), the salts breaking independently."""
+    if alone <= 0:
+        return 0.0
+    return alone * float(np.prod(np.asarray(one, dtype=np.float64) / alone))
+
+
+def by_parts(chance: np.ndarray, broken: np.ndarray, clear: np.ndarray, parts: int) -> float:
+    """Matches of one kind no candidate holds: those no part caught though some could have
+    (``hidden_cells.unseen``, from the cells of the parts that caught the candidates), and
+    those no part could catch, every salt broken (``all_broken_expected``, less the ones
+    the candidates hold). The first needs no independence of the salts; the second is a
+    single cell, small beside the two-salt count the difference of which was the old
+    figure (``hidden_matches``)."""
+    alone, one, _ = part_sums(chance, broken, parts)
+    found = float(chance[broken == (1 << parts) - 1].sum())
+    every = max(all_broken_expected(alone, one) - found, 0.0)
+    return hidden_cells.unseen(hidden_cells.cells(chance, clear, parts), parts) + every
+
+
+def by_parts_draws(
+    chance: np.ndarray,
+    broken: np.ndarray,
+    clear: np.ndarray,
+    parts: int,
+    count: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``count`` draws of ``by_parts``: the unseen cell's (``hidden_cells.unseen_draws``)
+    plus the all-broken count's (its inputs as Gamma draws, ``DEPENDENCE`` on the product,
+    a Poisson count around it, less those found)."""
+    alone, one, _ = part_sums(chance, broken, parts)
+    found = float(chance[broken == (1 << parts) - 1].sum())
+    a = rng.gamma(alone + 0.5, 1.0, count)
+    o = rng.gamma(np.asarray(one)[:, None] + 0.5, 1.0, (len(one), count))
+    expected = a * np.prod(o / a, axis=0) * np.exp(rng.normal(0.0, DEPENDENCE, count))
+    every = np.clip(rng.poisson(expected) - found, 0.0, None)
+    cells = hidden_cells.cells(chance, clear, parts)
+    drawn: np.ndarray = hidden_cells.unseen_draws(cells, parts, count, rng) + every
+    return drawn
+
+
+def mixed(parts: np.ndarray, salts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws of the hidden count half from the parts' cells (``by_parts_draws``), half from
+    the salts alone (``hidden_draws_by_kind``), in random order.
+
+    Neither reading is checkable: the cell no part caught is never seen. On the generator
+    the parts' reading fell short of the truth (the log-linear fit sees no three-part
+    dependence) and the salts' overshot it as often as not (2026-12-07), so the interval
+    spans both while the point keeps the parts' (its error is the smaller)."""
+    half = len(parts) // 2
+    out: np.ndarray = rng.permutation(np.concatenate([parts[:half], salts[half:]]))
+    return out
