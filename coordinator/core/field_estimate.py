@@ -13,10 +13,10 @@ of zero width: ``bench/field_estimates.py``). Here:
   those over every match there was to find;
 - **below the floor**: a salted record CLK puts a match whose salts differ in two
   or three parts (a date slip and a move, say) among strangers, under the
-  candidate floor, so no candidate ever holds it. ``hidden_matches`` counts them
-  from how often each part's salt breaks among the matches the floor kept, on the
-  kind of pair with the most such matches; the other kind borrows its ratio of
-  hidden to found (``field_hidden``);
+  candidate floor, so no candidate ever holds it. A run that read which parts
+  reached their floors counts them per kind from those cells (``field_hidden.by_parts``,
+  ``hidden_cells``); otherwise from how often each part's salt breaks
+  (``hidden_matches``, ``hidden_by_kind``);
 - **one match a record**: a pair the groups leave apart while both its records are
   grouped with another record of the other's organisation is not a missed match
   (``spoken_for``); a pair inside one organisation whose two records' groups both hold a
