@@ -241,12 +241,12 @@ def _hidden(
     parts: int,
     clear: Mapping[int, np.ndarray] | None = None,
 ) -> dict[int, float]:
-    """Each kind's matches hidden under the floor: from the parts that caught its candidates
-    (``field_hidden.by_parts``), else from the salts alone (``hidden_by_kind``)."""
+    """Each kind's matches hidden under the floor: the mean of the parts' and the salts'
+    readings (``field_hidden.read_both``), else from the salts alone (``hidden_by_kind``)."""
     if not parts:
         return {k: 0.0 for k in chances}
     if clear is not None:
-        return {k: field_hidden.by_parts(c, broken[k], clear[k], parts) for k, c in chances.items()}
+        return field_hidden.read_both(chances, broken, clear, parts)
     return field_hidden.hidden_by_kind(
         {k: part_sums(c, broken[k], parts) for k, c in chances.items()}
     )
