@@ -26,6 +26,8 @@ from coordinator.core.store import Store
 
 #: Record ids per query when reading per-field filters (below SQLite's variable limit).
 _IDS_AT_ONCE = 900
+#: Candidate pairs whose part Dice are read at once (64 Ki pairs of 384-byte rows: 48 MB).
+_PAIRS_AT_ONCE = 1 << 16
 
 
 def _never() -> None:
@@ -112,9 +114,14 @@ def _clear_parts(
     left, right = pairs
     rows, at = np.unique(np.concatenate([left, right]), return_inverse=True)
     clks = _read(store, everyone[rows], 0, project.encodings[0].nbytes, check)
-    a, b = clks[at[: len(left)]], clks[at[len(left) :]]
-    dice = hidden_cells.part_dice(a, b, parts.count)
-    return hidden_cells.clear_bits(dice, parts.part_floors)
+    a, b = at[: len(left)], at[len(left) :]
+    out = np.zeros(len(left), dtype=np.int64)
+    for first in range(0, len(left), _PAIRS_AT_ONCE):  # both rows of each pair gathered
+        check()
+        step = slice(first, first + _PAIRS_AT_ONCE)
+        dice = hidden_cells.part_dice(clks[a[step]], clks[b[step]], parts.count)
+        out[step] = hidden_cells.clear_bits(dice, parts.part_floors)
+    return out
 
 
 def _read(
