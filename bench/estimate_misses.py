@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import grouped
 import quality as bench_quality
 from quality import DEFAULTS
-from run_pairs import rows_of, run_pairs
+from run_pairs import clear_of, rows_of, run_pairs
 
 from coordinator.core import entities, field_estimate, field_scoring, matching
 from coordinator.core.field_model import ACROSS
@@ -103,7 +103,9 @@ def field_run(records: int, seed: int, overlap: float, factor: float, orgs: int)
     groups = matching.solve(decision.linking, merge_threshold=DEFAULTS.merge_threshold)
     truth = synthetic.pairwise_quality(grouped.predicted(groups, enc.ids), enc.truth)
     grouping = entities.Grouping.from_solution(groups, sizes)
-    prepared = field_estimate.prepare(scored, sizes, seed=seed)
+    assert scored.inputs is not None
+    clear = clear_of(enc.datasets, "salted", scored.inputs.candidate_pairs)
+    prepared = field_estimate.prepare(scored, sizes, seed=seed, clear=clear)
     return FieldRun(enc, found, sizes, scored, truth, grouping, prepared)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.core import field_estimate
+from coordinator.core import field_estimate, hidden_cells
 from coordinator.core.field_levels import MISSING
 from coordinator.core.field_model import KINDS
 
@@ -81,6 +81,12 @@ def main() -> None:
         help="the model's probabilities, not recalibrated for "
         "partial missing (field_estimate.missing_recalibrated)",
     )
+    parser.add_argument(
+        "--salts",
+        action="store_true",
+        help="the hidden count from the salts alone, not the parts' cells "
+        "(bench/estimate_parts.py writes each dump's part Dice beside it)",
+    )
     args = parser.parse_args()
     tally: dict[str, list[tuple[float, float, bool, float]]] = {}
     for path in sorted(args.folder.glob(args.match)):
@@ -99,6 +105,13 @@ def main() -> None:
                 if args.keep
                 else field_estimate.partial_missing(data["levels"], data["inputs"].random_levels),
             )
+        side = path.with_suffix(".parts.npz")
+        if "clear" in {f.name for f in dataclasses.fields(data["prepared"])}:
+            clear = None
+            if side.exists() and not args.salts:
+                parts = np.load(side)
+                clear = hidden_cells.clear_bits(parts["cand"], parts["floors"])
+            data["prepared"] = dataclasses.replace(data["prepared"], clear=clear)
         est = field_estimate.on_output(
             data["prepared"], data["group"], data["dataset"], seed=data["seed"]
         )

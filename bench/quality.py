@@ -51,7 +51,7 @@ import field_patterns
 import grouped
 from dedup import full_row
 from encoding_variants import SECRET, prepared
-from run_pairs import rows_of, run_pairs
+from run_pairs import clear_of, rows_of, run_pairs
 from threshold import scaled
 
 from coordinator.core import chance, entities, field_estimate, field_scoring, matching, quality
@@ -265,8 +265,10 @@ def field_path(enc: Encoded, across: Any, seed: int) -> Result:
     # reports and which reads 2-4 points high at doubled errors.
     sizes = [len(d) for d in enc.datasets]
     grouping = entities.Grouping.from_solution(groups, sizes)
+    assert scored.inputs is not None
+    clear = clear_of(enc.datasets, RECORD_CLK, scored.inputs.candidate_pairs)
     est = field_estimate.on_output(
-        field_estimate.prepare(scored, sizes, seed=seed),
+        field_estimate.prepare(scored, sizes, seed=seed, clear=clear),
         grouping.group,
         grouping.dataset,
         seed=seed,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.core import candidates, chance
+from coordinator.core import candidates, chance, hidden_cells
 
 
 def rows_of(dataset: Sequence[Any]) -> np.ndarray:
@@ -53,3 +53,18 @@ def run_pairs(
             blocking_mode="none",
             parts=parts,
         )
+
+
+def clear_of(
+    datasets: Sequence[Sequence[Any]], record_clk: str, pairs: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray | None:
+    """Each candidate's record-CLK parts at or above the run's part floors, as bits, as a
+    run reads them for its hidden-match count (``field_weighing.prepare_estimate``); None
+    for an unsalted record CLK. ``pairs``: the candidates' global rows."""
+    rows = [rows_of(d) for d in datasets]
+    parts = chance.of_run(rows, record_clk).part_pass(field_scoring=True)
+    if parts is None:
+        return None
+    every = np.concatenate(rows)
+    dice = hidden_cells.part_dice(every[pairs[0]], every[pairs[1]], parts.count)
+    return hidden_cells.clear_bits(dice, parts.part_floors)

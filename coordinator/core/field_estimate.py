@@ -13,10 +13,10 @@ of zero width: ``bench/field_estimates.py``). Here:
   those over every match there was to find;
 - **below the floor**: a salted record CLK puts a match whose salts differ in two
   or three parts (a date slip and a move, say) among strangers, under the
-  candidate floor, so no candidate ever holds it. ``hidden_matches`` counts them
-  from how often each part's salt breaks among the matches the floor kept, on the
-  kind of pair with the most such matches; the other kind borrows its ratio of
-  hidden to found (``field_hidden``);
+  candidate floor, so no candidate ever holds it. A run that read which parts
+  reached their floors counts them per kind from those cells (``field_hidden.by_parts``,
+  ``hidden_cells``); otherwise from how often each part's salt breaks
+  (``hidden_matches``, ``hidden_by_kind``);
 - **one match a record**: a pair the groups leave apart while both its records are
   grouped with another record of the other's organisation is not a missed match
   (``spoken_for``); a pair inside one organisation whose two records' groups both hold a
@@ -160,6 +160,10 @@ class Prepared:
     partial: np.ndarray | None = None
     """[comparison, candidate]: read missing where random pairs never read it missing
     (``partial_missing``; None: not known, the model's probabilities are kept)."""
+    clear: np.ndarray | None = None
+    """Each candidate's record-CLK parts whose Dice reached their floor, as bits
+    (``hidden_cells.clear_bits``); None: not read, the hidden count falls back on the
+    salts alone (``field_hidden.hidden_by_kind``)."""
 
 
 def record_weights(total: int, rng: np.random.Generator) -> np.ndarray:
@@ -175,10 +179,11 @@ def prepare(
     sizes: Sequence[int],
     seed: int = 0,
     checks: Mapping[str, tuple[str, ...]] | None = None,
+    clear: np.ndarray | None = None,
 ) -> Prepared:
     """Refit the run's model DRAWS times, before solving (``sizes``: each dataset's records;
     ``checks``: the record CLK's parts, ``PART_CHECKS`` by default, empty for an unsalted
-    record CLK)."""
+    record CLK; ``clear``: ``Prepared.clear``)."""
     inputs = scored.inputs
     if inputs is None:
         raise ValueError("the scored run kept nothing to refit")
@@ -198,7 +203,7 @@ def prepare(
     partial = partial_missing(inputs.levels, inputs.random_levels)
     return Prepared(
         left, right, inputs.kinds, chance, draws, broken, len(checks), scored.cuts, missing,
-        partial,
+        partial, clear if checks else None,
     )  # fmt: skip
 
 
@@ -231,11 +236,17 @@ def _figures(
 
 
 def _hidden(
-    chances: Mapping[int, np.ndarray], broken: Mapping[int, np.ndarray], parts: int
+    chances: Mapping[int, np.ndarray],
+    broken: Mapping[int, np.ndarray],
+    parts: int,
+    clear: Mapping[int, np.ndarray] | None = None,
 ) -> dict[int, float]:
-    """Each kind's matches hidden under the floor (``field_hidden.hidden_by_kind``)."""
+    """Each kind's matches hidden under the floor: the mean of the parts' and the salts'
+    readings (``field_hidden.read_both``), else from the salts alone (``hidden_by_kind``)."""
     if not parts:
         return {k: 0.0 for k in chances}
+    if clear is not None:
+        return field_hidden.read_both(chances, broken, clear, parts)
     return field_hidden.hidden_by_kind(
         {k: part_sums(c, broken[k], parts) for k, c in chances.items()}
     )
@@ -393,16 +404,29 @@ def on_output(
             ]
         ).reshape(len(prepared.draws), -1)
     broken = {k: prepared.broken[mine[k]] for k in present}
-    hidden = _hidden({k: chances[k] for k in present}, broken, prepared.parts)
-    hidden_model = _hidden({k: models[k] for k in present}, broken, prepared.parts)
+    clear = None if prepared.clear is None else {k: prepared.clear[mine[k]] for k in present}
+    hidden = _hidden({k: chances[k] for k in present}, broken, prepared.parts, clear)
+    hidden_model = _hidden({k: models[k] for k in present}, broken, prepared.parts, clear)
     refit_hidden = [
-        _hidden({k: draws[k][d] for k in present}, broken, prepared.parts)
+        _hidden({k: draws[k][d] for k in present}, broken, prepared.parts, clear)
         for d in range(len(prepared.draws))
     ]
     drawn_hidden: dict[int, np.ndarray] = {k: np.zeros(OUTCOMES) for k in present}
     if prepared.parts:
         sums = {k: part_sums(chances[k], broken[k], prepared.parts) for k in present}
         drawn_hidden = field_hidden.hidden_draws_by_kind(sums, OUTCOMES, rng)
+    if prepared.parts and clear is not None:
+        # Two readings of a cell nobody sees: the interval draws each half the time.
+        drawn_hidden = {
+            k: field_hidden.mixed(
+                field_hidden.by_parts_draws(
+                    chances[k], broken[k], clear[k], prepared.parts, OUTCOMES, rng
+                ),
+                drawn_hidden[k],
+                rng,
+            )
+            for k in present
+        }
     out: list[KindFigures | None] = [None] * len(KINDS)
     for k in present:
         pairs, chance, here = int(counts[k]), chances[k], held[mine[k]]

@@ -6,8 +6,11 @@ ever holds it and the model never scores it. Recall must count it as missed all
 the same. ``hidden_matches`` counts such matches from how often each part's salt
 breaks among the matches the floor kept (independence, the field model's own
 assumption); ``hidden_by_kind`` reads that count where most of its evidence is and
-lends the ratio of hidden to found to the other kind of pair
-(``field_estimate`` uses both).
+lends the ratio of hidden to found to the other kind of pair. That count is a
+difference of two large numbers and reads 2-3 times the truth when the salts break
+together 10-20% less often than independence says; a run that read which parts
+reached their floors counts instead from those cells (``by_parts``,
+``hidden_cells``), and keeps the salts' reading for the interval (``mixed``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from coordinator.core import hidden_cells
 from coordinator.core.field_levels import MISSING
 
 #: How far (sd, natural log) the matches with two or more parts broken stray from what
@@ -139,3 +143,79 @@ def hidden_draws_by_kind(
         k: own if k == source else rng.poisson(s[2] * ratio).astype(np.float64)
         for k, s in sums.items()
     }
+
+
+def all_broken_expected(alone: float, one: Sequence[float] | np.ndarray) -> float:
+    """Matches expected with every part's salt broken: ``alone`` times the product of every
+    part's odds of breaking (``one[i] / alone``), the salts breaking independently."""
+    if alone <= 0:
+        return 0.0
+    return alone * float(np.prod(np.asarray(one, dtype=np.float64) / alone))
+
+
+def by_parts(chance: np.ndarray, broken: np.ndarray, clear: np.ndarray, parts: int) -> float:
+    """Matches of one kind no candidate holds: those no part caught though some could have
+    (``hidden_cells.unseen``, from the cells of the parts that caught the candidates), and
+    those no part could catch, every salt broken (``all_broken_expected``, less the ones
+    the candidates hold). The first needs no independence of the salts; the second is a
+    single cell, small beside the two-salt count the difference of which was the old
+    figure (``hidden_matches``)."""
+    alone, one, _ = part_sums(chance, broken, parts)
+    found = float(chance[broken == (1 << parts) - 1].sum())
+    every = max(all_broken_expected(alone, one) - found, 0.0)
+    return hidden_cells.unseen(hidden_cells.cells(chance, clear, parts), parts) + every
+
+
+def by_parts_draws(
+    chance: np.ndarray,
+    broken: np.ndarray,
+    clear: np.ndarray,
+    parts: int,
+    count: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``count`` draws of ``by_parts``: the unseen cell's (``hidden_cells.unseen_draws``)
+    plus the all-broken count's (its inputs as Gamma draws, ``DEPENDENCE`` on the product,
+    a Poisson count around it, less those found)."""
+    alone, one, _ = part_sums(chance, broken, parts)
+    found = float(chance[broken == (1 << parts) - 1].sum())
+    a = rng.gamma(alone + 0.5, 1.0, count)
+    o = rng.gamma(np.asarray(one)[:, None] + 0.5, 1.0, (len(one), count))
+    expected = a * np.prod(o / a, axis=0) * np.exp(rng.normal(0.0, DEPENDENCE, count))
+    every = np.clip(rng.poisson(expected) - found, 0.0, None)
+    cells = hidden_cells.cells(chance, clear, parts)
+    drawn: np.ndarray = hidden_cells.unseen_draws(cells, parts, count, rng) + every
+    return drawn
+
+
+def read_both(
+    chances: Mapping[int, np.ndarray],
+    broken: Mapping[int, np.ndarray],
+    clear: Mapping[int, np.ndarray],
+    parts: int,
+) -> dict[int, float]:
+    """Each kind's hidden count as the mean of its two readings: the parts' cells
+    (``by_parts``) and the salts alone (``hidden_by_kind``); the mean of what ``mixed``
+    draws.
+
+    Neither reading is checkable, since the cell no part caught is never seen, and each
+    fails its own way: the parts' table sees no match that no part could catch in a way
+    related to the others (its log-linear fit has no three-part term), so it reads low
+    whenever such matches exist; the salts' reading is a difference of two large numbers
+    and moves two to three times as far as their breaks stray from independence, either
+    way. On 30 settings at 2,000 a side (docs/benchmarks.md, 2026-12-07, "hidden matches
+    from the parts") the salts' summed error was +356 (absolute 542), the parts' -463
+    (465), their mean's -53 (292)."""
+    salts = hidden_by_kind({k: part_sums(c, broken[k], parts) for k, c in chances.items()})
+    return {
+        k: 0.5 * (by_parts(c, broken[k], clear[k], parts) + salts[k]) for k, c in chances.items()
+    }
+
+
+def mixed(parts: np.ndarray, salts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws of the hidden count half from the parts' cells (``by_parts_draws``), half from
+    the salts alone (``hidden_draws_by_kind``), in random order: the interval spans both
+    readings, whose mean is the point (``read_both``)."""
+    half = len(parts) // 2
+    out: np.ndarray = rng.permutation(np.concatenate([parts[:half], salts[half:]]))
+    return out

@@ -59,6 +59,7 @@ from coordinator.core.errors import Cancelled, InvalidRequest, OverBudget
 from coordinator.core.guard import event
 from coordinator.core.loading import Datasets, load_datasets
 from coordinator.core.model import Project
+from coordinator.core.part_pass import PartPass
 from coordinator.core.peaks import peaks_for
 from coordinator.core.releases import project_key
 from coordinator.core.score_model import FLOOR
@@ -216,6 +217,7 @@ def link(
     chosen: float,
     progress: candidates.Progress,
     check: Callable[[], None] = _never,
+    parts: PartPass | None = None,
 ) -> Links:
     """The pairs the solver gets.
 
@@ -228,7 +230,7 @@ def link(
     if project.field_groups:
         progress.stage = "weighing fields"
         decision = field_weighing.weigh_fields(store, project, found, record_ids, chosen, check)
-        prepared = field_weighing.prepare_estimate(project, decision, record_ids)
+        prepared = field_weighing.prepare_estimate(project, decision, record_ids, store, parts)
         return Links(decision.linking, decision.duplicates, prepared)
     linking = matching.above(found.across, chosen)
     if project.within_threshold:
@@ -438,14 +440,10 @@ def execute(
             record_ids, names, loaded_on = datasets.record_ids, datasets.names, datasets.basis
             del datasets
         check()
-        carry = (
-            spread_carry.carried(
-                store, project.id, len(delta.seeds), sum(len(i) for i in record_ids)
-            )
-            if delta
-            else None
-        )
         sizes = [len(ids) for ids in record_ids]
+        carry = (
+            spread_carry.carried(store, project.id, len(delta.seeds), sum(sizes)) if delta else None
+        )
         everyone = np.concatenate(
             [np.frombuffer(ids, dtype=np.int64) for ids in record_ids]
             or [np.zeros(0, dtype=np.int64)]
@@ -454,7 +452,7 @@ def execute(
         clk, n = project.record_clk, len(record_ids)
         chosen = choose_threshold(found, thresholds, n, level.whole_floor, carry, peaks_for(clk))
         chosen = chosen[0], level.caveated(chosen[1])
-        links = link(store, project, found, record_ids, chosen[0], progress, check)
+        links = link(store, project, found, record_ids, chosen[0], progress, check, search.parts)
         progress.stage = "solving"
         check()
         candidate_pairs = matching.count_candidates(links.linking)

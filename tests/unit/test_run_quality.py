@@ -11,9 +11,11 @@ import shutil
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from coordinator.core import field_estimate
 from coordinator.core.errors import NotAllowed, NotReady
 from coordinator.core.model import ConsentSummary, IncomingRecord
 from coordinator.core.service import Coordinator
@@ -280,3 +282,40 @@ def test_a_run_with_field_filters_scores_every_pair_with_one_model(tmp_path: Pat
         )
     finally:
         core.store.close()
+
+
+def test_a_salted_run_reads_which_parts_caught_each_candidate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = synthetic.generate(tmp_path / "people", 200, seed=6, overlap=0.5)
+    path = write_project(tmp_path, auto=True)
+    path.write_text(
+        path.read_text().replace("field_scoring = false", "field_scoring = true"), encoding="utf-8"
+    )
+    seen: list[field_estimate.Prepared] = []
+    real = field_estimate.prepare
+
+    def spy(*args: Any, **kwargs: Any) -> field_estimate.Prepared:
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(field_estimate, "prepare", spy)
+    core = Coordinator(Store(tmp_path / "c.db"), [load_project(path)])
+    try:
+        for organisation, records in field_encoded(data).items():
+            upload(core, organisation, records)
+        run = core.start_run(ADMIN, PROJECT, background=False)
+        assert run.state == "completed", run.message
+    finally:
+        core.store.close()
+    prepared = seen[-1]
+    assert prepared.parts == 3 and prepared.clear is not None
+    assert len(prepared.clear) == len(prepared.chance)
+    assert prepared.clear.min() >= 0 and prepared.clear.max() <= 7
+    # Sure matches whose salts all agree have every part at its floor; every sure match
+    # has some part there. Rows read from the wrong records would read chance everywhere.
+    sure = prepared.chance > 0.99
+    intact = sure & (prepared.broken == 0)
+    assert intact.sum() > 50
+    assert (prepared.clear[intact] == 7).mean() > 0.9
+    assert (prepared.clear[sure] > 0).mean() > 0.95
