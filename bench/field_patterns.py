@@ -25,6 +25,22 @@ def _pattern(column: np.ndarray) -> str:
     return "".join("-" if x == MISSING else str(int(x)) for x in column)
 
 
+def _ends(
+    across: Candidates, within: Candidates, ids: Sequence[Sequence[Hashable]]
+) -> tuple[list[Hashable], list[Hashable], int]:
+    """Each scored pair's two record ids (across pairs first, then within), and how many are
+    across."""
+    _, d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(across))
+    _, w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(within))
+    left = [
+        ids[d][r] for d, r in zip(np.concatenate([d0, w0]), np.concatenate([r0, v0]), strict=True)
+    ]
+    right = [
+        ids[d][r] for d, r in zip(np.concatenate([d1, w0]), np.concatenate([r1, v1]), strict=True)
+    ]
+    return left, right, len(d0)
+
+
 def table(
     across: Candidates,
     within: Candidates,
@@ -36,14 +52,7 @@ def table(
 ) -> list[str]:
     """Lines tallying the model's errors by agreement pattern, the worst patterns first."""
     assert scored.levels is not None
-    _, d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(across))
-    _, w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(within))
-    left = [
-        ids[d][r] for d, r in zip(np.concatenate([d0, w0]), np.concatenate([r0, v0]), strict=True)
-    ]
-    right = [
-        ids[d][r] for d, r in zip(np.concatenate([d1, w0]), np.concatenate([r1, v1]), strict=True)
-    ]
+    left, right, _ = _ends(across, within, ids)
     chance = np.concatenate([scored.across, scored.within])
     tally: dict[str, Counter[str]] = {}
     mass: Counter[str] = Counter()
@@ -93,16 +102,8 @@ def households(
     scored are counted apart. ``shown`` (a record's given name and birth date, synthetic
     data only) helps read them."""
     assert scored.levels is not None
-    _, d0, d1, r0, r1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(across))
-    _, w0, _, v0, v1 = (np.asarray(a, dtype=np.int64) for a in matching.arrays(within))
-    left = [
-        ids[d][r] for d, r in zip(np.concatenate([d0, w0]), np.concatenate([r0, v0]), strict=True)
-    ]
-    right = [
-        ids[d][r] for d, r in zip(np.concatenate([d1, w0]), np.concatenate([r1, v1]), strict=True)
-    ]
+    left, right, n = _ends(across, within, ids)
     chance = np.concatenate([scored.across, scored.within])
-    n = len(d0)
     scored_at: dict[frozenset[Hashable], int] = {
         frozenset((a, b)): k for k, (a, b) in enumerate(zip(left, right, strict=True))
     }

@@ -252,6 +252,27 @@ def test_no_class_hides_in_a_comparison_most_pairs_lack() -> None:
     ]
 
 
+def _fit_with_twins(
+    seed: int, match: list[list[float]], sibling: list[list[float]], twin: list[list[float]]
+) -> tuple[field_model.FieldModel, np.ndarray, np.ndarray]:
+    """A fit over 1,000 cross matches (sure), 2,000 strangers, then inside one organisation
+    100 duplicates, 600 siblings and 80 twins (the last rows)."""
+    rng = np.random.default_rng(seed)
+    parts = [
+        pairs(rng, match, 1000),
+        pairs(rng, STRANGER, 2000),
+        pairs(rng, match, 100),  # within duplicates
+        pairs(rng, sibling, 600),
+        pairs(rng, twin, 80),
+    ]
+    levels = np.concatenate(parts, axis=1)
+    kinds = np.array([ACROSS] * 3000 + [WITHIN] * 780)
+    sure = np.zeros(len(kinds), dtype=bool)
+    sure[:1000] = True
+    model = field_model.fit(GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), sure=sure)
+    return model, levels, kinds
+
+
 def test_twins_whose_given_names_are_close_are_not_a_match_with_a_slip() -> None:
     # Twins share family, birthday and address; their given names are closer than two
     # strangers' (Renee and Rebecca: level 3, which a match reaches by a nickname or two
@@ -261,19 +282,7 @@ def test_twins_whose_given_names_are_close_are_not_a_match_with_a_slip() -> None
     match = [spread(85, 3, 4, 6, 0.5, 1.5), *MATCH[1:]]
     sibling = [*SIBLING[:3], spread(98, 0.5, 1, 0.2, 0.2, 0.1)]
     close_twin = [spread(0.1, 0.1, 0.5, 70, 20, 9.3), *match[1:]]
-    rng = np.random.default_rng(5)
-    parts = [
-        pairs(rng, match, 1000),
-        pairs(rng, STRANGER, 2000),
-        pairs(rng, match, 100),  # within duplicates
-        pairs(rng, sibling, 600),
-        pairs(rng, close_twin, 80),
-    ]
-    levels = np.concatenate(parts, axis=1)
-    kinds = np.array([ACROSS] * 3000 + [WITHIN] * 780)
-    sure = np.zeros(len(kinds), dtype=bool)
-    sure[:1000] = True
-    model = field_model.fit(GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), sure=sure)
+    model, levels, kinds = _fit_with_twins(5, match, sibling, close_twin)
     # Close given names, the rest exact; then the address with a slip too.
     twins = np.array([[3, 3, 3], [0, 0, 0], [0, 0, 0], [0, 2, 3]])
     assert (model.probability(twins, np.array([WITHIN] * 3)) < 0.3).all()
@@ -296,19 +305,7 @@ def test_twins_named_alike_are_not_a_duplicate_with_a_typo() -> None:
     # exact, are mostly such twins, and EM counts how many the duplicates' slips explain.
     match = [spread(85, 3, 4, 6, 0.5, 1.5), *MATCH[1:]]
     twin_alike = [spread(0.1, 0.1, 30, 20, 40, 9.8), *match[1:]]
-    rng = np.random.default_rng(7)
-    parts = [
-        pairs(rng, match, 1000),
-        pairs(rng, STRANGER, 2000),
-        pairs(rng, match, 100),  # within duplicates
-        pairs(rng, SIBLING, 600),
-        pairs(rng, twin_alike, 80),
-    ]
-    levels = np.concatenate(parts, axis=1)
-    kinds = np.array([ACROSS] * 3000 + [WITHIN] * 780)
-    sure = np.zeros(len(kinds), dtype=bool)
-    sure[:1000] = True
-    model = field_model.fit(GROUPS, levels, kinds, pairs(rng, STRANGER, 50_000), sure=sure)
+    model, levels, kinds = _fit_with_twins(7, match, SIBLING, twin_alike)
     # One letter out, the rest exact, inside one organisation: twins, not one child.
     alike = np.array([[2], [0], [0], [0]])
     assert model.probability(alike, np.array([WITHIN]))[0] < 0.5

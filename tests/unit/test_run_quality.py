@@ -245,19 +245,26 @@ def field_encoded(data: synthetic.GeneratedData) -> dict[str, list[IncomingRecor
     return out
 
 
-def test_a_run_with_field_filters_scores_every_pair_with_one_model(tmp_path: Path) -> None:
-    data = synthetic.generate(tmp_path / "people", 300, seed=5, overlap=0.5)
-    truth = data.truth()
+def field_run(tmp_path: Path, data: synthetic.GeneratedData) -> Coordinator:
+    """A coordinator whose field-scoring project has linked ``data`` once (the caller closes
+    its store)."""
     path = write_project(tmp_path, auto=True)
     path.write_text(
         path.read_text().replace("field_scoring = false", "field_scoring = true"), encoding="utf-8"
     )
     core = Coordinator(Store(tmp_path / "c.db"), [load_project(path)])
+    for organisation, records in field_encoded(data).items():
+        upload(core, organisation, records)
+    run = core.start_run(ADMIN, PROJECT, background=False)
+    assert run.state == "completed", run.message
+    return core
+
+
+def test_a_run_with_field_filters_scores_every_pair_with_one_model(tmp_path: Path) -> None:
+    data = synthetic.generate(tmp_path / "people", 300, seed=5, overlap=0.5)
+    truth = data.truth()
+    core = field_run(tmp_path, data)
     try:
-        for organisation, records in field_encoded(data).items():
-            upload(core, organisation, records)
-        run = core.start_run(ADMIN, PROJECT, background=False)
-        assert run.state == "completed", run.message
         report = json.loads(
             core.store.query_one("SELECT report FROM run_quality")["report"]  # type: ignore[index]
         )
@@ -288,10 +295,6 @@ def test_a_salted_run_reads_which_parts_caught_each_candidate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = synthetic.generate(tmp_path / "people", 200, seed=6, overlap=0.5)
-    path = write_project(tmp_path, auto=True)
-    path.write_text(
-        path.read_text().replace("field_scoring = false", "field_scoring = true"), encoding="utf-8"
-    )
     seen: list[field_estimate.Prepared] = []
     real = field_estimate.prepare
 
@@ -300,14 +303,7 @@ def test_a_salted_run_reads_which_parts_caught_each_candidate(
         return seen[-1]
 
     monkeypatch.setattr(field_estimate, "prepare", spy)
-    core = Coordinator(Store(tmp_path / "c.db"), [load_project(path)])
-    try:
-        for organisation, records in field_encoded(data).items():
-            upload(core, organisation, records)
-        run = core.start_run(ADMIN, PROJECT, background=False)
-        assert run.state == "completed", run.message
-    finally:
-        core.store.close()
+    field_run(tmp_path, data).store.close()
     prepared = seen[-1]
     assert prepared.parts == 3 and prepared.clear is not None
     assert len(prepared.clear) == len(prepared.chance)
