@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,10 @@ PAIRS = ("<i8", "<i8", "<f8")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "coordinator.db")
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "coordinator.db")
+    yield opened
+    opened.close()
 
 
 def _table(rng: np.random.Generator, n: int) -> kept_rows.Columns:
