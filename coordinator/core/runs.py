@@ -230,7 +230,9 @@ def link(
     if project.field_groups:
         progress.stage = "weighing fields"
         decision = field_weighing.weigh_fields(store, project, found, record_ids, chosen, check)
-        prepared = field_weighing.prepare_estimate(project, decision, record_ids, store, parts)
+        prepared = field_weighing.prepare_estimate(
+            project, decision, record_ids, store, parts, check
+        )
         return Links(decision.linking, decision.duplicates, prepared)
     linking = matching.above(found.across, chosen)
     if project.within_threshold:
