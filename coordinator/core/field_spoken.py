@@ -70,7 +70,10 @@ def moved_from_spoken(
     """
     kept = np.zeros(len(chance))
     if odds is not None:
-        kept = chance * odds / (chance * odds + 1.0 - chance)
+        # A sure pair (chance 1) with odds 0 has no odds to scale: it keeps 0, as without odds.
+        weight = chance * odds
+        total = weight + 1.0 - chance
+        kept = np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
     out = np.where(spoken, kept, chance)
     if not spoken.any():
         return out

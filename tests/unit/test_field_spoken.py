@@ -7,7 +7,12 @@ import pytest
 
 from coordinator.core.field_estimate import Prepared, on_output
 from coordinator.core.field_model import ACROSS, WITHIN
-from coordinator.core.field_spoken import spoken_for_within, spoken_odds, twice_elsewhere
+from coordinator.core.field_spoken import (
+    moved_from_spoken,
+    spoken_for_within,
+    spoken_odds,
+    twice_elsewhere,
+)
 
 
 def test_a_pair_inside_one_organisation_is_spoken_for_where_both_are_linked_elsewhere() -> None:
@@ -95,3 +100,19 @@ def test_where_registers_often_hold_a_child_twice_together_a_pair_spoken_for_kee
     # is alone, nothing shared.
     odds = spoken_odds(np.array([0, 0]), np.array([4, 8]), group, dataset)
     assert odds.tolist() == pytest.approx([1 - (1 - q) ** 2, 0.0])
+
+
+def test_a_sure_pair_spoken_for_where_no_register_holds_a_child_twice_keeps_nothing() -> None:
+    # Chance 1 and odds 0 would be 0 / 0: the pair keeps 0 (it cannot be a match), the
+    # others keep theirs, and nothing reads as "not a number".
+    chance = np.array([1.0, 0.6, 0.9, 0.2])
+    pattern = np.array([0, 0, 1, 1])
+    spoken = np.array([True, False, True, False])
+    odds = np.array([0.0, 0.0, 0.5, 0.0])
+    with np.errstate(all="raise"):
+        out = moved_from_spoken(chance, pattern, spoken, odds)
+    assert out[0] == 0.0
+    assert out[2] == pytest.approx(0.9 * 0.5 / (0.9 * 0.5 + 0.1))
+    assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()
+    # What the spoken-for pairs gave up goes to their patterns' other pairs.
+    assert out[1] == pytest.approx(1.0) and out[3] == pytest.approx(0.2 + 0.9 - out[2])
