@@ -32,16 +32,11 @@ def record(
     record_ids = np.ascontiguousarray(record_ids, dtype=np.int64)
     entity_ids = assignment.ids[assignment.entity]
     on = previous.kept if previous is not None else None
+    change = previous.change_to(record_ids, entity_ids) if previous and on else None
     kept_rows.write(
-        tx,
-        project.id,
-        "entities",
-        run_id,
-        KEPT_COLUMNS,
-        lambda: (record_ids, entity_ids),
-        on=on,
-        change=previous.change_to(record_ids, entity_ids) if previous and on else None,
-    )
+        tx, project.id, "entities", run_id, KEPT_COLUMNS, lambda: (record_ids, entity_ids),
+        on=on, change=change,
+    )  # fmt: skip
     releases_history.record(
         tx,
         project,
